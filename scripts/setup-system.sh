@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the tests need from the machine's own package manager: real lxcfs and fuse3 for the
+# node-agent tests. Idempotent: installs only what is missing. Needs root (CI runs as root).
+set -euo pipefail
+need=()
+command -v lxcfs >/dev/null 2>&1 || need+=(lxcfs)
+command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing ${need[*]}; install them (apt-get install -y ${need[*]}) or run as root" >&2
+  exit 1
+fi
+echo "setup: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -1,0 +1,107 @@
+// The AdmissionReview contract, without HTTP: takes a decoded request body, returns the HTTP status,
+// the response body and one log record. Pure, so every branch is tested with plain objects.
+//
+// The webhook never denies: every answer it can give is `allowed: true`, with or without a patch. Only
+// a body that is not an AdmissionReview at all gets a 4xx (the API server never sends one).
+import { isObject, type Pod } from '../inject/pod.js';
+import { mutatePod, type MutationOutcome } from '../inject/mutate.js';
+import type { InjectionSettings } from '../inject/settings.js';
+
+export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
+
+/** Why a well-formed review was answered without looking at a pod. */
+export type IgnoreReason = 'not-a-pod' | 'operation' | 'no-object' | 'internal-error';
+
+/** One line per review: identifies the object, never contains it. */
+export interface ReviewLog {
+  uid?: string;
+  apiVersion?: string;
+  operation?: string;
+  namespace?: string;
+  pod?: string;
+  dryRun?: boolean;
+  result: MutationOutcome['result'] | 'ignored' | 'rejected';
+  reason?: string;
+  mountsAdded?: number;
+  fileSkips?: MutationOutcome['fileSkips'];
+  patchOperations?: number;
+  error?: string;
+}
+
+export interface ReviewAnswer {
+  status: number;
+  /** An AdmissionReview for 200; `{ error }` for 4xx. */
+  body: Record<string, unknown>;
+  log: ReviewLog;
+}
+
+function reject(message: string): ReviewAnswer {
+  return { status: 400, body: { error: message }, log: { result: 'rejected', error: message } };
+}
+
+const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+/** `name`, or `generateName*` for controller-made pods that have no name yet. */
+function podName(pod: Pod, request: Record<string, unknown>): string | undefined {
+  const meta = pod.metadata;
+  return str(meta?.name) || (str(meta?.generateName) ? `${meta?.generateName}*` : undefined) || str(request.name);
+}
+
+function isPodRequest(request: Record<string, unknown>): boolean {
+  const resource = request.resource;
+  if (isObject(resource)) return resource.group === '' && resource.resource === 'pods';
+  const kind = request.kind;
+  return isObject(kind) && kind.group === '' && kind.kind === 'Pod';
+}
+
+export function reviewAdmission(body: unknown, settings: InjectionSettings): ReviewAnswer {
+  if (!isObject(body) || body.kind !== 'AdmissionReview') {
+    return reject('body is not an AdmissionReview: expected a JSON object with "kind": "AdmissionReview"');
+  }
+  const apiVersion = str(body.apiVersion);
+  if (!ADMISSION_VERSIONS.some((v) => v === apiVersion)) {
+    return reject(`apiVersion "${String(body.apiVersion)}" is not supported; expected one of ${ADMISSION_VERSIONS.join(', ')}`);
+  }
+  const request = body.request;
+  if (!isObject(request)) return reject('AdmissionReview has no "request" object');
+  const uid = str(request.uid);
+  if (!uid) return reject('request.uid is missing; the response must echo it');
+
+  const operation = str(request.operation);
+  const subResource = str(request.subResource) ?? '';
+  const log: ReviewLog = { uid, apiVersion, operation, namespace: str(request.namespace), dryRun: request.dryRun === true, result: 'ignored' };
+  const answer = (response: Record<string, unknown>): ReviewAnswer => ({
+    status: 200,
+    body: { apiVersion, kind: 'AdmissionReview', response: { uid, allowed: true, ...response } },
+    log,
+  });
+
+  if (!isPodRequest(request)) return { ...answer({}), log: { ...log, reason: 'not-a-pod' } };
+  const isCreate = operation === 'CREATE' && subResource === '';
+  const isDebug = operation === 'UPDATE' && subResource === 'ephemeralcontainers';
+  if (!isCreate && !isDebug) return { ...answer({}), log: { ...log, reason: 'operation' } };
+  const pod = request.object;
+  if (!isObject(pod)) return { ...answer({}), log: { ...log, reason: 'no-object' } };
+  log.pod = podName(pod, request);
+
+  try {
+    const oldPod = isObject(request.oldObject) ? request.oldObject : {};
+    const result = mutatePod({ pod, settings, ...(isDebug ? { ephemeralUpdateOf: oldPod } : {}) });
+    Object.assign(log, {
+      result: result.outcome.result,
+      reason: result.outcome.podSkipReason,
+      mountsAdded: result.outcome.mountsAdded,
+      fileSkips: result.outcome.fileSkips,
+      patchOperations: result.patch.length,
+    });
+    return answer({
+      ...(result.patch.length > 0
+        ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(result.patch)).toString('base64') }
+        : {}),
+      ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}),
+    });
+  } catch (err) {
+    // A bug of ours must not block a pod: allow it unchanged and say why in the log.
+    return { ...answer({}), log: { ...log, result: 'ignored', reason: 'internal-error', error: String(err) } };
+  }
+}

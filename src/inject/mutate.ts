@@ -1,0 +1,98 @@
+// The one mutation function. The webhook, the `inject` CLI and the golden tests all call `mutatePod`,
+// so a pod is injected the same way whichever door it comes through.
+import { ANNOTATIONS } from '../config/defaults.js';
+import { decidePod, type PodSkipReason } from './options.js';
+import { buildPatch, type JsonPatchOperation } from './patch.js';
+import { planEphemeralUpdate, planPodCreate, unknownExcludedNames, type FileSkipReason, type InjectionPlan } from './plan.js';
+import type { Pod } from './pod.js';
+import type { InjectionSettings } from './settings.js';
+import { formatStatus, statusOf } from './status.js';
+
+export interface MutationRequest {
+  pod: Pod;
+  settings: InjectionSettings;
+  /** Set for an UPDATE of pods/ephemeralcontainers (`kubectl debug`): the pod before the update. */
+  ephemeralUpdateOf?: Pod;
+}
+
+export interface MutationOutcome {
+  /** `injected`: the patch adds mounts; `unchanged`: nothing to add; `skipped`: the pod is left alone. */
+  result: 'injected' | 'unchanged' | 'skipped';
+  podSkipReason?: PodSkipReason;
+  mountsAdded: number;
+  fileSkips: Partial<Record<FileSkipReason, number>>;
+}
+
+export interface MutationResult {
+  /** RFC 6902 operations against the pod as given; empty when nothing changes. */
+  patch: JsonPatchOperation[];
+  /** Short, human-readable, returned to the user by the API server (kubectl prints them). */
+  warnings: string[];
+  outcome: MutationOutcome;
+}
+
+const WARNING_LIMIT = 120;
+/** Skips that the user asked for: recorded in the status, not worth a warning. */
+const REQUESTED_SKIPS: ReadonlySet<FileSkipReason> = new Set(['excluded', 'init-container']);
+
+function warning(text: string): string {
+  const line = `lxcfs: ${text}`;
+  return line.length <= WARNING_LIMIT ? line : `${line.slice(0, WARNING_LIMIT - 3)}...`;
+}
+
+const SKIP_EXPLANATIONS: Record<FileSkipReason, string> = {
+  'excluded': 'excluded by annotation',
+  'init-container': 'init container',
+  'mount-path-conflict': 'already mounts something there',
+  'volume-name-conflict': 'pod has another volume of the same name',
+  'no-volume': 'pod has no lxcfs volume to reuse',
+};
+
+function describePlan(plan: InjectionPlan): { warnings: string[]; fileSkips: MutationOutcome['fileSkips'] } {
+  const warnings: string[] = [];
+  const fileSkips: MutationOutcome['fileSkips'] = {};
+  for (const container of plan.containers) {
+    const byReason = new Map<FileSkipReason, string[]>();
+    for (const [file, reason] of container.skipped) {
+      fileSkips[reason] = (fileSkips[reason] ?? 0) + 1;
+      byReason.set(reason, [...(byReason.get(reason) ?? []), file]);
+    }
+    for (const [reason, files] of byReason) {
+      if (REQUESTED_SKIPS.has(reason)) continue;
+      // Reason first: a long file list is what gets cut at the length limit.
+      warnings.push(warning(`container "${container.name}": ${SKIP_EXPLANATIONS[reason]}; not mounted: ${files.join(', ')}`));
+    }
+  }
+  return { warnings, fileSkips };
+}
+
+export function mutatePod(request: MutationRequest): MutationResult {
+  const { pod, settings, ephemeralUpdateOf } = request;
+  const decision = decidePod(pod, settings);
+  if (!decision.inject) {
+    // Asked-for opt-outs and pods we never touch are silent; an annotation we could not read is not.
+    const warnings = decision.reason === 'invalid-annotation' ? [warning(decision.message)] : [];
+    return { patch: [], warnings, outcome: { result: 'skipped', podSkipReason: decision.reason, mountsAdded: 0, fileSkips: {} } };
+  }
+
+  const plan = ephemeralUpdateOf === undefined
+    ? planPodCreate(pod, settings.lxcfsRoot, decision.options)
+    : planEphemeralUpdate(pod, ephemeralUpdateOf, settings.lxcfsRoot, decision.options);
+  // The ephemeralcontainers subresource drops every change but the new containers, so the status
+  // annotation is only written at creation.
+  const annotation = ephemeralUpdateOf === undefined && plan.containers.length > 0
+    ? { key: ANNOTATIONS.status, value: formatStatus(statusOf(plan.containers)) }
+    : undefined;
+  const patch = buildPatch(pod, plan, annotation);
+
+  const { warnings, fileSkips } = describePlan(plan);
+  for (const name of unknownExcludedNames(pod, decision.options)) {
+    warnings.push(warning(`annotation ${ANNOTATIONS.excludeContainers} names "${name}", which the pod does not have`));
+  }
+  const mountsAdded = plan.containers.reduce((sum, c) => sum + c.add.length, 0);
+  return {
+    patch,
+    warnings,
+    outcome: { result: mountsAdded > 0 ? 'injected' : 'unchanged', mountsAdded, fileSkips },
+  };
+}

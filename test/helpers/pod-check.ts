@@ -1,0 +1,32 @@
+// Test helpers shared by every suite that mutates pods: apply a patch the way the API server does
+// (strict RFC 6902, here by an independent implementation) and check the result the way the API server
+// would: against the Kubernetes Pod schema, plus the cross-field rules our change could break.
+import assert from 'node:assert/strict';
+import jsonPatch from 'fast-json-patch';
+import { Pod as PodModel } from 'kubernetes-models/v1/Pod';
+import type { Pod, Volume, Container, VolumeMount } from '../../src/inject/pod.js';
+
+/** Applies `patch` to a copy of `pod`, failing on any operation a strict implementation refuses. */
+export function applyStrict<T>(pod: T, patch: unknown[]): T {
+  return jsonPatch.applyPatch(structuredClone(pod), patch as jsonPatch.Operation[], true, false).newDocument;
+}
+
+/** Schema validation plus the apiserver's uniqueness and reference checks on volumes and mounts. */
+export function assertValidPod(pod: Pod): void {
+  new PodModel(pod as never).validate();
+  const spec = pod.spec ?? {};
+  const volumes = (spec.volumes ?? []) as Volume[];
+  const volumeNames = volumes.map((v) => v.name);
+  assert.equal(new Set(volumeNames).size, volumeNames.length, `duplicate volume names: ${volumeNames.join(', ')}`);
+  const all: Container[] = [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])];
+  const containerNames = all.map((c) => c.name);
+  assert.equal(new Set(containerNames).size, containerNames.length, 'duplicate container names');
+  for (const container of all) {
+    const mounts = (container.volumeMounts ?? []) as VolumeMount[];
+    const paths = mounts.map((m) => m.mountPath);
+    assert.equal(new Set(paths).size, paths.length, `container ${container.name}: duplicate mountPath in ${paths.join(', ')}`);
+    for (const mount of mounts) {
+      assert.ok(volumeNames.includes(mount.name), `container ${container.name}: mount ${mount.name} has no volume`);
+    }
+  }
+}
