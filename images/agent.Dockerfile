@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# The node agent: Debian's lxcfs and fuse3 run inside this image (never copied onto the host, so the
+# node's glibc does not matter), the native remount helper is compiled from native/ in a build stage,
+# and the CLI runs on Node.js 24. Build from the repository root:
+#   docker build -f images/agent.Dockerfile -t lxcfs-webhook/agent .
+
+FROM debian:12-slim AS native
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev linux-libc-dev make \
+ && rm -rf /var/lib/apt/lists/*
+COPY native /src/native
+RUN make -C /src/native
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+
+# node:24-bookworm-slim is Debian 12 with Node.js 24: the same Debian release the lxcfs package is for.
+FROM node:24-bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends lxcfs fuse3 \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist/src ./dist/src
+# The agent finds its helper at native/build/ next to dist/ (see DEFAULT_REMOUNT_HELPER).
+COPY --from=native /src/native/build/lxcfs-remount ./native/build/lxcfs-remount
+EXPOSE 8081
+ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+CMD ["agent"]

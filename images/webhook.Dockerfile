@@ -1,0 +1,23 @@
+# syntax=docker/dockerfile:1
+# The admission webhook: the compiled CLI and its production dependencies on distroless Node.js 24,
+# non-root, no shell. Build from the repository root:
+#   docker build -f images/webhook.Dockerfile -t lxcfs-webhook/webhook .
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
+WORKDIR /app
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist/src ./dist/src
+# 65532 is distroless' "nonroot"; the Deployment also sets runAsNonRoot and a read-only root filesystem.
+USER 65532:65532
+EXPOSE 8443 8080
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/src/cli/main.js"]
+CMD ["serve"]

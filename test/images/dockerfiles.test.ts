@@ -1,0 +1,80 @@
+// No Docker engine runs here, so the image build files are checked statically: stages and COPY sources
+// exist, nothing is downloaded but distribution and npm packages, the entry point is the package's
+// CLI, and the images the manifests name carry this package's version.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { repoRoot } from '../helpers/paths.js';
+import { find, kustomize } from '../deploy/render.js';
+
+interface Instruction { op: string; args: string; stage: string }
+
+function parseDockerfile(name: string): Instruction[] {
+  const text = readFileSync(join(repoRoot, 'images', name), 'utf8').replace(/\\\n/g, ' ');
+  let stage = '';
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map((line) => {
+    const [op, ...rest] = line.split(/\s+/);
+    const args = rest.join(' ');
+    if (op!.toUpperCase() === 'FROM') stage = /\bAS\s+(\S+)/i.exec(args)?.[1] ?? '(final)';
+    return { op: op!.toUpperCase(), args, stage };
+  });
+}
+
+const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+
+function checkCommon(instructions: Instruction[]): void {
+  const stages = new Set(instructions.filter((i) => i.op === 'FROM').map((i) => i.stage));
+  for (const copy of instructions.filter((i) => i.op === 'COPY')) {
+    const from = /--from=(\S+)/.exec(copy.args)?.[1];
+    const sources = copy.args.replace(/--\S+/g, '').trim().split(/\s+/).slice(0, -1);
+    if (from) {
+      assert.ok(stages.has(from), `COPY --from=${from} names a stage`);
+    } else {
+      for (const source of sources) assert.ok(existsSync(join(repoRoot, source)), `COPY source ${source} exists in the repository`);
+    }
+  }
+  for (const i of instructions) {
+    assert.notEqual(i.op, 'ADD', 'ADD can fetch URLs; COPY only copies');
+    assert.ok(!/\b(curl|wget)\b|https?:\/\//.test(i.args), `no download step: ${i.op} ${i.args}`);
+    if (i.op === 'RUN' && i.args.includes('npm ')) assert.match(i.args, /npm (ci|prune)/, 'npm installs from the lock file only');
+  }
+  const entry = JSON.parse(instructions.filter((i) => i.op === 'ENTRYPOINT').at(-1)!.args) as string[];
+  assert.equal(entry.at(-1), `/app/${pkg.bin['lxcfs-webhook']}`, 'the entry point is the package CLI');
+}
+
+describe('images/webhook.Dockerfile', () => {
+  const instructions = parseDockerfile('webhook.Dockerfile');
+  it('builds the CLI only and runs it non-root on Node 24', () => {
+    checkCommon(instructions);
+    const final = instructions.filter((i) => i.stage === '(final)');
+    assert.match(final[0]!.args, /distroless\/nodejs24-debian12:nonroot/);
+    assert.equal(final.find((i) => i.op === 'USER')?.args, '65532:65532');
+    assert.ok(!final.some((i) => i.op === 'RUN'), 'nothing runs in the final image: it has no shell');
+  });
+});
+
+describe('images/agent.Dockerfile', () => {
+  const instructions = parseDockerfile('agent.Dockerfile');
+  it('ships Debian lxcfs and fuse3, the native helper built from native/, and the CLI on Node 24', () => {
+    checkCommon(instructions);
+    const final = instructions.filter((i) => i.stage === '(final)');
+    assert.match(final[0]!.args, /^node:24-bookworm-slim$/);
+    assert.ok(final.some((i) => i.op === 'RUN' && /apt-get install .*\blxcfs\b.*\bfuse3\b/.test(i.args)));
+    const native = instructions.filter((i) => i.stage === 'native');
+    assert.ok(native.some((i) => i.op === 'RUN' && i.args.includes('make -C /src/native')));
+    const helper = final.find((i) => i.op === 'COPY' && i.args.includes('--from=native'));
+    // DEFAULT_REMOUNT_HELPER resolves to native/build/ beside dist/, i.e. /app/native/build here.
+    assert.match(helper?.args ?? '', /\.\/native\/build\/lxcfs-remount$/);
+    assert.equal(final.find((i) => i.op === 'WORKDIR')?.args, '/app');
+  });
+});
+
+describe('images named by the manifests', () => {
+  it('carry this package\'s version', () => {
+    const objects = kustomize(join(repoRoot, 'deploy', 'overlays', 'cert-manager'));
+    const images = [find(objects, 'Deployment', 'lxcfs-webhook'), find(objects, 'DaemonSet', 'lxcfs-agent')]
+      .map((o) => o.spec.template.spec.containers[0].image as string);
+    for (const image of images) assert.ok(image.endsWith(`:${pkg.version}`), `${image} is tagged ${pkg.version}`);
+  });
+});
