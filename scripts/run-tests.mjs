@@ -1,7 +1,7 @@
 // Runs every compiled test file under Node 20 (this process's node) and then under Node 24 LTS,
 // because images ship Node 24 while the code must still run on 20. Node 20's `--test` neither expands
 // globs nor finds files on its own, so the list is built here and an empty list is a failure.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -30,17 +30,38 @@ const runtimes = [
 ];
 if (process.env.TEST_NODE24 === '0') runtimes.pop();
 
+/** Runs one runtime's pass with the TAP reporter, echoing it and counting its closing totals. */
+function runPass(rt) {
+  return new Promise((resolvePass) => {
+    const child = spawn(rt.cmd, [...rt.args, '--test', '--test-reporter=tap', '--test-concurrency=1', ...files.map((f) => relative(root, f))], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, NODE_OPTIONS: '--enable-source-maps' },
+    });
+    let tail = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk.toString()).slice(-4096);
+    });
+    child.on('close', (code, signal) => {
+      const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(tail)?.[1] ?? 0);
+      resolvePass({ code: code ?? signal, passed: count('pass'), failed: count('fail'), skipped: count('skipped') });
+    });
+  });
+}
+
 let failed = false;
+const totals = { passed: 0, failed: 0, skipped: 0 };
 for (const rt of runtimes) {
   console.log(`\n=== ${rt.name} ===`);
-  const res = spawnSync(rt.cmd, [...rt.args, '--test', '--test-concurrency=1', ...files.map((f) => relative(root, f))], {
-    cwd: root,
-    stdio: 'inherit',
-    env: { ...process.env, NODE_OPTIONS: '--enable-source-maps' },
-  });
-  if (res.status !== 0) {
-    console.error(`run-tests: ${rt.name} failed (exit ${res.status ?? res.signal})`);
+  const result = await runPass(rt);
+  totals.passed += result.passed;
+  totals.failed += result.failed;
+  totals.skipped += result.skipped;
+  if (result.code !== 0) {
+    console.error(`run-tests: ${rt.name} failed (exit ${result.code})`);
     failed = true;
   }
 }
-process.exit(failed ? 1 : 0);
+console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(failed || totals.passed === 0 ? 1 : 0);
