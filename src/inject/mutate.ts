@@ -20,6 +20,9 @@ export interface MutationOutcome {
   result: 'injected' | 'unchanged' | 'skipped';
   podSkipReason?: PodSkipReason;
   mountsAdded: number;
+  /** Distinct files the patch mounts, and how many containers get mounts. */
+  filesAdded: number;
+  containersChanged: number;
   fileSkips: Partial<Record<FileSkipReason, number>>;
 }
 
@@ -72,7 +75,11 @@ export function mutatePod(request: MutationRequest): MutationResult {
   if (!decision.inject) {
     // Asked-for opt-outs and pods we never touch are silent; an annotation we could not read is not.
     const warnings = decision.reason === 'invalid-annotation' ? [warning(decision.message)] : [];
-    return { patch: [], warnings, outcome: { result: 'skipped', podSkipReason: decision.reason, mountsAdded: 0, fileSkips: {} } };
+    return {
+      patch: [],
+      warnings,
+      outcome: { result: 'skipped', podSkipReason: decision.reason, mountsAdded: 0, filesAdded: 0, containersChanged: 0, fileSkips: {} },
+    };
   }
 
   const plan = ephemeralUpdateOf === undefined
@@ -89,10 +96,12 @@ export function mutatePod(request: MutationRequest): MutationResult {
   for (const name of unknownExcludedNames(pod, decision.options)) {
     warnings.push(warning(`annotation ${ANNOTATIONS.excludeContainers} names "${name}", which the pod does not have`));
   }
-  const mountsAdded = plan.containers.reduce((sum, c) => sum + c.add.length, 0);
+  const changed = plan.containers.filter((c) => c.add.length > 0);
+  const mountsAdded = changed.reduce((sum, c) => sum + c.add.length, 0);
+  const filesAdded = new Set(changed.flatMap((c) => c.add.map((m) => m.mountPath))).size;
   return {
     patch,
     warnings,
-    outcome: { result: mountsAdded > 0 ? 'injected' : 'unchanged', mountsAdded, fileSkips },
+    outcome: { result: mountsAdded > 0 ? 'injected' : 'unchanged', mountsAdded, filesAdded, containersChanged: changed.length, fileSkips },
   };
 }

@@ -3,7 +3,7 @@
 // the value and what is expected.
 import { ANNOTATIONS, MIRROR_POD_ANNOTATION, POD_LABEL, POD_LABEL_DISABLED, type LxcfsFile } from '../config/defaults.js';
 import { describeAllowed, resolveFile, splitList, type InjectionSettings } from './settings.js';
-import type { Pod } from './pod.js';
+import { stringMap, type Pod } from './pod.js';
 
 export interface PodOptions {
   files: readonly LxcfsFile[];
@@ -38,8 +38,8 @@ function expected(key: string, value: string, what: string): AnnotationProblem {
 
 /** Decides whether a pod gets injected at all, and with which options. */
 export function decidePod(pod: Pod, settings: InjectionSettings): PodDecision {
-  const labels = pod.metadata?.labels ?? {};
-  const annotations = pod.metadata?.annotations ?? {};
+  const labels = stringMap(pod.metadata?.labels);
+  const annotations = stringMap(pod.metadata?.annotations);
   const spec = pod.spec ?? {};
 
   if (annotations[MIRROR_POD_ANNOTATION] !== undefined) {

@@ -67,3 +67,12 @@ export function indexedListOf<T>(value: unknown): Array<{ item: T; index: number
   if (!Array.isArray(value)) return [];
   return value.flatMap((item: unknown, index) => (isObject(item) ? [{ item: item as T, index }] : []));
 }
+
+/**
+ * A labels or annotations map with every value as a string: the API server only sends strings, but
+ * a hand-made request or manifest may carry `inject: false` unquoted.
+ */
+export function stringMap(value: unknown): Record<string, string> {
+  if (!isObject(value)) return {};
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, String(v)]));
+}

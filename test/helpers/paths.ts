@@ -13,8 +13,3 @@ export function fixturePath(...parts: string[]): string {
 export function readJsonFixture<T = unknown>(...parts: string[]): T {
   return JSON.parse(readFileSync(fixturePath(...parts), 'utf8')) as T;
 }
-
-/** Material from other injectors' repositories, kept outside this repository in ../shared. */
-export function peerFixturePath(name: string): string {
-  return join(repoRoot, '..', 'shared', 'fixtures', 'peers', name);
-}

@@ -255,6 +255,7 @@ describe('mutatePod on malformed pods', () => {
     ['no metadata', { spec: { containers: [{ name: 'a', image: 'x' }] } }],
     ['containers not a list', { metadata: {}, spec: { containers: 'app' as never } }],
     ['null entries', { metadata: {}, spec: { containers: [null as never, { name: 'a', image: 'x' }], volumes: null as never } }],
+    ['annotation values that are not strings', { metadata: { annotations: { [ANNOTATIONS.inject]: true as never, [ANNOTATIONS.files]: 7 as never } }, spec: { containers: [{ name: 'a', image: 'x' }] } }],
     ['volumeMounts not a list', { metadata: { annotations: {} }, spec: { containers: [{ name: 'a', image: 'x', volumeMounts: {} as never }] } }],
   ];
   for (const [name, input] of shapes) {

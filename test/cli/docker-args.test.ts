@@ -1,0 +1,57 @@
+// `lxcfs-webhook docker-args` run as users run it, inside `docker run $(…)`.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { DEFAULT_FILES } from '../../src/config/defaults.js';
+import { runCli } from '../helpers/run-cli.js';
+
+describe('lxcfs-webhook docker-args', () => {
+  const root = mkdtempSync(join(tmpdir(), 'lxcfs-root-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('prints one read-only -v flag per default file, one per line', () => {
+    const result = runCli(['docker-args']);
+    assert.equal(result.status, 0);
+    assert.equal(result.stdout, DEFAULT_FILES.map((file) => `-v /var/lib/lxcfs${file}:${file}:ro\n`).join(''));
+  });
+
+  it('honours --lxcfs-root and --files, and prints them on one line with --format inline', () => {
+    const result = runCli(['docker-args', '--lxcfs-root', '/run/lxcfs/', '--files', 'online,meminfo', '--format', 'inline']);
+    assert.equal(result.status, 0);
+    assert.equal(result.stdout, '-v /run/lxcfs/proc/meminfo:/proc/meminfo:ro -v /run/lxcfs/sys/devices/system/cpu/online:/sys/devices/system/cpu/online:ro\n');
+  });
+
+  it('splits into docker run arguments the way $(…) does, in either format', () => {
+    for (const format of ['lines', 'inline']) {
+      const words = runCli(['docker-args', '--files', 'meminfo,stat', '--format', format]).stdout.trim().split(/\s+/);
+      assert.deepEqual(words, ['-v', '/var/lib/lxcfs/proc/meminfo:/proc/meminfo:ro', '-v', '/var/lib/lxcfs/proc/stat:/proc/stat:ro']);
+    }
+  });
+
+  it('warns on stderr when the files are missing on this machine, and not when they are there', () => {
+    const missing = runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo']);
+    assert.equal(missing.status, 0);
+    assert.match(missing.stderr, /warning: 1 of 1 files are missing on this machine \(.*\/proc\/meminfo\); start lxcfs first/);
+    mkdirSync(dirname(join(root, 'proc/meminfo')), { recursive: true });
+    writeFileSync(join(root, 'proc/meminfo'), 'MemTotal: 262144 kB\n');
+    const present = runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo']);
+    assert.equal(present.stderr, '');
+    assert.equal(present.stdout, `-v ${root}/proc/meminfo:/proc/meminfo:ro\n`);
+  });
+
+  it('refuses a file lxcfs does not serve, listing the allowed ones', () => {
+    const result = runCli(['docker-args', '--files', 'meminfo,pressure']);
+    assert.equal(result.status, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /--files has value "meminfo,pressure"; expected a comma-separated list of cpuinfo, diskstats, loadavg, meminfo, slabinfo, stat, swaps, uptime, online/);
+  });
+
+  it('refuses a root that -v cannot carry and an unknown format', () => {
+    assert.match(runCli(['docker-args', '--lxcfs-root', '/var/lib/my lxcfs']).stderr, /docker -v flags cannot carry a path with spaces or colons/);
+    const format = runCli(['docker-args', '--format', 'json']);
+    assert.equal(format.status, 2);
+    assert.match(format.stderr, /--format has value "json"; expected lines or inline/);
+  });
+});
