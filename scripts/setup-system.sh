@@ -7,6 +7,10 @@ command -v lxcfs >/dev/null 2>&1 || need+=(lxcfs)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+# the agent's test containers run free(1) and are built with unshare/nsenter/mount
+command -v free >/dev/null 2>&1 || need+=(procps)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+command -v mount >/dev/null 2>&1 || need+=(mount)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

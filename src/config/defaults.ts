@@ -1,5 +1,6 @@
 // Every default, label and annotation key the project uses lives here, so the webhook, the CLI, the
 // node agent and the manifests cannot drift apart.
+import { fileURLToPath } from 'node:url';
 
 /** Host directory pods take their hostPaths from: a tmpfs "anchor" the node agent keeps alive. */
 export const DEFAULT_LXCFS_ROOT = '/var/lib/lxcfs';
@@ -58,3 +59,56 @@ export const DEFAULT_WEBHOOK_PORT = 8443;
 export const DEFAULT_WEBHOOK_HEALTH_PORT = 8080;
 export const DEFAULT_AGENT_HEALTH_PORT = 8081;
 export const MUTATE_PATH = '/mutate';
+
+/** Names the install manifests (deploy/) use; `certs` writes objects that refer to them. */
+export const INSTALL = {
+  namespace: 'lxcfs',
+  service: 'lxcfs-webhook',
+  tlsSecret: 'lxcfs-webhook-tls',
+  webhookConfiguration: 'lxcfs-webhook',
+  webhooks: ['namespaces.lxcfs-webhook.io', 'pods.lxcfs-webhook.io'],
+} as const;
+/**
+ * Largest AdmissionReview body `serve` reads. The API server caps an object at 3 MiB and an UPDATE
+ * carries it twice (object and oldObject), so 8 MiB never refuses a real review.
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+/**
+ * Seconds `serve` keeps answering after SIGTERM (not ready, `Connection: close`) so the API server
+ * moves to other replicas. Plus a few seconds to finish in-flight requests, it must fit in the pod's
+ * terminationGracePeriodSeconds (30 by default).
+ */
+export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 10;
+
+// ---- Node agent -------------------------------------------------------------------------------------
+
+/** Where lxcfs itself mounts: private to the agent; pods only ever see the anchor's binds of it. */
+export const DEFAULT_FUSE_MOUNT = '/run/lxcfs-webhook/fuse';
+/** lxcfs writes and locks its pidfile next to the FUSE mountpoint, never on the shared /run/lxcfs.pid. */
+export const LXCFS_PIDFILE_NAME = 'lxcfs.pid';
+export const DEFAULT_LXCFS_BIN = 'lxcfs';
+/** CPU count from the CFS quota, per-container load average. */
+export const DEFAULT_LXCFS_ARGS: readonly string[] = ['--enable-cfs', '-l'];
+export const DEFAULT_PROC = '/proc';
+/** The native remount helper, built by `npm run build` into native/build of this package. */
+export const DEFAULT_REMOUNT_HELPER = fileURLToPath(new URL('../../../native/build/lxcfs-remount', import.meta.url));
+/** Mount options of the anchor tmpfs: it holds only directories, binds and the agent's small state file. */
+export const ANCHOR_TMPFS_OPTIONS = 'mode=0755,size=8m';
+/** The agent's memory of injected targets, kept on the anchor so it outlives the agent process. */
+export const AGENT_STATE_FILE = '.lxcfs-webhook-agent.json';
+
+export const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
+/** How often lxcfs is read through FUSE, and how long one read may take before it counts as a hang. */
+export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
+export const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
+/** lxcfs failing every probe for this long is killed and restarted. */
+export const DEFAULT_HANG_GRACE_MS = 15_000;
+/** Restart backoff: first delay, doubling up to the cap; reset once lxcfs stayed healthy this long. */
+export const LXCFS_RESTART_BACKOFF = { firstMs: 100, maxMs: 30_000, resetAfterMs: 60_000 } as const;
+/** How long lxcfs may take to mount, and to exit after SIGTERM before it gets SIGKILL. */
+export const LXCFS_START_TIMEOUT_MS = 10_000;
+export const LXCFS_STOP_TIMEOUT_MS = 10_000;
+/** Remount helpers run at once, namespaces per helper run, and how long one run may take. */
+export const REMOUNT_PARALLELISM = 4;
+export const REMOUNT_BATCH_SIZE = 25;
+export const NATIVE_HELPER_TIMEOUT_MS = 5_000;

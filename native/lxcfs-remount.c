@@ -1,0 +1,485 @@
+/*
+ * lxcfs-remount: the node agent's native helper for the mount operations Node.js cannot do itself.
+ *
+ * Node.js is multi-threaded, and the kernel refuses setns(CLONE_NEWNS) to multi-threaded processes, so
+ * entering a container's mount namespace needs a separate single-threaded process. The classic mount(2)
+ * API cannot bind a file from one namespace into another either; the new mount API can: a detached
+ * clone made with open_tree(OPEN_TREE_CLONE) in the agent's namespace is attached inside the container
+ * with move_mount() after setns(). Nothing is needed inside the container image.
+ *
+ * Every result is one JSON object per line on stdout; failures name the step and the errno.
+ *
+ *   lxcfs-remount check                      does the kernel have the new mount API?
+ *   lxcfs-remount read <file>                read a file (a liveness probe through FUSE)
+ *   lxcfs-remount tmpfs <dir> <options>      mount a tmpfs on <dir>
+ *   lxcfs-remount bind <source> <target>     bind <source> onto <target> (same namespace)
+ *   lxcfs-remount detach <path>              lazily unmount the top mount at <path>
+ *   lxcfs-remount swap --ns <proc>/<pid> <source> <target> ro|rw replace|attach [...] [--ns ...]
+ *       For each namespace, in a child process: clone every <source> in our namespace, then enter the
+ *       namespace and root of <pid> and put each clone at <target>. "replace": a dead lxcfs mount is on
+ *       <target> (swap it atomically with MOVE_MOUNT_BENEATH where the kernel has it, otherwise detach
+ *       it and attach); "attach": nothing of ours is there.
+ *
+ * LXCFS_REMOUNT_EMULATE_OLD_KERNEL=1 makes swap behave as on a kernel without MOVE_MOUNT_BENEATH (< 6.5)
+ * and without mount_setattr (< 5.12), so the fallbacks are exercised on a new kernel too.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Older C libraries lack the new mount API: the numbers are the same on every architecture. */
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_BENEATH
+#define MOVE_MOUNT_BENEATH 0x00000200
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+#ifndef UMOUNT_NOFOLLOW
+#define UMOUNT_NOFOLLOW 0x8
+#endif
+
+/* The kernel's struct mount_attr, under our own name so it cannot clash with a C library's copy. */
+struct helper_mount_attr {
+	uint64_t attr_set;
+	uint64_t attr_clr;
+	uint64_t propagation;
+	uint64_t userns_fd;
+};
+
+static int sys_open_tree(int dfd, const char *path, unsigned int flags)
+{
+	return (int)syscall(SYS_open_tree, dfd, path, flags);
+}
+
+static int sys_move_mount(int from_dfd, const char *from, int to_dfd, const char *to, unsigned int flags)
+{
+	return (int)syscall(SYS_move_mount, from_dfd, from, to_dfd, to, flags);
+}
+
+static int sys_mount_setattr(int dfd, const char *path, unsigned int flags, struct helper_mount_attr *attr)
+{
+	return (int)syscall(SYS_mount_setattr, dfd, path, flags, attr, sizeof(*attr));
+}
+
+/* ---- JSON lines ---------------------------------------------------------------------------------- */
+
+struct line {
+	char buf[16384];
+	size_t len;
+	int fields;
+};
+
+static void put_raw(struct line *l, const char *s, size_t n)
+{
+	if (l->len + n >= sizeof(l->buf) - 3)
+		n = sizeof(l->buf) - 3 - l->len; /* leave room for "}\n" */
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static void put_string(struct line *l, const char *s)
+{
+	put_raw(l, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			put_raw(l, esc, 2);
+		} else if (c < 0x20) {
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			put_raw(l, esc, 6);
+		} else {
+			put_raw(l, (const char *)&c, 1);
+		}
+	}
+	put_raw(l, "\"", 1);
+}
+
+static void put_key(struct line *l, const char *key)
+{
+	put_raw(l, l->fields++ ? "," : "{", 1);
+	put_string(l, key);
+	put_raw(l, ":", 1);
+}
+
+static void field_str(struct line *l, const char *key, const char *value)
+{
+	put_key(l, key);
+	put_string(l, value);
+}
+
+static void field_bool(struct line *l, const char *key, int value)
+{
+	put_key(l, key);
+	put_raw(l, value ? "true" : "false", value ? 4 : 5);
+}
+
+static void field_long(struct line *l, const char *key, long value)
+{
+	char num[32];
+	int n = snprintf(num, sizeof(num), "%ld", value);
+	put_key(l, key);
+	put_raw(l, num, (size_t)n);
+}
+
+/* Records a failed step with the errno's name (ENOENT) and text. */
+static void field_error(struct line *l, const char *step, int err)
+{
+	const char *name = strerrorname_np(err);
+	field_bool(l, "ok", 0);
+	field_str(l, "step", step);
+	field_str(l, "errno", name ? name : "EUNKNOWN");
+	field_str(l, "error", strerror(err));
+}
+
+/* One write(2) per line: no stdio buffer to duplicate across fork(), no interleaving in the pipe. */
+static void emit(struct line *l)
+{
+	if (l->fields == 0)
+		put_raw(l, "{", 1);
+	memcpy(l->buf + l->len, "}\n", 2);
+	l->len += 2;
+	for (size_t off = 0; off < l->len;) {
+		ssize_t n = write(STDOUT_FILENO, l->buf + off, l->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	l->len = 0;
+	l->fields = 0;
+}
+
+static int emit_result(const char *step, int failed_errno)
+{
+	struct line l = {0};
+	if (failed_errno)
+		field_error(&l, step, failed_errno);
+	else
+		field_bool(&l, "ok", 1);
+	emit(&l);
+	return failed_errno ? 1 : 0;
+}
+
+/* ---- simple commands ----------------------------------------------------------------------------- */
+
+static int cmd_check(void)
+{
+	struct line l = {0};
+	int fd = sys_open_tree(AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (fd < 0) {
+		field_error(&l, "open_tree", errno);
+		emit(&l);
+		return 1;
+	}
+	struct helper_mount_attr attr = {.propagation = MS_PRIVATE};
+	int setattr_ok = sys_mount_setattr(fd, "", AT_EMPTY_PATH, &attr) == 0;
+	close(fd);
+	field_bool(&l, "ok", 1);
+	field_bool(&l, "mountSetattr", setattr_ok);
+	emit(&l);
+	return 0;
+}
+
+static int cmd_read(const char *path)
+{
+	char buf[65536];
+	ssize_t total = 0, n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return emit_result("open", errno);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		total += n;
+	int err = n < 0 ? errno : 0;
+	close(fd);
+	if (err)
+		return emit_result("read", err);
+	struct line l = {0};
+	field_bool(&l, "ok", 1);
+	field_long(&l, "bytes", (long)total);
+	emit(&l);
+	return 0;
+}
+
+static int cmd_tmpfs(const char *dir, const char *options)
+{
+	if (mount("lxcfs-webhook", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options) < 0)
+		return emit_result("mount", errno);
+	return emit_result("", 0);
+}
+
+static int cmd_bind(const char *source, const char *target)
+{
+	int fd = sys_open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (fd < 0)
+		return emit_result("open_tree", errno);
+	int rc = sys_move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+	int err = rc < 0 ? errno : 0;
+	close(fd);
+	return emit_result("move_mount", err);
+}
+
+static int cmd_detach(const char *path)
+{
+	if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+		return emit_result("umount2", errno);
+	return emit_result("", 0);
+}
+
+/* ---- swap ---------------------------------------------------------------------------------------- */
+
+struct target {
+	const char *source;
+	const char *path;
+	int read_only;
+	int replace;
+	int clone_fd;
+	int classic_attrs; /* mount_setattr missing: set propagation and ro with mount(2) after attaching */
+};
+
+static int emulate_old_kernel;
+
+/* Reports one target's result; returns 1 when it failed. */
+static int report(const char *ns, const struct target *t, const char *how, const char *step, int err)
+{
+	struct line l = {0};
+	field_str(&l, "ns", ns);
+	field_str(&l, "target", t->path);
+	if (err) {
+		field_error(&l, step, err);
+	} else {
+		field_bool(&l, "ok", 1);
+		field_str(&l, "how", how);
+	}
+	emit(&l);
+	return err != 0;
+}
+
+/* Clone the live source in our own namespace, private, read-only when the container had it so. */
+static int prepare_clone(const char *ns, struct target *t)
+{
+	t->clone_fd = sys_open_tree(AT_FDCWD, t->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (t->clone_fd < 0) {
+		report(ns, t, NULL, "open_tree", errno);
+		return -1;
+	}
+	struct helper_mount_attr attr = {
+		.attr_set = t->read_only ? MOUNT_ATTR_RDONLY : 0,
+		.propagation = MS_PRIVATE,
+	};
+	if (emulate_old_kernel || sys_mount_setattr(t->clone_fd, "", AT_EMPTY_PATH, &attr) < 0) {
+		if (!emulate_old_kernel && errno != ENOSYS) {
+			report(ns, t, NULL, "mount_setattr", errno);
+			close(t->clone_fd);
+			t->clone_fd = -1;
+			return -1;
+		}
+		t->classic_attrs = 1;
+	}
+	return 0;
+}
+
+/* Kernels before 5.12: the same attributes with the classic API, on the attached mount. */
+static int apply_classic_attrs(const struct target *t, const char **step)
+{
+	*step = "mount(MS_PRIVATE)";
+	if (mount(NULL, t->path, NULL, MS_PRIVATE, NULL) < 0)
+		return errno;
+	/* A remount replaces the per-mount flags: keep the nosuid,nodev every FUSE mount has. */
+	*step = "mount(MS_RDONLY)";
+	if (t->read_only && mount(NULL, t->path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return errno;
+	return 0;
+}
+
+/* Runs inside the container's mount namespace and root. Returns 1 when it failed. */
+static int attach_clone(const char *ns, struct target *t)
+{
+	const char *how = "attach";
+	const char *step = "move_mount";
+	int err = 0;
+
+	if (t->replace && !emulate_old_kernel) {
+		/* Atomic swap: the clone goes beneath the dead mount, then the dead mount is detached. */
+		if (sys_move_mount(t->clone_fd, "", AT_FDCWD, t->path, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) == 0) {
+			how = "beneath";
+			if (umount2(t->path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
+				err = errno;
+				step = "umount2";
+			}
+			goto done;
+		}
+		if (errno != EINVAL) {
+			err = errno;
+			goto done;
+		}
+	}
+	if (t->replace) {
+		/* No MOVE_MOUNT_BENEATH: move_mount onto a dead mount fails with ENOENT, so detach it first. */
+		how = "detach-attach";
+		if (umount2(t->path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
+			err = errno;
+			step = "umount2";
+			goto done;
+		}
+	}
+	if (sys_move_mount(t->clone_fd, "", AT_FDCWD, t->path, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		err = errno;
+		goto done;
+	}
+	if (t->classic_attrs)
+		err = apply_classic_attrs(t, &step);
+done:
+	return report(ns, t, how, step, err);
+}
+
+static int report_all(const char *ns, struct target *targets, int count, const char *step, int err)
+{
+	int failed = 0;
+	for (int i = 0; i < count; i++)
+		if (targets[i].clone_fd >= 0)
+			failed += report(ns, &targets[i], NULL, step, err);
+	return failed;
+}
+
+/*
+ * One namespace, in a child process: setns() and chroot() cannot be undone for the next namespace.
+ * Every clone is prepared before the container is touched. Returns the number of failed targets.
+ */
+static int swap_namespace(const char *ns, struct target *targets, int count)
+{
+	char path[4096];
+	int failed = 0;
+
+	for (int i = 0; i < count; i++)
+		failed += prepare_clone(ns, &targets[i]) < 0;
+	if (failed == count)
+		return failed;
+
+	/* The process's root, not the namespace's: they differ for a chroot()ed container. */
+	snprintf(path, sizeof(path), "%s/root", ns);
+	int root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return failed + report_all(ns, targets, count, "open(root)", errno);
+	snprintf(path, sizeof(path), "%s/ns/mnt", ns);
+	int ns_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns_fd < 0)
+		return failed + report_all(ns, targets, count, "open(ns/mnt)", errno);
+	if (setns(ns_fd, CLONE_NEWNS) < 0)
+		return failed + report_all(ns, targets, count, "setns", errno);
+	if (fchdir(root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return failed + report_all(ns, targets, count, "chroot", errno);
+	for (int i = 0; i < count; i++)
+		if (targets[i].clone_fd >= 0)
+			failed += attach_clone(ns, &targets[i]);
+	return failed;
+}
+
+static int run_in_child(const char *ns, struct target *targets, int count)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		int err = errno;
+		for (int i = 0; i < count; i++)
+			report(ns, &targets[i], NULL, "fork", err);
+		return 1;
+	}
+	if (pid == 0)
+		_exit(swap_namespace(ns, targets, count) ? 1 : 0);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: lxcfs-remount check | read <file> | tmpfs <dir> <options> | bind <source> <target> |\n"
+		"       detach <path> | swap --ns <proc>/<pid> <source> <target> ro|rw replace|attach ... [--ns ...]\n");
+	return 2;
+}
+
+static int cmd_swap(int argc, char **argv)
+{
+	struct target *targets = calloc((size_t)argc / 4 + 1, sizeof(*targets));
+	int failed = 0;
+	if (!targets)
+		return emit_result("calloc", ENOMEM);
+
+	emulate_old_kernel = getenv("LXCFS_REMOUNT_EMULATE_OLD_KERNEL") != NULL;
+	for (int i = 0; i < argc;) {
+		if (strcmp(argv[i], "--ns") != 0 || i + 1 >= argc)
+			return usage();
+		const char *ns = argv[i + 1];
+		int count = 0;
+		for (i += 2; i < argc && strcmp(argv[i], "--ns") != 0; i += 4) {
+			if (i + 3 >= argc)
+				return usage();
+			targets[count++] = (struct target){
+				.source = argv[i],
+				.path = argv[i + 1],
+				.read_only = strcmp(argv[i + 2], "ro") == 0,
+				.replace = strcmp(argv[i + 3], "replace") == 0,
+				.clone_fd = -1,
+			};
+		}
+		failed |= run_in_child(ns, targets, count);
+	}
+	free(targets);
+	return failed;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "check") == 0 && argc == 2)
+		return cmd_check();
+	if (strcmp(cmd, "read") == 0 && argc == 3)
+		return cmd_read(argv[2]);
+	if (strcmp(cmd, "tmpfs") == 0 && argc == 4)
+		return cmd_tmpfs(argv[2], argv[3]);
+	if (strcmp(cmd, "bind") == 0 && argc == 4)
+		return cmd_bind(argv[2], argv[3]);
+	if (strcmp(cmd, "detach") == 0 && argc == 3)
+		return cmd_detach(argv[2]);
+	if (strcmp(cmd, "swap") == 0)
+		return cmd_swap(argc - 2, argv + 2);
+	return usage();
+}

@@ -1,0 +1,141 @@
+// The anchor: a small tmpfs at --lxcfs-root that outlives lxcfs (and the agent). lxcfs mounts at a
+// private --fuse-mount; the agent binds its proc and sys directories onto <anchor>/proc and <anchor>/sys,
+// and pods take per-file hostPaths under the anchor. When lxcfs goes away only those two binds and the
+// FUSE mount are dropped (lazily: a dead FUSE mount cannot be unmounted any other way, and a new lxcfs
+// cannot mount over it), and the anchor itself stays put.
+//
+// Everything here decides from mountinfo and never stat()s a path that may be a dead or hung FUSE mount.
+import { mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ANCHOR_TMPFS_OPTIONS, NATIVE_HELPER_TIMEOUT_MS } from '../config/defaults.js';
+import { LxcfsWebhookError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isFuse } from './classify.js';
+import { mountsAtOrBelow, parseMountinfo, topMountAt, type Mount } from './mountinfo.js';
+import { runHelperStep } from './native.js';
+
+export interface AnchorLayout {
+  /** --lxcfs-root: the tmpfs pods mount from. */
+  root: string;
+  /** --fuse-mount: where lxcfs itself mounts. */
+  fuseMount: string;
+  /** The native helper that does the mounting. */
+  helper: string;
+}
+
+/** lxcfs' top-level directories bound into the anchor. */
+const BOUND_DIRS = ['proc', 'sys'] as const;
+/** More stacked mounts than this at one place means something keeps mounting there. */
+const MAX_CLEAR_PASSES = 20;
+
+export function readOwnMounts(): Mount[] {
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+}
+
+/** Mounts the anchor tmpfs if needed, clears dead mounts and leftovers, and creates the mountpoints. */
+export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<void> {
+  const top = topMountAt(readOwnMounts(), layout.root);
+  if (top && isFuse(top)) {
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      `a FUSE filesystem (${top.fsType}) is mounted directly on ${layout.root}, probably the node's own lxcfs service: ` +
+        `stop it (systemctl disable --now lxcfs) and unmount it (umount -l ${layout.root}), or pick another --lxcfs-root`,
+    );
+  }
+  await clearLxcfsMounts(layout, log);
+
+  mkdirSync(layout.root, { recursive: true });
+  // In a DaemonSet the anchor is a hostPath bind (ext4, xfs...): a tmpfs goes on top of it and, through
+  // Bidirectional propagation, on the host. A tmpfs already there is the one an earlier agent mounted.
+  if (topMountAt(readOwnMounts(), layout.root)?.fsType !== 'tmpfs') {
+    await runHelperStep(layout.helper, ['tmpfs', layout.root, ANCHOR_TMPFS_OPTIONS], NATIVE_HELPER_TIMEOUT_MS);
+    log.info({ anchor: layout.root }, 'mounted the anchor tmpfs');
+  }
+  for (const dir of BOUND_DIRS) {
+    const path = join(layout.root, dir);
+    mkdirSync(path, { recursive: true });
+    removeEmptyDirectoriesBelow(path, log);
+  }
+  try {
+    mkdirSync(layout.fuseMount, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new LxcfsWebhookError('E_AGENT', `the FUSE mountpoint ${layout.fuseMount} is unusable (${code}): pass a --fuse-mount directory the agent can create and mount on`);
+  }
+}
+
+/**
+ * Lazily unmounts everything at or below the FUSE mountpoint and the anchor's proc and sys, deepest
+ * first, again and again until mountinfo shows nothing there.
+ */
+export async function clearLxcfsMounts(layout: AnchorLayout, log: Logger): Promise<void> {
+  const places = [layout.fuseMount, ...BOUND_DIRS.map((dir) => join(layout.root, dir))];
+  for (let pass = 0; pass < MAX_CLEAR_PASSES; pass++) {
+    const mounts = readOwnMounts();
+    const stacked = places.flatMap((place) => mountsAtOrBelow(mounts, place));
+    if (stacked.length === 0) return;
+    for (const mount of stacked) {
+      log.info({ mountPoint: mount.mountPoint, fsType: mount.fsType, dev: mount.dev }, 'lazily unmounting');
+      await runHelperStep(layout.helper, ['detach', mount.mountPoint], NATIVE_HELPER_TIMEOUT_MS).catch((err: unknown) =>
+        // EINVAL: already gone with its parent; the next pass looks again
+        log.warn({ mountPoint: mount.mountPoint, err: (err as Error).message }, 'lazy unmount failed'),
+      );
+    }
+  }
+  throw new LxcfsWebhookError(
+    'E_AGENT',
+    `mounts keep reappearing under ${places.join(', ')} after ${MAX_CLEAR_PASSES} rounds of lazy unmounts: ` +
+      'find what mounts there (grep lxcfs /proc/self/mountinfo) and stop it',
+  );
+}
+
+/**
+ * A container runtime asked to mount a missing hostPath file creates it as a directory, which then
+ * breaks every later pod with "not a directory". Such directories are empty: remove those, never files.
+ */
+function removeEmptyDirectoriesBelow(dir: string, log: Logger): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const path = join(dir, entry.name);
+    removeEmptyDirectoriesBelow(path, log);
+    try {
+      rmdirSync(path);
+      log.info({ path }, 'removed leftover empty directory');
+    } catch {
+      // not empty: not ours to remove
+    }
+  }
+}
+
+/** Binds the running lxcfs' proc and sys directories into the anchor. */
+export async function bindIntoAnchor(layout: AnchorLayout): Promise<void> {
+  for (const dir of BOUND_DIRS) {
+    await runHelperStep(layout.helper, ['bind', join(layout.fuseMount, dir), join(layout.root, dir)], NATIVE_HELPER_TIMEOUT_MS);
+  }
+}
+
+export interface AnchorState {
+  /** A tmpfs is mounted at the anchor. */
+  tmpfs: boolean;
+  /** Per bound directory: served by the live lxcfs, a dead lxcfs, or nothing. */
+  binds: Record<(typeof BOUND_DIRS)[number], 'live' | 'dead' | 'absent'>;
+}
+
+/** The anchor as mountinfo shows it, given the dev of the running lxcfs (undefined: none runs). */
+export function inspectAnchor(mounts: readonly Mount[], root: string, liveDev: string | undefined): AnchorState {
+  const bindState = (dir: string) => {
+    const top = topMountAt(mounts, join(root, dir));
+    if (!top || !isFuse(top)) return 'absent';
+    return top.dev === liveDev ? 'live' : 'dead';
+  };
+  return {
+    tmpfs: topMountAt(mounts, root)?.fsType === 'tmpfs',
+    binds: { proc: bindState('proc'), sys: bindState('sys') },
+  };
+}
+
+/** The dev of the lxcfs mounted at the FUSE mountpoint, if one is. */
+export function fuseDevAt(mounts: readonly Mount[], fuseMount: string): string | undefined {
+  const top = topMountAt(mounts, fuseMount);
+  return top && isFuse(top) ? top.dev : undefined;
+}

@@ -1,0 +1,63 @@
+// Decides, for one container mount namespace, the state of every lxcfs file the webhook may inject.
+// Pure: it sees parsed mountinfo and what the agent knows, and touches nothing.
+//
+// A mount is ours when it is a FUSE mount on a connection one of our lxcfs instances served (its dev
+// number, remembered since that instance mounted) at a path the webhook injects. Another lxcfs on the
+// node (another dev) and any other FUSE filesystem are never ours.
+import { isReadOnly, topMountAt, type Mount } from './mountinfo.js';
+
+export type TargetState =
+  /** served by the running lxcfs */
+  | 'live'
+  /** a mount of an lxcfs of ours that is gone: reads fail with "Transport endpoint is not connected" */
+  | 'stale'
+  /** was mounted from our lxcfs, now nothing of ours is there: reads silently show the node's values */
+  | 'missing';
+
+/** What the agent remembers of a target it once saw live, so it can tell when it goes missing. */
+export interface RememberedTarget {
+  /** The file inside lxcfs, e.g. `/proc/meminfo`. */
+  lxcfsPath: string;
+  readOnly: boolean;
+}
+
+export interface TargetStatus extends RememberedTarget {
+  /** Path inside the container. */
+  target: string;
+  state: TargetState;
+  /** The id of the dead mount, for a stale target: descriptors opened through it stay dead. */
+  deadMountId?: number;
+}
+
+export interface ClassifyInput {
+  mounts: readonly Mount[];
+  /** dev of the running lxcfs' FUSE connection. */
+  liveDev: string;
+  /** devs of every lxcfs connection of ours whose mounts may still exist somewhere. */
+  knownDevs: ReadonlySet<string>;
+  remembered: Readonly<Record<string, RememberedTarget>>;
+  /** The files the webhook may inject (ALLOWED_FILES): nothing else is ever touched. */
+  files: readonly string[];
+}
+
+export function isFuse(mount: Mount): boolean {
+  return mount.fsType === 'fuse' || mount.fsType.startsWith('fuse.');
+}
+
+export function classifyTargets(input: ClassifyInput): TargetStatus[] {
+  const { mounts, liveDev, knownDevs, remembered, files } = input;
+  const statuses: TargetStatus[] = [];
+  for (const target of files) {
+    const top = topMountAt(mounts, target);
+    const fromOurLxcfs = top !== undefined && isFuse(top) && (top.dev === liveDev || knownDevs.has(top.dev));
+    if (fromOurLxcfs && files.includes(top.root)) {
+      const base = { target, lxcfsPath: top.root, readOnly: isReadOnly(top) };
+      statuses.push(top.dev === liveDev ? { ...base, state: 'live' } : { ...base, state: 'stale', deadMountId: top.mountId });
+      continue;
+    }
+    const wasOurs = remembered[target];
+    // Something else's FUSE mount on top (another lxcfs) is left alone even where ours used to be.
+    if (wasOurs && !(top && isFuse(top))) statuses.push({ target, ...wasOurs, state: 'missing' });
+  }
+  return statuses;
+}

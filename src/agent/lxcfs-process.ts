@@ -1,0 +1,162 @@
+// Runs one lxcfs process: `lxcfs -f -p <own pidfile> <args> <fuse-mount>` as a child of the agent, its
+// output in the agent's structured log, and its known start-up failures turned into one line that says
+// what to do.
+import { spawn } from 'node:child_process';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LxcfsWebhookError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { fuseDevAt, readOwnMounts } from './anchor.js';
+
+export interface LxcfsCommand {
+  bin: string;
+  args: readonly string[];
+  fuseMount: string;
+  /** Private to the agent: a second lxcfs on the same pidfile refuses to start. */
+  pidfile: string;
+}
+
+export interface LxcfsExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The fix, when the output shows a known fatal error. */
+  fatal?: string;
+}
+
+export interface RunningLxcfs {
+  pid: number;
+  /** `major:minor` of its FUSE connection. */
+  dev: string;
+  exited: Promise<LxcfsExit>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Recognises lxcfs' and libfuse's known fatal errors in its output, and names the fix. */
+export function explainLxcfsFailure(output: string, fuseMount: string): string | undefined {
+  const locked = /PID file '([^']*)' is already locked/.exec(output);
+  if (locked) {
+    return `another lxcfs holds the pidfile ${locked[1]}: stop it (pgrep -a lxcfs), or give this agent another --fuse-mount (its pidfile sits next to it)`;
+  }
+  if (/Transport endpoint is not connected/.test(output)) {
+    return `the FUSE mountpoint ${fuseMount} is a dead lxcfs mount: unmount it lazily (umount -l ${fuseMount}) and restart the agent`;
+  }
+  if (/mountpoint is not empty/.test(output)) {
+    return `this lxcfs uses libfuse2, which refuses the non-empty mountpoint ${fuseMount}: install an lxcfs built with fuse3, or empty ${fuseMount}`;
+  }
+  const badMountPoint = /fuse: bad mount point `[^']*': (.*)/.exec(output);
+  if (badMountPoint) {
+    return `the FUSE mountpoint ${fuseMount} is unusable (${badMountPoint[1]}): pass a --fuse-mount directory the agent can create and mount on`;
+  }
+  if (/fuse: device not found|\/dev\/fuse/.test(output)) {
+    return 'lxcfs cannot open /dev/fuse: run the agent privileged (securityContext.privileged: true) on a node with the fuse module loaded';
+  }
+  return undefined;
+}
+
+/** The executable `bin` names, found like a shell would; undefined when there is none. */
+function resolveBinary(bin: string): string | undefined {
+  const candidates = bin.includes('/') ? [bin] : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, bin));
+  return candidates.find((path) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** lxcfs prints a long banner at start; only lines that look like trouble are worth more than debug. */
+const TROUBLE = /error|fail|locked|not connected|bad mount|cannot|unable|denied|not empty/i;
+const KEPT_OUTPUT_LINES = 50;
+
+/** Starts lxcfs and resolves once its FUSE filesystem is mounted (seen in mountinfo). */
+export async function startLxcfs(cmd: LxcfsCommand, log: Logger, timeoutMs: number): Promise<RunningLxcfs> {
+  const bin = resolveBinary(cmd.bin);
+  if (bin === undefined) {
+    throw new LxcfsWebhookError('E_AGENT', `lxcfs binary "${cmd.bin}" not found: install lxcfs (apt-get install lxcfs) or pass --lxcfs-bin <path>`);
+  }
+  const child = spawn(bin, ['-f', '-p', cmd.pidfile, ...cmd.args, cmd.fuseMount], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const pid = child.pid!;
+  const recentOutput: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    let pending = '';
+    stream.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (pending + chunk).split('\n');
+      pending = lines.pop()!;
+      for (const line of lines.filter((l) => l.trim() !== '')) {
+        recentOutput.push(line);
+        if (recentOutput.length > KEPT_OUTPUT_LINES) recentOutput.shift();
+        log[TROUBLE.test(line) ? 'warn' : 'debug']({ source: 'lxcfs', lxcfsPid: pid }, line);
+      }
+    });
+  }
+  const exited = new Promise<LxcfsExit>((resolve) => {
+    child.on('close', (code, signal) => {
+      const fatal = explainLxcfsFailure(recentOutput.join('\n'), cmd.fuseMount);
+      resolve(fatal === undefined ? { code, signal } : { code, signal, fatal });
+    });
+  });
+  const kill = (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+
+  let exit: LxcfsExit | undefined;
+  void exited.then((e) => (exit = e));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exit) {
+      const why = exit.fatal ?? `lxcfs exited (${exit.signal ?? `code ${exit.code}`}) before mounting: ${recentOutput.slice(-3).join(' | ')}`;
+      throw new LxcfsWebhookError('E_AGENT', why);
+    }
+    const dev = fuseDevAt(readOwnMounts(), cmd.fuseMount);
+    if (dev !== undefined) return { pid, dev, exited, kill };
+    await sleep(20);
+  }
+  kill('SIGKILL');
+  await exited;
+  throw new LxcfsWebhookError('E_AGENT', `lxcfs did not mount ${cmd.fuseMount} within ${timeoutMs} ms: see its output above`);
+}
+
+/**
+ * lxcfs processes serving `fuseMount` (while the agent has no lxcfs child: ones left behind by an agent
+ * that was killed). Found by command line, not pidfile: a second lxcfs that fails on a locked pidfile
+ * deletes it.
+ */
+export function findLxcfsServing(proc: string, fuseMount: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync(proc)) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`${proc}/${name}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+      if (basename(argv[0] ?? '').startsWith('lxcfs') && argv.at(-1) === fuseMount) pids.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+/** SIGKILLs processes that are not our children and waits until they are gone (or zombies). */
+export async function killAndWait(proc: string, pids: readonly number[], timeoutMs: number): Promise<void> {
+  const alive = (pid: number) => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`${proc}/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(alive)) {
+    if (Date.now() > deadline) throw new LxcfsWebhookError('E_AGENT', `lxcfs processes ${pids.join(', ')} survive SIGKILL: check them with ps`);
+    await sleep(20);
+  }
+}

@@ -1,0 +1,81 @@
+// Parses /proc/<pid>/mountinfo (see proc(5)). The kernel produces it without any FUSE traffic, so it is
+// the one safe way to look at mounts that may belong to a dead or hung lxcfs: never stat() those.
+
+export interface Mount {
+  mountId: number;
+  parentId: number;
+  /** `major:minor` of the filesystem; for FUSE, one per connection, i.e. per lxcfs instance. */
+  dev: string;
+  /** Path inside the filesystem that is mounted here, e.g. `/proc/meminfo` for a bind of one lxcfs file. */
+  root: string;
+  /** Where it is mounted, relative to the reading process's root. */
+  mountPoint: string;
+  /** Per-mount options (`ro` or `rw` first). */
+  options: string[];
+  fsType: string;
+  source: string;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal: `\040`. */
+function unescape(field: string): string {
+  if (!field.includes('\\')) return field;
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/**
+ * Parses mountinfo text. With `onlyAt`, only the mounts at those paths are returned: a sweep looks at a
+ * few targets in hundreds of namespaces, and skipping the other lines early keeps it cheap. (Paths in
+ * `onlyAt` must not need escaping.)
+ */
+export function parseMountinfo(text: string, onlyAt?: ReadonlySet<string>): Mount[] {
+  const mounts: Mount[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    if (onlyAt && !onlyAt.has(field(line, 4))) continue;
+    const fields = line.split(' ');
+    // Optional fields (shared:N, master:N, ...) run up to a lone "-".
+    const separator = fields.indexOf('-', 6);
+    if (fields.length < 10 || separator < 0) throw new Error(`unparseable mountinfo line: ${line}`);
+    mounts.push({
+      mountId: Number(fields[0]),
+      parentId: Number(fields[1]),
+      dev: fields[2]!,
+      root: unescape(fields[3]!),
+      mountPoint: unescape(fields[4]!),
+      options: fields[5]!.split(','),
+      fsType: fields[separator + 1]!,
+      source: unescape(fields[separator + 2]!),
+    });
+  }
+  return mounts;
+}
+
+/** The n-th space-separated field of a line, without splitting all of it. */
+function field(line: string, n: number): string {
+  let start = 0;
+  for (let i = 0; i < n; i++) start = line.indexOf(' ', start) + 1;
+  const end = line.indexOf(' ', start);
+  return line.slice(start, end < 0 ? undefined : end);
+}
+
+/**
+ * The visible mount at `path`: of the mounts stacked there, the one no other mount at the same place
+ * sits on. Undefined when nothing is mounted exactly at `path`.
+ */
+export function topMountAt(mounts: readonly Mount[], path: string): Mount | undefined {
+  const stacked = mounts.filter((m) => m.mountPoint === path);
+  const covered = new Set(stacked.map((m) => m.parentId));
+  return stacked.find((m) => !covered.has(m.mountId)) ?? stacked.at(-1);
+}
+
+/** Mounts at `path` or anywhere below it, deepest first (the order they can be unmounted in). */
+export function mountsAtOrBelow(mounts: readonly Mount[], path: string): Mount[] {
+  const prefix = path.endsWith('/') ? path : `${path}/`;
+  return mounts
+    .filter((m) => m.mountPoint === path || m.mountPoint.startsWith(prefix))
+    .sort((a, b) => b.mountPoint.length - a.mountPoint.length);
+}
+
+export function isReadOnly(mount: Mount): boolean {
+  return mount.options.includes('ro');
+}

@@ -1,0 +1,174 @@
+// Keeps one lxcfs running: starts it (clearing dead mounts first), binds it into the anchor, restarts
+// it with backoff when it exits, and kills it when it stops answering for longer than a grace period.
+// Probes run in a separate process with a timeout, so a hung lxcfs never blocks the agent.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LXCFS_RESTART_BACKOFF, LXCFS_START_TIMEOUT_MS, LXCFS_STOP_TIMEOUT_MS } from '../config/defaults.js';
+import type { Logger } from '../log.js';
+import { bindIntoAnchor, clearLxcfsMounts, type AnchorLayout } from './anchor.js';
+import { findLxcfsServing, killAndWait, startLxcfs, type LxcfsCommand, type LxcfsExit, type RunningLxcfs } from './lxcfs-process.js';
+import type { AgentMetrics } from './metrics.js';
+import { probeLxcfs } from './probe.js';
+
+export interface SupervisorConfig {
+  layout: AnchorLayout;
+  lxcfs: LxcfsCommand;
+  proc: string;
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  hangGraceMs: number;
+}
+
+export interface SupervisorHooks {
+  /** lxcfs mounted on a new connection (before pods can reach it): the dev must be remembered. */
+  onMounted(dev: string): void;
+  /** lxcfs is serving the anchor again: time to sweep. */
+  onUp(restarted: boolean): Promise<void>;
+}
+
+export interface LxcfsStatus {
+  pid?: number;
+  /** dev of its FUSE connection while it runs. */
+  dev?: string;
+  /** The last probe got an answer. */
+  answering: boolean;
+  lastProbeMs?: number;
+}
+
+export class Supervisor {
+  private current: RunningLxcfs | undefined;
+  private answering = false;
+  private lastProbeMs: number | undefined;
+  private failingSince: number | undefined;
+  private probing = false;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private nextBackoffMs: number = LXCFS_RESTART_BACKOFF.firstMs;
+  private startedAt = 0;
+  private stopping = false;
+  /** A start in progress, which stop() waits for so it cannot leave an lxcfs behind. */
+  private starting: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: SupervisorConfig,
+    private readonly hooks: SupervisorHooks,
+    private readonly metrics: AgentMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  status(): LxcfsStatus {
+    return { pid: this.current?.pid, dev: this.current?.dev, answering: this.answering, lastProbeMs: this.lastProbeMs };
+  }
+
+  /** First start: any failure is thrown, so the agent exits with it. */
+  async start(): Promise<void> {
+    await this.track(this.bringUp(false));
+    this.probeTimer = setInterval(() => void this.probe(), this.config.probeIntervalMs);
+  }
+
+  /** Stops lxcfs with SIGTERM (SIGKILL after a timeout) and clears its mounts. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.probeTimer);
+    clearTimeout(this.restartTimer);
+    await this.starting?.catch(() => undefined);
+    const lxcfs = this.current;
+    this.current = undefined;
+    if (lxcfs) {
+      lxcfs.kill('SIGTERM');
+      lxcfs.kill('SIGCONT'); // a stopped process acts on SIGTERM only once it runs
+      const exited = await Promise.race([lxcfs.exited, sleep(LXCFS_STOP_TIMEOUT_MS, undefined, { ref: false })]);
+      if (!exited) {
+        this.log.warn({ lxcfsPid: lxcfs.pid }, `lxcfs ignored SIGTERM for ${LXCFS_STOP_TIMEOUT_MS} ms: killing it`);
+        lxcfs.kill('SIGKILL');
+        await lxcfs.exited;
+      }
+    }
+    await clearLxcfsMounts(this.config.layout, this.log);
+    this.metrics.lxcfsUp.set(0);
+  }
+
+  private track(start: Promise<void>): Promise<void> {
+    this.starting = start.finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private async bringUp(restarted: boolean): Promise<void> {
+    const leftovers = findLxcfsServing(this.config.proc, this.config.lxcfs.fuseMount);
+    if (leftovers.length > 0) {
+      this.log.warn({ pids: leftovers }, 'killing lxcfs left behind by an earlier agent');
+      await killAndWait(this.config.proc, leftovers, LXCFS_STOP_TIMEOUT_MS);
+    }
+    await clearLxcfsMounts(this.config.layout, this.log);
+    const lxcfs = await startLxcfs(this.config.lxcfs, this.log, LXCFS_START_TIMEOUT_MS);
+    this.hooks.onMounted(lxcfs.dev);
+    try {
+      await bindIntoAnchor(this.config.layout);
+    } catch (err) {
+      lxcfs.kill('SIGKILL');
+      await lxcfs.exited;
+      throw err;
+    }
+    this.current = lxcfs;
+    this.startedAt = Date.now();
+    this.failingSince = undefined;
+    void lxcfs.exited.then((exit) => this.onExit(lxcfs, exit));
+    this.log.info({ lxcfsPid: lxcfs.pid, dev: lxcfs.dev, restarted }, 'lxcfs is up and bound into the anchor');
+    await this.probe();
+    await this.hooks.onUp(restarted);
+  }
+
+  private onExit(lxcfs: RunningLxcfs, exit: LxcfsExit): void {
+    if (this.stopping || this.current !== lxcfs) return;
+    this.current = undefined;
+    this.answering = false;
+    this.metrics.lxcfsUp.set(0);
+    const fields = { lxcfsPid: lxcfs.pid, code: exit.code, signal: exit.signal };
+    if (exit.fatal) this.log.error(fields, `lxcfs failed: ${exit.fatal}`);
+    else this.log.error(fields, 'lxcfs exited; restarting it');
+    if (Date.now() - this.startedAt > LXCFS_RESTART_BACKOFF.resetAfterMs) this.nextBackoffMs = LXCFS_RESTART_BACKOFF.firstMs;
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    const delay = this.nextBackoffMs;
+    this.nextBackoffMs = Math.min(delay * 2, LXCFS_RESTART_BACKOFF.maxMs);
+    this.restartTimer = setTimeout(() => void this.restart(), delay);
+  }
+
+  private async restart(): Promise<void> {
+    if (this.stopping) return;
+    this.metrics.lxcfsRestarts.inc();
+    try {
+      await this.track(this.bringUp(true));
+    } catch (err) {
+      if (this.stopping) return;
+      this.log.error({ err: (err as Error).message, retryInMs: this.nextBackoffMs }, 'lxcfs restart failed');
+      this.scheduleRestart();
+    }
+  }
+
+  /** Reads through FUSE; after hangGraceMs without an answer, lxcfs is killed (and so restarted). */
+  private async probe(): Promise<void> {
+    const lxcfs = this.current;
+    if (!lxcfs || this.probing) return;
+    this.probing = true;
+    const result = await probeLxcfs(this.config.layout.helper, this.config.lxcfs.fuseMount, this.config.probeTimeoutMs).finally(
+      () => (this.probing = false),
+    );
+    if (this.current !== lxcfs) return;
+    this.answering = result.ok;
+    this.lastProbeMs = result.ms;
+    this.metrics.lxcfsUp.set(result.ok ? 1 : 0);
+    if (result.ok) {
+      this.failingSince = undefined;
+      return;
+    }
+    this.failingSince ??= Date.now();
+    const failingMs = Date.now() - this.failingSince;
+    this.log.warn({ lxcfsPid: lxcfs.pid, err: result.error, failingMs }, 'lxcfs did not answer a probe');
+    if (failingMs >= this.config.hangGraceMs) {
+      this.log.error({ lxcfsPid: lxcfs.pid, failingMs }, 'lxcfs is hung: killing it to restart it');
+      lxcfs.kill('SIGKILL');
+    }
+  }
+}

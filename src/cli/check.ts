@@ -1,0 +1,94 @@
+// `lxcfs-webhook check node`: one screen on the node's lxcfs setup, exit 1 when something is wrong.
+// Run it where the agent runs (kubectl exec into the agent pod): it needs the agent's view of mounts.
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_FUSE_MOUNT, DEFAULT_LXCFS_ROOT, DEFAULT_PROC, DEFAULT_REMOUNT_HELPER } from '../config/defaults.js';
+import { configError } from '../errors.js';
+import { inspectNode, type NodeReport } from '../agent/node-report.js';
+import type { NamespaceView } from '../agent/sweep.js';
+import type { Command } from './command.js';
+
+const usage = `usage: lxcfs-webhook check node [flags]
+
+Checks the node's lxcfs: running and answering, anchor mounted and bound, and every container's
+lxcfs files live. Exits 1 when something is wrong.
+
+flags (as given to the agent):
+  --lxcfs-root <dir>        (default ${DEFAULT_LXCFS_ROOT})
+  --fuse-mount <dir>        (default ${DEFAULT_FUSE_MOUNT})
+  --proc <dir>              (default ${DEFAULT_PROC})
+  --remount-helper <path>   (default ${DEFAULT_REMOUNT_HELPER})`;
+
+/** Containers listed one per line; more would not fit a screen. */
+const MAX_LISTED = 15;
+
+/** `pod <uid> container <id>: stale meminfo, cpuinfo; missing uptime  (mnt:[…], pid N)` */
+function describeBroken(view: NamespaceView): string {
+  const who = view.identity.podUid
+    ? `pod ${view.identity.podUid} container ${view.identity.containerId?.slice(0, 12) ?? '?'}`
+    : `cgroup ${view.identity.cgroup}`;
+  const byState = (['stale', 'missing'] as const)
+    .map((state) => [state, view.statuses.filter((s) => s.state === state).map((s) => basename(s.target))] as const)
+    .filter(([, files]) => files.length > 0)
+    .map(([state, files]) => `${state} ${files.join(', ')}`);
+  return `${who}: ${byState.join('; ')}  (${view.ns.mntNs}, pid ${view.ns.pid})`;
+}
+
+function render(report: NodeReport): string {
+  const lxcfs =
+    report.lxcfsPids.length === 0
+      ? 'not running'
+      : `running (pid ${report.lxcfsPids.join(', ')}), ` +
+        (report.probe?.ok ? `answering in ${report.probe.ms} ms` : `NOT answering (${report.probe?.error ?? 'not mounted'})`);
+  const binds = Object.entries(report.anchor.binds).map(([dir, state]) => `${dir} ${state}`).join(', ');
+  const anchor = `${report.anchorRoot}: ${report.anchor.tmpfs ? 'tmpfs' : 'NOT a tmpfs'}; ${binds}`;
+  const remount = report.mountApi.supported
+    ? `supported${report.mountApi.mountSetattr ? '' : ' (without mount_setattr)'}`
+    : `NOT supported (${report.mountApi.errno})`;
+  const lines = [
+    `lxcfs       ${lxcfs}`,
+    `fuse mount  ${report.fuseMount}${report.fuseDev ? ` (dev ${report.fuseDev}${report.lxcfsPids.length === 0 ? ', dead' : ''})` : ': nothing mounted'}`,
+    `anchor      ${anchor}`,
+    `remount     ${remount}`,
+    `containers  ${report.containers.length} with lxcfs files, ${report.stale} stale, ${report.missing} missing`,
+  ];
+  const broken = report.containers.filter((v) => v.statuses.some((s) => s.state !== 'live'));
+  for (const view of broken.slice(0, MAX_LISTED)) lines.push(`  ${describeBroken(view)}`);
+  if (broken.length > MAX_LISTED) lines.push(`  ... and ${broken.length - MAX_LISTED} more`);
+  lines.push('', report.problems.length === 0 ? 'OK' : ['PROBLEMS:', ...report.problems.map((p) => `  - ${p}`)].join('\n'));
+  return lines.join('\n');
+}
+
+export const command: Command = {
+  name: 'check',
+  summary: 'check node: is lxcfs healthy on this node, are containers covered',
+  usage,
+  async run(args) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          'lxcfs-root': { type: 'string', default: DEFAULT_LXCFS_ROOT },
+          'fuse-mount': { type: 'string', default: DEFAULT_FUSE_MOUNT },
+          proc: { type: 'string', default: DEFAULT_PROC },
+          'remount-helper': { type: 'string', default: DEFAULT_REMOUNT_HELPER },
+        },
+      });
+    } catch (err) {
+      throw configError(`${(err as Error).message}; see lxcfs-webhook check --help`);
+    }
+    const { values, positionals } = parsed;
+    if (positionals.length !== 1 || positionals[0] !== 'node') throw configError('what to check? use: lxcfs-webhook check node');
+    const report = await inspectNode({
+      lxcfsRoot: values['lxcfs-root'],
+      fuseMount: values['fuse-mount'],
+      proc: values.proc,
+      remountHelper: values['remount-helper'],
+    });
+    console.log(render(report));
+    return report.problems.length === 0 ? 0 : 1;
+  },
+};

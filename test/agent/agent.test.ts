@@ -1,0 +1,227 @@
+// End to end: the real agent process (`lxcfs-webhook agent`), real lxcfs, real containers (mount + pid
+// namespaces, memory/cpu cgroups). Each test gets its own scratch node and cleans it up.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { findLxcfsServing } from '../../src/agent/lxcfs-process.js';
+import { mountsAtOrBelow } from '../../src/agent/mountinfo.js';
+import { AGENT_STATE_FILE, DEFAULT_FILES } from '../../src/config/defaults.js';
+import type { TestContainer } from '../helpers/container.js';
+import { EXPECTED_MEMTOTAL, LIMITS, TestNode, type AgentProcess } from '../helpers/node.js';
+
+function scratchNode(t: TestContext): TestNode {
+  const node = new TestNode();
+  t.after(() => node.cleanup());
+  return node;
+}
+
+async function startReadyAgent(node: TestNode): Promise<AgentProcess> {
+  const agent = await node.startAgent();
+  await agent.waitReady();
+  return agent;
+}
+
+/** Reads the container's limits through lxcfs: 256 MiB, half a CPU. */
+async function readsLimits(c: TestContainer): Promise<boolean> {
+  const [meminfo, online] = await Promise.all([c.read('/proc/meminfo', 2000), c.read('/sys/devices/system/cpu/online', 2000)]);
+  return meminfo.stdout.includes(EXPECTED_MEMTOTAL) && online.stdout === '0\n';
+}
+
+async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await sleep(50);
+  }
+}
+
+async function waitAllHealthy(containers: TestContainer[]): Promise<void> {
+  await waitUntil('every container reads its limits', async () => (await Promise.all(containers.map(readsLimits))).every(Boolean));
+}
+
+/** The mounts at the container's injected targets, as (mountpoint, stacked count) pairs. */
+function targetDepths(c: TestContainer): Record<string, number> {
+  const depths: Record<string, number> = {};
+  for (const line of c.mountinfo().split('\n')) {
+    const target = line.split(' ')[4];
+    if (target && DEFAULT_FILES.includes(target as never)) depths[target] = (depths[target] ?? 0) + 1;
+  }
+  return depths;
+}
+
+const withLxcfs = { ...LIMITS, files: DEFAULT_FILES };
+
+test('containers see their limits in free, /proc/meminfo, /proc/cpuinfo and cpu/online', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const limited = await node.container({ name: 'limited', ...withLxcfs });
+  const bare = await node.container({ name: 'bare', ...LIMITS });
+
+  const free = await limited.exec(['free', '-m']);
+  assert.match(free.stdout, /^Mem:\s+256\s/m);
+  assert.ok((await limited.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL));
+  assert.equal((await limited.read('/proc/cpuinfo')).stdout.match(/^processor/gm)?.length, 1);
+  assert.equal((await limited.read('/sys/devices/system/cpu/online')).stdout, '0\n');
+  // without lxcfs files, the node's values
+  assert.doesNotMatch((await bare.exec(['free', '-m'])).stdout, /^Mem:\s+256\s/m);
+
+  await waitUntil('the agent counts the container as covered', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1);
+  assert.equal(await agent.metric('lxcfs_webhook_agent_lxcfs_up'), 1);
+  assert.equal((await agent.get('/livez')).status, 200);
+});
+
+test('after kill -9 of lxcfs every container reads correct values again; others are untouched', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const foreign = await node.startForeignLxcfs();
+  const plain = await node.container({ name: 'plain', ...withLxcfs, readOnlyFiles: ['/proc/cpuinfo'] });
+  const minimal = await node.container({ name: 'minimal', ...withLxcfs, minimal: true });
+  const holder = await node.container({ name: 'holder', ...withLxcfs, holdOpen: '/proc/meminfo' });
+  const bare = await node.container({ name: 'bare', ...LIMITS });
+  const other = await node.container({ name: 'foreign', ...withLxcfs, source: foreign.mount });
+  const injected = [plain, minimal, holder];
+  const depthsBefore = targetDepths(plain);
+  const untouched = { bare: bare.mountinfo(), other: other.mountinfo() };
+  assert.equal((await minimal.exec(['mount', '--version'])).code, 127, 'the minimal image has no mount binary');
+  const logsBefore = agent.logs.length;
+
+  process.kill(node.lxcfsPid(), 'SIGKILL');
+  await waitAllHealthy(injected);
+
+  const broken = await agent.waitForLog((l) => l.msg === 'broken lxcfs mounts' && l.containerId === plain.containerId, 1000, logsBefore);
+  assert.deepEqual([broken.podUid, broken.stale, broken.missing], [plain.podUid, [...DEFAULT_FILES].sort(), []]);
+  const remounted = await agent.waitForLog((l) => l.msg === 'remounted' && l.containerId === minimal.containerId, 1000, logsBefore);
+  assert.deepEqual([remounted.how, (remounted.targets as string[]).length], ['beneath', DEFAULT_FILES.length]);
+  assert.equal(await agent.metric('lxcfs_webhook_agent_lxcfs_restarts_total'), 1);
+  assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="done"'), injected.length * DEFAULT_FILES.length);
+  assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="failed"'), 0);
+
+  assert.deepEqual(targetDepths(plain), depthsBefore, 'dead mounts are replaced, not stacked');
+  assert.notEqual((await plain.exec(['sh', '-c', 'echo x > /proc/cpuinfo'])).code, 0, 'read-only kept');
+  assert.match((await plain.exec(['free', '-m'])).stdout, /^Mem:\s+256\s/m);
+
+  // The holder's own descriptor stays dead: reported, not fixable by a remount.
+  await waitUntil('the holder is reported', async () => (await agent.metric('lxcfs_webhook_agent_dead_descriptor_processes')) === 1);
+  const report = await agent.waitForLog((l) => l.holderPid === holder.pid, 1000, logsBefore);
+  assert.equal(report.containerId, holder.containerId);
+
+  // Another lxcfs' mounts are not ours, not even once it is dead.
+  foreign.process.kill('SIGKILL');
+  const sweeps = await agent.metric('lxcfs_webhook_agent_sweeps_total');
+  await waitUntil('two more sweeps', async () => (await agent.metric('lxcfs_webhook_agent_sweeps_total')) >= sweeps + 2);
+  assert.equal(bare.mountinfo(), untouched.bare);
+  assert.equal(other.mountinfo(), untouched.other);
+  assert.match((await other.read('/proc/meminfo')).stderr, /Transport endpoint is not connected/);
+});
+
+test('after SIGTERM of lxcfs (it unmounts itself) containers recover', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const c = await node.container({ name: 'c', ...withLxcfs });
+  process.kill(node.lxcfsPid(), 'SIGTERM');
+  await waitAllHealthy([c]);
+  assert.equal(await agent.metric('lxcfs_webhook_agent_lxcfs_restarts_total'), 1);
+});
+
+test('a hung lxcfs (SIGSTOP) never blocks the agent: it is killed after the grace period and containers recover', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const c = await node.container({ name: 'c', ...withLxcfs });
+  const hung = node.lxcfsPid();
+  process.kill(hung, 'SIGSTOP');
+
+  await waitUntil('the agent reports not ready', async () => (await agent.get('/readyz')).status === 503, 3000);
+  const started = Date.now();
+  assert.equal((await agent.get('/livez')).status, 200);
+  assert.ok(Date.now() - started < 500, 'the agent answers while lxcfs hangs');
+  await agent.waitForLog((l) => l.msg === 'lxcfs is hung: killing it to restart it', 5000);
+  await waitAllHealthy([c]);
+  assert.notEqual(node.lxcfsPid(), hung);
+  await agent.waitReady(5000);
+});
+
+test('the agent killed (with or without its lxcfs) and restarted over dead mounts repairs containers', async (t) => {
+  const node = scratchNode(t);
+  const first = await startReadyAgent(node);
+  const c = await node.container({ name: 'c', ...withLxcfs });
+  const minimal = await node.container({ name: 'minimal', ...withLxcfs, minimal: true });
+
+  // as a container runtime kills a DaemonSet pod: every process of it
+  const lxcfs = node.lxcfsPid();
+  first.kill('SIGKILL');
+  process.kill(lxcfs, 'SIGKILL');
+  await first.exited;
+  await waitUntil('the container sees the dead mount', async () => /not connected/.test((await c.read('/proc/meminfo')).stderr));
+  const second = await startReadyAgent(node);
+  await waitAllHealthy([c, minimal]);
+
+  // the agent alone dies; its lxcfs lives on, orphaned, holding the pidfile
+  const orphan = node.lxcfsPid();
+  second.kill('SIGKILL');
+  await second.exited;
+  const third = await startReadyAgent(node);
+  await third.waitForLog((l) => l.msg === 'killing lxcfs left behind by an earlier agent');
+  await waitAllHealthy([c, minimal]);
+  assert.notEqual(node.lxcfsPid(), orphan);
+});
+
+test('a target that went missing is mounted again at the next sweep', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const c = await node.container({ name: 'c', ...withLxcfs });
+  await waitUntil('the agent has seen the container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1);
+
+  assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
+  assert.ok(!(await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL), "the node's values show through");
+  await waitAllHealthy([c]);
+  const broken = await agent.waitForLog((l) => l.msg === 'broken lxcfs mounts', 1000);
+  assert.deepEqual([broken.missing, broken.stale, broken.containerId], [['/proc/meminfo'], [], c.containerId]);
+});
+
+test('SIGTERM stops lxcfs and clears its mounts, keeps the anchor; a new agent takes over', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const c = await node.container({ name: 'c', ...withLxcfs });
+  await waitUntil('the agent has seen the container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1);
+
+  agent.kill('SIGTERM');
+  assert.deepEqual(await agent.exited, { code: 0, signal: null });
+  assert.deepEqual(findLxcfsServing('/proc', node.fuseMount), []);
+  const left = [node.fuseMount, join(node.anchor, 'proc'), join(node.anchor, 'sys')].flatMap((p) => mountsAtOrBelow(node.ownMounts(), p));
+  assert.deepEqual(left, []);
+  assert.equal(node.ownMounts().find((m) => m.mountPoint === node.anchor)?.fsType, 'tmpfs');
+  assert.ok(existsSync(join(node.anchor, AGENT_STATE_FILE)));
+
+  await startReadyAgent(node);
+  await waitAllHealthy([c]);
+});
+
+test('known fatal errors at start: one line naming the fix, exit code 2', async (t) => {
+  const node = scratchNode(t);
+  const expectFatal = async (args: string[], pattern: RegExp) => {
+    const agent = node.spawnAgent(args);
+    const exit = await agent.exited;
+    assert.equal(exit.code, 2, agent.stderr);
+    const lines = agent.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, agent.stderr);
+    assert.match(lines[0]!, pattern);
+    assert.match(lines[0]!, /\[E_AGENT\]$/);
+  };
+
+  await expectFatal(['--lxcfs-bin', '/nonexistent/lxcfs'], /lxcfs binary "\/nonexistent\/lxcfs" not found: install lxcfs/);
+
+  const fileInTheWay = join(node.dir, 'a-file');
+  writeFileSync(fileInTheWay, '');
+  await expectFatal(['--fuse-mount', join(fileInTheWay, 'fuse')], /FUSE mountpoint .* is unusable \(ENOTDIR\): pass a --fuse-mount directory/);
+
+  // another lxcfs holding the pidfile next to the agent's FUSE mountpoint
+  mkdirSync(join(node.dir, 'elsewhere'));
+  mkdirSync(join(node.dir, 'run'), { recursive: true });
+  const holder = spawn('lxcfs', ['-f', '-p', join(node.dir, 'run', 'lxcfs.pid'), join(node.dir, 'elsewhere')], { stdio: 'ignore' });
+  t.after(() => holder.kill('SIGKILL'));
+  await waitUntil('the other lxcfs mounted', () => node.ownMounts().some((m) => m.mountPoint === join(node.dir, 'elsewhere')), 5000);
+  await expectFatal([], /another lxcfs holds the pidfile .*lxcfs\.pid: stop it/);
+});

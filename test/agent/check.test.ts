@@ -1,0 +1,52 @@
+// `lxcfs-webhook check node` against a real agent, lxcfs and container.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_FILES } from '../../src/config/defaults.js';
+import { helperPath, LIMITS, TestNode } from '../helpers/node.js';
+import { cliPath } from '../helpers/paths.js';
+
+const node = new TestNode();
+after(() => node.cleanup());
+
+function check(...extra: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const args = [cliPath, 'check', ...extra, '--lxcfs-root', node.anchor, '--fuse-mount', node.fuseMount, '--remount-helper', helperPath];
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { timeout: 15_000 }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }));
+  });
+}
+
+test('check node: a healthy node is one screen ending in OK, exit 0; a broken one lists problems, exit 1', async () => {
+  const agent = await node.startAgent();
+  await agent.waitReady();
+  const c = await node.container({ name: 'c', ...LIMITS, files: DEFAULT_FILES });
+  while ((await agent.metric('lxcfs_webhook_agent_containers_covered')) !== 1) await sleep(50);
+
+  const healthy = await check('node');
+  assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+  assert.match(healthy.stdout, new RegExp(`^lxcfs       running \\(pid ${node.lxcfsPid()}\\), answering in \\d+ ms$`, 'm'));
+  assert.match(healthy.stdout, /^anchor      .*: tmpfs; proc live, sys live$/m);
+  assert.match(healthy.stdout, /^remount     supported$/m);
+  assert.match(healthy.stdout, /^containers  1 with lxcfs files, 0 stale, 0 missing$/m);
+  assert.match(healthy.stdout, /\nOK\n$/);
+
+  // the agent and its lxcfs die: the node is broken until the agent is back
+  const lxcfs = node.lxcfsPid();
+  agent.kill('SIGKILL');
+  process.kill(lxcfs, 'SIGKILL');
+  await agent.exited;
+  const broken = await check('node');
+  assert.equal(broken.code, 1, broken.stdout + broken.stderr);
+  assert.match(broken.stdout, /^lxcfs       not running$/m);
+  assert.match(broken.stdout, /proc dead, sys dead/);
+  assert.match(broken.stdout, new RegExp(`containers  1 with lxcfs files, ${DEFAULT_FILES.length} stale, 0 missing`));
+  assert.match(broken.stdout, new RegExp(`^  pod ${c.podUid} container ${c.containerId.slice(0, 12)}: stale cpuinfo, diskstats, .*meminfo.*online  \\(mnt:\\[\\d+\\], pid ${c.pid}\\)$`, 'm'));
+  assert.match(broken.stdout, /PROBLEMS:\n  - no lxcfs runs on/);
+});
+
+test('check without "node" says what to do, exit 2', async () => {
+  const result = await check();
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /use: lxcfs-webhook check node \[E_CONFIG\]/);
+});

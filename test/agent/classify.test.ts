@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { classifyTargets, type ClassifyInput } from '../../src/agent/classify.js';
+import { ALLOWED_FILES } from '../../src/config/defaults.js';
+import type { Mount } from '../../src/agent/mountinfo.js';
+
+let nextId = 100;
+function mount(mountPoint: string, dev: string, fsType = 'fuse.lxcfs', root = mountPoint, options = ['rw']): Mount {
+  return { mountId: nextId++, parentId: 1, dev, root, mountPoint, options, fsType, source: 'lxcfs' };
+}
+
+const LIVE = '0:50';
+const DEAD = '0:41';
+const FOREIGN = '0:77';
+
+function classify(mounts: Mount[], remembered: ClassifyInput['remembered'] = {}) {
+  return classifyTargets({ mounts, liveDev: LIVE, knownDevs: new Set([DEAD, LIVE]), remembered, files: ALLOWED_FILES });
+}
+
+test('a mount on the running lxcfs connection is live, and keeps its read-only flag', () => {
+  const statuses = classify([mount('/proc/meminfo', LIVE), mount('/proc/cpuinfo', LIVE, 'fuse.lxcfs', '/proc/cpuinfo', ['ro'])]);
+  assert.deepEqual(statuses, [
+    { target: '/proc/cpuinfo', lxcfsPath: '/proc/cpuinfo', readOnly: true, state: 'live' },
+    { target: '/proc/meminfo', lxcfsPath: '/proc/meminfo', readOnly: false, state: 'live' },
+  ]);
+});
+
+test('a mount on an earlier lxcfs connection of ours is stale, with its mount id', () => {
+  const dead = mount('/proc/meminfo', DEAD);
+  assert.deepEqual(classify([dead]), [
+    { target: '/proc/meminfo', lxcfsPath: '/proc/meminfo', readOnly: false, state: 'stale', deadMountId: dead.mountId },
+  ]);
+});
+
+test('a remembered target with no lxcfs mount left is missing', () => {
+  const statuses = classify([mount('/proc', '0:60', 'proc', '/')], { '/proc/uptime': { lxcfsPath: '/proc/uptime', readOnly: true } });
+  assert.deepEqual(statuses, [{ target: '/proc/uptime', lxcfsPath: '/proc/uptime', readOnly: true, state: 'missing' }]);
+});
+
+test('another lxcfs (unknown connection) is never ours, not even where ours was', () => {
+  const statuses = classify([mount('/proc/meminfo', FOREIGN), mount('/proc/stat', FOREIGN)], {
+    '/proc/stat': { lxcfsPath: '/proc/stat', readOnly: false },
+  });
+  assert.deepEqual(statuses, []);
+});
+
+test('only files the webhook injects count: other paths and other lxcfs files are ignored', () => {
+  const statuses = classify([
+    mount('/proc/pressure', DEAD), // not injectable
+    mount('/var/lib/lxcfs', DEAD, 'fuse.lxcfs', '/'), // the whole lxcfs tree elsewhere
+    mount('/proc/meminfo', DEAD, 'fuse.lxcfs', '/sys/devices/system/cpu/cpu0'), // not an lxcfs file we serve there
+  ]);
+  assert.deepEqual(statuses, []);
+});
+
+test('non-lxcfs filesystems on a target are not ours even on a known dev number', () => {
+  // dev numbers of anonymous filesystems are shared between FUSE and e.g. tmpfs
+  assert.deepEqual(classify([mount('/proc/meminfo', DEAD, 'tmpfs')]), []);
+});
+
+test('the visible mount decides: a live swap on top of a dead one is live', () => {
+  const dead = mount('/proc/meminfo', DEAD);
+  const live = { ...mount('/proc/meminfo', LIVE), parentId: dead.mountId };
+  assert.equal(classify([dead, live])[0]?.state, 'live');
+});
+
+test('a container that never had lxcfs files has nothing of ours', () => {
+  assert.deepEqual(classify([mount('/', '254:0', 'ext4', '/'), mount('/proc', '0:60', 'proc', '/')]), []);
+});

@@ -1,0 +1,216 @@
+// A scratch "node" for one agent test file: a unique temp directory (anchor, FUSE mountpoint, foreign
+// lxcfs), a cgroup subtree, the containers and agent processes of the test, and a cleanup that removes
+// all of it (processes, mounts, cgroups, files) whether the test passed or not. Never touches the real
+// /var/lib/lxcfs.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { bindIntoAnchor, clearLxcfsMounts, prepareAnchor, type AnchorLayout } from '../../src/agent/anchor.js';
+import { findLxcfsServing, killAndWait, startLxcfs, type RunningLxcfs } from '../../src/agent/lxcfs-process.js';
+import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/mountinfo.js';
+import { createContainer, removeCgroup, type ContainerSpec, type TestContainer } from './container.js';
+import { cliPath, repoRoot } from './paths.js';
+
+export const helperPath = join(repoRoot, 'native', 'build', 'lxcfs-remount');
+const miniInitSource = join(repoRoot, 'test', 'helpers', 'mini-init.c');
+
+/** A memory limit and CPU quota every test container gets unless told otherwise: 256 MiB, half a CPU. */
+export const LIMITS = { memoryBytes: 256 * 1024 * 1024, cpuQuotaUs: 50_000 } as const;
+/** What a container with those limits reads through lxcfs. */
+export const EXPECTED_MEMTOTAL = 'MemTotal:         262144 kB';
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** The agent as a real process (`lxcfs-webhook agent`), with its JSON log collected. */
+export class AgentProcess {
+  readonly logs: LogLine[] = [];
+  stderr = '';
+  port = 0;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly child: ChildProcess) {
+    let pending = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (pending + chunk).split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) if (line.startsWith('{')) this.logs.push(JSON.parse(line) as LogLine);
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Waits for a log line matching `match`, seen after `since` lines. */
+  async waitForLog(match: (line: LogLine) => boolean, timeoutMs = 15_000, since = 0): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.logs.slice(since).find(match);
+      if (line) return line;
+      if (!this.running) throw new Error(`agent exited while waiting for a log line; stderr: ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`no matching agent log line within ${timeoutMs} ms; last: ${JSON.stringify(this.logs.slice(-5))}`);
+      await sleep(20);
+    }
+  }
+
+  async get(path: string): Promise<{ status: number; body: string }> {
+    const res = await fetch(`http://127.0.0.1:${this.port}${path}`);
+    return { status: res.status, body: await res.text() };
+  }
+
+  async waitReady(timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = { status: 0, body: '' };
+    while (Date.now() < deadline) {
+      if (!this.running) throw new Error(`agent exited before ready; stderr: ${this.stderr}`);
+      last = await this.get('/readyz');
+      if (last.status === 200) return;
+      await sleep(50);
+    }
+    throw new Error(`agent not ready within ${timeoutMs} ms: ${last.body}`);
+  }
+
+  /** The sum of a metric's samples whose labels contain `labels` (e.g. 'result="done"'). */
+  async metric(name: string, labels = ''): Promise<number> {
+    const { body } = await this.get('/metrics');
+    return body
+      .split('\n')
+      .filter((line) => line.startsWith(`${name} `) || (line.startsWith(`${name}{`) && line.includes(labels)))
+      .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.running) this.child.kill(signal);
+  }
+}
+
+export interface ForeignLxcfs {
+  /** Where it is mounted: bind files from here (`${mount}/proc/meminfo`). */
+  mount: string;
+  process: ChildProcess;
+}
+
+export class TestNode {
+  readonly dir: string;
+  readonly anchor: string;
+  readonly fuseMount: string;
+  readonly cgroupBase: string;
+  private readonly containers: TestContainer[] = [];
+  private readonly agents: AgentProcess[] = [];
+  private readonly foreign: ForeignLxcfs[] = [];
+  private miniInitBinary: Promise<string> | undefined;
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-test-'));
+    this.anchor = join(this.dir, 'anchor');
+    this.fuseMount = join(this.dir, 'run', 'fuse');
+    this.cgroupBase = `/${basename(this.dir)}`;
+  }
+
+  /** The static init of minimal containers, compiled once per node. */
+  miniInit(): Promise<string> {
+    const out = join(this.dir, 'mini-init');
+    this.miniInitBinary ??= promisify(execFile)('cc', ['-static', '-O2', '-o', out, miniInitSource]).then(() => out);
+    return this.miniInitBinary;
+  }
+
+  async container(spec: ContainerSpec): Promise<TestContainer> {
+    const container = await createContainer(this, { source: this.anchor, ...spec });
+    this.containers.push(container);
+    return container;
+  }
+
+  /** Starts `lxcfs-webhook agent` on this node with short intervals; resolves once it listens. */
+  async startAgent(extraArgs: readonly string[] = []): Promise<AgentProcess> {
+    const agent = this.spawnAgent(extraArgs);
+    const starting = await agent.waitForLog((l) => l.msg === 'agent starting');
+    agent.port = Number(starting.healthPort);
+    return agent;
+  }
+
+  /** Runs `lxcfs-webhook agent` on this node with short intervals. */
+  spawnAgent(extraArgs: readonly string[] = []): AgentProcess {
+    const args = [
+      cliPath, 'agent',
+      '--lxcfs-root', this.anchor,
+      '--fuse-mount', this.fuseMount,
+      '--remount-helper', helperPath,
+      '--health-port', '0',
+      '--sweep-interval', '1s',
+      '--probe-interval', '250ms',
+      '--probe-timeout', '500ms',
+      '--hang-grace', '1500ms',
+      ...extraArgs,
+    ];
+    const agent = new AgentProcess(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'debug' } }));
+    this.agents.push(agent);
+    return agent;
+  }
+
+  /** Another lxcfs on the node, not the agent's: its mounts must be left alone. */
+  async startForeignLxcfs(): Promise<ForeignLxcfs> {
+    const mount = join(this.dir, 'foreign');
+    rmSync(mount, { recursive: true, force: true });
+    await promisify(execFile)('mkdir', ['-p', mount]);
+    const process_ = spawn('lxcfs', ['-f', '-p', join(this.dir, 'foreign.pid'), mount], { stdio: 'ignore' });
+    const foreign = { mount, process: process_ };
+    this.foreign.push(foreign);
+    for (let waited = 0; !this.ownMounts().some((m) => m.mountPoint === mount); waited += 20) {
+      if (waited > 5000) throw new Error('foreign lxcfs did not mount');
+      await sleep(20);
+    }
+    return foreign;
+  }
+
+  get layout(): AnchorLayout {
+    return { root: this.anchor, fuseMount: this.fuseMount, helper: helperPath };
+  }
+
+  /** For tests of single modules: the anchor and lxcfs set up as the agent does, without the agent. */
+  async lxcfsWithAnchor(): Promise<RunningLxcfs> {
+    const log = pino({ level: 'silent' });
+    await prepareAnchor(this.layout, log);
+    await clearLxcfsMounts(this.layout, log);
+    const lxcfs = await startLxcfs({ bin: 'lxcfs', args: ['--enable-cfs'], fuseMount: this.fuseMount, pidfile: join(this.dir, 'run', 'lxcfs.pid') }, log, 5000);
+    await bindIntoAnchor(this.layout);
+    return lxcfs;
+  }
+
+  /** The lxcfs the agent runs now. */
+  lxcfsPid(): number {
+    const pids = findLxcfsServing('/proc', this.fuseMount);
+    if (pids.length !== 1) throw new Error(`expected one lxcfs on ${this.fuseMount}, found ${pids.length}`);
+    return pids[0]!;
+  }
+
+  ownMounts() {
+    return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+  }
+
+  async cleanup(): Promise<void> {
+    for (const agent of this.agents) {
+      agent.kill('SIGKILL');
+      await agent.exited;
+    }
+    for (const f of this.foreign) f.process.kill('SIGKILL');
+    await killAndWait('/proc', [...findLxcfsServing('/proc', this.fuseMount), ...this.foreign.map((f) => f.process.pid!)], 5000);
+    for (const container of this.containers) await container.destroy();
+    await removeCgroup(this.cgroupBase);
+    for (let pass = 0; pass < 20; pass++) {
+      const mounts = mountsAtOrBelow(this.ownMounts(), this.dir);
+      if (mounts.length === 0) break;
+      for (const m of mounts) await promisify(execFile)(helperPath, ['detach', m.mountPoint]).catch(() => undefined);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
