@@ -1,14 +1,26 @@
 // Structured JSON logs (pino): one object per line with stable fields `level`, `time`, `msg`, and
 // `component`. Callers add a few fields of their own; they never log whole Kubernetes objects.
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(component: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
+export function createLogger(component: string, level = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
   return pino({
     level,
     base: { component },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-  });
+  }, destination);
+}
+
+/** Bytes of log lines that may wait for a slow reader of stdout; beyond that, lines are dropped. */
+const ASYNC_BUFFER_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * stdout for busy servers: written asynchronously, lines batched while a write is in flight. The
+ * default synchronous write into a full pipe stalls the whole process (pino's writer then sleeps),
+ * and a webhook must not wait on whoever reads its logs. Buffered lines are flushed at exit.
+ */
+export function asyncStdout(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false, maxLength: ASYNC_BUFFER_LIMIT });
 }

@@ -107,6 +107,36 @@ function removeEmptyDirectoriesBelow(dir: string, log: Logger): void {
   }
 }
 
+/**
+ * Uninstall: removes everything the agent put on the node once lxcfs is stopped: lxcfs' mounts, the
+ * anchor tmpfs (with the state file on it) and the then empty directories. Files someone else put
+ * under the anchor directory are left, and so is the directory holding them.
+ */
+export async function removeAnchor(layout: AnchorLayout, log: Logger): Promise<{ leftovers: string[] }> {
+  await clearLxcfsMounts(layout, log);
+  for (let pass = 0; pass < MAX_CLEAR_PASSES; pass++) {
+    const stacked = mountsAtOrBelow(readOwnMounts(), layout.root);
+    if (stacked.length === 0) break;
+    for (const mount of stacked) {
+      log.info({ mountPoint: mount.mountPoint, fsType: mount.fsType }, 'unmounting');
+      await runHelperStep(layout.helper, ['detach', mount.mountPoint], NATIVE_HELPER_TIMEOUT_MS)
+        .catch((err: unknown) => log.warn({ mountPoint: mount.mountPoint, err: (err as Error).message }, 'lazy unmount failed'));
+    }
+  }
+  const leftovers: string[] = [];
+  for (const dir of [layout.root, layout.fuseMount]) {
+    try {
+      removeEmptyDirectoriesBelow(dir, log);
+      rmdirSync(dir);
+      log.info({ path: dir }, 'removed');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') leftovers.push(`${dir} (${code})`);
+    }
+  }
+  return { leftovers };
+}
+
 /** Binds the running lxcfs' proc and sys directories into the anchor. */
 export async function bindIntoAnchor(layout: AnchorLayout): Promise<void> {
   for (const dir of BOUND_DIRS) {

@@ -12,10 +12,13 @@ import {
   DEFAULT_PROC,
   DEFAULT_REMOUNT_HELPER,
   DEFAULT_SWEEP_INTERVAL_MS,
+  LXCFS_STOP_TIMEOUT_MS,
 } from '../config/defaults.js';
 import { configError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { startAgent } from '../agent/agent.js';
+import { agentLayout, startAgent, type AgentOptions } from '../agent/agent.js';
+import { removeAnchor } from '../agent/anchor.js';
+import { findLxcfsServing, killAndWait } from '../agent/lxcfs-process.js';
 import type { Command } from './command.js';
 
 const usage = `usage: lxcfs-webhook agent [flags]
@@ -35,6 +38,8 @@ flags:
   --probe-interval <dur>    how often to read through lxcfs (default ${DEFAULT_PROBE_INTERVAL_MS / 1000}s)
   --probe-timeout <dur>     how long one read may take (default ${DEFAULT_PROBE_TIMEOUT_MS / 1000}s)
   --hang-grace <dur>        restart lxcfs after it has not answered for this long (default ${DEFAULT_HANG_GRACE_MS / 1000}s)
+  --uninstall               instead of running: stop a leftover lxcfs, remove its mounts, the anchor tmpfs and
+                            the directories, then exit (for uninstalling; the agent DaemonSet must be gone)
 
 Durations: 500ms, 10s, 2m, or plain seconds.`;
 
@@ -66,13 +71,29 @@ const flags = {
   'probe-interval': { type: 'string', default: `${DEFAULT_PROBE_INTERVAL_MS}ms` },
   'probe-timeout': { type: 'string', default: `${DEFAULT_PROBE_TIMEOUT_MS}ms` },
   'hang-grace': { type: 'string', default: `${DEFAULT_HANG_GRACE_MS}ms` },
+  uninstall: { type: 'boolean', default: false },
 } as const;
 
-export const command: Command = {
+type AgentCommandOptions = AgentOptions & { uninstall: boolean };
+
+async function uninstall(options: AgentOptions): Promise<number> {
+  const log = createLogger('agent');
+  const { layout } = agentLayout(options);
+  await killAndWait(options.proc, findLxcfsServing(options.proc, layout.fuseMount), LXCFS_STOP_TIMEOUT_MS);
+  const { leftovers } = await removeAnchor(layout, log);
+  if (leftovers.length > 0) {
+    log.warn({ leftovers }, 'left in place: not empty or busy; remove by hand once checked');
+    return 1;
+  }
+  log.info({ anchor: layout.root }, 'uninstalled: no lxcfs mounts or directories left');
+  return 0;
+}
+
+export const command: Command<AgentCommandOptions> = {
   name: 'agent',
   summary: 'run the node agent: lxcfs, its anchor, remounts after restarts',
   usage,
-  async run(args) {
+  parse(args): AgentCommandOptions {
     let parsed;
     try {
       parsed = parseArgs({ args, strict: true, options: flags });
@@ -80,23 +101,25 @@ export const command: Command = {
       throw configError(`${(err as Error).message}; see lxcfs-webhook agent --help`);
     }
     const { values } = parsed;
+    return {
+      lxcfsRoot: values['lxcfs-root'],
+      fuseMount: values['fuse-mount'],
+      lxcfsBin: values['lxcfs-bin'],
+      lxcfsArgs: values['lxcfs-args'].split(/\s+/).filter((a) => a !== ''),
+      proc: values.proc,
+      healthPort: parsePort(values['health-port']),
+      sweepIntervalMs: parseDuration('sweep-interval', values['sweep-interval']),
+      remountHelper: values['remount-helper'],
+      probeIntervalMs: parseDuration('probe-interval', values['probe-interval']),
+      probeTimeoutMs: parseDuration('probe-timeout', values['probe-timeout']),
+      hangGraceMs: parseDuration('hang-grace', values['hang-grace']),
+      uninstall: values.uninstall,
+    };
+  },
+  async run({ uninstall: uninstalling, ...options }) {
+    if (uninstalling) return uninstall(options);
     const log = createLogger('agent');
-    const agent = await startAgent(
-      {
-        lxcfsRoot: values['lxcfs-root'],
-        fuseMount: values['fuse-mount'],
-        lxcfsBin: values['lxcfs-bin'],
-        lxcfsArgs: values['lxcfs-args'].split(/\s+/).filter((a) => a !== ''),
-        proc: values.proc,
-        healthPort: parsePort(values['health-port']),
-        sweepIntervalMs: parseDuration('sweep-interval', values['sweep-interval']),
-        remountHelper: values['remount-helper'],
-        probeIntervalMs: parseDuration('probe-interval', values['probe-interval']),
-        probeTimeoutMs: parseDuration('probe-timeout', values['probe-timeout']),
-        hangGraceMs: parseDuration('hang-grace', values['hang-grace']),
-      },
-      log,
-    );
+    const agent = await startAgent(options, log);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', resolve);
       process.once('SIGINT', resolve);

@@ -59,11 +59,11 @@ function render(report: NodeReport): string {
   return lines.join('\n');
 }
 
-export const command: Command = {
+export const command: Command<Parameters<typeof inspectNode>[0]> = {
   name: 'check',
   summary: 'check node: is lxcfs healthy on this node, are containers covered',
   usage,
-  async run(args) {
+  parse(args) {
     let parsed;
     try {
       parsed = parseArgs({
@@ -82,12 +82,15 @@ export const command: Command = {
     }
     const { values, positionals } = parsed;
     if (positionals.length !== 1 || positionals[0] !== 'node') throw configError('what to check? use: lxcfs-webhook check node');
-    const report = await inspectNode({
+    return {
       lxcfsRoot: values['lxcfs-root'],
       fuseMount: values['fuse-mount'],
       proc: values.proc,
       remountHelper: values['remount-helper'],
-    });
+    };
+  },
+  async run(options) {
+    const report = await inspectNode(options);
     console.log(render(report));
     return report.problems.length === 0 ? 0 : 1;
   },

@@ -1,8 +1,10 @@
-// The shape every subcommand module exports. `run` gets the arguments after the subcommand name and
-// returns the process exit code; it throws LxcfsWebhookError for errors a user can fix.
-export interface Command {
+// The shape every subcommand module exports. `parse` turns the arguments after the subcommand name into
+// options without side effects (the manifests test runs it on every container's args); `run` does the
+// work and returns the process exit code. Both throw LxcfsWebhookError for errors a user can fix.
+export interface Command<Options = unknown> {
   name: string;
   summary: string;
   usage: string;
-  run(args: string[]): Promise<number>;
+  parse(args: string[]): Options;
+  run(options: Options): Promise<number>;
 }

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { configError } from '../errors.js';
 import { hostPathOf } from '../inject/volumes.js';
+import type { InjectionSettings } from '../inject/settings.js';
 import type { Command } from './command.js';
 import { parseFlags, settingsFrom, settingsOptions, settingsUsage } from './flags.js';
 
@@ -20,11 +21,16 @@ flags:
   --format FORMAT       lines (default: one -v flag per line) or inline (all on one line)
 ${settingsUsage}`;
 
-export const command: Command = {
+interface DockerArgsOptions {
+  format: (typeof FORMATS)[number];
+  settings: InjectionSettings;
+}
+
+export const command: Command<DockerArgsOptions> = {
   name: 'docker-args',
   summary: 'print the -v flags that mount the lxcfs files into a docker/podman run container',
   usage,
-  async run(args) {
+  parse(args) {
     const { values } = parseFlags('docker-args', {
       args,
       options: { format: { type: 'string', default: 'lines' }, ...settingsOptions },
@@ -36,7 +42,9 @@ export const command: Command = {
     if (/[\s:]/.test(settings.lxcfsRoot)) {
       throw configError(`--lxcfs-root has value "${settings.lxcfsRoot}"; docker -v flags cannot carry a path with spaces or colons`);
     }
-
+    return { format, settings };
+  },
+  async run({ format, settings }) {
     const flags = settings.files.map((file) => `-v ${hostPathOf(settings.lxcfsRoot, file)}:${file}:ro`);
     process.stdout.write(`${flags.join(format === 'lines' ? '\n' : ' ')}\n`);
 

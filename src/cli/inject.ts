@@ -7,6 +7,7 @@ import { configError, LxcfsWebhookError } from '../errors.js';
 import { injectManifests } from '../manifest/inject.js';
 import { SUPPORTED_KINDS } from '../manifest/workloads.js';
 import { parseManifestFile, renderJson, renderYaml, type ManifestFile } from '../manifest/yaml-documents.js';
+import type { InjectionSettings } from '../inject/settings.js';
 import type { Command } from './command.js';
 import { parseFlags, settingsFrom, settingsOptions, settingsUsage } from './flags.js';
 
@@ -47,11 +48,17 @@ async function readManifest(path: string): Promise<ManifestFile> {
   return parseManifestFile(path, content);
 }
 
-export const command: Command = {
+interface InjectOptions {
+  paths: string[];
+  output: (typeof OUTPUT_FORMATS)[number];
+  settings: InjectionSettings;
+}
+
+export const command: Command<InjectOptions> = {
   name: 'inject',
   summary: 'add lxcfs mounts to the pods in Kubernetes manifests (YAML/JSON) for kubectl apply',
   usage,
-  async run(args) {
+  parse(args) {
     const { values } = parseFlags('inject', {
       args,
       options: {
@@ -64,8 +71,9 @@ export const command: Command = {
     if (paths.length === 0) throw configError('no manifest given; name one with -f FILE, or -f - to read stdin');
     const output = values.output as (typeof OUTPUT_FORMATS)[number];
     if (!OUTPUT_FORMATS.includes(output)) throw configError(`-o has value "${values.output}"; expected yaml or json`);
-    const settings = settingsFrom(values);
-
+    return { paths, output, settings: settingsFrom(values) };
+  },
+  async run({ paths, output, settings }) {
     const files: ManifestFile[] = [];
     for (const path of paths) files.push(await readManifest(path));
     const reports = files.flatMap((file) => injectManifests(file, settings));

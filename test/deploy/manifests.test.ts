@@ -1,135 +1,20 @@
-// The install manifests, rendered by the real kustomize and checked for the cross-references a typo
-// breaks: each check names what would fail on a cluster if it did not hold.
+// The install overlays, rendered by the real kustomize and checked for the cross-references a typo
+// breaks (check-install.ts), plus what each overlay adds.
 import assert from 'node:assert/strict';
-import { posix } from 'node:path';
-import { describe, it } from 'node:test';
-import { ANNOTATIONS, DEFAULT_LXCFS_ROOT, MUTATE_PATH, NAMESPACE_LABEL, POD_LABEL, POD_LABEL_DISABLED, POD_LABEL_ENABLED } from '../../src/config/defaults.js';
-import { repoRoot } from '../helpers/paths.js';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { cliPath, repoRoot } from '../helpers/paths.js';
+import { command as agentCommand } from '../../src/cli/agent.js';
+import { DEFAULT_LXCFS_ROOT } from '../../src/config/defaults.js';
 import { validateObject } from '../helpers/k8s-schema.js';
-import { find, flagsOf, kustomize, type K8sObject } from './render.js';
+import { checkInstall } from './check-install.js';
+import { find, kustomize } from './render.js';
 
 const overlay = (name: string) => posix.join(repoRoot, 'deploy', 'overlays', name);
-const NO_SCHEMA_HERE = new Set(['SecurityContextConstraints']);
-
-function matches(selector: Record<string, string>, labels: Record<string, string> = {}): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
-/** Checks every rendered install shares; overlays add their own below. */
-function checkInstall(objects: K8sObject[]): void {
-  for (const object of objects) {
-    if (!NO_SCHEMA_HERE.has(object.kind)) validateObject(object);
-  }
-  const ns = find(objects, 'Namespace', 'lxcfs').metadata.name;
-  for (const o of objects.filter((o) => !['Namespace', 'MutatingWebhookConfiguration', 'ClusterRole', 'SecurityContextConstraints'].includes(o.kind))) {
-    assert.equal(o.metadata.namespace, ns, `${o.kind}/${o.metadata.name} is in the install's namespace`);
-  }
-
-  const deployment = find(objects, 'Deployment', 'lxcfs-webhook');
-  const podSpec = deployment.spec.template.spec;
-  const podLabels = deployment.spec.template.metadata.labels;
-  const webhook = podSpec.containers[0];
-  const serveFlags = flagsOf(webhook.args);
-  assert.equal(webhook.args[0], 'serve');
-
-  // Service → pods → port → --port
-  const service = find(objects, 'Service', 'lxcfs-webhook');
-  assert.ok(matches(service.spec.selector, podLabels), 'Service selector matches the webhook pods');
-  assert.ok(matches(deployment.spec.selector.matchLabels, podLabels), 'Deployment selector matches its template');
-  const servicePort = service.spec.ports[0];
-  const containerPort = webhook.ports.find((p: any) => p.name === servicePort.targetPort || p.containerPort === servicePort.targetPort);
-  assert.ok(containerPort, `Service targetPort ${servicePort.targetPort} is a container port`);
-  assert.equal(String(containerPort.containerPort), serveFlags.get('port'), 'container port = --port');
-  assert.equal(servicePort.port, 443);
-
-  // Probes → health port → --health-port
-  for (const probe of [webhook.readinessProbe, webhook.livenessProbe]) {
-    const port = webhook.ports.find((p: any) => p.name === probe.httpGet.port);
-    assert.equal(String(port.containerPort), serveFlags.get('health-port'), 'probe port = --health-port');
-  }
-  assert.equal(webhook.readinessProbe.httpGet.path, '/readyz');
-  assert.equal(webhook.livenessProbe.httpGet.path, '/livez');
-
-  // TLS files live in the volume of the certificate Secret
-  const tlsMount = webhook.volumeMounts.find((m: any) => serveFlags.get('tls-cert')!.startsWith(`${m.mountPath}/`));
-  assert.ok(tlsMount, '--tls-cert is inside a mounted volume');
-  assert.ok(serveFlags.get('tls-key')!.startsWith(`${tlsMount.mountPath}/`), '--tls-key is in the same volume');
-  const tlsVolume = podSpec.volumes.find((v: any) => v.name === tlsMount.name);
-  assert.equal(tlsVolume.secret.secretName, 'lxcfs-webhook-tls');
-
-  // Security defaults and shutdown
-  assert.equal(podSpec.automountServiceAccountToken, false);
-  assert.equal(podSpec.securityContext.runAsNonRoot, true);
-  assert.equal(webhook.securityContext.readOnlyRootFilesystem, true);
-  assert.equal(webhook.securityContext.allowPrivilegeEscalation, false);
-  assert.deepEqual(webhook.securityContext.capabilities.drop, ['ALL']);
-  assert.ok(Number(serveFlags.get('shutdown-grace')) + 5 <= podSpec.terminationGracePeriodSeconds, 'drain fits in the grace period');
-  assert.equal(deployment.spec.replicas, 2);
-  assert.ok(podSpec.topologySpreadConstraints.length > 0);
-  assert.equal(podLabels[POD_LABEL], POD_LABEL_DISABLED, 'the webhook is never injected into itself');
-  const pdb = find(objects, 'PodDisruptionBudget', 'lxcfs-webhook');
-  assert.ok(matches(pdb.spec.selector.matchLabels, podLabels));
-  assert.equal(pdb.spec.minAvailable, 1);
-
-  // MutatingWebhookConfiguration → Service, documented labels, safety settings
-  const mwc = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
-  assert.equal(mwc.webhooks.length, 2);
-  for (const hook of mwc.webhooks) {
-    assert.deepEqual(hook.clientConfig.service, { name: service.metadata.name, namespace: ns, path: MUTATE_PATH, port: servicePort.port });
-    assert.equal(hook.failurePolicy, 'Ignore');
-    assert.equal(hook.sideEffects, 'None');
-    assert.equal(hook.reinvocationPolicy, 'IfNeeded');
-    assert.ok(hook.timeoutSeconds <= 10);
-    assert.deepEqual(hook.admissionReviewVersions, ['v1', 'v1beta1']);
-    assert.deepEqual(hook.rules.map((r: any) => [r.operations, r.resources]), [[['CREATE'], ['pods']], [['UPDATE'], ['pods/ephemeralcontainers']]]);
-    const excluded = hook.namespaceSelector.matchExpressions.find((e: any) => e.key === 'kubernetes.io/metadata.name');
-    assert.equal(excluded.operator, 'NotIn');
-    for (const name of ['kube-system', 'kube-public', 'kube-node-lease', ns]) assert.ok(excluded.values.includes(name), name);
-    const psa = hook.namespaceSelector.matchExpressions.find((e: any) => e.key === 'pod-security.kubernetes.io/enforce');
-    assert.deepEqual([psa.operator, psa.values], ['NotIn', ['baseline', 'restricted']]);
-  }
-  const [byNamespace, byPod] = mwc.webhooks;
-  assert.deepEqual(byNamespace.namespaceSelector.matchExpressions[0], { key: NAMESPACE_LABEL.key, operator: 'In', values: [NAMESPACE_LABEL.value] });
-  assert.deepEqual(byNamespace.objectSelector.matchExpressions, [{ key: POD_LABEL, operator: 'NotIn', values: [POD_LABEL_DISABLED] }]);
-  assert.deepEqual(byPod.namespaceSelector.matchExpressions[0], { key: NAMESPACE_LABEL.key, operator: 'NotIn', values: [NAMESPACE_LABEL.value] },
-    'the pod-label webhook skips labelled namespaces, so no pod is sent twice');
-  assert.deepEqual(byPod.objectSelector.matchExpressions, [{ key: POD_LABEL, operator: 'In', values: [POD_LABEL_ENABLED] }]);
-  assert.ok(ANNOTATIONS.inject === POD_LABEL, 'label and annotation share one key');
-
-  // DaemonSet → anchor paths ↔ agent flags ↔ webhook's --lxcfs-root
-  const daemonSet = find(objects, 'DaemonSet', 'lxcfs-agent');
-  const agentPod = daemonSet.spec.template.spec;
-  const agent = agentPod.containers[0];
-  const agentFlags = flagsOf(agent.args);
-  assert.equal(agent.args[0], 'agent');
-  const root = agentFlags.get('lxcfs-root');
-  assert.equal(root, DEFAULT_LXCFS_ROOT);
-  assert.equal(serveFlags.get('lxcfs-root'), root, 'the webhook injects hostPaths from the directory the agent serves');
-  const anchorMount = agent.volumeMounts.find((m: any) => m.mountPath === root);
-  assert.ok(anchorMount, '--lxcfs-root is a mounted volume');
-  assert.equal(anchorMount.mountPropagation, 'Bidirectional', 'the anchor reaches the host');
-  const anchorVolume = agentPod.volumes.find((v: any) => v.name === anchorMount.name);
-  assert.equal(anchorVolume.hostPath.path, root, 'host path = container path, so pods\' hostPaths match');
-  assert.ok(!agent.volumeMounts.some((m: any) => agentFlags.get('fuse-mount')!.startsWith(`${m.mountPath}/`) && m.mountPropagation),
-    '--fuse-mount stays private to the agent: a dead FUSE mount must never propagate');
-  assert.equal(agentFlags.get('proc'), '/proc');
-  assert.equal(agentPod.hostPID, true);
-  assert.equal(agent.securityContext.privileged, true);
-  assert.equal(agentPod.priorityClassName, 'system-node-critical');
-  assert.deepEqual(agentPod.tolerations, [{ operator: 'Exists' }]);
-  assert.equal(agentPod.nodeSelector['kubernetes.io/os'], 'linux');
-  assert.deepEqual(daemonSet.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
-  assert.ok(agentPod.terminationGracePeriodSeconds >= 30);
-  for (const probe of [agent.readinessProbe, agent.livenessProbe]) {
-    const port = agent.ports.find((p: any) => p.name === probe.httpGet.port);
-    assert.equal(String(port.containerPort), agentFlags.get('health-port'), 'agent probe port = --health-port');
-  }
-  assert.ok(matches(daemonSet.spec.selector.matchLabels, daemonSet.spec.template.metadata.labels));
-  assert.ok(!matches(service.spec.selector, daemonSet.spec.template.metadata.labels), 'the Service never routes to agents');
-
-  // No API access anywhere: no token, no Role beyond what an overlay documents
-  for (const sa of objects.filter((o) => o.kind === 'ServiceAccount')) assert.equal(sa.automountServiceAccountToken, false);
-}
 
 describe('deploy/overlays/cert-manager', () => {
   const objects = kustomize(overlay('cert-manager'));
@@ -144,6 +29,43 @@ describe('deploy/overlays/cert-manager', () => {
     assert.equal(issuer.spec.ca.secretName, ca.spec.secretName);
     const mwc = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
     assert.equal(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${cert.metadata.namespace}/${cert.metadata.name}`);
+  });
+});
+
+describe('deploy/overlays/self-managed, with certificates from `lxcfs-webhook certs`', () => {
+  // A copy of deploy/, so the generated files never land in the checkout.
+  const work = mkdtempSync(join(tmpdir(), 'lxcfs-deploy-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+  cpSync(join(repoRoot, 'deploy'), join(work, 'deploy'), { recursive: true });
+  const generated = join(work, 'deploy', 'overlays', 'self-managed', 'generated');
+  const certs = () => execFileSync(process.execPath, [cliPath, 'certs', '--out', generated], { encoding: 'utf8', stdio: 'pipe' });
+  certs();
+  const objects = kustomize(join(work, 'deploy', 'overlays', 'self-managed'));
+
+  it('renders valid objects with consistent cross-references', () => checkInstall(objects));
+
+  it('puts a certificate for the Service in the mounted Secret and its CA in both webhooks', () => {
+    const secret = find(objects, 'Secret', 'lxcfs-webhook-tls');
+    assert.equal(secret.type, 'kubernetes.io/tls');
+    const cert = new X509Certificate(Buffer.from(secret.data['tls.crt'], 'base64'));
+    const key = createPrivateKey(Buffer.from(secret.data['tls.key'], 'base64'));
+    assert.ok(cert.checkPrivateKey(key), 'key matches certificate');
+    assert.equal(cert.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+    assert.ok(cert.checkHost('lxcfs-webhook.lxcfs.svc'), 'valid for the name the API server dials');
+    const mwc = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
+    for (const hook of mwc.webhooks) {
+      const ca = new X509Certificate(Buffer.from(hook.clientConfig.caBundle, 'base64'));
+      assert.ok(cert.verify(ca.publicKey), `${hook.name}: caBundle signed the serving certificate`);
+      assert.equal(hook.clientConfig.service.name, 'lxcfs-webhook', 'the patch kept the service reference');
+    }
+  });
+
+  it('keeps the CA on a second run, so rotation does not change the caBundle', () => {
+    const caBefore = readFileSync(join(generated, 'ca.crt'), 'utf8');
+    const certBefore = readFileSync(join(generated, 'tls.crt'), 'utf8');
+    certs();
+    assert.equal(readFileSync(join(generated, 'ca.crt'), 'utf8'), caBefore);
+    assert.notEqual(readFileSync(join(generated, 'tls.crt'), 'utf8'), certBefore);
   });
 });
 
@@ -162,5 +84,25 @@ describe('deploy/overlays/openshift', () => {
     const role = find(objects, 'ClusterRole', binding.roleRef.name);
     assert.deepEqual(role.rules, [{ apiGroups: ['security.openshift.io'], resources: ['securitycontextconstraints'], resourceNames: [scc.metadata.name], verbs: ['use'] }]);
     assert.equal(find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec.securityContext.runAsUser, undefined);
+  });
+});
+
+describe('deploy/uninstall', () => {
+  const objects = kustomize(posix.join(repoRoot, 'deploy', 'uninstall'));
+  it('runs `agent --uninstall` on every node against the host\'s /var/lib/lxcfs, with unmounts reaching the host', () => {
+    objects.forEach(validateObject);
+    const daemonSet = find(objects, 'DaemonSet', 'lxcfs-cleanup');
+    const pod = daemonSet.spec.template.spec;
+    const cleanup = pod.initContainers[0];
+    assert.equal(cleanup.args[0], 'agent');
+    const options = agentCommand.parse(cleanup.args.slice(1));
+    assert.equal(options.uninstall, true);
+    const mount = cleanup.volumeMounts.find((m: any) => options.lxcfsRoot.startsWith(`${m.mountPath}/`));
+    assert.ok(mount, '--lxcfs-root is below a mounted volume (so the directory itself can be removed)');
+    assert.equal(mount.mountPropagation, 'Bidirectional');
+    const hostPath = pod.volumes.find((v: any) => v.name === mount.name).hostPath.path;
+    assert.equal(posix.join(hostPath, posix.relative(mount.mountPath, options.lxcfsRoot)), DEFAULT_LXCFS_ROOT);
+    assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
+    assert.equal(daemonSet.metadata.namespace, 'lxcfs');
   });
 });

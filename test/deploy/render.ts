@@ -19,11 +19,3 @@ export function find(objects: K8sObject[], kind: string, name: string): K8sObjec
   if (!found) throw new Error(`${kind}/${name} not rendered; have ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found;
 }
-
-/** `--name=value` flags of a container's args, by name. */
-export function flagsOf(args: string[]): Map<string, string> {
-  return new Map(args.filter((a) => a.startsWith('--')).map((a) => {
-    const [name, ...value] = a.slice(2).split('=');
-    return [name!, value.join('=')];
-  }));
-}

@@ -1,0 +1,134 @@
+// Puts the webhook together: certificate (from files, watched, or given), metrics, the HTTPS review
+// server and the plain-HTTP health server. `serve` adds flags and signals on top; tests start it the
+// same way in-process.
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { configError } from '../errors.js';
+import type { InjectionSettings } from '../inject/settings.js';
+import type { Logger } from '../log.js';
+import { createHealthServer } from './health.js';
+import { WebhookMetrics } from './metrics.js';
+import { createAdmissionServer } from './server.js';
+import { loadKeyPair, watchKeyPair, type KeyPair, type KeyPairFiles, type KeyPairWatcher } from './tls.js';
+
+/** After the grace period, how long requests still in flight may take before their connections are cut. */
+const IN_FLIGHT_TIMEOUT_MS = 5_000;
+
+export interface WebhookConfig {
+  port: number;
+  healthPort: number;
+  /** Bind address of both ports; all interfaces when absent. */
+  address?: string;
+  /** Certificate files (watched and reloaded), or a pair made in memory. */
+  tls: { files: KeyPairFiles } | { keyPair: KeyPair };
+  settings: InjectionSettings;
+  maxRequestBytes: number;
+  logger: Logger;
+  /** Backup poll of the certificate files; tests shorten it. */
+  tlsPollIntervalMs?: number;
+}
+
+export interface RunningWebhook {
+  /** The bound ports: differ from the configured ones when those were 0. */
+  port: number;
+  healthPort: number;
+  metrics: WebhookMetrics;
+  /** The certificate new connections get. */
+  keyPair(): KeyPair;
+  /** /readyz answers 503 from now on and every response says `Connection: close`. */
+  startDraining(): void;
+  /** Closes both ports; in-flight requests get a few seconds to finish. */
+  stop(): Promise<void>;
+}
+
+function listen(server: NetServer, port: number, address: string | undefined, flag: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const problem = err.code === 'EADDRINUSE' ? 'is in use by another process'
+        : err.code === 'EACCES' ? 'needs privileges this process does not have'
+        : err.code === 'EADDRNOTAVAIL' ? 'is on an address this machine does not have'
+        : `cannot be listened on (${err.code ?? err.message})`;
+      reject(configError(`${flag} ${port}${address ? ` on --address ${address}` : ''} ${problem}; choose another ${flag} or --address`));
+    };
+    server.once('error', onError);
+    server.listen(port, address, () => {
+      server.removeListener('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeNow(server: HttpServer | HttpsServer): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export async function startWebhook(config: WebhookConfig): Promise<RunningWebhook> {
+  const { logger } = config;
+  const metrics = new WebhookMetrics();
+  let keyPair = 'files' in config.tls ? loadKeyPair(config.tls.files) : config.tls.keyPair;
+  metrics.recordCertificate(keyPair.notAfter);
+  if (keyPair.notAfter.getTime() < Date.now()) {
+    logger.warn({ notAfter: keyPair.notAfter.toISOString() }, 'the TLS certificate has expired: the API server will refuse it until it is renewed');
+  }
+
+  const admission = createAdmissionServer({
+    keyPair,
+    settings: config.settings,
+    maxRequestBytes: config.maxRequestBytes,
+    metrics,
+    logger,
+  });
+  let ready = false;
+  const health = createHealthServer({ registry: metrics.registry, isReady: () => ready, logger });
+
+  let watcher: KeyPairWatcher | undefined;
+  if ('files' in config.tls) {
+    watcher = watchKeyPair({
+      ...config.tls.files,
+      current: keyPair,
+      pollIntervalMs: config.tlsPollIntervalMs,
+      onReload(pair) {
+        admission.useKeyPair(pair);
+        keyPair = pair;
+        metrics.recordTlsReload('loaded');
+        metrics.recordCertificate(pair.notAfter);
+        logger.info({ fingerprint256: pair.fingerprint256, notAfter: pair.notAfter.toISOString(), names: pair.names }, 'TLS certificate reloaded');
+      },
+      onReject(error) {
+        metrics.recordTlsReload('rejected');
+        logger.warn({ err: error.message }, 'changed TLS files are not a usable pair (yet); keeping the current certificate');
+      },
+    });
+  }
+
+  try {
+    const port = await listen(admission.server, config.port, config.address, '--port');
+    const healthPort = await listen(health, config.healthPort, config.address, '--health-port').catch(async (err: unknown) => {
+      await closeNow(admission.server);
+      throw err;
+    });
+    ready = true;
+    return {
+      port,
+      healthPort,
+      metrics,
+      keyPair: () => keyPair,
+      startDraining() {
+        ready = false;
+        admission.startDraining();
+      },
+      async stop() {
+        ready = false;
+        watcher?.close();
+        await Promise.all([admission.close(IN_FLIGHT_TIMEOUT_MS), closeNow(health)]);
+      },
+    };
+  } catch (err) {
+    watcher?.close();
+    throw err;
+  }
+}

@@ -1,0 +1,201 @@
+// `lxcfs-webhook serve` as a real process: the try-it-out default, certificate files, signals and
+// shutdown, and flag errors.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createCA, issueServingCert, type IssuedCertificate } from '../../src/certs/authority.js';
+import { cliPath, readJsonFixture, repoRoot } from '../helpers/paths.js';
+import { exchange, getHealth, HOST, postRequest, rawConnection, send, type LogLine } from '../helpers/webhook.js';
+
+const review = () => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json');
+
+interface ServeProcess {
+  child: ChildProcess;
+  port: number;
+  healthPort: number;
+  lines: LogLine[];
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the CLI and waits for its "serving" log line, which carries the bound ports. */
+async function startServe(args: string[]): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--health-port', '0', ...args], { cwd: repoRoot });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const lines: LogLine[] = [];
+  const serving = new Promise<LogLine>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      const line = JSON.parse(text) as LogLine;
+      lines.push(line);
+      if (line.msg === 'serving') resolve(line);
+    });
+    void exit.then(({ code }) => reject(new Error(`serve exited (${code}) before serving: ${stderr}`)));
+  });
+  const line = await serving;
+  return { child, port: line.port as number, healthPort: line.healthPort as number, lines, stderr: () => stderr, exit };
+}
+
+async function eventually(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await sleep(50);
+  }
+}
+
+const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+
+describe('lxcfs-webhook serve', () => {
+  let dir: string;
+  let ca: string;
+  let pair: IssuedCertificate;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-serve-'));
+    const authority = await createCA({ commonName: 'serve test CA', validDays: 1 });
+    ca = authority.certPem;
+    pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
+    writeFileSync(join(dir, 'tls.crt'), pair.certPem);
+    writeFileSync(join(dir, 'tls.key'), pair.keyPem);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('without TLS flags, prints a command that sends the sample review, and that command works', {
+    skip: hasCommand('curl') ? false : 'curl is not installed',
+  }, async () => {
+    const serve = await startServe(['--shutdown-grace', '0']);
+    try {
+      await eventually('the banner on stderr', () => serve.stderr().includes('Ctrl-C stops'));
+      const commands = serve.stderr().split('\n').filter((l) => l.startsWith('  curl ')).map((l) => l.trim());
+      assert.equal(commands.length, 2, serve.stderr());
+      const [sendCommand, decodeCommand] = commands as [string, string];
+      assert.equal(sendCommand,
+        `curl -sk -H 'Content-Type: application/json' --data @examples/admission-review.json https://localhost:${serve.port}/mutate`);
+      const sent = spawnSync('sh', ['-c', sendCommand], { cwd: repoRoot, encoding: 'utf8' });
+      assert.equal(sent.status, 0, sent.stderr);
+      const answer = JSON.parse(sent.stdout) as { response: { allowed: boolean; patchType: string } };
+      assert.equal(answer.response.allowed, true);
+      assert.equal(answer.response.patchType, 'JSONPatch');
+      if (hasCommand('jq') && hasCommand('base64')) {
+        const decoded = spawnSync('sh', ['-c', decodeCommand], { cwd: repoRoot, encoding: 'utf8' });
+        assert.equal(decoded.status, 0, decoded.stderr);
+        const patch = JSON.parse(decoded.stdout) as Array<{ path: string; value: { mountPath?: string } }>;
+        assert.ok(patch.some((op) => op.value.mountPath === '/proc/meminfo'), decoded.stdout);
+      }
+      const serving = serve.lines.find((l) => l.msg === 'serving')!;
+      assert.equal(serving.tls, 'in-memory self-signed certificate for localhost');
+      assert.ok(!serve.stderr().includes('"level"'), 'JSON logs stay on stdout');
+    } finally {
+      serve.child.kill('SIGTERM');
+      assert.deepEqual(await serve.exit, { code: 0, signal: null });
+    }
+  });
+
+  it('serves the certificate given with --tls-cert and --tls-key', async () => {
+    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--shutdown-grace', '0']);
+    try {
+      const reply = await send(serve.port, review(), { ca });
+      assert.equal(reply.status, 200);
+      assert.equal(reply.fingerprint256, new X509Certificate(pair.certPem).fingerprint256);
+      assert.equal(serve.stderr(), '', 'no try-it-out banner with real certificates');
+    } finally {
+      serve.child.kill('SIGTERM');
+      assert.deepEqual(await serve.exit, { code: 0, signal: null });
+    }
+  });
+
+  it('on SIGTERM: not ready at once, still answers with Connection: close during the grace period, then exits 0', async () => {
+    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--shutdown-grace', '8']);
+    const kept = await rawConnection(serve.port, ca);
+    try {
+      assert.equal((await getHealth(serve.healthPort, '/readyz')).status, 200);
+      const before = await exchange(kept, postRequest(JSON.stringify(review())));
+      assert.match(before.head, /^HTTP\/1.1 200/);
+      assert.match(before.head, /\r\nConnection: keep-alive/i);
+
+      serve.child.kill('SIGTERM');
+      await eventually('/readyz answering 503', async () => (await getHealth(serve.healthPort, '/readyz')).status === 503);
+      assert.equal((await getHealth(serve.healthPort, '/livez')).status, 200);
+
+      const onKept = await exchange(kept, postRequest(JSON.stringify(review())));
+      assert.match(onKept.head, /^HTTP\/1.1 200/);
+      assert.match(onKept.head, /\r\nConnection: close/i);
+      const onNew = await send(serve.port, review(), { ca });
+      assert.equal(onNew.status, 200);
+      assert.equal(onNew.headers.connection, 'close');
+
+      assert.deepEqual(await serve.exit, { code: 0, signal: null });
+      const messages = serve.lines.map((l) => l.msg);
+      assert.ok(messages.some((m) => m.startsWith('shutting down')), messages.join('\n'));
+      assert.equal(messages.at(-1), 'stopped');
+      assert.equal(serve.lines.find((l) => l.msg.startsWith('shutting down'))?.signal, 'SIGTERM');
+    } finally {
+      kept.destroy();
+      serve.child.kill('SIGKILL');
+    }
+  });
+
+  it('ends the grace period early on a second signal', async () => {
+    const serve = await startServe(['--address', HOST, '--shutdown-grace', '3600']);
+    try {
+      serve.child.kill('SIGTERM');
+      await eventually('the shutdown log line', () => serve.lines.some((l) => l.msg.startsWith('shutting down')));
+      serve.child.kill('SIGINT');
+      assert.deepEqual(await serve.exit, { code: 0, signal: null });
+      assert.equal(serve.lines.find((l) => l.msg.startsWith('second signal'))?.signal, 'SIGINT');
+    } finally {
+      serve.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits 2 with a message naming the flag when a flag is wrong', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--port', 'https'], /--port has value "https"; expected a port number/],
+      [['--port', '70000'], /--port has value "70000"/],
+      [['--health-port=-1'], /--health-port has value "-1"/],
+      [['--port', '9443', '--health-port', '9443'], /--port and --health-port are both 9443/],
+      [['--port'], /flag --port needs a value/],
+      [['--tls-cert', join(dir, 'tls.crt')], /--tls-cert is set but --tls-key is not; pass both/],
+      [['--tls-key', join(dir, 'tls.key')], /--tls-key is set but --tls-cert is not/],
+      [['--tls-cert', join(dir, 'nope.crt'), '--tls-key', join(dir, 'tls.key')], /--tls-cert file ".*nope.crt" does not exist/],
+      [['--files', 'meminfo,pressure'], /--files has value "meminfo,pressure"/],
+      [['--lxcfs-root', 'var/lib/lxcfs'], /--lxcfs-root has value "var\/lib\/lxcfs"/],
+      [['--max-request-bytes', '100'], /--max-request-bytes has value "100"; expected a size from 64Ki/],
+      [['--max-request-bytes', '8MB'], /--max-request-bytes has value "8MB"/],
+      [['--shutdown-grace', 'soon'], /--shutdown-grace has value "soon"/],
+      [['--address', ''], /--address is empty/],
+      [['--tls'], /unknown flag --tls; see 'lxcfs-webhook serve --help'/],
+      [['now'], /unexpected argument "now"/],
+    ];
+    for (const [args, message] of cases) {
+      const run = spawnSync(process.execPath, [cliPath, 'serve', ...args], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message, args.join(' '));
+    }
+  });
+
+  it('exits 2 naming --port when the port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, HOST, resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const run = spawnSync(process.execPath, [cliPath, 'serve', '--address', HOST, '--port', String(port), '--health-port', '0'],
+        { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(run.status, 2, run.stderr);
+      assert.match(run.stderr, new RegExp(`--port ${port} on --address ${HOST} is in use by another process`));
+    } finally {
+      taken.close();
+    }
+  });
+});
