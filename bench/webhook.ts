@@ -10,7 +10,7 @@
 // the server it measures.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createCA, issueServingCert } from '../src/certs/authority.js';
+import { WEBHOOK_NODE_FLAGS } from '../src/config/defaults.js';
 
 const AIM = { reviewsPerSecond: 3_000, p99Ms: 5, rssMb: 100 };
 const CONNECTIONS = 8;
@@ -36,8 +37,8 @@ const request = Buffer.concat([
   review,
 ]);
 
-/** Extra node flags for the server, to profile it: BENCH_SERVER_NODE_ARGS='--cpu-prof --trace-gc'. */
-const serverNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+/** The server runs with the production node flags, plus any given to profile it: BENCH_SERVER_NODE_ARGS='--cpu-prof'. */
+const serverNodeArgs = [...WEBHOOK_NODE_FLAGS, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '')];
 const canPin = availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
 
 /** One keep-alive connection: one request in flight at a time, responses framed by Content-Length. */
@@ -137,6 +138,16 @@ function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** Busy and stolen (taken by the hypervisor) CPU time of the whole machine so far, in ticks (Linux). */
+function machineTicks(): { total: number; steal: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+  } catch {
+    return undefined;
+  }
+}
+
 function check(response: { status: number; body: Buffer }): void {
   if (response.status !== 200) throw new Error(`review answered ${response.status}: ${response.body.toString()}`);
 }
@@ -225,10 +236,14 @@ async function main(): Promise<void> {
   const pid = server.child.pid!;
   try {
     console.log(`webhook: POST /mutate over loopback HTTPS with keep-alive, a real v1 pod CREATE review (${fmt(review.length / 1024, 1)} KiB), node ${process.version}`);
+    console.log(`  server: node ${serverNodeArgs.join(' ')} lxcfs-webhook serve --tls-cert ... --tls-key ...`);
     console.log(canPin
-      ? '  server (lxcfs-webhook serve) pinned to CPU 0, load generator to CPU 1'
+      ? '  server pinned to CPU 0, load generator to CPU 1'
       : '  server and load generator share the CPUs (taskset or a second CPU is missing): figures are pessimistic');
+    // Other work on the machine takes CPU from the pinned server too: say how busy it was.
+    console.log(`  machine load average before the run: ${fmt(loadavg()[0]!, 2)} (${cpus().length} CPUs)`);
 
+    const ticksBefore = machineTicks();
     const throughput = await measureThroughput(server);
     const cpu = (throughput.serverCpu === undefined ? '' : `, server CPU ${fmt(throughput.serverCpu * 100)}%`) +
       `, load generator CPU ${fmt(throughput.clientCpu * 100)}%`;
@@ -243,6 +258,12 @@ async function main(): Promise<void> {
       `p99.9 ${fmt(percentile(latencies, 99.9), 2)} ms, max ${fmt(latencies.at(-1)!, 2)} ms over ${fmt(latencies.length)} reviews` +
       `  (aim p99 <= ${AIM.p99Ms} ms: ${verdict(p99 <= AIM.p99Ms)})`);
 
+    const ticksAfter = machineTicks();
+    if (ticksBefore && ticksAfter && ticksAfter.total > ticksBefore.total) {
+      // On a virtual machine the host may run other guests on our CPUs: that time is lost to both phases.
+      const steal = (ticksAfter.steal - ticksBefore.steal) / (ticksAfter.total - ticksBefore.total);
+      console.log(`  CPU time stolen by the hypervisor during the run: ${fmt(steal * 100, 1)}%`);
+    }
     const peak = procStatus(pid, 'VmHWM');
     console.log(peak === undefined
       ? '  peak RSS of the server: not measurable here (no /proc)'

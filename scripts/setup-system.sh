@@ -11,6 +11,9 @@ command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v free >/dev/null 2>&1 || need+=(procps)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v mount >/dev/null 2>&1 || need+=(mount)
+# the serve test runs the curl | jq command the embedded default prints
+command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
+command -v jq >/dev/null 2>&1 || need+=(jq)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -86,7 +86,7 @@ function parseSeconds(flag: string, value: string | undefined, fallback: number)
   return seconds;
 }
 
-export function parseServeFlags(args: string[]): ServeFlags {
+function parseServeFlags(args: string[]): ServeFlags {
   const { values } = parseFlags('serve', { args, options: FLAGS, strict: true, allowPositionals: false });
   const certFile = values['tls-cert'];
   const keyFile = values['tls-key'];
@@ -118,7 +118,7 @@ const SAMPLE_REVIEW = fileURLToPath(new URL('../../../examples/admission-review.
 const shellQuote = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
 /** What to paste to try the in-memory webhook: for people, so on stderr and apart from the JSON logs. */
-export function tryItBanner(address: string | undefined, port: number, healthPort: number): string {
+function tryItBanner(address: string | undefined, port: number, healthPort: number): string {
   const wildcard = address === undefined || address === '0.0.0.0' || address === '::';
   const host = wildcard ? 'localhost' : address.includes(':') ? `[${address}]` : address;
   const sample = relative(process.cwd(), SAMPLE_REVIEW);

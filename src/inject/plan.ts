@@ -6,7 +6,7 @@
 import type { LxcfsFile } from '../config/defaults.js';
 import type { PodOptions } from './options.js';
 import { indexedListOf, listOf, type Container, type ContainerList, type Pod, type Volume, type VolumeMount } from './pod.js';
-import { isLxcfsVolume, lxcfsMount, lxcfsVolume, samePath, shadowsPath, volumeName } from './volumes.js';
+import { isLxcfsVolume, lxcfsMount, lxcfsVolume, normalisedMountPath, shadowsPath, volumeName } from './volumes.js';
 
 /** Why one file is not mounted in one container. Stable strings: metric labels and status values. */
 export type FileSkipReason =
@@ -56,17 +56,18 @@ function planContainer(
   const plan: ContainerPlan = {
     list, index, name: container.name ?? `${list}[${index}]`, add: [], injected: [], skipped: new Map(),
   };
-  const mounts = listOf<VolumeMount>(container.volumeMounts);
+  const mounts = listOf<VolumeMount>(container.volumeMounts).map((m) => ({ name: m.name, path: normalisedMountPath(m.mountPath) }));
   for (const file of files) {
     if (containerSkip) {
       plan.skipped.set(file, containerSkip);
       continue;
     }
     const volume = volumes.get(file);
-    const ours = mounts.some((m) => samePath(m.mountPath, file) && m.name === volumeName(file));
+    const name = volumeName(file);
+    const ours = mounts.some((m) => m.path === file && m.name === name);
     if (ours && volume === 'present') {
       plan.injected.push(file);
-    } else if (mounts.some((m) => shadowsPath(m.mountPath, file))) {
+    } else if (mounts.some((m) => shadowsPath(m.path, file))) {
       plan.skipped.set(file, 'mount-path-conflict');
     } else if (volume === 'conflict') {
       plan.skipped.set(file, 'volume-name-conflict');

@@ -30,20 +30,18 @@ export function isLxcfsVolume(volume: Volume, lxcfsRoot: string, file: LxcfsFile
     && Object.keys(volume).every((key) => key === 'name' || key === 'hostPath');
 }
 
-function normalisedMountPath(mountPath: unknown): string | undefined {
+/**
+ * A mountPath as a path: `/proc/meminfo/` and `/proc//meminfo` are `/proc/meminfo`. Computed once per
+ * mount, since every file is compared with every mount.
+ */
+export function normalisedMountPath(mountPath: unknown): string | undefined {
   return typeof mountPath === 'string' ? posix.normalize(mountPath).replace(/(.)\/+$/, '$1') : undefined;
 }
 
-/** mountPaths compare as paths: `/proc/meminfo/` and `/proc//meminfo` are `/proc/meminfo`. */
-export function samePath(mountPath: unknown, file: LxcfsFile): boolean {
-  return normalisedMountPath(mountPath) === file;
-}
-
 /**
- * True when a mount at `mountPath` already provides `file`: the same path, or a directory above it
- * other than `/` (another tool mounting all of /sys/devices/system/cpu, say). Ours would hide it.
+ * True when a mount at (normalised) `path` already provides `file`: the same path, or a directory above
+ * it other than `/` (another tool mounting all of /sys/devices/system/cpu, say). Ours would hide it.
  */
-export function shadowsPath(mountPath: unknown, file: LxcfsFile): boolean {
-  const path = normalisedMountPath(mountPath);
+export function shadowsPath(path: string | undefined, file: LxcfsFile): boolean {
   return path !== undefined && path !== '/' && (path === file || file.startsWith(`${path}/`));
 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { WEBHOOK_NODE_FLAGS } from '../../src/config/defaults.js';
 import { repoRoot } from '../helpers/paths.js';
 import { find, kustomize } from '../deploy/render.js';
 
@@ -51,6 +52,8 @@ describe('images/webhook.Dockerfile', () => {
     assert.match(final[0]!.args, /distroless\/nodejs24-debian12:nonroot/);
     assert.equal(final.find((i) => i.op === 'USER')?.args, '65532:65532');
     assert.ok(!final.some((i) => i.op === 'RUN'), 'nothing runs in the final image: it has no shell');
+    const entry = JSON.parse(final.find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
+    assert.deepEqual(entry.slice(1, -1), [...WEBHOOK_NODE_FLAGS], 'the webhook runs with the Node flags the benchmark measured');
   });
 });
 
