@@ -49,6 +49,12 @@ export function runHelper(helper: string, args: readonly string[], timeoutMs: nu
       } catch {
         // already gone
       }
+      // Do not wait for the exit: a read that lxcfs took before it hung sleeps uninterruptibly, even
+      // through SIGKILL, until lxcfs answers or dies, and the caller is the one that must kill lxcfs.
+      child.stdout.destroy();
+      child.stderr.destroy();
+      child.unref();
+      resolve({ results: parseResultLines(stdout), exitCode: null, timedOut, stderr });
     }, timeoutMs);
     child.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
