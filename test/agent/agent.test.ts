@@ -38,8 +38,9 @@ async function waitUntil(what: string, condition: () => Promise<boolean> | boole
   }
 }
 
+/** 20 s: about 20 periodic sweeps, so a slow CI machine passes and a remount that keeps failing does not. */
 async function waitAllHealthy(containers: TestContainer[]): Promise<void> {
-  await waitUntil('every container reads its limits', async () => (await Promise.all(containers.map(readsLimits))).every(Boolean));
+  await waitUntil('every container reads its limits', async () => (await Promise.all(containers.map(readsLimits))).every(Boolean), 20_000);
 }
 
 /** The mounts at the container's injected targets, as (mountpoint, stacked count) pairs. */
