@@ -8,6 +8,12 @@ export interface Mount {
   dev: string;
   /** Path inside the filesystem that is mounted here, e.g. `/proc/meminfo` for a bind of one lxcfs file. */
   root: string;
+  /**
+   * The kernel dropped the root's dentry: it prints the root as `/proc/meminfo//deleted`. A FUSE lookup
+   * that fails (lxcfs dead, or killed while hung) does this to every bind of that file, so it is what a
+   * dead lxcfs file usually looks like in a container that outlived the lookup.
+   */
+  rootDeleted: boolean;
   /** Where it is mounted, relative to the reading process's root. */
   mountPoint: string;
   /** Per-mount options (`ro` or `rw` first). */
@@ -15,6 +21,9 @@ export interface Mount {
   fsType: string;
   source: string;
 }
+
+/** What dentry_path() appends to a dropped dentry; no real path can contain `//`. */
+const DELETED_SUFFIX = '//deleted';
 
 /** mountinfo escapes space, tab, newline and backslash as octal: `\040`. */
 function unescape(field: string): string {
@@ -36,11 +45,14 @@ export function parseMountinfo(text: string, onlyAt?: ReadonlySet<string>): Moun
     // Optional fields (shared:N, master:N, ...) run up to a lone "-".
     const separator = fields.indexOf('-', 6);
     if (fields.length < 10 || separator < 0) throw new Error(`unparseable mountinfo line: ${line}`);
+    const root = unescape(fields[3]!);
+    const rootDeleted = root.endsWith(DELETED_SUFFIX);
     mounts.push({
       mountId: Number(fields[0]),
       parentId: Number(fields[1]),
       dev: fields[2]!,
-      root: unescape(fields[3]!),
+      root: rootDeleted ? root.slice(0, -DELETED_SUFFIX.length) : root,
+      rootDeleted,
       mountPoint: unescape(fields[4]!),
       options: fields[5]!.split(','),
       fsType: fields[separator + 1]!,

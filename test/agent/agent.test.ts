@@ -2,7 +2,7 @@
 // namespaces, memory/cpu cgroups). Each test gets its own scratch node and cleans it up.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -38,6 +38,12 @@ async function waitUntil(what: string, condition: () => Promise<boolean> | boole
   }
 }
 
+/** Every injected file reads without an error (the probe keeps meminfo's dentry fresh, not the others'). */
+async function readsEveryFile(c: TestContainer): Promise<boolean> {
+  const reads = await Promise.all(DEFAULT_FILES.map((file) => c.read(file, 2000)));
+  return reads.every((r) => r.code === 0 && r.stderr === '');
+}
+
 /** 20 s: about 20 periodic sweeps, so a slow CI machine passes and a remount that keeps failing does not. */
 async function waitAllHealthy(containers: TestContainer[]): Promise<void> {
   await waitUntil('every container reads its limits', async () => (await Promise.all(containers.map(readsLimits))).every(Boolean), 20_000);
@@ -54,6 +60,16 @@ function targetDepths(c: TestContainer): Record<string, number> {
 }
 
 const withLxcfs = { ...LIMITS, files: DEFAULT_FILES };
+
+/** `ok` or the errno of a stat(); never blocks long, since lxcfs is dead, not hung, when it is used. */
+function statOutcome(path: string): string {
+  try {
+    statSync(path);
+    return 'ok';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+}
 
 test('containers see their limits in free, /proc/meminfo, /proc/cpuinfo and cpu/online', async (t) => {
   const node = scratchNode(t);
@@ -116,6 +132,25 @@ test('after kill -9 of lxcfs every container reads correct values again; others 
   assert.equal(bare.mountinfo(), untouched.bare);
   assert.equal(other.mountinfo(), untouched.other);
   assert.match((await other.read('/proc/meminfo')).stderr, /Transport endpoint is not connected/);
+});
+
+test('files looked up while lxcfs is dead (the kernel drops their dentries) are repaired in every container', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const containers = await Promise.all(Array.from({ length: 20 }, (_, i) => node.container({ name: `c${i}`, ...withLxcfs })));
+  await waitUntil('the agent has seen every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 20);
+  // A lookup revalidates a FUSE dentry only after lxcfs' 1 s entry timeout, as for any pod older than that.
+  await sleep(1100);
+
+  process.kill(node.lxcfsPid(), 'SIGKILL');
+  await sleep(20);
+  // What the kubelet or runc do when a pod starts in that window: look the anchor's files up.
+  const lookups = DEFAULT_FILES.map((file) => statOutcome(join(node.anchor, file)));
+  assert.ok(lookups.some((outcome) => outcome === 'ENOTCONN'), `lookups in the dead window: ${lookups.join(', ')}`);
+  assert.ok(containers[0]!.mountinfo().includes('//deleted'), 'the kernel marked the container mounts deleted');
+
+  await waitUntil('every container reads every file again', async () => (await Promise.all(containers.map(readsEveryFile))).every(Boolean), 20_000);
+  await waitAllHealthy(containers);
 });
 
 test('after SIGTERM of lxcfs (it unmounts itself) containers recover', async (t) => {

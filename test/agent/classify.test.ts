@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { classifyTargets, type ClassifyInput } from '../../src/agent/classify.js';
+import { readFileSync } from 'node:fs';
 import { ALLOWED_FILES } from '../../src/config/defaults.js';
-import type { Mount } from '../../src/agent/mountinfo.js';
+import { parseMountinfo, type Mount } from '../../src/agent/mountinfo.js';
+import { fixturePath } from '../helpers/paths.js';
 
 let nextId = 100;
 function mount(mountPoint: string, dev: string, fsType = 'fuse.lxcfs', root = mountPoint, options = ['rw']): Mount {
-  return { mountId: nextId++, parentId: 1, dev, root, mountPoint, options, fsType, source: 'lxcfs' };
+  return { mountId: nextId++, parentId: 1, dev, root, rootDeleted: false, mountPoint, options, fsType, source: 'lxcfs' };
 }
 
 const LIVE = '0:50';
@@ -66,4 +68,33 @@ test('the visible mount decides: a live swap on top of a dead one is live', () =
 
 test('a container that never had lxcfs files has nothing of ours', () => {
   assert.deepEqual(classify([mount('/', '254:0', 'ext4', '/'), mount('/proc', '0:60', 'proc', '/')]), []);
+});
+
+/** The sections of the mountinfo the real kernel printed in each state (test/fixtures/mountinfo/capture.sh). */
+function capturedStates(): Map<string, Mount[]> {
+  const text = readFileSync(fixturePath('mountinfo', 'lxcfs-states.txt'), 'utf8');
+  return new Map(text.split(/^# /m).filter(Boolean).map((section) => {
+    const [state = '', ...lines] = section.split('\n');
+    return [state, parseMountinfo(lines.join('\n'))];
+  }));
+}
+
+test('captured from the kernel: every failure state is classified from the connection, whatever the root shows', () => {
+  const states = capturedStates();
+  assert.equal(states.size, 6, 'every state of capture.sh is in the fixture');
+  const captured = '0:43';
+  const afterRestart = '0:44';
+  const summary = (mounts: Mount[], liveDev: string) =>
+    classifyTargets({ mounts, liveDev, knownDevs: new Set([captured, liveDev]), remembered: {}, files: ALLOWED_FILES })
+      .map((s) => `${s.target}=${s.state}:${s.lxcfsPath}`);
+  const allLive = ['/proc/cpuinfo=live:/proc/cpuinfo', '/proc/meminfo=live:/proc/meminfo', '/proc/uptime=live:/proc/uptime'];
+  const allStale = allLive.map((line) => line.replace('=live', '=stale'));
+  for (const [state, mounts] of states) {
+    // A hung lxcfs still owns its connection: the probe reports it, and the supervisor kills it.
+    const expected = state === 'live' || state === 'hung' ? allLive : allStale;
+    assert.deepEqual(summary(mounts, state === 'live' || state === 'hung' ? captured : afterRestart), expected, state);
+  }
+  const deleted = states.get('dead, meminfo also looked up while dead')!.filter((m) => m.rootDeleted).map((m) => m.mountPoint);
+  assert.deepEqual(deleted, ['/proc/meminfo', '/proc/uptime'], 'the fixture holds the //deleted form');
+  assert.ok(states.get('live')!.some((m) => m.mountPoint === '/run/with space'), 'and an escaped mount point');
 });

@@ -21,6 +21,7 @@ test('parses every field, optional fields and octal escapes included', () => {
     parentId: 81,
     dev: '0:43',
     root: '/proc/meminfo',
+    rootDeleted: false,
     mountPoint: '/proc/meminfo',
     options: ['rw', 'nosuid', 'nodev', 'relatime'],
     fsType: 'fuse.lxcfs',
@@ -28,6 +29,11 @@ test('parses every field, optional fields and octal escapes included', () => {
   });
   assert.equal(mounts[4]!.mountPoint, '/mnt/with space');
   assert.equal(mounts[4]!.source, 'my src');
+});
+
+test('a root the kernel marks deleted (a dentry a failed FUSE lookup dropped) keeps its file path', () => {
+  const [mount] = parseMountinfo('108 69 0:43 /proc/meminfo//deleted /proc/meminfo rw,relatime - fuse.lxcfs lxcfs rw\n');
+  assert.deepEqual([mount?.root, mount?.rootDeleted, mount?.mountPoint], ['/proc/meminfo', true, '/proc/meminfo']);
 });
 
 test('rejects a line it cannot read instead of guessing', () => {
