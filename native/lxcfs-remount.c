@@ -19,6 +19,9 @@
  *       namespace and root of <pid> and put each clone at <target>. "replace": a dead lxcfs mount is on
  *       <target> (swap it atomically with MOVE_MOUNT_BENEATH where the kernel has it, otherwise detach
  *       it and attach); "attach": nothing of ours is there.
+ *   lxcfs-remount peek --ns <proc>/<pid> <target>... [--ns ...]
+ *       For each namespace, in a child process: enter it and read one byte of each <target>, as the
+ *       container's processes would, so a dead file shows up whatever mountinfo says.
  *
  * LXCFS_REMOUNT_EMULATE_OLD_KERNEL=1 makes swap behave as on a kernel without MOVE_MOUNT_BENEATH (< 6.5)
  * and without mount_setattr (< 5.12), so the fallbacks are exercised on a new kernel too.
@@ -376,40 +379,83 @@ static int report_all(const char *ns, struct target *targets, int count, const c
 	return failed;
 }
 
+/* Enters the mount namespace and the root of <proc>/<pid>; returns 0 or the errno of *step. */
+static int enter_container(const char *ns, const char **step)
+{
+	char path[4096];
+	/* The process's root, not the namespace's: they differ for a chroot()ed container. */
+	snprintf(path, sizeof(path), "%s/root", ns);
+	*step = "open(root)";
+	int root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return errno;
+	snprintf(path, sizeof(path), "%s/ns/mnt", ns);
+	*step = "open(ns/mnt)";
+	int ns_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns_fd < 0)
+		return errno;
+	*step = "setns";
+	if (setns(ns_fd, CLONE_NEWNS) < 0)
+		return errno;
+	*step = "chroot";
+	if (fchdir(root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return errno;
+	return 0;
+}
+
 /*
  * One namespace, in a child process: setns() and chroot() cannot be undone for the next namespace.
  * Every clone is prepared before the container is touched. Returns the number of failed targets.
  */
 static int swap_namespace(const char *ns, struct target *targets, int count)
 {
-	char path[4096];
 	int failed = 0;
-
 	for (int i = 0; i < count; i++)
 		failed += prepare_clone(ns, &targets[i]) < 0;
 	if (failed == count)
 		return failed;
-
-	/* The process's root, not the namespace's: they differ for a chroot()ed container. */
-	snprintf(path, sizeof(path), "%s/root", ns);
-	int root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0)
-		return failed + report_all(ns, targets, count, "open(root)", errno);
-	snprintf(path, sizeof(path), "%s/ns/mnt", ns);
-	int ns_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (ns_fd < 0)
-		return failed + report_all(ns, targets, count, "open(ns/mnt)", errno);
-	if (setns(ns_fd, CLONE_NEWNS) < 0)
-		return failed + report_all(ns, targets, count, "setns", errno);
-	if (fchdir(root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
-		return failed + report_all(ns, targets, count, "chroot", errno);
+	const char *step;
+	int err = enter_container(ns, &step);
+	if (err)
+		return failed + report_all(ns, targets, count, step, err);
 	for (int i = 0; i < count; i++)
 		if (targets[i].clone_fd >= 0)
 			failed += attach_clone(ns, &targets[i]);
 	return failed;
 }
 
-static int run_in_child(const char *ns, struct target *targets, int count)
+/*
+ * Reads one byte of each target inside the container, as its processes would. O_NONBLOCK: a FIFO
+ * put there by the container must not hold the helper (a hung lxcfs does; the caller's timeout ends it).
+ */
+static int peek_namespace(const char *ns, struct target *targets, int count)
+{
+	const char *step;
+	int err = enter_container(ns, &step);
+	if (err) {
+		for (int i = 0; i < count; i++)
+			report(ns, &targets[i], NULL, step, err);
+		return count;
+	}
+	int failed = 0;
+	for (int i = 0; i < count; i++) {
+		char byte;
+		int fd = open(targets[i].path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0) {
+			failed += report(ns, &targets[i], NULL, "open", errno);
+			continue;
+		}
+		ssize_t n = read(fd, &byte, 1);
+		err = n < 0 ? errno : n == 0 ? ENODATA : 0;
+		close(fd);
+		failed += report(ns, &targets[i], "read", "read", err);
+	}
+	return failed;
+}
+
+typedef int (*namespace_work)(const char *ns, struct target *targets, int count);
+
+static int run_in_child(namespace_work work, const char *ns, struct target *targets, int count)
 {
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -419,7 +465,7 @@ static int run_in_child(const char *ns, struct target *targets, int count)
 		return 1;
 	}
 	if (pid == 0)
-		_exit(swap_namespace(ns, targets, count) ? 1 : 0);
+		_exit(work(ns, targets, count) ? 1 : 0);
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -430,35 +476,44 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: lxcfs-remount check | read <file> | tmpfs <dir> <options> | bind <source> <target> |\n"
-		"       detach <path> | swap --ns <proc>/<pid> <source> <target> ro|rw replace|attach ... [--ns ...]\n");
+		"       detach <path> | swap --ns <proc>/<pid> <source> <target> ro|rw replace|attach ... [--ns ...] |\n"
+		"       peek --ns <proc>/<pid> <target>... [--ns ...]\n");
 	return 2;
 }
 
-static int cmd_swap(int argc, char **argv)
+/*
+ * Runs `work` per namespace on "--ns <proc>/<pid> <target args>... [--ns ...]", where each target takes
+ * `per_target` arguments: 4 for swap (source target ro|rw replace|attach), 1 for peek (target).
+ */
+static int for_each_namespace(int argc, char **argv, int per_target, namespace_work work)
 {
-	struct target *targets = calloc((size_t)argc / 4 + 1, sizeof(*targets));
+	struct target *targets = calloc((size_t)argc / (size_t)per_target + 1, sizeof(*targets));
 	int failed = 0;
 	if (!targets)
 		return emit_result("calloc", ENOMEM);
-
-	emulate_old_kernel = getenv("LXCFS_REMOUNT_EMULATE_OLD_KERNEL") != NULL;
 	for (int i = 0; i < argc;) {
-		if (strcmp(argv[i], "--ns") != 0 || i + 1 >= argc)
+		if (strcmp(argv[i], "--ns") != 0 || i + 1 >= argc) {
+			free(targets);
 			return usage();
+		}
 		const char *ns = argv[i + 1];
 		int count = 0;
-		for (i += 2; i < argc && strcmp(argv[i], "--ns") != 0; i += 4) {
-			if (i + 3 >= argc)
+		for (i += 2; i < argc && strcmp(argv[i], "--ns") != 0; i += per_target) {
+			if (i + per_target - 1 >= argc) {
+				free(targets);
 				return usage();
-			targets[count++] = (struct target){
-				.source = argv[i],
-				.path = argv[i + 1],
-				.read_only = strcmp(argv[i + 2], "ro") == 0,
-				.replace = strcmp(argv[i + 3], "replace") == 0,
-				.clone_fd = -1,
-			};
+			}
+			targets[count++] = per_target == 1
+				? (struct target){.path = argv[i], .clone_fd = -1}
+				: (struct target){
+					.source = argv[i],
+					.path = argv[i + 1],
+					.read_only = strcmp(argv[i + 2], "ro") == 0,
+					.replace = strcmp(argv[i + 3], "replace") == 0,
+					.clone_fd = -1,
+				};
 		}
-		failed |= run_in_child(ns, targets, count);
+		failed |= run_in_child(work, ns, targets, count);
 	}
 	free(targets);
 	return failed;
@@ -479,7 +534,11 @@ int main(int argc, char **argv)
 		return cmd_bind(argv[2], argv[3]);
 	if (strcmp(cmd, "detach") == 0 && argc == 3)
 		return cmd_detach(argv[2]);
-	if (strcmp(cmd, "swap") == 0)
-		return cmd_swap(argc - 2, argv + 2);
+	if (strcmp(cmd, "swap") == 0) {
+		emulate_old_kernel = getenv("LXCFS_REMOUNT_EMULATE_OLD_KERNEL") != NULL;
+		return for_each_namespace(argc - 2, argv + 2, 4, swap_namespace);
+	}
+	if (strcmp(cmd, "peek") == 0)
+		return for_each_namespace(argc - 2, argv + 2, 1, peek_namespace);
 	return usage();
 }

@@ -10,6 +10,7 @@ import {
   ALLOWED_FILES,
   LXCFS_PIDFILE_NAME,
   NATIVE_HELPER_TIMEOUT_MS,
+  PEEK_SAMPLE_SIZE,
   REMOUNT_BATCH_SIZE,
   REMOUNT_PARALLELISM,
 } from '../config/defaults.js';
@@ -19,9 +20,10 @@ import { inspectAnchor, prepareAnchor, readOwnMounts, type AnchorLayout } from '
 import { startHealthServer } from './health.js';
 import { createAgentMetrics } from './metrics.js';
 import { checkMountApi } from './native.js';
+import { peekContainers } from './peek.js';
 import { StateFile } from './state.js';
 import { Supervisor } from './supervisor.js';
-import { Sweeper, type SweepConfig } from './sweep.js';
+import { containerFields, Sweeper, type SweepConfig } from './sweep.js';
 
 export interface AgentOptions {
   lxcfsRoot: string;
@@ -137,7 +139,26 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
     await health.close();
     throw err;
   }
-  const sweepTimer = setInterval(() => void sweep('periodic'), options.sweepIntervalMs);
+  // Reads inside containers catch what mountinfo cannot show; one batch at a time, a hung lxcfs holds it.
+  let reading = false;
+  const checkReads = async (): Promise<void> => {
+    if (reading) return;
+    reading = true;
+    try {
+      const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: options.probeTimeoutMs });
+      metrics.unreadableFiles.set(reads.unreadable.length);
+      metrics.filesRead.inc({ result: 'ok' }, reads.files - reads.unreadable.length);
+      metrics.filesRead.inc({ result: 'failed' }, reads.unreadable.length);
+      for (const failed of reads.unreadable) {
+        log.warn({ ...containerFields(failed.view), target: failed.target, err: failed.error }, 'an lxcfs file cannot be read inside the container');
+      }
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'reading lxcfs files inside containers failed');
+    } finally {
+      reading = false;
+    }
+  };
+  const sweepTimer = setInterval(() => void sweep('periodic').then(checkReads), options.sweepIntervalMs);
 
   return {
     healthPort: health.port,

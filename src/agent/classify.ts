@@ -44,13 +44,17 @@ export function isFuse(mount: Mount): boolean {
   return mount.fsType === 'fuse' || mount.fsType.startsWith('fuse.');
 }
 
+/** A FUSE mount on a connection of ours, whatever its root shows: the kernel's view, not the path's. */
+export function isOurMount(mount: Mount, devs: Pick<ClassifyInput, 'liveDev' | 'knownDevs'>): boolean {
+  return isFuse(mount) && (mount.dev === devs.liveDev || devs.knownDevs.has(mount.dev));
+}
+
 export function classifyTargets(input: ClassifyInput): TargetStatus[] {
-  const { mounts, liveDev, knownDevs, remembered, files } = input;
+  const { mounts, liveDev, remembered, files } = input;
   const statuses: TargetStatus[] = [];
   for (const target of files) {
     const top = topMountAt(mounts, target);
-    const fromOurLxcfs = top !== undefined && isFuse(top) && (top.dev === liveDev || knownDevs.has(top.dev));
-    if (fromOurLxcfs && files.includes(top.root)) {
+    if (top && isOurMount(top, input) && files.includes(top.root)) {
       const base = { target, lxcfsPath: top.root, readOnly: isReadOnly(top) };
       statuses.push(top.dev === liveDev ? { ...base, state: 'live' } : { ...base, state: 'stale', deadMountId: top.mountId });
       continue;

@@ -23,6 +23,17 @@ export function createAgentMetrics() {
     missingFound: new Counter({ name: 'lxcfs_webhook_agent_missing_found_total', help: 'Targets injected earlier whose lxcfs mount is gone', registers }),
     remounts: new Counter({ name: 'lxcfs_webhook_agent_remounts_total', help: 'Targets remounted in running containers', labelNames: ['result'] as const, registers }),
     containersCovered: new Gauge({ name: 'lxcfs_webhook_agent_containers_covered', help: 'Container mount namespaces with live lxcfs files after the last sweep', registers }),
+    unreadableFiles: new Gauge({
+      name: 'lxcfs_webhook_agent_unreadable_files',
+      help: 'lxcfs files that failed a one-byte read inside the containers sampled after the last sweep',
+      registers,
+    }),
+    filesRead: new Counter({
+      name: 'lxcfs_webhook_agent_files_read_total',
+      help: 'One-byte reads of lxcfs files inside sampled containers',
+      labelNames: ['result'] as const,
+      registers,
+    }),
     deadDescriptorProcesses: new Gauge({
       name: 'lxcfs_webhook_agent_dead_descriptor_processes',
       help: 'Processes holding a descriptor on a dead lxcfs file: a remount cannot fix them, they need a restart',

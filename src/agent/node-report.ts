@@ -1,11 +1,12 @@
 // What `lxcfs-webhook check node` shows: the node's lxcfs setup as it is, looked at independently of
 // the running agent (which may be the thing that is broken). Read-only: nothing is mounted, remounted
 // or saved.
-import { DEFAULT_PROBE_TIMEOUT_MS, NATIVE_HELPER_TIMEOUT_MS } from '../config/defaults.js';
+import { DEFAULT_PROBE_TIMEOUT_MS, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
 import { fuseDevAt, inspectAnchor, readOwnMounts, type AnchorState } from './anchor.js';
 import { agentLayout, sweepConfig, type AgentOptions } from './agent.js';
 import { findLxcfsServing } from './lxcfs-process.js';
 import { checkMountApi, type MountApiSupport } from './native.js';
+import { peekContainers, type PeekReport } from './peek.js';
 import { probeLxcfs, type ProbeResult } from './probe.js';
 import { StateFile } from './state.js';
 import { survey, type NamespaceView } from './sweep.js';
@@ -23,6 +24,8 @@ export interface NodeReport {
   containers: NamespaceView[];
   stale: number;
   missing: number;
+  /** One byte of each of our files read inside a sample of those containers. */
+  reads: PeekReport;
   /** One line per thing that is wrong; empty when the node is healthy. */
   problems: string[];
 }
@@ -58,5 +61,13 @@ export async function inspectNode(options: Pick<AgentOptions, 'lxcfsRoot' | 'fus
   const missing = count('missing');
   if (stale + missing > 0) problems.push(`${stale} stale and ${missing} missing lxcfs files in running containers: the agent repairs them at its next sweep`);
 
-  return { anchorRoot: layout.root, fuseMount: layout.fuseMount, lxcfsPids, fuseDev, probe, anchor, mountApi, containers, stale, missing, problems };
+  const reads = await peekContainers(layout.helper, options.proc, containers, { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: DEFAULT_PROBE_TIMEOUT_MS });
+  if (reads.unreadable.length > 0) {
+    problems.push(
+      `${reads.unreadable.length} of ${reads.files} lxcfs files read inside ${reads.containers} sampled containers failed: ` +
+        'processes there get errors or wrong values; see the agent log (kubectl -n <ns> logs ds/<agent>)',
+    );
+  }
+
+  return { anchorRoot: layout.root, fuseMount: layout.fuseMount, lxcfsPids, fuseDev, probe, anchor, mountApi, containers, stale, missing, reads, problems };
 }

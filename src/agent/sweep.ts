@@ -4,9 +4,9 @@
 // overlap.
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
-import { classifyTargets, isFuse, type TargetStatus } from './classify.js';
+import { classifyTargets, isFuse, isOurMount, type TargetStatus } from './classify.js';
 import type { AgentMetrics } from './metrics.js';
-import { parseMountinfo } from './mountinfo.js';
+import { parseMountinfo, topMountAt } from './mountinfo.js';
 import { listContainerNamespaces, type ContainerNamespace } from './namespaces.js';
 import { findDeadDescriptors } from './open-fds.js';
 import { parsePodIdentity, type PodIdentity } from './pod-identity.js';
@@ -32,6 +32,8 @@ export interface NamespaceView {
   statuses: TargetStatus[];
   /** devs of the FUSE mounts on its targets, to know which old lxcfs connections still matter. */
   fuseDevs: Set<string>;
+  /** Targets whose visible mount is on a connection of ours, classified or not: what `peek` reads. */
+  ourTargets: string[];
 }
 
 /** A procfs file's text; undefined when its process has exited. */
@@ -80,7 +82,12 @@ export function survey(config: SweepConfig, liveDev: string, state: AgentState, 
     const statuses = classifyTargets({ mounts, liveDev, knownDevs, remembered, files: config.files });
     const identity = statuses.length > 0 ? identityOf(ns) : undefined;
     if (identity === undefined) continue;
-    views.push({ ns, identity, statuses, fuseDevs: new Set(mounts.filter(isFuse).map((m) => m.dev)) });
+    const devs = { liveDev, knownDevs };
+    const ourTargets = config.files.filter((target) => {
+      const top = topMountAt(mounts, target);
+      return top !== undefined && isOurMount(top, devs);
+    });
+    views.push({ ns, identity, statuses, fuseDevs: new Set(mounts.filter(isFuse).map((m) => m.dev)), ourTargets });
   }
   const seen = new Set(views.map((v) => v.ns.mntNs));
   for (const mntNs of identities.keys()) if (!seen.has(mntNs)) identities.delete(mntNs);
@@ -109,6 +116,8 @@ export class Sweeper {
   private readonly identities: IdentityCache = new Map();
   /** Holders already logged, so each is reported once. */
   private reportedHolders = new Set<string>();
+  /** What the last sweep saw, for reads inside containers between sweeps. */
+  private lastViews: readonly NamespaceView[] = [];
 
   constructor(
     private readonly config: SweepConfig,
@@ -120,6 +129,10 @@ export class Sweeper {
     private readonly metrics: AgentMetrics,
     private readonly log: Logger,
   ) {}
+
+  latestViews(): readonly NamespaceView[] {
+    return this.lastViews;
+  }
 
   /** Remembers a newly started lxcfs' connection: its mounts are ours, now and after it dies. */
   rememberDev(dev: string): void {
@@ -151,6 +164,7 @@ export class Sweeper {
     if (liveDev === undefined) return report;
 
     const views = survey(this.config, liveDev, this.state, this.identities);
+    this.lastViews = views;
     this.remember(views, liveDev);
     report.done = true;
     report.namespaces = views.length;

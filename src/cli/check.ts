@@ -22,11 +22,16 @@ flags (as given to the agent):
 /** Containers listed one per line; more would not fit a screen. */
 const MAX_LISTED = 15;
 
-/** `pod <uid> container <id>: stale meminfo, cpuinfo; missing uptime  (mnt:[…], pid N)` */
-function describeBroken(view: NamespaceView): string {
-  const who = view.identity.podUid
+/** `pod <uid> container <id>`, or the cgroup of a process outside Kubernetes. */
+function describeContainer(view: NamespaceView): string {
+  return view.identity.podUid
     ? `pod ${view.identity.podUid} container ${view.identity.containerId?.slice(0, 12) ?? '?'}`
     : `cgroup ${view.identity.cgroup}`;
+}
+
+/** `pod <uid> container <id>: stale meminfo, cpuinfo; missing uptime  (mnt:[…], pid N)` */
+function describeBroken(view: NamespaceView): string {
+  const who = describeContainer(view);
   const byState = (['stale', 'missing'] as const)
     .map((state) => [state, view.statuses.filter((s) => s.state === state).map((s) => basename(s.target))] as const)
     .filter(([, files]) => files.length > 0)
@@ -55,6 +60,12 @@ function render(report: NodeReport): string {
   const broken = report.containers.filter((v) => v.statuses.some((s) => s.state !== 'live'));
   for (const view of broken.slice(0, MAX_LISTED)) lines.push(`  ${describeBroken(view)}`);
   if (broken.length > MAX_LISTED) lines.push(`  ... and ${broken.length - MAX_LISTED} more`);
+  const { reads } = report;
+  lines.push(`reads       ${reads.files} files read inside ${reads.containers} sampled containers, ${reads.unreadable.length} failed`);
+  for (const failed of reads.unreadable.slice(0, MAX_LISTED)) {
+    lines.push(`  ${describeContainer(failed.view)}: ${failed.target} ${failed.error}  (${failed.view.ns.mntNs}, pid ${failed.view.ns.pid})`);
+  }
+  if (reads.unreadable.length > MAX_LISTED) lines.push(`  ... and ${reads.unreadable.length - MAX_LISTED} more`);
   lines.push('', report.problems.length === 0 ? 'OK' : ['PROBLEMS:', ...report.problems.map((p) => `  - ${p}`)].join('\n'));
   return lines.join('\n');
 }

@@ -118,3 +118,5 @@ export const LXCFS_STOP_TIMEOUT_MS = 10_000;
 export const REMOUNT_PARALLELISM = 4;
 export const REMOUNT_BATCH_SIZE = 25;
 export const NATIVE_HELPER_TIMEOUT_MS = 5_000;
+/** Containers whose lxcfs files are read one byte each by `check node` and after each agent sweep. */
+export const PEEK_SAMPLE_SIZE = 10;

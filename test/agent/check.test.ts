@@ -29,6 +29,7 @@ test('check node: a healthy node is one screen ending in OK, exit 0; a broken on
   assert.match(healthy.stdout, /^anchor      .*: tmpfs; proc live, sys live$/m);
   assert.match(healthy.stdout, /^remount     supported$/m);
   assert.match(healthy.stdout, /^containers  1 with lxcfs files, 0 stale, 0 missing$/m);
+  assert.match(healthy.stdout, new RegExp(`^reads       ${DEFAULT_FILES.length} files read inside 1 sampled containers, 0 failed$`, 'm'));
   assert.match(healthy.stdout, /\nOK\n$/);
 
   // the agent and its lxcfs die: the node is broken until the agent is back
@@ -43,6 +44,25 @@ test('check node: a healthy node is one screen ending in OK, exit 0; a broken on
   assert.match(broken.stdout, new RegExp(`containers  1 with lxcfs files, ${DEFAULT_FILES.length} stale, 0 missing`));
   assert.match(broken.stdout, new RegExp(`^  pod ${c.podUid} container ${c.containerId.slice(0, 12)}: stale cpuinfo, diskstats, .*meminfo.*online  \\(mnt:\\[\\d+\\], pid ${c.pid}\\)$`, 'm'));
   assert.match(broken.stdout, /PROBLEMS:\n  - no lxcfs runs on/);
+});
+
+test('check node: files that mountinfo shows live but that do not answer inside a container are a problem', async () => {
+  // A hung lxcfs the agent has not killed yet: every mount is on the live connection, no read answers.
+  const agent = await node.startAgent(['--hang-grace', '5m']);
+  await agent.waitReady();
+  const c = await node.container({ name: 'hung', ...LIMITS, files: DEFAULT_FILES });
+  while ((await agent.metric('lxcfs_webhook_agent_containers_covered')) < 1) await sleep(50);
+  const lxcfs = node.lxcfsPid();
+  process.kill(lxcfs, 'SIGSTOP');
+  try {
+    const hung = await check('node');
+    assert.equal(hung.code, 1, hung.stdout + hung.stderr);
+    assert.match(hung.stdout, /^containers  \d+ with lxcfs files, 0 stale, 0 missing$/m, 'mountinfo alone sees nothing wrong');
+    assert.match(hung.stdout, new RegExp(`^  pod ${c.podUid} container ${c.containerId.slice(0, 12)}: /proc/\\S+ no answer within \\d+ ms`, 'm'));
+    assert.match(hung.stdout, /- \d+ of \d+ lxcfs files read inside \d+ sampled containers failed/);
+  } finally {
+    process.kill(lxcfs, 'SIGCONT');
+  }
 });
 
 test('check without "node" says what to do, exit 2', async () => {
