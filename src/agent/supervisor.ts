@@ -38,7 +38,10 @@ export class Supervisor {
   private current: RunningLxcfs | undefined;
   private answering = false;
   private lastProbeMs: number | undefined;
+  /** When the first probe lxcfs has not answered was sent: the hang grace counts from there. */
   private failingSince: number | undefined;
+  /** Kills lxcfs when the hang grace is over, between probe ticks. */
+  private hangTimer: NodeJS.Timeout | undefined;
   private probing = false;
   private probeTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -70,6 +73,7 @@ export class Supervisor {
     this.stopping = true;
     clearInterval(this.probeTimer);
     clearTimeout(this.restartTimer);
+    this.clearHang();
     await this.starting?.catch(() => undefined);
     const lxcfs = this.current;
     this.current = undefined;
@@ -110,7 +114,7 @@ export class Supervisor {
     }
     this.current = lxcfs;
     this.startedAt = Date.now();
-    this.failingSince = undefined;
+    this.clearHang();
     void lxcfs.exited.then((exit) => this.onExit(lxcfs, exit));
     this.log.info({ lxcfsPid: lxcfs.pid, dev: lxcfs.dev, restarted }, 'lxcfs is up and bound into the anchor');
     await this.probe();
@@ -121,6 +125,7 @@ export class Supervisor {
     if (this.stopping || this.current !== lxcfs) return;
     this.current = undefined;
     this.answering = false;
+    this.clearHang();
     this.metrics.lxcfsUp.set(0);
     const fields = { lxcfsPid: lxcfs.pid, code: exit.code, signal: exit.signal };
     if (exit.fatal) this.log.error(fields, `lxcfs failed: ${exit.fatal}`);
@@ -147,11 +152,12 @@ export class Supervisor {
     }
   }
 
-  /** Reads through FUSE; after hangGraceMs without an answer, lxcfs is killed (and so restarted). */
+  /** Reads through FUSE; lxcfs that has not answered for hangGraceMs is killed (and so restarted). */
   private async probe(): Promise<void> {
     const lxcfs = this.current;
     if (!lxcfs || this.probing) return;
     this.probing = true;
+    const sentAt = Date.now();
     const result = await probeLxcfs(this.config.layout.helper, this.config.lxcfs.fuseMount, this.config.probeTimeoutMs).finally(
       () => (this.probing = false),
     );
@@ -160,15 +166,25 @@ export class Supervisor {
     this.lastProbeMs = result.ms;
     this.metrics.lxcfsUp.set(result.ok ? 1 : 0);
     if (result.ok) {
-      this.failingSince = undefined;
+      this.clearHang();
       return;
     }
-    this.failingSince ??= Date.now();
-    const failingMs = Date.now() - this.failingSince;
-    this.log.warn({ lxcfsPid: lxcfs.pid, err: result.error, failingMs }, 'lxcfs did not answer a probe');
-    if (failingMs >= this.config.hangGraceMs) {
-      this.log.error({ lxcfsPid: lxcfs.pid, failingMs }, 'lxcfs is hung: killing it to restart it');
-      lxcfs.kill('SIGKILL');
+    if (this.failingSince === undefined) {
+      this.failingSince = sentAt;
+      this.hangTimer = setTimeout(() => this.killHung(lxcfs), Math.max(0, sentAt + this.config.hangGraceMs - Date.now()));
     }
+    this.log.warn({ lxcfsPid: lxcfs.pid, err: result.error, failingMs: Date.now() - this.failingSince }, 'lxcfs did not answer a probe');
+  }
+
+  private killHung(lxcfs: RunningLxcfs): void {
+    if (this.current !== lxcfs || this.failingSince === undefined) return;
+    this.log.error({ lxcfsPid: lxcfs.pid, failingMs: Date.now() - this.failingSince }, 'lxcfs is hung: killing it to restart it');
+    lxcfs.kill('SIGKILL');
+  }
+
+  private clearHang(): void {
+    clearTimeout(this.hangTimer);
+    this.hangTimer = undefined;
+    this.failingSince = undefined;
   }
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readlinkSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { listContainerNamespaces } from '../../src/agent/namespaces.js';
 import { TestNode } from '../helpers/node.js';
@@ -30,4 +32,38 @@ test('finds every container namespace with its init as representative, never the
     // a sandbox may hide pid 1
   }
   if (host !== undefined) assert.ok(namespaces.every((ns) => ns.mntNs !== host), "the host's namespace is skipped");
+});
+
+/** A free pid below `limit` whose successor is free too (nsenter takes one, its child the next). */
+function freePidPairBelow(limit: number): number {
+  for (let pid = limit - 2; pid > 1000; pid--) if (!existsSync(`/proc/${pid}`) && !existsSync(`/proc/${pid + 1}`)) return pid;
+  throw new Error(`no two free pids below ${limit}`);
+}
+
+/** `nsenter` into the container, started so that the process it runs there gets a pid below `below`. */
+async function execWithLowerPid(containerPid: number, below: number): Promise<{ nsenter: ChildProcess; pid: number }> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    // The kernel hands out the pid after ns_last_pid next; other forks on the machine may take it first.
+    writeFileSync('/proc/sys/kernel/ns_last_pid', String(freePidPairBelow(below) - 1));
+    const nsenter = spawn('nsenter', ['-t', String(containerPid), '-m', '-p', 'sleep', '30'], { stdio: 'ignore' });
+    let children = '';
+    for (let waited = 0; children === '' && waited < 2000; waited += 10) {
+      await sleep(10);
+      children = readFileSync(`/proc/${nsenter.pid}/task/${nsenter.pid}/children`, 'utf8').trim();
+    }
+    const pid = Number(children.split(' ')[0]);
+    if (pid > 0 && pid < below) return { nsenter, pid };
+    nsenter.kill('SIGKILL');
+  }
+  throw new Error('could not start a process with a lower pid than the container init');
+}
+
+test('a process exec-ed into the container with a lower pid than its init is never the one entered', async (t) => {
+  const c = await node.container({ name: 'exec' });
+  const exec = await execWithLowerPid(c.pid, c.pid);
+  t.after(() => exec.nsenter.kill('SIGKILL'));
+  const mntNs = readlinkSync(`/proc/${c.pid}/ns/mnt`);
+  const found = listContainerNamespaces('/proc').find((ns) => ns.mntNs === mntNs);
+  assert.ok(found?.pids.includes(exec.pid), 'the exec-ed process is in the namespace');
+  assert.equal(found?.pid, c.pid, 'the container init (oldest) represents it');
 });
