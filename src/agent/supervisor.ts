@@ -46,7 +46,6 @@ export class Supervisor {
   private probeTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private nextBackoffMs: number = LXCFS_RESTART_BACKOFF.firstMs;
-  private startedAt = 0;
   private stopping = false;
   /** A start in progress, which stop() waits for so it cannot leave an lxcfs behind. */
   private starting: Promise<void> | undefined;
@@ -113,7 +112,6 @@ export class Supervisor {
       throw err;
     }
     this.current = lxcfs;
-    this.startedAt = Date.now();
     this.clearHang();
     void lxcfs.exited.then((exit) => this.onExit(lxcfs, exit));
     this.log.info({ lxcfsPid: lxcfs.pid, dev: lxcfs.dev, restarted }, 'lxcfs is up and bound into the anchor');
@@ -130,7 +128,6 @@ export class Supervisor {
     const fields = { lxcfsPid: lxcfs.pid, code: exit.code, signal: exit.signal };
     if (exit.fatal) this.log.error(fields, `lxcfs failed: ${exit.fatal}`);
     else this.log.error(fields, 'lxcfs exited; restarting it');
-    if (Date.now() - this.startedAt > LXCFS_RESTART_BACKOFF.resetAfterMs) this.nextBackoffMs = LXCFS_RESTART_BACKOFF.firstMs;
     this.scheduleRestart();
   }
 
@@ -167,6 +164,7 @@ export class Supervisor {
     this.metrics.lxcfsUp.set(result.ok ? 1 : 0);
     if (result.ok) {
       this.clearHang();
+      this.nextBackoffMs = LXCFS_RESTART_BACKOFF.firstMs;
       return;
     }
     if (this.failingSince === undefined) {

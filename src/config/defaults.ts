@@ -109,8 +109,12 @@ export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
 export const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
 /** lxcfs failing every probe for this long is killed and restarted. */
 export const DEFAULT_HANG_GRACE_MS = 15_000;
-/** Restart backoff: first delay, doubling up to the cap; reset once lxcfs stayed healthy this long. */
-export const LXCFS_RESTART_BACKOFF = { firstMs: 100, maxMs: 30_000, resetAfterMs: 60_000 } as const;
+/**
+ * Restart backoff: first delay, doubling up to the cap while lxcfs fails to come up; reset once it has
+ * answered a probe. An lxcfs that served and was then killed comes back at once however often that
+ * happens: every second it is down, every container reads errors.
+ */
+export const LXCFS_RESTART_BACKOFF = { firstMs: 100, maxMs: 30_000 } as const;
 /** How long lxcfs may take to mount, and to exit after SIGTERM before it gets SIGKILL. */
 export const LXCFS_START_TIMEOUT_MS = 10_000;
 export const LXCFS_STOP_TIMEOUT_MS = 10_000;

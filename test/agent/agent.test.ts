@@ -4,62 +4,23 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { findLxcfsServing } from '../../src/agent/lxcfs-process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/mountinfo.js';
 import { AGENT_STATE_FILE, DEFAULT_FILES } from '../../src/config/defaults.js';
 import type { TestContainer } from '../helpers/container.js';
-import { EXPECTED_MEMTOTAL, LIMITS, TestNode, type AgentProcess } from '../helpers/node.js';
-
-function scratchNode(t: TestContext): TestNode {
-  const node = new TestNode();
-  t.after(() => node.cleanup());
-  return node;
-}
-
-async function startReadyAgent(node: TestNode): Promise<AgentProcess> {
-  const agent = await node.startAgent();
-  await agent.waitReady();
-  return agent;
-}
-
-/** Reads the container's limits through lxcfs: 256 MiB, half a CPU. */
-async function readsLimits(c: TestContainer): Promise<boolean> {
-  const [meminfo, online] = await Promise.all([c.read('/proc/meminfo', 2000), c.read('/sys/devices/system/cpu/online', 2000)]);
-  return meminfo.stdout.includes(EXPECTED_MEMTOTAL) && online.stdout === '0\n';
-}
-
-async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(50);
-  }
-}
-
-/** Every injected file reads without an error (the probe keeps meminfo's dentry fresh, not the others'). */
-async function readsEveryFile(c: TestContainer): Promise<boolean> {
-  const reads = await Promise.all(DEFAULT_FILES.map((file) => c.read(file, 2000)));
-  return reads.every((r) => r.code === 0 && r.stderr === '');
-}
-
-/** 20 s: about 20 periodic sweeps, so a slow CI machine passes and a remount that keeps failing does not. */
-async function waitAllHealthy(containers: TestContainer[]): Promise<void> {
-  await waitUntil('every container reads its limits', async () => (await Promise.all(containers.map(readsLimits))).every(Boolean), 20_000);
-}
-
-/** The mounts at the container's injected targets, as (mountpoint, stacked count) pairs. */
-function targetDepths(c: TestContainer): Record<string, number> {
-  const depths: Record<string, number> = {};
-  for (const line of c.mountinfo().split('\n')) {
-    const target = line.split(' ')[4];
-    if (target && DEFAULT_FILES.includes(target as never)) depths[target] = (depths[target] ?? 0) + 1;
-  }
-  return depths;
-}
-
-const withLxcfs = { ...LIMITS, files: DEFAULT_FILES };
+import {
+  EXPECTED_MEMTOTAL,
+  LIMITS,
+  scratchNode,
+  startReadyAgent,
+  statOutcome,
+  targetDepths,
+  waitAllHealthy,
+  waitUntil,
+  withLxcfs,
+} from '../helpers/node.js';
 
 /**
  * The container's mounts, without the kernel's `//deleted` mark: a lookup through a dead lxcfs (any
@@ -69,15 +30,6 @@ function mountTable(c: TestContainer) {
   return parseMountinfo(c.mountinfo()).map(({ rootDeleted: _, ...mount }) => mount);
 }
 
-/** `ok` or the errno of a stat(); never blocks long, since lxcfs is dead, not hung, when it is used. */
-function statOutcome(path: string): string {
-  try {
-    statSync(path);
-    return 'ok';
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? String(err);
-  }
-}
 
 test('containers see their limits in free, /proc/meminfo, /proc/cpuinfo and cpu/online', async (t) => {
   const node = scratchNode(t);
@@ -159,7 +111,7 @@ test('files looked up while lxcfs is dead (the kernel drops their dentries) are 
   assert.ok(lookups.some((outcome) => outcome === 'ENOTCONN'), `lookups in the dead window: ${lookups.join(', ')}`);
   assert.ok(containers[0]!.mountinfo().includes('//deleted'), 'the kernel marked the container mounts deleted');
 
-  await waitUntil('every container reads every file again', async () => (await Promise.all(containers.map(readsEveryFile))).every(Boolean), 20_000);
+  await waitUntil('every container reads every file again', async () => (await Promise.all(containers.map((c) => c.readsEvery(DEFAULT_FILES)))).every(Boolean), 20_000);
   await waitAllHealthy(containers);
 });
 

@@ -72,6 +72,14 @@ export class TestContainer {
     return this.exec(this.spec.minimal ? ['/init', 'cat', path] : ['cat', path], timeoutMs);
   }
 
+  /** Whether every one of `files` reads without an error inside, as the container's processes see them. */
+  async readsEvery(files: readonly string[], timeoutMs = 2000): Promise<boolean> {
+    if (this.spec.minimal) return (await Promise.all(files.map((f) => this.read(f, timeoutMs)))).every((r) => r.code === 0 && r.stderr === '');
+    const script = 'for f in "$@"; do cat "$f" > /dev/null || exit 1; done';
+    const result = await this.exec(['sh', '-c', script, 'sh', ...files], timeoutMs);
+    return result.code === 0 && result.stderr === '';
+  }
+
   mountinfo(): string {
     return readFileSync(`/proc/${this.pid}/mountinfo`, 'utf8');
   }

@@ -3,7 +3,7 @@
 // all of it (processes, mounts, cgroups, files) whether the test passed or not. Never touches the real
 // /var/lib/lxcfs.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +12,8 @@ import { pino } from 'pino';
 import { bindIntoAnchor, clearLxcfsMounts, prepareAnchor, type AnchorLayout } from '../../src/agent/anchor.js';
 import { findLxcfsServing, killAndWait, startLxcfs, type RunningLxcfs } from '../../src/agent/lxcfs-process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/mountinfo.js';
+import type { TestContext } from 'node:test';
+import { DEFAULT_FILES } from '../../src/config/defaults.js';
 import { createContainer, removeCgroup, type ContainerSpec, type TestContainer } from './container.js';
 import { cliPath, repoRoot } from './paths.js';
 
@@ -212,5 +214,60 @@ export class TestNode {
       for (const m of mounts) await promisify(execFile)(helperPath, ['detach', m.mountPoint]).catch(() => undefined);
     }
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+// ---- shared by the agent's end-to-end and fault tests ----------------------------------------------
+
+export function scratchNode(t: TestContext): TestNode {
+  const node = new TestNode();
+  t.after(() => node.cleanup());
+  return node;
+}
+
+export async function startReadyAgent(node: TestNode, extraArgs: readonly string[] = []): Promise<AgentProcess> {
+  const agent = await node.startAgent(extraArgs);
+  await agent.waitReady();
+  return agent;
+}
+
+/** Reads the container's limits through lxcfs: 256 MiB, half a CPU. */
+export async function readsLimits(c: TestContainer): Promise<boolean> {
+  const [meminfo, online] = await Promise.all([c.read('/proc/meminfo', 2000), c.read('/sys/devices/system/cpu/online', 2000)]);
+  return meminfo.stdout.includes(EXPECTED_MEMTOTAL) && online.stdout === '0\n';
+}
+
+export async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await sleep(50);
+  }
+}
+
+/** 20 s: about 20 periodic sweeps, so a slow CI machine passes and a remount that keeps failing does not. */
+export async function waitAllHealthy(containers: TestContainer[]): Promise<void> {
+  await waitUntil('every container reads its limits', async () => (await Promise.all(containers.map(readsLimits))).every(Boolean), 20_000);
+}
+
+/** The mounts at the container's injected targets, as (mountpoint, stacked count) pairs. */
+export function targetDepths(c: TestContainer): Record<string, number> {
+  const depths: Record<string, number> = {};
+  for (const line of c.mountinfo().split('\n')) {
+    const target = line.split(' ')[4];
+    if (target && DEFAULT_FILES.includes(target as never)) depths[target] = (depths[target] ?? 0) + 1;
+  }
+  return depths;
+}
+
+export const withLxcfs = { ...LIMITS, files: DEFAULT_FILES };
+
+export /** `ok` or the errno of a stat(); never blocks long, since lxcfs is dead, not hung, when it is used. */
+function statOutcome(path: string): string {
+  try {
+    statSync(path);
+    return 'ok';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
   }
 }
