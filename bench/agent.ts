@@ -9,8 +9,7 @@
 //      then every container is read through to confirm.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fuseDevAt } from '../src/agent/anchor.js';
-import { parseMountinfo, topMountAt } from '../src/agent/mountinfo.js';
+import { fuseDevAt, parseMountinfo, topMountAt } from '../src/agent/host/mountinfo.js';
 import { DEFAULT_FILES } from '../src/config/defaults.js';
 import type { TestContainer } from '../test/helpers/container.js';
 import { EXPECTED_MEMTOTAL, LIMITS, TestNode, type AgentProcess } from '../test/helpers/node.js';

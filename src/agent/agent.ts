@@ -1,39 +1,35 @@
-// The node agent: prepares the anchor, supervises lxcfs, sweeps container namespaces, serves health.
+// The node agent's composition root: checks what it needs, prepares the anchor, and wires the rooms
+// together. lxcfs/ keeps lxcfs running; repair/ finds and mends lxcfs files in containers; host/ reads
+// the node. The supervisor tells the sweeper about lxcfs through `LxcfsListener`; health is computed by
+// node-health.ts, the same function `check node` uses.
 //
 //   start:   anchor tmpfs → clear dead mounts → lxcfs → bind into anchor → sweep → ready
-//   running: probe lxcfs; periodic sweeps; on lxcfs exit or hang: clear, restart with backoff, sweep
-//   SIGTERM: lxcfs gets SIGTERM, its mounts are cleared, the anchor tmpfs (and its state file) stays
+//   running: probe lxcfs; periodic sweeps, each followed by reads inside a sample of containers;
+//            on lxcfs exit or hang: clear, restart with backoff, sweep
+//   stop:    lxcfs gets SIGTERM, its mounts are cleared, the anchor tmpfs (and its state file) stays
 import { accessSync, constants, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import {
-  AGENT_STATE_FILE,
-  ALLOWED_FILES,
-  LXCFS_PIDFILE_NAME,
-  NATIVE_HELPER_TIMEOUT_MS,
-  PEEK_SAMPLE_SIZE,
-  REMOUNT_BATCH_SIZE,
-  REMOUNT_PARALLELISM,
-} from '../config/defaults.js';
+import { NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { inspectAnchor, prepareAnchor, readOwnMounts, type AnchorLayout } from './anchor.js';
-import { startHealthServer } from './health.js';
-import { createAgentMetrics } from './metrics.js';
-import { checkMountApi } from './native.js';
-import { peekContainers } from './peek.js';
-import { StateFile } from './state.js';
-import { Supervisor } from './supervisor.js';
-import { containerFields, Sweeper, type SweepConfig } from './sweep.js';
+import { createHealthServer } from '../runtime/health-server.js';
+import { closeNow, listen } from '../runtime/listen.js';
+import { readOwnMounts } from './host/mountinfo.js';
+import { checkMountApi } from './host/native.js';
+import { agentLayout, sweepConfig, type NodePaths } from './layout.js';
+import { inspectAnchor, prepareAnchor, type AnchorLayout } from './lxcfs/anchor.js';
+import { Supervisor } from './lxcfs/supervisor.js';
+import { AgentMetrics } from './metrics.js';
+import { nodeProblems } from './node-health.js';
+import { peekContainers } from './repair/peek.js';
+import { StateFile } from './repair/state.js';
+import { containerFields } from './repair/survey.js';
+import { Sweeper } from './repair/sweeper.js';
 
-export interface AgentOptions {
-  lxcfsRoot: string;
-  fuseMount: string;
+export interface AgentOptions extends NodePaths {
   lxcfsBin: string;
   lxcfsArgs: readonly string[];
-  proc: string;
   healthPort: number;
   sweepIntervalMs: number;
-  remountHelper: string;
   probeIntervalMs: number;
   probeTimeoutMs: number;
   hangGraceMs: number;
@@ -41,29 +37,10 @@ export interface AgentOptions {
 
 export interface RunningAgent {
   healthPort: number;
+  /** Stops lxcfs cleanly and closes the health port. */
   stop(): Promise<void>;
-}
-
-/** Both paths resolved, and everything derived from them. */
-export function agentLayout(options: Pick<AgentOptions, 'lxcfsRoot' | 'fuseMount' | 'remountHelper'>) {
-  const layout: AnchorLayout = { root: resolve(options.lxcfsRoot), fuseMount: resolve(options.fuseMount), helper: resolve(options.remountHelper) };
-  return {
-    layout,
-    pidfile: join(dirname(layout.fuseMount), LXCFS_PIDFILE_NAME),
-    stateFile: join(layout.root, AGENT_STATE_FILE),
-  };
-}
-
-export function sweepConfig(layout: AnchorLayout, proc: string): SweepConfig {
-  return {
-    proc,
-    fuseMount: layout.fuseMount,
-    helper: layout.helper,
-    files: ALLOWED_FILES,
-    remountParallelism: REMOUNT_PARALLELISM,
-    remountBatchSize: REMOUNT_BATCH_SIZE,
-    helperTimeoutMs: NATIVE_HELPER_TIMEOUT_MS,
-  };
+  /** During stop(): kill lxcfs now instead of waiting for it to exit. */
+  hurry(): void;
 }
 
 /** Conditions the agent cannot work without, each with its fix. */
@@ -95,18 +72,10 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   const remountSupported = await preflight(layout, log);
   await prepareAnchor(layout, log);
 
-  const metrics = createAgentMetrics();
+  const metrics = new AgentMetrics();
   const stateFile = new StateFile(statePath);
-  const liveDev = (): string | undefined => supervisor.status().dev;
-  const sweeper = new Sweeper(sweepConfig(layout, options.proc), stateFile, stateFile.load(), liveDev, remountSupported, metrics, log);
-  let sweptOnce = false;
-  const sweep = (trigger: string): Promise<void> =>
-    sweeper.sweep(trigger).then(
-      (report) => void (sweptOnce ||= report.done),
-      (err: unknown) => log.error({ err: (err as Error).message, trigger }, 'sweep failed'),
-    );
-
-  const supervisor: Supervisor = new Supervisor(
+  const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), stateFile, stateFile.load(), metrics, log);
+  const supervisor = new Supervisor(
     {
       layout,
       lxcfs: { bin: options.lxcfsBin, args: options.lxcfsArgs, fuseMount: layout.fuseMount, pidfile },
@@ -115,40 +84,43 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       probeTimeoutMs: options.probeTimeoutMs,
       hangGraceMs: options.hangGraceMs,
     },
-    { onMounted: (dev) => sweeper.rememberDev(dev), onUp: (restarted) => sweep(restarted ? 'lxcfs-restart' : 'start') },
+    sweeper,
     metrics,
     log,
   );
-  const notReadyReasons = () => {
-    const status = supervisor.status();
-    if (status.dev === undefined) return ['lxcfs is not running'];
-    const reasons: string[] = [];
-    if (!status.answering) reasons.push('lxcfs does not answer');
-    const anchor = inspectAnchor(readOwnMounts(), layout.root, status.dev);
-    for (const [dir, state] of Object.entries(anchor.binds)) if (state !== 'live') reasons.push(`anchor ${dir} is ${state}`);
-    if (!sweptOnce) reasons.push('first sweep not done');
-    return reasons;
+
+  const notReadyReasons = (): string[] => {
+    const lxcfs = supervisor.status();
+    return nodeProblems({
+      anchorRoot: layout.root,
+      fuseMount: layout.fuseMount,
+      lxcfsRunning: lxcfs.pid !== undefined,
+      fuseMounted: lxcfs.dev !== undefined,
+      probe: lxcfs.lastProbe ?? (lxcfs.pid === undefined ? undefined : { ok: false, ms: 0, error: 'not probed yet' }),
+      anchor: inspectAnchor(readOwnMounts(), layout.root, lxcfs.dev),
+      firstSweepDone: sweeper.hasSwept,
+    });
   };
-  const health = await startHealthServer(options.healthPort, notReadyReasons, metrics.registry);
-  log.info({ healthPort: health.port, anchor: layout.root, fuseMount: layout.fuseMount, remountSupported }, 'agent starting');
+  const health = createHealthServer({ registry: metrics.registry, notReadyReasons, logger: log });
+  const healthPort = await listen(health, { port: options.healthPort, portSetting: '--health-port' });
+  log.info({ healthPort, anchor: layout.root, fuseMount: layout.fuseMount, remountSupported }, 'agent starting');
 
   try {
     await supervisor.start();
   } catch (err) {
     await supervisor.stop().catch(() => undefined);
-    await health.close();
+    await closeNow(health);
     throw err;
   }
-  // Reads inside containers catch what mountinfo cannot show; one batch at a time, a hung lxcfs holds it.
+
+  // Reads inside containers catch what mountinfo cannot show. One batch at a time: a hung lxcfs holds it.
   let reading = false;
   const checkReads = async (): Promise<void> => {
     if (reading) return;
     reading = true;
     try {
       const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: options.probeTimeoutMs });
-      metrics.unreadableFiles.set(reads.unreadable.length);
-      metrics.filesRead.inc({ result: 'ok' }, reads.files - reads.unreadable.length);
-      metrics.filesRead.inc({ result: 'failed' }, reads.unreadable.length);
+      metrics.recordReads(reads);
       for (const failed of reads.unreadable) {
         log.warn({ ...containerFields(failed.view), target: failed.target, err: failed.error }, 'an lxcfs file cannot be read inside the container');
       }
@@ -158,15 +130,16 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       reading = false;
     }
   };
-  const sweepTimer = setInterval(() => void sweep('periodic').then(checkReads), options.sweepIntervalMs);
+  const sweepTimer = setInterval(() => void sweeper.sweep('periodic').then(checkReads), options.sweepIntervalMs);
 
   return {
-    healthPort: health.port,
+    healthPort,
     async stop() {
       clearInterval(sweepTimer);
       await supervisor.stop();
-      await health.close();
+      await closeNow(health);
       log.info('agent stopped');
     },
+    hurry: () => supervisor.hurry(),
   };
 }

@@ -1,43 +1,85 @@
-// The agent's Prometheus metrics, on a registry of its own (never prom-client's global one).
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+// The agent's Prometheus metrics (see runtime/metrics.ts for the style). Names start with
+// `lxcfs_webhook_agent_`.
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { createRegistry } from '../runtime/metrics.js';
+import type { PeekReport } from './repair/peek.js';
+import type { SweepReport } from './repair/sweeper.js';
 
-export type AgentMetrics = ReturnType<typeof createAgentMetrics>;
+const PREFIX = 'lxcfs_webhook_agent_';
 
-export function createAgentMetrics() {
-  const registry = new Registry();
-  const registers = [registry];
-  collectDefaultMetrics({ register: registry, prefix: 'lxcfs_webhook_agent_' });
-  return {
-    registry,
-    lxcfsUp: new Gauge({ name: 'lxcfs_webhook_agent_lxcfs_up', help: '1 while lxcfs runs and answers probes', registers }),
-    lxcfsRestarts: new Counter({ name: 'lxcfs_webhook_agent_lxcfs_restarts_total', help: 'lxcfs (re)starts after the first', registers }),
-    sweeps: new Counter({ name: 'lxcfs_webhook_agent_sweeps_total', help: 'Sweeps over all container mount namespaces', labelNames: ['trigger'] as const, registers }),
-    sweepDuration: new Histogram({
-      name: 'lxcfs_webhook_agent_sweep_duration_seconds',
-      help: 'Wall time of one sweep, remounts included',
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    }),
-    lastSweepCpu: new Gauge({ name: 'lxcfs_webhook_agent_last_sweep_cpu_seconds', help: 'CPU time the agent spent in its last sweep', registers }),
-    staleFound: new Counter({ name: 'lxcfs_webhook_agent_stale_found_total', help: 'Targets found on a dead lxcfs connection', registers }),
-    missingFound: new Counter({ name: 'lxcfs_webhook_agent_missing_found_total', help: 'Targets injected earlier whose lxcfs mount is gone', registers }),
-    remounts: new Counter({ name: 'lxcfs_webhook_agent_remounts_total', help: 'Targets remounted in running containers', labelNames: ['result'] as const, registers }),
-    containersCovered: new Gauge({ name: 'lxcfs_webhook_agent_containers_covered', help: 'Container mount namespaces with live lxcfs files after the last sweep', registers }),
-    unreadableFiles: new Gauge({
-      name: 'lxcfs_webhook_agent_unreadable_files',
-      help: 'lxcfs files that failed a one-byte read inside the containers sampled after the last sweep',
-      registers,
-    }),
-    filesRead: new Counter({
-      name: 'lxcfs_webhook_agent_files_read_total',
-      help: 'One-byte reads of lxcfs files inside sampled containers',
-      labelNames: ['result'] as const,
-      registers,
-    }),
-    deadDescriptorProcesses: new Gauge({
-      name: 'lxcfs_webhook_agent_dead_descriptor_processes',
-      help: 'Processes holding a descriptor on a dead lxcfs file: a remount cannot fix them, they need a restart',
-      registers,
-    }),
-  };
+export class AgentMetrics {
+  readonly registry = createRegistry(PREFIX);
+  private readonly registers = [this.registry];
+
+  private readonly lxcfsUp = new Gauge({ name: `${PREFIX}lxcfs_up`, help: '1 while lxcfs runs and answers probes', registers: this.registers });
+  private readonly lxcfsRestarts = new Counter({ name: `${PREFIX}lxcfs_restarts_total`, help: 'lxcfs (re)starts after the first', registers: this.registers });
+  private readonly sweeps = new Counter({
+    name: `${PREFIX}sweeps_total`,
+    help: 'Sweeps over all container mount namespaces',
+    labelNames: ['trigger'] as const,
+    registers: this.registers,
+  });
+  private readonly sweepDuration = new Histogram({
+    name: `${PREFIX}sweep_duration_seconds`,
+    help: 'Wall time of one sweep, remounts included',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: this.registers,
+  });
+  private readonly lastSweepCpu = new Gauge({ name: `${PREFIX}last_sweep_cpu_seconds`, help: 'CPU time the agent spent in its last sweep', registers: this.registers });
+  private readonly staleFound = new Counter({ name: `${PREFIX}stale_found_total`, help: 'Targets found on a dead lxcfs connection', registers: this.registers });
+  private readonly missingFound = new Counter({ name: `${PREFIX}missing_found_total`, help: 'Targets injected earlier whose lxcfs mount is gone', registers: this.registers });
+  private readonly remounts = new Counter({
+    name: `${PREFIX}remounts_total`,
+    help: 'Targets remounted in running containers',
+    labelNames: ['result'] as const,
+    registers: this.registers,
+  });
+  private readonly containersCovered = new Gauge({
+    name: `${PREFIX}containers_covered`,
+    help: 'Container mount namespaces with live lxcfs files after the last sweep',
+    registers: this.registers,
+  });
+  private readonly unreadableFiles = new Gauge({
+    name: `${PREFIX}unreadable_files`,
+    help: 'lxcfs files that failed a one-byte read inside the containers sampled after the last sweep',
+    registers: this.registers,
+  });
+  private readonly filesRead = new Counter({
+    name: `${PREFIX}files_read_total`,
+    help: 'One-byte reads of lxcfs files inside sampled containers',
+    labelNames: ['result'] as const,
+    registers: this.registers,
+  });
+  private readonly deadDescriptorProcesses = new Gauge({
+    name: `${PREFIX}dead_descriptor_processes`,
+    help: 'Processes holding a descriptor on a dead lxcfs file: a remount cannot fix them, they need a restart',
+    registers: this.registers,
+  });
+
+  /** Whether the last probe of lxcfs got an answer (false while it is down). */
+  recordLxcfsAnswering(answering: boolean): void {
+    this.lxcfsUp.set(answering ? 1 : 0);
+  }
+
+  recordLxcfsRestart(): void {
+    this.lxcfsRestarts.inc();
+  }
+
+  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number): void {
+    this.sweeps.inc({ trigger });
+    this.sweepDuration.observe(report.durationMs / 1000);
+    this.lastSweepCpu.set(cpuSeconds);
+    this.staleFound.inc(report.stale);
+    this.missingFound.inc(report.missing);
+    this.remounts.inc({ result: 'done' }, report.remounted);
+    this.remounts.inc({ result: 'failed' }, report.failed);
+    this.containersCovered.set(report.covered);
+    this.deadDescriptorProcesses.set(report.deadDescriptorProcesses);
+  }
+
+  recordReads(reads: PeekReport): void {
+    this.unreadableFiles.set(reads.unreadable.length);
+    this.filesRead.inc({ result: 'ok' }, reads.files - reads.unreadable.length);
+    this.filesRead.inc({ result: 'failed' }, reads.unreadable.length);
+  }
 }

@@ -16,9 +16,11 @@ import {
 } from '../config/defaults.js';
 import { configError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { agentLayout, startAgent, type AgentOptions } from '../agent/agent.js';
-import { removeAnchor } from '../agent/anchor.js';
-import { findLxcfsServing, killAndWait } from '../agent/lxcfs-process.js';
+import { startAgent, type AgentOptions } from '../agent/agent.js';
+import { agentLayout } from '../agent/layout.js';
+import { removeAnchor } from '../agent/lxcfs/anchor.js';
+import { findLxcfsServing, killAndWait } from '../agent/lxcfs/process.js';
+import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
 import type { Command } from './command.js';
 
 const usage = `usage: lxcfs-webhook agent [flags]
@@ -119,13 +121,22 @@ export const command: Command<AgentCommandOptions> = {
   async run({ uninstall: uninstalling, ...options }) {
     if (uninstalling) return uninstall(options);
     const log = createLogger('agent');
-    const agent = await startAgent(options, log);
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
+    // Before start-up: a SIGTERM that arrives while lxcfs starts still stops it cleanly.
+    const first = nextStopSignal();
+    const agent = await startAgent(options, log).catch((err: unknown) => {
+      first.cancel();
+      throw err;
     });
+    const signal = await first.signal;
+    first.cancel();
     log.info({ signal }, 'stopping');
-    await agent.stop();
+    const stopping = agent.stop();
+    const early = await untilDoneOrSecondSignal(stopping);
+    if (early) {
+      log.info({ signal: early }, 'second signal: killing lxcfs now');
+      agent.hurry();
+      await stopping;
+    }
     return 0;
   },
 };

@@ -4,8 +4,8 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_FUSE_MOUNT, DEFAULT_LXCFS_ROOT, DEFAULT_PROC, DEFAULT_REMOUNT_HELPER } from '../config/defaults.js';
 import { configError } from '../errors.js';
-import { inspectNode, type NodeReport } from '../agent/node-report.js';
-import type { NamespaceView } from '../agent/sweep.js';
+import { inspectNode, type NodeReport } from '../agent/node-health.js';
+import type { NamespaceView } from '../agent/repair/survey.js';
 import type { Command } from './command.js';
 
 const usage = `usage: lxcfs-webhook check node [flags]
@@ -55,12 +55,12 @@ function render(report: NodeReport): string {
     `fuse mount  ${report.fuseMount}${report.fuseDev ? ` (dev ${report.fuseDev}${report.lxcfsPids.length === 0 ? ', dead' : ''})` : ': nothing mounted'}`,
     `anchor      ${anchor}`,
     `remount     ${remount}`,
-    `containers  ${report.containers.length} with lxcfs files, ${report.stale} stale, ${report.missing} missing`,
+    `containers  ${report.views.length} with lxcfs files, ${report.containers.stale} stale, ${report.containers.missing} missing`,
   ];
-  const broken = report.containers.filter((v) => v.statuses.some((s) => s.state !== 'live'));
+  const broken = report.views.filter((v) => v.statuses.some((s) => s.state !== 'live'));
   for (const view of broken.slice(0, MAX_LISTED)) lines.push(`  ${describeBroken(view)}`);
   if (broken.length > MAX_LISTED) lines.push(`  ... and ${broken.length - MAX_LISTED} more`);
-  const { reads } = report;
+  const { reads } = report.containers;
   lines.push(`reads       ${reads.files} files read inside ${reads.containers} sampled containers, ${reads.unreadable.length} failed`);
   for (const failed of reads.unreadable.slice(0, MAX_LISTED)) {
     lines.push(`  ${describeContainer(failed.view)}: ${failed.target} ${failed.error}  (${failed.view.ns.mntNs}, pid ${failed.view.ns.pid})`);

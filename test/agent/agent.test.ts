@@ -6,8 +6,8 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findLxcfsServing } from '../../src/agent/lxcfs-process.js';
-import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/mountinfo.js';
+import { findLxcfsServing } from '../../src/agent/lxcfs/process.js';
+import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.js';
 import { AGENT_STATE_FILE, DEFAULT_FILES } from '../../src/config/defaults.js';
 import type { TestContainer } from '../helpers/container.js';
 import {

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { findLxcfsServing } from '../../src/agent/lxcfs-process.js';
+import { findLxcfsServing } from '../../src/agent/lxcfs/process.js';
 import { cliPath } from '../helpers/paths.js';
 import { helperPath, TestNode } from '../helpers/node.js';
 

@@ -3,8 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
-import { listContainerNamespaces } from '../../src/agent/namespaces.js';
-import { TestNode } from '../helpers/node.js';
+import { listContainerNamespaces } from '../../../src/agent/host/namespaces.js';
+import { TestNode } from '../../helpers/node.js';
 
 const node = new TestNode();
 after(() => node.cleanup());

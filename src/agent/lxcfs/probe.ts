@@ -2,7 +2,7 @@
 // from a hung lxcfs blocks (uninterruptibly for a thread, killably for a process), and the agent's own
 // threads must never be the ones stuck.
 import { join } from 'node:path';
-import { runHelper } from './native.js';
+import { runHelper } from '../host/native.js';
 
 /** What pods read most; lxcfs answers it from the memory cgroup. */
 const PROBED_FILE = 'proc/meminfo';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parsePodIdentity } from '../../src/agent/pod-identity.js';
+import { parsePodIdentity } from '../../../src/agent/host/pod-identity.js';
 
 const CID = '3f2a9c0d4e5b6a7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7';
 const UID = '0b6c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d';

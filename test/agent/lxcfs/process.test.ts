@@ -3,9 +3,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
-import { explainLxcfsFailure, findLxcfsServing, startLxcfs } from '../../src/agent/lxcfs-process.js';
-import { LxcfsWebhookError } from '../../src/errors.js';
-import { TestNode } from '../helpers/node.js';
+import { explainLxcfsFailure, findLxcfsServing, startLxcfs } from '../../../src/agent/lxcfs/process.js';
+import { LxcfsWebhookError } from '../../../src/errors.js';
+import { TestNode } from '../../helpers/node.js';
 
 const node = new TestNode();
 after(() => node.cleanup());

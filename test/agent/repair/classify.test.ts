@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { classifyTargets, type ClassifyInput } from '../../src/agent/classify.js';
+import { classifyTargets, type ClassifyInput } from '../../../src/agent/repair/classify.js';
 import { readFileSync } from 'node:fs';
-import { ALLOWED_FILES } from '../../src/config/defaults.js';
-import { parseMountinfo, type Mount } from '../../src/agent/mountinfo.js';
-import { fixturePath } from '../helpers/paths.js';
+import { ALLOWED_FILES } from '../../../src/config/defaults.js';
+import { parseMountinfo, type Mount } from '../../../src/agent/host/mountinfo.js';
+import { fixturePath } from '../../helpers/paths.js';
 
 let nextId = 100;
 function mount(mountPoint: string, dev: string, fsType = 'fuse.lxcfs', root = mountPoint, options = ['rw']): Mount {

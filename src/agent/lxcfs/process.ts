@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LxcfsWebhookError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { fuseDevAt, readOwnMounts } from './anchor.js';
+import { LxcfsWebhookError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { fuseDevAt, readOwnMounts } from '../host/mountinfo.js';
 
 export interface LxcfsCommand {
   bin: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isReadOnly, mountsAtOrBelow, parseMountinfo, topMountAt } from '../../src/agent/mountinfo.js';
+import { isReadOnly, mountsAtOrBelow, parseMountinfo, topMountAt } from '../../../src/agent/host/mountinfo.js';
 
 // Lines as a container's mountinfo shows them: a stale bind (0:41) under a live one (0:43), a read-only
 // bind, and a path with an escaped space.

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { pino } from 'pino';
-import { clearLxcfsMounts, fuseDevAt, inspectAnchor, prepareAnchor, readOwnMounts } from '../../src/agent/anchor.js';
-import { mountsAtOrBelow } from '../../src/agent/mountinfo.js';
-import { LxcfsWebhookError } from '../../src/errors.js';
-import { helperPath, TestNode } from '../helpers/node.js';
+import { clearLxcfsMounts, inspectAnchor, prepareAnchor } from '../../../src/agent/lxcfs/anchor.js';
+import { fuseDevAt, mountsAtOrBelow, readOwnMounts } from '../../../src/agent/host/mountinfo.js';
+import { LxcfsWebhookError } from '../../../src/errors.js';
+import { helperPath, TestNode } from '../../helpers/node.js';
 
 const node = new TestNode();
 after(() => node.cleanup());

@@ -3,8 +3,8 @@
 // What the helper reports is not trusted on its own: every target is verified in mountinfo afterwards.
 import { readFileSync } from 'node:fs';
 import type { TargetStatus } from './classify.js';
-import { runHelper, type HelperResult } from './native.js';
-import { parseMountinfo, topMountAt } from './mountinfo.js';
+import { runHelper, type HelperResult } from '../host/native.js';
+import { parseMountinfo, topMountAt } from '../host/mountinfo.js';
 
 export interface RemountPlan {
   mntNs: string;

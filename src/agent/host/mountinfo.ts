@@ -1,5 +1,7 @@
-// Parses /proc/<pid>/mountinfo (see proc(5)). The kernel produces it without any FUSE traffic, so it is
-// the one safe way to look at mounts that may belong to a dead or hung lxcfs: never stat() those.
+// Parses /proc/<pid>/mountinfo (see proc(5)) and answers the few questions the agent asks of it. The
+// kernel produces it without any FUSE traffic, so it is the one safe way to look at mounts that may
+// belong to a dead or hung lxcfs: never stat() those.
+import { readFileSync } from 'node:fs';
 
 export interface Mount {
   mountId: number;
@@ -90,4 +92,19 @@ export function mountsAtOrBelow(mounts: readonly Mount[], path: string): Mount[]
 
 export function isReadOnly(mount: Mount): boolean {
   return mount.options.includes('ro');
+}
+
+export function isFuse(mount: Mount): boolean {
+  return mount.fsType === 'fuse' || mount.fsType.startsWith('fuse.');
+}
+
+/** The dev of the FUSE filesystem mounted at `path`, if one is. */
+export function fuseDevAt(mounts: readonly Mount[], path: string): string | undefined {
+  const top = topMountAt(mounts, path);
+  return top && isFuse(top) ? top.dev : undefined;
+}
+
+/** The agent's own mount table. */
+export function readOwnMounts(): Mount[] {
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 }

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
 import { after, test } from 'node:test';
-import { parseMountinfo } from '../../src/agent/mountinfo.js';
-import { findDeadDescriptors } from '../../src/agent/open-fds.js';
-import { remount } from '../../src/agent/remount.js';
-import type { TestContainer } from '../helpers/container.js';
-import { helperPath, LIMITS, TestNode } from '../helpers/node.js';
+import { parseMountinfo } from '../../../src/agent/host/mountinfo.js';
+import { findDeadDescriptors } from '../../../src/agent/host/open-fds.js';
+import { remount } from '../../../src/agent/repair/remount.js';
+import type { TestContainer } from '../../helpers/container.js';
+import { helperPath, LIMITS, TestNode } from '../../helpers/node.js';
 
 const node = new TestNode();
 after(() => node.cleanup());

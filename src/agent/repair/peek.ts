@@ -3,8 +3,8 @@
 // of our files read inside it, through the native helper with a timeout (a hung lxcfs blocks the read).
 // A failure here that classification called live is a state it missed, and shows as a problem, never
 // as health. Read-only: used by `check node` and, for a metric, by the agent after its sweeps.
-import { runHelper } from './native.js';
-import type { NamespaceView } from './sweep.js';
+import { runHelper } from '../host/native.js';
+import type { NamespaceView } from './survey.js';
 
 export interface UnreadableFile {
   view: NamespaceView;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { probeLxcfs } from '../../src/agent/probe.js';
-import { helperPath, TestNode } from '../helpers/node.js';
+import { probeLxcfs } from '../../../src/agent/lxcfs/probe.js';
+import { helperPath, TestNode } from '../../helpers/node.js';
 
 const node = new TestNode();
 after(() => node.cleanup());

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { StateFile } from '../../src/agent/state.js';
+import { StateFile } from '../../../src/agent/repair/state.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-state-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

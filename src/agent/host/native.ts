@@ -2,7 +2,7 @@
 // the helper may block on a hung lxcfs, and the agent must not wait on it. The helper gets its own
 // process group so a timeout kills the children it forked for each namespace too.
 import { spawn } from 'node:child_process';
-import { LxcfsWebhookError } from '../errors.js';
+import { LxcfsWebhookError } from '../../errors.js';
 
 /** One result line of the helper: `ok`, or the failed `step` with `errno` (ENOENT) and `error` text. */
 export interface HelperResult {

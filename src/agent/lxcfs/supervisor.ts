@@ -1,13 +1,14 @@
 // Keeps one lxcfs running: starts it (clearing dead mounts first), binds it into the anchor, restarts
 // it with backoff when it exits, and kills it when it stops answering for longer than a grace period.
-// Probes run in a separate process with a timeout, so a hung lxcfs never blocks the agent.
+// Probes run in a separate process with a timeout, so a hung lxcfs never blocks the agent. What happens
+// to lxcfs is told to an `LxcfsListener` (the sweeper), which is all the supervisor knows of repair.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LXCFS_RESTART_BACKOFF, LXCFS_START_TIMEOUT_MS, LXCFS_STOP_TIMEOUT_MS } from '../config/defaults.js';
-import type { Logger } from '../log.js';
+import { LXCFS_RESTART_BACKOFF, LXCFS_START_TIMEOUT_MS, LXCFS_STOP_TIMEOUT_MS } from '../../config/defaults.js';
+import type { Logger } from '../../log.js';
+import type { AgentMetrics } from '../metrics.js';
 import { bindIntoAnchor, clearLxcfsMounts, type AnchorLayout } from './anchor.js';
-import { findLxcfsServing, killAndWait, startLxcfs, type LxcfsCommand, type LxcfsExit, type RunningLxcfs } from './lxcfs-process.js';
-import type { AgentMetrics } from './metrics.js';
-import { probeLxcfs } from './probe.js';
+import { probeLxcfs, type ProbeResult } from './probe.js';
+import { findLxcfsServing, killAndWait, startLxcfs, type LxcfsCommand, type LxcfsExit, type RunningLxcfs } from './process.js';
 
 export interface SupervisorConfig {
   layout: AnchorLayout;
@@ -18,26 +19,26 @@ export interface SupervisorConfig {
   hangGraceMs: number;
 }
 
-export interface SupervisorHooks {
-  /** lxcfs mounted on a new connection (before pods can reach it): the dev must be remembered. */
-  onMounted(dev: string): void;
-  /** lxcfs is serving the anchor again: time to sweep. */
-  onUp(restarted: boolean): Promise<void>;
+export interface LxcfsListener {
+  /** lxcfs mounted on a new connection, before pods can reach it: mounts on `dev` are ours from now on. */
+  lxcfsMounted(dev: string): void;
+  /** lxcfs serves the anchor (its first start, or a restart): time to repair. */
+  lxcfsUp(dev: string, restarted: boolean): Promise<void>;
+  /** lxcfs is gone (exited, or killed as hung); a restart follows. */
+  lxcfsDown(): void;
 }
 
 export interface LxcfsStatus {
   pid?: number;
   /** dev of its FUSE connection while it runs. */
   dev?: string;
-  /** The last probe got an answer. */
-  answering: boolean;
-  lastProbeMs?: number;
+  /** The last probe of the running lxcfs, once there was one. */
+  lastProbe?: ProbeResult;
 }
 
 export class Supervisor {
   private current: RunningLxcfs | undefined;
-  private answering = false;
-  private lastProbeMs: number | undefined;
+  private lastProbe: ProbeResult | undefined;
   /** When the first probe lxcfs has not answered was sent: the hang grace counts from there. */
   private failingSince: number | undefined;
   /** Kills lxcfs when the hang grace is over, between probe ticks. */
@@ -49,16 +50,18 @@ export class Supervisor {
   private stopping = false;
   /** A start in progress, which stop() waits for so it cannot leave an lxcfs behind. */
   private starting: Promise<void> | undefined;
+  /** Ends stop()'s wait for lxcfs to exit on SIGTERM. */
+  private readonly hurried = new AbortController();
 
   constructor(
     private readonly config: SupervisorConfig,
-    private readonly hooks: SupervisorHooks,
+    private readonly listener: LxcfsListener,
     private readonly metrics: AgentMetrics,
     private readonly log: Logger,
   ) {}
 
   status(): LxcfsStatus {
-    return { pid: this.current?.pid, dev: this.current?.dev, answering: this.answering, lastProbeMs: this.lastProbeMs };
+    return { pid: this.current?.pid, dev: this.current?.dev, lastProbe: this.lastProbe };
   }
 
   /** First start: any failure is thrown, so the agent exits with it. */
@@ -79,15 +82,22 @@ export class Supervisor {
     if (lxcfs) {
       lxcfs.kill('SIGTERM');
       lxcfs.kill('SIGCONT'); // a stopped process acts on SIGTERM only once it runs
-      const exited = await Promise.race([lxcfs.exited, sleep(LXCFS_STOP_TIMEOUT_MS, undefined, { ref: false })]);
+      const waited = sleep(LXCFS_STOP_TIMEOUT_MS, undefined, { ref: false, signal: this.hurried.signal }).catch(() => undefined);
+      const exited = await Promise.race([lxcfs.exited, waited]);
       if (!exited) {
-        this.log.warn({ lxcfsPid: lxcfs.pid }, `lxcfs ignored SIGTERM for ${LXCFS_STOP_TIMEOUT_MS} ms: killing it`);
+        this.log.warn({ lxcfsPid: lxcfs.pid, hurried: this.hurried.signal.aborted }, 'lxcfs has not exited on SIGTERM: killing it');
         lxcfs.kill('SIGKILL');
         await lxcfs.exited;
       }
     }
     await clearLxcfsMounts(this.config.layout, this.log);
-    this.metrics.lxcfsUp.set(0);
+    this.metrics.recordLxcfsAnswering(false);
+    this.listener.lxcfsDown();
+  }
+
+  /** A stop in progress kills lxcfs now instead of waiting for it to exit on SIGTERM. */
+  hurry(): void {
+    this.hurried.abort();
   }
 
   private track(start: Promise<void>): Promise<void> {
@@ -103,7 +113,7 @@ export class Supervisor {
     }
     await clearLxcfsMounts(this.config.layout, this.log);
     const lxcfs = await startLxcfs(this.config.lxcfs, this.log, LXCFS_START_TIMEOUT_MS);
-    this.hooks.onMounted(lxcfs.dev);
+    this.listener.lxcfsMounted(lxcfs.dev);
     try {
       await bindIntoAnchor(this.config.layout);
     } catch (err) {
@@ -116,15 +126,16 @@ export class Supervisor {
     void lxcfs.exited.then((exit) => this.onExit(lxcfs, exit));
     this.log.info({ lxcfsPid: lxcfs.pid, dev: lxcfs.dev, restarted }, 'lxcfs is up and bound into the anchor');
     await this.probe();
-    await this.hooks.onUp(restarted);
+    await this.listener.lxcfsUp(lxcfs.dev, restarted);
   }
 
   private onExit(lxcfs: RunningLxcfs, exit: LxcfsExit): void {
     if (this.stopping || this.current !== lxcfs) return;
     this.current = undefined;
-    this.answering = false;
+    this.lastProbe = undefined;
     this.clearHang();
-    this.metrics.lxcfsUp.set(0);
+    this.metrics.recordLxcfsAnswering(false);
+    this.listener.lxcfsDown();
     const fields = { lxcfsPid: lxcfs.pid, code: exit.code, signal: exit.signal };
     if (exit.fatal) this.log.error(fields, `lxcfs failed: ${exit.fatal}`);
     else this.log.error(fields, 'lxcfs exited; restarting it');
@@ -139,7 +150,7 @@ export class Supervisor {
 
   private async restart(): Promise<void> {
     if (this.stopping) return;
-    this.metrics.lxcfsRestarts.inc();
+    this.metrics.recordLxcfsRestart();
     try {
       await this.track(this.bringUp(true));
     } catch (err) {
@@ -159,9 +170,8 @@ export class Supervisor {
       () => (this.probing = false),
     );
     if (this.current !== lxcfs) return;
-    this.answering = result.ok;
-    this.lastProbeMs = result.ms;
-    this.metrics.lxcfsUp.set(result.ok ? 1 : 0);
+    this.lastProbe = result;
+    this.metrics.recordLxcfsAnswering(result.ok);
     if (result.ok) {
       this.clearHang();
       this.nextBackoffMs = LXCFS_RESTART_BACKOFF.firstMs;

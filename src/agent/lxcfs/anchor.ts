@@ -5,14 +5,13 @@
 // cannot mount over it), and the anchor itself stays put.
 //
 // Everything here decides from mountinfo and never stat()s a path that may be a dead or hung FUSE mount.
-import { mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ANCHOR_TMPFS_OPTIONS, NATIVE_HELPER_TIMEOUT_MS } from '../config/defaults.js';
-import { LxcfsWebhookError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { isFuse } from './classify.js';
-import { mountsAtOrBelow, parseMountinfo, topMountAt, type Mount } from './mountinfo.js';
-import { runHelperStep } from './native.js';
+import { ANCHOR_TMPFS_OPTIONS, NATIVE_HELPER_TIMEOUT_MS } from '../../config/defaults.js';
+import { LxcfsWebhookError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { isFuse, mountsAtOrBelow, readOwnMounts, topMountAt, type Mount } from '../host/mountinfo.js';
+import { runHelperStep } from '../host/native.js';
 
 export interface AnchorLayout {
   /** --lxcfs-root: the tmpfs pods mount from. */
@@ -27,10 +26,6 @@ export interface AnchorLayout {
 const BOUND_DIRS = ['proc', 'sys'] as const;
 /** More stacked mounts than this at one place means something keeps mounting there. */
 const MAX_CLEAR_PASSES = 20;
-
-export function readOwnMounts(): Mount[] {
-  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
-}
 
 /** Mounts the anchor tmpfs if needed, clears dead mounts and leftovers, and creates the mountpoints. */
 export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<void> {
@@ -162,10 +157,4 @@ export function inspectAnchor(mounts: readonly Mount[], root: string, liveDev: s
     tmpfs: topMountAt(mounts, root)?.fsType === 'tmpfs',
     binds: { proc: bindState('proc'), sys: bindState('sys') },
   };
-}
-
-/** The dev of the lxcfs mounted at the FUSE mountpoint, if one is. */
-export function fuseDevAt(mounts: readonly Mount[], fuseMount: string): string | undefined {
-  const top = topMountAt(mounts, fuseMount);
-  return top && isFuse(top) ? top.dev : undefined;
 }

@@ -4,7 +4,7 @@
 // A mount is ours when it is a FUSE mount on a connection one of our lxcfs instances served (its dev
 // number, remembered since that instance mounted) at a path the webhook injects. Another lxcfs on the
 // node (another dev) and any other FUSE filesystem are never ours.
-import { isReadOnly, topMountAt, type Mount } from './mountinfo.js';
+import { isFuse, isReadOnly, topMountAt, type Mount } from '../host/mountinfo.js';
 
 export type TargetState =
   /** served by the running lxcfs */
@@ -38,10 +38,6 @@ export interface ClassifyInput {
   remembered: Readonly<Record<string, RememberedTarget>>;
   /** The files the webhook may inject (ALLOWED_FILES): nothing else is ever touched. */
   files: readonly string[];
-}
-
-export function isFuse(mount: Mount): boolean {
-  return mount.fsType === 'fuse' || mount.fsType.startsWith('fuse.');
 }
 
 /** A FUSE mount on a connection of ours, whatever its root shows: the kernel's view, not the path's. */

@@ -1,0 +1,90 @@
+// Node health, computed one way for the agent's /readyz and for `check node`: facts about lxcfs, the
+// anchor and the containers go in, one line per problem (with its fix) comes out. `inspectNode` gathers
+// the facts for `check node` independently of the running agent (which may be what is broken), and only
+// looks: nothing is mounted, remounted or saved.
+import { ALLOWED_FILES, DEFAULT_PROBE_TIMEOUT_MS, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
+import { fuseDevAt, readOwnMounts } from './host/mountinfo.js';
+import { checkMountApi, type MountApiSupport } from './host/native.js';
+import { agentLayout, type NodePaths } from './layout.js';
+import { inspectAnchor, type AnchorState } from './lxcfs/anchor.js';
+import { probeLxcfs, type ProbeResult } from './lxcfs/probe.js';
+import { findLxcfsServing } from './lxcfs/process.js';
+import { peekContainers, type PeekReport } from './repair/peek.js';
+import { StateFile } from './repair/state.js';
+import { countTargets, survey, type NamespaceView } from './repair/survey.js';
+
+export interface NodeFacts {
+  anchorRoot: string;
+  fuseMount: string;
+  /** An lxcfs of ours serves the FUSE mount. */
+  lxcfsRunning: boolean;
+  /** Something is mounted on the FUSE mountpoint (a dead lxcfs leaves its mount). */
+  fuseMounted: boolean;
+  /** The last read through lxcfs; absent when there was nothing to read from. */
+  probe?: ProbeResult;
+  anchor: AnchorState;
+  /** Absent where it was not checked (the agent checks it once, at start). */
+  mountApi?: MountApiSupport;
+  /** The agent's own: its first sweep has looked at every container. */
+  firstSweepDone?: boolean;
+  /** What `check node` finds in the containers. */
+  containers?: { stale: number; missing: number; reads: PeekReport };
+}
+
+export function nodeProblems(facts: NodeFacts): string[] {
+  const problems: string[] = [];
+  if (!facts.lxcfsRunning) problems.push(`no lxcfs runs on ${facts.fuseMount}: is the agent running? (kubectl -n <ns> logs ds/<agent>)`);
+  if (!facts.fuseMounted) problems.push(`nothing is mounted on ${facts.fuseMount}`);
+  if (facts.probe && !facts.probe.ok) problems.push(`lxcfs does not answer (${facts.probe.error}): the agent restarts a hung lxcfs after its grace period`);
+  if (!facts.anchor.tmpfs) problems.push(`${facts.anchorRoot} is not a tmpfs anchor: the agent mounts one at start`);
+  for (const [dir, state] of Object.entries(facts.anchor.binds)) {
+    if (state !== 'live') problems.push(`${facts.anchorRoot}/${dir} is ${state === 'dead' ? 'a dead lxcfs mount' : 'not bound to lxcfs'}: new pods cannot start`);
+  }
+  if (facts.mountApi && !facts.mountApi.supported) problems.push(`the remount helper cannot work here (${facts.mountApi.errno}): needs Linux >= 5.2 and privileges`);
+  if (facts.firstSweepDone === false) problems.push('the first sweep over running containers is not done yet');
+  const found = facts.containers;
+  if (found && found.stale + found.missing > 0) {
+    problems.push(`${found.stale} stale and ${found.missing} missing lxcfs files in running containers: the agent repairs them at its next sweep`);
+  }
+  if (found && found.reads.unreadable.length > 0) {
+    const { reads } = found;
+    problems.push(
+      `${reads.unreadable.length} of ${reads.files} lxcfs files read inside ${reads.containers} sampled containers failed: ` +
+        'processes there get errors or wrong values; see the agent log (kubectl -n <ns> logs ds/<agent>)',
+    );
+  }
+  return problems;
+}
+
+export interface NodeReport extends NodeFacts {
+  lxcfsPids: number[];
+  /** dev of the FUSE mount at the fuse mountpoint, live or not. */
+  fuseDev?: string;
+  mountApi: MountApiSupport;
+  /** Container namespaces with targets of ours. */
+  views: NamespaceView[];
+  containers: { stale: number; missing: number; reads: PeekReport };
+  /** One line per thing that is wrong; empty when the node is healthy. */
+  problems: string[];
+}
+
+export async function inspectNode(paths: NodePaths): Promise<NodeReport> {
+  const { layout, stateFile } = agentLayout(paths);
+  const lxcfsPids = findLxcfsServing(paths.proc, layout.fuseMount);
+  const mounts = readOwnMounts();
+  const fuseDev = fuseDevAt(mounts, layout.fuseMount);
+  const lxcfsRunning = lxcfsPids.length > 0;
+  const probe = fuseDev !== undefined && lxcfsRunning ? await probeLxcfs(layout.helper, layout.fuseMount, DEFAULT_PROBE_TIMEOUT_MS) : undefined;
+  // Mounts on the running lxcfs' connection are live even while it hangs (the probe says so); with no
+  // lxcfs running every mount of ours is stale.
+  const liveDev = lxcfsRunning ? fuseDev : undefined;
+  const anchor = inspectAnchor(mounts, layout.root, liveDev);
+  const mountApi = await checkMountApi(layout.helper, NATIVE_HELPER_TIMEOUT_MS);
+
+  const views = survey({ proc: paths.proc, files: ALLOWED_FILES }, liveDev ?? 'none', new StateFile(stateFile).load());
+  const reads = await peekContainers(layout.helper, paths.proc, views, { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: DEFAULT_PROBE_TIMEOUT_MS });
+  const containers = { stale: countTargets(views, 'stale'), missing: countTargets(views, 'missing'), reads };
+
+  const facts = { anchorRoot: layout.root, fuseMount: layout.fuseMount, lxcfsRunning, fuseMounted: fuseDev !== undefined, probe, anchor, mountApi, containers };
+  return { ...facts, lxcfsPids, fuseDev, views, problems: nodeProblems(facts) };
+}

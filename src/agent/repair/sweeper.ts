@@ -1,0 +1,196 @@
+// The stateful side of repair. One sweep: survey every container namespace, remember what was injected,
+// remount what is broken (stale or missing), and report processes a remount cannot help. Sweeps run at
+// start, after every lxcfs restart and periodically, and never overlap. The sweeper learns about lxcfs
+// from the supervisor through `LxcfsListener`, so neither needs the other.
+import type { Logger } from '../../log.js';
+import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
+import type { LxcfsListener } from '../lxcfs/supervisor.js';
+import type { AgentMetrics } from '../metrics.js';
+import { DeadDescriptorReporter } from './dead-descriptors.js';
+import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
+import type { AgentState, StateFile } from './state.js';
+import { containerFields, survey, type IdentityCache, type NamespaceView, type SurveyConfig } from './survey.js';
+
+export interface SweepConfig extends SurveyConfig {
+  fuseMount: string;
+  helper: string;
+  remountParallelism: number;
+  remountBatchSize: number;
+  helperTimeoutMs: number;
+  /** The kernel has open_tree/move_mount: without them broken mounts are only reported. */
+  remountSupported: boolean;
+}
+
+export interface SweepReport {
+  /** False when lxcfs was not running: nothing was looked at. */
+  done: boolean;
+  namespaces: number;
+  /** Namespaces whose targets are all live after the sweep. */
+  covered: number;
+  stale: number;
+  missing: number;
+  remounted: number;
+  failed: number;
+  deadDescriptorProcesses: number;
+  durationMs: number;
+}
+
+export class Sweeper implements LxcfsListener {
+  private readonly runner = new CoalescingRunner<SweepReport>();
+  private readonly identities: IdentityCache = new Map();
+  private readonly deadDescriptors: DeadDescriptorReporter;
+  /** dev of the running lxcfs' connection; undefined while it is down. */
+  private liveDev: string | undefined;
+  /** What the last sweep saw, for reads inside containers between sweeps. */
+  private lastViews: readonly NamespaceView[] = [];
+  private swept = false;
+
+  constructor(
+    private readonly config: SweepConfig,
+    private readonly stateFile: StateFile,
+    private state: AgentState,
+    private readonly metrics: AgentMetrics,
+    private readonly log: Logger,
+  ) {
+    this.deadDescriptors = new DeadDescriptorReporter(config.proc, log);
+  }
+
+  /** A sweep has looked at every container since lxcfs first came up. */
+  get hasSwept(): boolean {
+    return this.swept;
+  }
+
+  latestViews(): readonly NamespaceView[] {
+    return this.lastViews;
+  }
+
+  /** A new lxcfs connection: its mounts are ours, now and after it dies. */
+  lxcfsMounted(dev: string): void {
+    if (this.state.knownDevs.includes(dev)) return;
+    this.state = { ...this.state, knownDevs: [...this.state.knownDevs, dev] };
+    this.stateFile.save(this.state);
+  }
+
+  async lxcfsUp(dev: string, restarted: boolean): Promise<void> {
+    this.liveDev = dev;
+    await this.sweep(restarted ? 'lxcfs-restart' : 'start');
+  }
+
+  lxcfsDown(): void {
+    this.liveDev = undefined;
+  }
+
+  /** Runs a sweep (one more after the running one, if any); never rejects: a failure is logged. */
+  sweep(trigger: string): Promise<SweepReport | undefined> {
+    return this.runner.run(() => this.runOnce(trigger)).then(
+      (report) => {
+        this.swept ||= report.done;
+        return report;
+      },
+      (err: unknown) => {
+        this.log.error({ err: (err as Error).message, trigger }, 'sweep failed');
+        return undefined;
+      },
+    );
+  }
+
+  private async runOnce(trigger: string): Promise<SweepReport> {
+    const started = performance.now();
+    const cpuStarted = process.cpuUsage();
+    const report: SweepReport = { done: false, namespaces: 0, covered: 0, stale: 0, missing: 0, remounted: 0, failed: 0, deadDescriptorProcesses: 0, durationMs: 0 };
+    const liveDev = this.liveDev;
+    if (liveDev === undefined) return report;
+
+    const views = survey(this.config, liveDev, this.state, this.identities);
+    this.lastViews = views;
+    this.remember(views, liveDev);
+    report.done = true;
+    report.namespaces = views.length;
+
+    const plans: RemountPlan[] = [];
+    for (const view of views) {
+      const broken = view.statuses.filter((s) => s.state !== 'live');
+      if (broken.length === 0) continue;
+      const targetsIn = (state: string) => broken.filter((s) => s.state === state).map((s) => s.target);
+      const stale = targetsIn('stale');
+      const missing = targetsIn('missing');
+      report.stale += stale.length;
+      report.missing += missing.length;
+      this.log.warn({ ...containerFields(view), stale, missing }, 'broken lxcfs mounts');
+      for (const s of broken) if (s.deadMountId !== undefined) this.deadDescriptors.remember(view.ns.mntNs, s.deadMountId);
+      plans.push({ mntNs: view.ns.mntNs, pid: view.ns.pid, targets: broken });
+    }
+
+    const unresolved = await this.repair(plans, views, liveDev, report);
+    report.covered = views.filter((v) => !unresolved.has(v.ns.mntNs)).length;
+    report.deadDescriptorProcesses = this.deadDescriptors.report(views, unresolved);
+
+    report.durationMs = Math.round(performance.now() - started);
+    const cpu = process.cpuUsage(cpuStarted);
+    this.metrics.recordSweep(trigger, report, (cpu.user + cpu.system) / 1e6);
+    const busy = report.stale + report.missing + report.failed > 0;
+    this.log[busy ? 'info' : 'debug']({ trigger, ...report }, 'sweep done');
+    return report;
+  }
+
+  /**
+   * Updates what the agent remembers: the targets of every namespace with something of ours (dropping
+   * namespaces that are gone), and the lxcfs connections still referenced by some mount. Saved before
+   * any remount, so an agent killed halfway still knows what was injected.
+   */
+  private remember(views: readonly NamespaceView[], liveDev: string): void {
+    const namespaces: AgentState['namespaces'] = {};
+    const referenced = new Set([liveDev]);
+    for (const view of views) {
+      const before = this.state.namespaces[view.ns.mntNs];
+      const targets = before?.cgroup === view.identity.cgroup ? { ...before.targets } : {};
+      for (const s of view.statuses) targets[s.target] = { lxcfsPath: s.lxcfsPath, readOnly: s.readOnly };
+      namespaces[view.ns.mntNs] = { cgroup: view.identity.cgroup, targets };
+      for (const dev of view.fuseDevs) if (this.state.knownDevs.includes(dev)) referenced.add(dev);
+    }
+    this.deadDescriptors.keepOnly(new Set(Object.keys(namespaces)));
+    this.state = { knownDevs: this.state.knownDevs.filter((d) => referenced.has(d)), namespaces };
+    this.stateFile.save(this.state);
+  }
+
+  /** Remounts and logs the outcome; returns the namespaces left with a broken target. */
+  private async repair(plans: RemountPlan[], views: readonly NamespaceView[], liveDev: string, report: SweepReport): Promise<Set<string>> {
+    if (plans.length === 0) return new Set();
+    if (!this.config.remountSupported) {
+      this.log.error({ namespaces: plans.length }, 'broken lxcfs mounts cannot be repaired on this kernel (no open_tree/move_mount): recreate these pods');
+      return new Set(plans.map((p) => p.mntNs));
+    }
+    const viewsByNs = new Map(views.map((v) => [v.ns.mntNs, v]));
+    const outcomes = await remount(plans, {
+      helper: this.config.helper,
+      proc: this.config.proc,
+      fuseMount: this.config.fuseMount,
+      liveDev,
+      parallelism: this.config.remountParallelism,
+      batchSize: this.config.remountBatchSize,
+      timeoutMs: this.config.helperTimeoutMs,
+    });
+    const outcomesByNs = new Map<string, RemountOutcome[]>();
+    for (const o of outcomes) {
+      const mine = outcomesByNs.get(o.mntNs);
+      if (mine) mine.push(o);
+      else outcomesByNs.set(o.mntNs, [o]);
+    }
+    const failedNs = new Set<string>();
+    for (const [mntNs, mine] of outcomesByNs) {
+      const view = viewsByNs.get(mntNs)!;
+      const done = mine.filter((o) => o.ok);
+      if (done.length > 0) {
+        const how = [...new Set(done.map((o) => o.how))].join(',');
+        this.log.info({ ...containerFields(view), targets: done.map((o) => o.target), how }, 'remounted');
+      }
+      for (const failed of mine.filter((o) => !o.ok)) {
+        failedNs.add(mntNs);
+        this.log.error({ ...containerFields(view), target: failed.target, err: failed.error }, 'remount failed; retried at the next sweep');
+      }
+      report.remounted += done.length;
+      report.failed += mine.length - done.length;
+    }
+    return failedNs;
+  }
+}
