@@ -22,7 +22,7 @@ import { AgentMetrics } from './metrics.js';
 import { nodeProblems } from './node-health.js';
 import { peekContainers } from './repair/peek.js';
 import { StateFile } from './repair/state.js';
-import { containerFields } from './repair/survey.js';
+import { containerFields, type NamespaceView } from './repair/survey.js';
 import { Sweeper } from './repair/sweeper.js';
 
 export interface AgentOptions extends NodePaths {
@@ -121,9 +121,10 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
     try {
       const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: options.probeTimeoutMs });
       metrics.recordReads(reads);
-      for (const failed of reads.unreadable) {
-        log.warn({ ...containerFields(failed.view), target: failed.target, err: failed.error }, 'an lxcfs file cannot be read inside the container');
-      }
+      // One line per container, so a dead lxcfs does not cost a line per file.
+      const byContainer = new Map<NamespaceView, Record<string, string>>();
+      for (const { view, target, error } of reads.unreadable) byContainer.set(view, { ...byContainer.get(view), [target]: error });
+      for (const [view, errors] of byContainer) log.warn({ ...containerFields(view), errors }, 'lxcfs files cannot be read inside the container');
     } catch (err) {
       log.error({ err: (err as Error).message }, 'reading lxcfs files inside containers failed');
     } finally {
