@@ -140,9 +140,10 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
         figure(t, `silent clients, round ${round}: 1,500 silent + 500 partial ClientHellos: ${show(during)} (≈ ${Math.round((during.rssMiB - baseline.rssMiB) * 1024 / 2000)} KiB each); all cut by the server after ${cutAfterS.toFixed(1)} s; after ${show(afterwards)}`);
         assert.ok(cutAfterS >= TLS_HANDSHAKE_TIMEOUT_MS / 1000 - 1, `cut after ${cutAfterS} s, before the handshake timeout`);
         // Freed TLS memory is kept by malloc for reuse rather than handed back, so RSS stays above the
-        // baseline (measured +46 MiB after one round, +66 after two; it levels off with more rounds).
-        // The leak kept ~60 KiB per connection for good: +120 MiB a round, +240 after two.
-        assert.ok(afterwards.rssMiB < baseline.rssMiB + 100, `round ${round}: RSS ${afterwards.rssMiB} MiB, baseline ${baseline.rssMiB} MiB`);
+        // baseline: measured after two rounds +66 to +87 MiB on Node 20, +111 on Node 24 (it levels off
+        // with more rounds, see DEFAULT_MAX_CONNECTIONS). The leak kept ~60 KiB per connection for good,
+        // +240 MiB after two rounds; the descriptor checks above are the exact test, this a backstop.
+        assert.ok(afterwards.rssMiB < baseline.rssMiB + 150, `round ${round}: RSS ${afterwards.rssMiB} MiB, baseline ${baseline.rssMiB} MiB`);
         for (const socket of [...silent.sockets, ...partial.sockets]) socket.destroy();
       }
       assert.equal((await send(serve.port, review(), { ca })).status, 200, 'still answering afterwards');
@@ -246,7 +247,10 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
       // Keep knocking a moment after the exit: those requests are refused, never half-answered.
       await sleep(300);
     }, { maxRequests: 50_000, allowRefused: true });
-    figure(t, `SIGTERM under load: ${load.succeeded} reviews answered, ${load.failures.length} failed, ${load.refused} refused after the port closed; exit ${exit?.code} after ${exitS.toFixed(1)} s (grace ${GRACE_S} s)`);
+    // "Refused": connections that never completed TLS, so never sent their review: refused by the closed
+    // port, or queued by the kernel but not yet accepted when the port closed (Linux resets those).
+    // In a cluster the API server has stopped connecting long before the grace ends.
+    figure(t, `SIGTERM under load: ${load.succeeded} reviews answered, ${load.failures.length} failed in flight, ${load.refused} refused before TLS; exit ${exit?.code} after ${exitS.toFixed(1)} s (grace ${GRACE_S} s)`);
     assert.deepEqual(load.failures, []);
     assert.deepEqual(exit, { code: 0, signal: null }, serve.stderr());
     assert.ok(exitS >= GRACE_S && exitS < GRACE_S + 5, `exited after ${exitS} s`);

@@ -110,7 +110,13 @@ export function send(port: number, body: unknown, options: PostOptions): Promise
       }));
       res.on('error', reject);
     });
-    req.on('error', reject);
+    // Whether TLS was established before a failure: if not, the review never left the client.
+    let secured = false;
+    req.on('socket', (socket) => {
+      if (req.reusedSocket) secured = true;
+      else socket.once('secureConnect', () => { secured = true; });
+    });
+    req.on('error', (err: Error) => reject(Object.assign(err, { secured })));
     req.end(payload);
   });
 }
@@ -239,7 +245,10 @@ export class SecretVolume {
 export interface LoadResult {
   succeeded: number;
   failures: string[];
-  /** Requests that failed before any byte was sent: the port was closed (only expected after shutdown). */
+  /**
+   * Requests that failed before TLS was established, so before the review was sent: refused by a closed
+   * port, or reset by the kernel when the listening socket closed with the connection still queued.
+   */
   refused: number;
 }
 
@@ -248,7 +257,7 @@ export interface LoadOptions {
   review?: () => unknown;
   /** Hard cap on requests, so a loop can never run away. */
   maxRequests?: number;
-  /** Count ECONNREFUSED apart from failures (a server that has stopped listening). */
+  /** Count connections that failed before TLS was established apart from failures (a server that stopped listening). */
   allowRefused?: boolean;
 }
 
@@ -273,7 +282,7 @@ export async function underLoad(port: number, ca: string, during: (seen: () => s
         if (fresh) lastSeen = reply.fingerprint256;
         result.succeeded++;
       } catch (err) {
-        if (options.allowRefused && (err as NodeJS.ErrnoException).code === 'ECONNREFUSED') {
+        if (options.allowRefused && !(err as { secured?: boolean }).secured) {
           result.refused++;
           await sleep(10);
         } else {
