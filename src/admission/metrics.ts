@@ -69,6 +69,25 @@ export class WebhookMetrics {
     registers: [this.registry],
   });
 
+  private readonly droppedConnections = new Counter({
+    name: `${PREFIX}connections_dropped_total`,
+    help: 'Connections refused at accept because --max-connections were already open.',
+    registers: [this.registry],
+  });
+
+  /** Set by the server: the number of connections open right now, TLS handshakes included. */
+  private connectionCount: () => Promise<number> = () => Promise.resolve(0);
+
+  private readonly openConnections = new Gauge({
+    name: `${PREFIX}open_connections`,
+    help: 'Connections open on the webhook port, including those still in their TLS handshake.',
+    registers: [this.registry],
+    // Read at scrape time from the server itself, so it cannot drift from the real count.
+    collect: async () => {
+      this.openConnections.set(await this.connectionCount());
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
@@ -89,5 +108,13 @@ export class WebhookMetrics {
 
   recordTlsReload(result: 'loaded' | 'rejected'): void {
     this.tlsReloads.inc({ result });
+  }
+
+  recordDroppedConnection(): void {
+    this.droppedConnections.inc();
+  }
+
+  countConnections(count: () => Promise<number>): void {
+    this.connectionCount = count;
   }
 }

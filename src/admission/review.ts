@@ -6,13 +6,14 @@
 import { isObject, type Pod } from '../inject/pod.js';
 import { mutatePod, type MutationOutcome } from '../inject/mutate.js';
 import type { InjectionSettings } from '../inject/settings.js';
+import { boundWarnings, clip } from './bounded.js';
 
 export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 
 /** Why a well-formed review was answered without looking at a pod. */
 export type IgnoreReason = 'not-a-pod' | 'operation' | 'no-object' | 'internal-error';
 
-/** One line per review: identifies the object, never contains it. */
+/** One line per review: identifies the object, never contains it; every echoed string is clipped. */
 export interface ReviewLog {
   uid?: string;
   apiVersion?: string;
@@ -40,11 +41,14 @@ function reject(message: string): ReviewAnswer {
 }
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+/** A request string for the log: real ones are short, a hostile one must not make a huge line. */
+const logged = (value: unknown): string | undefined => (typeof value === 'string' ? clip(value) : undefined);
 
 /** `name`, or `generateName*` for controller-made pods that have no name yet. */
 function podName(pod: Pod, request: Record<string, unknown>): string | undefined {
   const meta = pod.metadata;
-  return str(meta?.name) || (str(meta?.generateName) ? `${meta?.generateName}*` : undefined) || str(request.name);
+  const name = str(meta?.name) || (str(meta?.generateName) ? `${meta?.generateName}*` : undefined) || str(request.name);
+  return name === undefined ? undefined : clip(name);
 }
 
 function isPodRequest(request: Record<string, unknown>): boolean {
@@ -60,7 +64,7 @@ export function reviewAdmission(body: unknown, settings: InjectionSettings): Rev
   }
   const apiVersion = str(body.apiVersion);
   if (!ADMISSION_VERSIONS.some((v) => v === apiVersion)) {
-    return reject(`apiVersion "${String(body.apiVersion)}" is not supported; expected one of ${ADMISSION_VERSIONS.join(', ')}`);
+    return reject(`apiVersion "${clip(String(body.apiVersion))}" is not supported; expected one of ${ADMISSION_VERSIONS.join(', ')}`);
   }
   const request = body.request;
   if (!isObject(request)) return reject('AdmissionReview has no "request" object');
@@ -69,7 +73,10 @@ export function reviewAdmission(body: unknown, settings: InjectionSettings): Rev
 
   const operation = str(request.operation);
   const subResource = str(request.subResource) ?? '';
-  const log: ReviewLog = { uid, apiVersion, operation, namespace: str(request.namespace), dryRun: request.dryRun === true, result: 'ignored' };
+  // The response echoes the uid whole (the API server matches it); the log gets a clipped copy.
+  const log: ReviewLog = {
+    uid: clip(uid), apiVersion, operation: logged(operation), namespace: logged(request.namespace), dryRun: request.dryRun === true, result: 'ignored',
+  };
   const answer = (response: Record<string, unknown>): ReviewAnswer => ({
     status: 200,
     body: { apiVersion, kind: 'AdmissionReview', response: { uid, allowed: true, ...response } },
@@ -98,10 +105,10 @@ export function reviewAdmission(body: unknown, settings: InjectionSettings): Rev
       ...(result.patch.length > 0
         ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(result.patch)).toString('base64') }
         : {}),
-      ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}),
+      ...(result.warnings.length > 0 ? { warnings: boundWarnings(result.warnings) } : {}),
     });
   } catch (err) {
     // A bug of ours must not block a pod: allow it unchanged and say why in the log.
-    return { ...answer({}), log: { ...log, result: 'ignored', reason: 'internal-error', error: String(err) } };
+    return { ...answer({}), log: { ...log, result: 'ignored', reason: 'internal-error', error: clip(String(err)) } };
   }
 }

@@ -8,29 +8,46 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
-import { MUTATE_PATH } from '../config/defaults.js';
+import { TLSSocket } from 'node:tls';
+import {
+  HEADERS_TIMEOUT_MS,
+  KEEP_ALIVE_TIMEOUT_MS,
+  MUTATE_PATH,
+  REQUEST_TIMEOUT_MS,
+  SOCKET_IDLE_TIMEOUT_MS,
+  TIMEOUT_CHECK_INTERVAL_MS,
+  TLS_HANDSHAKE_TIMEOUT_MS,
+} from '../config/defaults.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
+import { clip } from './bounded.js';
 import type { RequestOutcome, WebhookMetrics } from './metrics.js';
 import { reviewAdmission, type ReviewLog } from './review.js';
 import type { KeyPair } from './tls.js';
 
-/** The API server keeps idle connections to webhooks for 90 s; closing them sooner races its reuse. */
-export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 /**
- * These two only run while a request is being received (Node >= 18 does not count the idle time
- * between keep-alive requests), so they can be far below the keep-alive timeout. 30 s is the longest
- * timeoutSeconds a webhook configuration may have: after that the API server has given up anyway.
+ * Timeouts of the transport; the defaults (and why they are what they are) are in config/defaults.ts.
+ * Tests shorten them so a hostile client is cut in a second instead of ten.
  */
-const HEADERS_TIMEOUT_MS = 15_000;
-const REQUEST_TIMEOUT_MS = 30_000;
-/**
- * A connection silent before its first request, or stalled mid-request. Node's headers timeout does
- * not cover a connection that never sends a byte, and a socket timeout above the headers timeout
- * never fires on one (seen on Node 20 and 24), so keep it at the headers timeout.
- */
-const SOCKET_IDLE_TIMEOUT_MS = HEADERS_TIMEOUT_MS;
-const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+export interface TransportTimeouts {
+  tlsHandshakeMs: number;
+  headersMs: number;
+  requestMs: number;
+  keepAliveMs: number;
+  socketIdleMs: number;
+  checkIntervalMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<TransportTimeouts> = {
+  tlsHandshakeMs: TLS_HANDSHAKE_TIMEOUT_MS,
+  headersMs: HEADERS_TIMEOUT_MS,
+  requestMs: REQUEST_TIMEOUT_MS,
+  keepAliveMs: KEEP_ALIVE_TIMEOUT_MS,
+  socketIdleMs: SOCKET_IDLE_TIMEOUT_MS,
+  checkIntervalMs: TIMEOUT_CHECK_INTERVAL_MS,
+};
+/** On close, how long a just-accepted connection gets to deliver its first request (see close()). */
+const FIRST_REQUEST_WINDOW_MS = 1_000;
 const TLS_MIN_VERSION = 'TLSv1.2';
 
 export interface AdmissionServerOptions {
@@ -39,6 +56,9 @@ export interface AdmissionServerOptions {
   maxRequestBytes: number;
   metrics: WebhookMetrics;
   logger: Logger;
+  /** Connections held at once; more are refused at accept and counted as dropped. */
+  maxConnections: number;
+  timeouts?: Partial<TransportTimeouts>;
 }
 
 export interface AdmissionServer {
@@ -77,15 +97,15 @@ class RequestProblem {
 function checkRequest(req: IncomingMessage, maxRequestBytes: number): RequestProblem | undefined {
   const path = pathOf(req.url);
   if (path !== MUTATE_PATH) {
-    return new RequestProblem(404, 'not-found', `no such path "${path}"; AdmissionReviews go to POST ${MUTATE_PATH}`);
+    return new RequestProblem(404, 'not-found', `no such path "${clip(path)}"; AdmissionReviews go to POST ${MUTATE_PATH}`);
   }
   if (req.method !== 'POST') {
-    return new RequestProblem(405, 'method-not-allowed', `${req.method} is not supported; send AdmissionReviews with POST`, { Allow: 'POST' });
+    return new RequestProblem(405, 'method-not-allowed', `${clip(String(req.method))} is not supported; send AdmissionReviews with POST`, { Allow: 'POST' });
   }
   const contentType = req.headers['content-type'];
   if (!isJsonContentType(contentType)) {
     return new RequestProblem(415, 'unsupported-media-type',
-      `Content-Type must be application/json (UTF-8), not ${contentType === undefined ? 'missing' : `"${contentType}"`}`);
+      `Content-Type must be application/json (UTF-8), not ${contentType === undefined ? 'missing' : `"${clip(contentType)}"`}`);
   }
   const declared = Number(req.headers['content-length']);
   if (declared > maxRequestBytes) return tooLarge(maxRequestBytes);
@@ -125,6 +145,35 @@ function readBody(req: IncomingMessage, limit: number, done: (body: Buffer | Req
 
 const roundMs = (ms: number): number => Math.round(ms * 100) / 100;
 
+function openConnections(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => server.getConnections((err, count) => (err ? reject(err) : resolve(count))));
+}
+
+/** Before its handshake a TLS socket has no protocol (null, or "unknown"): nothing can be answered on it. */
+function completedHandshake(socket: Socket): boolean {
+  if (!(socket instanceof TLSSocket)) return true;
+  const protocol = socket.getProtocol();
+  return protocol !== null && protocol !== 'unknown';
+}
+
+/**
+ * A request the HTTP parser refused, or one cut by the headers or request timeout: answered with a
+ * status when the connection can still carry one, then closed for good. The socket is destroyed once
+ * the answer is flushed, not just ended: a client that never closes its side would otherwise keep a
+ * half-closed socket (and its descriptor) open.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
+  logger.debug({ err: err.code ?? err.message }, 'malformed HTTP request');
+  if (!completedHandshake(socket) || !socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout'
+    : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
+    : '400 Bad Request';
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+}
+
 export function createAdmissionServer(options: AdmissionServerOptions): AdmissionServer {
   const { settings, maxRequestBytes, metrics, logger } = options;
   let draining = false;
@@ -154,7 +203,7 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
 
   function reject(req: IncomingMessage, res: ServerResponse, started: number, problem: RequestProblem): void {
     const seconds = respond(res, started, problem.status, { error: problem.message }, { result: 'rejected', reason: problem.reason }, undefined, problem.headers);
-    logger.warn({ status: problem.status, reason: problem.reason, error: problem.message, method: req.method, path: pathOf(req.url), latencyMs: roundMs(seconds * 1000) }, 'rejected request');
+    logger.warn({ status: problem.status, reason: problem.reason, error: problem.message, method: req.method, path: clip(pathOf(req.url)), latencyMs: roundMs(seconds * 1000) }, 'rejected request');
   }
 
   function review(res: ServerResponse, started: number, body: Buffer): void {
@@ -162,7 +211,7 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
     try {
       decoded = JSON.parse(body.toString('utf8'));
     } catch (err) {
-      throw new RequestProblem(400, 'malformed-json', `request body is not valid JSON (${(err as Error).message}); send an AdmissionReview`);
+      throw new RequestProblem(400, 'malformed-json', `request body is not valid JSON (${clip((err as Error).message)}); send an AdmissionReview`);
     }
     const answer = reviewAdmission(decoded, settings);
     if (answer.status !== 200) {
@@ -174,7 +223,7 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
 
   function fail(req: IncomingMessage, res: ServerResponse, started: number, err: unknown): void {
     if (err instanceof RequestProblem) return reject(req, res, started, err);
-    logger.error({ err: String(err), method: req.method, path: pathOf(req.url) }, 'internal error');
+    logger.error({ err: clip(String(err)), method: req.method, path: clip(pathOf(req.url)) }, 'internal error');
     respond(res, started, 500, { error: 'internal error; see the webhook log' }, { result: 'error', reason: 'internal-error' });
   }
 
@@ -203,37 +252,46 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
     });
   }
 
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const tlsOptions = { cert: options.keyPair.cert, key: options.keyPair.key, minVersion: TLS_MIN_VERSION } as const;
   const server = createServer({
     ...tlsOptions,
-    handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-    headersTimeout: HEADERS_TIMEOUT_MS,
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    handshakeTimeout: timeouts.tlsHandshakeMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    connectionsCheckingInterval: timeouts.checkIntervalMs,
   }, handle);
-  server.timeout = SOCKET_IDLE_TIMEOUT_MS;
+  server.timeout = timeouts.socketIdleMs;
+  server.maxConnections = options.maxConnections;
+  metrics.countConnections(() => openConnections(server));
+  // Every TCP connection, TLS handshake not yet done included: closeAllConnections() knows only the
+  // HTTP ones, and a shutdown must not wait for a silent client's handshake timeout.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // Node >= 18.6 emits 'drop' for a connection refused at maxConnections (it closes it itself).
+  server.on('drop', () => metrics.recordDroppedConnection());
   // `Expect: 100-continue` (curl, for large bodies): invite the body only if it will be read.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     if (!checkRequest(req, maxRequestBytes)) res.writeContinue();
     handle(req, res);
   });
-
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    logger.debug({ err: err.code ?? err.message }, 'malformed HTTP request');
-    if (!socket.writable || err.code === 'ECONNRESET') {
-      socket.destroy();
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, logger));
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    // Node reports a handshake timeout (ERR_TLS_HANDSHAKE_TIMEOUT) here but leaves the socket open:
+    // without this, every silent or half-handshaken client leaks a descriptor and its buffers forever.
+    socket.destroy();
+    // A client that resets during the handshake, or one that stays silent (scanners, TCP probes),
+    // says nothing worth a warning; a refused certificate ("bad certificate", "unknown ca") usually
+    // means the webhook configuration's caBundle is wrong.
+    if (err.code === 'ECONNRESET' || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
+      logger.debug({ err: err.code }, 'TLS handshake abandoned');
       return;
     }
-    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout'
-      : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
-      : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  });
-  server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
-    // A client that resets during the handshake says nothing; a refused certificate ("bad
-    // certificate", "unknown ca") usually means the webhook configuration's caBundle is wrong.
-    if (err.code === 'ECONNRESET') return;
-    logger.warn({ err: err.code ?? err.message, detail: err.message }, 'TLS handshake failed');
+    logger.warn({ err: err.code ?? err.message, detail: clip(err.message) }, 'TLS handshake failed');
   });
 
   return {
@@ -246,12 +304,20 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
     },
     close(timeoutMs) {
       return new Promise((resolve) => {
-        const cut = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        const cut = setTimeout(() => {
+          server.closeAllConnections();
+          for (const socket of sockets) socket.destroy();
+        }, timeoutMs);
+        // A connection accepted just before the port closed may not have sent its request yet: closing
+        // it as idle now would fail a request already on its way. Every response says
+        // `Connection: close` by now, so busy connections end themselves; what is still idle a moment
+        // later (keep-alive connections unused since draining began) is idle for real.
+        const idle = setTimeout(() => server.closeIdleConnections(), FIRST_REQUEST_WINDOW_MS);
         server.close(() => {
           clearTimeout(cut);
+          clearTimeout(idle);
           resolve();
         });
-        server.closeIdleConnections();
       });
     },
   };

@@ -9,7 +9,7 @@ import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from './health.js';
 import { WebhookMetrics } from './metrics.js';
-import { createAdmissionServer } from './server.js';
+import { createAdmissionServer, type TransportTimeouts } from './server.js';
 import { loadKeyPair, watchKeyPair, type KeyPair, type KeyPairFiles, type KeyPairWatcher } from './tls.js';
 
 /** After the grace period, how long requests still in flight may take before their connections are cut. */
@@ -24,7 +24,11 @@ export interface WebhookConfig {
   tls: { files: KeyPairFiles } | { keyPair: KeyPair };
   settings: InjectionSettings;
   maxRequestBytes: number;
+  /** Connections held at once on the webhook port; more are refused and counted. */
+  maxConnections: number;
   logger: Logger;
+  /** Transport timeouts; tests shorten them. Defaults: config/defaults.ts. */
+  timeouts?: Partial<TransportTimeouts>;
   /** Backup poll of the certificate files; tests shorten it. */
   tlsPollIntervalMs?: number;
 }
@@ -79,6 +83,8 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
     keyPair,
     settings: config.settings,
     maxRequestBytes: config.maxRequestBytes,
+    maxConnections: config.maxConnections,
+    timeouts: config.timeouts,
     metrics,
     logger,
   });

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startWebhook, type RunningWebhook, type WebhookConfig } from '../admission/webhook.js';
 import {
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_REQUEST_BYTES,
   DEFAULT_SHUTDOWN_GRACE_SECONDS,
   DEFAULT_WEBHOOK_HEALTH_PORT,
@@ -36,6 +37,8 @@ flags:
 ${settingsUsage}
   --max-request-bytes N
                         largest request body read, in bytes or with a Ki or Mi suffix (default ${DEFAULT_MAX_REQUEST_BYTES / 1024 / 1024}Mi)
+  --max-connections N   connections held at once on --port; more are refused and counted in
+                        lxcfs_webhook_connections_dropped_total (default ${DEFAULT_MAX_CONNECTIONS}; fits the 256Mi memory limit)
   --shutdown-grace S    seconds to keep answering after SIGTERM, not ready and with Connection: close
                         (default ${DEFAULT_SHUTDOWN_GRACE_SECONDS}; grace + 5 must fit in the pod's terminationGracePeriodSeconds)
 
@@ -54,6 +57,7 @@ const FLAGS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'max-request-bytes': { type: 'string' },
+  'max-connections': { type: 'string' },
   'shutdown-grace': { type: 'string' },
   ...settingsOptions,
 } as const;
@@ -77,6 +81,17 @@ function parseByteSize(flag: string, value: string | undefined, fallback: number
     throw configError(`${flag} has value "${value}"; expected a size from 64Ki to 1024Mi, in bytes or with a Ki or Mi suffix, e.g. 8Mi`);
   }
   return bytes;
+}
+
+const MAX_CONNECTIONS_LIMIT = 65_536;
+
+function parseCount(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const count = /^\d{1,6}$/.test(value) ? Number(value) : NaN;
+  if (!(count >= 1 && count <= MAX_CONNECTIONS_LIMIT)) {
+    throw configError(`${flag} has value "${value}"; expected a whole number from 1 to ${MAX_CONNECTIONS_LIMIT}, e.g. ${DEFAULT_MAX_CONNECTIONS}`);
+  }
+  return count;
 }
 
 function parseSeconds(flag: string, value: string | undefined, fallback: number): number {
@@ -107,6 +122,7 @@ function parseServeFlags(args: string[]): ServeFlags {
       address: values.address,
       settings: settingsFrom(values),
       maxRequestBytes: parseByteSize('--max-request-bytes', values['max-request-bytes'], DEFAULT_MAX_REQUEST_BYTES),
+      maxConnections: parseCount('--max-connections', values['max-connections'], DEFAULT_MAX_CONNECTIONS),
     },
     tlsFiles: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
     shutdownGraceSeconds: parseSeconds('--shutdown-grace', values['shutdown-grace'], DEFAULT_SHUTDOWN_GRACE_SECONDS),
@@ -184,7 +200,7 @@ async function run(flags: ServeFlags): Promise<number> {
     firstSignal.cancel();
     throw err;
   });
-  const { settings, maxRequestBytes, address } = flags.config;
+  const { settings, maxRequestBytes, maxConnections, address } = flags.config;
   const certificate = webhook.keyPair();
   logger.info({
     port: webhook.port,
@@ -196,6 +212,7 @@ async function run(flags: ServeFlags): Promise<number> {
     lxcfsRoot: settings.lxcfsRoot,
     files: settings.files,
     maxRequestBytes,
+    maxConnections,
     shutdownGraceSeconds: flags.shutdownGraceSeconds,
     node: process.version,
   }, 'serving');

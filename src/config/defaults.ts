@@ -86,6 +86,58 @@ export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 10;
  */
 export const WEBHOOK_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
+// ---- Webhook transport: timeouts, connections, response sizes ----------------------------------------
+
+/**
+ * A connection must finish its TLS handshake within this. The API server's handshake takes
+ * milliseconds; a socket still silent after 10 s is a scanner, a dead peer or a slowloris.
+ */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** The API server keeps idle connections to webhooks for 90 s; closing them sooner races its reuse. */
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+/**
+ * These two only run while a request is being received (Node >= 18 does not count the idle time
+ * between keep-alive requests), so they can be far below the keep-alive timeout. 30 s is the longest
+ * timeoutSeconds a webhook configuration may have: after that the API server has given up anyway.
+ */
+export const HEADERS_TIMEOUT_MS = 15_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * A connection silent before its first request, or stalled mid-request. Node's headers timeout does
+ * not cover a connection that never sends a byte, and a socket timeout above the headers timeout
+ * never fires on one (seen on Node 20 and 24), so keep it at the headers timeout.
+ */
+export const SOCKET_IDLE_TIMEOUT_MS = HEADERS_TIMEOUT_MS;
+/**
+ * How often Node checks the headers and request timeouts. Its default, 30 s, lets a slowloris client
+ * (one header byte now and then, so the idle timeout never fires) hold a connection for up to 45 s
+ * instead of 15; a scan of at most --max-connections sockets each second costs nothing measurable.
+ */
+export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/**
+ * Connections `serve` holds at once; more are refused at accept (counted in
+ * lxcfs_webhook_connections_dropped_total). Measured on Node 20 (the `serve` process, /proc VmRSS): a
+ * silent TCP connection costs ~13 KiB, an idle TLS one ~48 KiB, a half-sent ClientHello ~58 KiB.
+ * Holding 1024 such connections (a third of each), five times over, took the process from 71 to a
+ * 150 MiB high-water mark (freed TLS memory is reused, not all returned), which leaves the webhook's
+ * 256Mi limit ~100 MiB for its reviews; 2048 would reach ~230 MiB. The API server needs a handful.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+/**
+ * AdmissionReview warnings: the API server prints each one to the user (kubectl shows them). Its
+ * documentation asks for at most 120 characters each; its warning recorder
+ * (k8s.io/apiserver/pkg/endpoints/filters/warning.go) cuts every warning to 256 runes once a request's
+ * warnings pass 4096 runes, and drops a warning with a control character. At most 10 warnings of 120
+ * characters, plus the "… and N more" line, stay far below 4096, so the API server never cuts ours.
+ */
+export const WARNING_MAX_CHARS = 120;
+export const WARNING_MAX_COUNT = 10;
+/**
+ * Longest piece of request input (pod name, uid, an unsupported apiVersion, a path) echoed into a log
+ * line or an error answer: real values are under 253 characters (the longest Kubernetes name).
+ */
+export const ECHO_MAX_CHARS = 256;
+
 // ---- Node agent -------------------------------------------------------------------------------------
 
 /** Where lxcfs itself mounts: private to the agent; pods only ever see the anchor's binds of it. */

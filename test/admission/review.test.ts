@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { reviewAdmission } from '../../src/admission/review.js';
+import { ECHO_MAX_CHARS, WARNING_MAX_CHARS, WARNING_MAX_COUNT } from '../../src/config/defaults.js';
 import type { Pod } from '../../src/inject/pod.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import { readJsonFixture } from '../helpers/paths.js';
@@ -135,6 +136,33 @@ describe('reviewAdmission', () => {
       assert.match(String(answer.body.error), message);
       assert.equal(answer.log.result, 'rejected');
     }
+  });
+
+  it('caps warnings at 10 of at most 120 characters, then "… and N more", whatever the annotations hold', () => {
+    const pod = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
+    const unknownNames = Array.from({ length: 40 }, (_, i) => `sidecar-${i}-${'x'.repeat(200)}`);
+    pod.metadata!.annotations = { 'lxcfs-webhook.io/exclude-containers': unknownNames.join(',') };
+    const warnings = responseOf(reviewAdmission(podReview(pod), defaultSettings).body).warnings!;
+    assert.equal(warnings.length, WARNING_MAX_COUNT + 1);
+    assert.equal(warnings.at(-1), `… and ${40 - WARNING_MAX_COUNT} more`);
+    for (const warning of warnings) assert.ok(warning.length <= WARNING_MAX_CHARS, warning);
+    assert.match(warnings[0]!, /names "sidecar-0-x+/);
+  });
+
+  it('keeps a 1 MiB annotation value, a control character or a huge name out of the answer and the log', () => {
+    const pod = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
+    pod.metadata!.name = 'n'.repeat(1 << 20);
+    pod.metadata!.annotations = { 'lxcfs-webhook.io/files': `meminfo\n${'y'.repeat(1 << 20)}` };
+    const answer = reviewAdmission(podReview(pod, { uid: 'u'.repeat(1 << 20) }), defaultSettings);
+    const [warning, ...others] = responseOf(answer.body).warnings!;
+    assert.deepEqual(others, []);
+    assert.ok(warning!.length <= WARNING_MAX_CHARS && !/[\n\r]/.test(warning!), warning);
+    assert.ok(JSON.stringify(answer.log).length < 2 * ECHO_MAX_CHARS + 300, 'log line bounded');
+    assert.equal(responseOf(answer.body).uid.length, 1 << 20, 'the uid is echoed whole: the API server matches it');
+
+    const badVersion = reviewAdmission({ kind: 'AdmissionReview', apiVersion: 'v'.repeat(1 << 20) }, defaultSettings);
+    assert.ok(String(badVersion.body.error).length < ECHO_MAX_CHARS + 200, 'error answer bounded');
+    assert.match(String(badVersion.body.error), /apiVersion "v+…" is not supported/);
   });
 
   it('never logs the object', () => {

@@ -1,59 +1,18 @@
 // `lxcfs-webhook serve` as a real process: the try-it-out default, certificate files, signals and
 // shutdown, and flag errors.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createCA, issueServingCert, type IssuedCertificate } from '../../src/certs/authority.js';
 import { cliPath, readJsonFixture, repoRoot } from '../helpers/paths.js';
-import { exchange, getHealth, HOST, postRequest, rawConnection, send, type LogLine } from '../helpers/webhook.js';
+import { eventually, exchange, getHealth, HOST, postRequest, rawConnection, sampleValue, send, startServe } from '../helpers/webhook.js';
 
 const review = () => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json');
-
-interface ServeProcess {
-  child: ChildProcess;
-  port: number;
-  healthPort: number;
-  lines: LogLine[];
-  stderr: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts the CLI and waits for its "serving" log line, which carries the bound ports. */
-async function startServe(args: string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--health-port', '0', ...args], { cwd: repoRoot });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const lines: LogLine[] = [];
-  const serving = new Promise<LogLine>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      const line = JSON.parse(text) as LogLine;
-      lines.push(line);
-      if (line.msg === 'serving') resolve(line);
-    });
-    void exit.then(({ code }) => reject(new Error(`serve exited (${code}) before serving: ${stderr}`)));
-  });
-  const line = await serving;
-  return { child, port: line.port as number, healthPort: line.healthPort as number, lines, stderr: () => stderr, exit };
-}
-
-async function eventually(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(50);
-  }
-}
-
 
 describe('lxcfs-webhook serve', () => {
   let dir: string;
@@ -155,6 +114,27 @@ describe('lxcfs-webhook serve', () => {
     }
   });
 
+  it('with --max-connections 4: drops the fifth connection, counts it, and answers reviews once one closes', async () => {
+    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--shutdown-grace', '0', '--max-connections', '4']);
+    const held = await Promise.all([1, 2, 3, 4].map(() => rawConnection(serve.port, ca)));
+    try {
+      const scrape = async () => (await getHealth(serve.healthPort, '/metrics')).text;
+      assert.equal(sampleValue(await scrape(), 'lxcfs_webhook_open_connections'), 4);
+      // The server accepts the fifth at the TCP level and closes it at once: no handshake completes.
+      await assert.rejects(rawConnection(serve.port, ca), /ECONNRESET|socket disconnected|EPIPE/);
+      const metrics = await scrape();
+      assert.equal(sampleValue(metrics, 'lxcfs_webhook_connections_dropped_total'), 1);
+      assert.equal(sampleValue(metrics, 'lxcfs_webhook_open_connections'), 4);
+      held.pop()!.destroy();
+      await eventually('a review answered on a new connection', async () => (await send(serve.port, review(), { ca }).catch(() => undefined))?.status === 200);
+      assert.equal(serve.lines.find((l) => l.msg === 'serving')?.maxConnections, 4);
+    } finally {
+      for (const socket of held) socket.destroy();
+      serve.child.kill('SIGTERM');
+      assert.deepEqual(await serve.exit, { code: 0, signal: null });
+    }
+  });
+
   it('exits 2 with a message naming the flag when a flag is wrong', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--port', 'https'], /--port has value "https"; expected a port number/],
@@ -170,6 +150,8 @@ describe('lxcfs-webhook serve', () => {
       [['--max-request-bytes', '100'], /--max-request-bytes has value "100"; expected a size from 64Ki/],
       [['--max-request-bytes', '8MB'], /--max-request-bytes has value "8MB"/],
       [['--shutdown-grace', 'soon'], /--shutdown-grace has value "soon"/],
+      [['--max-connections', '0'], /--max-connections has value "0"; expected a whole number from 1 to 65536/],
+      [['--max-connections', 'lots'], /--max-connections has value "lots"/],
       [['--address', ''], /--address is empty/],
       [['--tls'], /unknown flag --tls; see 'lxcfs-webhook serve --help'/],
       [['now'], /unexpected argument "now"/],

@@ -182,6 +182,17 @@ describe('webhook over HTTPS', () => {
     assert.ok(!text.includes('nginx:1.21') && !text.includes('"spec"'), text);
   });
 
+  it('keeps the answer small when annotations are huge: a 1 MiB value and hundreds of unknown container names', async () => {
+    const review = peerReview();
+    const names = Array.from({ length: 500 }, (_, i) => `missing-${i}`).join(',');
+    review.request.object!.metadata!.annotations = { 'lxcfs-webhook.io/exclude-containers': `${names},${'z'.repeat(1 << 20)}` };
+    const reply = await post(review);
+    const warnings = responseOf(review, reply).warnings!;
+    assert.equal(warnings.at(-1), '… and 491 more');
+    // 11 warnings of at most 120 characters plus the patch of one container: a few KiB, not megabytes.
+    assert.ok(Buffer.byteLength(reply.text) < 8 * 1024, `${Buffer.byteLength(reply.text)} bytes`);
+  });
+
   it('accepts application/json with a UTF-8 charset', async () => {
     const review = peerReview();
     patchedPod(review, await post(review, { contentType: 'application/json; charset=UTF-8' }));

@@ -2,8 +2,7 @@
 // clients keep sending, the way Kubernetes (symlink swap) and people (in-place rewrite) change it.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { Agent } from 'node:https';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,86 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadKeyPair } from '../../src/admission/tls.js';
 import { startWebhook } from '../../src/admission/webhook.js';
 import { createCA, issueServingCert, type CertificateAuthority, type IssuedCertificate } from '../../src/certs/authority.js';
+import { DEFAULT_MAX_CONNECTIONS } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import { LxcfsWebhookError } from '../../src/errors.js';
 import { readJsonFixture } from '../helpers/paths.js';
-import { HOST, memoryLogger, send, type LogLine } from '../helpers/webhook.js';
+import { eventually, HOST, memoryLogger, SecretVolume, send, underLoad, type LogLine } from '../helpers/webhook.js';
 
 const review = () => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json');
 const fingerprintOf = (pair: IssuedCertificate) => new X509Certificate(pair.certPem).fingerprint256;
-
-/** Waits for `condition`, failing with `what` after a generous deadline (no timing is asserted). */
-async function eventually(what: string, condition: () => boolean | Promise<boolean>, deadlineMs = 30_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(50);
-  }
-}
-
-/** A Secret volume as kubelet writes it: files behind `..data`, a symlink swapped atomically on update. */
-class SecretVolume {
-  private generation = 0;
-  private current = '';
-  constructor(readonly dir: string) {}
-
-  get certFile() { return join(this.dir, 'tls.crt'); }
-  get keyFile() { return join(this.dir, 'tls.key'); }
-
-  write(pair: IssuedCertificate): void {
-    const previous = this.current;
-    this.current = `..2026_01_01_00_00_00.${++this.generation}`;
-    mkdirSync(join(this.dir, this.current));
-    writeFileSync(join(this.dir, this.current, 'tls.crt'), pair.certPem);
-    writeFileSync(join(this.dir, this.current, 'tls.key'), pair.keyPem);
-    symlinkSync(this.current, join(this.dir, '..data_tmp'));
-    renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
-    if (previous) {
-      rmSync(join(this.dir, previous), { recursive: true });
-    } else {
-      symlinkSync('..data/tls.crt', this.certFile);
-      symlinkSync('..data/tls.key', this.keyFile);
-    }
-  }
-}
-
-interface LoadResult {
-  succeeded: number;
-  failures: string[];
-}
-
-/**
- * Sends reviews without pause while `during` runs: two loops on keep-alive connections and one that
- * opens a new connection per request and records the certificate it was shown.
- */
-async function underLoad(port: number, ca: string, during: (seen: () => string) => Promise<void>): Promise<LoadResult> {
-  const result: LoadResult = { succeeded: 0, failures: [] };
-  let stop = false;
-  let lastSeen = '';
-  const agent = new Agent({ keepAlive: true, maxSockets: 2 });
-  const loop = async (fresh: boolean) => {
-    while (!stop) {
-      try {
-        const reply = await send(port, review(), { ca, ...(fresh ? {} : { agent }) });
-        if (reply.status !== 200) throw new Error(`status ${reply.status}: ${reply.text}`);
-        if (fresh) lastSeen = reply.fingerprint256;
-        result.succeeded++;
-      } catch (err) {
-        result.failures.push(`${fresh ? 'new connection' : 'keep-alive'}: ${String(err)}`);
-      }
-    }
-  };
-  const loops = [loop(false), loop(false), loop(true)];
-  try {
-    await eventually('first answers under load', () => result.succeeded >= 20 && lastSeen !== '');
-    await during(() => lastSeen);
-  } finally {
-    stop = true;
-    await Promise.all(loops);
-    agent.destroy();
-  }
-  return result;
-}
 
 describe('TLS certificate files', () => {
   let ca: CertificateAuthority;
@@ -141,7 +68,7 @@ describe('TLS certificate files', () => {
     const { logger, lines } = memoryLogger();
     const webhook = await startWebhook({
       port: 0, healthPort: 0, address: HOST, tls: { files: { certFile, keyFile } }, settings: defaultSettings,
-      maxRequestBytes: 1024 * 1024, logger, tlsPollIntervalMs: pollIntervalMs,
+      maxRequestBytes: 1024 * 1024, maxConnections: DEFAULT_MAX_CONNECTIONS, logger, tlsPollIntervalMs: pollIntervalMs,
     });
     return { webhook, lines };
   }

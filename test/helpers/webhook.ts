@@ -1,14 +1,23 @@
-// Test helpers for the webhook transport: start it in-process on free ports with a real certificate,
-// capture its JSON log lines, and talk to it over real HTTPS (verifying the certificate).
+// Test helpers for the webhook transport: start it in-process on free ports with a real certificate, or
+// as a real `serve` process; capture its JSON log lines; talk to it over real HTTPS (verifying the
+// certificate), alone or under a steady load; swap its certificate files the way kubelet does.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { request as httpsRequest, type Agent } from 'node:https';
+import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { localhostCertificate } from '../../src/admission/self-signed.js';
 import { startWebhook, type RunningWebhook, type WebhookConfig } from '../../src/admission/webhook.js';
+import { DEFAULT_MAX_CONNECTIONS } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import type { Logger } from '../../src/log.js';
+import { cliPath, readJsonFixture, repoRoot } from './paths.js';
 
 export const HOST = '127.0.0.1';
 
@@ -46,6 +55,7 @@ export async function startTestWebhook(overrides: Partial<WebhookConfig> = {}): 
     tls: { keyPair: local!.keyPair },
     settings: defaultSettings,
     maxRequestBytes: 8 * 1024 * 1024,
+    maxConnections: DEFAULT_MAX_CONNECTIONS,
     logger,
     ...overrides,
   });
@@ -100,7 +110,13 @@ export function send(port: number, body: unknown, options: PostOptions): Promise
       }));
       res.on('error', reject);
     });
-    req.on('error', reject);
+    // Whether TLS was established before a failure: if not, the review never left the client.
+    let secured = false;
+    req.on('socket', (socket) => {
+      if (req.reusedSocket) secured = true;
+      else socket.once('secureConnect', () => { secured = true; });
+    });
+    req.on('error', (err: Error) => reject(Object.assign(err, { secured })));
     req.end(payload);
   });
 }
@@ -159,4 +175,130 @@ export function exchange(socket: TLSSocket, request: string): Promise<{ head: st
 
 export function postRequest(body: string, path = '/mutate'): string {
   return `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+/** Waits for `condition`, failing with `what` after a generous deadline (no timing is asserted). */
+export async function eventually(what: string, condition: () => boolean | Promise<boolean>, deadlineMs = 30_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await sleep(50);
+  }
+}
+
+export interface ServeProcess {
+  child: ChildProcess;
+  port: number;
+  healthPort: number;
+  lines: LogLine[];
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the CLI (`lxcfs-webhook serve`) and waits for its "serving" log line, which carries the bound ports. */
+export async function startServe(args: string[]): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--health-port', '0', ...args], { cwd: repoRoot });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const lines: LogLine[] = [];
+  const serving = new Promise<LogLine>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      const line = JSON.parse(text) as LogLine;
+      lines.push(line);
+      if (line.msg === 'serving') resolve(line);
+    });
+    void exit.then(({ code }) => reject(new Error(`serve exited (${code}) before serving: ${stderr}`)));
+  });
+  const line = await serving;
+  return { child, port: line.port as number, healthPort: line.healthPort as number, lines, stderr: () => stderr, exit };
+}
+
+/** A Secret volume as kubelet writes it: files behind `..data`, a symlink swapped atomically on update. */
+export class SecretVolume {
+  private generation = 0;
+  private current = '';
+  constructor(readonly dir: string) {}
+
+  get certFile() { return join(this.dir, 'tls.crt'); }
+  get keyFile() { return join(this.dir, 'tls.key'); }
+
+  write(pair: { certPem: string; keyPem: string }): void {
+    const previous = this.current;
+    this.current = `..2026_01_01_00_00_00.${++this.generation}`;
+    mkdirSync(join(this.dir, this.current));
+    writeFileSync(join(this.dir, this.current, 'tls.crt'), pair.certPem);
+    writeFileSync(join(this.dir, this.current, 'tls.key'), pair.keyPem);
+    symlinkSync(this.current, join(this.dir, '..data_tmp'));
+    renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
+    if (previous) {
+      rmSync(join(this.dir, previous), { recursive: true });
+    } else {
+      symlinkSync('..data/tls.crt', this.certFile);
+      symlinkSync('..data/tls.key', this.keyFile);
+    }
+  }
+}
+
+export interface LoadResult {
+  succeeded: number;
+  failures: string[];
+  /**
+   * Requests that failed before TLS was established, so before the review was sent: refused by a closed
+   * port, or reset by the kernel when the listening socket closed with the connection still queued.
+   */
+  refused: number;
+}
+
+export interface LoadOptions {
+  /** The AdmissionReview sent; the peer pod CREATE by default. */
+  review?: () => unknown;
+  /** Hard cap on requests, so a loop can never run away. */
+  maxRequests?: number;
+  /** Count connections that failed before TLS was established apart from failures (a server that stopped listening). */
+  allowRefused?: boolean;
+}
+
+/**
+ * Sends reviews without pause while `during` runs: two loops on keep-alive connections and one that
+ * opens a new connection per request and records the certificate it was shown. Targets 127.0.0.1 only.
+ */
+export async function underLoad(port: number, ca: string, during: (seen: () => string, result: LoadResult) => Promise<void>,
+  options: LoadOptions = {}): Promise<LoadResult> {
+  const review = options.review ?? (() => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json'));
+  const maxRequests = options.maxRequests ?? 50_000;
+  const result: LoadResult = { succeeded: 0, failures: [], refused: 0 };
+  let stop = false;
+  let sent = 0;
+  let lastSeen = '';
+  const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+  const loop = async (fresh: boolean) => {
+    while (!stop && sent++ < maxRequests) {
+      try {
+        const reply = await send(port, review(), { ca, ...(fresh ? {} : { agent }) });
+        if (reply.status !== 200) throw new Error(`status ${reply.status}: ${reply.text}`);
+        if (fresh) lastSeen = reply.fingerprint256;
+        result.succeeded++;
+      } catch (err) {
+        if (options.allowRefused && !(err as { secured?: boolean }).secured) {
+          result.refused++;
+          await sleep(10);
+        } else {
+          result.failures.push(`${fresh ? 'new connection' : 'keep-alive'}: ${String(err)}`);
+        }
+      }
+    }
+  };
+  const loops = [loop(false), loop(false), loop(true)];
+  try {
+    await eventually('first answers under load', () => result.succeeded >= 20 && lastSeen !== '');
+    await during(() => lastSeen, result);
+  } finally {
+    stop = true;
+    await Promise.all(loops);
+    agent.destroy();
+  }
+  return result;
 }
