@@ -6,7 +6,7 @@
 import { isObject, type Pod } from '../inject/pod.js';
 import { mutatePod, type MutationOutcome } from '../inject/mutate.js';
 import type { InjectionSettings } from '../inject/settings.js';
-import { boundWarnings, clip } from './bounded.js';
+import { boundWarnings, clip } from '../bounded.js';
 
 export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 

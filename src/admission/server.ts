@@ -20,7 +20,7 @@ import {
 } from '../config/defaults.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
-import { clip } from './bounded.js';
+import { clip } from '../bounded.js';
 import type { RequestOutcome, WebhookMetrics } from './metrics.js';
 import { reviewAdmission, type ReviewLog } from './review.js';
 import type { KeyPair } from './tls.js';

@@ -1,7 +1,7 @@
 // Bounds on what the webhook sends back or logs of a request's own content, so that no input (a 1 MiB
 // annotation value, a pod with thousands of bad names, a huge apiVersion string) can make a
 // multi-megabyte response or log line. The limits and their reasons are in config/defaults.ts.
-import { ECHO_MAX_CHARS, WARNING_MAX_CHARS, WARNING_MAX_COUNT } from '../config/defaults.js';
+import { ECHO_MAX_CHARS, WARNING_MAX_CHARS, WARNING_MAX_COUNT } from './config/defaults.js';
 
 const ELLIPSIS = '…';
 
