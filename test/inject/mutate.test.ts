@@ -296,7 +296,7 @@ describe('mutatePod for kubectl debug (UPDATE pods/ephemeralcontainers)', () => 
     const next = debugged(running, ['debugger']);
     const result = mutatePod({ pod: next, settings: defaultSettings, ephemeralUpdateOf: running });
     assert.deepEqual(result.patch, []);
-    assert.deepEqual(result.warnings, ['lxcfs: container "debugger": pod has no lxcfs volume to reuse; not mounted: /proc/cpuinfo, /proc/diskstats, /proc/loa...']);
+    assert.deepEqual(result.warnings, ['lxcfs: container "debugger": pod has no lxcfs volume to reuse; not mounted: /proc/cpuinfo, /proc/diskstats, /proc/loada…']);
   });
 });
 
