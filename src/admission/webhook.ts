@@ -1,9 +1,10 @@
 // Puts the webhook together: certificate (from files, watched, or given), metrics, the HTTPS review
 // server and the plain-HTTP health server. `serve` adds flags and signals on top; tests start it the
-// same way in-process.
+// same way in-process. Errors name WebhookConfig fields in `setting`, never flags: serve adds those.
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import { WEBHOOK_IN_FLIGHT_TIMEOUT_MS } from '../config/defaults.js';
 import { configError } from '../errors.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
@@ -12,8 +13,6 @@ import { WebhookMetrics } from './metrics.js';
 import { createAdmissionServer } from './server.js';
 import { loadKeyPair, watchKeyPair, type KeyPair, type KeyPairFiles, type KeyPairWatcher } from './tls.js';
 
-/** After the grace period, how long requests still in flight may take before their connections are cut. */
-const IN_FLIGHT_TIMEOUT_MS = 5_000;
 
 export interface WebhookConfig {
   port: number;
@@ -42,14 +41,16 @@ export interface RunningWebhook {
   stop(): Promise<void>;
 }
 
-function listen(server: NetServer, port: number, address: string | undefined, flag: string): Promise<number> {
+/** `setting` is the WebhookConfig field of the port, so a caller can name it its own way (serve: the flag). */
+function listen(server: NetServer, port: number, address: string | undefined, setting: 'port' | 'healthPort'): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const problem = err.code === 'EADDRINUSE' ? 'is in use by another process'
         : err.code === 'EACCES' ? 'needs privileges this process does not have'
         : err.code === 'EADDRNOTAVAIL' ? 'is on an address this machine does not have'
         : `cannot be listened on (${err.code ?? err.message})`;
-      reject(configError(`${flag} ${port}${address ? ` on --address ${address}` : ''} ${problem}; choose another ${flag} or --address`));
+      const what = setting === 'port' ? 'HTTPS port' : 'health port';
+      reject(configError(`${what} ${port}${address ? ` on address ${address}` : ''} ${problem}; choose another port or address`, setting));
     };
     server.once('error', onError);
     server.listen(port, address, () => {
@@ -106,8 +107,8 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
   }
 
   try {
-    const port = await listen(admission.server, config.port, config.address, '--port');
-    const healthPort = await listen(health, config.healthPort, config.address, '--health-port').catch(async (err: unknown) => {
+    const port = await listen(admission.server, config.port, config.address, 'port');
+    const healthPort = await listen(health, config.healthPort, config.address, 'healthPort').catch(async (err: unknown) => {
       await closeNow(admission.server);
       throw err;
     });
@@ -124,7 +125,7 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
       async stop() {
         ready = false;
         watcher?.close();
-        await Promise.all([admission.close(IN_FLIGHT_TIMEOUT_MS), closeNow(health)]);
+        await Promise.all([admission.close(WEBHOOK_IN_FLIGHT_TIMEOUT_MS), closeNow(health)]);
       },
     };
   } catch (err) {

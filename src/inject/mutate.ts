@@ -1,6 +1,6 @@
 // The one mutation function. The webhook, the `inject` CLI and the golden tests all call `mutatePod`,
 // so a pod is injected the same way whichever door it comes through.
-import { ANNOTATIONS } from '../config/defaults.js';
+import { ANNOTATIONS, WARNING_MAX_LENGTH } from '../config/defaults.js';
 import { decidePod, type PodSkipReason } from './options.js';
 import { buildPatch, type JsonPatchOperation } from './patch.js';
 import { planEphemeralUpdate, planPodCreate, unknownExcludedNames, type FileSkipReason, type InjectionPlan } from './plan.js';
@@ -34,13 +34,12 @@ export interface MutationResult {
   outcome: MutationOutcome;
 }
 
-const WARNING_LIMIT = 120;
 /** Skips that the user asked for: recorded in the status, not worth a warning. */
 const REQUESTED_SKIPS: ReadonlySet<FileSkipReason> = new Set(['excluded', 'init-container']);
 
 function warning(text: string): string {
   const line = `lxcfs: ${text}`;
-  return line.length <= WARNING_LIMIT ? line : `${line.slice(0, WARNING_LIMIT - 3)}...`;
+  return line.length <= WARNING_MAX_LENGTH ? line : `${line.slice(0, WARNING_MAX_LENGTH - 3)}...`;
 }
 
 const SKIP_EXPLANATIONS: Record<FileSkipReason, string> = {
