@@ -42,16 +42,14 @@ const MAX_NAME_COLUMN = 30;
 /** Joins two words so that wrap() keeps them on one line. */
 const NO_BREAK = '\u00a0';
 
-/** `text` in lines of at most `width` columns, the first starting after `firstIndent`, the rest at `indent`. */
-export function wrap(text: string, indent: number, firstIndent = indent, width = HELP_WIDTH): string[] {
+/** `text` in lines that fit in HELP_WIDTH columns after `indent` spaces (which the caller adds). */
+export function wrap(text: string, indent: number): string[] {
   const lines: string[] = [];
   let line = '';
-  let lineIndent = firstIndent;
   for (const word of text.split(/[ \n]+/).filter((w) => w !== '')) {
-    if (line !== '' && lineIndent + line.length + 1 + word.length > width) {
+    if (line !== '' && indent + line.length + 1 + word.length > HELP_WIDTH) {
       lines.push(line);
       line = '';
-      lineIndent = indent;
     }
     line = line === '' ? word : `${line} ${word}`;
   }
@@ -71,7 +69,7 @@ export class FlagSet<F extends FlagDeclarations> {
   }
 
   /** `flag --port has value "x"; expected ...; see 'lxcfs-webhook serve --help'`. */
-  valueError(flag: keyof F & string, value: string, expected: string): LxcfsWebhookError {
+  private valueError(flag: keyof F & string, value: string, expected: string): LxcfsWebhookError {
     return configError(`flag --${flag} has value "${value}"; expected ${expected}; ${this.seeHelp}`, flag);
   }
 
