@@ -91,7 +91,7 @@ export const DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024;
  * terminationGracePeriodSeconds (30 by default).
  */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
-/** Bounds of `serve --max-request-bytes`: below 64 KiB real pods are refused, above 1 GiB memory runs out. */
+/** Bounds of `serve --max-request-bytes`: below 64 KiB ordinary pods would be refused; above 1 GiB one request could fill memory. */
 export const MIN_REQUEST_BYTES = 64 * 1024;
 export const MAX_REQUEST_BYTES = 1024 * 1024 * 1024;
 /** After the shutdown grace period, how long requests still in flight may take before their connections are cut. */
@@ -102,7 +102,7 @@ export const TLS_RELOAD_SETTLE_MS = 100;
 export const TLS_RELOAD_POLL_INTERVAL_MS = 10_000;
 /** Bytes of log lines that may wait for a slow reader of stdout; beyond that, lines are dropped. */
 export const LOG_ASYNC_BUFFER_BYTES = 16 * 1024 * 1024;
-/** Longest warning returned to the API server: kubectl shows longer ones cut off. */
+/** Longest warning returned to the API server: Kubernetes asks admission warnings to stay within 120 characters. */
 export const WARNING_MAX_LENGTH = 120;
 /**
  * Node flags the webhook runs with (image entrypoint, benchmark). A 2 MiB young generation instead of
