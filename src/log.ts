@@ -1,6 +1,7 @@
 // Structured JSON logs (pino): one object per line with stable fields `level`, `time`, `msg`, and
 // `component`. Callers add a few fields of their own; they never log whole Kubernetes objects.
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { LOG_ASYNC_BUFFER_BYTES } from './config/defaults.js';
 
 export type { Logger };
 
@@ -13,8 +14,6 @@ export function createLogger(component: string, level = process.env.LOG_LEVEL ??
   }, destination);
 }
 
-/** Bytes of log lines that may wait for a slow reader of stdout; beyond that, lines are dropped. */
-const ASYNC_BUFFER_LIMIT = 16 * 1024 * 1024;
 
 /**
  * stdout for busy servers: written asynchronously, lines batched while a write is in flight. The
@@ -22,5 +21,5 @@ const ASYNC_BUFFER_LIMIT = 16 * 1024 * 1024;
  * and a webhook must not wait on whoever reads its logs. Buffered lines are flushed at exit.
  */
 export function asyncStdout(): DestinationStream {
-  return pino.destination({ dest: 1, sync: false, maxLength: ASYNC_BUFFER_LIMIT });
+  return pino.destination({ dest: 1, sync: false, maxLength: LOG_ASYNC_BUFFER_BYTES });
 }

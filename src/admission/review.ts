@@ -1,8 +1,10 @@
-// The AdmissionReview contract, without HTTP: takes a decoded request body, returns the HTTP status,
-// the response body and one log record. Pure, so every branch is tested with plain objects.
+// The AdmissionReview contract, without HTTP: takes a decoded request body and returns data: either
+// the AdmissionReview to answer with, or why the body is no review this webhook can answer; and one
+// log record either way. Pure, so every branch is tested with plain objects; the transport (server.ts)
+// turns the result into HTTP.
 //
 // The webhook never denies: every answer it can give is `allowed: true`, with or without a patch. Only
-// a body that is not an AdmissionReview at all gets a 4xx (the API server never sends one).
+// a body that is not an AdmissionReview at all is invalid (the API server never sends one).
 import { isObject, type Pod } from '../inject/pod.js';
 import { mutatePod, type MutationOutcome } from '../inject/mutate.js';
 import type { InjectionSettings } from '../inject/settings.js';
@@ -29,15 +31,14 @@ export interface ReviewLog {
   error?: string;
 }
 
-export interface ReviewAnswer {
-  status: number;
-  /** An AdmissionReview for 200; `{ error }` for 4xx. */
-  body: Record<string, unknown>;
-  log: ReviewLog;
-}
+export type ReviewResult =
+  /** The AdmissionReview to send back: always allowed, with or without a patch. */
+  | { kind: 'answer'; review: Record<string, unknown>; log: ReviewLog }
+  /** The body is no AdmissionReview this webhook can answer; `problem` says why and what is expected. */
+  | { kind: 'invalid'; problem: string; log: ReviewLog };
 
-function reject(message: string): ReviewAnswer {
-  return { status: 400, body: { error: message }, log: { result: 'rejected', error: message } };
+function invalid(problem: string): ReviewResult {
+  return { kind: 'invalid', problem, log: { result: 'rejected', error: problem } };
 }
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
@@ -58,18 +59,18 @@ function isPodRequest(request: Record<string, unknown>): boolean {
   return isObject(kind) && kind.group === '' && kind.kind === 'Pod';
 }
 
-export function reviewAdmission(body: unknown, settings: InjectionSettings): ReviewAnswer {
+export function reviewAdmission(body: unknown, settings: InjectionSettings): ReviewResult {
   if (!isObject(body) || body.kind !== 'AdmissionReview') {
-    return reject('body is not an AdmissionReview: expected a JSON object with "kind": "AdmissionReview"');
+    return invalid('body is not an AdmissionReview: expected a JSON object with "kind": "AdmissionReview"');
   }
   const apiVersion = str(body.apiVersion);
   if (!ADMISSION_VERSIONS.some((v) => v === apiVersion)) {
-    return reject(`apiVersion "${clip(String(body.apiVersion))}" is not supported; expected one of ${ADMISSION_VERSIONS.join(', ')}`);
+    return invalid(`apiVersion "${clip(String(body.apiVersion))}" is not supported; expected one of ${ADMISSION_VERSIONS.join(', ')}`);
   }
   const request = body.request;
-  if (!isObject(request)) return reject('AdmissionReview has no "request" object');
+  if (!isObject(request)) return invalid('AdmissionReview has no "request" object');
   const uid = str(request.uid);
-  if (!uid) return reject('request.uid is missing; the response must echo it');
+  if (!uid) return invalid('request.uid is missing; the response must echo it');
 
   const operation = str(request.operation);
   const subResource = str(request.subResource) ?? '';
@@ -77,9 +78,9 @@ export function reviewAdmission(body: unknown, settings: InjectionSettings): Rev
   const log: ReviewLog = {
     uid: clip(uid), apiVersion, operation: logged(operation), namespace: logged(request.namespace), dryRun: request.dryRun === true, result: 'ignored',
   };
-  const answer = (response: Record<string, unknown>): ReviewAnswer => ({
-    status: 200,
-    body: { apiVersion, kind: 'AdmissionReview', response: { uid, allowed: true, ...response } },
+  const answer = (response: Record<string, unknown>): ReviewResult => ({
+    kind: 'answer',
+    review: { apiVersion, kind: 'AdmissionReview', response: { uid, allowed: true, ...response } },
     log,
   });
 

@@ -1,7 +1,8 @@
-// The certificate `serve` uses when given no --tls-* flags: made in memory for this run only, for
+// The certificate `serve` uses when given no certificate files: made in memory for this run only, for
 // trying the webhook on one machine (curl -k). A cluster needs real files: the API server must trust
 // the CA named in the webhook configuration's caBundle.
 import { createCA, issueServingCert } from '../certs/authority.js';
+import { LOCALHOST_CERT_VALID_DAYS } from '../config/defaults.js';
 import { parseKeyPair, type KeyPair } from './tls.js';
 
 export const LOCALHOST_NAMES = ['localhost', '127.0.0.1', '::1'] as const;
@@ -13,11 +14,8 @@ export interface LocalCertificate {
 }
 
 export async function localhostCertificate(): Promise<LocalCertificate> {
-  const ca = await createCA({ commonName: 'lxcfs-webhook in-memory CA', validDays: 30 });
-  const issued = await issueServingCert(ca, LOCALHOST_NAMES, { validDays: 30 });
-  const keyPair = parseKeyPair(Buffer.from(issued.certPem), Buffer.from(issued.keyPem), {
-    certFile: '(in-memory certificate)',
-    keyFile: '(in-memory key)',
-  });
+  const ca = await createCA({ commonName: 'lxcfs-webhook in-memory CA', validDays: LOCALHOST_CERT_VALID_DAYS });
+  const issued = await issueServingCert(ca, LOCALHOST_NAMES, { validDays: LOCALHOST_CERT_VALID_DAYS });
+  const keyPair = parseKeyPair(Buffer.from(issued.certPem), Buffer.from(issued.keyPem));
   return { keyPair, caCertPem: ca.certPem };
 }

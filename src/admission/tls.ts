@@ -11,7 +11,9 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { TLS_RELOAD_POLL_INTERVAL_MS, TLS_RELOAD_SETTLE_MS } from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
+import { CoalescingRunner } from '../runtime/coalescing-runner.js';
 
 /** A certificate chain (PEM, leaf first) and its private key, checked to belong together. */
 export interface KeyPair {
@@ -29,52 +31,64 @@ export interface KeyPairFiles {
   keyFile: string;
 }
 
-const tlsError = (message: string, cause?: unknown) => new LxcfsWebhookError('E_TLS', message, { cause });
+/** `setting` is the KeyPairFiles field at fault, so a caller can name it its own way (serve: the flag). */
+const tlsError = (message: string, setting: keyof KeyPairFiles | undefined, cause?: unknown) =>
+  new LxcfsWebhookError('E_TLS', message, { cause, setting });
 
-const CERT_FIX = 'pass a PEM certificate chain, leaf first (the tls.crt of a kubernetes.io/tls Secret)';
-const KEY_FIX = 'pass the PEM private key of that certificate (the tls.key of a kubernetes.io/tls Secret)';
+const FIX: Record<keyof KeyPairFiles, string> = {
+  certFile: 'it must hold a PEM certificate chain, leaf first (the tls.crt of a kubernetes.io/tls Secret)',
+  keyFile: 'it must hold the PEM private key of that certificate (the tls.key of a kubernetes.io/tls Secret)',
+};
 
-/** Checks that `cert` and `key` (PEM) form a usable pair; `source` names them in error messages. */
-export function parseKeyPair(cert: Buffer, key: Buffer, source: KeyPairFiles): KeyPair {
+/** How messages name the certificate and the key: by file when they came from files. */
+function describe(source: KeyPairFiles | undefined): Record<keyof KeyPairFiles, string> {
+  return source
+    ? { certFile: `the certificate file "${source.certFile}"`, keyFile: `the key file "${source.keyFile}"` }
+    : { certFile: 'the certificate', keyFile: 'the key' };
+}
+
+/** Checks that `cert` and `key` (PEM) form a usable pair; `source`, when they were read from files, names them in errors. */
+export function parseKeyPair(cert: Buffer, key: Buffer, source?: KeyPairFiles): KeyPair {
+  const name = describe(source);
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(cert);
   } catch (err) {
-    throw tlsError(`--tls-cert file "${source.certFile}" holds no PEM certificate (${String(err)}); ${CERT_FIX}`, err);
+    throw tlsError(`${name.certFile} holds no PEM certificate (${String(err)}); ${FIX.certFile}`, 'certFile', err);
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw tlsError(`--tls-key file "${source.keyFile}" holds no PEM private key (${String(err)}); ${KEY_FIX}`, err);
+    throw tlsError(`${name.keyFile} holds no PEM private key (${String(err)}); ${FIX.keyFile}`, 'keyFile', err);
   }
   if (!leaf.checkPrivateKey(privateKey)) {
     throw tlsError(
-      `--tls-key file "${source.keyFile}" is not the key of the certificate in "${source.certFile}"; ` +
-      'pass the key and certificate issued together (both from the same Secret)',
+      `${name.keyFile} is not the key of ${name.certFile}; use the key and certificate issued together (both from the same Secret)`,
+      'keyFile',
     );
   }
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw tlsError(`TLS cannot use the pair "${source.certFile}" and "${source.keyFile}": ${String(err)}`, err);
+    throw tlsError(`TLS cannot use ${name.certFile} with ${name.keyFile}: ${String(err)}`, undefined, err);
   }
   return { cert, key, fingerprint256: leaf.fingerprint256, notAfter: new Date(leaf.validTo), names: leaf.subjectAltName ?? '' };
 }
 
-function readPemFile(file: string, flag: '--tls-cert' | '--tls-key'): Buffer {
+function readPemFile(files: KeyPairFiles, which: keyof KeyPairFiles): Buffer {
   try {
-    return readFileSync(file);
+    return readFileSync(files[which]);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const problem = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : `cannot be read (${code})`;
-    throw tlsError(`${flag} file "${file}" ${problem}; ${flag === '--tls-cert' ? CERT_FIX : KEY_FIX}`, err);
+    throw tlsError(`${describe(files)[which]} ${problem}; ${FIX[which]}`, which, err);
   }
 }
 
 /** Start-up load: throws E_TLS naming the file and the fix. */
 export function loadKeyPair(files: KeyPairFiles): KeyPair {
-  return parseKeyPair(readPemFile(files.certFile, '--tls-cert'), readPemFile(files.keyFile, '--tls-key'), files);
+  return parseKeyPair(readPemFile(files, 'certFile'), readPemFile(files, 'keyFile'), files);
 }
 
 export interface KeyPairWatchOptions extends KeyPairFiles {
@@ -91,17 +105,12 @@ export interface KeyPairWatcher {
   close(): void;
 }
 
-/** Lets the rest of a multi-file update land before the files are read. */
-const SETTLE_MS = 100;
-const DEFAULT_POLL_INTERVAL_MS = 10_000;
-
 export function watchKeyPair(options: KeyPairWatchOptions): KeyPairWatcher {
   const { certFile, keyFile, onReload, onReject } = options;
   let current = options.current;
   let lastRejected: { cert: Buffer; key: Buffer } | undefined;
   let settleTimer: NodeJS.Timeout | undefined;
-  let checking: Promise<void> | undefined;
-  let recheck = false;
+  const checks = new CoalescingRunner<void>();
   let closed = false;
 
   async function check(): Promise<void> {
@@ -132,23 +141,12 @@ export function watchKeyPair(options: KeyPairWatchOptions): KeyPairWatcher {
 
   /** Runs one check at a time; a change seen during a check gets one more check after it. */
   function requestCheck(): void {
-    if (closed) return;
-    if (checking) {
-      recheck = true;
-      return;
-    }
-    checking = check().finally(() => {
-      checking = undefined;
-      if (recheck) {
-        recheck = false;
-        requestCheck();
-      }
-    });
+    if (!closed) void checks.run(check);
   }
 
   function onChange(): void {
     clearTimeout(settleTimer);
-    settleTimer = setTimeout(requestCheck, SETTLE_MS);
+    settleTimer = setTimeout(requestCheck, TLS_RELOAD_SETTLE_MS);
   }
 
   const watchers: FSWatcher[] = [];
@@ -160,7 +158,7 @@ export function watchKeyPair(options: KeyPairWatchOptions): KeyPairWatcher {
       // Same: the poll below still notices changes.
     }
   }
-  const poll = setInterval(requestCheck, options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS).unref();
+  const poll = setInterval(requestCheck, options.pollIntervalMs ?? TLS_RELOAD_POLL_INTERVAL_MS).unref();
 
   return {
     close() {

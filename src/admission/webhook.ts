@@ -1,19 +1,15 @@
 // Puts the webhook together: certificate (from files, watched, or given), metrics, the HTTPS review
 // server and the plain-HTTP health server. `serve` adds flags and signals on top; tests start it the
-// same way in-process.
-import type { Server as HttpServer } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo, Server as NetServer } from 'node:net';
-import { configError } from '../errors.js';
+// same way in-process. Errors name WebhookConfig fields in `setting`, never flags: serve adds those.
+import { WEBHOOK_IN_FLIGHT_TIMEOUT_MS } from '../config/defaults.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
-import { createHealthServer } from './health.js';
+import { createHealthServer } from '../runtime/health-server.js';
+import { closeNow, listen } from '../runtime/listen.js';
 import { WebhookMetrics } from './metrics.js';
 import { createAdmissionServer, type TransportTimeouts } from './server.js';
 import { loadKeyPair, watchKeyPair, type KeyPair, type KeyPairFiles, type KeyPairWatcher } from './tls.js';
 
-/** After the grace period, how long requests still in flight may take before their connections are cut. */
-const IN_FLIGHT_TIMEOUT_MS = 5_000;
 
 export interface WebhookConfig {
   port: number;
@@ -46,30 +42,6 @@ export interface RunningWebhook {
   stop(): Promise<void>;
 }
 
-function listen(server: NetServer, port: number, address: string | undefined, flag: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      const problem = err.code === 'EADDRINUSE' ? 'is in use by another process'
-        : err.code === 'EACCES' ? 'needs privileges this process does not have'
-        : err.code === 'EADDRNOTAVAIL' ? 'is on an address this machine does not have'
-        : `cannot be listened on (${err.code ?? err.message})`;
-      reject(configError(`${flag} ${port}${address ? ` on --address ${address}` : ''} ${problem}; choose another ${flag} or --address`));
-    };
-    server.once('error', onError);
-    server.listen(port, address, () => {
-      server.removeListener('error', onError);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
-function closeNow(server: HttpServer | HttpsServer): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
 export async function startWebhook(config: WebhookConfig): Promise<RunningWebhook> {
   const { logger } = config;
   const metrics = new WebhookMetrics();
@@ -89,7 +61,7 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
     logger,
   });
   let ready = false;
-  const health = createHealthServer({ registry: metrics.registry, isReady: () => ready, logger });
+  const health = createHealthServer({ registry: metrics.registry, notReadyReasons: () => (ready ? [] : ['shutting down']), logger });
 
   let watcher: KeyPairWatcher | undefined;
   if ('files' in config.tls) {
@@ -112,8 +84,8 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
   }
 
   try {
-    const port = await listen(admission.server, config.port, config.address, '--port');
-    const healthPort = await listen(health, config.healthPort, config.address, '--health-port').catch(async (err: unknown) => {
+    const port = await listen(admission.server, { port: config.port, address: config.address, what: 'HTTPS port', setting: 'port' });
+    const healthPort = await listen(health, { port: config.healthPort, address: config.address, what: 'health port', setting: 'healthPort' }).catch(async (err: unknown) => {
       await closeNow(admission.server);
       throw err;
     });
@@ -130,7 +102,7 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
       async stop() {
         ready = false;
         watcher?.close();
-        await Promise.all([admission.close(IN_FLIGHT_TIMEOUT_MS), closeNow(health)]);
+        await Promise.all([admission.close(WEBHOOK_IN_FLIGHT_TIMEOUT_MS), closeNow(health)]);
       },
     };
   } catch (err) {

@@ -48,7 +48,7 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
   try {
     accessSync(layout.helper, constants.X_OK);
   } catch {
-    throw new LxcfsWebhookError('E_AGENT', `native helper ${layout.helper} is missing: build it with "npm run build" (make -C native) or pass --remount-helper`);
+    throw new LxcfsWebhookError('E_AGENT', `native helper ${layout.helper} is missing: build it with "npm run build" (make -C native) or give the agent its path`, { setting: 'helper' });
   }
   if (!existsSync('/dev/fuse')) {
     throw new LxcfsWebhookError('E_AGENT', 'no /dev/fuse: run the agent privileged (securityContext.privileged: true) on a node with the fuse module loaded');
@@ -102,7 +102,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
     });
   };
   const health = createHealthServer({ registry: metrics.registry, notReadyReasons, logger: log });
-  const healthPort = await listen(health, { port: options.healthPort, portSetting: '--health-port' });
+  const healthPort = await listen(health, { port: options.healthPort, what: 'health port', setting: 'healthPort' });
   log.info({ healthPort, anchor: layout.root, fuseMount: layout.fuseMount, remountSupported }, 'agent starting');
 
   try {

@@ -13,9 +13,9 @@ import type { AnchorLayout } from './lxcfs/anchor.js';
 import type { SweepConfig } from './repair/sweeper.js';
 
 export interface NodePaths {
-  /** --lxcfs-root: the anchor pods mount from. */
+  /** The anchor pods mount from. */
   lxcfsRoot: string;
-  /** --fuse-mount: where lxcfs itself mounts. */
+  /** Where lxcfs itself mounts. */
   fuseMount: string;
   remountHelper: string;
   /** The host's procfs. */

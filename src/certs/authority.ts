@@ -5,6 +5,7 @@ import 'reflect-metadata'; // @peculiar/x509 resolves its algorithms through tsy
 import * as x509 from '@peculiar/x509';
 import { KeyObject, X509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
+import { CERT_CLOCK_SKEW_MS, DEFAULT_SERVING_CERT_VALID_DAYS } from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
 
 x509.cryptoProvider.set(webcrypto as Crypto);
@@ -12,8 +13,6 @@ x509.cryptoProvider.set(webcrypto as Crypto);
 const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** Certificates start a little in the past so a peer whose clock is behind accepts them at once. */
-const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 export interface CertificateAuthority {
   cert: x509.X509Certificate;
@@ -35,7 +34,7 @@ export interface ValidityOptions {
 }
 
 function validity({ validDays, now = new Date() }: ValidityOptions): { notBefore: Date; notAfter: Date } {
-  return { notBefore: new Date(now.getTime() - CLOCK_SKEW_MS), notAfter: new Date(now.getTime() + validDays * DAY_MS) };
+  return { notBefore: new Date(now.getTime() - CERT_CLOCK_SKEW_MS), notAfter: new Date(now.getTime() + validDays * DAY_MS) };
 }
 
 /** A random positive 128-bit serial (the top bit cleared: DER integers are signed). */
@@ -99,7 +98,7 @@ export async function loadCA(certPem: string, keyPem: string): Promise<Certifica
 export async function issueServingCert(
   ca: CertificateAuthority,
   names: readonly string[],
-  options: ValidityOptions = { validDays: 365 },
+  options: ValidityOptions = { validDays: DEFAULT_SERVING_CERT_VALID_DAYS },
 ): Promise<IssuedCertificate> {
   if (names.length === 0) throw new Error('issueServingCert needs at least one DNS name or IP address');
   const keys = await generateKeys();

@@ -7,15 +7,26 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { INSTALL } from '../config/defaults.js';
+import { DEFAULT_CA_VALID_DAYS, DEFAULT_SERVING_CERT_VALID_DAYS, INSTALL, MAX_CERT_VALID_DAYS } from '../config/defaults.js';
 import { createCA, issueServingCert, loadCA, type CertificateAuthority } from '../certs/authority.js';
-import { configError } from '../errors.js';
+import { LxcfsWebhookError } from '../errors.js';
 import type { Command } from './command.js';
-import { parseFlags } from './flags.js';
+import { FlagSet, helpText } from './flags.js';
+import { integer, kubernetesName, path } from './values.js';
 
-const usage = `usage: lxcfs-webhook certs --out DIR [flags]
+const days = integer(1, MAX_CERT_VALID_DAYS, 'days');
 
-Writes the webhook's TLS material for a cluster without cert-manager:
+const flags = new FlagSet('certs', {
+  'out': { kind: path('DIR'), help: 'directory to write to, created if missing (required)' },
+  'namespace': { kind: kubernetesName, default: INSTALL.namespace, help: 'namespace of the webhook Service' },
+  'service': { kind: kubernetesName, default: INSTALL.service, help: 'name of the webhook Service' },
+  'valid-days': { kind: days, default: DEFAULT_SERVING_CERT_VALID_DAYS, help: 'lifetime of the serving certificate' },
+  'ca-valid-days': { kind: days, default: DEFAULT_CA_VALID_DAYS, help: 'lifetime of a new CA' },
+});
+
+const usage = helpText(flags, {
+  synopsis: 'certs --out DIR [flags]',
+  about: `Writes the webhook's TLS material for a cluster without cert-manager:
   DIR/ca.crt, DIR/ca.key        the CA (kept for the next rotation; ca.key never leaves DIR)
   DIR/tls.crt, DIR/tls.key      serving certificate for the Service's DNS names, signed by the CA
   DIR/secret.yaml               Secret ${INSTALL.tlsSecret} with tls.crt and tls.key
@@ -23,28 +34,8 @@ Writes the webhook's TLS material for a cluster without cert-manager:
 
 Install: lxcfs-webhook certs --out deploy/overlays/self-managed/generated
          kubectl apply -k deploy/overlays/self-managed
-Rotate:  run both again; the CA in DIR is reused and serve reloads the new Secret without a restart.
-
-flags:
-  --out DIR             directory to write to (created if missing)
-  --namespace NS        namespace of the webhook Service (default ${INSTALL.namespace})
-  --service NAME        name of the webhook Service (default ${INSTALL.service})
-  --valid-days N        lifetime of the serving certificate (default 365)
-  --ca-valid-days N     lifetime of a new CA (default 3650)`;
-
-/** Kubernetes names: RFC 1123 labels. */
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-function positiveDays(flag: string, value: string): number {
-  const days = Number(value);
-  if (!Number.isInteger(days) || days < 1 || days > 36500) throw configError(`--${flag} has value "${value}"; expected a whole number of days from 1 to 36500`);
-  return days;
-}
-
-function dnsLabel(flag: string, value: string): string {
-  if (!DNS_LABEL.test(value)) throw configError(`--${flag} has value "${value}"; expected a Kubernetes name (lower-case letters, digits and "-", at most 63)`);
-  return value;
-}
+Rotate:  run both again; the CA in DIR is reused and serve reloads the new Secret without a restart.`,
+});
 
 export function serviceDnsNames(service: string, namespace: string): string[] {
   return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
@@ -69,57 +60,60 @@ interface CertsOptions {
 
 export const command: Command<CertsOptions> = {
   name: 'certs',
-  summary: 'write a CA, serving certificate, Secret and caBundle patch for installs without cert-manager',
+  summary: 'TLS for installs without cert-manager: CA, certificate, Secret, caBundle patch',
   usage,
   parse(args) {
-    const { values } = parseFlags('certs', {
-      args,
-      options: {
-        'out': { type: 'string' },
-        'namespace': { type: 'string', default: INSTALL.namespace },
-        'service': { type: 'string', default: INSTALL.service },
-        'valid-days': { type: 'string', default: '365' },
-        'ca-valid-days': { type: 'string', default: '3650' },
-      },
-    });
-    if (!values.out) throw configError('--out is required: the directory to write the certificates, Secret and patch to');
+    const { values } = flags.parse(args);
+    if (values.out === undefined) throw flags.usageError('--out is required: the directory to write the certificates, Secret and patch to');
     return {
       out: values.out,
-      namespace: dnsLabel('namespace', values.namespace),
-      service: dnsLabel('service', values.service),
-      validDays: positiveDays('valid-days', values['valid-days']),
-      caValidDays: positiveDays('ca-valid-days', values['ca-valid-days']),
+      namespace: values.namespace,
+      service: values.service,
+      validDays: values['valid-days'],
+      caValidDays: values['ca-valid-days'],
     };
   },
-  async run({ out, namespace, service, validDays, caValidDays }) {
-    mkdirSync(out, { recursive: true });
-    const { ca, reused } = await caIn(out, caValidDays);
-    const serving = await issueServingCert(ca, serviceDnsNames(service, namespace), { validDays });
-    const secret = {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: INSTALL.tlsSecret, namespace },
-      type: 'kubernetes.io/tls',
-      data: { 'tls.crt': Buffer.from(serving.certPem).toString('base64'), 'tls.key': Buffer.from(serving.keyPem).toString('base64') },
-    };
-    const caBundle = Buffer.from(ca.certPem).toString('base64');
-    const patch = {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingWebhookConfiguration',
-      metadata: { name: INSTALL.webhookConfiguration },
-      webhooks: INSTALL.webhooks.map((name) => ({ name, clientConfig: { caBundle } })),
-    };
-
-    writeFileSync(join(out, 'ca.crt'), ca.certPem);
-    writeFileSync(join(out, 'ca.key'), ca.keyPem, { mode: 0o600 });
-    writeFileSync(join(out, 'tls.crt'), serving.certPem);
-    writeFileSync(join(out, 'tls.key'), serving.keyPem, { mode: 0o600 });
-    writeFileSync(join(out, 'secret.yaml'), stringify(secret), { mode: 0o600 });
-    writeFileSync(join(out, 'cabundle-patch.yaml'), stringify(patch));
-    process.stderr.write(
-      `lxcfs-webhook certs: ${reused ? 'reused the CA in' : 'created a new CA in'} ${out}; ` +
-      `serving certificate for ${serviceDnsNames(service, namespace).join(', ')}, valid ${validDays} days\n`,
-    );
-    return 0;
+  async run(options) {
+    try {
+      return await writeCertificates(options);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // fs errors (EACCES, ENOTDIR, ENOSPC...) are the user's to fix; anything else is ours.
+      if (typeof code !== 'string' || !code.startsWith('E')) throw err;
+      throw new LxcfsWebhookError('E_FILE', `--out ${options.out}: ${(err as Error).message}; ` +
+        'pick a directory this user can create, read and write', { cause: err });
+    }
   },
 };
+
+async function writeCertificates({ out, namespace, service, validDays, caValidDays }: CertsOptions): Promise<number> {
+  mkdirSync(out, { recursive: true });
+  const { ca, reused } = await caIn(out, caValidDays);
+  const serving = await issueServingCert(ca, serviceDnsNames(service, namespace), { validDays });
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: INSTALL.tlsSecret, namespace },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': Buffer.from(serving.certPem).toString('base64'), 'tls.key': Buffer.from(serving.keyPem).toString('base64') },
+  };
+  const caBundle = Buffer.from(ca.certPem).toString('base64');
+  const patch = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: INSTALL.webhookConfiguration },
+    webhooks: INSTALL.webhooks.map((name) => ({ name, clientConfig: { caBundle } })),
+  };
+
+  writeFileSync(join(out, 'ca.crt'), ca.certPem);
+  writeFileSync(join(out, 'ca.key'), ca.keyPem, { mode: 0o600 });
+  writeFileSync(join(out, 'tls.crt'), serving.certPem);
+  writeFileSync(join(out, 'tls.key'), serving.keyPem, { mode: 0o600 });
+  writeFileSync(join(out, 'secret.yaml'), stringify(secret), { mode: 0o600 });
+  writeFileSync(join(out, 'cabundle-patch.yaml'), stringify(patch));
+  process.stderr.write(
+    `lxcfs-webhook certs: ${reused ? 'reused the CA in' : 'created a new CA in'} ${out}; ` +
+    `serving certificate for ${serviceDnsNames(service, namespace).join(', ')}, valid ${validDays} days\n`,
+  );
+  return 0;
+}

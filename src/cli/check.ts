@@ -1,26 +1,21 @@
 // `lxcfs-webhook check node`: one screen on the node's lxcfs setup, exit 1 when something is wrong.
 // Run it where the agent runs (kubectl exec into the agent pod): it needs the agent's view of mounts.
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
-import { DEFAULT_FUSE_MOUNT, DEFAULT_LXCFS_ROOT, DEFAULT_PROC, DEFAULT_REMOUNT_HELPER } from '../config/defaults.js';
+import { CHECK_MAX_LISTED_CONTAINERS } from '../config/defaults.js';
 import { configError } from '../errors.js';
 import { inspectNode, type NodeReport } from '../agent/node-health.js';
 import type { NamespaceView } from '../agent/repair/survey.js';
 import type { Command } from './command.js';
+import { FlagSet, helpText } from './flags.js';
+import { nodeFlags } from './shared-flags.js';
 
-const usage = `usage: lxcfs-webhook check node [flags]
+const flags = new FlagSet('check', nodeFlags);
 
-Checks the node's lxcfs: running and answering, anchor mounted and bound, and every container's
-lxcfs files live. Exits 1 when something is wrong.
-
-flags (as given to the agent):
-  --lxcfs-root <dir>        (default ${DEFAULT_LXCFS_ROOT})
-  --fuse-mount <dir>        (default ${DEFAULT_FUSE_MOUNT})
-  --proc <dir>              (default ${DEFAULT_PROC})
-  --remount-helper <path>   (default ${DEFAULT_REMOUNT_HELPER})`;
-
-/** Containers listed one per line; more would not fit a screen. */
-const MAX_LISTED = 15;
+const usage = helpText(flags, {
+  synopsis: 'check node [flags]',
+  about: `Checks the node's lxcfs: running and answering, anchor mounted and bound, and every container's
+lxcfs files live. Exits 1 when something is wrong. Give it the flags the agent was given.`,
+});
 
 /** `pod <uid> container <id>`, or the cgroup of a process outside Kubernetes. */
 function describeContainer(view: NamespaceView): string {
@@ -58,14 +53,14 @@ function render(report: NodeReport): string {
     `containers  ${report.views.length} with lxcfs files, ${report.containers.stale} stale, ${report.containers.missing} missing`,
   ];
   const broken = report.views.filter((v) => v.statuses.some((s) => s.state !== 'live'));
-  for (const view of broken.slice(0, MAX_LISTED)) lines.push(`  ${describeBroken(view)}`);
-  if (broken.length > MAX_LISTED) lines.push(`  ... and ${broken.length - MAX_LISTED} more`);
+  for (const view of broken.slice(0, CHECK_MAX_LISTED_CONTAINERS)) lines.push(`  ${describeBroken(view)}`);
+  if (broken.length > CHECK_MAX_LISTED_CONTAINERS) lines.push(`  ... and ${broken.length - CHECK_MAX_LISTED_CONTAINERS} more`);
   const { reads } = report.containers;
   lines.push(`reads       ${reads.files} files read inside ${reads.containers} sampled containers, ${reads.unreadable.length} failed`);
-  for (const failed of reads.unreadable.slice(0, MAX_LISTED)) {
+  for (const failed of reads.unreadable.slice(0, CHECK_MAX_LISTED_CONTAINERS)) {
     lines.push(`  ${describeContainer(failed.view)}: ${failed.target} ${failed.error}  (${failed.view.ns.mntNs}, pid ${failed.view.ns.pid})`);
   }
-  if (reads.unreadable.length > MAX_LISTED) lines.push(`  ... and ${reads.unreadable.length - MAX_LISTED} more`);
+  if (reads.unreadable.length > CHECK_MAX_LISTED_CONTAINERS) lines.push(`  ... and ${reads.unreadable.length - CHECK_MAX_LISTED_CONTAINERS} more`);
   lines.push('', report.problems.length === 0 ? 'OK' : ['PROBLEMS:', ...report.problems.map((p) => `  - ${p}`)].join('\n'));
   return lines.join('\n');
 }
@@ -75,23 +70,7 @@ export const command: Command<Parameters<typeof inspectNode>[0]> = {
   summary: 'check node: is lxcfs healthy on this node, are containers covered',
   usage,
   parse(args) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: true,
-        options: {
-          'lxcfs-root': { type: 'string', default: DEFAULT_LXCFS_ROOT },
-          'fuse-mount': { type: 'string', default: DEFAULT_FUSE_MOUNT },
-          proc: { type: 'string', default: DEFAULT_PROC },
-          'remount-helper': { type: 'string', default: DEFAULT_REMOUNT_HELPER },
-        },
-      });
-    } catch (err) {
-      throw configError(`${(err as Error).message}; see lxcfs-webhook check --help`);
-    }
-    const { values, positionals } = parsed;
+    const { values, positionals } = flags.parse(args, { allowPositionals: true });
     if (positionals.length !== 1 || positionals[0] !== 'node') throw configError('what to check? use: lxcfs-webhook check node');
     return {
       lxcfsRoot: values['lxcfs-root'],

@@ -3,26 +3,33 @@
 //
 //   docker run $(lxcfs-webhook docker-args) nginx
 import { existsSync } from 'node:fs';
-import { configError } from '../errors.js';
 import { hostPathOf } from '../inject/volumes.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Command } from './command.js';
-import { parseFlags, settingsFrom, settingsOptions, settingsUsage } from './flags.js';
+import { FlagSet, helpText } from './flags.js';
+import { injectionFlags, settingsFrom } from './shared-flags.js';
+import { choice, lxcfsRoot, narrowed } from './values.js';
 
-const FORMATS = ['lines', 'inline'] as const;
+const flags = new FlagSet('docker-args', {
+  'format': { kind: choice(['lines', 'inline']), default: 'lines', help: 'lines: one -v flag per line; inline: all on one line' },
+  ...injectionFlags,
+  'lxcfs-root': {
+    ...injectionFlags['lxcfs-root'],
+    // $(…) splits the output on whitespace, and -v splits its value on colons.
+    kind: narrowed(lxcfsRoot, (root) => !/[\s:]/.test(root),
+      'an absolute directory without spaces or colons (docker -v flags cannot carry them)'),
+  },
+});
 
-const usage = `usage: lxcfs-webhook docker-args [flags]
+const usage = helpText(flags, {
+  synopsis: 'docker-args [flags]',
+  about: `Prints the docker/podman run flags that mount the lxcfs files read-only at their usual paths:
 
-Prints the docker/podman run flags that mount the lxcfs files read-only at their usual paths:
-
-  docker run $(lxcfs-webhook docker-args) nginx
-
-flags:
-  --format FORMAT       lines (default: one -v flag per line) or inline (all on one line)
-${settingsUsage}`;
+  docker run $(lxcfs-webhook docker-args) nginx`,
+});
 
 interface DockerArgsOptions {
-  format: (typeof FORMATS)[number];
+  format: 'lines' | 'inline';
   settings: InjectionSettings;
 }
 
@@ -31,18 +38,8 @@ export const command: Command<DockerArgsOptions> = {
   summary: 'print the -v flags that mount the lxcfs files into a docker/podman run container',
   usage,
   parse(args) {
-    const { values } = parseFlags('docker-args', {
-      args,
-      options: { format: { type: 'string', default: 'lines' }, ...settingsOptions },
-    });
-    const format = values.format as (typeof FORMATS)[number];
-    if (!FORMATS.includes(format)) throw configError(`--format has value "${values.format}"; expected lines or inline`);
-    const settings = settingsFrom(values);
-    // $(…) splits the output on whitespace, and -v splits its value on colons.
-    if (/[\s:]/.test(settings.lxcfsRoot)) {
-      throw configError(`--lxcfs-root has value "${settings.lxcfsRoot}"; docker -v flags cannot carry a path with spaces or colons`);
-    }
-    return { format, settings };
+    const { values } = flags.parse(args);
+    return { format: values.format, settings: settingsFrom(values) };
   },
   async run({ format, settings }) {
     const flags = settings.files.map((file) => `-v ${hostPathOf(settings.lxcfsRoot, file)}:${file}:ro`);

@@ -3,31 +3,39 @@
 // unless every file was read and injected, so a pipe into `kubectl apply` never gets half a result.
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
-import { configError, LxcfsWebhookError } from '../errors.js';
+import { LxcfsWebhookError } from '../errors.js';
 import { injectManifests } from '../manifest/inject.js';
 import { SUPPORTED_KINDS } from '../manifest/workloads.js';
 import { parseManifestFile, renderJson, renderYaml, type ManifestFile } from '../manifest/yaml-documents.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Command } from './command.js';
-import { parseFlags, settingsFrom, settingsOptions, settingsUsage } from './flags.js';
+import { FlagSet, helpText, wrap } from './flags.js';
+import { injectionFlags, settingsFrom } from './shared-flags.js';
+import { choice, path } from './values.js';
 
 const STDIN = '-';
-const OUTPUT_FORMATS = ['yaml', 'json'] as const;
 
-const usage = `usage: lxcfs-webhook inject -f FILE [-f FILE ...] [flags]
+const flags = new FlagSet('inject', {
+  'filename': {
+    kind: path('FILE'),
+    short: 'f',
+    repeatable: true,
+    help: 'manifest to read, YAML or JSON, several documents allowed; - reads stdin; repeat for more files',
+  },
+  'output': { kind: choice(['yaml', 'json']), short: 'o', default: 'yaml', help: 'format of the manifests printed' },
+  ...injectionFlags,
+});
 
-Adds the lxcfs volumes and mounts to every pod and pod template in Kubernetes manifests, by the
-webhook's rules, and prints the manifests; other objects are printed unchanged. One line per object
-on stderr says what was done. Objects with a pod: ${SUPPORTED_KINDS.join(', ')},
-and the items of a List.
-
-  lxcfs-webhook inject -f examples/web.yaml | kubectl apply -f -
-
-flags:
-  -f, --filename FILE   manifest to read, YAML or JSON, several documents allowed; - reads stdin;
-                        repeat for more files
-  -o, --output FORMAT   yaml (default) or json
-${settingsUsage}`;
+const usage = helpText(flags, {
+  synopsis: 'inject -f FILE [-f FILE ...] [flags]',
+  about: [
+    ...wrap('Adds the lxcfs volumes and mounts to every pod and pod template in Kubernetes manifests, by the ' +
+      "webhook's rules, and prints the manifests; other objects are printed unchanged. One line per object " +
+      `on stderr says what was done. Objects with a pod: ${SUPPORTED_KINDS.join(', ')}, and the items of a List.`, 0),
+    '',
+    '  lxcfs-webhook inject -f examples/web.yaml | kubectl apply -f -',
+  ].join('\n'),
+});
 
 const READ_PROBLEMS: Record<string, string> = {
   ENOENT: 'file not found; check the path',
@@ -41,16 +49,15 @@ async function readManifest(path: string): Promise<ManifestFile> {
   try {
     content = await readFile(path, 'utf8');
   } catch (err) {
-    const problem = READ_PROBLEMS[String((err as NodeJS.ErrnoException).code)];
-    if (problem === undefined) throw err;
-    throw new LxcfsWebhookError('E_MANIFEST', `-f ${path}: ${problem}`, { cause: err });
+    const code = String((err as NodeJS.ErrnoException).code);
+    throw new LxcfsWebhookError('E_MANIFEST', `-f ${path}: ${READ_PROBLEMS[code] ?? `cannot be read (${code})`}`, { cause: err });
   }
   return parseManifestFile(path, content);
 }
 
 interface InjectOptions {
   paths: string[];
-  output: (typeof OUTPUT_FORMATS)[number];
+  output: 'yaml' | 'json';
   settings: InjectionSettings;
 }
 
@@ -59,19 +66,9 @@ export const command: Command<InjectOptions> = {
   summary: 'add lxcfs mounts to the pods in Kubernetes manifests (YAML/JSON) for kubectl apply',
   usage,
   parse(args) {
-    const { values } = parseFlags('inject', {
-      args,
-      options: {
-        filename: { type: 'string', short: 'f', multiple: true },
-        output: { type: 'string', short: 'o', default: 'yaml' },
-        ...settingsOptions,
-      },
-    });
-    const paths = values.filename ?? [];
-    if (paths.length === 0) throw configError('no manifest given; name one with -f FILE, or -f - to read stdin');
-    const output = values.output as (typeof OUTPUT_FORMATS)[number];
-    if (!OUTPUT_FORMATS.includes(output)) throw configError(`-o has value "${values.output}"; expected yaml or json`);
-    return { paths, output, settings: settingsFrom(values) };
+    const { values } = flags.parse(args);
+    if (values.filename.length === 0) throw flags.usageError('no manifest given; name one with -f FILE, or -f - to read stdin');
+    return { paths: values.filename, output: values.output, settings: settingsFrom(values) };
   },
   async run({ paths, output, settings }) {
     const files: ManifestFile[] = [];

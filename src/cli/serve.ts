@@ -2,7 +2,7 @@
 //
 // Without --tls-* flags it makes a localhost certificate in memory and prints a command that sends a
 // sample review, so it can be tried on any machine. On SIGTERM it reports not-ready at once, keeps
-// answering (with `Connection: close`) for --shutdown-grace seconds while the API server moves to
+// answering (with `Connection: close`) for --shutdown-grace while the API server moves to
 // other replicas, then closes and exits 0. A second signal ends the grace period early.
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -12,122 +12,94 @@ import { startWebhook, type RunningWebhook, type WebhookConfig } from '../admiss
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_REQUEST_BYTES,
-  DEFAULT_SHUTDOWN_GRACE_SECONDS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_WEBHOOK_HEALTH_PORT,
   DEFAULT_WEBHOOK_PORT,
+  MAX_CONNECTIONS_LIMIT,
+  MAX_REQUEST_BYTES,
+  MIN_REQUEST_BYTES,
   MUTATE_PATH,
+  WEBHOOK_IN_FLIGHT_TIMEOUT_MS,
 } from '../config/defaults.js';
-import { configError } from '../errors.js';
+import { LxcfsWebhookError } from '../errors.js';
 import { asyncStdout, createLogger, type Logger } from '../log.js';
+import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
 import type { Command } from './command.js';
-import { parseFlags, settingsFrom, settingsOptions, settingsUsage } from './flags.js';
+import { FlagSet, helpText, withFlagName } from './flags.js';
+import { injectionFlags, settingsFrom } from './shared-flags.js';
+import { byteSize, duration, integer, path, port, text } from './values.js';
 
-const USAGE = `usage: lxcfs-webhook serve [flags]
+const flags = new FlagSet('serve', {
+  'port': { kind: port, default: DEFAULT_WEBHOOK_PORT, help: 'HTTPS port for AdmissionReviews; 0 picks a free one' },
+  'health-port': { kind: port, default: DEFAULT_WEBHOOK_HEALTH_PORT, help: 'HTTP port for /livez, /readyz and /metrics; 0 picks a free one' },
+  'address': { kind: text('ADDR', 'an IP address or host name (leave the flag out for all interfaces)'), help: 'address both ports listen on; all interfaces when not given' },
+  'tls-cert': { kind: path('FILE'), help: 'PEM certificate chain, leaf first; reloaded when the file changes' },
+  'tls-key': {
+    kind: path('FILE'),
+    help: 'PEM private key of that certificate; reloaded when the file changes. With neither: an in-memory ' +
+      'self-signed certificate for localhost, to try it out',
+  },
+  ...injectionFlags,
+  'max-request-bytes': {
+    kind: byteSize(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES),
+    default: DEFAULT_MAX_REQUEST_BYTES,
+    help: 'largest request body read, in bytes or with a Ki or Mi suffix',
+  },
+  'max-connections': {
+    kind: integer(1, MAX_CONNECTIONS_LIMIT, 'connections'),
+    default: DEFAULT_MAX_CONNECTIONS,
+    help: 'connections held at once on --port; more are refused and counted in ' +
+      'lxcfs_webhook_connections_dropped_total (the default fits the 256Mi memory limit)',
+  },
+  'shutdown-grace': {
+    kind: duration(0),
+    default: DEFAULT_SHUTDOWN_GRACE_MS,
+    help: 'how long to keep answering after SIGTERM, not ready and with Connection: close; plus ' +
+      `${WEBHOOK_IN_FLIGHT_TIMEOUT_MS / 1000}s it must fit in the pod's terminationGracePeriodSeconds`,
+  },
+});
 
-Runs the mutating admission webhook: AdmissionReviews on HTTPS POST ${MUTATE_PATH} (--port), and
-/livez, /readyz and /metrics on plain HTTP (--health-port). Logs are JSON lines on stdout.
-
-flags:
-  --port N              HTTPS port for AdmissionReviews (default ${DEFAULT_WEBHOOK_PORT}; 0 picks a free one)
-  --health-port N       HTTP port for /livez, /readyz and /metrics (default ${DEFAULT_WEBHOOK_HEALTH_PORT}; 0 picks a free one)
-  --address ADDR        address both ports listen on (default: all interfaces)
-  --tls-cert FILE       PEM certificate chain, leaf first; reloaded when the file changes
-  --tls-key FILE        PEM private key of that certificate; reloaded when the file changes
-                        With neither: an in-memory self-signed certificate for localhost, to try it out.
-${settingsUsage}
-  --max-request-bytes N
-                        largest request body read, in bytes or with a Ki or Mi suffix (default ${DEFAULT_MAX_REQUEST_BYTES / 1024 / 1024}Mi)
-  --max-connections N   connections held at once on --port; more are refused and counted in
-                        lxcfs_webhook_connections_dropped_total (default ${DEFAULT_MAX_CONNECTIONS}; fits the 256Mi memory limit)
-  --shutdown-grace S    seconds to keep answering after SIGTERM, not ready and with Connection: close
-                        (default ${DEFAULT_SHUTDOWN_GRACE_SECONDS}; grace + 5 must fit in the pod's terminationGracePeriodSeconds)
-
-Environment: LOG_LEVEL (info; debug shows malformed HTTP requests).`;
+const USAGE = helpText(flags, {
+  synopsis: 'serve [flags]',
+  about: `Runs the mutating admission webhook: AdmissionReviews on HTTPS POST ${MUTATE_PATH} (--port), and
+/livez, /readyz and /metrics on plain HTTP (--health-port). Logs are JSON lines on stdout.`,
+  footer: `Durations: 500ms, 10s, 2m, or a bare number of seconds.
+Environment: LOG_LEVEL (info; debug shows malformed HTTP requests).`,
+});
 
 interface ServeFlags {
   config: Omit<WebhookConfig, 'tls' | 'logger'>;
   tlsFiles?: { certFile: string; keyFile: string };
-  shutdownGraceSeconds: number;
-}
-
-const FLAGS = {
-  'port': { type: 'string' },
-  'health-port': { type: 'string' },
-  'address': { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  'max-request-bytes': { type: 'string' },
-  'max-connections': { type: 'string' },
-  'shutdown-grace': { type: 'string' },
-  ...settingsOptions,
-} as const;
-
-function parsePort(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
-  if (!(port <= 65535)) throw configError(`${flag} has value "${value}"; expected a port number from 1 to 65535 (0 picks a free one)`);
-  return port;
-}
-
-const MIN_REQUEST_BYTES = 64 * 1024;
-const MAX_REQUEST_BYTES = 1024 * 1024 * 1024;
-const SIZE_UNITS: Record<string, number> = { '': 1, 'Ki': 1024, 'Mi': 1024 * 1024 };
-
-function parseByteSize(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const match = /^(\d+)(Ki|Mi)?$/.exec(value);
-  const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2] ?? '']! : NaN;
-  if (!(bytes >= MIN_REQUEST_BYTES && bytes <= MAX_REQUEST_BYTES)) {
-    throw configError(`${flag} has value "${value}"; expected a size from 64Ki to 1024Mi, in bytes or with a Ki or Mi suffix, e.g. 8Mi`);
-  }
-  return bytes;
-}
-
-const MAX_CONNECTIONS_LIMIT = 65_536;
-
-function parseCount(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const count = /^\d{1,6}$/.test(value) ? Number(value) : NaN;
-  if (!(count >= 1 && count <= MAX_CONNECTIONS_LIMIT)) {
-    throw configError(`${flag} has value "${value}"; expected a whole number from 1 to ${MAX_CONNECTIONS_LIMIT}, e.g. ${DEFAULT_MAX_CONNECTIONS}`);
-  }
-  return count;
-}
-
-function parseSeconds(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const seconds = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
-  if (!(seconds <= 3600)) throw configError(`${flag} has value "${value}"; expected a number of seconds from 0 to 3600, e.g. 10`);
-  return seconds;
+  shutdownGraceMs: number;
 }
 
 function parseServeFlags(args: string[]): ServeFlags {
-  const { values } = parseFlags('serve', { args, options: FLAGS, strict: true, allowPositionals: false });
+  const { values } = flags.parse(args);
   const certFile = values['tls-cert'];
   const keyFile = values['tls-key'];
   if ((certFile === undefined) !== (keyFile === undefined)) {
     const [given, missing] = certFile === undefined ? ['--tls-key', '--tls-cert'] : ['--tls-cert', '--tls-key'];
-    throw configError(`${given} is set but ${missing} is not; pass both, or neither for an in-memory localhost certificate`);
+    throw flags.usageError(`${given} is set but ${missing} is not; pass both, or neither for an in-memory localhost certificate`);
   }
-  const port = parsePort('--port', values.port, DEFAULT_WEBHOOK_PORT);
-  const healthPort = parsePort('--health-port', values['health-port'], DEFAULT_WEBHOOK_HEALTH_PORT);
-  if (port === healthPort && port !== 0) {
-    throw configError(`--port and --health-port are both ${port}; give them different ports`);
+  if (values.port === values['health-port'] && values.port !== 0) {
+    throw flags.usageError(`--port and --health-port are both ${values.port}; give them different ports`);
   }
-  if (values.address === '') throw configError('--address is empty; pass an IP address or host name, or leave it out for all interfaces');
   return {
     config: {
-      port,
-      healthPort,
+      port: values.port,
+      healthPort: values['health-port'],
       address: values.address,
       settings: settingsFrom(values),
-      maxRequestBytes: parseByteSize('--max-request-bytes', values['max-request-bytes'], DEFAULT_MAX_REQUEST_BYTES),
-      maxConnections: parseCount('--max-connections', values['max-connections'], DEFAULT_MAX_CONNECTIONS),
+      maxRequestBytes: values['max-request-bytes'],
+      maxConnections: values['max-connections'],
     },
     tlsFiles: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
-    shutdownGraceSeconds: parseSeconds('--shutdown-grace', values['shutdown-grace'], DEFAULT_SHUTDOWN_GRACE_SECONDS),
+    shutdownGraceMs: values['shutdown-grace'],
   };
 }
+
+/** The flag of each WebhookConfig setting the webhook's errors can name. */
+const FLAG_OF_SETTING: Record<string, string> = { certFile: '--tls-cert', keyFile: '--tls-key', port: '--port', healthPort: '--health-port' };
 
 const SAMPLE_REVIEW = fileURLToPath(new URL('../../../examples/admission-review.json', import.meta.url));
 
@@ -158,69 +130,48 @@ function tryItBanner(address: string | undefined, port: number, healthPort: numb
   ].join('\n');
 }
 
-/** Resolves at the next SIGTERM or SIGINT. Handlers stay until then, so no signal kills the process. */
-function nextSignal(): { signal: Promise<NodeJS.Signals>; cancel(): void } {
-  let handler: (signal: NodeJS.Signals) => void = () => undefined;
-  const signal = new Promise<NodeJS.Signals>((resolve) => {
-    handler = resolve;
-  });
-  process.on('SIGTERM', handler).on('SIGINT', handler);
-  return {
-    signal,
-    cancel: () => {
-      process.removeListener('SIGTERM', handler).removeListener('SIGINT', handler);
-    },
-  };
-}
-
-async function drainAndStop(webhook: RunningWebhook, signal: NodeJS.Signals, graceSeconds: number, logger: Logger): Promise<void> {
+async function drainAndStop(webhook: RunningWebhook, signal: NodeJS.Signals, graceMs: number, logger: Logger): Promise<void> {
   webhook.startDraining();
-  logger.info({ signal, graceSeconds }, 'shutting down: not ready, still answering with Connection: close until the grace period ends');
-  const second = nextSignal();
-  const grace = new AbortController();
-  const early = await Promise.race([
-    sleep(graceSeconds * 1000, undefined, { signal: grace.signal }).then(() => undefined),
-    second.signal,
-  ]);
-  grace.abort();
+  logger.info({ signal, graceSeconds: graceMs / 1000 }, 'shutting down: not ready, still answering with Connection: close until the grace period ends');
+  // Unreferenced: once a second signal ends the grace, the timer must not keep the process alive.
+  const early = await untilDoneOrSecondSignal(sleep(graceMs, undefined, { ref: false }));
   if (early) logger.info({ signal: early }, 'second signal: ending the grace period now');
   await webhook.stop();
-  second.cancel();
   logger.info('stopped');
 }
 
-async function run(flags: ServeFlags): Promise<number> {
+async function run(options: ServeFlags): Promise<number> {
   const logger = createLogger('webhook', undefined, asyncStdout());
   // Loaded only when used: the X.509 library costs ~25 MB of memory that a production pod never needs.
-  const local = flags.tlsFiles ? undefined : await (await import('../admission/self-signed.js')).localhostCertificate();
-  const tls = flags.tlsFiles ? { files: flags.tlsFiles } : { keyPair: local!.keyPair };
+  const local = options.tlsFiles ? undefined : await (await import('../admission/self-signed.js')).localhostCertificate();
+  const tls = options.tlsFiles ? { files: options.tlsFiles } : { keyPair: local!.keyPair };
   // Handlers go in before listening: a SIGTERM right after start-up still drains.
-  const firstSignal = nextSignal();
-  const webhook = await startWebhook({ ...flags.config, tls, logger }).catch((err: unknown) => {
+  const firstSignal = nextStopSignal();
+  const webhook = await startWebhook({ ...options.config, tls, logger }).catch((err: unknown) => {
     firstSignal.cancel();
-    throw err;
+    throw withFlagName(err, FLAG_OF_SETTING);
   });
-  const { settings, maxRequestBytes, maxConnections, address } = flags.config;
+  const { settings, maxRequestBytes, maxConnections, address } = options.config;
   const certificate = webhook.keyPair();
   logger.info({
     port: webhook.port,
     healthPort: webhook.healthPort,
     address: address ?? 'all interfaces',
-    tls: flags.tlsFiles ?? 'in-memory self-signed certificate for localhost',
+    tls: options.tlsFiles ?? 'in-memory self-signed certificate for localhost',
     fingerprint256: certificate.fingerprint256,
     notAfter: certificate.notAfter.toISOString(),
     lxcfsRoot: settings.lxcfsRoot,
     files: settings.files,
     maxRequestBytes,
     maxConnections,
-    shutdownGraceSeconds: flags.shutdownGraceSeconds,
+    shutdownGraceSeconds: options.shutdownGraceMs / 1000,
     node: process.version,
   }, 'serving');
   if (local) process.stderr.write(tryItBanner(address, webhook.port, webhook.healthPort));
 
   const signal = await firstSignal.signal;
   firstSignal.cancel();
-  await drainAndStop(webhook, signal, flags.shutdownGraceSeconds, logger);
+  await drainAndStop(webhook, signal, options.shutdownGraceMs, logger);
   return 0;
 }
 

@@ -60,6 +60,18 @@ export const DEFAULT_WEBHOOK_HEALTH_PORT = 8080;
 export const DEFAULT_AGENT_HEALTH_PORT = 8081;
 export const MUTATE_PATH = '/mutate';
 
+// ---- Certificates ---------------------------------------------------------------------------------
+
+/** Lifetimes `certs` gives the serving certificate and a new CA (`--valid-days`, `--ca-valid-days`). */
+export const DEFAULT_SERVING_CERT_VALID_DAYS = 365;
+export const DEFAULT_CA_VALID_DAYS = 3650;
+/** Upper bound of both flags: a hundred years. */
+export const MAX_CERT_VALID_DAYS = 36_500;
+/** Lifetime of the in-memory localhost certificate of `serve` without certificate files. */
+export const LOCALHOST_CERT_VALID_DAYS = 30;
+/** Certificates start this long in the past so a peer whose clock is behind accepts them at once. */
+export const CERT_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
 /** Names the install manifests (deploy/) use; `certs` writes objects that refer to them. */
 export const INSTALL = {
   namespace: 'lxcfs',
@@ -78,7 +90,18 @@ export const DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024;
  * moves to other replicas. Plus a few seconds to finish in-flight requests, it must fit in the pod's
  * terminationGracePeriodSeconds (30 by default).
  */
-export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 10;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/** Bounds of `serve --max-request-bytes`: below 64 KiB ordinary pods would be refused; above 1 GiB one request could fill memory. */
+export const MIN_REQUEST_BYTES = 64 * 1024;
+export const MAX_REQUEST_BYTES = 1024 * 1024 * 1024;
+/** After the shutdown grace period, how long requests still in flight may take before their connections are cut. */
+export const WEBHOOK_IN_FLIGHT_TIMEOUT_MS = 5_000;
+/** How long after a change in the certificate files' directories they are read (the rest of an update lands). */
+export const TLS_RELOAD_SETTLE_MS = 100;
+/** Backup poll of the certificate files, for changes the directory watch misses. */
+export const TLS_RELOAD_POLL_INTERVAL_MS = 10_000;
+/** Bytes of log lines that may wait for a slow reader of stdout; beyond that, lines are dropped. */
+export const LOG_ASYNC_BUFFER_BYTES = 16 * 1024 * 1024;
 /**
  * Node flags the webhook runs with (image entrypoint, benchmark). A 2 MiB young generation instead of
  * V8's 16 MiB keeps a busy webhook near 85 MiB RSS instead of over 100, at no measurable cost: its
@@ -123,6 +146,8 @@ export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
  * 256Mi limit ~100 MiB for its reviews; 2048 would reach ~230 MiB. The API server needs a handful.
  */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
+/** Most --max-connections takes: beyond it a replica runs out of memory or descriptors first. */
+export const MAX_CONNECTIONS_LIMIT = 65_536;
 /**
  * AdmissionReview warnings: the API server prints each one to the user (kubectl shows them). Its
  * documentation asks for at most 120 characters each; its warning recorder
@@ -176,3 +201,12 @@ export const REMOUNT_BATCH_SIZE = 25;
 export const NATIVE_HELPER_TIMEOUT_MS = 5_000;
 /** Containers whose lxcfs files are read one byte each by `check node` and after each agent sweep. */
 export const PEEK_SAMPLE_SIZE = 10;
+/** Broken containers `check node` lists one per line; more would not fit a screen. */
+export const CHECK_MAX_LISTED_CONTAINERS = 15;
+
+// ---- CLI --------------------------------------------------------------------------------------------
+
+/** Longest duration any flag takes (`60m`): more is a typo, and Node timers overflow at about 24 days. */
+export const MAX_DURATION_MS = 60 * 60 * 1000;
+/** Width `--help` fits in. */
+export const HELP_WIDTH = 100;

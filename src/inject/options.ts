@@ -2,6 +2,7 @@
 // cannot understand never guesses: the pod is left unchanged and the warning names the annotation,
 // the value and what is expected.
 import { ANNOTATIONS, MIRROR_POD_ANNOTATION, POD_LABEL, POD_LABEL_DISABLED, type LxcfsFile } from '../config/defaults.js';
+import { LxcfsWebhookError } from '../errors.js';
 import { describeAllowed, resolveFile, splitList, type InjectionSettings } from './settings.js';
 import { stringMap, type Pod } from './pod.js';
 
@@ -28,12 +29,9 @@ const FALSE_VALUES = ['false', 'disabled'];
 const LEGACY_NO = ['n', 'no', 'false', 'off'];
 const LEGACY_YES = ['y', 'yes', 'true', 'on'];
 
-class AnnotationProblem {
-  constructor(readonly message: string) {}
-}
-
-function expected(key: string, value: string, what: string): AnnotationProblem {
-  return new AnnotationProblem(`annotation ${key} has value "${value}"; expected ${what}`);
+/** An E_ANNOTATION error: it never leaves decidePod, which turns it into a skip with its message. */
+function expected(key: string, value: string, what: string): LxcfsWebhookError {
+  return new LxcfsWebhookError('E_ANNOTATION', `annotation ${key} has value "${value}"; expected ${what}`);
 }
 
 /** Decides whether a pod gets injected at all, and with which options. */
@@ -60,7 +58,7 @@ export function decidePod(pod: Pod, settings: InjectionSettings): PodDecision {
     }
     return { inject: true, options: readOptions(annotations, settings) };
   } catch (err) {
-    if (err instanceof AnnotationProblem) {
+    if (err instanceof LxcfsWebhookError && err.code === 'E_ANNOTATION') {
       return { inject: false, reason: 'invalid-annotation', message: `${err.message}; pod left unchanged` };
     }
     throw err;

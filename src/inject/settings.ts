@@ -2,7 +2,7 @@
 // once at start-up so that a bad value stops the process with a message instead of breaking pods.
 import { posix } from 'node:path';
 import { ALLOWED_FILES, DEFAULT_FILES, DEFAULT_LXCFS_ROOT, type LxcfsFile } from '../config/defaults.js';
-import { configError } from '../errors.js';
+import { InvalidValue } from '../errors.js';
 
 export interface InjectionSettings {
   /** Absolute, normalised host directory the per-file hostPaths are taken from. */
@@ -43,21 +43,24 @@ export function parseSettings(input: { lxcfsRoot?: string; files?: string }): In
   return { lxcfsRoot, files };
 }
 
-function parseLxcfsRoot(value: string): string {
+/** The lxcfs root, normalised (no trailing slash); throws InvalidValue for anything pods cannot mount from. */
+export function parseLxcfsRoot(value: string): string {
   const normalised = posix.normalize(value).replace(/(.)\/+$/, '$1');
   if (!posix.isAbsolute(value) || value.split('/').includes('..') || normalised === '/') {
-    throw configError(`--lxcfs-root has value "${value}"; expected an absolute directory such as ${DEFAULT_LXCFS_ROOT}, not / and without ".."`);
+    throw new InvalidValue('the lxcfs root', value, `an absolute directory such as ${DEFAULT_LXCFS_ROOT}, not / and without ".."`);
   }
   return normalised;
 }
 
-function parseFileList(value: string): LxcfsFile[] {
+/** Comma-separated files by short name or path, in ALLOWED_FILES order; throws InvalidValue naming the allowed ones. */
+export function parseFileList(value: string): LxcfsFile[] {
   const names = splitList(value);
   const unknown = names.filter((n) => resolveFile(n, ALLOWED_FILES) === undefined);
   if (names.length === 0 || unknown.length > 0) {
-    throw configError(
-      `--files has value "${value}"; expected a comma-separated list of ${describeAllowed(ALLOWED_FILES)} ` +
-      '(lxcfs serves only these, and runc refuses other /proc files)',
+    throw new InvalidValue(
+      'the list of lxcfs files',
+      value,
+      `a comma-separated list of ${describeAllowed(ALLOWED_FILES)} (lxcfs serves only these, and runc refuses other /proc files)`,
     );
   }
   const chosen = new Set(names.map((n) => resolveFile(n, ALLOWED_FILES)));

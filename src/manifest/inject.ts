@@ -41,7 +41,7 @@ function within<T>(where: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof LxcfsWebhookError) throw new LxcfsWebhookError(err.code, `${where}: ${err.message}`, { cause: err });
+    if (err instanceof LxcfsWebhookError) throw err.within(where);
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 // The AdmissionReview contract as plain function calls; the HTTPS transport has its own tests.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { reviewAdmission } from '../../src/admission/review.js';
+import { reviewAdmission, type ReviewResult } from '../../src/admission/review.js';
 import { ECHO_MAX_CHARS, WARNING_MAX_CHARS, WARNING_MAX_COUNT } from '../../src/config/defaults.js';
 import type { Pod } from '../../src/inject/pod.js';
 import { defaultSettings } from '../../src/inject/settings.js';
@@ -32,6 +32,17 @@ function podReview(pod: Pod, overrides: Partial<Review['request']> = {}, apiVers
   };
 }
 
+/** The AdmissionReview a result answers with; fails the test for an invalid one. */
+function answered(result: ReviewResult): Record<string, unknown> {
+  assert.equal(result.kind, 'answer', result.kind === 'invalid' ? result.problem : '');
+  return result.kind === 'answer' ? result.review : {};
+}
+
+function problemOf(result: ReviewResult): string {
+  assert.equal(result.kind, 'invalid');
+  return result.kind === 'invalid' ? result.problem : '';
+}
+
 function responseOf(body: Record<string, unknown>): { uid: string; allowed: boolean; patchType?: string; patch?: string; warnings?: string[] } {
   return body.response as never;
 }
@@ -46,12 +57,12 @@ describe('reviewAdmission', () => {
   it('answers a real v1 pod CREATE with an allowed, patched response echoing the uid', () => {
     const review = peerReview();
     const answer = reviewAdmission(review, defaultSettings);
-    assert.equal(answer.status, 200);
-    assert.equal(answer.body.apiVersion, 'admission.k8s.io/v1');
-    assert.equal(answer.body.kind, 'AdmissionReview');
-    assert.equal(responseOf(answer.body).uid, review.request.uid);
-    assert.equal(responseOf(answer.body).allowed, true);
-    assertValidPod(applyStrict(review.request.object!, patchOf(answer.body)));
+    assert.equal(answer.kind, 'answer');
+    assert.equal(answered(answer).apiVersion, 'admission.k8s.io/v1');
+    assert.equal(answered(answer).kind, 'AdmissionReview');
+    assert.equal(responseOf(answered(answer)).uid, review.request.uid);
+    assert.equal(responseOf(answered(answer)).allowed, true);
+    assertValidPod(applyStrict(review.request.object!, patchOf(answered(answer))));
     assert.equal(answer.log.result, 'injected');
   });
 
@@ -59,8 +70,8 @@ describe('reviewAdmission', () => {
     const review = peerReview();
     review.apiVersion = 'admission.k8s.io/v1beta1';
     const answer = reviewAdmission(review, defaultSettings);
-    assert.equal(answer.body.apiVersion, 'admission.k8s.io/v1beta1');
-    assert.ok(patchOf(answer.body).length > 0);
+    assert.equal(answered(answer).apiVersion, 'admission.k8s.io/v1beta1');
+    assert.ok(patchOf(answered(answer)).length > 0);
   });
 
   it('gives a dry-run request the same answer and logs that it was one', () => {
@@ -68,7 +79,7 @@ describe('reviewAdmission', () => {
     const normal = reviewAdmission(review, defaultSettings);
     review.request.dryRun = true;
     const dry = reviewAdmission(review, defaultSettings);
-    assert.deepEqual(dry.body, normal.body);
+    assert.deepEqual(answered(dry), answered(normal));
     assert.equal(dry.log.dryRun, true);
   });
 
@@ -77,16 +88,16 @@ describe('reviewAdmission', () => {
     const answer = reviewAdmission(podReview(pod, { namespace: 'shop', name: '' }), defaultSettings);
     assert.equal(answer.log.namespace, 'shop');
     assert.equal(answer.log.pod, 'web-7d9c6b5f4-*');
-    assertValidPod(applyStrict(pod, patchOf(answer.body)));
+    assertValidPod(applyStrict(pod, patchOf(answered(answer))));
   });
 
   it('patches only the new ephemeral container on UPDATE pods/ephemeralcontainers', () => {
     const created = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
-    const running = applyStrict(created, patchOf(reviewAdmission(podReview(created), defaultSettings).body));
+    const running = applyStrict(created, patchOf(answered(reviewAdmission(podReview(created), defaultSettings))));
     const debugged = structuredClone(running);
     debugged.spec!.ephemeralContainers = [{ name: 'debugger', image: 'busybox:1.36', targetContainerName: 'web' }];
     const answer = reviewAdmission(podReview(debugged, { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: running }), defaultSettings);
-    const patch = patchOf(answer.body) as Array<{ path: string }>;
+    const patch = patchOf(answered(answer)) as Array<{ path: string }>;
     assert.deepEqual([...new Set(patch.map((op) => op.path))], ['/spec/ephemeralContainers/0/volumeMounts']);
   });
 
@@ -103,8 +114,8 @@ describe('reviewAdmission', () => {
     ];
     for (const [name, review, reason] of cases) {
       const answer = reviewAdmission(review, defaultSettings);
-      assert.equal(answer.status, 200, name);
-      assert.deepEqual(answer.body.response, { uid: review.request.uid, allowed: true }, name);
+      assert.equal(answer.kind, 'answer', name);
+      assert.deepEqual(answered(answer).response, { uid: review.request.uid, allowed: true }, name);
       assert.equal(answer.log.reason, reason, name);
     }
   });
@@ -113,7 +124,7 @@ describe('reviewAdmission', () => {
     const pod = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
     pod.metadata!.annotations = { 'lxcfs-webhook.io/inject': 'sometimes' };
     const answer = reviewAdmission(podReview(pod), defaultSettings);
-    const response = responseOf(answer.body);
+    const response = responseOf(answered(answer));
     assert.equal(response.allowed, true);
     assert.equal(response.patch, undefined);
     assert.equal(response.patchType, undefined);
@@ -132,8 +143,8 @@ describe('reviewAdmission', () => {
     ];
     for (const [body, message] of cases) {
       const answer = reviewAdmission(body, defaultSettings);
-      assert.equal(answer.status, 400);
-      assert.match(String(answer.body.error), message);
+      assert.equal(answer.kind, 'invalid');
+      assert.match(problemOf(answer), message);
       assert.equal(answer.log.result, 'rejected');
     }
   });
@@ -142,7 +153,7 @@ describe('reviewAdmission', () => {
     const pod = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
     const unknownNames = Array.from({ length: 40 }, (_, i) => `sidecar-${i}-${'x'.repeat(200)}`);
     pod.metadata!.annotations = { 'lxcfs-webhook.io/exclude-containers': unknownNames.join(',') };
-    const warnings = responseOf(reviewAdmission(podReview(pod), defaultSettings).body).warnings!;
+    const warnings = responseOf(answered(reviewAdmission(podReview(pod), defaultSettings))).warnings!;
     assert.equal(warnings.length, WARNING_MAX_COUNT + 1);
     assert.equal(warnings.at(-1), `… and ${40 - WARNING_MAX_COUNT} more`);
     for (const warning of warnings) assert.ok(warning.length <= WARNING_MAX_CHARS, warning);
@@ -154,15 +165,15 @@ describe('reviewAdmission', () => {
     pod.metadata!.name = 'n'.repeat(1 << 20);
     pod.metadata!.annotations = { 'lxcfs-webhook.io/files': `meminfo\n${'y'.repeat(1 << 20)}` };
     const answer = reviewAdmission(podReview(pod, { uid: 'u'.repeat(1 << 20) }), defaultSettings);
-    const [warning, ...others] = responseOf(answer.body).warnings!;
+    const [warning, ...others] = responseOf(answered(answer)).warnings!;
     assert.deepEqual(others, []);
     assert.ok(warning!.length <= WARNING_MAX_CHARS && !/[\n\r]/.test(warning!), warning);
     assert.ok(JSON.stringify(answer.log).length < 2 * ECHO_MAX_CHARS + 300, 'log line bounded');
-    assert.equal(responseOf(answer.body).uid.length, 1 << 20, 'the uid is echoed whole: the API server matches it');
+    assert.equal(responseOf(answered(answer)).uid.length, 1 << 20, 'the uid is echoed whole: the API server matches it');
 
     const badVersion = reviewAdmission({ kind: 'AdmissionReview', apiVersion: 'v'.repeat(1 << 20) }, defaultSettings);
-    assert.ok(String(badVersion.body.error).length < ECHO_MAX_CHARS + 200, 'error answer bounded');
-    assert.match(String(badVersion.body.error), /apiVersion "v+…" is not supported/);
+    assert.ok(problemOf(badVersion).length < ECHO_MAX_CHARS + 200, 'error answer bounded');
+    assert.match(problemOf(badVersion), /apiVersion "v+…" is not supported/);
   });
 
   it('never logs the object', () => {

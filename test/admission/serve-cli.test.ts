@@ -144,15 +144,18 @@ describe('lxcfs-webhook serve', () => {
       [['--port'], /flag --port needs a value/],
       [['--tls-cert', join(dir, 'tls.crt')], /--tls-cert is set but --tls-key is not; pass both/],
       [['--tls-key', join(dir, 'tls.key')], /--tls-key is set but --tls-cert is not/],
-      [['--tls-cert', join(dir, 'nope.crt'), '--tls-key', join(dir, 'tls.key')], /--tls-cert file ".*nope.crt" does not exist/],
+      [['--tls-cert', join(dir, 'nope.crt'), '--tls-key', join(dir, 'tls.key')], /--tls-cert: the certificate file ".*nope.crt" does not exist/],
+      [['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.crt')], /--tls-key: the key file ".*tls.crt" holds no PEM private key/],
       [['--files', 'meminfo,pressure'], /--files has value "meminfo,pressure"/],
       [['--lxcfs-root', 'var/lib/lxcfs'], /--lxcfs-root has value "var\/lib\/lxcfs"/],
       [['--max-request-bytes', '100'], /--max-request-bytes has value "100"; expected a size from 64Ki/],
       [['--max-request-bytes', '8MB'], /--max-request-bytes has value "8MB"/],
-      [['--shutdown-grace', 'soon'], /--shutdown-grace has value "soon"/],
-      [['--max-connections', '0'], /--max-connections has value "0"; expected a whole number from 1 to 65536/],
-      [['--max-connections', 'lots'], /--max-connections has value "lots"/],
-      [['--address', ''], /--address is empty/],
+      [['--shutdown-grace', 'soon'], /flag --shutdown-grace has value "soon"; expected a duration/],
+      [['--shutdown-grace', '61m'], /flag --shutdown-grace has value "61m"/],
+      [['--port', '0x1f91'], /flag --port has value "0x1f91"; expected a port number from 0 to 65535, in decimal/],
+      [['--address', ''], /flag --address has value ""; expected an IP address or host name/],
+      [['--max-connections', '0'], /flag --max-connections has value "0"; expected a whole number of connections from 1 to 65536/],
+      [['--max-connections', 'lots'], /flag --max-connections has value "lots"/],
       [['--tls'], /unknown flag --tls; see 'lxcfs-webhook serve --help'/],
       [['now'], /unexpected argument "now"/],
     ];
@@ -171,7 +174,7 @@ describe('lxcfs-webhook serve', () => {
       const run = spawnSync(process.execPath, [cliPath, 'serve', '--address', HOST, '--port', String(port), '--health-port', '0'],
         { encoding: 'utf8', timeout: 30_000 });
       assert.equal(run.status, 2, run.stderr);
-      assert.match(run.stderr, new RegExp(`--port ${port} on --address ${HOST} is in use by another process`));
+      assert.match(run.stderr, new RegExp(`--port: HTTPS port ${port} on address ${HOST} is in use by another process`));
     } finally {
       taken.close();
     }

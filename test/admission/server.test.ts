@@ -240,7 +240,7 @@ describe('webhook over HTTPS', () => {
     const huge = Buffer.alloc(8 * 1024 * 1024 + 1, 0x20);
     const reply = await post(huge);
     assert.equal(reply.status, 413);
-    assert.match(JSON.parse(reply.text).error, /larger than 8388608 bytes; raise --max-request-bytes/);
+    assert.match(JSON.parse(reply.text).error, /larger than 8388608 bytes, this webhook.s limit; raise the limit/);
     patchedPod(peerReview(), await post(peerReview()));
   });
 

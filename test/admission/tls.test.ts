@@ -52,15 +52,15 @@ describe('TLS certificate files', () => {
     assert.equal(loadKeyPair({ certFile: cert, keyFile: key }).fingerprint256, fingerprintOf(good));
 
     assert.match(tlsError(() => loadKeyPair({ certFile: join(dir, 'absent.crt'), keyFile: key })),
-      /--tls-cert file ".*absent.crt" does not exist; pass a PEM certificate chain/);
+      /^the certificate file ".*absent.crt" does not exist; it must hold a PEM certificate chain/);
     assert.match(tlsError(() => loadKeyPair({ certFile: dir, keyFile: key })),
-      /--tls-cert file ".*" cannot be read \(EISDIR\)/);
+      /^the certificate file ".*" cannot be read \(EISDIR\)/);
     assert.match(tlsError(() => loadKeyPair({ certFile: file('text.crt', 'hello'), keyFile: key })),
-      /--tls-cert file ".*text.crt" holds no PEM certificate/);
+      /^the certificate file ".*text.crt" holds no PEM certificate/);
     assert.match(tlsError(() => loadKeyPair({ certFile: cert, keyFile: file('cert-as.key', good.certPem) })),
-      /--tls-key file ".*cert-as.key" holds no PEM private key .*; pass the PEM private key of that certificate/);
+      /^the key file ".*cert-as.key" holds no PEM private key .*; it must hold the PEM private key of that certificate/);
     assert.match(tlsError(() => loadKeyPair({ certFile: cert, keyFile: file('other.key', pairs[1]!.keyPem) })),
-      /--tls-key file ".*other.key" is not the key of the certificate in ".*good.crt"/);
+      /^the key file ".*other.key" is not the key of the certificate file ".*good.crt"/);
   });
 
   /** Starts the webhook on `volume`'s files; `pollIntervalMs` huge means only the directory watch can notice. */

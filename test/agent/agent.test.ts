@@ -210,11 +210,11 @@ test('known fatal errors at start: one line naming the fix, exit code 2', async 
     assert.match(lines[0]!, /\[E_AGENT\]$/);
   };
 
-  await expectFatal(['--lxcfs-bin', '/nonexistent/lxcfs'], /lxcfs binary "\/nonexistent\/lxcfs" not found: install lxcfs/);
+  await expectFatal(['--lxcfs-bin', '/nonexistent/lxcfs'], /^lxcfs-webhook agent: --lxcfs-bin: lxcfs binary "\/nonexistent\/lxcfs" not found: install lxcfs/);
 
   const fileInTheWay = join(node.dir, 'a-file');
   writeFileSync(fileInTheWay, '');
-  await expectFatal(['--fuse-mount', join(fileInTheWay, 'fuse')], /FUSE mountpoint .* is unusable \(ENOTDIR\): pass a --fuse-mount directory/);
+  await expectFatal(['--fuse-mount', join(fileInTheWay, 'fuse')], /--fuse-mount: the FUSE mountpoint .* is unusable \(ENOTDIR\): give the agent a directory it can create/);
 
   // another lxcfs holding the pidfile next to the agent's FUSE mountpoint
   mkdirSync(join(node.dir, 'elsewhere'));
@@ -222,5 +222,5 @@ test('known fatal errors at start: one line naming the fix, exit code 2', async 
   const holder = spawn('lxcfs', ['-f', '-p', join(node.dir, 'run', 'lxcfs.pid'), join(node.dir, 'elsewhere')], { stdio: 'ignore' });
   t.after(() => holder.kill('SIGKILL'));
   await waitUntil('the other lxcfs mounted', () => node.ownMounts().some((m) => m.mountPoint === join(node.dir, 'elsewhere')), 5000);
-  await expectFatal([], /another lxcfs holds the pidfile .*lxcfs\.pid: stop it/);
+  await expectFatal([], /--fuse-mount: another lxcfs holds the pidfile .*lxcfs\.pid: stop it/);
 });

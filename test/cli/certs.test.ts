@@ -46,9 +46,10 @@ describe('lxcfs-webhook certs', () => {
     const out = tempDir();
     const cases: Array<[string[], RegExp]> = [
       [['certs'], /--out is required/],
-      [['certs', '--out', out, '--namespace', 'Kube_System'], /--namespace has value "Kube_System"; expected a Kubernetes name/],
-      [['certs', '--out', out, '--valid-days', '0'], /--valid-days has value "0"; expected a whole number of days from 1 to 36500/],
-      [['certs', '--out', out, '--bogus'], /--bogus.*see 'lxcfs-webhook certs --help'/],
+      [['certs', '--out', out, '--namespace', 'Kube_System'], /flag --namespace has value "Kube_System"; expected a Kubernetes name/],
+      [['certs', '--out', out, '--valid-days', '0'], /flag --valid-days has value "0"; expected a whole number of days from 1 to 36500/],
+      [['certs', '--out', out, '--bogus'], /unknown flag --bogus; see 'lxcfs-webhook certs --help'/],
+      [['certs', '--out', out, '--valid-days', '1e3'], /flag --valid-days has value "1e3"/],
     ];
     for (const [args, message] of cases) {
       const result = runCli(args);

@@ -49,9 +49,10 @@ describe('lxcfs-webhook docker-args', () => {
   });
 
   it('refuses a root that -v cannot carry and an unknown format', () => {
-    assert.match(runCli(['docker-args', '--lxcfs-root', '/var/lib/my lxcfs']).stderr, /docker -v flags cannot carry a path with spaces or colons/);
+    assert.match(runCli(['docker-args', '--lxcfs-root', '/var/lib/my lxcfs']).stderr,
+      /flag --lxcfs-root has value "\/var\/lib\/my lxcfs"; expected an absolute directory without spaces or colons \(docker -v flags cannot carry them\)/);
     const format = runCli(['docker-args', '--format', 'json']);
     assert.equal(format.status, 2);
-    assert.match(format.stderr, /--format has value "json"; expected lines or inline/);
+    assert.match(format.stderr, /flag --format has value "json"; expected lines or inline; see 'lxcfs-webhook docker-args --help'/);
   });
 });

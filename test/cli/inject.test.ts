@@ -300,7 +300,7 @@ describe('lxcfs-webhook inject errors', () => {
   it('refuses bad flags with the allowed values', () => {
     assert.match(failInject(['-f', '-', '--files', 'meminfo,pressure']).stderr,
       /--files has value "meminfo,pressure"; expected a comma-separated list of cpuinfo, diskstats, loadavg, meminfo, slabinfo, stat, swaps, uptime, online/);
-    assert.match(failInject(['-f', '-', '-o', 'xml']).stderr, /-o has value "xml"; expected yaml or json/);
+    assert.match(failInject(['-f', '-', '-o', 'xml']).stderr, /flag --output has value "xml"; expected yaml or json/);
     assert.match(failInject(['--lxcfs-root', 'relative', '-f', '-']).stderr, /--lxcfs-root has value "relative"; expected an absolute directory/);
     assert.match(failInject(['-f', '-', '--bogus']).stderr, /unknown flag --bogus; see 'lxcfs-webhook inject --help'/);
     assert.match(failInject(['-f']).stderr, /flag --filename needs a value/);

@@ -1,7 +1,7 @@
 // The checks every rendered install shares, whatever provides the certificate: each names what would
 // fail on a cluster if it did not hold.
 import assert from 'node:assert/strict';
-import { ANNOTATIONS, DEFAULT_LXCFS_ROOT, INSTALL, MUTATE_PATH, NAMESPACE_LABEL, POD_LABEL, POD_LABEL_DISABLED, POD_LABEL_ENABLED } from '../../src/config/defaults.js';
+import { ANNOTATIONS, DEFAULT_LXCFS_ROOT, INSTALL, MUTATE_PATH, NAMESPACE_LABEL, POD_LABEL, POD_LABEL_DISABLED, POD_LABEL_ENABLED, WEBHOOK_IN_FLIGHT_TIMEOUT_MS } from '../../src/config/defaults.js';
 import { command as agentCommand } from '../../src/cli/agent.js';
 import { command as serveCommand } from '../../src/cli/serve.js';
 import { validateObject } from '../helpers/k8s-schema.js';
@@ -62,7 +62,7 @@ export function checkInstall(objects: K8sObject[]): void {
   assert.equal(webhook.securityContext.readOnlyRootFilesystem, true);
   assert.equal(webhook.securityContext.allowPrivilegeEscalation, false);
   assert.deepEqual(webhook.securityContext.capabilities.drop, ['ALL']);
-  assert.ok(serve.shutdownGraceSeconds + 5 <= podSpec.terminationGracePeriodSeconds, 'drain fits in the grace period');
+  assert.ok((serve.shutdownGraceMs + WEBHOOK_IN_FLIGHT_TIMEOUT_MS) / 1000 <= podSpec.terminationGracePeriodSeconds, 'drain fits in the grace period');
   assert.equal(deployment.spec.replicas, 2);
   assert.ok(podSpec.topologySpreadConstraints.length > 0);
   assert.equal(podLabels[POD_LABEL], POD_LABEL_DISABLED, 'the webhook is never injected into itself');

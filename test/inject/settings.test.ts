@@ -31,7 +31,7 @@ describe('parseSettings', () => {
 
   it('refuses files lxcfs does not serve or runc refuses, naming the allowed values', () => {
     const err = configError(() => parseSettings({ files: 'meminfo,pressure' }));
-    assert.equal(err.message, '--files has value "meminfo,pressure"; expected a comma-separated list of cpuinfo, diskstats, '
+    assert.equal(err.message, 'the list of lxcfs files has value "meminfo,pressure"; expected a comma-separated list of cpuinfo, diskstats, '
       + 'loadavg, meminfo, slabinfo, stat, swaps, uptime, online (lxcfs serves only these, and runc refuses other /proc files)');
     configError(() => parseSettings({ files: '/proc/pressure/cpu' }));
     configError(() => parseSettings({ files: '' }));
@@ -41,7 +41,7 @@ describe('parseSettings', () => {
   it('normalises the root and refuses relative, "..", and "/"', () => {
     assert.equal(parseSettings({ lxcfsRoot: '/run/lxcfs//' }).lxcfsRoot, '/run/lxcfs');
     for (const bad of ['var/lib/lxcfs', '/var/lib/../../etc', '/', '//']) {
-      assert.match(configError(() => parseSettings({ lxcfsRoot: bad })).message, /^--lxcfs-root has value .*; expected an absolute directory/);
+      assert.match(configError(() => parseSettings({ lxcfsRoot: bad })).message, /^the lxcfs root has value .*; expected an absolute directory/);
     }
   });
 });

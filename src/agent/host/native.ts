@@ -62,9 +62,9 @@ export function runHelper(helper: string, args: readonly string[], timeoutMs: nu
         new LxcfsWebhookError(
           'E_NATIVE',
           err.code === 'ENOENT' || err.code === 'EACCES'
-            ? `native helper ${helper} cannot be run (${err.code}): build it with "npm run build" (make -C native) or pass --remount-helper`
+            ? `native helper ${helper} cannot be run (${err.code}): build it with "npm run build" (make -C native) or give the agent its path`
             : `native helper ${helper} failed to start: ${err.message}`,
-          { cause: err },
+          { cause: err, setting: 'helper' },
         ),
       );
     });

@@ -14,9 +14,9 @@ import { isFuse, mountsAtOrBelow, readOwnMounts, topMountAt, type Mount } from '
 import { runHelperStep } from '../host/native.js';
 
 export interface AnchorLayout {
-  /** --lxcfs-root: the tmpfs pods mount from. */
+  /** The anchor: the tmpfs pods mount from. */
   root: string;
-  /** --fuse-mount: where lxcfs itself mounts. */
+  /** Where lxcfs itself mounts. */
   fuseMount: string;
   /** The native helper that does the mounting. */
   helper: string;
@@ -34,7 +34,8 @@ export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<
     throw new LxcfsWebhookError(
       'E_AGENT',
       `a FUSE filesystem (${top.fsType}) is mounted directly on ${layout.root}, probably the node's own lxcfs service: ` +
-        `stop it (systemctl disable --now lxcfs) and unmount it (umount -l ${layout.root}), or pick another --lxcfs-root`,
+        `stop it (systemctl disable --now lxcfs) and unmount it (umount -l ${layout.root}), or give the agent another anchor directory`,
+      { setting: 'root' },
     );
   }
   await clearLxcfsMounts(layout, log);
@@ -55,7 +56,7 @@ export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<
     mkdirSync(layout.fuseMount, { recursive: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new LxcfsWebhookError('E_AGENT', `the FUSE mountpoint ${layout.fuseMount} is unusable (${code}): pass a --fuse-mount directory the agent can create and mount on`);
+    throw new LxcfsWebhookError('E_AGENT', `the FUSE mountpoint ${layout.fuseMount} is unusable (${code}): give the agent a directory it can create and mount on`, { setting: 'fuseMount' });
   }
 }
 

@@ -21,7 +21,7 @@ export interface LxcfsExit {
   code: number | null;
   signal: NodeJS.Signals | null;
   /** The fix, when the output shows a known fatal error. */
-  fatal?: string;
+  fatal?: LxcfsFailure;
 }
 
 export interface RunningLxcfs {
@@ -32,24 +32,33 @@ export interface RunningLxcfs {
   kill(signal: NodeJS.Signals): void;
 }
 
+/** A known fatal error of lxcfs: what to do, and which setting of the command it is about, if one. */
+export interface LxcfsFailure {
+  fix: string;
+  setting?: 'fuseMount' | 'bin';
+}
+
 /** Recognises lxcfs' and libfuse's known fatal errors in its output, and names the fix. */
-export function explainLxcfsFailure(output: string, fuseMount: string): string | undefined {
+export function explainLxcfsFailure(output: string, fuseMount: string): LxcfsFailure | undefined {
   const locked = /PID file '([^']*)' is already locked/.exec(output);
   if (locked) {
-    return `another lxcfs holds the pidfile ${locked[1]}: stop it (pgrep -a lxcfs), or give this agent another --fuse-mount (its pidfile sits next to it)`;
+    return {
+      fix: `another lxcfs holds the pidfile ${locked[1]}: stop it (pgrep -a lxcfs), or give this agent another FUSE mountpoint (its pidfile sits next to it)`,
+      setting: 'fuseMount',
+    };
   }
   if (/Transport endpoint is not connected/.test(output)) {
-    return `the FUSE mountpoint ${fuseMount} is a dead lxcfs mount: unmount it lazily (umount -l ${fuseMount}) and restart the agent`;
+    return { fix: `the FUSE mountpoint ${fuseMount} is a dead lxcfs mount: unmount it lazily (umount -l ${fuseMount}) and restart the agent` };
   }
   if (/mountpoint is not empty/.test(output)) {
-    return `this lxcfs uses libfuse2, which refuses the non-empty mountpoint ${fuseMount}: install an lxcfs built with fuse3, or empty ${fuseMount}`;
+    return { fix: `this lxcfs uses libfuse2, which refuses the non-empty mountpoint ${fuseMount}: install an lxcfs built with fuse3, or empty ${fuseMount}` };
   }
   const badMountPoint = /fuse: bad mount point `[^']*': (.*)/.exec(output);
   if (badMountPoint) {
-    return `the FUSE mountpoint ${fuseMount} is unusable (${badMountPoint[1]}): pass a --fuse-mount directory the agent can create and mount on`;
+    return { fix: `the FUSE mountpoint ${fuseMount} is unusable (${badMountPoint[1]}): give the agent a directory it can create and mount on`, setting: 'fuseMount' };
   }
   if (/fuse: device not found|\/dev\/fuse/.test(output)) {
-    return 'lxcfs cannot open /dev/fuse: run the agent privileged (securityContext.privileged: true) on a node with the fuse module loaded';
+    return { fix: 'lxcfs cannot open /dev/fuse: run the agent privileged (securityContext.privileged: true) on a node with the fuse module loaded' };
   }
   return undefined;
 }
@@ -75,7 +84,7 @@ const KEPT_OUTPUT_LINES = 50;
 export async function startLxcfs(cmd: LxcfsCommand, log: Logger, timeoutMs: number): Promise<RunningLxcfs> {
   const bin = resolveBinary(cmd.bin);
   if (bin === undefined) {
-    throw new LxcfsWebhookError('E_AGENT', `lxcfs binary "${cmd.bin}" not found: install lxcfs (apt-get install lxcfs) or pass --lxcfs-bin <path>`);
+    throw new LxcfsWebhookError('E_AGENT', `lxcfs binary "${cmd.bin}" not found: install lxcfs (apt-get install lxcfs) or give the agent its path`, { setting: 'bin' });
   }
   const child = spawn(bin, ['-f', '-p', cmd.pidfile, ...cmd.args, cmd.fuseMount], { stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid!;
@@ -107,8 +116,8 @@ export async function startLxcfs(cmd: LxcfsCommand, log: Logger, timeoutMs: numb
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exit) {
-      const why = exit.fatal ?? `lxcfs exited (${exit.signal ?? `code ${exit.code}`}) before mounting: ${recentOutput.slice(-3).join(' | ')}`;
-      throw new LxcfsWebhookError('E_AGENT', why);
+      const why = exit.fatal?.fix ?? `lxcfs exited (${exit.signal ?? `code ${exit.code}`}) before mounting: ${recentOutput.slice(-3).join(' | ')}`;
+      throw new LxcfsWebhookError('E_AGENT', why, { setting: exit.fatal?.setting });
     }
     const dev = fuseDevAt(readOwnMounts(), cmd.fuseMount);
     if (dev !== undefined) return { pid, dev, exited, kill };

@@ -137,7 +137,7 @@ export class Supervisor {
     this.metrics.recordLxcfsAnswering(false);
     this.listener.lxcfsDown();
     const fields = { lxcfsPid: lxcfs.pid, code: exit.code, signal: exit.signal };
-    if (exit.fatal) this.log.error(fields, `lxcfs failed: ${exit.fatal}`);
+    if (exit.fatal) this.log.error(fields, `lxcfs failed: ${exit.fatal.fix}`);
     else this.log.error(fields, 'lxcfs exited; restarting it');
     this.scheduleRestart();
   }

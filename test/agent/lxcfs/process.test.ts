@@ -15,16 +15,16 @@ const FUSE = '/run/lxcfs-webhook/fuse';
 test('known fatal errors name their fix', () => {
   // lines as lxcfs 5.0.3 and libfuse print them
   assert.match(
-    explainLxcfsFailure("../src/lxcfs.c: 1152: set_pidfile: PID file '/run/lxcfs-webhook/lxcfs.pid' is already locked", FUSE)!,
+    explainLxcfsFailure("../src/lxcfs.c: 1152: set_pidfile: PID file '/run/lxcfs-webhook/lxcfs.pid' is already locked", FUSE)!.fix,
     /another lxcfs holds the pidfile \/run\/lxcfs-webhook\/lxcfs.pid: stop it/,
   );
   assert.match(
-    explainLxcfsFailure(`fuse: failed to access mountpoint ${FUSE}: Transport endpoint is not connected`, FUSE)!,
+    explainLxcfsFailure(`fuse: failed to access mountpoint ${FUSE}: Transport endpoint is not connected`, FUSE)!.fix,
     /dead lxcfs mount: unmount it lazily \(umount -l \/run\/lxcfs-webhook\/fuse\)/,
   );
-  assert.match(explainLxcfsFailure(`fuse: mountpoint is not empty`, FUSE)!, /libfuse2.*fuse3/);
-  assert.match(explainLxcfsFailure("fuse: bad mount point `/x': No such file or directory", FUSE)!, /unusable \(No such file or directory\)/);
-  assert.match(explainLxcfsFailure('fuse: device not found, try \'modprobe fuse\' first', FUSE)!, /privileged/);
+  assert.match(explainLxcfsFailure(`fuse: mountpoint is not empty`, FUSE)!.fix, /libfuse2.*fuse3/);
+  assert.match(explainLxcfsFailure("fuse: bad mount point `/x': No such file or directory", FUSE)!.fix, /unusable \(No such file or directory\)/);
+  assert.match(explainLxcfsFailure('fuse: device not found, try \'modprobe fuse\' first', FUSE)!.fix, /privileged/);
   assert.equal(explainLxcfsFailure('Running destructor lxcfs_exit', FUSE), undefined);
 });
 
