@@ -3,10 +3,10 @@
 // recreates it (owners.ts); then one fix per owner. Pure.
 import { stringMap } from '../inject/pod.js';
 import type { InjectionSettings } from '../inject/settings.js';
-import { examinePod, FINDING_KINDS, type FindingKind, type PodFinding } from './findings.js';
+import { examinePod, FINDING_KINDS, type FindingKind, type ForeignVolume, type PodFinding } from './findings.js';
 import type { AuditInput } from './input.js';
 import { fixFor, ownerName, ownerOf, type Fix, type Owner } from './owners.js';
-import { namespaceProblem, webhookFor, type WebhookMode } from './selection.js';
+import { namespaceProblem, webhookIn, type WebhookMode } from './selection.js';
 
 export interface AffectedPod {
   namespace: string;
@@ -25,6 +25,8 @@ export interface OwnerFix {
   ownerNote?: string;
   pods: string[];
   findings: FindingKind[];
+  /** other-injector: the volumes of its pods, to recognise the injector by. */
+  foreignVolumes?: ForeignVolume[];
   fix: Fix;
   /** What must happen before the fix helps. */
   before?: string;
@@ -59,6 +61,7 @@ export function audit(input: AuditInput, settings: InjectionSettings): AuditRepo
     pods: [],
     fixes: [],
   };
+  const selectors = new Map([...input.namespaces.values()].map((ns) => [ns.name, webhookIn(ns)]));
   for (const ns of [...input.namespaces.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     const problem = namespaceProblem(ns.name, ns.labels);
     if (problem !== undefined) report.namespaces.push({ namespace: ns.name, problem });
@@ -71,7 +74,7 @@ export function audit(input: AuditInput, settings: InjectionSettings): AuditRepo
       report.summary.finished++;
       continue;
     }
-    const entry = webhookFor(input.namespaces.get(namespace)!, stringMap(pod.metadata?.labels));
+    const entry = selectors.get(namespace)!(stringMap(pod.metadata?.labels));
     if (entry === undefined) continue;
     report.summary.selected[entry.mode]++;
     const finding = examinePod(pod, settings);
@@ -91,12 +94,15 @@ export function audit(input: AuditInput, settings: InjectionSettings): AuditRepo
       const names = pods.map((p) => p.name).sort();
       const findings = [...new Set(pods.map((p) => p.finding.kind))].sort((a, b) => order(a) - order(b));
       const before = findings.map((kind) => BEFORE[kind]).filter((text) => text !== undefined);
+      // Pods of one owner share a template: the union of their volumes, once.
+      const volumes = new Map(pods.flatMap((p) => p.finding.foreignVolumes ?? []).map((v) => [v.name, v]));
       return {
         namespace: owner.namespace,
         owner: ownerName(owner),
         ...(owner.note === undefined ? {} : { ownerNote: owner.note }),
         pods: names,
         findings,
+        ...(volumes.size === 0 ? {} : { foreignVolumes: [...volumes.values()] }),
         fix: fixFor(owner, names),
         ...(before.length === 0 ? {} : { before: before.join('; ') }),
       };

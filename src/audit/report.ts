@@ -42,15 +42,13 @@ function table(rows: string[][]): string[] {
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]! + 2))).join(''));
 }
 
-function describeFix(fix: OwnerFix, report: AuditReport): string[] {
+function describeFix(fix: OwnerFix): string[] {
   const count = `${fix.pods.length} pod${fix.pods.length === 1 ? '' : 's'}`;
   const lines = [`  ${fix.owner} (ns ${fix.namespace}; ${[fix.ownerNote, count, fix.findings.join(', ')].filter(Boolean).join('; ')})`];
   if (fix.before !== undefined) lines.push(`    first: ${fix.before}`);
-  const volumes = new Map(report.pods
-    .filter((p) => p.namespace === fix.namespace && p.owner === fix.owner)
-    .flatMap((p) => p.finding.foreignVolumes ?? [])
-    .map((v) => [v.name, v.hostPath]));
-  if (volumes.size > 0) lines.push(`    their volumes: ${[...volumes].map(([name, path]) => `${name} (${path})`).join(', ')}`);
+  if (fix.foreignVolumes !== undefined) {
+    lines.push(`    their volumes: ${fix.foreignVolumes.map(({ name, hostPath }) => `${name} (${hostPath})`).join(', ')}`);
+  }
   lines.push(`    ${fix.fix.command}`);
   if (fix.fix.note !== undefined) lines.push(`    # ${fix.fix.note}`);
   return lines;
@@ -68,7 +66,7 @@ export function renderTable(report: AuditReport, lxcfsRoot: string): string {
   if (report.namespaces.length > 0) lines.push('');
   if (report.fixes.length > 0) {
     lines.push('To fix, one command per owner (the webhook injects the pods it recreates):');
-    for (const fix of report.fixes) lines.push(...describeFix(fix, report));
+    for (const fix of report.fixes) lines.push(...describeFix(fix));
     lines.push('');
   }
   const { summary } = report;

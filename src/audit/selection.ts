@@ -102,14 +102,23 @@ export function namespaceLabels(name: string, labels: Readonly<Record<string, st
   return { ...labels, [NAMESPACE_NAME_LABEL]: name };
 }
 
+/**
+ * For one namespace, the function that gives the entry the API server calls for a pod CREATE there
+ * (undefined when none selects it). The namespace's part is evaluated once, since an audit asks for
+ * every pod of the namespace.
+ */
+export function webhookIn(namespace: { name: string; labels: Readonly<Record<string, string>> }): (podLabels: Readonly<Record<string, string>>) => WebhookEntry | undefined {
+  const nsLabels = namespaceLabels(namespace.name, namespace.labels);
+  const entries = WEBHOOK_ENTRIES.filter((entry) => selectorMatches(entry.namespaceSelector, nsLabels));
+  return (podLabels) => entries.find((entry) => selectorMatches(entry.objectSelector, podLabels));
+}
+
 /** The entry the API server calls for a pod CREATE, or undefined when none selects it. */
 export function webhookFor(
   namespace: { name: string; labels: Readonly<Record<string, string>> },
   podLabels: Readonly<Record<string, string>>,
 ): WebhookEntry | undefined {
-  const nsLabels = namespaceLabels(namespace.name, namespace.labels);
-  return WEBHOOK_ENTRIES.find((entry) =>
-    selectorMatches(entry.namespaceSelector, nsLabels) && selectorMatches(entry.objectSelector, podLabels));
+  return webhookIn(namespace)(podLabels);
 }
 
 /**
