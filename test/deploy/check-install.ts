@@ -116,6 +116,10 @@ export function checkInstall(objects: K8sObject[]): void {
   assert.equal(agentPod.hostPID, true);
   assert.equal(agent.securityContext.privileged, true);
   assert.equal(agentPod.priorityClassName, AGENT_PRIORITY_CLASS);
+  // Where critical priority classes need a quota outside kube-system, ours opens it for both.
+  const quota = find(objects, 'ResourceQuota', 'lxcfs-critical-pods');
+  assert.deepEqual(quota.spec.scopeSelector.matchExpressions, [{ scopeName: 'PriorityClass', operator: 'In', values: [WEBHOOK_PRIORITY_CLASS, AGENT_PRIORITY_CLASS] }]);
+  assert.ok(Number(quota.spec.hard.pods) >= 15_000, 'room for an agent on every node of the largest clusters, plus the webhook');
   assert.deepEqual(agentPod.tolerations, [{ operator: 'Exists' }]);
   assert.equal(agentPod.nodeSelector['kubernetes.io/os'], 'linux');
   assert.deepEqual(daemonSet.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
