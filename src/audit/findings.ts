@@ -114,10 +114,13 @@ export function examinePod(pod: Pod, settings: InjectionSettings): PodFinding | 
  * `var-lib-lxc`, cndoit18's `lxcfs-root-parent-dir`): removing the injector must remove those too.
  */
 function foreignVolumes(pod: Pod, foreign: LxcfsMount[]): ForeignVolume[] {
-  const paths = new Set(foreign.map((m) => posix.normalize(m.volume.hostPath!.path!)));
-  const isParent = (dir: string) => [...paths].some((p) => p.startsWith(dir.endsWith('/') ? dir : `${dir}/`));
-  return listOf<Volume>(pod.spec?.volumes)
-    .filter((v) => typeof v.hostPath?.path === 'string')
-    .map((v) => ({ name: String(v.name), hostPath: posix.normalize(v.hostPath!.path!).replace(/(.)\/$/, '$1') }))
-    .filter((v) => paths.has(v.hostPath) || isParent(v.hostPath));
+  // Host paths compared as paths: `/var/lib/lxc/` is the directory above `/var/lib/lxc/lxcfs/proc/meminfo`.
+  // The host's `/` is above everything, and no injector's: a pod mounting it (node exporters) keeps it.
+  const hostPath = (v: Volume) => normalisedMountPath(v.hostPath?.path);
+  const paths = foreign.map((m) => hostPath(m.volume)!);
+  const contains = (dir: string) => dir !== '/' && paths.some((p) => p === dir || p.startsWith(`${dir}/`));
+  return listOf<Volume>(pod.spec?.volumes).flatMap((v) => {
+    const path = hostPath(v);
+    return path !== undefined && contains(path) ? [{ name: String(v.name), hostPath: path }] : [];
+  });
 }
