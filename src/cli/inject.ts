@@ -1,19 +1,15 @@
 // `lxcfs-webhook inject -f FILE`: the webhook's injection rules applied to manifests before they reach
 // a cluster. Manifests go to stdout, one line per object to stderr. Nothing is written to stdout
 // unless every file was read and injected, so a pipe into `kubectl apply` never gets half a result.
-import { readFile } from 'node:fs/promises';
-import { text } from 'node:stream/consumers';
-import { LxcfsWebhookError } from '../errors.js';
 import { injectManifests } from '../manifest/inject.js';
 import { SUPPORTED_KINDS } from '../manifest/workloads.js';
 import { parseManifestFile, renderJson, renderYaml, type ManifestFile } from '../manifest/yaml-documents.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, wrap } from './flags.js';
+import { readInput, STDIN } from './input.js';
 import { injectionFlags, settingsFrom } from './shared-flags.js';
 import { choice, path } from './values.js';
-
-const STDIN = '-';
 
 const flags = new FlagSet('inject', {
   'filename': {
@@ -37,22 +33,8 @@ const usage = helpText(flags, {
   ].join('\n'),
 });
 
-const READ_PROBLEMS: Record<string, string> = {
-  ENOENT: 'file not found; check the path',
-  EISDIR: 'is a directory; pass each manifest file with its own -f',
-  EACCES: 'permission denied',
-};
-
 async function readManifest(path: string): Promise<ManifestFile> {
-  if (path === STDIN) return parseManifestFile('stdin', await text(process.stdin));
-  let content: string;
-  try {
-    content = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = String((err as NodeJS.ErrnoException).code);
-    throw new LxcfsWebhookError('E_MANIFEST', `-f ${path}: ${READ_PROBLEMS[code] ?? `cannot be read (${code})`}`, { cause: err });
-  }
-  return parseManifestFile(path, content);
+  return parseManifestFile(path === STDIN ? 'stdin' : path, await readInput(path));
 }
 
 interface InjectOptions {

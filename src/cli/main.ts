@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<{ command: Command<any> }>> = {
   agent: () => import('./agent.js'),
   check: () => import('./check.js'),
   certs: () => import('./certs.js'),
+  audit: () => import('./audit.js'),
 };
 
 async function usage(): Promise<string> {

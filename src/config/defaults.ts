@@ -78,7 +78,7 @@ export const INSTALL = {
   service: 'lxcfs-webhook',
   tlsSecret: 'lxcfs-webhook-tls',
   webhookConfiguration: 'lxcfs-webhook',
-  webhooks: ['namespaces.lxcfs-webhook.io', 'pods.lxcfs-webhook.io'],
+  webhooks: ['namespaces.lxcfs-webhook.io', 'pods.lxcfs-webhook.io', 'required.lxcfs-webhook.io'],
 } as const;
 /**
  * Largest AdmissionReview body `serve` reads. The API server caps an object at 3 MiB and an UPDATE
@@ -210,3 +210,21 @@ export const CHECK_MAX_LISTED_CONTAINERS = 15;
 export const MAX_DURATION_MS = 60 * 60 * 1000;
 /** Width `--help` fits in. */
 export const HELP_WIDTH = 100;
+
+// ---- Outages: fail-closed namespaces, start priority, audit ------------------------------------------
+
+/**
+ * Value of the namespace label (NAMESPACE_LABEL.key) that selects the fail-closed webhook entry: pods
+ * there are refused while the webhook cannot be reached, instead of starting without lxcfs.
+ */
+export const NAMESPACE_LABEL_REQUIRED = 'required';
+/** Namespaces no webhook entry ever selects, so a dead webhook can never block the control plane or its own recovery. */
+export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+/** Pod Security levels that reject hostPath volumes: namespaces enforcing them are never selected. */
+export const POD_SECURITY_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
+export const HOSTPATH_REJECTING_LEVELS: readonly string[] = ['baseline', 'restricted'];
+/** Label the API server sets on every namespace to its name (Kubernetes >= 1.22); selectors exclude by it. */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+/** Start priority of the webhook Deployment (the agent DaemonSet has system-node-critical). */
+export const WEBHOOK_PRIORITY_CLASS = 'system-cluster-critical';
+export const AGENT_PRIORITY_CLASS = 'system-node-critical';

@@ -276,7 +276,7 @@ describe('lxcfs-webhook inject errors', () => {
 
   it('names a missing file and a directory given as a file', () => {
     assert.match(failInject(['-f', manifest('no-such-file.yaml')]).stderr, /no-such-file\.yaml: file not found; check the path/);
-    assert.match(failInject(['-f', fixturePath('manifests')]).stderr, /is a directory; pass each manifest file with its own -f/);
+    assert.match(failInject(['-f', fixturePath('manifests')]).stderr, /is a directory; pass each file with its own -f/);
   });
 
   it('refuses a document that is not an object, naming it', () => {

@@ -1,11 +1,13 @@
 // The checks every rendered install shares, whatever provides the certificate: each names what would
 // fail on a cluster if it did not hold.
 import assert from 'node:assert/strict';
-import { ANNOTATIONS, DEFAULT_LXCFS_ROOT, INSTALL, MUTATE_PATH, NAMESPACE_LABEL, POD_LABEL, POD_LABEL_DISABLED, POD_LABEL_ENABLED, WEBHOOK_IN_FLIGHT_TIMEOUT_MS } from '../../src/config/defaults.js';
+import { AGENT_PRIORITY_CLASS, ANNOTATIONS, DEFAULT_LXCFS_ROOT, INSTALL, MUTATE_PATH, NAMESPACE_LABEL, POD_LABEL, POD_LABEL_DISABLED, POD_LABEL_ENABLED, WEBHOOK_IN_FLIGHT_TIMEOUT_MS, WEBHOOK_PRIORITY_CLASS } from '../../src/config/defaults.js';
+import { EXCLUDED_NAMESPACES } from '../../src/audit/selection.js';
 import { command as agentCommand } from '../../src/cli/agent.js';
 import { command as serveCommand } from '../../src/cli/serve.js';
 import { validateObject } from '../helpers/k8s-schema.js';
 import { find, type K8sObject } from './render.js';
+import { checkApiServerValidation, checkEntriesPartitionPods, checkSameAsSelectionModule } from './webhook-configuration.js';
 
 const NO_SCHEMA_HERE = new Set(['SecurityContextConstraints']);
 
@@ -75,7 +77,6 @@ export function checkInstall(objects: K8sObject[]): void {
   assert.deepEqual(mwc.webhooks.map((h: any) => h.name), INSTALL.webhooks, 'webhook names match what `certs` patches');
   for (const hook of mwc.webhooks) {
     assert.deepEqual(hook.clientConfig.service, { name: service.metadata.name, namespace: ns, path: MUTATE_PATH, port: servicePort.port });
-    assert.equal(hook.failurePolicy, 'Ignore');
     assert.equal(hook.sideEffects, 'None');
     assert.equal(hook.reinvocationPolicy, 'IfNeeded');
     assert.ok(hook.timeoutSeconds <= 10);
@@ -83,16 +84,15 @@ export function checkInstall(objects: K8sObject[]): void {
     assert.deepEqual(hook.rules.map((r: any) => [r.operations, r.resources]), [[['CREATE'], ['pods']], [['UPDATE'], ['pods/ephemeralcontainers']]]);
     const excluded = hook.namespaceSelector.matchExpressions.find((e: any) => e.key === 'kubernetes.io/metadata.name');
     assert.equal(excluded.operator, 'NotIn');
-    for (const name of ['kube-system', 'kube-public', 'kube-node-lease', ns]) assert.ok(excluded.values.includes(name), name);
+    for (const name of [...EXCLUDED_NAMESPACES, ns]) assert.ok(excluded.values.includes(name), `${hook.name} excludes ${name}`);
     const psa = hook.namespaceSelector.matchExpressions.find((e: any) => e.key === 'pod-security.kubernetes.io/enforce');
     assert.deepEqual([psa.operator, psa.values], ['NotIn', ['baseline', 'restricted']]);
   }
-  const [byNamespace, byPod] = mwc.webhooks;
-  assert.deepEqual(byNamespace.namespaceSelector.matchExpressions[0], { key: NAMESPACE_LABEL.key, operator: 'In', values: [NAMESPACE_LABEL.value] });
-  assert.deepEqual(byNamespace.objectSelector.matchExpressions, [{ key: POD_LABEL, operator: 'NotIn', values: [POD_LABEL_DISABLED] }]);
-  assert.deepEqual(byPod.namespaceSelector.matchExpressions[0], { key: NAMESPACE_LABEL.key, operator: 'NotIn', values: [NAMESPACE_LABEL.value] },
-    'the pod-label webhook skips labelled namespaces, so no pod is sent twice');
-  assert.deepEqual(byPod.objectSelector.matchExpressions, [{ key: POD_LABEL, operator: 'In', values: [POD_LABEL_ENABLED] }]);
+  // Selectors and failure policies are src/audit/selection.ts's, never overlap, and pass the API server's validation.
+  checkSameAsSelectionModule(mwc);
+  checkEntriesPartitionPods(mwc);
+  checkApiServerValidation(mwc);
+  assert.equal(podSpec.priorityClassName, WEBHOOK_PRIORITY_CLASS, 'the webhook starts before, and is evicted after, ordinary workloads');
   assert.ok(ANNOTATIONS.inject === POD_LABEL, 'label and annotation share one key');
 
   // DaemonSet → anchor paths ↔ agent flags ↔ webhook's --lxcfs-root
@@ -115,7 +115,11 @@ export function checkInstall(objects: K8sObject[]): void {
   assert.equal(agentOptions.uninstall, false);
   assert.equal(agentPod.hostPID, true);
   assert.equal(agent.securityContext.privileged, true);
-  assert.equal(agentPod.priorityClassName, 'system-node-critical');
+  assert.equal(agentPod.priorityClassName, AGENT_PRIORITY_CLASS);
+  // Where critical priority classes need a quota outside kube-system, ours opens it for both.
+  const quota = find(objects, 'ResourceQuota', 'lxcfs-critical-pods');
+  assert.deepEqual(quota.spec.scopeSelector.matchExpressions, [{ scopeName: 'PriorityClass', operator: 'In', values: [WEBHOOK_PRIORITY_CLASS, AGENT_PRIORITY_CLASS] }]);
+  assert.ok(Number(quota.spec.hard.pods) >= 15_000, 'room for an agent on every node of the largest clusters, plus the webhook');
   assert.deepEqual(agentPod.tolerations, [{ operator: 'Exists' }]);
   assert.equal(agentPod.nodeSelector['kubernetes.io/os'], 'linux');
   assert.deepEqual(daemonSet.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
