@@ -1,7 +1,8 @@
-// Prometheus metrics of `serve`, in a registry of their own (not prom-client's global one) so each
-// server, and each test, counts only its own requests. Every name starts with `lxcfs_webhook_`; label
-// values are the stable result and reason strings of the review log, so the label sets stay small.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+// Prometheus metrics of `serve` (see runtime/metrics.ts for the style). Every name starts with
+// `lxcfs_webhook_`; label values are the stable result and reason strings of the review log, so the
+// label sets stay small.
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { createRegistry } from '../runtime/metrics.js';
 import type { ReviewLog } from './review.js';
 
 const PREFIX = 'lxcfs_webhook_';
@@ -20,7 +21,7 @@ export interface RequestOutcome {
 }
 
 export class WebhookMetrics {
-  readonly registry = new Registry();
+  readonly registry = createRegistry(PREFIX);
 
   private readonly requests = new Counter({
     name: `${PREFIX}requests_total`,
@@ -87,10 +88,6 @@ export class WebhookMetrics {
       this.openConnections.set(await this.connectionCount());
     },
   });
-
-  constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
-  }
 
   /** One request on the webhook port; `log` is present when the body was an AdmissionReview. */
   recordRequest(outcome: RequestOutcome, seconds: number, log?: ReviewLog): void {

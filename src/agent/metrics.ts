@@ -2,12 +2,13 @@
 // `lxcfs_webhook_agent_`.
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { createRegistry } from '../runtime/metrics.js';
+import type { LxcfsMetrics } from './lxcfs/supervisor.js';
 import type { PeekReport } from './repair/peek.js';
-import type { SweepReport } from './repair/sweeper.js';
+import type { SweepMetrics, SweepReport } from './repair/sweeper.js';
 
 const PREFIX = 'lxcfs_webhook_agent_';
 
-export class AgentMetrics {
+export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
   readonly registry = createRegistry(PREFIX);
   private readonly registers = [this.registry];
 

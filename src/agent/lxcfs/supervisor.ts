@@ -5,7 +5,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LXCFS_RESTART_BACKOFF, LXCFS_START_TIMEOUT_MS, LXCFS_STOP_TIMEOUT_MS } from '../../config/defaults.js';
 import type { Logger } from '../../log.js';
-import type { AgentMetrics } from '../metrics.js';
 import { bindIntoAnchor, clearLxcfsMounts, type AnchorLayout } from './anchor.js';
 import { probeLxcfs, type ProbeResult } from './probe.js';
 import { findLxcfsServing, killAndWait, startLxcfs, type LxcfsCommand, type LxcfsExit, type RunningLxcfs } from './process.js';
@@ -26,6 +25,12 @@ export interface LxcfsListener {
   lxcfsUp(dev: string, restarted: boolean): Promise<void>;
   /** lxcfs is gone (exited, or killed as hung); a restart follows. */
   lxcfsDown(): void;
+}
+
+/** What the supervisor reports for metrics (the agent's metrics implement it). */
+export interface LxcfsMetrics {
+  recordLxcfsAnswering(answering: boolean): void;
+  recordLxcfsRestart(): void;
 }
 
 export interface LxcfsStatus {
@@ -56,7 +61,7 @@ export class Supervisor {
   constructor(
     private readonly config: SupervisorConfig,
     private readonly listener: LxcfsListener,
-    private readonly metrics: AgentMetrics,
+    private readonly metrics: LxcfsMetrics,
     private readonly log: Logger,
   ) {}
 

@@ -5,7 +5,6 @@
 import type { Logger } from '../../log.js';
 import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
 import type { LxcfsListener } from '../lxcfs/supervisor.js';
-import type { AgentMetrics } from '../metrics.js';
 import { DeadDescriptorReporter } from './dead-descriptors.js';
 import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
 import type { AgentState, StateFile } from './state.js';
@@ -35,6 +34,11 @@ export interface SweepReport {
   durationMs: number;
 }
 
+/** What a sweep reports for metrics (the agent's metrics implement it). */
+export interface SweepMetrics {
+  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number): void;
+}
+
 export class Sweeper implements LxcfsListener {
   private readonly runner = new CoalescingRunner<SweepReport>();
   private readonly identities: IdentityCache = new Map();
@@ -49,7 +53,7 @@ export class Sweeper implements LxcfsListener {
     private readonly config: SweepConfig,
     private readonly stateFile: StateFile,
     private state: AgentState,
-    private readonly metrics: AgentMetrics,
+    private readonly metrics: SweepMetrics,
     private readonly log: Logger,
   ) {
     this.deadDescriptors = new DeadDescriptorReporter(config.proc, log);

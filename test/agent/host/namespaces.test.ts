@@ -59,6 +59,9 @@ async function execWithLowerPid(containerPid: number, below: number): Promise<{ 
 }
 
 test('a process exec-ed into the container with a lower pid than its init is never the one entered', async (t) => {
+  // Pids wrap around: start the container high enough that free pids lie below its init.
+  const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  writeFileSync('/proc/sys/kernel/ns_last_pid', String(Math.floor(pidMax / 2)));
   const c = await node.container({ name: 'exec' });
   const exec = await execWithLowerPid(c.pid, c.pid);
   t.after(() => exec.nsenter.kill('SIGKILL'));

@@ -31,7 +31,7 @@ test('known fatal errors name their fix', () => {
 test('a missing lxcfs binary is one error with the fix', async () => {
   await assert.rejects(
     startLxcfs({ bin: 'lxcfs-does-not-exist', args: [], fuseMount: node.fuseMount, pidfile: join(node.dir, 'x.pid') }, log, 5000),
-    (err: LxcfsWebhookError) => err.code === 'E_AGENT' && /not found: install lxcfs .* or pass --lxcfs-bin/.test(err.message),
+    (err: LxcfsWebhookError) => err.code === 'E_AGENT' && err.setting === 'bin' && /not found: install lxcfs .* or give the agent its path/.test(err.message),
   );
 });
 
