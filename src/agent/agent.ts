@@ -12,6 +12,7 @@ import { NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.j
 import { LxcfsWebhookError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../runtime/health-server.js';
+import { CoalescingRunner } from '../runtime/coalescing-runner.js';
 import { closeNow, listen } from '../runtime/listen.js';
 import { readOwnMounts } from './host/mountinfo.js';
 import { checkMountApi } from './host/native.js';
@@ -114,10 +115,8 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   }
 
   // Reads inside containers catch what mountinfo cannot show. One batch at a time: a hung lxcfs holds it.
-  let reading = false;
+  const readBatches = new CoalescingRunner<void>();
   const checkReads = async (): Promise<void> => {
-    if (reading) return;
-    reading = true;
     try {
       const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: options.probeTimeoutMs });
       metrics.recordReads(reads);
@@ -127,11 +126,9 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       for (const [view, errors] of byContainer) log.warn({ ...containerFields(view), errors }, 'lxcfs files cannot be read inside the container');
     } catch (err) {
       log.error({ err: (err as Error).message }, 'reading lxcfs files inside containers failed');
-    } finally {
-      reading = false;
     }
   };
-  const sweepTimer = setInterval(() => void sweeper.sweep('periodic').then(checkReads), options.sweepIntervalMs);
+  const sweepTimer = setInterval(() => void sweeper.sweep('periodic').then(() => readBatches.runUnlessBusy(checkReads)), options.sweepIntervalMs);
 
   return {
     healthPort,

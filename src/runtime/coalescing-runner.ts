@@ -1,6 +1,9 @@
-// "One run at a time, then one more": for work that must never overlap itself and where a request made
-// during a run means "something changed, look again" (a sweep, a certificate re-read). Requests during a
-// run coalesce into a single further run, which every one of them waits for.
+// Work that must never overlap itself. Two ways to ask for a run while one is going on:
+// - run(): "one run at a time, then one more", where a request means "something changed, look again"
+//   (a sweep, a certificate re-read): requests during a run coalesce into a single further run, which
+//   every one of them waits for;
+// - runUnlessBusy(): a periodic check (a probe, reads inside containers) whose next tick will come
+//   anyway: a request during a run is dropped.
 export class CoalescingRunner<T> {
   private running: Promise<T> | undefined;
   private queued: Promise<T> | undefined;
@@ -18,5 +21,10 @@ export class CoalescingRunner<T> {
         return this.run(task);
       });
     return this.queued;
+  }
+
+  /** Runs `task` unless a run is going on; resolves with undefined when it did not run. */
+  runUnlessBusy(task: () => Promise<T>): Promise<T | undefined> {
+    return this.running ? Promise.resolve(undefined) : this.run(task);
   }
 }

@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LXCFS_RESTART_BACKOFF, LXCFS_START_TIMEOUT_MS, LXCFS_STOP_TIMEOUT_MS } from '../../config/defaults.js';
 import type { Logger } from '../../log.js';
+import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
 import { bindIntoAnchor, clearLxcfsMounts, type AnchorLayout } from './anchor.js';
 import { probeLxcfs, type ProbeResult } from './probe.js';
 import { findLxcfsServing, killAndWait, startLxcfs, type LxcfsCommand, type LxcfsExit, type RunningLxcfs } from './process.js';
@@ -48,7 +49,7 @@ export class Supervisor {
   private failingSince: number | undefined;
   /** Kills lxcfs when the hang grace is over, between probe ticks. */
   private hangTimer: NodeJS.Timeout | undefined;
-  private probing = false;
+  private readonly probes = new CoalescingRunner<ProbeResult>();
   private probeTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private nextBackoffMs: number = LXCFS_RESTART_BACKOFF.firstMs;
@@ -168,13 +169,10 @@ export class Supervisor {
   /** Reads through FUSE; lxcfs that has not answered for hangGraceMs is killed (and so restarted). */
   private async probe(): Promise<void> {
     const lxcfs = this.current;
-    if (!lxcfs || this.probing) return;
-    this.probing = true;
+    if (!lxcfs) return;
     const sentAt = Date.now();
-    const result = await probeLxcfs(this.config.layout.helper, this.config.lxcfs.fuseMount, this.config.probeTimeoutMs).finally(
-      () => (this.probing = false),
-    );
-    if (this.current !== lxcfs) return;
+    const result = await this.probes.runUnlessBusy(() => probeLxcfs(this.config.layout.helper, this.config.lxcfs.fuseMount, this.config.probeTimeoutMs));
+    if (result === undefined || this.current !== lxcfs) return;
     this.lastProbe = result;
     this.metrics.recordLxcfsAnswering(result.ok);
     if (result.ok) {
