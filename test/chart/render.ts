@@ -44,6 +44,8 @@ export function rendererPath(): string {
 }
 
 export interface RenderOptions {
+  /** Chart directory; charts/lxcfs-webhook when not given. */
+  chart?: string;
   /** Values files, as `helm template -f a -f b` (later wins). */
   values?: object[];
   namespace?: string;
@@ -59,7 +61,7 @@ export class RenderError extends Error {}
 export function renderRaw(opts: RenderOptions = {}): string {
   const work = mkdtempSync(join(tmpdir(), 'chart-values-'));
   try {
-    const args = ['--chart', chartDir, '--namespace', opts.namespace ?? 'lxcfs', '--name', opts.releaseName ?? 'lxcfs-webhook'];
+    const args = ['--chart', opts.chart ?? chartDir, '--namespace', opts.namespace ?? 'lxcfs', '--name', opts.releaseName ?? 'lxcfs-webhook'];
     (opts.values ?? []).forEach((v, i) => {
       const file = join(work, `values-${i}.yaml`);
       writeFileSync(file, stringify(v));
