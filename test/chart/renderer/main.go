@@ -246,6 +246,11 @@ func main() {
 	// Helm removes these two from sprig (they would read the renderer's environment).
 	delete(funcs, "env")
 	delete(funcs, "expandenv")
+	// Helm replaces sprig's fromJson with its own (a map, errors under "Error"), which is not implemented
+	// here: remove sprig's so a template using it fails instead of rendering differently. Helm's other
+	// own functions not implemented here (toToml, fromToml, toYamlPretty, fromYamlArray, fromJsonArray)
+	// are not in sprig, so they are parse errors already.
+	delete(funcs, "fromJson")
 	includeDepth := 0
 	funcs["include"] = func(tname string, data interface{}) (string, error) {
 		includeDepth++
