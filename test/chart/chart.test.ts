@@ -3,11 +3,13 @@
 // the self-signed certificate across upgrades, and helm lint's rules.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { repoRoot } from '../helpers/paths.js';
+import { cliPath, repoRoot } from '../helpers/paths.js';
 import { validateObject } from '../helpers/k8s-schema.js';
 import { checkInstall } from '../deploy/check-install.js';
 import { find, kustomize, type K8sObject } from '../deploy/render.js';
@@ -36,9 +38,27 @@ function withoutAllowedDifferences(o: K8sObject): K8sObject {
   return copy;
 }
 
+/**
+ * Certificates made at install differ on every run, whoever makes them: the Secret's values and the
+ * caBundles are replaced by what they must be (a certificate, a key, the CA that signed the serving
+ * certificate; the self-signed test below checks those). The chart's Secret also keeps ca.crt, which it
+ * reads back on upgrade; the self-managed overlay keeps the CA in its generated/ directory instead.
+ */
+function withoutGeneratedCertificates(o: K8sObject): K8sObject {
+  const copy = structuredClone(o);
+  if (copy.kind === 'Secret' && copy.metadata.name === 'lxcfs-webhook-tls') {
+    delete copy.data['ca.crt'];
+    copy.data = Object.fromEntries(Object.keys(copy.data).map((k) => [k, 'generated']));
+  }
+  if (copy.kind === 'MutatingWebhookConfiguration') {
+    for (const hook of copy.webhooks) if (hook.clientConfig.caBundle) hook.clientConfig.caBundle = 'generated';
+  }
+  return copy;
+}
+
 /** Compares two installs object by object, field by field, naming the first object that differs. */
-function assertSameObjects(chart: K8sObject[], kustomized: K8sObject[]): void {
-  const byKey = (objects: K8sObject[]) => new Map(objects.map(withoutAllowedDifferences).map((o) => [key(o), o]));
+function assertSameObjects(chart: K8sObject[], kustomized: K8sObject[], normalize = (o: K8sObject) => o): void {
+  const byKey = (objects: K8sObject[]) => new Map(objects.map(withoutAllowedDifferences).map(normalize).map((o) => [key(o), o]));
   const a = byKey(chart);
   const b = byKey(kustomized);
   assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort(), 'the same set of objects');
@@ -105,6 +125,16 @@ describe('helm chart: defaults are the kustomize cert-manager install', () => {
     assertSameObjects(releaseObjects(renderChart()), kustomize(overlay('cert-manager')));
   });
   it('passes the checks every kustomize install passes', () => checkInstall(releaseObjects(renderChart())));
+  it('self-signed, renders the objects of deploy/overlays/self-managed (certificates aside)', () => {
+    // A copy of deploy/, so that the certificates `certs` generates never land in the checkout.
+    const work = mkdtempSync(join(tmpdir(), 'chart-self-managed-'));
+    after(() => rmSync(work, { recursive: true, force: true }));
+    cpSync(join(repoRoot, 'deploy'), join(work, 'deploy'), { recursive: true });
+    const selfManaged = join(work, 'deploy', 'overlays', 'self-managed');
+    execFileSync(process.execPath, [cliPath, 'certs', '--out', join(selfManaged, 'generated')], { stdio: 'pipe' });
+    const chart = releaseObjects(renderChart(COMBINATIONS['self-signed, install']));
+    assertSameObjects(chart, kustomize(selfManaged), withoutGeneratedCertificates);
+  });
   it('with OpenShift values, renders the same objects as deploy/overlays/openshift', () => {
     const chart = releaseObjects(renderChart(COMBINATIONS['OpenShift: service CA and SCC']));
     assertSameObjects(chart, kustomize(overlay('openshift')));

@@ -3,7 +3,7 @@
 // node_modules/.cache so that a second run does not compile again.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -23,7 +23,13 @@ let built: string | undefined;
 export function rendererPath(): string {
   if (built) return built;
   const goVersion = execFileSync('go', ['version'], { encoding: 'utf8' });
-  const hash = createHash('sha256').update(readFileSync(source)).update(goVersion).digest('hex').slice(0, 16);
+  // Rebuilt when the source, Go, or a Debian Go package it is built from changes (their directories' mtimes).
+  const packages = ['Masterminds/sprig', 'ghodss/yaml', 'xeipuuv/gojsonschema'].map((p) => {
+    const dir = join(DEBIAN_GOPATH, 'src', 'github.com', p);
+    if (!existsSync(dir)) throw new Error(`${dir} is missing: run scripts/setup-system.sh (as root) for Go and Debian's Go packages`);
+    return `${p}@${statSync(dir).mtimeMs}`;
+  });
+  const hash = createHash('sha256').update(readFileSync(source)).update(goVersion).update(packages.join()).digest('hex').slice(0, 16);
   const cache = join(repoRoot, 'node_modules', '.cache', 'lxcfs-chart-renderer');
   const binary = join(cache, `renderer-${hash}`);
   if (!existsSync(binary)) {
