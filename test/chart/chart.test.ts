@@ -3,14 +3,15 @@
 // the self-signed certificate across upgrades, and helm lint's rules.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 import { validateObject } from '../helpers/k8s-schema.js';
+import { HOST, startTestWebhook } from '../helpers/webhook.js';
 import { checkInstall } from '../deploy/check-install.js';
 import { find, kustomize, type K8sObject } from '../deploy/render.js';
 import { chartDir, releaseObjects, RenderError, renderChart, renderRaw, type RenderOptions } from './render.js';
@@ -313,4 +314,33 @@ describe('helm chart: NOTES.txt and helm test', () => {
     assert.match(script, /host: 'lxcfs-webhook\.lxcfs\.svc', port: 443, path: '\/mutate'/);
     assert.equal(pod.spec.volumes[0].secret.secretName, 'lxcfs-webhook-tls');
   });
+  it('the test Pod\'s script passes against a real webhook (TLS checked with ca.crt) and fails without one', async () => {
+    const pod = renderChart().map((r) => r.object).find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test')!;
+    const script: string = pod.spec.containers[0].command[2];
+    const { webhook, ca } = await startTestWebhook();
+    const work = mkdtempSync(join(tmpdir(), 'chart-helm-test-'));
+    try {
+      writeFileSync(join(work, 'ca.crt'), ca);
+      // The same script, pointed at the loopback webhook instead of the Service, and at ca.crt in work/.
+      const local = (port: number) => script
+        .replace("host: 'lxcfs-webhook.lxcfs.svc', port: 443", `host: '${HOST}', servername: 'localhost', port: ${port}`)
+        .replaceAll("'/tls/ca.crt'", JSON.stringify(join(work, 'ca.crt')));
+      assert.notEqual(local(webhook.port), script, 'the script still names the Service it checks');
+      const ok = await run(process.execPath, ['-e', local(webhook.port)]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /webhook answered through its Service: 200 allowed/);
+      await webhook.stop();
+      const down = await run(process.execPath, ['-e', local(webhook.port)]);
+      assert.equal(down.code, 1, 'fails when nothing answers');
+    } finally {
+      await webhook.stop();
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
 });
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
+  });
+}
