@@ -20,6 +20,7 @@ command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v go >/dev/null 2>&1 || need+=(golang-go)
 gocode=/usr/share/gocode/src/github.com
 [ -d "$gocode/Masterminds/sprig" ] || need+=(golang-github-masterminds-sprig-dev)
+[ -d "$gocode/Masterminds/semver" ] || need+=(golang-github-masterminds-semver-dev)
 [ -d "$gocode/ghodss/yaml" ] || need+=(golang-github-ghodss-yaml-dev)
 [ -d "$gocode/xeipuuv/gojsonschema" ] || need+=(golang-github-xeipuuv-gojsonschema-dev)
 if [ ${#need[@]} -eq 0 ]; then

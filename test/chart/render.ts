@@ -24,7 +24,7 @@ export function rendererPath(): string {
   if (built) return built;
   const goVersion = execFileSync('go', ['version'], { encoding: 'utf8' });
   // Rebuilt when the source, Go, or a Debian Go package it is built from changes (their directories' mtimes).
-  const packages = ['Masterminds/sprig', 'ghodss/yaml', 'xeipuuv/gojsonschema'].map((p) => {
+  const packages = ['Masterminds/sprig', 'Masterminds/semver', 'ghodss/yaml', 'xeipuuv/gojsonschema'].map((p) => {
     const dir = join(DEBIAN_GOPATH, 'src', 'github.com', p);
     if (!existsSync(dir)) throw new Error(`${dir} is missing: run scripts/setup-system.sh (as root) for Go and Debian's Go packages`);
     return `${p}@${statSync(dir).mtimeMs}`;
@@ -59,6 +59,8 @@ export interface RenderOptions {
   /** Render as `helm upgrade` against these objects already in the cluster (what `lookup` finds). */
   upgradeFrom?: object[];
   notes?: boolean;
+  /** The cluster's version, as `helm template --kube-version`. */
+  kubeVersion?: string;
 }
 
 export class RenderError extends Error {}
@@ -79,6 +81,7 @@ export function renderRaw(opts: RenderOptions = {}): string {
       args.push('--upgrade', '--lookup', file);
     }
     if (opts.notes) args.push('--notes');
+    if (opts.kubeVersion) args.push('--kube-version', opts.kubeVersion);
     const result = spawnSync(rendererPath(), args, { encoding: 'utf8' });
     if (result.status !== 0) throw new RenderError(result.stderr.trim());
     return result.stdout;

@@ -44,6 +44,15 @@ describe('chart renderer: values as Helm coalesces them', () => {
   });
 });
 
+describe('chart renderer: Chart.yaml kubeVersion', () => {
+  it('refuses a cluster older than the constraint, as helm does', () => {
+    const dir = chart({ 'x.yaml': 'a: 1\n' });
+    writeFileSync(join(dir, 'Chart.yaml'), 'apiVersion: v2\nname: demo\nversion: 1.2.3\nkubeVersion: ">=1.25.0-0"\n');
+    assert.throws(() => renderRaw({ chart: dir, kubeVersion: 'v1.24.9' }), /chart requires kubeVersion: >=1.25.0-0 which is incompatible with Kubernetes v1.24.9/);
+    assert.doesNotThrow(() => renderRaw({ chart: dir, kubeVersion: 'v1.28.3-gke.100' }));
+  });
+});
+
 describe('chart renderer: built-in objects', () => {
   it('.Release, .Chart and .Template', () => {
     const out = show('{{ .Release.Name }} {{ .Release.Namespace }} {{ .Release.IsInstall }} {{ .Release.Service }} {{ .Chart.Name }} {{ .Chart.Version }} {{ .Chart.AppVersion }} {{ .Template.Name }}', '', { releaseName: 'r', namespace: 'n' });

@@ -4,7 +4,7 @@
 // implement, so the chart cannot come to depend on something rendered differently by real Helm.
 //
 //	renderer --chart DIR [-f values.yaml]... [--name N] [--namespace NS] [--upgrade]
-//	         [--lookup state.yaml] [--notes]
+//	         [--lookup state.yaml] [--notes] [--kube-version v1.30.0]
 //
 // Writes the manifests as `helm template` does ("---\n# Source: chart/templates/file\n" before each
 // non-empty document) or, with --notes, the rendered NOTES.txt.
@@ -25,6 +25,7 @@ import (
 	"text/template"
 	"text/template/parse"
 
+	"github.com/Masterminds/semver"
 	"github.com/Masterminds/sprig"
 	"github.com/ghodss/yaml"
 	"github.com/xeipuuv/gojsonschema"
@@ -182,6 +183,7 @@ func main() {
 	upgrade := flag.Bool("upgrade", false, "render as helm upgrade (IsUpgrade, Revision 2)")
 	lookupFile := flag.String("lookup", "", "YAML stream of objects that lookup finds in the 'cluster'")
 	notes := flag.Bool("notes", false, "print the rendered NOTES.txt instead of the manifests")
+	kubeVersion := flag.String("kube-version", "v1.30.0", "cluster version Chart.yaml's kubeVersion is checked against, as helm's --kube-version")
 	flag.Parse()
 	if *chartDir == "" {
 		fail("--chart is required")
@@ -189,6 +191,20 @@ func main() {
 
 	meta := readYAML(filepath.Join(*chartDir, "Chart.yaml"))
 	chartName, _ := meta["name"].(string)
+	// Helm refuses to render a chart whose kubeVersion constraint the cluster version does not meet.
+	if constraint, ok := meta["kubeVersion"].(string); ok && constraint != "" {
+		c, err := semver.NewConstraint(constraint)
+		if err != nil {
+			fail("Chart.yaml kubeVersion: %v", err)
+		}
+		v, err := semver.NewVersion(*kubeVersion)
+		if err != nil {
+			fail("--kube-version: %v", err)
+		}
+		if !c.Check(v) {
+			fail("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", constraint, *kubeVersion)
+		}
+	}
 	user := map[string]interface{}{}
 	for _, f := range files {
 		user = mergeMaps(user, readYAML(f))
