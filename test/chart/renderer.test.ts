@@ -39,6 +39,9 @@ describe('chart renderer: values as Helm coalesces them', () => {
   it('a null in a -f file deletes the default', () => {
     assert.deepEqual(JSON.parse(show('{{ toJson .Values.a }}', defaults, { values: [{ a: { d: null } }] })), { b: 1, c: [1, 2] });
   });
+  it('a null for a key with no default stays a null, as in Helm', () => {
+    assert.equal(show('{{ hasKey .Values.a "new" }} {{ hasKey .Values.a "d" }}', defaults, { values: [{ a: { new: null, d: null } }] }), 'true false');
+  });
   it('numbers are float64 as in Helm: large ones print in e-notation unless int64 is applied', () => {
     assert.equal(show('{{ .Values.num }} {{ int64 .Values.num }}', 'num: 12345678\n'), '1.2345678e+07 12345678');
   });

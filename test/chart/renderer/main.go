@@ -96,12 +96,7 @@ func coalesce(user, defaults map[string]interface{}) map[string]interface{} {
 			fmt.Fprintf(os.Stderr, "coalesce.go: warning: cannot overwrite table with non table for %s\n", k)
 		}
 	}
-	// Nulls nested in user maps that had no default are removed too.
-	for k, v := range user {
-		if v == nil {
-			delete(user, k)
-		}
-	}
+	// A null for a key that has no default stays, as in Helm (values.schema.json then sees the null).
 	return user
 }
 
