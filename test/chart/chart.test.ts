@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -290,6 +290,16 @@ describe('helm chart: helm lint\'s rules', () => {
         assert.equal(labels['app.kubernetes.io/managed-by'], 'Helm', key(object));
         assert.equal(labels['app.kubernetes.io/instance'], opts.releaseName ?? 'lxcfs-webhook', key(object));
         assert.match(source, /^lxcfs-webhook\/templates\/.+\.yaml$/);
+      }
+    }
+  });
+  it('templates have the extensions helm lint accepts, and every name is a valid DNS-1123 name', () => {
+    const templates = readdirSync(join(chartDir, 'templates'), { recursive: true }).map(String).filter((f) => f.includes('.'));
+    for (const f of templates) assert.match(f, /\.(yaml|yml|tpl|txt)$/, f);
+    for (const opts of Object.values(COMBINATIONS)) {
+      for (const { object } of renderChart(opts)) {
+        assert.match(object.metadata.name, /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, key(object));
+        if (object.metadata.namespace !== undefined) assert.match(object.metadata.namespace, /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
       }
     }
   });
