@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 import { validateObject } from '../helpers/k8s-schema.js';
 import { HOST, startTestWebhook } from '../helpers/webhook.js';
+import { parseKeyPair } from '../../src/admission/tls.js';
 import { checkInstall } from '../deploy/check-install.js';
 import { find, kustomize, type K8sObject } from '../deploy/render.js';
 import { chartDir, releaseObjects, RenderError, renderChart, renderRaw, type RenderOptions } from './render.js';
@@ -320,18 +321,23 @@ describe('helm chart: NOTES.txt and helm test', () => {
     assert.match(script, /host: 'lxcfs-webhook\.lxcfs\.svc', port: 443, path: '\/mutate'/);
     assert.equal(pod.spec.volumes[0].secret.secretName, 'lxcfs-webhook-tls');
   });
-  it('the test Pod\'s script passes against a real webhook (TLS checked with ca.crt) and fails without one', async () => {
-    const pod = renderChart().map((r) => r.object).find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test')!;
+  it('the test Pod\'s script passes against a real webhook serving the self-signed Secret, and fails without one', async () => {
+    // End to end for mode self-signed: the webhook serves the chart's certificate and key, and the helm
+    // test script verifies it with the chart's ca.crt for the Service's DNS name.
+    const rendered = renderChart(COMBINATIONS['self-signed, install']).map((r) => r.object);
+    const secret = find(rendered, 'Secret', 'lxcfs-webhook-tls').data as Record<string, string>;
+    const pem = (k: string) => Buffer.from(secret[k]!, 'base64');
+    const pod = rendered.find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test')!;
     const script: string = pod.spec.containers[0].command[2];
-    const { webhook, ca } = await startTestWebhook();
+    const { webhook } = await startTestWebhook({ tls: { keyPair: parseKeyPair(pem('tls.crt'), pem('tls.key')) } });
     const work = mkdtempSync(join(tmpdir(), 'chart-helm-test-'));
     try {
-      writeFileSync(join(work, 'ca.crt'), ca);
-      // The same script, pointed at the loopback webhook instead of the Service, and at ca.crt in work/.
+      writeFileSync(join(work, 'ca.crt'), pem('ca.crt'));
+      // The same script, dialling the loopback webhook under the Service's name, with ca.crt from work/.
       const local = (port: number) => script
-        .replace("host: 'lxcfs-webhook.lxcfs.svc', port: 443", `host: '${HOST}', servername: 'localhost', port: ${port}`)
+        .replace("host: 'lxcfs-webhook.lxcfs.svc', port: 443", `host: '${HOST}', servername: 'lxcfs-webhook.lxcfs.svc', port: ${port}`)
         .replaceAll("'/tls/ca.crt'", JSON.stringify(join(work, 'ca.crt')));
-      assert.notEqual(local(webhook.port), script, 'the script still names the Service it checks');
+      assert.notEqual(local(webhook.port), script, 'the script names the Service it checks');
       const ok = await run(process.execPath, ['-e', local(webhook.port)]);
       assert.equal(ok.code, 0, ok.stderr);
       assert.match(ok.stdout, /webhook answered through its Service: 200 allowed/);
