@@ -240,6 +240,13 @@ describe('helm chart: self-signed certificates', () => {
     const again = releaseObjects(renderChart(COMBINATIONS['self-signed, install']));
     assert.notEqual(secretOf(again).data['ca.crt'], secretOf(installed).data['ca.crt']);
   });
+  it('makes a new pair when the existing Secret lacks one of ca.crt, tls.crt, tls.key', () => {
+    const installed = secretOf(releaseObjects(renderChart(COMBINATIONS['self-signed, install'])));
+    const partial = { ...installed, data: { 'tls.crt': installed.data['tls.crt'], 'tls.key': installed.data['tls.key'] } };
+    const upgraded = secretOf(releaseObjects(renderChart({ ...COMBINATIONS['self-signed, install'], upgradeFrom: [partial] })));
+    assert.notEqual(upgraded.data['tls.crt'], installed.data['tls.crt']);
+    assert.deepEqual(Object.keys(upgraded.data).sort(), ['ca.crt', 'tls.crt', 'tls.key']);
+  });
 });
 
 describe('helm chart: values.schema.json refuses bad values, naming them', () => {

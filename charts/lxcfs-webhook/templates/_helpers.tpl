@@ -58,11 +58,11 @@ webhook configuration see the same pair: include it for that effect, then read .
 */}}
 {{- define "lxcfs-webhook.selfSigned" -}}
 {{- if not (hasKey .Values "__selfSigned") -}}
-{{- $existing := lookup "v1" "Secret" .Release.Namespace "lxcfs-webhook-tls" -}}
 {{- $data := dict -}}
-{{- if and $existing $existing.data (index $existing.data "ca.crt") (index $existing.data "tls.crt") (index $existing.data "tls.key") -}}
-{{- $data = dict "ca.crt" (index $existing.data "ca.crt") "tls.crt" (index $existing.data "tls.crt") "tls.key" (index $existing.data "tls.key") -}}
-{{- else -}}
+{{- with (lookup "v1" "Secret" .Release.Namespace "lxcfs-webhook-tls").data -}}
+{{- if and (index . "ca.crt") (index . "tls.crt") (index . "tls.key") }}{{ $data = pick . "ca.crt" "tls.crt" "tls.key" }}{{ end -}}
+{{- end -}}
+{{- if not $data -}}
 {{- $days := int .Values.certificates.selfSignedValidityDays -}}
 {{- $ca := genCA "lxcfs-webhook-ca" $days -}}
 {{- $dns := list -}}
