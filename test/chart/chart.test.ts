@@ -268,6 +268,9 @@ describe('helm chart: values.schema.json refuses bad values, naming them', () =>
     assert.match(refusal({ injection: { failurePolicy: 'Sometimes' } }), /injection\.failurePolicy must be one of the following: "Ignore", "Fail"/);
     assert.match(refusal({ certificates: { mode: 'vault' } }), /certificates\.mode must be one of the following/);
   });
+  it('but accepts `global`, which a parent chart passes to this one as a dependency', () => {
+    assert.doesNotThrow(() => renderRaw({ values: [{ global: { imageRegistry: 'x' } }] }));
+  });
   it('out of range and malformed strings', () => {
     assert.match(refusal({ injection: { timeoutSeconds: 31 } }), /injection\.timeoutSeconds: Must be less than or equal to 30/);
     assert.match(refusal({ webhook: { image: { digest: 'latest' } } }), /webhook\.image\.digest: Does not match pattern/);
