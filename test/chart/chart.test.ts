@@ -274,6 +274,7 @@ describe('helm chart: values.schema.json refuses bad values, naming them', () =>
   it('out of range and malformed strings', () => {
     assert.match(refusal({ injection: { timeoutSeconds: 31 } }), /injection\.timeoutSeconds: Must be less than or equal to 30/);
     assert.match(refusal({ webhook: { image: { digest: 'latest' } } }), /webhook\.image\.digest: Does not match pattern/);
+    assert.match(refusal({ certificates: { caBundle: '-----BEGIN CERTIFICATE-----' } }), /certificates\.caBundle: Does not match pattern/);
   });
 });
 

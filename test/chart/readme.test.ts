@@ -8,8 +8,10 @@ import { find, type K8sObject } from '../deploy/render.js';
 import { validateObject } from '../helpers/k8s-schema.js';
 import { releaseObjects, renderChart } from './render.js';
 import { README, readmeTable, valueRows, valuesTable } from './values-table.js';
+import { localhostCertificate } from '../../src/admission/self-signed.js';
 
 const readme = readFileSync(README, 'utf8');
+const localhostCa = await localhostCertificate();
 
 describe('README: Helm values table', () => {
   it('documents every value in values.yaml with a `# --` comment', () => assert.deepEqual(valueRows().undocumented, []));
@@ -20,12 +22,22 @@ describe('README: Helm values table', () => {
 
 interface HelmCommand { line: string; verb: 'install' | 'upgrade'; release: string; namespace: string; values: Record<string, unknown> }
 
+/** What the README's shell variables stand for when its commands are rendered here. */
+const SHELL_VARIABLES: Record<string, string> = {
+  // CA_BUNDLE=$(base64 -w0 ca.crt): a real CA's PEM, base64-encoded, as the API server wants it.
+  CA_BUNDLE: Buffer.from(localhostCa.caCertPem).toString('base64'),
+};
+
 /** `--set a.b=c` as Helm's strvals reads simple values: true/false and integers typed, the rest strings. */
 function setValue(values: Record<string, unknown>, assignment: string): void {
   const match = /^([A-Za-z0-9_.-]+)=([^,[\]{}]*)$/.exec(assignment);
   if (!match) throw new Error(`--set ${assignment}: only a.b=value is read by this test`);
   const path = match[1]!.split('.');
-  const raw = match[2]!;
+  const raw = match[2]!.replace(/\$([A-Z_]+)/g, (_, name: string) => {
+    const value = SHELL_VARIABLES[name];
+    if (value === undefined) throw new Error(`--set ${assignment}: $${name} has no stand-in in this test`);
+    return value;
+  });
   const value = raw === 'true' ? true : raw === 'false' ? false : /^-?\d+$/.test(raw) ? Number(raw) : raw;
   let at = values;
   for (const key of path.slice(0, -1)) at = (at[key] ??= {}) as Record<string, unknown>;
