@@ -14,6 +14,15 @@ command -v mount >/dev/null 2>&1 || need+=(mount)
 # the serve test runs the curl | jq command the embedded default prints
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 command -v jq >/dev/null 2>&1 || need+=(jq)
+# the Helm chart tests build their renderer (test/chart/renderer) from Go and Debian's packaged Go
+# sources: text/template + sprig (Helm's function library), ghodss/yaml (sigs.k8s.io/yaml's origin) and
+# gojsonschema (Helm's values.schema.json validator). No helm binary is packaged.
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+gocode=/usr/share/gocode/src/github.com
+[ -d "$gocode/Masterminds/sprig" ] || need+=(golang-github-masterminds-sprig-dev)
+[ -d "$gocode/Masterminds/semver" ] || need+=(golang-github-masterminds-semver-dev)
+[ -d "$gocode/ghodss/yaml" ] || need+=(golang-github-ghodss-yaml-dev)
+[ -d "$gocode/xeipuuv/gojsonschema" ] || need+=(golang-github-xeipuuv-gojsonschema-dev)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

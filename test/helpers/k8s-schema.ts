@@ -1,8 +1,9 @@
 // Validates any Kubernetes object against its published schema (kubernetes-models, plus cert-manager's
-// CRDs), found by apiVersion and kind. Objects with no schema available here are listed explicitly by
+// and the Prometheus Operator's CRDs), found by apiVersion and kind. Objects with no schema available here are listed explicitly by
 // callers instead of being passed silently.
 import * as core from 'kubernetes-models';
 import * as certManager from '@kubernetes-models/cert-manager';
+import * as prometheusOperator from '@kubernetes-models/prometheus-operator';
 
 type ModelClass = new (data: unknown) => { validate(): void };
 
@@ -13,7 +14,7 @@ function groupKey(group: string): string {
 
 export function schemaFor(apiVersion: string, kind: string): ModelClass | undefined {
   const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/') as [string, string]) : ['', apiVersion];
-  for (const pkg of [core, certManager] as unknown as Array<Record<string, any>>) {
+  for (const pkg of [core, certManager, prometheusOperator] as unknown as Array<Record<string, any>>) {
     // Core kinds live at `v1.Pod`, grouped ones at `apps.v1.DaemonSet`.
     const versionExports = group === '' ? pkg[version] : pkg[groupKey(group)]?.[version];
     const model = versionExports?.[kind] as ModelClass | undefined;

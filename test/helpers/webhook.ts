@@ -52,7 +52,7 @@ export async function startTestWebhook(overrides: Partial<WebhookConfig> = {}): 
     port: 0,
     healthPort: 0,
     address: HOST,
-    tls: { keyPair: local!.keyPair },
+    tls: overrides.tls ?? { keyPair: local!.keyPair },
     settings: defaultSettings,
     maxRequestBytes: 8 * 1024 * 1024,
     maxConnections: DEFAULT_MAX_CONNECTIONS,
