@@ -117,6 +117,13 @@ func chartObject(meta map[string]interface{}) map[string]interface{} {
 // Built-in objects Helm has and this renderer does not: using them is an error, not an empty value.
 var unimplemented = map[string]bool{"Files": true, "Subcharts": true, "Capabilities": true}
 
+// if, range and with: the pipeline and both branches.
+func checkBranch(name string, b *parse.BranchNode) {
+	checkNode(name, b.Pipe)
+	checkNode(name, b.List)
+	checkNode(name, b.ElseList)
+}
+
 func checkNode(name string, node parse.Node) {
 	if node == nil {
 		return
@@ -132,17 +139,11 @@ func checkNode(name string, node parse.Node) {
 	case *parse.ActionNode:
 		checkNode(name, n.Pipe)
 	case *parse.IfNode:
-		checkNode(name, n.Pipe)
-		checkNode(name, n.List)
-		checkNode(name, n.ElseList)
+		checkBranch(name, &n.BranchNode)
 	case *parse.RangeNode:
-		checkNode(name, n.Pipe)
-		checkNode(name, n.List)
-		checkNode(name, n.ElseList)
+		checkBranch(name, &n.BranchNode)
 	case *parse.WithNode:
-		checkNode(name, n.Pipe)
-		checkNode(name, n.List)
-		checkNode(name, n.ElseList)
+		checkBranch(name, &n.BranchNode)
 	case *parse.TemplateNode:
 		checkNode(name, n.Pipe)
 	case *parse.PipeNode:
