@@ -173,6 +173,20 @@ describe('mutatePod with conflicts', () => {
     assert.deepEqual(after.spec?.volumes, peer.volumes);
   });
 
+  it('treats a relative mountPath as the kubelet does: at / plus the path, for the target, above it, below it and with subPath', () => {
+    const { result, after } = inject(pod('relative-mount-paths.json'));
+    const status = parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status]);
+    assert.deepEqual(status?.containers.app?.skipped, {
+      '/proc/meminfo': 'mount-path-conflict', // proc/meminfo with subPath
+      '/proc/stat': 'mount-path-conflict', // proc/stat/inner: below the target
+      '/proc/uptime': 'mount-path-conflict', // ./proc/uptime/
+      '/sys/devices/system/cpu/online': 'mount-path-conflict', // sys/devices/system/cpu: above it
+    });
+    assert.deepEqual(Object.keys(lxcfsMounts(after, 'app')).sort(), ['/proc/cpuinfo', '/proc/diskstats', '/proc/loadavg', '/proc/swaps']);
+    assert.deepEqual(lxcfsMounts(after, 'plain'), allDefaultMounts, 'a relative path elsewhere is no conflict');
+    assert.equal(result.warnings.length, 1);
+  });
+
   it('keeps every warning under 120 characters', () => {
     const input = pod('conflicts.json');
     input.spec!.containers![0]!.name = 'a-container-with-a-very-long-name-that-goes-on-and-on-for-quite-a-while-indeed';
