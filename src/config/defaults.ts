@@ -37,8 +37,12 @@ export const POD_LABEL_DISABLED = 'disabled';
 export const ANNOTATIONS = {
   /** "false" opts the pod out. */
   inject: 'lxcfs-webhook.io/inject',
-  /** Older opt-out honoured for migration: n|no|false|off. */
+  /** Older opt-out honoured for migration: any false word of BOOLEAN_WORDS. */
   legacyMutate: 'lxcfs-admission-webhook.kubernetes.io/mutate',
+  /** The opt-out of the widely copied Aliyun injector (AliyunContainerService/lxcfs-admission-webhook). */
+  aliyunMutate: 'lxcfs-admission-webhook.aliyun.com/mutate',
+  /** The opt-out of other lxcfs-admission-webhook forks: "false" leaves the pod alone. */
+  forkEnable: 'mutating.lxcfs-admission-webhook.io/enable',
   /** Comma-separated container names left alone. */
   excludeContainers: 'lxcfs-webhook.io/exclude-containers',
   /** Comma-separated subset of the configured files, by short name (meminfo) or path. */
@@ -47,6 +51,24 @@ export const ANNOTATIONS = {
   includeInitContainers: 'lxcfs-webhook.io/include-init-containers',
   /** Written by the webhook: what was injected and skipped, per container. */
   status: 'lxcfs-webhook.io/status',
+} as const;
+
+/**
+ * Annotations whose false word opts a pod out: ours and other injectors' (honoured so that moving to us
+ * never injects a pod its owner had opted out). Each takes BOOLEAN_WORDS; a true word changes nothing.
+ */
+export const OPT_OUT_ANNOTATIONS: readonly string[] = [
+  ANNOTATIONS.inject, ANNOTATIONS.legacyMutate, ANNOTATIONS.aliyunMutate, ANNOTATIONS.forkEnable,
+];
+
+/**
+ * The one set of words every boolean annotation accepts, compared case-insensitively after trimming:
+ * the union of what the injectors people migrate from accepted (y/yes/on/true and their opposites), plus
+ * enabled/disabled, the values of our pod label.
+ */
+export const BOOLEAN_WORDS = {
+  true: ['true', 'yes', 'y', 'on', 'enabled'],
+  false: ['false', 'no', 'n', 'off', 'disabled'],
 } as const;
 
 /** Kubelet marks mirror pods of static pods with this annotation; they must never be mutated. */

@@ -7,7 +7,7 @@ import { buildPatch, type JsonPatchOperation } from './patch.js';
 import { planEphemeralUpdate, planPodCreate, unknownExcludedNames, type FileSkipReason, type InjectionPlan } from './plan.js';
 import type { Pod } from './pod.js';
 import type { InjectionSettings } from './settings.js';
-import { formatStatus, statusOf } from './status.js';
+import { formatStatus, skippedStatus, statusOf } from './status.js';
 
 export interface MutationRequest {
   pod: Pod;
@@ -34,6 +34,12 @@ export interface MutationResult {
   warnings: string[];
   outcome: MutationOutcome;
 }
+
+/**
+ * Pod skips written to the status annotation, because the owner cannot tell them from a webhook that
+ * was never called. Opt-outs, mirror, Windows and hostPID pods stay untouched: nothing is written.
+ */
+const RECORDED_POD_SKIPS: ReadonlySet<PodSkipReason> = new Set(['invalid-annotation']);
 
 /** Skips that the user asked for: recorded in the status, not worth a warning. */
 const REQUESTED_SKIPS: ReadonlySet<FileSkipReason> = new Set(['excluded', 'init-container']);
@@ -73,9 +79,11 @@ export function mutatePod(request: MutationRequest): MutationResult {
   const decision = decidePod(pod, settings);
   if (!decision.inject) {
     // Asked-for opt-outs and pods we never touch are silent; an annotation we could not read is not.
-    const warnings = decision.reason === 'invalid-annotation' ? [warning(decision.message)] : [];
+    const warnings = (decision.problems ?? []).map((problem) => warning(`${problem}; nothing mounted`));
+    const recorded = ephemeralUpdateOf === undefined && RECORDED_POD_SKIPS.has(decision.reason);
+    const annotation = { key: ANNOTATIONS.status, value: formatStatus(skippedStatus(decision.reason, decision.message)) };
     return {
-      patch: [],
+      patch: recorded ? buildPatch(pod, { addVolumes: [], containers: [] }, annotation) : [],
       warnings,
       outcome: { result: 'skipped', podSkipReason: decision.reason, mountsAdded: 0, filesAdded: 0, containersChanged: 0, fileSkips: {} },
     };

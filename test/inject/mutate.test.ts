@@ -224,8 +224,10 @@ describe('mutatePod leaves pods alone', () => {
   const cases: Array<[string, (p: Pod) => void, string]> = [
     ['label inject=disabled', (p) => { p.metadata!.labels = { 'lxcfs-webhook.io/inject': 'disabled' }; }, 'opted-out'],
     ['annotation inject: "false"', (p) => { p.metadata!.annotations = { [ANNOTATIONS.inject]: 'False' }; }, 'opted-out'],
-    ...['n', 'no', 'false', 'OFF'].map((v): [string, (p: Pod) => void, string] =>
-      [`legacy mutate: ${v}`, (p) => { p.metadata!.annotations = { [ANNOTATIONS.legacyMutate]: v }; }, 'opted-out']),
+    // One set of words on every boolean annotation, in any case, ours and other injectors' opt-outs.
+    ...[ANNOTATIONS.inject, ANNOTATIONS.legacyMutate, ANNOTATIONS.aliyunMutate, ANNOTATIONS.forkEnable].flatMap((key) =>
+      ['n', 'No', 'false', 'OFF', ' disabled '].map((v): [string, (p: Pod) => void, string] =>
+        [`${key}: "${v}"`, (p) => { p.metadata!.annotations = { [key]: v }; }, 'opted-out'])),
     ['Windows by spec.os', (p) => { p.spec!.os = { name: 'windows' }; }, 'windows'],
     ['Windows by nodeSelector', (p) => { p.spec!.nodeSelector = { 'kubernetes.io/os': 'windows' }; }, 'windows'],
     ['hostPID', (p) => { p.spec!.hostPID = true; }, 'host-pid'],
@@ -243,24 +245,60 @@ describe('mutatePod leaves pods alone', () => {
   }
 
   const invalid: Array<[string, string, string]> = [
-    [ANNOTATIONS.inject, 'maybe', '"true" or "false"'],
-    [ANNOTATIONS.legacyMutate, 'perhaps', 'one of y, yes, true, on, n, no, false, off'],
+    [ANNOTATIONS.inject, 'maybe', 'true, yes, y, on, enabled or false, no, n, off, disabled (any case)'],
+    [ANNOTATIONS.legacyMutate, 'perhaps', 'true, yes, y, on, enabled or false, no, n, off, disabled (any case)'],
+    [ANNOTATIONS.aliyunMutate, '2', 'true, yes, y, on, enabled or false, no, n, off, disabled (any case)'],
     [ANNOTATIONS.files, 'meminfo,pressure', 'a comma-separated subset of cpuinfo, diskstats, loadavg, meminfo, stat, swaps, uptime, online'],
     [ANNOTATIONS.files, 'slabinfo', 'a comma-separated subset of cpuinfo, diskstats, loadavg, meminfo, stat, swaps, uptime, online'],
     [ANNOTATIONS.files, ' , ', 'a comma-separated subset of cpuinfo, diskstats, loadavg, meminfo, stat, swaps, uptime, online'],
-    [ANNOTATIONS.includeInitContainers, 'yes please', '"true" or "false"'],
+    [ANNOTATIONS.includeInitContainers, 'yes please', 'true, yes, y, on, enabled or false, no, n, off, disabled (any case)'],
   ];
   for (const [key, value, expected] of invalid) {
     it(`when ${key} has the odd value "${value}", and says so`, () => {
       const input = pod('web-no-volumes.json');
       input.metadata!.annotations = { [key]: value };
-      const result = mutatePod({ pod: input, settings: defaultSettings });
-      assert.deepEqual(result.patch, []);
+      const { result, after } = inject(input);
       assert.equal(result.outcome.podSkipReason, 'invalid-annotation');
+      assert.equal(result.outcome.mountsAdded, 0);
+      assert.deepEqual(after.spec, input.spec);
       assert.equal(result.warnings.length, 1);
-      assert.ok(result.warnings[0]!.includes(`annotation ${key} has value "${value}"; expected ${expected}`.slice(0, 100)), result.warnings[0]);
+      const problem = `annotation ${key} has value "${value}"; expected ${expected}`;
+      assert.ok(result.warnings[0]!.includes(problem.slice(0, 100)), result.warnings[0]);
+      // The warning may be cut at 120 characters; the status annotation has the whole message.
+      const status = parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status]);
+      assert.equal(status?.skipped?.reason, 'invalid-annotation');
+      assert.ok(status?.skipped?.message.includes(problem), status?.skipped?.message);
     });
   }
+
+  it('reports every bad annotation, not only the first', () => {
+    const input = pod('web-no-volumes.json');
+    input.metadata!.annotations = {
+      [ANNOTATIONS.inject]: 'maybe', [ANNOTATIONS.files]: 'pressure', [ANNOTATIONS.includeInitContainers]: 'sometimes',
+    };
+    const { result } = inject(input);
+    assert.equal(result.outcome.podSkipReason, 'invalid-annotation');
+    assert.deepEqual(result.warnings.map((w) => /annotation (\S+)/.exec(w)?.[1]),
+      [ANNOTATIONS.inject, ANNOTATIONS.includeInitContainers, ANNOTATIONS.files]);
+    assert.ok(result.warnings.every((w) => w.length <= 120));
+  });
+
+  it('accepts the same words, in any case, on include-init-containers', () => {
+    for (const [value, included] of [['YES', true], ['On', true], ['y', true], ['Enabled', true], ['no', false], ['OFF', false]] as const) {
+      const input = pod('app-with-sidecars.json');
+      input.metadata!.annotations = { [ANNOTATIONS.includeInitContainers]: value };
+      const { after } = inject(input);
+      const status = parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status]);
+      assert.equal(status?.containers.migrate?.skipped === undefined, included, value);
+    }
+  });
+
+  it('lets an opt-out win over a bad value elsewhere: the pod is left alone, silently', () => {
+    const input = pod('web-no-volumes.json');
+    input.metadata!.annotations = { [ANNOTATIONS.files]: 'pressure', [ANNOTATIONS.aliyunMutate]: 'no' };
+    const result = mutatePod({ pod: input, settings: defaultSettings });
+    assert.deepEqual([result.patch, result.warnings, result.outcome.podSkipReason], [[], [], 'opted-out']);
+  });
 });
 
 describe('mutatePod on malformed pods', () => {
