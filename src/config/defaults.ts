@@ -71,6 +71,19 @@ export const BOOLEAN_WORDS = {
   false: ['false', 'no', 'n', 'off', 'disabled'],
 } as const;
 
+/**
+ * Other lxcfs injectors, recognised by the pods they injected so that we name them and never stack our
+ * mounts on theirs: by an annotation they write, or by the host directory their volumes come from (the
+ * hostPath minus the container path it is mounted at). The first entry that matches names the injector.
+ */
+export const OTHER_INJECTORS: ReadonlyArray<{ name: string; annotation?: string; roots?: readonly string[] }> = [
+  { name: 'Aliyun lxcfs-admission-webhook', annotation: 'lxcfs-admission-webhook.aliyun.com/status' },
+  { name: 'kubeservice-stack/lxcfs-webhook', roots: ['/var/lib/lxc/lxcfs'] },
+  { name: 'cndoit18/lxcfs-on-kubernetes', roots: ['/var/lib/lxcfs-on-k8s/lxcfs'] },
+  // Our default root without our volume shape (no `type: File`): the Aliyun injector and its many copies.
+  { name: 'lxcfs-admission-webhook (Aliyun or a copy)', roots: ['/var/lib/lxcfs'] },
+];
+
 /** Kubelet marks mirror pods of static pods with this annotation; they must never be mutated. */
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
 

@@ -17,11 +17,12 @@ export type PodSkipReason =
   | 'invalid-annotation'
   | 'windows'
   | 'host-pid'
-  | 'mirror-pod';
+  | 'mirror-pod'
+  | 'other-injector';
 
 export type PodDecision =
   | { inject: true; options: PodOptions }
-  /** `problems`: for invalid-annotation, one line per bad annotation. */
+  /** `problems`: what to warn about, one line each (a bad annotation each, or the other injector). */
   | { inject: false; reason: PodSkipReason; message: string; problems?: string[] };
 
 /** What a bad annotation value is reported as: the annotation, the value, what is expected. */
@@ -69,7 +70,10 @@ export function decidePod(pod: Pod, settings: InjectionSettings): PodDecision {
   }
   const options = readOptions(annotations, settings, problems);
   if (problems.length > 0) {
-    return { inject: false, reason: 'invalid-annotation', message: `${problems.join('; ')}; nothing mounted`, problems };
+    return {
+      inject: false, reason: 'invalid-annotation',
+      message: `${problems.join('; ')}; nothing mounted`, problems: problems.map((p) => `${p}; nothing mounted`),
+    };
   }
   return { inject: true, options };
 }

@@ -228,11 +228,26 @@ describe('lxcfs-webhook inject', () => {
     assert.match(lines[1] ?? '', /^pod\/p: warning: .*lxcfs-webhook\.io\/files.*"meminfo,pressure"/);
   });
 
-  it('reports files skipped for a conflict, and workloads without a pod template', () => {
+  it('reports a pod with another injector\'s volumes, named, once', () => {
     const manifests = [
       'apiVersion: v1\nkind: Pod\nmetadata: {name: old-injector}\nspec:\n  containers:\n  - name: app\n    image: app:1',
       '    volumeMounts:\n    - {name: meminfo, mountPath: /proc/meminfo}',
       '  volumes:\n  - {name: meminfo, hostPath: {path: /var/lib/lxcfs/proc/meminfo}}',
+    ].join('\n');
+    const result = inject(['-f', '-'], manifests);
+    const pod = objectsOf(result.stdout)[0] as Pod;
+    assert.deepEqual(lxcfsMounts(pod, 'app'), {}, 'nothing of ours over theirs');
+    assert.deepEqual(stderrLines(result), [
+      "pod/old-injector: skipped: it has another injector's lxcfs volumes (see warning)",
+      'pod/old-injector: warning: lxcfs: pod already has lxcfs volumes of lxcfs-admission-webhook (Aliyun or a copy): meminfo; nothing mounted over them',
+    ]);
+  });
+
+  it('reports files skipped for a conflict, and workloads without a pod template', () => {
+    const manifests = [
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: old-injector}\nspec:\n  containers:\n  - name: app\n    image: app:1',
+      '    volumeMounts:\n    - {name: meminfo, mountPath: /proc/meminfo}',
+      '  volumes:\n  - {name: meminfo, configMap: {name: fake-meminfo}}',
       '---\n# a kustomize patch\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 5\n',
     ].join('\n');
     const result = inject(['-f', '-'], manifests);

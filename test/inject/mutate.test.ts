@@ -163,28 +163,45 @@ describe('mutatePod with conflicts', () => {
     ]);
   });
 
-  it('leaves a pod injected by another tool (same volume names, other root) valid, with no duplicates', () => {
-    const peer = readJsonFixture<{ volumes: Volume[]; volumeMountsPerContainer: unknown[] }>('peers', 'cndoit18-injected-volumes.json');
+  const peerPod = (file: string, annotations: Record<string, string> = {}): Pod => {
+    const peer = readJsonFixture<{ volumes: Volume[]; volumeMountsPerContainer: unknown[] }>('peers', file);
+    const input = pod('app-with-sidecars.json');
+    input.metadata!.annotations = { ...input.metadata!.annotations, ...annotations };
+    input.spec!.volumes = [...(input.spec!.volumes ?? []), ...peer.volumes];
+    input.spec!.containers![0]!.volumeMounts = [...(input.spec!.containers![0]!.volumeMounts ?? []), ...peer.volumeMountsPerContainer as never[]];
+    return input;
+  };
+  const others: Array<[string, Pod, string]> = [
+    ['kubeservice', peerPod('kubeservice-injected-volumes.json'), 'kubeservice-stack/lxcfs-webhook'],
+    ['cndoit18', peerPod('cndoit18-injected-volumes.json'), 'cndoit18/lxcfs-on-kubernetes'],
+    ['Aliyun, by its status annotation', peerPod('kubeservice-injected-volumes.json', { 'lxcfs-admission-webhook.aliyun.com/status': 'mutated' }),
+      'Aliyun lxcfs-admission-webhook'],
+  ];
+  for (const [name, input, injector] of others) {
+    it(`never stacks mounts on another injector's (${name}): reported once, named, in the warning and the status`, () => {
+      const { result, after } = inject(input);
+      assert.equal(result.outcome.podSkipReason, 'other-injector');
+      assert.deepEqual(after.spec, input.spec, 'no volume or mount of ours, in any container');
+      assert.equal(result.warnings.length, 1);
+      assert.ok(result.warnings[0]!.includes(`lxcfs volumes of ${injector}`), result.warnings[0]);
+      const status = parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status]);
+      assert.equal(status?.skipped?.reason, 'other-injector');
+      assert.ok(status?.skipped?.message.includes(injector));
+      assert.deepEqual(mutatePod({ pod: after, settings: defaultSettings }).patch, [], 'idempotent');
+    });
+  }
+
+  it('names an injector it does not know by the host directory of its volumes', () => {
     const input = pod('web-no-volumes.json');
-    input.spec!.volumes = peer.volumes;
-    input.spec!.containers![0]!.volumeMounts = peer.volumeMountsPerContainer as never;
-    const { result, after } = inject(input);
-    assert.equal(result.outcome.mountsAdded, 0);
-    assert.deepEqual(after.spec?.volumes, peer.volumes);
+    input.spec!.volumes = [{ name: 'mem', hostPath: { path: '/opt/lxcfs/proc/meminfo' } }];
+    input.spec!.containers![0]!.volumeMounts = [{ name: 'mem', mountPath: 'proc/meminfo' }];
+    const { result } = inject(input);
+    assert.match(result.warnings[0] ?? '', /an unknown injector \(host directory \/opt\/lxcfs\): mem;/);
   });
 
-  it('treats a relative mountPath as the kubelet does: at / plus the path, for the target, above it, below it and with subPath', () => {
-    const { result, after } = inject(pod('relative-mount-paths.json'));
-    const status = parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status]);
-    assert.deepEqual(status?.containers.app?.skipped, {
-      '/proc/meminfo': 'mount-path-conflict', // proc/meminfo with subPath
-      '/proc/stat': 'mount-path-conflict', // proc/stat/inner: below the target
-      '/proc/uptime': 'mount-path-conflict', // ./proc/uptime/
-      '/sys/devices/system/cpu/online': 'mount-path-conflict', // sys/devices/system/cpu: above it
-    });
-    assert.deepEqual(Object.keys(lxcfsMounts(after, 'app')).sort(), ['/proc/cpuinfo', '/proc/diskstats', '/proc/loadavg', '/proc/swaps']);
-    assert.deepEqual(lxcfsMounts(after, 'plain'), allDefaultMounts, 'a relative path elsewhere is no conflict');
-    assert.equal(result.warnings.length, 1);
+  it('leaves an opted-out pod with another injector\'s volumes alone, silently', () => {
+    const input = peerPod('cndoit18-injected-volumes.json', { [ANNOTATIONS.inject]: 'false' });
+    assert.deepEqual(mutatePod({ pod: input, settings: defaultSettings }).patch, []);
   });
 
   it('keeps every warning under 120 characters', () => {
