@@ -29,6 +29,12 @@ export const DEFAULT_FILES: readonly LxcfsFile[] = ALLOWED_FILES.filter((file) =
 /** Namespace label users of the older lxcfs-admission-webhook already know. */
 export const NAMESPACE_LABEL = { key: 'lxcfs-admission-webhook', value: 'enabled' } as const;
 
+/**
+ * Namespace label other injectors' users know (`mount-lxcfs=enabled`). Selected only when the install
+ * includes the component INSTALL.mountLxcfsComponent; otherwise its webhook entry selects nothing.
+ */
+export const MOUNT_LXCFS_LABEL = { key: 'mount-lxcfs', value: 'enabled' } as const;
+
 /** Pod label: `enabled` opts a pod in outside labelled namespaces, `disabled` opts it out. */
 export const POD_LABEL = 'lxcfs-webhook.io/inject';
 export const POD_LABEL_ENABLED = 'enabled';
@@ -113,7 +119,9 @@ export const INSTALL = {
   service: 'lxcfs-webhook',
   tlsSecret: 'lxcfs-webhook-tls',
   webhookConfiguration: 'lxcfs-webhook',
-  webhooks: ['namespaces.lxcfs-webhook.io', 'pods.lxcfs-webhook.io', 'required.lxcfs-webhook.io'],
+  webhooks: ['namespaces.lxcfs-webhook.io', 'pods.lxcfs-webhook.io', 'required.lxcfs-webhook.io', 'mount-lxcfs.lxcfs-webhook.io'],
+  /** The kustomize component that turns on the MOUNT_LXCFS_LABEL entry (deploy/components/). */
+  mountLxcfsComponent: 'deploy/components/mount-lxcfs-label',
 } as const;
 /**
  * Largest AdmissionReview body `serve` reads. The API server caps an object at 3 MiB and an UPDATE

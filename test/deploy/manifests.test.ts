@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 import { command as agentCommand } from '../../src/cli/agent.js';
-import { DEFAULT_LXCFS_ROOT } from '../../src/config/defaults.js';
+import { DEFAULT_LXCFS_ROOT, INSTALL } from '../../src/config/defaults.js';
+import { webhookEntries, webhookFor } from '../../src/audit/selection.js';
 import { validateObject } from '../helpers/k8s-schema.js';
 import { checkInstall } from './check-install.js';
 import { find, kustomize } from './render.js';
@@ -84,6 +85,30 @@ describe('deploy/overlays/openshift', () => {
     const role = find(objects, 'ClusterRole', binding.roleRef.name);
     assert.deepEqual(role.rules, [{ apiGroups: ['security.openshift.io'], resources: ['securitycontextconstraints'], resourceNames: [scc.metadata.name], verbs: ['use'] }]);
     assert.equal(find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec.securityContext.runAsUser, undefined);
+  });
+});
+
+describe('deploy/components/mount-lxcfs-label, on top of each overlay', () => {
+  // A kustomization of our own in a temporary directory: the overlay plus the component, as a user adds it.
+  const work = mkdtempSync(join(tmpdir(), 'lxcfs-mount-lxcfs-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+  for (const name of ['cert-manager', 'openshift']) {
+    it(`${name}: also selects namespaces labelled mount-lxcfs=enabled, still once per pod`, () => {
+      const dir = join(work, name);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'kustomization.yaml'), [
+        'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+        `resources: [${relative(dir, overlay(name))}]`, `components: [${relative(dir, join(repoRoot, INSTALL.mountLxcfsComponent))}]`, '',
+      ].join('\n'));
+      const objects = kustomize(dir);
+      checkInstall(objects, { mountLxcfsLabel: true });
+      const mwc = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
+      assert.ok(mwc.webhooks.some((h: any) => h.namespaceSelector.matchExpressions.some((e: any) => e.key === 'mount-lxcfs' && e.operator === 'In')));
+    });
+  }
+  it('is off by default: without it, a namespace labelled only mount-lxcfs=enabled is not selected', () => {
+    assert.equal(webhookFor({ name: 'shop', labels: { 'mount-lxcfs': 'enabled' } }, {}), undefined);
+    assert.equal(webhookFor({ name: 'shop', labels: { 'mount-lxcfs': 'enabled' } }, {}, webhookEntries({ mountLxcfsLabel: true }))?.mode, 'enabled');
   });
 });
 
