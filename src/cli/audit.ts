@@ -11,7 +11,7 @@ import { INSTALL, MOUNT_LXCFS_LABEL } from '../config/defaults.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, wrap } from './flags.js';
 import { readInput, STDIN } from './input.js';
-import { injectionFlags, settingsFrom } from './shared-flags.js';
+import { podRuleFlags, settingsFrom } from './shared-flags.js';
 import { choice, path } from './values.js';
 
 const flags = new FlagSet('audit', {
@@ -27,7 +27,7 @@ const flags = new FlagSet('audit', {
     kind: 'switch',
     help: `the install includes ${INSTALL.mountLxcfsComponent}: namespaces labelled ${MOUNT_LXCFS_LABEL.key}=${MOUNT_LXCFS_LABEL.value} are selected too`,
   },
-  ...injectionFlags,
+  ...podRuleFlags,
 });
 
 const usage = helpText(flags, {

@@ -26,7 +26,7 @@ import { asyncStdout, createLogger, type Logger } from '../log.js';
 import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, withFlagName } from './flags.js';
-import { injectionFlags, settingsFrom } from './shared-flags.js';
+import { podRuleFlags, settingsFrom } from './shared-flags.js';
 import { byteSize, duration, integer, path, port, text } from './values.js';
 
 const flags = new FlagSet('serve', {
@@ -39,7 +39,7 @@ const flags = new FlagSet('serve', {
     help: 'PEM private key of that certificate; reloaded when the file changes. With neither: an in-memory ' +
       'self-signed certificate for localhost, to try it out',
   },
-  ...injectionFlags,
+  ...podRuleFlags,
   'max-request-bytes': {
     kind: byteSize(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES),
     default: DEFAULT_MAX_REQUEST_BYTES,

@@ -90,6 +90,38 @@ export const OTHER_INJECTORS: ReadonlyArray<{ name: string; annotation?: string;
   { name: 'lxcfs-admission-webhook (Aliyun or a copy)', roots: ['/var/lib/lxcfs'] },
 ];
 
+/**
+ * RuntimeClasses whose pods get their own kernel or their own /proc, where lxcfs is wrong or useless:
+ * gVisor (runsc) answers /proc itself from the sandbox's limits, Kata runs a VM whose /proc is the
+ * VM's, and sysbox virtualises /proc in the container (it ships its own lxcfs-like sysbox-fs). A host
+ * path bind-mounted into them either shows the host's view (Kata: across virtiofs, the node's lxcfs
+ * sees the VM's process, not the container's cgroup) or is refused. A trailing `*` matches a prefix.
+ * Pods of these classes are skipped with `skipped.reason: sandboxed-runtime` in the status.
+ */
+export const DEFAULT_SANDBOX_RUNTIME_CLASSES: readonly string[] = ['gvisor', 'runsc', 'kata', 'kata-*', 'sysbox-runc'];
+
+/**
+ * Pods with `hostUsers: false` (their own user namespace; GA in Kubernetes 1.36) are skipped. The kubelet
+ * asks the runtime for an idmapped mount of every volume of such a pod ("all filesystems used in the
+ * pod's volumes must support idmap mounts": kubernetes.io/docs/concepts/workloads/pods/user-namespaces).
+ * Our hostPaths are binds of lxcfs' FUSE files, and the kernel refuses to idmap a FUSE mount
+ * (SB_I_NOIDMAP) unless the FUSE server negotiated FUSE_ALLOW_IDMAP with default_permissions (Linux
+ * >= 6.12), which lxcfs does not: the runtime's mount_setattr fails with EINVAL and the container never
+ * starts (CreateContainerError). Skipping leaves the pod the node's /proc, which it starts with.
+ */
+export const USER_NAMESPACE_SKIP =
+  'hostUsers: false (user namespace): the runtime must idmap every volume and cannot idmap lxcfs (FUSE); not injected, or the pod would not start';
+
+/**
+ * shareProcessNamespace: true pods are injected, with a warning. lxcfs answers a read from the cgroup
+ * of pid 1 of the reader's pid namespace (lookup_initpid_in_store in lxcfs' proc_fuse.c, cpuview.c,
+ * loadavg.c); in a shared pid namespace that is the pause container, whose cgroup sits right under
+ * the pod's, so every container sees the pod's totals (the sum of its containers' limits, the node's
+ * when one has none) and the pod's uptime, not its own limits. Still closer than the node's /proc.
+ */
+export const SHARED_PID_NAMESPACE_WARNING =
+  'shareProcessNamespace: every container sees the pod\'s totals in lxcfs (pid 1 is pause), not its own limits';
+
 /** Kubelet marks mirror pods of static pods with this annotation; they must never be mutated. */
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
 

@@ -1,7 +1,7 @@
 // The one mutation function. The webhook, the `inject` CLI and the golden tests all call `mutatePod`,
 // so a pod is injected the same way whichever door it comes through.
 import { clip } from '../bounded.js';
-import { ANNOTATIONS, WARNING_MAX_CHARS } from '../config/defaults.js';
+import { ANNOTATIONS, SHARED_PID_NAMESPACE_WARNING, WARNING_MAX_CHARS } from '../config/defaults.js';
 import { describeForeign, recogniseForeign } from './foreign.js';
 import { decidePod, type PodDecision, type PodSkipReason } from './options.js';
 import { buildPatch, type JsonPatchOperation } from './patch.js';
@@ -40,7 +40,7 @@ export interface MutationResult {
  * Pod skips written to the status annotation, because the owner cannot tell them from a webhook that
  * was never called. Opt-outs, mirror, Windows and hostPID pods stay untouched: nothing is written.
  */
-const RECORDED_POD_SKIPS: ReadonlySet<PodSkipReason> = new Set(['invalid-annotation', 'other-injector']);
+const RECORDED_POD_SKIPS: ReadonlySet<PodSkipReason> = new Set(['invalid-annotation', 'other-injector', 'sandboxed-runtime', 'user-namespace']);
 
 /** Skips that the user asked for: recorded in the status, not worth a warning. */
 const REQUESTED_SKIPS: ReadonlySet<FileSkipReason> = new Set(['excluded', 'init-container']);
@@ -115,6 +115,9 @@ export function mutatePod(request: MutationRequest): MutationResult {
   const patch = buildPatch(pod, plan, annotation);
 
   const { warnings, fileSkips } = describePlan(plan);
+  if (pod.spec?.shareProcessNamespace === true && plan.containers.some((c) => c.injected.length > 0)) {
+    warnings.push(warning(SHARED_PID_NAMESPACE_WARNING));
+  }
   for (const name of unknownExcludedNames(pod, decision.options)) {
     warnings.push(warning(`annotation ${ANNOTATIONS.excludeContainers} names "${name}", which the pod does not have`));
   }

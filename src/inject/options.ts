@@ -1,8 +1,8 @@
 // Reads a pod's opt-out labels and annotations (ours and other injectors' opt-outs) into the options the
 // planner uses. Pure. A value we cannot understand never guesses: the pod is left unchanged and one
 // warning per bad annotation names the annotation, the value and what is expected (E_ANNOTATION).
-import { ANNOTATIONS, BOOLEAN_WORDS, MIRROR_POD_ANNOTATION, OPT_OUT_ANNOTATIONS, POD_LABEL, POD_LABEL_DISABLED, type LxcfsFile } from '../config/defaults.js';
-import { describeAllowed, resolveFile, splitList, type InjectionSettings } from './settings.js';
+import { ANNOTATIONS, BOOLEAN_WORDS, MIRROR_POD_ANNOTATION, OPT_OUT_ANNOTATIONS, POD_LABEL, POD_LABEL_DISABLED, USER_NAMESPACE_SKIP, type LxcfsFile } from '../config/defaults.js';
+import { describeAllowed, isSandboxRuntime, resolveFile, splitList, type InjectionSettings } from './settings.js';
 import { stringMap, type Pod } from './pod.js';
 
 export interface PodOptions {
@@ -18,7 +18,9 @@ export type PodSkipReason =
   | 'windows'
   | 'host-pid'
   | 'mirror-pod'
-  | 'other-injector';
+  | 'other-injector'
+  | 'sandboxed-runtime'
+  | 'user-namespace';
 
 export type PodDecision =
   | { inject: true; options: PodOptions }
@@ -67,6 +69,17 @@ export function decidePod(pod: Pod, settings: InjectionSettings): PodDecision {
     const value = readBoolean(annotations, key);
     if (value === false) return { inject: false, reason: 'opted-out', message: `annotation ${key}: "${annotations[key]}"` };
     if (typeof value === 'object') problems.push(value.problem);
+  }
+  if (isSandboxRuntime(spec.runtimeClassName, settings.sandboxRuntimeClasses)) {
+    return {
+      inject: false, reason: 'sandboxed-runtime',
+      message: `runtimeClassName ${String(spec.runtimeClassName)} gives the pod its own kernel or /proc; lxcfs is not used there`,
+    };
+  }
+  if (spec.hostUsers === false) {
+    // USER_NAMESPACE_SKIP in defaults.ts says why: the container would not start.
+    const message = USER_NAMESPACE_SKIP;
+    return { inject: false, reason: 'user-namespace', message, problems: [message] };
   }
   const options = readOptions(annotations, settings, problems);
   if (problems.length > 0) {

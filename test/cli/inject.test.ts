@@ -228,6 +228,13 @@ describe('lxcfs-webhook inject', () => {
     assert.match(lines[1] ?? '', /^pod\/p: warning: .*lxcfs-webhook\.io\/files.*"meminfo,pressure"/);
   });
 
+  it('skips sandboxed RuntimeClasses, by --sandbox-runtime-classes (gVisor, Kata and sysbox by default)', () => {
+    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  runtimeClassName: my-vm\n  containers:\n  - {name: c, image: busybox}\n';
+    assert.match(inject(['-f', '-'], pod).stderr, /^pod\/p: injected/);
+    assert.equal(inject(['-f', '-', '--sandbox-runtime-classes', 'my-*'], pod).stderr, 'pod/p: skipped: sandboxed RuntimeClass (its own kernel or /proc)\n');
+    assert.match(failInject(['-f', '-', '--sandbox-runtime-classes', 'My VM'], pod).stderr, /--sandbox-runtime-classes.*"My VM".*RuntimeClass names/);
+  });
+
   it('reports a pod with another injector\'s volumes, named, once', () => {
     const manifests = [
       'apiVersion: v1\nkind: Pod\nmetadata: {name: old-injector}\nspec:\n  containers:\n  - name: app\n    image: app:1',

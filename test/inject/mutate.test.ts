@@ -318,6 +318,61 @@ describe('mutatePod leaves pods alone', () => {
   });
 });
 
+describe('mutatePod on pods where lxcfs is wrong or useless', () => {
+  for (const runtimeClassName of ['gvisor', 'runsc', 'kata', 'kata-clh', 'sysbox-runc']) {
+    it(`skips runtimeClassName ${runtimeClassName}, with the reason in the status and no warning`, () => {
+      const input = pod('web-no-volumes.json');
+      input.spec!.runtimeClassName = runtimeClassName;
+      const { result, after } = inject(input);
+      assert.equal(result.outcome.podSkipReason, 'sandboxed-runtime');
+      assert.deepEqual(after.spec, input.spec);
+      assert.equal(parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status])?.skipped?.reason, 'sandboxed-runtime');
+      assert.deepEqual(result.warnings, []);
+    });
+  }
+
+  it('injects other RuntimeClasses, and follows a configured list instead of the default', () => {
+    const input = pod('web-no-volumes.json');
+    input.spec!.runtimeClassName = 'runc-fast';
+    assert.equal(inject(input).result.outcome.result, 'injected');
+    const settings = parseSettings({ sandboxRuntimeClasses: 'runc-*' });
+    assert.equal(mutatePod({ pod: input, settings }).outcome.podSkipReason, 'sandboxed-runtime');
+    input.spec!.runtimeClassName = 'gvisor';
+    assert.equal(mutatePod({ pod: input, settings }).outcome.result, 'injected', 'gvisor is no longer listed');
+    assert.equal(mutatePod({ pod: input, settings: parseSettings({ sandboxRuntimeClasses: '' }) }).outcome.result, 'injected');
+  });
+
+  it('skips hostUsers: false, with the reason in the status and a warning (its volumes would need idmapped FUSE mounts)', () => {
+    const input = pod('web-no-volumes.json');
+    input.spec!.hostUsers = false;
+    const { result, after } = inject(input);
+    assert.equal(result.outcome.podSkipReason, 'user-namespace');
+    assert.deepEqual(after.spec, input.spec);
+    assert.equal(parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status])?.skipped?.reason, 'user-namespace');
+    assert.equal(result.warnings.length, 1);
+    assert.match(result.warnings[0]!, /hostUsers: false/);
+    input.spec!.hostUsers = true;
+    assert.equal(inject(input).result.outcome.result, 'injected', 'hostUsers: true is the host user namespace');
+  });
+
+  it('injects shareProcessNamespace pods, and warns that every container sees the pod\'s totals', () => {
+    const input = pod('web-no-volumes.json');
+    input.spec!.shareProcessNamespace = true;
+    const { result, after } = inject(input);
+    assert.deepEqual(lxcfsMounts(after, 'web'), allDefaultMounts);
+    assert.equal(result.warnings.length, 1);
+    assert.match(result.warnings[0]!, /shareProcessNamespace: .*pod's totals/);
+    assert.ok(result.warnings[0]!.length <= 120);
+  });
+
+  it('leaves an opted-out sandboxed pod untouched, without a status', () => {
+    const input = pod('web-no-volumes.json');
+    input.spec!.runtimeClassName = 'gvisor';
+    input.metadata!.labels = { 'lxcfs-webhook.io/inject': 'disabled' };
+    assert.deepEqual(mutatePod({ pod: input, settings: defaultSettings }).patch, []);
+  });
+});
+
 describe('mutatePod on malformed pods', () => {
   const shapes: Array<[string, Pod]> = [
     ['no spec', { metadata: { name: 'x' } }],
