@@ -148,6 +148,8 @@ export const CERT_CLOCK_SKEW_MS = 5 * 60 * 1000;
 /** Names the install manifests (deploy/) use; `certs` writes objects that refer to them. */
 export const INSTALL = {
   namespace: 'lxcfs',
+  /** The node agent's DaemonSet: `check node`'s hints name it. */
+  agentDaemonSet: 'lxcfs-agent',
   service: 'lxcfs-webhook',
   tlsSecret: 'lxcfs-webhook-tls',
   webhookConfiguration: 'lxcfs-webhook',

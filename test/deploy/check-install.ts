@@ -97,7 +97,7 @@ export function checkInstall(objects: K8sObject[], options: SelectionOptions = {
   assert.ok(ANNOTATIONS.inject === POD_LABEL, 'label and annotation share one key');
 
   // DaemonSet → anchor paths ↔ agent flags ↔ webhook's --lxcfs-root
-  const daemonSet = find(objects, 'DaemonSet', 'lxcfs-agent');
+  const daemonSet = find(objects, 'DaemonSet', INSTALL.agentDaemonSet); // the name check node's hints give
   const agentPod = daemonSet.spec.template.spec;
   const agent = agentPod.containers[0];
   assert.equal(agent.args[0], 'agent');
