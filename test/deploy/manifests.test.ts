@@ -88,6 +88,31 @@ describe('deploy/overlays/openshift', () => {
   });
 });
 
+describe('deploy/overlays/openshift: the SCC for injected workloads', () => {
+  const objects = kustomize(overlay('openshift'));
+  // OpenShift's restricted-v2 (4.11 and later), as `oc get scc restricted-v2 -o yaml` shows it, without metadata.
+  const restrictedV2 = {
+    allowHostDirVolumePlugin: false, allowHostIPC: false, allowHostNetwork: false, allowHostPID: false, allowHostPorts: false,
+    allowPrivilegeEscalation: false, allowPrivilegedContainer: false, allowedCapabilities: ['NET_BIND_SERVICE'],
+    defaultAddCapabilities: null, fsGroup: { type: 'MustRunAs' }, groups: [], priority: null, readOnlyRootFilesystem: false,
+    requiredDropCapabilities: ['ALL'], runAsUser: { type: 'MustRunAsRange' }, seLinuxContext: { type: 'MustRunAs' },
+    seccompProfiles: ['runtime/default'], supplementalGroups: { type: 'RunAsAny' }, users: [],
+    volumes: ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'],
+  };
+
+  it('is restricted-v2 plus host directory volumes, nothing else', () => {
+    const { apiVersion: _a, kind: _k, metadata: _m, ...scc } = find(objects, 'SecurityContextConstraints', 'lxcfs-workloads');
+    assert.deepEqual({ ...scc, volumes: [...scc.volumes].sort() },
+      { ...restrictedV2, allowHostDirVolumePlugin: true, volumes: [...restrictedV2.volumes, 'hostPath'].sort() });
+  });
+
+  it('is granted by a ClusterRole that allows using it and nothing else, bound by no one until an admin does', () => {
+    const role = find(objects, 'ClusterRole', 'lxcfs-workloads-scc');
+    assert.deepEqual(role.rules, [{ apiGroups: ['security.openshift.io'], resources: ['securitycontextconstraints'], resourceNames: ['lxcfs-workloads'], verbs: ['use'] }]);
+    assert.ok(!objects.some((o) => /Binding$/.test(o.kind) && o.roleRef?.name === role.metadata.name));
+  });
+});
+
 describe('deploy/components/mount-lxcfs-label, on top of each overlay', () => {
   // A kustomization of our own in a temporary directory: the overlay plus the component, as a user adds it.
   const work = mkdtempSync(join(tmpdir(), 'lxcfs-mount-lxcfs-'));
