@@ -28,6 +28,9 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
+# lxcfs-webhook on PATH, so `kubectl -n lxcfs exec <agent pod> -- lxcfs-webhook check node` works: the
+# CLI's own `#!/usr/bin/env node` line runs it.
+RUN chmod 755 /app/dist/src/cli/main.js && ln -s /app/dist/src/cli/main.js /usr/local/bin/lxcfs-webhook
 # The agent finds its helper at native/build/ next to dist/ (see DEFAULT_REMOUNT_HELPER).
 COPY --from=native /src/native/build/lxcfs-remount ./native/build/lxcfs-remount
 EXPOSE 8081

@@ -16,6 +16,8 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
+# lxcfs-webhook on PATH for `kubectl exec … -- lxcfs-webhook …`: no shell here, so a node script.
+COPY --chmod=755 images/lxcfs-webhook.cjs /usr/local/bin/lxcfs-webhook
 # 65532 is distroless' "nonroot"; the Deployment also sets runAsNonRoot and a read-only root filesystem.
 USER 65532:65532
 EXPOSE 8443 8080

@@ -4,7 +4,7 @@
 
 export const ERROR_CODES = {
   E_CONFIG: 'a flag or setting has a value that cannot be used; nothing was started or written (CLI exit 2)',
-  E_ANNOTATION: 'a pod annotation of ours has a value that cannot be used; the pod is left unchanged',
+  E_ANNOTATION: 'a pod annotation of ours has a value that cannot be used; the pod gets no mounts, only the status annotation',
   E_REQUEST: 'an HTTP request the webhook cannot answer with an AdmissionReview; answered with a 4xx (REQUEST_PROBLEMS)',
   E_MANIFEST: 'a manifest the CLI cannot read, parse or inject; nothing is printed (CLI exit 2)',
   E_FILE: 'a file or directory the CLI writes cannot be written (CLI exit 2)',

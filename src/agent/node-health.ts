@@ -2,7 +2,7 @@
 // anchor and the containers go in, one line per problem (with its fix) comes out. `inspectNode` gathers
 // the facts for `check node` independently of the running agent (which may be what is broken), and only
 // looks: nothing is mounted, remounted or saved.
-import { ALLOWED_FILES, DEFAULT_PROBE_TIMEOUT_MS, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
+import { ALLOWED_FILES, DEFAULT_PROBE_TIMEOUT_MS, INSTALL, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
 import { fuseDevAt, readOwnMounts } from './host/mountinfo.js';
 import { checkMountApi, type MountApiSupport } from './host/native.js';
 import { agentLayout, type NodePaths } from './layout.js';
@@ -31,14 +31,26 @@ export interface NodeFacts {
   containers?: { stale: number; missing: number; reads: PeekReport };
 }
 
+/** Where the agent's log is, by the install's real names, so a hint can be pasted as it is. */
+const AGENT_LOGS = `kubectl -n ${INSTALL.namespace} logs ds/${INSTALL.agentDaemonSet}`;
+
+/**
+ * One line per problem, each saying something the others do not: lxcfs down and its mount gone are one
+ * line, and anchor directories in the same state share one.
+ */
 export function nodeProblems(facts: NodeFacts): string[] {
   const problems: string[] = [];
-  if (!facts.lxcfsRunning) problems.push(`no lxcfs runs on ${facts.fuseMount}: is the agent running? (kubectl -n <ns> logs ds/<agent>)`);
-  if (!facts.fuseMounted) problems.push(`nothing is mounted on ${facts.fuseMount}`);
+  if (!facts.lxcfsRunning) {
+    const mount = facts.fuseMounted ? `a dead lxcfs mount is left on ${facts.fuseMount}` : `nothing is mounted on ${facts.fuseMount}`;
+    problems.push(`no lxcfs runs and ${mount}: is the agent running? (${AGENT_LOGS})`);
+  } else if (!facts.fuseMounted) {
+    problems.push(`nothing is mounted on ${facts.fuseMount}`);
+  }
   if (facts.probe && !facts.probe.ok) problems.push(`lxcfs does not answer (${facts.probe.error}): the agent restarts a hung lxcfs after its grace period`);
   if (!facts.anchor.tmpfs) problems.push(`${facts.anchorRoot} is not a tmpfs anchor: the agent mounts one at start`);
-  for (const [dir, state] of Object.entries(facts.anchor.binds)) {
-    if (state !== 'live') problems.push(`${facts.anchorRoot}/${dir} is ${state === 'dead' ? 'a dead lxcfs mount' : 'not bound to lxcfs'}: new pods cannot start`);
+  for (const [state, one, several] of [['dead', 'is a dead lxcfs mount', 'are dead lxcfs mounts'], ['absent', 'is not bound to lxcfs', 'are not bound to lxcfs']] as const) {
+    const dirs = Object.entries(facts.anchor.binds).filter(([, s]) => s === state).map(([dir]) => `${facts.anchorRoot}/${dir}`);
+    if (dirs.length > 0) problems.push(`${dirs.join(' and ')} ${dirs.length > 1 ? several : one}: new pods cannot start`);
   }
   if (facts.mountApi && !facts.mountApi.supported) problems.push(`the remount helper cannot work here (${facts.mountApi.errno}): needs Linux >= 5.2 and privileges`);
   if (facts.firstSweepDone === false) problems.push('the first sweep over running containers is not done yet');
@@ -50,7 +62,7 @@ export function nodeProblems(facts: NodeFacts): string[] {
     const { reads } = found;
     problems.push(
       `${reads.unreadable.length} of ${reads.files} lxcfs files read inside ${reads.containers} sampled containers failed: ` +
-        'processes there get errors or wrong values; see the agent log (kubectl -n <ns> logs ds/<agent>)',
+        `processes there get errors or wrong values; see the agent log (${AGENT_LOGS})`,
     );
   }
   return problems;

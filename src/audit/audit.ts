@@ -6,7 +6,7 @@ import type { InjectionSettings } from '../inject/settings.js';
 import { examinePod, FINDING_KINDS, type FindingKind, type ForeignVolume, type PodFinding } from './findings.js';
 import type { AuditInput } from './input.js';
 import { fixFor, ownerName, ownerOf, type Fix, type Owner } from './owners.js';
-import { namespaceProblem, webhookIn, type WebhookMode } from './selection.js';
+import { namespaceProblem, webhookEntries, webhookIn, type SelectionOptions, type WebhookMode } from './selection.js';
 
 export interface AffectedPod {
   namespace: string;
@@ -54,14 +54,14 @@ const BEFORE: Partial<Record<FindingKind, string>> = {
 
 const FINISHED_PHASES = new Set(['Succeeded', 'Failed']);
 
-export function audit(input: AuditInput, settings: InjectionSettings): AuditReport {
+export function audit(input: AuditInput, settings: InjectionSettings, selection: SelectionOptions = { mountLxcfsLabel: false }): AuditReport {
   const report: AuditReport = {
     summary: { namespaces: input.namespaces.size, pods: input.pods.length, finished: 0, selected: { 'required': 0, 'enabled': 0, 'pod-label': 0 }, affected: 0 },
     namespaces: [],
     pods: [],
     fixes: [],
   };
-  const selectors = new Map([...input.namespaces.values()].map((ns) => [ns.name, webhookIn(ns)]));
+  const selectors = new Map([...input.namespaces.values()].map((ns) => [ns.name, webhookIn(ns, webhookEntries(selection))]));
   for (const ns of [...input.namespaces.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     const problem = namespaceProblem(ns.name, ns.labels);
     if (problem !== undefined) report.namespaces.push({ namespace: ns.name, problem });

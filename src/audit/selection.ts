@@ -1,4 +1,4 @@
-// Which pods the API server sends to the webhook: the MutatingWebhookConfiguration's three entries as
+// Which pods the API server sends to the webhook: the MutatingWebhookConfiguration's four entries as
 // data, and `webhookFor`, which evaluates them the way the API server does. deploy/base/mutating-webhook.yaml
 // writes the same selectors by hand; test/audit/selection.test.ts renders every overlay with the real
 // kustomize and checks that they are exactly these, so the audit and the webhook cannot disagree on
@@ -6,6 +6,7 @@
 import {
   HOSTPATH_REJECTING_LEVELS,
   INSTALL,
+  MOUNT_LXCFS_LABEL,
   NAMESPACE_LABEL,
   NAMESPACE_LABEL_REQUIRED,
   NAMESPACE_NAME_LABEL,
@@ -49,35 +50,64 @@ const namespaceMode = (operator: 'In' | 'NotIn', values: string[]): LabelSelecto
   matchExpressions: [{ key: NAMESPACE_LABEL.key, operator, values }, ...exclusions],
 });
 
-const [enabledName, podLabelName, requiredName] = INSTALL.webhooks;
+const [enabledName, podLabelName, requiredName, mountLxcfsName] = INSTALL.webhooks;
+
+/** Options of the install that change which pods are selected. */
+export interface SelectionOptions {
+  /** The component INSTALL.mountLxcfsComponent is installed: namespaces labelled mount-lxcfs=enabled are selected too. */
+  mountLxcfsLabel: boolean;
+}
 
 /**
- * The entries in the order deploy/ lists them. They never overlap: a namespace label has one value,
- * and the pod-label entry skips both namespace modes, so a pod is sent at most once.
+ * The entries in the order deploy/ lists them. They never overlap: a namespace label has one value, the
+ * mount-lxcfs entry skips namespaces either mode of our label selects, and the pod-label entry skips
+ * every namespace some namespace entry selects, so a pod is sent at most once.
  */
-export const WEBHOOK_ENTRIES: readonly WebhookEntry[] = [
-  {
-    name: enabledName,
-    mode: 'enabled',
-    failurePolicy: 'Ignore',
-    namespaceSelector: namespaceMode('In', [NAMESPACE_LABEL.value]),
-    objectSelector: podNotOptedOut,
-  },
-  {
-    name: podLabelName,
-    mode: 'pod-label',
-    failurePolicy: 'Ignore',
-    namespaceSelector: namespaceMode('NotIn', [NAMESPACE_LABEL.value, NAMESPACE_LABEL_REQUIRED]),
-    objectSelector: { matchExpressions: [{ key: POD_LABEL, operator: 'In', values: [POD_LABEL_ENABLED] }] },
-  },
-  {
-    name: requiredName,
-    mode: 'required',
-    failurePolicy: 'Fail',
-    namespaceSelector: namespaceMode('In', [NAMESPACE_LABEL_REQUIRED]),
-    objectSelector: podNotOptedOut,
-  },
-];
+export function webhookEntries(options: SelectionOptions): readonly WebhookEntry[] {
+  const mountLxcfs = (operator: 'In' | 'NotIn'): LabelSelectorRequirement => ({ key: MOUNT_LXCFS_LABEL.key, operator, values: [MOUNT_LXCFS_LABEL.value] });
+  // Without the component, the entry is installed but selects nothing: the API server sets
+  // kubernetes.io/metadata.name on every namespace, so DoesNotExist never holds (no call is ever made).
+  // Keeping the entry in the base keeps the webhook names, which `certs` patches by name, the same.
+  const off: LabelSelectorRequirement[] = options.mountLxcfsLabel ? [] : [{ key: NAMESPACE_NAME_LABEL, operator: 'DoesNotExist' }];
+  const notMountLxcfs: LabelSelectorRequirement[] = options.mountLxcfsLabel ? [mountLxcfs('NotIn')] : [];
+  const podLabelNamespaces = namespaceMode('NotIn', [NAMESPACE_LABEL.value, NAMESPACE_LABEL_REQUIRED]);
+  return [
+    {
+      name: enabledName,
+      mode: 'enabled',
+      failurePolicy: 'Ignore',
+      namespaceSelector: namespaceMode('In', [NAMESPACE_LABEL.value]),
+      objectSelector: podNotOptedOut,
+    },
+    {
+      name: podLabelName,
+      mode: 'pod-label',
+      failurePolicy: 'Ignore',
+      namespaceSelector: { matchExpressions: [...podLabelNamespaces.matchExpressions!, ...notMountLxcfs] },
+      objectSelector: { matchExpressions: [{ key: POD_LABEL, operator: 'In', values: [POD_LABEL_ENABLED] }] },
+    },
+    {
+      name: requiredName,
+      mode: 'required',
+      failurePolicy: 'Fail',
+      namespaceSelector: namespaceMode('In', [NAMESPACE_LABEL_REQUIRED]),
+      objectSelector: podNotOptedOut,
+    },
+    {
+      // The same mode as `enabled`: a namespace that opted in, admitted without lxcfs while we are down.
+      name: mountLxcfsName,
+      mode: 'enabled',
+      failurePolicy: 'Ignore',
+      namespaceSelector: {
+        matchExpressions: [...off, mountLxcfs('In'), ...podLabelNamespaces.matchExpressions!],
+      },
+      objectSelector: podNotOptedOut,
+    },
+  ];
+}
+
+/** The entries of the default install (without the mount-lxcfs component). */
+export const WEBHOOK_ENTRIES: readonly WebhookEntry[] = webhookEntries({ mountLxcfsLabel: false });
 
 /** Kubernetes label-selector semantics: every requirement holds; NotIn and DoesNotExist hold for an absent key. */
 export function selectorMatches(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
@@ -107,9 +137,12 @@ export function namespaceLabels(name: string, labels: Readonly<Record<string, st
  * (undefined when none selects it). The namespace's part is evaluated once, since an audit asks for
  * every pod of the namespace.
  */
-export function webhookIn(namespace: { name: string; labels: Readonly<Record<string, string>> }): (podLabels: Readonly<Record<string, string>>) => WebhookEntry | undefined {
+export function webhookIn(
+  namespace: { name: string; labels: Readonly<Record<string, string>> },
+  installed: readonly WebhookEntry[] = WEBHOOK_ENTRIES,
+): (podLabels: Readonly<Record<string, string>>) => WebhookEntry | undefined {
   const nsLabels = namespaceLabels(namespace.name, namespace.labels);
-  const entries = WEBHOOK_ENTRIES.filter((entry) => selectorMatches(entry.namespaceSelector, nsLabels));
+  const entries = installed.filter((entry) => selectorMatches(entry.namespaceSelector, nsLabels));
   return (podLabels) => entries.find((entry) => selectorMatches(entry.objectSelector, podLabels));
 }
 
@@ -117,8 +150,9 @@ export function webhookIn(namespace: { name: string; labels: Readonly<Record<str
 export function webhookFor(
   namespace: { name: string; labels: Readonly<Record<string, string>> },
   podLabels: Readonly<Record<string, string>>,
+  installed: readonly WebhookEntry[] = WEBHOOK_ENTRIES,
 ): WebhookEntry | undefined {
-  return webhookIn(namespace)(podLabels);
+  return webhookIn(namespace, installed)(podLabels);
 }
 
 /**

@@ -6,10 +6,12 @@ import { audit } from '../audit/audit.js';
 import { addDocument, checkComplete, emptyInput, INPUT_HINT } from '../audit/input.js';
 import { renderJson, renderTable } from '../audit/report.js';
 import type { InjectionSettings } from '../inject/settings.js';
+import type { SelectionOptions } from '../audit/selection.js';
+import { INSTALL, MOUNT_LXCFS_LABEL } from '../config/defaults.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, wrap } from './flags.js';
 import { readInput, STDIN } from './input.js';
-import { injectionFlags, settingsFrom } from './shared-flags.js';
+import { podRuleFlags, settingsFrom } from './shared-flags.js';
 import { choice, path } from './values.js';
 
 const flags = new FlagSet('audit', {
@@ -21,7 +23,11 @@ const flags = new FlagSet('audit', {
       '- reads stdin (the default without -f); repeat for more files',
   },
   'output': { kind: choice(['table', 'json']), short: 'o', default: 'table', help: 'format of the report' },
-  ...injectionFlags,
+  'mount-lxcfs-label': {
+    kind: 'switch',
+    help: `the install includes ${INSTALL.mountLxcfsComponent}: namespaces labelled ${MOUNT_LXCFS_LABEL.key}=${MOUNT_LXCFS_LABEL.value} are selected too`,
+  },
+  ...podRuleFlags,
 });
 
 const usage = helpText(flags, {
@@ -44,6 +50,7 @@ interface AuditOptions {
   paths: string[];
   output: 'table' | 'json';
   settings: InjectionSettings;
+  selection: SelectionOptions;
 }
 
 export const command: Command<AuditOptions> = {
@@ -52,13 +59,16 @@ export const command: Command<AuditOptions> = {
   usage,
   parse(args) {
     const { values } = flags.parse(args);
-    return { paths: values.filename.length > 0 ? values.filename : [STDIN], output: values.output, settings: settingsFrom(values) };
+    return {
+      paths: values.filename.length > 0 ? values.filename : [STDIN], output: values.output, settings: settingsFrom(values),
+      selection: { mountLxcfsLabel: values['mount-lxcfs-label'] },
+    };
   },
-  async run({ paths, output, settings }) {
+  async run({ paths, output, settings, selection }) {
     const input = emptyInput();
     for (const path of paths) addDocument(input, path === STDIN ? 'stdin' : path, await readInput(path, INPUT_HINT));
     checkComplete(input);
-    const report = audit(input, settings);
+    const report = audit(input, settings, selection);
     process.stdout.write(output === 'json' ? renderJson(report) : renderTable(report, settings.lxcfsRoot));
     return report.pods.length > 0 || report.namespaces.length > 0 ? 1 : 0;
   },

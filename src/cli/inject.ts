@@ -8,7 +8,7 @@ import type { InjectionSettings } from '../inject/settings.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, wrap } from './flags.js';
 import { readInput, STDIN } from './input.js';
-import { injectionFlags, settingsFrom } from './shared-flags.js';
+import { podRuleFlags, settingsFrom } from './shared-flags.js';
 import { choice, path } from './values.js';
 
 const flags = new FlagSet('inject', {
@@ -19,7 +19,7 @@ const flags = new FlagSet('inject', {
     help: 'manifest to read, YAML or JSON, several documents allowed; - reads stdin; repeat for more files',
   },
   'output': { kind: choice(['yaml', 'json']), short: 'o', default: 'yaml', help: 'format of the manifests printed' },
-  ...injectionFlags,
+  ...podRuleFlags,
 });
 
 const usage = helpText(flags, {

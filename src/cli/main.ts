@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `lxcfs-webhook <command> [flags]`: dispatches to one module per subcommand. Modules are loaded on
 // demand so `serve` does not pay for the agent's code and the other way round.
+import { readFileSync } from 'node:fs';
 import { LxcfsWebhookError } from '../errors.js';
 import type { Command } from './command.js';
 
@@ -15,12 +16,23 @@ const commands: Record<string, () => Promise<{ command: Command<any> }>> = {
   audit: () => import('./audit.js'),
 };
 
+/**
+ * `lxcfs-webhook 0.1.0 (Node.js v20.11.1)`: the package's version, read from the package.json three
+ * directories above dist/src/cli (npm always installs it), and the Node.js that runs it, the two
+ * things a bug report needs.
+ */
+function versionLine(): string {
+  const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `lxcfs-webhook ${version} (Node.js ${process.version})`;
+}
+
 async function usage(): Promise<string> {
   const lines = ['usage: lxcfs-webhook <command> [flags]', '', 'commands:'];
   for (const load of Object.values(commands)) {
     const { command } = await load();
     lines.push(`  ${command.name.padEnd(12)} ${command.summary}`);
   }
+  lines.push(`  ${'version'.padEnd(12)} print the version of lxcfs-webhook and of Node.js (also --version)`);
   lines.push('', "Run 'lxcfs-webhook <command> --help' for the flags of one command.");
   return lines.join('\n');
 }
@@ -31,9 +43,13 @@ export async function main(argv: string[]): Promise<number> {
     console.log(await usage());
     return name === undefined ? 2 : 0;
   }
+  if (name === 'version' || name === '--version') {
+    console.log(versionLine());
+    return 0;
+  }
   const load = commands[name];
   if (!load) {
-    console.error(`lxcfs-webhook: unknown command "${name}"; expected one of ${Object.keys(commands).join(', ')}`);
+    console.error(`lxcfs-webhook: unknown command "${name}"; expected one of ${[...Object.keys(commands), 'version'].join(', ')}`);
     return 2;
   }
   const { command } = await load();

@@ -3,9 +3,9 @@
 // Without --tls-* flags it makes a localhost certificate in memory and prints a command that sends a
 // sample review, so it can be tried on any machine. On SIGTERM it reports not-ready at once, keeps
 // answering (with `Connection: close`) for --shutdown-grace while the API server moves to
-// other replicas, then closes and exits 0. A second signal ends the grace period early.
+// other replicas, then closes and exits 0. A second signal ends the grace period early. Ctrl-C
+// (SIGINT) in that local demo stops at once: there is no load balancer to drain for.
 import { existsSync } from 'node:fs';
-import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startWebhook, type RunningWebhook, type WebhookConfig } from '../admission/webhook.js';
@@ -26,7 +26,7 @@ import { asyncStdout, createLogger, type Logger } from '../log.js';
 import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, withFlagName } from './flags.js';
-import { injectionFlags, settingsFrom } from './shared-flags.js';
+import { podRuleFlags, settingsFrom } from './shared-flags.js';
 import { byteSize, duration, integer, path, port, text } from './values.js';
 
 const flags = new FlagSet('serve', {
@@ -39,7 +39,7 @@ const flags = new FlagSet('serve', {
     help: 'PEM private key of that certificate; reloaded when the file changes. With neither: an in-memory ' +
       'self-signed certificate for localhost, to try it out',
   },
-  ...injectionFlags,
+  ...podRuleFlags,
   'max-request-bytes': {
     kind: byteSize(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES),
     default: DEFAULT_MAX_REQUEST_BYTES,
@@ -101,6 +101,7 @@ function parseServeFlags(args: string[]): ServeFlags {
 /** The flag of each WebhookConfig setting the webhook's errors can name. */
 const FLAG_OF_SETTING: Record<string, string> = { certFile: '--tls-cert', keyFile: '--tls-key', port: '--port', healthPort: '--health-port' };
 
+/** Shipped in the package (package.json `files`), so the printed command works from any directory. */
 const SAMPLE_REVIEW = fileURLToPath(new URL('../../../examples/admission-review.json', import.meta.url));
 
 const shellQuote = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
@@ -109,8 +110,8 @@ const shellQuote = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? wo
 function tryItBanner(address: string | undefined, port: number, healthPort: number): string {
   const wildcard = address === undefined || address === '0.0.0.0' || address === '::';
   const host = wildcard ? 'localhost' : address.includes(':') ? `[${address}]` : address;
-  const sample = relative(process.cwd(), SAMPLE_REVIEW);
-  const send = `curl -sk -H 'Content-Type: application/json' --data ${shellQuote(`@${sample}`)} https://${host}:${port}${MUTATE_PATH}`;
+  // Absolute: the banner is read and pasted in other directories and terminals than serve runs in.
+  const send = `curl -sk -H 'Content-Type: application/json' --data ${shellQuote(`@${SAMPLE_REVIEW}`)} https://${host}:${port}${MUTATE_PATH}`;
   return [
     '',
     'lxcfs-webhook serve is answering with an in-memory, self-signed certificate for localhost.',
@@ -122,7 +123,7 @@ function tryItBanner(address: string | undefined, port: number, healthPort: numb
     'See the JSON patch it answers with:',
     '',
     `  ${send} | jq -r .response.patch | base64 -d | jq`,
-    ...(existsSync(SAMPLE_REVIEW) ? [] : ['', `(${SAMPLE_REVIEW} comes with the source repository.)`]),
+    ...(existsSync(SAMPLE_REVIEW) ? [] : ['', `(${SAMPLE_REVIEW} is missing: reinstall the package.)`]),
     '',
     `Health and metrics: http://${host}:${healthPort}/readyz and http://${host}:${healthPort}/metrics`,
     'For a cluster, pass --tls-cert and --tls-key with a certificate the API server trusts. Ctrl-C stops.',
@@ -171,8 +172,17 @@ async function run(options: ServeFlags): Promise<number> {
 
   const signal = await firstSignal.signal;
   firstSignal.cancel();
-  await drainAndStop(webhook, signal, options.shutdownGraceMs, logger);
+  await drainAndStop(webhook, signal, graceFor(signal, local !== undefined, options.shutdownGraceMs), logger);
   return 0;
+}
+
+/**
+ * The drain after the first stop signal: --shutdown-grace, except for Ctrl-C (SIGINT) in the local demo
+ * (no --tls-* flags), where no API server or load balancer is routing to us and a person is waiting.
+ * SIGTERM always drains: that is how Kubernetes stops a pod, whatever its certificate.
+ */
+export function graceFor(signal: NodeJS.Signals, localDemo: boolean, shutdownGraceMs: number): number {
+  return localDemo && signal === 'SIGINT' ? 0 : shutdownGraceMs;
 }
 
 export const command: Command<ServeFlags> = {

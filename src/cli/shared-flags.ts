@@ -6,10 +6,11 @@ import {
   DEFAULT_LXCFS_ROOT,
   DEFAULT_PROC,
   DEFAULT_REMOUNT_HELPER,
+  DEFAULT_SANDBOX_RUNTIME_CLASSES,
 } from '../config/defaults.js';
 import { describeAllowed, type InjectionSettings } from '../inject/settings.js';
 import type { FlagValues } from './flags.js';
-import { lxcfsFiles, lxcfsRoot, path } from './values.js';
+import { lxcfsFiles, lxcfsRoot, path, runtimeClasses } from './values.js';
 
 const optionalFiles = ALLOWED_FILES.filter((file) => !DEFAULT_FILES.includes(file));
 
@@ -27,8 +28,23 @@ export const injectionFlags = {
   },
 } as const;
 
-export function settingsFrom(values: FlagValues<typeof injectionFlags>): InjectionSettings {
-  return { lxcfsRoot: values['lxcfs-root'], files: values.files };
+/** The pod rules beyond what is mounted: `serve`, `inject` and `audit` (not `docker-args`: no pods there). */
+export const podRuleFlags = {
+  ...injectionFlags,
+  'sandbox-runtime-classes': {
+    kind: runtimeClasses,
+    default: DEFAULT_SANDBOX_RUNTIME_CLASSES,
+    help: 'comma-separated RuntimeClass names whose pods are never injected (their own kernel or /proc); ' +
+      'a trailing * matches a prefix; "" for none',
+  },
+} as const;
+
+export function settingsFrom(values: FlagValues<typeof injectionFlags> & { 'sandbox-runtime-classes'?: readonly string[] }): InjectionSettings {
+  return {
+    lxcfsRoot: values['lxcfs-root'],
+    files: values.files,
+    sandboxRuntimeClasses: values['sandbox-runtime-classes'] ?? DEFAULT_SANDBOX_RUNTIME_CLASSES,
+  };
 }
 
 /** Where lxcfs and its anchor live on the node: `agent` and `check node`, which must agree. */

@@ -4,7 +4,7 @@
 // that text, which is how --help shows defaults.
 import { MAX_DURATION_MS, type LxcfsFile } from '../config/defaults.js';
 import { InvalidValue } from '../errors.js';
-import { describeAllowed, parseFileList, parseLxcfsRoot } from '../inject/settings.js';
+import { describeAllowed, parseFileList, parseLxcfsRoot, parseRuntimeClassList } from '../inject/settings.js';
 
 export interface ValueKind<T> {
   /** Stands for the value in --help: `--port N`. */
@@ -114,6 +114,13 @@ export const lxcfsFiles: ValueKind<readonly LxcfsFile[]> = {
   placeholder: 'LIST',
   parse: parseFileList,
   format: describeAllowed,
+};
+
+/** Comma-separated RuntimeClass names (`gvisor,kata-*`); empty means none. */
+export const runtimeClasses: ValueKind<readonly string[]> = {
+  placeholder: 'LIST',
+  parse: parseRuntimeClassList,
+  format: (list) => `"${list.join(',')}"`,
 };
 
 /** `base`, also refusing values `accept` rejects, and describing what is expected as `expected`. */

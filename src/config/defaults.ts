@@ -29,6 +29,12 @@ export const DEFAULT_FILES: readonly LxcfsFile[] = ALLOWED_FILES.filter((file) =
 /** Namespace label users of the older lxcfs-admission-webhook already know. */
 export const NAMESPACE_LABEL = { key: 'lxcfs-admission-webhook', value: 'enabled' } as const;
 
+/**
+ * Namespace label other injectors' users know (`mount-lxcfs=enabled`). Selected only when the install
+ * includes the component INSTALL.mountLxcfsComponent; otherwise its webhook entry selects nothing.
+ */
+export const MOUNT_LXCFS_LABEL = { key: 'mount-lxcfs', value: 'enabled' } as const;
+
 /** Pod label: `enabled` opts a pod in outside labelled namespaces, `disabled` opts it out. */
 export const POD_LABEL = 'lxcfs-webhook.io/inject';
 export const POD_LABEL_ENABLED = 'enabled';
@@ -37,8 +43,12 @@ export const POD_LABEL_DISABLED = 'disabled';
 export const ANNOTATIONS = {
   /** "false" opts the pod out. */
   inject: 'lxcfs-webhook.io/inject',
-  /** Older opt-out honoured for migration: n|no|false|off. */
+  /** Older opt-out honoured for migration: any false word of BOOLEAN_WORDS. */
   legacyMutate: 'lxcfs-admission-webhook.kubernetes.io/mutate',
+  /** The opt-out of the widely copied Aliyun injector (AliyunContainerService/lxcfs-admission-webhook). */
+  aliyunMutate: 'lxcfs-admission-webhook.aliyun.com/mutate',
+  /** The opt-out of other lxcfs-admission-webhook forks: "false" leaves the pod alone. */
+  forkEnable: 'mutating.lxcfs-admission-webhook.io/enable',
   /** Comma-separated container names left alone. */
   excludeContainers: 'lxcfs-webhook.io/exclude-containers',
   /** Comma-separated subset of the configured files, by short name (meminfo) or path. */
@@ -48,6 +58,69 @@ export const ANNOTATIONS = {
   /** Written by the webhook: what was injected and skipped, per container. */
   status: 'lxcfs-webhook.io/status',
 } as const;
+
+/**
+ * Annotations whose false word opts a pod out: ours and other injectors' (honoured so that moving to us
+ * never injects a pod its owner had opted out). Each takes BOOLEAN_WORDS; a true word changes nothing.
+ */
+export const OPT_OUT_ANNOTATIONS: readonly string[] = [
+  ANNOTATIONS.inject, ANNOTATIONS.legacyMutate, ANNOTATIONS.aliyunMutate, ANNOTATIONS.forkEnable,
+];
+
+/**
+ * The one set of words every boolean annotation accepts, compared case-insensitively after trimming:
+ * the union of what the injectors people migrate from accepted (y/yes/on/true and their opposites), plus
+ * enabled/disabled, the values of our pod label.
+ */
+export const BOOLEAN_WORDS = {
+  true: ['true', 'yes', 'y', 'on', 'enabled'],
+  false: ['false', 'no', 'n', 'off', 'disabled'],
+} as const;
+
+/**
+ * Other lxcfs injectors, recognised by the pods they injected so that we name them and never stack our
+ * mounts on theirs: by an annotation they write, or by the host directory their volumes come from (the
+ * hostPath minus the container path it is mounted at). The first entry that matches names the injector.
+ */
+export const OTHER_INJECTORS: ReadonlyArray<{ name: string; annotation?: string; roots?: readonly string[] }> = [
+  { name: 'Aliyun lxcfs-admission-webhook', annotation: 'lxcfs-admission-webhook.aliyun.com/status' },
+  { name: 'kubeservice-stack/lxcfs-webhook', roots: ['/var/lib/lxc/lxcfs'] },
+  { name: 'cndoit18/lxcfs-on-kubernetes', roots: ['/var/lib/lxcfs-on-k8s/lxcfs'] },
+  // Our default root without our volume shape (no `type: File`): the Aliyun injector and its many copies.
+  { name: 'lxcfs-admission-webhook (Aliyun or a copy)', roots: ['/var/lib/lxcfs'] },
+];
+
+/**
+ * RuntimeClasses whose pods get their own kernel or their own /proc, where lxcfs is wrong or useless:
+ * gVisor (runsc) answers /proc itself from the sandbox's limits, Kata runs a VM whose /proc is the
+ * VM's, and sysbox virtualises /proc in the container (it ships its own lxcfs-like sysbox-fs). A host
+ * path bind-mounted into them either shows the host's view (Kata: across virtiofs, the node's lxcfs
+ * sees the VM's process, not the container's cgroup) or is refused. A trailing `*` matches a prefix.
+ * Pods of these classes are skipped with `skipped.reason: sandboxed-runtime` in the status.
+ */
+export const DEFAULT_SANDBOX_RUNTIME_CLASSES: readonly string[] = ['gvisor', 'runsc', 'kata', 'kata-*', 'sysbox-runc'];
+
+/**
+ * Pods with `hostUsers: false` (their own user namespace; GA in Kubernetes 1.36) are skipped. The kubelet
+ * asks the runtime for an idmapped mount of every volume of such a pod ("all filesystems used in the
+ * pod's volumes must support idmap mounts": kubernetes.io/docs/concepts/workloads/pods/user-namespaces).
+ * Our hostPaths are binds of lxcfs' FUSE files, and the kernel refuses to idmap a FUSE mount
+ * (SB_I_NOIDMAP) unless the FUSE server negotiated FUSE_ALLOW_IDMAP with default_permissions (Linux
+ * >= 6.12), which lxcfs does not: the runtime's mount_setattr fails with EINVAL and the container never
+ * starts (CreateContainerError). Skipping leaves the pod the node's /proc, which it starts with.
+ */
+export const USER_NAMESPACE_SKIP =
+  'hostUsers: false (user namespace): the runtime must idmap every volume and cannot idmap lxcfs (FUSE); not injected, or the pod would not start';
+
+/**
+ * shareProcessNamespace: true pods are injected, with a warning. lxcfs answers a read from the cgroup
+ * of pid 1 of the reader's pid namespace (lookup_initpid_in_store in lxcfs' proc_fuse.c, cpuview.c,
+ * loadavg.c); in a shared pid namespace that is the pause container, whose cgroup sits right under
+ * the pod's, so every container sees the pod's totals (the sum of its containers' limits, the node's
+ * when one has none) and the pod's uptime, not its own limits. Still closer than the node's /proc.
+ */
+export const SHARED_PID_NAMESPACE_WARNING =
+  'shareProcessNamespace: every container sees the pod\'s totals in lxcfs (pid 1 is pause), not its own limits';
 
 /** Kubelet marks mirror pods of static pods with this annotation; they must never be mutated. */
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
@@ -75,10 +148,14 @@ export const CERT_CLOCK_SKEW_MS = 5 * 60 * 1000;
 /** Names the install manifests (deploy/) use; `certs` writes objects that refer to them. */
 export const INSTALL = {
   namespace: 'lxcfs',
+  /** The node agent's DaemonSet: `check node`'s hints name it. */
+  agentDaemonSet: 'lxcfs-agent',
   service: 'lxcfs-webhook',
   tlsSecret: 'lxcfs-webhook-tls',
   webhookConfiguration: 'lxcfs-webhook',
-  webhooks: ['namespaces.lxcfs-webhook.io', 'pods.lxcfs-webhook.io', 'required.lxcfs-webhook.io'],
+  webhooks: ['namespaces.lxcfs-webhook.io', 'pods.lxcfs-webhook.io', 'required.lxcfs-webhook.io', 'mount-lxcfs.lxcfs-webhook.io'],
+  /** The kustomize component that turns on the MOUNT_LXCFS_LABEL entry (deploy/components/). */
+  mountLxcfsComponent: 'deploy/components/mount-lxcfs-label',
 } as const;
 /**
  * Largest AdmissionReview body `serve` reads. The API server caps an object at 3 MiB and an UPDATE

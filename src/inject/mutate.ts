@@ -1,13 +1,14 @@
 // The one mutation function. The webhook, the `inject` CLI and the golden tests all call `mutatePod`,
 // so a pod is injected the same way whichever door it comes through.
 import { clip } from '../bounded.js';
-import { ANNOTATIONS, WARNING_MAX_CHARS } from '../config/defaults.js';
-import { decidePod, type PodSkipReason } from './options.js';
+import { ANNOTATIONS, SHARED_PID_NAMESPACE_WARNING, WARNING_MAX_CHARS } from '../config/defaults.js';
+import { describeForeign, recogniseForeign } from './foreign.js';
+import { decidePod, type PodDecision, type PodSkipReason } from './options.js';
 import { buildPatch, type JsonPatchOperation } from './patch.js';
 import { planEphemeralUpdate, planPodCreate, unknownExcludedNames, type FileSkipReason, type InjectionPlan } from './plan.js';
 import type { Pod } from './pod.js';
 import type { InjectionSettings } from './settings.js';
-import { formatStatus, statusOf } from './status.js';
+import { formatStatus, skippedStatus, statusOf } from './status.js';
 
 export interface MutationRequest {
   pod: Pod;
@@ -34,6 +35,12 @@ export interface MutationResult {
   warnings: string[];
   outcome: MutationOutcome;
 }
+
+/**
+ * Pod skips written to the status annotation, because the owner cannot tell them from a webhook that
+ * was never called. Opt-outs, mirror, Windows and hostPID pods stay untouched: nothing is written.
+ */
+const RECORDED_POD_SKIPS: ReadonlySet<PodSkipReason> = new Set(['invalid-annotation', 'other-injector', 'sandboxed-runtime', 'user-namespace']);
 
 /** Skips that the user asked for: recorded in the status, not worth a warning. */
 const REQUESTED_SKIPS: ReadonlySet<FileSkipReason> = new Set(['excluded', 'init-container']);
@@ -68,14 +75,30 @@ function describePlan(plan: InjectionPlan): { warnings: string[]; fileSkips: Mut
   return { warnings, fileSkips };
 }
 
+/**
+ * decidePod, then: a pod that already carries another injector's lxcfs mounts (or another root's of
+ * ours) gets none of ours, reported once with the injector named. Ours on top of theirs would mix two
+ * lxcfs views in one pod, and only the pod's owner can say which one it should have.
+ */
+function podDecision(pod: Pod, settings: InjectionSettings): PodDecision {
+  const decision = decidePod(pod, settings);
+  if (!decision.inject) return decision;
+  const foreign = recogniseForeign(pod, settings.lxcfsRoot);
+  if (foreign === undefined) return decision;
+  const message = describeForeign(foreign);
+  return { inject: false, reason: 'other-injector', message, problems: [message] };
+}
+
 export function mutatePod(request: MutationRequest): MutationResult {
   const { pod, settings, ephemeralUpdateOf } = request;
-  const decision = decidePod(pod, settings);
+  const decision = podDecision(pod, settings);
   if (!decision.inject) {
-    // Asked-for opt-outs and pods we never touch are silent; an annotation we could not read is not.
-    const warnings = decision.reason === 'invalid-annotation' ? [warning(decision.message)] : [];
+    // Asked-for opt-outs and pods we never touch are silent; the rest get one warning per problem.
+    const warnings = (decision.problems ?? []).map((problem) => warning(problem));
+    const recorded = ephemeralUpdateOf === undefined && RECORDED_POD_SKIPS.has(decision.reason);
+    const annotation = { key: ANNOTATIONS.status, value: formatStatus(skippedStatus(decision.reason, decision.message)) };
     return {
-      patch: [],
+      patch: recorded ? buildPatch(pod, { addVolumes: [], containers: [] }, annotation) : [],
       warnings,
       outcome: { result: 'skipped', podSkipReason: decision.reason, mountsAdded: 0, filesAdded: 0, containersChanged: 0, fileSkips: {} },
     };
@@ -92,6 +115,9 @@ export function mutatePod(request: MutationRequest): MutationResult {
   const patch = buildPatch(pod, plan, annotation);
 
   const { warnings, fileSkips } = describePlan(plan);
+  if (pod.spec?.shareProcessNamespace === true && plan.containers.some((c) => c.injected.length > 0)) {
+    warnings.push(warning(SHARED_PID_NAMESPACE_WARNING));
+  }
   for (const name of unknownExcludedNames(pod, decision.options)) {
     warnings.push(warning(`annotation ${ANNOTATIONS.excludeContainers} names "${name}", which the pod does not have`));
   }

@@ -1,9 +1,8 @@
-// Reads a pod's opt-out labels and our annotations into the options the planner uses. Pure. A value we
-// cannot understand never guesses: the pod is left unchanged and the warning names the annotation,
-// the value and what is expected.
-import { ANNOTATIONS, MIRROR_POD_ANNOTATION, POD_LABEL, POD_LABEL_DISABLED, type LxcfsFile } from '../config/defaults.js';
-import { LxcfsWebhookError } from '../errors.js';
-import { describeAllowed, resolveFile, splitList, type InjectionSettings } from './settings.js';
+// Reads a pod's opt-out labels and annotations (ours and other injectors' opt-outs) into the options the
+// planner uses. Pure. A value we cannot understand never guesses: the pod is left unchanged and one
+// warning per bad annotation names the annotation, the value and what is expected (E_ANNOTATION).
+import { ANNOTATIONS, BOOLEAN_WORDS, MIRROR_POD_ANNOTATION, OPT_OUT_ANNOTATIONS, POD_LABEL, POD_LABEL_DISABLED, USER_NAMESPACE_SKIP, type LxcfsFile } from '../config/defaults.js';
+import { describeAllowed, isSandboxRuntime, resolveFile, splitList, type InjectionSettings } from './settings.js';
 import { stringMap, type Pod } from './pod.js';
 
 export interface PodOptions {
@@ -18,20 +17,31 @@ export type PodSkipReason =
   | 'invalid-annotation'
   | 'windows'
   | 'host-pid'
-  | 'mirror-pod';
+  | 'mirror-pod'
+  | 'other-injector'
+  | 'sandboxed-runtime'
+  | 'user-namespace';
 
 export type PodDecision =
   | { inject: true; options: PodOptions }
-  | { inject: false; reason: PodSkipReason; message: string };
+  /** `problems`: what to warn about, one line each (a bad annotation each, or the other injector). */
+  | { inject: false; reason: PodSkipReason; message: string; problems?: string[] };
 
-const TRUE_VALUES = ['true', 'enabled'];
-const FALSE_VALUES = ['false', 'disabled'];
-const LEGACY_NO = ['n', 'no', 'false', 'off'];
-const LEGACY_YES = ['y', 'yes', 'true', 'on'];
+/** What a bad annotation value is reported as: the annotation, the value, what is expected. */
+function expected(key: string, value: string, what: string): string {
+  return `annotation ${key} has value "${value}"; expected ${what}`;
+}
 
-/** An E_ANNOTATION error: it never leaves decidePod, which turns it into a skip with its message. */
-function expected(key: string, value: string, what: string): LxcfsWebhookError {
-  return new LxcfsWebhookError('E_ANNOTATION', `annotation ${key} has value "${value}"; expected ${what}`);
+const BOOLEAN_EXPECTED = `${BOOLEAN_WORDS.true.join(', ')} or ${BOOLEAN_WORDS.false.join(', ')} (any case)`;
+
+/** One boolean annotation: its value, undefined when absent, or the problem with it. */
+function readBoolean(annotations: Record<string, string>, key: string): boolean | undefined | { problem: string } {
+  const raw = annotations[key];
+  if (raw === undefined) return undefined;
+  const value = raw.trim().toLowerCase();
+  if ((BOOLEAN_WORDS.true as readonly string[]).includes(value)) return true;
+  if ((BOOLEAN_WORDS.false as readonly string[]).includes(value)) return false;
+  return { problem: expected(key, raw, BOOLEAN_EXPECTED) };
 }
 
 /** Decides whether a pod gets injected at all, and with which options. */
@@ -52,60 +62,54 @@ export function decidePod(pod: Pod, settings: InjectionSettings): PodDecision {
   if (labels[POD_LABEL] === POD_LABEL_DISABLED) {
     return { inject: false, reason: 'opted-out', message: `label ${POD_LABEL}=${POD_LABEL_DISABLED}` };
   }
-  try {
-    if (isOptedOutByAnnotation(annotations)) {
-      return { inject: false, reason: 'opted-out', message: 'opted out by annotation' };
-    }
-    return { inject: true, options: readOptions(annotations, settings) };
-  } catch (err) {
-    if (err instanceof LxcfsWebhookError && err.code === 'E_ANNOTATION') {
-      return { inject: false, reason: 'invalid-annotation', message: `${err.message}; pod left unchanged` };
-    }
-    throw err;
+  // Every annotation is read before deciding, so each bad one is reported, not only the first. An
+  // opt-out wins over any problem: its owner asked for the pod to be left alone, and it is.
+  const problems: string[] = [];
+  for (const key of OPT_OUT_ANNOTATIONS) {
+    const value = readBoolean(annotations, key);
+    if (value === false) return { inject: false, reason: 'opted-out', message: `annotation ${key}: "${annotations[key]}"` };
+    if (typeof value === 'object') problems.push(value.problem);
   }
+  if (isSandboxRuntime(spec.runtimeClassName, settings.sandboxRuntimeClasses)) {
+    return {
+      inject: false, reason: 'sandboxed-runtime',
+      message: `runtimeClassName ${String(spec.runtimeClassName)} gives the pod its own kernel or /proc; lxcfs is not used there`,
+    };
+  }
+  if (spec.hostUsers === false) {
+    // USER_NAMESPACE_SKIP in defaults.ts says why: the container would not start.
+    const message = USER_NAMESPACE_SKIP;
+    return { inject: false, reason: 'user-namespace', message, problems: [message] };
+  }
+  const options = readOptions(annotations, settings, problems);
+  if (problems.length > 0) {
+    return {
+      inject: false, reason: 'invalid-annotation',
+      message: `${problems.join('; ')}; nothing mounted`, problems: problems.map((p) => `${p}; nothing mounted`),
+    };
+  }
+  return { inject: true, options };
 }
 
-function isOptedOutByAnnotation(annotations: Record<string, string>): boolean {
-  const inject = annotations[ANNOTATIONS.inject];
-  if (inject !== undefined) {
-    const value = inject.trim().toLowerCase();
-    if (FALSE_VALUES.includes(value)) return true;
-    if (!TRUE_VALUES.includes(value)) throw expected(ANNOTATIONS.inject, inject, '"true" or "false"');
-  }
-  const legacy = annotations[ANNOTATIONS.legacyMutate];
-  if (legacy !== undefined) {
-    const value = legacy.trim().toLowerCase();
-    if (LEGACY_NO.includes(value)) return true;
-    if (!LEGACY_YES.includes(value)) {
-      throw expected(ANNOTATIONS.legacyMutate, legacy, `one of ${[...LEGACY_YES, ...LEGACY_NO].join(', ')}`);
-    }
-  }
-  return false;
-}
-
-function readOptions(annotations: Record<string, string>, settings: InjectionSettings): PodOptions {
+function readOptions(annotations: Record<string, string>, settings: InjectionSettings, problems: string[]): PodOptions {
+  const init = readBoolean(annotations, ANNOTATIONS.includeInitContainers);
+  if (typeof init === 'object') problems.push(init.problem);
+  const files = readFiles(annotations[ANNOTATIONS.files], settings.files);
+  if (typeof files === 'string') problems.push(files);
   return {
-    files: readFiles(annotations[ANNOTATIONS.files], settings.files),
+    files: typeof files === 'string' ? settings.files : files,
     excludedContainers: new Set(splitList(annotations[ANNOTATIONS.excludeContainers] ?? '')),
-    includeInitContainers: readBoolean(ANNOTATIONS.includeInitContainers, annotations[ANNOTATIONS.includeInitContainers]),
+    includeInitContainers: init === true,
   };
 }
 
-/** The annotation can only narrow the operator's file set, never widen it. */
-function readFiles(value: string | undefined, configured: readonly LxcfsFile[]): readonly LxcfsFile[] {
+/** The annotation can only narrow the operator's file set, never widen it. A string is the problem with it. */
+function readFiles(value: string | undefined, configured: readonly LxcfsFile[]): readonly LxcfsFile[] | string {
   if (value === undefined) return configured;
   const names = splitList(value);
   const chosen = names.map((name) => resolveFile(name, configured));
   if (names.length === 0 || chosen.includes(undefined)) {
-    throw expected(ANNOTATIONS.files, value, `a comma-separated subset of ${describeAllowed(configured)}`);
+    return expected(ANNOTATIONS.files, value, `a comma-separated subset of ${describeAllowed(configured)}`);
   }
   return configured.filter((file) => chosen.includes(file));
-}
-
-function readBoolean(key: string, value: string | undefined): boolean {
-  if (value === undefined) return false;
-  const normalised = value.trim().toLowerCase();
-  if (normalised === 'true') return true;
-  if (normalised === 'false') return false;
-  throw expected(key, value, '"true" or "false"');
 }

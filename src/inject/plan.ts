@@ -6,13 +6,13 @@
 import type { LxcfsFile } from '../config/defaults.js';
 import type { PodOptions } from './options.js';
 import { indexedListOf, listOf, type Container, type ContainerList, type Pod, type Volume, type VolumeMount } from './pod.js';
-import { isLxcfsVolume, lxcfsMount, lxcfsVolume, normalisedMountPath, shadowsPath, volumeName } from './volumes.js';
+import { isLxcfsVolume, lxcfsMount, lxcfsVolume, normalisedMountPath, conflictsWithFile, volumeName } from './volumes.js';
 
 /** Why one file is not mounted in one container. Stable strings: metric labels and status values. */
 export type FileSkipReason =
   | 'excluded'               // named in the exclude-containers annotation
   | 'init-container'         // init containers need include-init-containers: "true"
-  | 'mount-path-conflict'    // the container already mounts something at the target or above it
+  | 'mount-path-conflict'    // the container already mounts something at the target, above or below it
   | 'volume-name-conflict'   // the pod has a different volume under our volume name
   | 'no-volume';             // ephemeral container, but the pod has no lxcfs volume to reuse
 
@@ -67,7 +67,7 @@ function planContainer(
     const ours = mounts.some((m) => m.path === file && m.name === name);
     if (ours && volume === 'present') {
       plan.injected.push(file);
-    } else if (mounts.some((m) => shadowsPath(m.path, file))) {
+    } else if (mounts.some((m) => conflictsWithFile(m.path, file))) {
       plan.skipped.set(file, 'mount-path-conflict');
     } else if (volume === 'conflict') {
       plan.skipped.set(file, 'volume-name-conflict');

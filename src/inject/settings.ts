@@ -1,7 +1,7 @@
 // What the operator configures for injection (flags of `serve`, `inject`, `docker-args`), validated
 // once at start-up so that a bad value stops the process with a message instead of breaking pods.
 import { posix } from 'node:path';
-import { ALLOWED_FILES, DEFAULT_FILES, DEFAULT_LXCFS_ROOT, type LxcfsFile } from '../config/defaults.js';
+import { ALLOWED_FILES, DEFAULT_FILES, DEFAULT_LXCFS_ROOT, DEFAULT_SANDBOX_RUNTIME_CLASSES, type LxcfsFile } from '../config/defaults.js';
 import { InvalidValue } from '../errors.js';
 
 export interface InjectionSettings {
@@ -9,9 +9,13 @@ export interface InjectionSettings {
   lxcfsRoot: string;
   /** Container paths to mount, each one of ALLOWED_FILES, in a stable order. */
   files: readonly LxcfsFile[];
+  /** RuntimeClass names (a trailing `*` matches a prefix) whose pods are never injected. */
+  sandboxRuntimeClasses: readonly string[];
 }
 
-export const defaultSettings: InjectionSettings = { lxcfsRoot: DEFAULT_LXCFS_ROOT, files: DEFAULT_FILES };
+export const defaultSettings: InjectionSettings = {
+  lxcfsRoot: DEFAULT_LXCFS_ROOT, files: DEFAULT_FILES, sandboxRuntimeClasses: DEFAULT_SANDBOX_RUNTIME_CLASSES,
+};
 
 /** `meminfo` for `/proc/meminfo`, `online` for `/sys/devices/system/cpu/online`. */
 export function shortName(file: LxcfsFile): string {
@@ -37,10 +41,30 @@ export function splitList(value: string): string[] {
   return [...new Set(value.split(',').map((s) => s.trim()).filter((s) => s !== ''))];
 }
 
-export function parseSettings(input: { lxcfsRoot?: string; files?: string }): InjectionSettings {
+export function parseSettings(input: { lxcfsRoot?: string; files?: string; sandboxRuntimeClasses?: string }): InjectionSettings {
   const lxcfsRoot = parseLxcfsRoot(input.lxcfsRoot ?? DEFAULT_LXCFS_ROOT);
   const files = input.files === undefined ? DEFAULT_FILES : parseFileList(input.files);
-  return { lxcfsRoot, files };
+  const sandboxRuntimeClasses = input.sandboxRuntimeClasses === undefined
+    ? DEFAULT_SANDBOX_RUNTIME_CLASSES : parseRuntimeClassList(input.sandboxRuntimeClasses);
+  return { lxcfsRoot, files, sandboxRuntimeClasses };
+}
+
+const RUNTIME_CLASS_PATTERN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$|^[a-z0-9][-a-z0-9.]*\*$/;
+
+/** Comma-separated RuntimeClass names, each optionally ending in `*`; empty means none. Throws InvalidValue. */
+export function parseRuntimeClassList(value: string): string[] {
+  const names = splitList(value);
+  if (!names.every((name) => RUNTIME_CLASS_PATTERN.test(name) && name.length <= 253)) {
+    throw new InvalidValue('the list of sandbox RuntimeClasses', value,
+      'comma-separated RuntimeClass names (lower-case letters, digits, "-" and "."), each may end in * to match a prefix; "" for none');
+  }
+  return names;
+}
+
+/** True when `runtimeClassName` is one of `classes` (or starts with one ending in `*`). */
+export function isSandboxRuntime(runtimeClassName: unknown, classes: readonly string[]): boolean {
+  if (typeof runtimeClassName !== 'string') return false;
+  return classes.some((c) => (c.endsWith('*') ? runtimeClassName.startsWith(c.slice(0, -1)) : runtimeClassName === c));
 }
 
 /** The lxcfs root, normalised (no trailing slash); throws InvalidValue for anything pods cannot mount from. */

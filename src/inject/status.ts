@@ -11,6 +11,13 @@ export interface ContainerStatus {
 
 export interface InjectionStatus {
   containers: Record<string, ContainerStatus>;
+  /** Set when the whole pod was left without mounts for a reason its owner should see (no containers then). */
+  skipped?: { reason: string; message: string };
+}
+
+/** The status of a pod left without mounts: the reason and the full message, which a warning may cut. */
+export function skippedStatus(reason: string, message: string): InjectionStatus {
+  return { containers: {}, skipped: { reason, message } };
 }
 
 export function statusOf(containers: ContainerPlan[]): InjectionStatus {

@@ -31,11 +31,13 @@ export function isLxcfsVolume(volume: Volume, lxcfsRoot: string, file: LxcfsFile
 }
 
 /**
- * A mountPath as a path: `/proc/meminfo/` and `/proc//meminfo` are `/proc/meminfo`. Computed once per
- * mount, since every file is compared with every mount.
+ * A mountPath as the kubelet mounts it: `/proc/meminfo/` and `/proc//meminfo` are `/proc/meminfo`, and a
+ * relative `proc/meminfo`, which the API server accepts, is made absolute by the kubelet
+ * (volumeutil.MakeAbsolutePath: `/` + path, cleaned) and so lands on `/proc/meminfo` too. Computed once
+ * per mount, since every file is compared with every mount.
  */
 export function normalisedMountPath(mountPath: unknown): string | undefined {
-  return typeof mountPath === 'string' ? posix.normalize(mountPath).replace(/(.)\/+$/, '$1') : undefined;
+  return typeof mountPath === 'string' ? posix.normalize(`/${mountPath}`).replace(/(.)\/+$/, '$1') : undefined;
 }
 
 /**
@@ -44,4 +46,13 @@ export function normalisedMountPath(mountPath: unknown): string | undefined {
  */
 export function shadowsPath(path: string | undefined, file: LxcfsFile): boolean {
   return path !== undefined && path !== '/' && (path === file || file.startsWith(`${path}/`));
+}
+
+/**
+ * True when a mount at (normalised) `path` cannot live beside ours at `file`: it provides the file (see
+ * shadowsPath) or it sits below it, where the runtime would have to mount into our file and fails
+ * the container's start.
+ */
+export function conflictsWithFile(path: string | undefined, file: LxcfsFile): boolean {
+  return shadowsPath(path, file) || (path !== undefined && path.startsWith(`${file}/`));
 }

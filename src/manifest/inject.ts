@@ -28,6 +28,9 @@ const POD_SKIPS: Record<PodSkipReason, string> = {
   'windows': 'skipped: Windows pod',
   'host-pid': 'skipped: hostPID pod',
   'mirror-pod': 'skipped: mirror pod',
+  'other-injector': "skipped: it has another injector's lxcfs volumes (see warning)",
+  'sandboxed-runtime': 'skipped: sandboxed RuntimeClass (its own kernel or /proc)',
+  'user-namespace': 'skipped: hostUsers: false (see warning)',
 };
 
 /** Injects every pod in `file` in place (its documents are marked for rewriting) and reports on each object. */

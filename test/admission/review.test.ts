@@ -120,15 +120,25 @@ describe('reviewAdmission', () => {
     }
   });
 
-  it('returns opt-outs and odd annotations as allowed, unpatched, with a warning for the odd ones', () => {
+  it('returns odd annotations as allowed, with only the status annotation patched and a warning', () => {
     const pod = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
     pod.metadata!.annotations = { 'lxcfs-webhook.io/inject': 'sometimes' };
     const answer = reviewAdmission(podReview(pod), defaultSettings);
     const response = responseOf(answered(answer));
     assert.equal(response.allowed, true);
+    const patch = JSON.parse(Buffer.from(response.patch!, 'base64').toString('utf8')) as Array<{ path: string }>;
+    assert.deepEqual(patch.map((op) => op.path), ['/metadata/annotations/lxcfs-webhook.io~1status']);
+    assert.match(response.warnings?.[0] ?? '', /annotation lxcfs-webhook.io\/inject has value "sometimes"; expected true, yes, y, on, enabled or false/);
+  });
+
+  it('returns opt-outs as allowed, unpatched, without a warning', () => {
+    const pod = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
+    pod.metadata!.annotations = { 'lxcfs-webhook.io/inject': 'No' };
+    const response = responseOf(answered(reviewAdmission(podReview(pod), defaultSettings)));
+    assert.equal(response.allowed, true);
     assert.equal(response.patch, undefined);
     assert.equal(response.patchType, undefined);
-    assert.match(response.warnings?.[0] ?? '', /annotation lxcfs-webhook.io\/inject has value "sometimes"; expected "true" or "false"/);
+    assert.equal(response.warnings, undefined);
   });
 
   it('rejects with 400 and a clear message what is not an AdmissionReview', () => {

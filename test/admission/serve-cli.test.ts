@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCA, issueServingCert, type IssuedCertificate } from '../../src/certs/authority.js';
+import { graceFor } from '../../src/cli/serve.js';
 import { cliPath, readJsonFixture, repoRoot } from '../helpers/paths.js';
 import { eventually, exchange, getHealth, HOST, postRequest, rawConnection, sampleValue, send, startServe } from '../helpers/webhook.js';
 
@@ -38,13 +39,14 @@ describe('lxcfs-webhook serve', () => {
       assert.equal(commands.length, 2, serve.stderr());
       const [sendCommand, decodeCommand] = commands as [string, string];
       assert.equal(sendCommand,
-        `curl -sk -H 'Content-Type: application/json' --data @examples/admission-review.json https://localhost:${serve.port}/mutate`);
-      const sent = spawnSync('sh', ['-c', sendCommand], { cwd: repoRoot, encoding: 'utf8' });
+        `curl -sk -H 'Content-Type: application/json' --data @${join(repoRoot, 'examples', 'admission-review.json')} https://localhost:${serve.port}/mutate`);
+      // From another directory than the repository: the path is absolute.
+      const sent = spawnSync('sh', ['-c', sendCommand], { cwd: tmpdir(), encoding: 'utf8' });
       assert.equal(sent.status, 0, sent.stderr);
       const answer = JSON.parse(sent.stdout) as { response: { allowed: boolean; patchType: string } };
       assert.equal(answer.response.allowed, true);
       assert.equal(answer.response.patchType, 'JSONPatch');
-      const decoded = spawnSync('sh', ['-c', decodeCommand], { cwd: repoRoot, encoding: 'utf8' });
+      const decoded = spawnSync('sh', ['-c', decodeCommand], { cwd: tmpdir(), encoding: 'utf8' });
       assert.equal(decoded.status, 0, decoded.stderr);
       const patch = JSON.parse(decoded.stdout) as Array<{ path: string; value: { mountPath?: string } }>;
       assert.ok(patch.some((op) => op.value.mountPath === '/proc/meminfo'), decoded.stdout);
@@ -99,6 +101,32 @@ describe('lxcfs-webhook serve', () => {
       kept.destroy();
       serve.child.kill('SIGKILL');
     }
+  });
+
+  it('in the local demo (no --tls-* flags), stops at once on Ctrl-C (SIGINT), not after --shutdown-grace', async () => {
+    const serve = await startServe(['--address', HOST, '--shutdown-grace', '3600']);
+    try {
+      await eventually('the banner on stderr', () => serve.stderr().includes('Ctrl-C stops'));
+      serve.child.kill('SIGINT');
+      const timeout = new Promise((resolve) => setTimeout(resolve, 10_000, 'still running after 10 s').unref());
+      assert.deepEqual(await Promise.race([serve.exit, timeout]), { code: 0, signal: null }, 'no hour-long drain');
+      assert.equal(serve.lines.find((l) => l.msg.startsWith('shutting down'))?.graceSeconds, 0);
+    } finally {
+      serve.child.kill('SIGKILL');
+    }
+  });
+
+  it('ships the sample review the banner names in the package (npm pack lists it)', () => {
+    const packed = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8' });
+    assert.equal(packed.status, 0, packed.stderr);
+    const [pack] = JSON.parse(packed.stdout) as Array<{ files: Array<{ path: string }> }>;
+    assert.ok(pack?.files.some((f) => f.path === 'examples/admission-review.json'));
+  });
+
+  it('still drains on SIGINT with certificate files (a real deployment)', () => {
+    assert.equal(graceFor('SIGINT', false, 10_000), 10_000);
+    assert.equal(graceFor('SIGTERM', true, 10_000), 10_000, 'SIGTERM always drains');
+    assert.equal(graceFor('SIGINT', true, 10_000), 0);
   });
 
   it('ends the grace period early on a second signal', async () => {

@@ -43,7 +43,9 @@ test('check node: a healthy node is one screen ending in OK, exit 0; a broken on
   assert.match(broken.stdout, /proc dead, sys dead/);
   assert.match(broken.stdout, new RegExp(`containers  1 with lxcfs files, ${DEFAULT_FILES.length} stale, 0 missing`));
   assert.match(broken.stdout, new RegExp(`^  pod ${c.podUid} container ${c.containerId.slice(0, 12)}: stale cpuinfo, diskstats, .*meminfo.*online  \\(mnt:\\[\\d+\\], pid ${c.pid}\\)$`, 'm'));
-  assert.match(broken.stdout, /PROBLEMS:\n  - no lxcfs runs on/);
+  assert.match(broken.stdout, /PROBLEMS:\n  - no lxcfs runs and .*\(kubectl -n lxcfs logs ds\/lxcfs-agent\)\n/);
+  const problems = broken.stdout.split('PROBLEMS:\n')[1]!.split('\n').filter((l) => l.startsWith('  - '));
+  assert.equal(new Set(problems.map((l) => l.split(':')[0])).size, problems.length, `no two problem lines about the same thing:\n${problems.join('\n')}`);
 });
 
 test('check node: files that mountinfo shows live but that do not answer inside a container are a problem', async () => {

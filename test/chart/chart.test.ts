@@ -6,13 +6,14 @@ import { X509Certificate } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 import { validateObject } from '../helpers/k8s-schema.js';
 import { HOST, startTestWebhook } from '../helpers/webhook.js';
 import { parseKeyPair } from '../../src/admission/tls.js';
+import { INSTALL } from '../../src/config/defaults.js';
 import { checkInstall } from '../deploy/check-install.js';
 import { find, kustomize, type K8sObject } from '../deploy/render.js';
 import { chartDir, releaseObjects, RenderError, renderChart, renderRaw, type RenderOptions } from './render.js';
@@ -102,6 +103,7 @@ const COMBINATIONS: Record<string, RenderOptions> = {
     excludedNamespaces: ['kube-system', 'monitoring'], failurePolicy: 'Fail', timeoutSeconds: 10,
   } }] },
   'another namespace, no namespace object or quota': { namespace: 'platform', releaseName: 'lx', values: [{ createNamespace: false, criticalPodsQuota: false }] },
+  'mount-lxcfs label, as the kustomize component': { values: [{ injection: { mountLxcfsLabel: true } }] },
   'two -f files: a null removes a default, lists replace': { values: [
     { webhook: { nodeSelector: { pool: 'a' }, tolerations: [{ operator: 'Exists' }] } },
     { webhook: { nodeSelector: { 'kubernetes.io/os': null }, tolerations: [{ key: 'x', operator: 'Exists' }] } },
@@ -132,6 +134,17 @@ describe('helm chart: defaults are the kustomize cert-manager install', () => {
     execFileSync(process.execPath, [cliPath, 'certs', '--out', join(selfManaged, 'generated')], { stdio: 'pipe' });
     const chart = releaseObjects(renderChart(COMBINATIONS['self-signed, install']));
     assertSameObjects(chart, kustomize(selfManaged), withoutGeneratedCertificates);
+  });
+  it('with injection.mountLxcfsLabel, renders the cert-manager overlay plus deploy/components/mount-lxcfs-label', () => {
+    const work = mkdtempSync(join(tmpdir(), 'chart-mount-lxcfs-'));
+    after(() => rmSync(work, { recursive: true, force: true }));
+    writeFileSync(join(work, 'kustomization.yaml'), [
+      'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+      `resources: [${relative(work, overlay('cert-manager'))}]`, `components: [${relative(work, join(repoRoot, INSTALL.mountLxcfsComponent))}]`, '',
+    ].join('\n'));
+    const chart = releaseObjects(renderChart(COMBINATIONS['mount-lxcfs label, as the kustomize component']));
+    assertSameObjects(chart, kustomize(work));
+    checkInstall(chart, { mountLxcfsLabel: true });
   });
   it('with OpenShift values, renders the same objects as deploy/overlays/openshift', () => {
     const chart = releaseObjects(renderChart(COMBINATIONS['OpenShift: service CA and SCC']));
@@ -177,8 +190,9 @@ describe('helm chart: values reach the objects', () => {
     for (const hook of mwc.webhooks) {
       assert.equal(hook.timeoutSeconds, 10);
       assert.equal(hook.failurePolicy, 'Fail');
-      assert.equal(hook.namespaceSelector.matchExpressions[0].key, 'example.com/lxcfs');
-      assert.deepEqual(hook.namespaceSelector.matchExpressions[1].values, ['kube-system', 'monitoring', 'lxcfs']);
+      const expressions: Array<{ key: string; operator: string; values?: string[] }> = hook.namespaceSelector.matchExpressions;
+      assert.ok(expressions.some((e) => e.key === 'example.com/lxcfs'), hook.name);
+      assert.deepEqual(expressions.find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn')?.values, ['kube-system', 'monitoring', 'lxcfs']);
       assert.equal(hook.objectSelector.matchExpressions[0].key, 'example.com/lxcfs-inject');
     }
     const args: string[] = find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec.containers[0].args;

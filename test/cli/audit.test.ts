@@ -59,6 +59,16 @@ describe('lxcfs-webhook audit', () => {
     assert.match(result.stdout, /audited 6 pods/);
   });
 
+  it('audits namespaces labelled mount-lxcfs=enabled only with --mount-lxcfs-label, as the install with that component', () => {
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'app', namespace: 'legacy', uid: 'u1' },
+      spec: { containers: [{ name: 'app', image: 'app:1' }] }, status: { phase: 'Running' } };
+    const input = file('mount-lxcfs.json', list([namespace('legacy', { 'mount-lxcfs': 'enabled' }), pod]));
+    assert.equal(runCli(['audit', '-f', input]).status, 0, 'not selected by the default install');
+    const result = runCli(['audit', '--mount-lxcfs-label', '-f', input]);
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stdout, /legacy\s+app\s+enabled\s+never-injected/);
+  });
+
   const unusable: Array<[string, string[], RegExp]> = [
     ['not JSON', ['-f', file('yaml.txt', 'apiVersion: v1\nkind: List\n')], /yaml\.txt: not JSON \(.+\); give what `kubectl get namespaces,pods,replicasets -A -o json` prints/],
     ['not a list', ['-f', file('deploy.json', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' } })], /deploy\.json: has kind "Deployment", not a list/],

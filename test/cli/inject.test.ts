@@ -216,7 +216,10 @@ describe('lxcfs-webhook inject', () => {
     const pod = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    lxcfs-webhook.io/files: "meminfo,pressure"\n' +
       'spec:\n  containers:\n  - name: c\n    image: busybox\n';
     const result = inject(['-f', '-'], pod);
-    assert.equal(result.stdout, pod);
+    // Nothing is mounted; only the status annotation, with the whole message, is added.
+    assert.ok(result.stdout.startsWith(pod.split('spec:')[0]!), result.stdout);
+    assert.match(result.stdout, /lxcfs-webhook\.io\/status: .*"reason":"invalid-annotation"/);
+    assert.doesNotMatch(result.stdout, /volumeMounts/);
     const lines = stderrLines(result);
     assert.equal(lines.length, 2);
     assert.deepEqual(lines.slice(0, 1), [
@@ -225,11 +228,33 @@ describe('lxcfs-webhook inject', () => {
     assert.match(lines[1] ?? '', /^pod\/p: warning: .*lxcfs-webhook\.io\/files.*"meminfo,pressure"/);
   });
 
-  it('reports files skipped for a conflict, and workloads without a pod template', () => {
+  it('skips sandboxed RuntimeClasses, by --sandbox-runtime-classes (gVisor, Kata and sysbox by default)', () => {
+    const pod = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  runtimeClassName: my-vm\n  containers:\n  - {name: c, image: busybox}\n';
+    assert.match(inject(['-f', '-'], pod).stderr, /^pod\/p: injected/);
+    assert.equal(inject(['-f', '-', '--sandbox-runtime-classes', 'my-*'], pod).stderr, 'pod/p: skipped: sandboxed RuntimeClass (its own kernel or /proc)\n');
+    assert.match(failInject(['-f', '-', '--sandbox-runtime-classes', 'My VM'], pod).stderr, /--sandbox-runtime-classes.*"My VM".*RuntimeClass names/);
+  });
+
+  it('reports a pod with another injector\'s volumes, named, once', () => {
     const manifests = [
       'apiVersion: v1\nkind: Pod\nmetadata: {name: old-injector}\nspec:\n  containers:\n  - name: app\n    image: app:1',
       '    volumeMounts:\n    - {name: meminfo, mountPath: /proc/meminfo}',
       '  volumes:\n  - {name: meminfo, hostPath: {path: /var/lib/lxcfs/proc/meminfo}}',
+    ].join('\n');
+    const result = inject(['-f', '-'], manifests);
+    const pod = objectsOf(result.stdout)[0] as Pod;
+    assert.deepEqual(lxcfsMounts(pod, 'app'), {}, 'nothing of ours over theirs');
+    assert.deepEqual(stderrLines(result), [
+      "pod/old-injector: skipped: it has another injector's lxcfs volumes (see warning)",
+      'pod/old-injector: warning: lxcfs: pod already has lxcfs volumes of lxcfs-admission-webhook (Aliyun or a copy): meminfo; nothing mounted over them',
+    ]);
+  });
+
+  it('reports files skipped for a conflict, and workloads without a pod template', () => {
+    const manifests = [
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: old-injector}\nspec:\n  containers:\n  - name: app\n    image: app:1',
+      '    volumeMounts:\n    - {name: meminfo, mountPath: /proc/meminfo}',
+      '  volumes:\n  - {name: meminfo, configMap: {name: fake-meminfo}}',
       '---\n# a kustomize patch\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 5\n',
     ].join('\n');
     const result = inject(['-f', '-'], manifests);

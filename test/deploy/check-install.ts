@@ -2,7 +2,7 @@
 // fail on a cluster if it did not hold.
 import assert from 'node:assert/strict';
 import { AGENT_PRIORITY_CLASS, ANNOTATIONS, DEFAULT_LXCFS_ROOT, INSTALL, MUTATE_PATH, NAMESPACE_LABEL, POD_LABEL, POD_LABEL_DISABLED, POD_LABEL_ENABLED, WEBHOOK_IN_FLIGHT_TIMEOUT_MS, WEBHOOK_PRIORITY_CLASS } from '../../src/config/defaults.js';
-import { EXCLUDED_NAMESPACES } from '../../src/audit/selection.js';
+import { EXCLUDED_NAMESPACES, type SelectionOptions } from '../../src/audit/selection.js';
 import { command as agentCommand } from '../../src/cli/agent.js';
 import { command as serveCommand } from '../../src/cli/serve.js';
 import { validateObject } from '../helpers/k8s-schema.js';
@@ -16,7 +16,7 @@ function matches(selector: Record<string, string>, labels: Record<string, string
 }
 
 /** Checks every rendered install shares; overlays add their own below. */
-export function checkInstall(objects: K8sObject[]): void {
+export function checkInstall(objects: K8sObject[], options: SelectionOptions = { mountLxcfsLabel: false }): void {
   for (const object of objects) {
     if (!NO_SCHEMA_HERE.has(object.kind)) validateObject(object);
   }
@@ -82,21 +82,22 @@ export function checkInstall(objects: K8sObject[]): void {
     assert.ok(hook.timeoutSeconds <= 10);
     assert.deepEqual(hook.admissionReviewVersions, ['v1', 'v1beta1']);
     assert.deepEqual(hook.rules.map((r: any) => [r.operations, r.resources]), [[['CREATE'], ['pods']], [['UPDATE'], ['pods/ephemeralcontainers']]]);
-    const excluded = hook.namespaceSelector.matchExpressions.find((e: any) => e.key === 'kubernetes.io/metadata.name');
-    assert.equal(excluded.operator, 'NotIn');
+    // (The mount-lxcfs entry, when off, also has a DoesNotExist requirement on the same key.)
+    const excluded = hook.namespaceSelector.matchExpressions.find((e: any) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn');
+    assert.ok(excluded, `${hook.name} excludes namespaces by name`);
     for (const name of [...EXCLUDED_NAMESPACES, ns]) assert.ok(excluded.values.includes(name), `${hook.name} excludes ${name}`);
     const psa = hook.namespaceSelector.matchExpressions.find((e: any) => e.key === 'pod-security.kubernetes.io/enforce');
     assert.deepEqual([psa.operator, psa.values], ['NotIn', ['baseline', 'restricted']]);
   }
   // Selectors and failure policies are src/audit/selection.ts's, never overlap, and pass the API server's validation.
-  checkSameAsSelectionModule(mwc);
-  checkEntriesPartitionPods(mwc);
+  checkSameAsSelectionModule(mwc, options);
+  checkEntriesPartitionPods(mwc, options);
   checkApiServerValidation(mwc);
   assert.equal(podSpec.priorityClassName, WEBHOOK_PRIORITY_CLASS, 'the webhook starts before, and is evicted after, ordinary workloads');
   assert.ok(ANNOTATIONS.inject === POD_LABEL, 'label and annotation share one key');
 
   // DaemonSet → anchor paths ↔ agent flags ↔ webhook's --lxcfs-root
-  const daemonSet = find(objects, 'DaemonSet', 'lxcfs-agent');
+  const daemonSet = find(objects, 'DaemonSet', INSTALL.agentDaemonSet); // the name check node's hints give
   const agentPod = daemonSet.spec.template.spec;
   const agent = agentPod.containers[0];
   assert.equal(agent.args[0], 'agent');

@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 import { command as agentCommand } from '../../src/cli/agent.js';
-import { DEFAULT_LXCFS_ROOT } from '../../src/config/defaults.js';
+import { DEFAULT_LXCFS_ROOT, INSTALL } from '../../src/config/defaults.js';
+import { webhookEntries, webhookFor } from '../../src/audit/selection.js';
 import { validateObject } from '../helpers/k8s-schema.js';
 import { checkInstall } from './check-install.js';
 import { find, kustomize } from './render.js';
@@ -84,6 +85,55 @@ describe('deploy/overlays/openshift', () => {
     const role = find(objects, 'ClusterRole', binding.roleRef.name);
     assert.deepEqual(role.rules, [{ apiGroups: ['security.openshift.io'], resources: ['securitycontextconstraints'], resourceNames: [scc.metadata.name], verbs: ['use'] }]);
     assert.equal(find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec.securityContext.runAsUser, undefined);
+  });
+});
+
+describe('deploy/overlays/openshift: the SCC for injected workloads', () => {
+  const objects = kustomize(overlay('openshift'));
+  // OpenShift's restricted-v2 (4.11 and later), as `oc get scc restricted-v2 -o yaml` shows it, without metadata.
+  const restrictedV2 = {
+    allowHostDirVolumePlugin: false, allowHostIPC: false, allowHostNetwork: false, allowHostPID: false, allowHostPorts: false,
+    allowPrivilegeEscalation: false, allowPrivilegedContainer: false, allowedCapabilities: ['NET_BIND_SERVICE'],
+    defaultAddCapabilities: null, fsGroup: { type: 'MustRunAs' }, groups: [], priority: null, readOnlyRootFilesystem: false,
+    requiredDropCapabilities: ['ALL'], runAsUser: { type: 'MustRunAsRange' }, seLinuxContext: { type: 'MustRunAs' },
+    seccompProfiles: ['runtime/default'], supplementalGroups: { type: 'RunAsAny' }, users: [],
+    volumes: ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'],
+  };
+
+  it('is restricted-v2 plus host directory volumes, nothing else', () => {
+    const { apiVersion: _a, kind: _k, metadata: _m, ...scc } = find(objects, 'SecurityContextConstraints', 'lxcfs-workloads');
+    assert.deepEqual({ ...scc, volumes: [...scc.volumes].sort() },
+      { ...restrictedV2, allowHostDirVolumePlugin: true, volumes: [...restrictedV2.volumes, 'hostPath'].sort() });
+  });
+
+  it('is granted by a ClusterRole that allows using it and nothing else, bound by no one until an admin does', () => {
+    const role = find(objects, 'ClusterRole', 'lxcfs-workloads-scc');
+    assert.deepEqual(role.rules, [{ apiGroups: ['security.openshift.io'], resources: ['securitycontextconstraints'], resourceNames: ['lxcfs-workloads'], verbs: ['use'] }]);
+    assert.ok(!objects.some((o) => /Binding$/.test(o.kind) && o.roleRef?.name === role.metadata.name));
+  });
+});
+
+describe('deploy/components/mount-lxcfs-label, on top of each overlay', () => {
+  // A kustomization of our own in a temporary directory: the overlay plus the component, as a user adds it.
+  const work = mkdtempSync(join(tmpdir(), 'lxcfs-mount-lxcfs-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+  for (const name of ['cert-manager', 'openshift']) {
+    it(`${name}: also selects namespaces labelled mount-lxcfs=enabled, still once per pod`, () => {
+      const dir = join(work, name);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'kustomization.yaml'), [
+        'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+        `resources: [${relative(dir, overlay(name))}]`, `components: [${relative(dir, join(repoRoot, INSTALL.mountLxcfsComponent))}]`, '',
+      ].join('\n'));
+      const objects = kustomize(dir);
+      checkInstall(objects, { mountLxcfsLabel: true });
+      const mwc = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
+      assert.ok(mwc.webhooks.some((h: any) => h.namespaceSelector.matchExpressions.some((e: any) => e.key === 'mount-lxcfs' && e.operator === 'In')));
+    });
+  }
+  it('is off by default: without it, a namespace labelled only mount-lxcfs=enabled is not selected', () => {
+    assert.equal(webhookFor({ name: 'shop', labels: { 'mount-lxcfs': 'enabled' } }, {}), undefined);
+    assert.equal(webhookFor({ name: 'shop', labels: { 'mount-lxcfs': 'enabled' } }, {}, webhookEntries({ mountLxcfsLabel: true }))?.mode, 'enabled');
   });
 });
 

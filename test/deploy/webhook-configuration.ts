@@ -6,13 +6,15 @@
 import assert from 'node:assert/strict';
 import {
   HOSTPATH_REJECTING_LEVELS,
+  INSTALL,
+  MOUNT_LXCFS_LABEL,
   NAMESPACE_LABEL,
   NAMESPACE_LABEL_REQUIRED,
   NAMESPACE_NAME_LABEL,
   POD_LABEL,
   POD_SECURITY_ENFORCE_LABEL,
 } from '../../src/config/defaults.js';
-import { EXCLUDED_NAMESPACES, WEBHOOK_ENTRIES, webhookFor, type WebhookMode } from '../../src/audit/selection.js';
+import { EXCLUDED_NAMESPACES, webhookEntries, webhookFor, type SelectionOptions } from '../../src/audit/selection.js';
 import { labelsMatch, type Selector } from '../helpers/label-selector.js';
 import type { K8sObject } from './render.js';
 
@@ -85,43 +87,50 @@ export function checkApiServerValidation(mwc: K8sObject): void {
 }
 
 /** The rendered entries are the module's, field for field, in the same order. */
-export function checkSameAsSelectionModule(mwc: K8sObject): void {
+export function checkSameAsSelectionModule(mwc: K8sObject, options: SelectionOptions): void {
   assert.deepEqual(
     mwc.webhooks.map((h: any) => ({ name: h.name, failurePolicy: h.failurePolicy, namespaceSelector: h.namespaceSelector, objectSelector: h.objectSelector })),
-    WEBHOOK_ENTRIES.map(({ name, failurePolicy, namespaceSelector, objectSelector }) => ({ name, failurePolicy, namespaceSelector, objectSelector })),
+    webhookEntries(options).map(({ name, failurePolicy, namespaceSelector, objectSelector }) => ({ name, failurePolicy, namespaceSelector, objectSelector })),
     'deploy/base/mutating-webhook.yaml and src/audit/selection.ts select the same pods',
   );
 }
 
 /** The rules as the README states them, written out once more so that both sides are checked against them. */
-function promised(ns: string, nsLabel: string | undefined, level: string | undefined, podLabel: string | undefined): WebhookMode | undefined {
+function promised(
+  options: SelectionOptions, ns: string, nsLabel: string | undefined, mountLxcfs: string | undefined, level: string | undefined, podLabel: string | undefined,
+): string | undefined {
+  const [enabled, podLabelEntry, required, mountLxcfsEntry] = INSTALL.webhooks;
   if (EXCLUDED_NAMESPACES.includes(ns) || HOSTPATH_REJECTING_LEVELS.includes(level ?? '')) return undefined;
   if (podLabel === 'disabled') return undefined;
-  if (nsLabel === 'required') return 'required';
-  if (nsLabel === 'enabled') return 'enabled';
-  return podLabel === 'enabled' ? 'pod-label' : undefined;
+  if (nsLabel === 'required') return required;
+  if (nsLabel === 'enabled') return enabled;
+  if (options.mountLxcfsLabel && mountLxcfs === 'enabled') return mountLxcfsEntry;
+  return podLabel === 'enabled' ? podLabelEntry : undefined;
 }
 
 /** Every combination: at most one entry, the promised one, and the module's webhookFor agrees. Returns how many were checked. */
-export function checkEntriesPartitionPods(mwc: K8sObject): number {
+export function checkEntriesPartitionPods(mwc: K8sObject, options: SelectionOptions): number {
   const set = <T>(key: string, value: T | undefined) => (value === undefined ? {} : { [key]: value });
   let checked = 0;
   for (const ns of [...EXCLUDED_NAMESPACES, 'default', 'shop']) {
     for (const nsLabel of [undefined, NAMESPACE_LABEL.value, NAMESPACE_LABEL_REQUIRED, 'disabled', 'Enabled', '']) {
-      for (const level of [undefined, 'privileged', ...HOSTPATH_REJECTING_LEVELS]) {
-        for (const podLabel of [undefined, 'enabled', 'disabled', 'true', '']) {
-          const nsLabels = { [NAMESPACE_NAME_LABEL]: ns, ...set(NAMESPACE_LABEL.key, nsLabel), ...set(POD_SECURITY_ENFORCE_LABEL, level) };
-          const podLabels = set(POD_LABEL, podLabel) as Record<string, string>;
-          const matched = mwc.webhooks.filter((h: any) => labelsMatch(h.namespaceSelector, nsLabels) && labelsMatch(h.objectSelector, podLabels));
-          const what = `namespace ${JSON.stringify(nsLabels)}, pod ${JSON.stringify(podLabels)}`;
-          assert.ok(matched.length <= 1, `${what}: called by ${matched.map((h: any) => h.name).join(' and ')}`);
-          const expected = promised(ns, nsLabel, level, podLabel);
-          const expectedName = WEBHOOK_ENTRIES.find((e) => e.mode === expected)?.name;
-          assert.equal(matched[0]?.name, expectedName, `${what}: rendered configuration`);
-          // webhookFor adds the name label itself, as the API server does: give it the labels without it.
-          const { [NAMESPACE_NAME_LABEL]: _, ...withoutName } = nsLabels;
-          assert.equal(webhookFor({ name: ns, labels: withoutName }, podLabels)?.name, expectedName, `${what}: webhookFor`);
-          checked++;
+      for (const mountLxcfs of [undefined, MOUNT_LXCFS_LABEL.value, 'disabled']) {
+        for (const level of [undefined, 'privileged', ...HOSTPATH_REJECTING_LEVELS]) {
+          for (const podLabel of [undefined, 'enabled', 'disabled', 'true', '']) {
+            const nsLabels = {
+              [NAMESPACE_NAME_LABEL]: ns, ...set(NAMESPACE_LABEL.key, nsLabel), ...set(MOUNT_LXCFS_LABEL.key, mountLxcfs), ...set(POD_SECURITY_ENFORCE_LABEL, level),
+            };
+            const podLabels = set(POD_LABEL, podLabel) as Record<string, string>;
+            const matched = mwc.webhooks.filter((h: any) => labelsMatch(h.namespaceSelector, nsLabels) && labelsMatch(h.objectSelector, podLabels));
+            const what = `namespace ${JSON.stringify(nsLabels)}, pod ${JSON.stringify(podLabels)}`;
+            assert.ok(matched.length <= 1, `${what}: called by ${matched.map((h: any) => h.name).join(' and ')}`);
+            const expectedName = promised(options, ns, nsLabel, mountLxcfs, level, podLabel);
+            assert.equal(matched[0]?.name, expectedName, `${what}: rendered configuration`);
+            // webhookFor adds the name label itself, as the API server does: give it the labels without it.
+            const { [NAMESPACE_NAME_LABEL]: _, ...withoutName } = nsLabels;
+            assert.equal(webhookFor({ name: ns, labels: withoutName }, podLabels, webhookEntries(options))?.name, expectedName, `${what}: webhookFor`);
+            checked++;
+          }
         }
       }
     }

@@ -2,6 +2,7 @@
 // (strict RFC 6902, here by an independent implementation) and check the result the way the API server
 // would: against the Kubernetes Pod schema, plus the cross-field rules our change could break.
 import assert from 'node:assert/strict';
+import { posix } from 'node:path';
 import jsonPatch from 'fast-json-patch';
 import { Pod as PodModel } from 'kubernetes-models/v1/Pod';
 import type { Pod, Volume, Container, VolumeMount } from '../../src/inject/pod.js';
@@ -23,8 +24,9 @@ export function assertValidPod(pod: Pod): void {
   assert.equal(new Set(containerNames).size, containerNames.length, 'duplicate container names');
   for (const container of all) {
     const mounts = (container.volumeMounts ?? []) as VolumeMount[];
-    const paths = mounts.map((m) => m.mountPath);
-    assert.equal(new Set(paths).size, paths.length, `container ${container.name}: duplicate mountPath in ${paths.join(', ')}`);
+    // Where the kubelet mounts them: a relative mountPath is made absolute (`proc/meminfo` is /proc/meminfo).
+    const paths = mounts.map((m) => posix.normalize(`/${m.mountPath}`).replace(/(.)\/+$/, '$1'));
+    assert.equal(new Set(paths).size, paths.length, `container ${container.name}: two mounts on one target in ${mounts.map((m) => m.mountPath).join(', ')}`);
     for (const mount of mounts) {
       assert.ok(volumeNames.includes(mount.name), `container ${container.name}: mount ${mount.name} has no volume`);
     }

@@ -2,7 +2,9 @@
 // exist, nothing is downloaded but distribution and npm packages, the entry point is the package's
 // CLI, and the images the manifests name carry this package's version.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { WEBHOOK_NODE_FLAGS } from '../../src/config/defaults.js';
@@ -70,6 +72,41 @@ describe('images/agent.Dockerfile', () => {
     // DEFAULT_REMOUNT_HELPER resolves to native/build/ beside dist/, i.e. /app/native/build here.
     assert.match(helper?.args ?? '', /\.\/native\/build\/lxcfs-remount$/);
     assert.equal(final.find((i) => i.op === 'WORKDIR')?.args, '/app');
+  });
+});
+
+describe('lxcfs-webhook on PATH in both images, for kubectl exec … -- lxcfs-webhook check node', () => {
+  it('webhook image: a node script at /usr/local/bin/lxcfs-webhook, run by the image\'s node (no shell, no env)', () => {
+    const final = parseDockerfile('webhook.Dockerfile').filter((i) => i.stage === '(final)');
+    const copy = final.find((i) => i.op === 'COPY' && i.args.endsWith(' /usr/local/bin/lxcfs-webhook'));
+    assert.match(copy?.args ?? '', /^--chmod=755 images\/lxcfs-webhook\.cjs /);
+    const launcher = readFileSync(join(repoRoot, 'images', 'lxcfs-webhook.cjs'), 'utf8');
+    assert.equal(launcher.split('\n')[0], '#!/nodejs/bin/node', 'distroless keeps node at /nodejs/bin/node');
+    const entry = JSON.parse(final.find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
+    assert.ok(launcher.includes(`import('${entry.at(-1)}')`), 'it loads the entry point\'s CLI');
+  });
+
+  it('webhook image\'s launcher runs the CLI with its arguments (here with this node and this checkout)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'launcher-'));
+    try {
+      const launcher = join(dir, 'lxcfs-webhook');
+      writeFileSync(launcher, readFileSync(join(repoRoot, 'images', 'lxcfs-webhook.cjs'), 'utf8')
+        .replace('#!/nodejs/bin/node', `#!${process.execPath}`).replace("'/app/", `'${repoRoot}/`));
+      chmodSync(launcher, 0o755);
+      const result = spawnSync(launcher, ['--version'], { encoding: 'utf8', cwd: dir });
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stdout, `lxcfs-webhook ${pkg.version} (Node.js ${process.version})\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('agent image: a link to the CLI, made executable, whose #!/usr/bin/env node line runs it', () => {
+    const final = parseDockerfile('agent.Dockerfile').filter((i) => i.stage === '(final)');
+    const entry = JSON.parse(final.find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
+    const main = entry.at(-1)!;
+    assert.ok(final.some((i) => i.op === 'RUN' && i.args.includes(`chmod 755 ${main}`) && i.args.includes(`ln -s ${main} /usr/local/bin/lxcfs-webhook`)));
+    assert.equal(readFileSync(join(repoRoot, 'src', 'cli', 'main.ts'), 'utf8').split('\n')[0], '#!/usr/bin/env node');
   });
 });
 

@@ -19,6 +19,15 @@ function inject(input: Pod, settings: InjectionSettings = defaultSettings): { re
   return { result, after };
 }
 
+/** Injects `input`, which must be skipped for `reason`: nothing of ours mounted, the reason in the status. */
+function injectSkipped(input: Pod, reason: string): MutationResult {
+  const { result, after } = inject(input);
+  assert.equal(result.outcome.podSkipReason, reason);
+  assert.deepEqual(after.spec, input.spec, 'no volume or mount of ours');
+  assert.equal(parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status])?.skipped?.reason, reason);
+  return result;
+}
+
 function container(p: Pod, name: string): Container {
   const all = [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? []), ...(p.spec?.ephemeralContainers ?? [])];
   const found = all.find((c) => c.name === name);
@@ -163,14 +172,42 @@ describe('mutatePod with conflicts', () => {
     ]);
   });
 
-  it('leaves a pod injected by another tool (same volume names, other root) valid, with no duplicates', () => {
-    const peer = readJsonFixture<{ volumes: Volume[]; volumeMountsPerContainer: unknown[] }>('peers', 'cndoit18-injected-volumes.json');
+  const peerPod = (file: string, annotations: Record<string, string> = {}): Pod => {
+    const peer = readJsonFixture<{ volumes: Volume[]; volumeMountsPerContainer: unknown[] }>('peers', file);
+    const input = pod('app-with-sidecars.json');
+    input.metadata!.annotations = { ...input.metadata!.annotations, ...annotations };
+    input.spec!.volumes = [...(input.spec!.volumes ?? []), ...peer.volumes];
+    input.spec!.containers![0]!.volumeMounts = [...(input.spec!.containers![0]!.volumeMounts ?? []), ...peer.volumeMountsPerContainer as never[]];
+    return input;
+  };
+  const others: Array<[string, Pod, string]> = [
+    ['kubeservice', peerPod('kubeservice-injected-volumes.json'), 'kubeservice-stack/lxcfs-webhook'],
+    ['cndoit18', peerPod('cndoit18-injected-volumes.json'), 'cndoit18/lxcfs-on-kubernetes'],
+    ['Aliyun, by its status annotation', peerPod('kubeservice-injected-volumes.json', { 'lxcfs-admission-webhook.aliyun.com/status': 'mutated' }),
+      'Aliyun lxcfs-admission-webhook'],
+  ];
+  for (const [name, input, injector] of others) {
+    it(`never stacks mounts on another injector's (${name}): reported once, named, in the warning and the status`, () => {
+      const result = injectSkipped(input, 'other-injector');
+      const { after } = inject(input);
+      assert.equal(result.warnings.length, 1);
+      assert.ok(result.warnings[0]!.includes(`lxcfs volumes of ${injector}`), result.warnings[0]);
+      assert.ok(parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status])?.skipped?.message.includes(injector));
+      assert.deepEqual(mutatePod({ pod: after, settings: defaultSettings }).patch, [], 'idempotent');
+    });
+  }
+
+  it('names an injector it does not know by the host directory of its volumes', () => {
     const input = pod('web-no-volumes.json');
-    input.spec!.volumes = peer.volumes;
-    input.spec!.containers![0]!.volumeMounts = peer.volumeMountsPerContainer as never;
-    const { result, after } = inject(input);
-    assert.equal(result.outcome.mountsAdded, 0);
-    assert.deepEqual(after.spec?.volumes, peer.volumes);
+    input.spec!.volumes = [{ name: 'mem', hostPath: { path: '/opt/lxcfs/proc/meminfo' } }];
+    input.spec!.containers![0]!.volumeMounts = [{ name: 'mem', mountPath: 'proc/meminfo' }];
+    const { result } = inject(input);
+    assert.match(result.warnings[0] ?? '', /an unknown injector \(host directory \/opt\/lxcfs\): mem;/);
+  });
+
+  it('leaves an opted-out pod with another injector\'s volumes alone, silently', () => {
+    const input = peerPod('cndoit18-injected-volumes.json', { [ANNOTATIONS.inject]: 'false' });
+    assert.deepEqual(mutatePod({ pod: input, settings: defaultSettings }).patch, []);
   });
 
   it('keeps every warning under 120 characters', () => {
@@ -210,8 +247,10 @@ describe('mutatePod leaves pods alone', () => {
   const cases: Array<[string, (p: Pod) => void, string]> = [
     ['label inject=disabled', (p) => { p.metadata!.labels = { 'lxcfs-webhook.io/inject': 'disabled' }; }, 'opted-out'],
     ['annotation inject: "false"', (p) => { p.metadata!.annotations = { [ANNOTATIONS.inject]: 'False' }; }, 'opted-out'],
-    ...['n', 'no', 'false', 'OFF'].map((v): [string, (p: Pod) => void, string] =>
-      [`legacy mutate: ${v}`, (p) => { p.metadata!.annotations = { [ANNOTATIONS.legacyMutate]: v }; }, 'opted-out']),
+    // One set of words on every boolean annotation, in any case, ours and other injectors' opt-outs.
+    ...[ANNOTATIONS.inject, ANNOTATIONS.legacyMutate, ANNOTATIONS.aliyunMutate, ANNOTATIONS.forkEnable].flatMap((key) =>
+      ['n', 'No', 'false', 'OFF', ' disabled '].map((v): [string, (p: Pod) => void, string] =>
+        [`${key}: "${v}"`, (p) => { p.metadata!.annotations = { [key]: v }; }, 'opted-out'])),
     ['Windows by spec.os', (p) => { p.spec!.os = { name: 'windows' }; }, 'windows'],
     ['Windows by nodeSelector', (p) => { p.spec!.nodeSelector = { 'kubernetes.io/os': 'windows' }; }, 'windows'],
     ['hostPID', (p) => { p.spec!.hostPID = true; }, 'host-pid'],
@@ -229,24 +268,108 @@ describe('mutatePod leaves pods alone', () => {
   }
 
   const invalid: Array<[string, string, string]> = [
-    [ANNOTATIONS.inject, 'maybe', '"true" or "false"'],
-    [ANNOTATIONS.legacyMutate, 'perhaps', 'one of y, yes, true, on, n, no, false, off'],
+    [ANNOTATIONS.inject, 'maybe', 'true, yes, y, on, enabled or false, no, n, off, disabled (any case)'],
+    [ANNOTATIONS.legacyMutate, 'perhaps', 'true, yes, y, on, enabled or false, no, n, off, disabled (any case)'],
+    [ANNOTATIONS.aliyunMutate, '2', 'true, yes, y, on, enabled or false, no, n, off, disabled (any case)'],
     [ANNOTATIONS.files, 'meminfo,pressure', 'a comma-separated subset of cpuinfo, diskstats, loadavg, meminfo, stat, swaps, uptime, online'],
     [ANNOTATIONS.files, 'slabinfo', 'a comma-separated subset of cpuinfo, diskstats, loadavg, meminfo, stat, swaps, uptime, online'],
     [ANNOTATIONS.files, ' , ', 'a comma-separated subset of cpuinfo, diskstats, loadavg, meminfo, stat, swaps, uptime, online'],
-    [ANNOTATIONS.includeInitContainers, 'yes please', '"true" or "false"'],
+    [ANNOTATIONS.includeInitContainers, 'yes please', 'true, yes, y, on, enabled or false, no, n, off, disabled (any case)'],
   ];
   for (const [key, value, expected] of invalid) {
     it(`when ${key} has the odd value "${value}", and says so`, () => {
       const input = pod('web-no-volumes.json');
       input.metadata!.annotations = { [key]: value };
-      const result = mutatePod({ pod: input, settings: defaultSettings });
-      assert.deepEqual(result.patch, []);
+      const { result, after } = inject(input);
       assert.equal(result.outcome.podSkipReason, 'invalid-annotation');
+      assert.equal(result.outcome.mountsAdded, 0);
+      assert.deepEqual(after.spec, input.spec);
       assert.equal(result.warnings.length, 1);
-      assert.ok(result.warnings[0]!.includes(`annotation ${key} has value "${value}"; expected ${expected}`.slice(0, 100)), result.warnings[0]);
+      const problem = `annotation ${key} has value "${value}"; expected ${expected}`;
+      assert.ok(result.warnings[0]!.includes(problem.slice(0, 100)), result.warnings[0]);
+      // The warning may be cut at 120 characters; the status annotation has the whole message.
+      const status = parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status]);
+      assert.equal(status?.skipped?.reason, 'invalid-annotation');
+      assert.ok(status?.skipped?.message.includes(problem), status?.skipped?.message);
     });
   }
+
+  it('reports every bad annotation, not only the first', () => {
+    const input = pod('web-no-volumes.json');
+    input.metadata!.annotations = {
+      [ANNOTATIONS.inject]: 'maybe', [ANNOTATIONS.files]: 'pressure', [ANNOTATIONS.includeInitContainers]: 'sometimes',
+    };
+    const { result } = inject(input);
+    assert.equal(result.outcome.podSkipReason, 'invalid-annotation');
+    assert.deepEqual(result.warnings.map((w) => /annotation (\S+)/.exec(w)?.[1]),
+      [ANNOTATIONS.inject, ANNOTATIONS.includeInitContainers, ANNOTATIONS.files]);
+    assert.ok(result.warnings.every((w) => w.length <= 120));
+  });
+
+  it('accepts the same words, in any case, on include-init-containers', () => {
+    for (const [value, included] of [['YES', true], ['On', true], ['y', true], ['Enabled', true], ['no', false], ['OFF', false]] as const) {
+      const input = pod('app-with-sidecars.json');
+      input.metadata!.annotations = { [ANNOTATIONS.includeInitContainers]: value };
+      const { after } = inject(input);
+      const status = parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status]);
+      assert.equal(status?.containers.migrate?.skipped === undefined, included, value);
+    }
+  });
+
+  it('lets an opt-out win over a bad value elsewhere: the pod is left alone, silently', () => {
+    const input = pod('web-no-volumes.json');
+    input.metadata!.annotations = { [ANNOTATIONS.files]: 'pressure', [ANNOTATIONS.aliyunMutate]: 'no' };
+    const result = mutatePod({ pod: input, settings: defaultSettings });
+    assert.deepEqual([result.patch, result.warnings, result.outcome.podSkipReason], [[], [], 'opted-out']);
+  });
+});
+
+describe('mutatePod on pods where lxcfs is wrong or useless', () => {
+  for (const runtimeClassName of ['gvisor', 'runsc', 'kata', 'kata-clh', 'sysbox-runc']) {
+    it(`skips runtimeClassName ${runtimeClassName}, with the reason in the status and no warning`, () => {
+      const input = pod('web-no-volumes.json');
+      input.spec!.runtimeClassName = runtimeClassName;
+      assert.deepEqual(injectSkipped(input, 'sandboxed-runtime').warnings, []);
+    });
+  }
+
+  it('injects other RuntimeClasses, and follows a configured list instead of the default', () => {
+    const input = pod('web-no-volumes.json');
+    input.spec!.runtimeClassName = 'runc-fast';
+    assert.equal(inject(input).result.outcome.result, 'injected');
+    const settings = parseSettings({ sandboxRuntimeClasses: 'runc-*' });
+    assert.equal(mutatePod({ pod: input, settings }).outcome.podSkipReason, 'sandboxed-runtime');
+    input.spec!.runtimeClassName = 'gvisor';
+    assert.equal(mutatePod({ pod: input, settings }).outcome.result, 'injected', 'gvisor is no longer listed');
+    assert.equal(mutatePod({ pod: input, settings: parseSettings({ sandboxRuntimeClasses: '' }) }).outcome.result, 'injected');
+  });
+
+  it('skips hostUsers: false, with the reason in the status and a warning (its volumes would need idmapped FUSE mounts)', () => {
+    const input = pod('web-no-volumes.json');
+    input.spec!.hostUsers = false;
+    const result = injectSkipped(input, 'user-namespace');
+    assert.equal(result.warnings.length, 1);
+    assert.match(result.warnings[0]!, /hostUsers: false/);
+    input.spec!.hostUsers = true;
+    assert.equal(inject(input).result.outcome.result, 'injected', 'hostUsers: true is the host user namespace');
+  });
+
+  it('injects shareProcessNamespace pods, and warns that every container sees the pod\'s totals', () => {
+    const input = pod('web-no-volumes.json');
+    input.spec!.shareProcessNamespace = true;
+    const { result, after } = inject(input);
+    assert.deepEqual(lxcfsMounts(after, 'web'), allDefaultMounts);
+    assert.equal(result.warnings.length, 1);
+    assert.match(result.warnings[0]!, /shareProcessNamespace: .*pod's totals/);
+    assert.ok(result.warnings[0]!.length <= 120);
+  });
+
+  it('leaves an opted-out sandboxed pod untouched, without a status', () => {
+    const input = pod('web-no-volumes.json');
+    input.spec!.runtimeClassName = 'gvisor';
+    input.metadata!.labels = { 'lxcfs-webhook.io/inject': 'disabled' };
+    assert.deepEqual(mutatePod({ pod: input, settings: defaultSettings }).patch, []);
+  });
 });
 
 describe('mutatePod on malformed pods', () => {

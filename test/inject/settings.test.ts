@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_FILES } from '../../src/config/defaults.js';
+import { DEFAULT_FILES, DEFAULT_SANDBOX_RUNTIME_CLASSES } from '../../src/config/defaults.js';
 import { LxcfsWebhookError } from '../../src/errors.js';
 import { parseSettings, resolveFile } from '../../src/inject/settings.js';
 
@@ -16,8 +16,16 @@ function configError(fn: () => unknown): LxcfsWebhookError {
 }
 
 describe('parseSettings', () => {
+  it('reads sandbox RuntimeClasses: names, prefixes with *, "" for none; refuses anything else, naming what it takes', () => {
+    assert.deepEqual(parseSettings({ sandboxRuntimeClasses: 'gvisor, kata-* ,my.class' }).sandboxRuntimeClasses, ['gvisor', 'kata-*', 'my.class']);
+    assert.deepEqual(parseSettings({ sandboxRuntimeClasses: '' }).sandboxRuntimeClasses, []);
+    for (const bad of ['Gvisor', '*', 'ka*ta', 'gvisor,-x']) {
+      assert.throws(() => parseSettings({ sandboxRuntimeClasses: bad }), /RuntimeClass names .* may end in \*/, bad);
+    }
+  });
+
   it('defaults to /var/lib/lxcfs and the eight default files', () => {
-    assert.deepEqual(parseSettings({}), { lxcfsRoot: '/var/lib/lxcfs', files: DEFAULT_FILES });
+    assert.deepEqual(parseSettings({}), { lxcfsRoot: '/var/lib/lxcfs', files: DEFAULT_FILES, sandboxRuntimeClasses: DEFAULT_SANDBOX_RUNTIME_CLASSES });
     assert.equal(DEFAULT_FILES.length, 8);
     assert.ok(!DEFAULT_FILES.includes('/proc/slabinfo'));
   });

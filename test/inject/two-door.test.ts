@@ -1,6 +1,7 @@
 // Two doors, one rule: every pod goes through the webhook (a real AdmissionReview over HTTPS, its JSON
 // patch applied strictly) and through `lxcfs-webhook inject` (the CLI on the same pod, as a file), and
-// the two resulting pods must be the same. Both call mutatePod; this proves nothing around it differs.
+// the two resulting pods, and the warnings each door gives, must be the same. Both call mutatePod; this
+// proves nothing around it differs.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +25,9 @@ function pods(): Array<[string, Pod]> {
   return [...ours.map((n): [string, Pod] => [n, readJsonFixture<Pod>('pods', n)]), ['ymping-admissionreview-v1-pod-create.json', recorded]];
 }
 
-async function throughWebhook(server: TestWebhook, pod: Pod): Promise<Pod> {
+interface Door { pod: Pod; warnings: string[] }
+
+async function throughWebhook(server: TestWebhook, pod: Pod): Promise<Door> {
   const review = readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json');
   review.request.object = pod;
   review.request.namespace = pod.metadata?.namespace ?? review.request.namespace;
@@ -33,15 +36,17 @@ async function throughWebhook(server: TestWebhook, pod: Pod): Promise<Pod> {
   const answer = JSON.parse(reply.text) as Review;
   assert.equal(answer.response?.allowed, true);
   const patch = answer.response?.patch ? (JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8')) as unknown[]) : [];
-  return applyStrict(pod, patch);
+  return { pod: applyStrict(pod, patch), warnings: answer.response?.warnings ?? [] };
 }
 
-function throughInject(dir: string, name: string, pod: Pod): Pod {
+/** The pod `inject` prints, and the warnings it prints on stderr (`<object>: warning: <text>`). */
+function throughInject(dir: string, name: string, pod: Pod): Door {
   const file = join(dir, name);
   writeFileSync(file, JSON.stringify(pod, null, 2));
   const result = runCli(['inject', '-o', 'json', '-f', file]);
   assert.equal(result.status, 0, result.stderr);
-  return JSON.parse(result.stdout) as Pod;
+  const warnings = result.stderr.split('\n').flatMap((line) => /^.*?: warning: (.*)$/.exec(line)?.[1] ?? []);
+  return { pod: JSON.parse(result.stdout) as Pod, warnings };
 }
 
 describe('the webhook and inject make the same pods', () => {
@@ -61,9 +66,10 @@ describe('the webhook and inject make the same pods', () => {
     it(name, async () => {
       const viaWebhook = await throughWebhook(server, pod);
       const viaInject = throughInject(dir, name, pod);
-      assert.deepEqual(viaInject, viaWebhook);
-      assert.notDeepEqual(viaWebhook, pod, 'the pod was changed: a comparison of two no-ops would prove nothing');
-      assertValidPod(viaWebhook);
+      assert.deepEqual(viaInject.pod, viaWebhook.pod);
+      assert.deepEqual(viaInject.warnings, viaWebhook.warnings, 'the same warnings through both doors');
+      assert.notDeepEqual(viaWebhook.pod, pod, 'the pod was changed: a comparison of two no-ops would prove nothing');
+      assertValidPod(viaWebhook.pod);
     });
   }
 });

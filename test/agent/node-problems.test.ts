@@ -1,0 +1,43 @@
+// nodeProblems, the one health function of /readyz and `check node`, on plain facts: each line says
+// something the others do not, and its hints name the install's real objects.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { nodeProblems, type NodeFacts } from '../../src/agent/node-health.js';
+
+const healthy: NodeFacts = {
+  anchorRoot: '/var/lib/lxcfs',
+  fuseMount: '/run/lxcfs-webhook/fuse',
+  lxcfsRunning: true,
+  fuseMounted: true,
+  probe: { ok: true, ms: 1 } as NodeFacts['probe'],
+  anchor: { tmpfs: true, binds: { proc: 'live', sys: 'live' } } as NodeFacts['anchor'],
+};
+
+describe('nodeProblems', () => {
+  it('is empty on a healthy node', () => assert.deepEqual(nodeProblems(healthy), []));
+
+  it('says lxcfs is down and its mount gone in one line, naming the real namespace and DaemonSet', () => {
+    const problems = nodeProblems({ ...healthy, lxcfsRunning: false, fuseMounted: false, probe: undefined,
+      anchor: { tmpfs: true, binds: { proc: 'dead', sys: 'dead' } } as NodeFacts['anchor'] });
+    assert.deepEqual(problems, [
+      'no lxcfs runs and nothing is mounted on /run/lxcfs-webhook/fuse: is the agent running? (kubectl -n lxcfs logs ds/lxcfs-agent)',
+      '/var/lib/lxcfs/proc and /var/lib/lxcfs/sys are dead lxcfs mounts: new pods cannot start',
+    ]);
+  });
+
+  it('tells a dead mount left behind from none, and one unbound directory from two', () => {
+    const problems = nodeProblems({ ...healthy, lxcfsRunning: false,
+      anchor: { tmpfs: true, binds: { proc: 'absent', sys: 'live' } } as NodeFacts['anchor'] });
+    assert.deepEqual(problems, [
+      'no lxcfs runs and a dead lxcfs mount is left on /run/lxcfs-webhook/fuse: is the agent running? (kubectl -n lxcfs logs ds/lxcfs-agent)',
+      '/var/lib/lxcfs/proc is not bound to lxcfs: new pods cannot start',
+    ]);
+  });
+
+  it('names the agent log by its real names when reads inside containers fail', () => {
+    const reads = { files: 8, containers: 1, unreadable: [{}] } as never;
+    const [line] = nodeProblems({ ...healthy, containers: { stale: 0, missing: 0, reads } });
+    assert.match(line ?? '', /see the agent log \(kubectl -n lxcfs logs ds\/lxcfs-agent\)$/);
+    assert.doesNotMatch(line ?? '', /<ns>|<agent>/);
+  });
+});
