@@ -19,6 +19,7 @@ import type { Logger } from '../log.js';
 import { inspectAnchor, prepareAnchor, readOwnMounts, type AnchorLayout } from './anchor.js';
 import { startHealthServer } from './health.js';
 import { createAgentMetrics } from './metrics.js';
+import { planCgroupNamespace } from './cgroup-namespace.js';
 import { checkMountApi } from './native.js';
 import { peekContainers } from './peek.js';
 import { StateFile } from './state.js';
@@ -93,6 +94,8 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
 export async function startAgent(options: AgentOptions, log: Logger): Promise<RunningAgent> {
   const { layout, pidfile, stateFile: statePath } = agentLayout(options);
   const remountSupported = await preflight(layout, log);
+  const cgroupNs = planCgroupNamespace(options.proc);
+  if (cgroupNs.enter) log.info({ own: cgroupNs.own, host: cgroupNs.host }, 'agent runs in a private cgroup namespace: lxcfs starts in the host\'s');
   await prepareAnchor(layout, log);
 
   const metrics = createAgentMetrics();
@@ -109,7 +112,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   const supervisor: Supervisor = new Supervisor(
     {
       layout,
-      lxcfs: { bin: options.lxcfsBin, args: options.lxcfsArgs, fuseMount: layout.fuseMount, pidfile },
+      lxcfs: { bin: options.lxcfsBin, args: options.lxcfsArgs, fuseMount: layout.fuseMount, pidfile, cgroupNs },
       proc: options.proc,
       probeIntervalMs: options.probeIntervalMs,
       probeTimeoutMs: options.probeTimeoutMs,

@@ -4,6 +4,7 @@
 import { DEFAULT_PROBE_TIMEOUT_MS, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
 import { fuseDevAt, inspectAnchor, readOwnMounts, type AnchorState } from './anchor.js';
 import { agentLayout, sweepConfig, type AgentOptions } from './agent.js';
+import { lxcfsCgroupProblem } from './cgroup-namespace.js';
 import { findLxcfsServing } from './lxcfs-process.js';
 import { checkMountApi, type MountApiSupport } from './native.js';
 import { peekContainers, type PeekReport } from './peek.js';
@@ -37,6 +38,7 @@ export async function inspectNode(options: Pick<AgentOptions, 'lxcfsRoot' | 'fus
   const fuseDev = fuseDevAt(readOwnMounts(), layout.fuseMount);
   if (lxcfsPids.length === 0) problems.push(`no lxcfs runs on ${layout.fuseMount}: is the agent running? (kubectl -n <ns> logs ds/<agent>)`);
   if (fuseDev === undefined) problems.push(`nothing is mounted on ${layout.fuseMount}`);
+  for (const pid of lxcfsPids) problems.push(...[lxcfsCgroupProblem(options.proc, pid)].filter((p) => p !== undefined));
 
   const probe = fuseDev !== undefined && lxcfsPids.length > 0 ? await probeLxcfs(layout.helper, layout.fuseMount, DEFAULT_PROBE_TIMEOUT_MS) : undefined;
   if (probe && !probe.ok) problems.push(`lxcfs does not answer (${probe.error}): the agent restarts a hung lxcfs after its grace period`);
