@@ -95,6 +95,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   const { layout, pidfile, stateFile: statePath } = agentLayout(options);
   const remountSupported = await preflight(layout, log);
   const cgroupNs = planCgroupNamespace(options.proc);
+  for (const warning of cgroupNs.warnings) log.warn(warning);
   if (cgroupNs.enter) log.info({ own: cgroupNs.own, host: cgroupNs.host }, 'agent runs in a private cgroup namespace: lxcfs starts in the host\'s');
   await prepareAnchor(layout, log);
 
