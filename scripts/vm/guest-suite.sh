@@ -1,5 +1,13 @@
 #!/usr/bin/env bash
-# placeholder
-echo "hello from $(uname -r)" > /mnt/work/hello
-grep -o lxcfs_vm_probe /proc/cmdline && exit 0
-cat /proc/self/cgroup; stat -f -c %T /sys/fs/cgroup; podman --version; ctr --version; lxcfs --version
+# Runs inside a guest (started by the guest image's lxcfs-vm-suite.service): puts the Node.js binary the
+# host shared on the guest's PATH and runs the compiled suite from the checkout. Its results file is
+# /mnt/work/results.json; the host judges it. Exits 0 whatever happened: the guest powers off either way.
+set -u
+install -m 0755 /mnt/work/node/bin/node /usr/local/bin/node
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# The image disk: a podman image store made on the host, and the workload rootfs for containerd.
+mkdir -p /mnt/images /var/lib/containers/storage
+mount /dev/vdb /mnt/images && mount --bind /mnt/images/storage /var/lib/containers/storage
+cd /tmp
+node --enable-source-maps /mnt/repo/dist/test/vm/guest-suite.js 2>&1
+echo "lxcfs-vm: suite exited with $?"

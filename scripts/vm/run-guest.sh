@@ -3,8 +3,8 @@
 #
 #   scripts/vm/run-guest.sh <guest-dir> <work-dir> <timeout-seconds>
 #
-# The checkout is shared read-only as 9p tag "repo", <work-dir> read-write as "work" (images in, results
-# out). The disk is opened with snapshot=on: the cached image is never modified. Bounded: QEMU is killed
+# The checkout is shared read-only as 9p tag "repo", <work-dir> read-write as "work" (results out), and
+# <work-dir>/images.img, when present, is the guest's second disk (the images). The disk is opened with snapshot=on: the cached image is never modified. Bounded: QEMU is killed
 # at the timeout, and then (or on any other failure) the end of the console log is printed. Whether the
 # suite passed is decided by the caller from the results in <work-dir>, never from QEMU's exit status.
 #
@@ -31,8 +31,12 @@ boot() {
     -append "console=ttyS0 root=/dev/vda rw panic=-1 systemd.show_status=false loglevel=4 $extra" \
     -drive "file=$guest/rootfs.img,format=raw,if=virtio,snapshot=on" \
     -virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on" \
-    -virtfs "local,path=$work,mount_tag=work,security_model=none"
+    -virtfs "local,path=$work,mount_tag=work,security_model=none" \
+    "${images_disk[@]}"
 }
+# The image store build-images.sh made (second disk, /dev/vdb in the guest), also as a snapshot.
+images_disk=()
+[ -f "$work/images.img" ] && images_disk=(-drive "file=$work/images.img,format=raw,if=virtio,snapshot=on")
 
 tcg=(-accel tcg,thread=multi -cpu max)
 kvm=(-accel kvm -cpu host)
