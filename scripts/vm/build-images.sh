@@ -111,6 +111,9 @@ for image in "$ns/agent:vm" "$ns/agent:vm-rollout" "$ns/webhook:vm" "$ns/node-tr
   P push -q "$image" "containers-storage:[overlay@$tmp/disk/storage+$tmp/run]$image" >/dev/null
 done
 G images --format '{{.Repository}}:{{.Tag}}' | sort > "$tmp/disk/images.txt"
+# libpod's database remembers the path it was made at and the guest's podman refuses it; images live in
+# the store proper, so the database is dropped (the guest makes its own).
+rm -rf "$tmp/disk/storage/libpod" "$tmp/disk/storage/db.sql"
 P create --name lxcfs-vm-export "$ns/node-trixie:24" true >/dev/null
 P export lxcfs-vm-export | tar -x -C "$tmp/disk/rootfs-workload"
 P rm lxcfs-vm-export >/dev/null
