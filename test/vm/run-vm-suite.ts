@@ -34,6 +34,7 @@ const REQUIRED = [
   'check node (inside the agent container) is OK',
   'drill: lxcfs SIGKILL',
   'a process holding a dead lxcfs file open is reported',
+  'the remount took the path this kernel has',
   'drill: lxcfs SIGSTOP (hung)',
   'drill: agent container SIGKILLed and started again',
   'drill: agent rollout to a newer image',
@@ -125,7 +126,7 @@ async function main(): Promise<number> {
           `accel ${accel}; boot ${f.bootToSuiteSeconds} s; suite ${f.suiteSeconds} s; QEMU total ${secs(vmMs)}`,
       );
       for (const [key, value] of Object.entries(f).filter(([k]) => k.startsWith('recovery'))) summary.push(`  ${guest} ${key}: ${value}`);
-      summary.push(`  ${guest} cgroup namespaces (podman agent): ${f.cgroupnsPodman}`);
+      summary.push(`  ${guest} cgroup namespaces (podman agent): ${f.cgroupnsPodman}; remount path: ${f.remountHow}`);
       summary.push(`  ${guest} lxcfs in a private cgroupns, 256 MiB container read MemTotal: ${f.privateCgroupnsLxcfsMemTotalKb} kB (node ${results.guest.memTotalKb} kB)`);
       tables.push(...results.table.map((r) => ({ ...r, guest })));
     }
