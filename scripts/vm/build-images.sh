@@ -122,3 +122,6 @@ rm -f "$out/images.img"
 truncate -s "${size_mb}M" "$out/images.img"
 nice -n 19 ionice -c3 mkfs.ext4 -q -L lxcfs-images -d "$tmp/disk" "$out/images.img"
 echo "build-images: image disk ($(cat "$tmp/disk/images.txt" | tr '\n' ' ')) made in $((SECONDS - t0)) s" >&2
+# Each build leaves the previous agent and webhook images dangling in the private store: drop them so the
+# cache does not grow run after run (tagged stand-ins and the layer cache stay).
+P image prune -f >/dev/null
