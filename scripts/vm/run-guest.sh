@@ -50,9 +50,10 @@ if [ -z "$accel" ]; then
       accel=$(cat "$memo")
     else
       # The guest's entry script sees lxcfs_vm_probe, prints its marker and powers off: a KVM that gets
-      # there boots these guests; one that hangs, asserts or hits an emulation failure does not.
+      # there (a few seconds on real hardware) boots these guests; one that hangs, asserts or hits an
+      # emulation failure within 30 s does not.
       probe_dir=$(mktemp -d)
-      boot "$probe_dir/console.log" 60 lxcfs_vm_probe=1 "${kvm[@]}" >"$probe_dir/qemu.log" 2>&1 || true
+      boot "$probe_dir/console.log" 30 lxcfs_vm_probe=1 "${kvm[@]}" >"$probe_dir/qemu.log" 2>&1 || true
       if grep -q 'lxcfs-vm: booted' "$probe_dir/console.log" 2>/dev/null; then accel=kvm; fi
       echo "run-guest: KVM trial boot $([ $accel = kvm ] && echo worked || echo failed): using $accel$([ $accel = tcg ] && echo " ($(tail -c 300 "$probe_dir/qemu.log" | tr '\n' ' '))")" >&2
       rm -rf "$probe_dir"

@@ -77,7 +77,7 @@ async function main(): Promise<number> {
     let t0 = Date.now();
     const images = await runScript([join(vm, 'build-images.sh'), join(scratch, 'shared')], 1200);
     if (images.code !== 0) throw new Error(`building the images failed (exit ${images.code}); see above`);
-    summary.push(`images (podman build on stand-ins + save): ${secs(Date.now() - t0)}`);
+    summary.push(`images (stand-ins, podman builds, image disk): ${secs(Date.now() - t0)}`);
 
     for (const guest of GUESTS) {
       console.log(`\n=== vm guest ${guest} ===`);
