@@ -3,15 +3,19 @@
 # node's glibc does not matter), the native remount helper is compiled from native/ in a build stage,
 # and the CLI runs on Node.js 24. Build from the repository root:
 #   docker build -f images/agent.Dockerfile -t lxcfs-webhook/agent .
+# BASE is the public node:24-trixie-slim by default; the VM tests pass a local stand-in built from Debian
+# packages (scripts/vm/build-images.sh). Every stage uses it, so the helper is compiled against the glibc
+# it runs with.
+ARG BASE=node:24-trixie-slim
 
-FROM debian:12-slim AS native
+FROM ${BASE} AS native
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev linux-libc-dev make \
  && rm -rf /var/lib/apt/lists/*
 COPY native /src/native
 RUN make -C /src/native
 
-FROM node:24-bookworm-slim AS build
+FROM ${BASE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
@@ -19,10 +23,12 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
-# node:24-bookworm-slim is Debian 12 with Node.js 24: the same Debian release the lxcfs package is for.
-FROM node:24-bookworm-slim
+# Debian 13 for lxcfs 6.0.x (the LTS line peers ship). Debian 12's lxcfs 5.0.3 was measured too on cgroup
+# v2 guests (README, "Where it runs"). util-linux provides nsenter: lxcfs is started in the host's cgroup
+# namespace when the runtime gives the agent a private one (src/agent/cgroup-namespace.ts).
+FROM ${BASE}
 RUN apt-get update \
- && apt-get install -y --no-install-recommends lxcfs fuse3 \
+ && apt-get install -y --no-install-recommends lxcfs fuse3 util-linux \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /src/package.json ./

@@ -2,8 +2,12 @@
 # The admission webhook: the compiled CLI and its production dependencies on distroless Node.js 24,
 # non-root, no shell. Build from the repository root:
 #   docker build -f images/webhook.Dockerfile -t lxcfs-webhook/webhook .
+# BUILD_BASE and BASE default to the public images; the VM tests pass local stand-ins built from Debian
+# packages (scripts/vm/build-images.sh).
+ARG BUILD_BASE=node:24-bookworm-slim
+ARG BASE=gcr.io/distroless/nodejs24-debian12:nonroot
 
-FROM node:24-bookworm-slim AS build
+FROM ${BUILD_BASE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
@@ -11,7 +15,7 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
-FROM gcr.io/distroless/nodejs24-debian12:nonroot
+FROM ${BASE}
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules

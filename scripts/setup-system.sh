@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need from the machine's own package manager: real lxcfs and fuse3 for the
-# node-agent tests. Idempotent: installs only what is missing. Needs root (CI runs as root).
+# node-agent tests, QEMU, mmdebstrap and podman for the VM suite. Idempotent: installs only what is missing. Needs root (CI runs as root).
 set -euo pipefail
 need=()
 command -v lxcfs >/dev/null 2>&1 || need+=(lxcfs)
@@ -23,6 +23,14 @@ gocode=/usr/share/gocode/src/github.com
 [ -d "$gocode/Masterminds/semver" ] || need+=(golang-github-masterminds-semver-dev)
 [ -d "$gocode/ghodss/yaml" ] || need+=(golang-github-ghodss-yaml-dev)
 [ -d "$gocode/xeipuuv/gojsonschema" ] || need+=(golang-github-xeipuuv-gojsonschema-dev)
+# the VM suite (scripts/vm/): guests built with mmdebstrap into ext4 images, booted with QEMU; images
+# built with podman, which on a cgroup v1 hybrid host needs runc (crun refuses hybrid mode)
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -32,5 +40,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}"
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}"

@@ -18,6 +18,7 @@ import { readOwnMounts } from './host/mountinfo.js';
 import { checkMountApi } from './host/native.js';
 import { agentLayout, sweepConfig, type NodePaths } from './layout.js';
 import { inspectAnchor, prepareAnchor, type AnchorLayout } from './lxcfs/anchor.js';
+import { planCgroupNamespace } from './lxcfs/cgroup-namespace.js';
 import { Supervisor } from './lxcfs/supervisor.js';
 import { AgentMetrics } from './metrics.js';
 import { nodeProblems } from './node-health.js';
@@ -71,6 +72,9 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
 export async function startAgent(options: AgentOptions, log: Logger): Promise<RunningAgent> {
   const { layout, pidfile, stateFile: statePath } = agentLayout(options);
   const remountSupported = await preflight(layout, log);
+  const cgroupNs = planCgroupNamespace(options.proc);
+  for (const warning of cgroupNs.warnings) log.warn(warning);
+  if (cgroupNs.enter) log.info({ own: cgroupNs.own, host: cgroupNs.host }, 'agent runs in a private cgroup namespace: lxcfs starts in the host\'s');
   await prepareAnchor(layout, log);
 
   const metrics = new AgentMetrics();
@@ -79,7 +83,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   const supervisor = new Supervisor(
     {
       layout,
-      lxcfs: { bin: options.lxcfsBin, args: options.lxcfsArgs, fuseMount: layout.fuseMount, pidfile },
+      lxcfs: { bin: options.lxcfsBin, args: options.lxcfsArgs, fuseMount: layout.fuseMount, pidfile, cgroupNs },
       proc: options.proc,
       probeIntervalMs: options.probeIntervalMs,
       probeTimeoutMs: options.probeTimeoutMs,

@@ -7,6 +7,7 @@ import { fuseDevAt, readOwnMounts } from './host/mountinfo.js';
 import { checkMountApi, type MountApiSupport } from './host/native.js';
 import { agentLayout, type NodePaths } from './layout.js';
 import { inspectAnchor, type AnchorState } from './lxcfs/anchor.js';
+import { lxcfsCgroupProblem } from './lxcfs/cgroup-namespace.js';
 import { probeLxcfs, type ProbeResult } from './lxcfs/probe.js';
 import { findLxcfsServing } from './lxcfs/process.js';
 import { peekContainers, type PeekReport } from './repair/peek.js';
@@ -25,6 +26,8 @@ export interface NodeFacts {
   anchor: AnchorState;
   /** Absent where it was not checked (the agent checks it once, at start). */
   mountApi?: MountApiSupport;
+  /** Problems with the cgroup namespace lxcfs runs in (it must be the host's). */
+  lxcfsCgroupProblems?: string[];
   /** The agent's own: its first sweep has looked at every container. */
   firstSweepDone?: boolean;
   /** What `check node` finds in the containers. */
@@ -46,6 +49,7 @@ export function nodeProblems(facts: NodeFacts): string[] {
   } else if (!facts.fuseMounted) {
     problems.push(`nothing is mounted on ${facts.fuseMount}`);
   }
+  problems.push(...(facts.lxcfsCgroupProblems ?? []));
   if (facts.probe && !facts.probe.ok) problems.push(`lxcfs does not answer (${facts.probe.error}): the agent restarts a hung lxcfs after its grace period`);
   if (!facts.anchor.tmpfs) problems.push(`${facts.anchorRoot} is not a tmpfs anchor: the agent mounts one at start`);
   for (const [state, one, several] of [['dead', 'is a dead lxcfs mount', 'are dead lxcfs mounts'], ['absent', 'is not bound to lxcfs', 'are not bound to lxcfs']] as const) {
@@ -86,6 +90,7 @@ export async function inspectNode(paths: NodePaths): Promise<NodeReport> {
   const mounts = readOwnMounts();
   const fuseDev = fuseDevAt(mounts, layout.fuseMount);
   const lxcfsRunning = lxcfsPids.length > 0;
+  const lxcfsCgroupProblems = lxcfsPids.map((pid) => lxcfsCgroupProblem(paths.proc, pid)).filter((p): p is string => p !== undefined);
   const probe = fuseDev !== undefined && lxcfsRunning ? await probeLxcfs(layout.helper, layout.fuseMount, DEFAULT_PROBE_TIMEOUT_MS) : undefined;
   // Mounts on the running lxcfs' connection are live even while it hangs (the probe says so); with no
   // lxcfs running every mount of ours is stale.
@@ -97,6 +102,6 @@ export async function inspectNode(paths: NodePaths): Promise<NodeReport> {
   const reads = await peekContainers(layout.helper, paths.proc, views, { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: DEFAULT_PROBE_TIMEOUT_MS });
   const containers = { stale: countTargets(views, 'stale'), missing: countTargets(views, 'missing'), reads };
 
-  const facts = { anchorRoot: layout.root, fuseMount: layout.fuseMount, lxcfsRunning, fuseMounted: fuseDev !== undefined, probe, anchor, mountApi, containers };
+  const facts = { anchorRoot: layout.root, fuseMount: layout.fuseMount, lxcfsRunning, fuseMounted: fuseDev !== undefined, lxcfsCgroupProblems, probe, anchor, mountApi, containers };
   return { ...facts, lxcfsPids, fuseDev, views, problems: nodeProblems(facts) };
 }

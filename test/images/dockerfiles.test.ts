@@ -1,6 +1,7 @@
-// No Docker engine runs here, so the image build files are checked statically: stages and COPY sources
-// exist, nothing is downloaded but distribution and npm packages, the entry point is the package's
-// CLI, and the images the manifests name carry this package's version.
+// Static checks of the image build files: stages and COPY sources exist, nothing is downloaded but
+// distribution and npm packages, the entry point is the package's CLI, the base images default to the
+// real public ones (tests build them on stand-ins, scripts/vm/build-images.sh, and run them in VM guests:
+// scripts/vm/), and the images the manifests name carry this package's version.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,14 +14,33 @@ import { find, kustomize } from '../deploy/render.js';
 
 interface Instruction { op: string; args: string; stage: string }
 
+/** Global `ARG NAME=default` lines before the first FROM: the bases, overridable with --build-arg. */
+function argDefaults(name: string): Map<string, string> {
+  const text = readFileSync(join(repoRoot, 'images', name), 'utf8');
+  const head = text.slice(0, text.search(/^FROM /m));
+  return new Map([...head.matchAll(/^ARG (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!] as [string, string]));
+}
+
+/** Instructions, with FROM's `${ARG}` replaced by the default: the image users get without build args. */
 function parseDockerfile(name: string): Instruction[] {
   const text = readFileSync(join(repoRoot, 'images', name), 'utf8').replace(/\\\n/g, ' ');
+  const defaults = argDefaults(name);
   let stage = '';
-  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map((line) => {
+  let seenFrom = false;
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).flatMap((line) => {
     const [op, ...rest] = line.split(/\s+/);
-    const args = rest.join(' ');
-    if (op!.toUpperCase() === 'FROM') stage = /\bAS\s+(\S+)/i.exec(args)?.[1] ?? '(final)';
-    return { op: op!.toUpperCase(), args, stage };
+    let args = rest.join(' ');
+    if (op!.toUpperCase() === 'ARG' && !seenFrom) return [];
+    if (op!.toUpperCase() === 'FROM') {
+      seenFrom = true;
+      args = args.replace(/\$\{(\w+)\}/g, (_, arg: string) => {
+        const value = defaults.get(arg);
+        assert.ok(value, `FROM \${${arg}} has a default in a global ARG`);
+        return value;
+      });
+      stage = /\bAS\s+(\S+)/i.exec(args)?.[1] ?? '(final)';
+    }
+    return [{ op: op!.toUpperCase(), args, stage }];
   });
 }
 
@@ -64,8 +84,10 @@ describe('images/agent.Dockerfile', () => {
   it('ships Debian lxcfs and fuse3, the native helper built from native/, and the CLI on Node 24', () => {
     checkCommon(instructions);
     const final = instructions.filter((i) => i.stage === '(final)');
-    assert.match(final[0]!.args, /^node:24-bookworm-slim$/);
-    assert.ok(final.some((i) => i.op === 'RUN' && /apt-get install .*\blxcfs\b.*\bfuse3\b/.test(i.args)));
+    // Debian 13: lxcfs 6.0.x (see README, "Where it runs"); every stage on the same base.
+    assert.match(final[0]!.args, /^node:24-trixie-slim$/);
+    assert.ok(instructions.filter((i) => i.op === 'FROM').every((i) => i.args.startsWith('node:24-trixie-slim')));
+    assert.ok(final.some((i) => i.op === 'RUN' && /apt-get install .*\blxcfs\b.*\bfuse3\b.*\butil-linux\b/.test(i.args)), 'nsenter for the host cgroup namespace');
     const native = instructions.filter((i) => i.stage === 'native');
     assert.ok(native.some((i) => i.op === 'RUN' && i.args.includes('make -C /src/native')));
     const helper = final.find((i) => i.op === 'COPY' && i.args.includes('--from=native'));

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LxcfsWebhookError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { fuseDevAt, readOwnMounts } from '../host/mountinfo.js';
+import { wrapForCgroupNamespace, type CgroupNamespacePlan } from './cgroup-namespace.js';
 
 export interface LxcfsCommand {
   bin: string;
@@ -15,6 +16,8 @@ export interface LxcfsCommand {
   fuseMount: string;
   /** Private to the agent: a second lxcfs on the same pidfile refuses to start. */
   pidfile: string;
+  /** Start lxcfs in the host's cgroup namespace (see cgroup-namespace.ts). */
+  cgroupNs?: CgroupNamespacePlan;
 }
 
 export interface LxcfsExit {
@@ -86,7 +89,7 @@ export async function startLxcfs(cmd: LxcfsCommand, log: Logger, timeoutMs: numb
   if (bin === undefined) {
     throw new LxcfsWebhookError('E_AGENT', `lxcfs binary "${cmd.bin}" not found: install lxcfs (apt-get install lxcfs) or give the agent its path`, { setting: 'bin' });
   }
-  const child = spawn(bin, ['-f', '-p', cmd.pidfile, ...cmd.args, cmd.fuseMount], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...wrapForCgroupNamespace(cmd.cgroupNs, bin, ['-f', '-p', cmd.pidfile, ...cmd.args, cmd.fuseMount]), { stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid!;
   const recentOutput: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
