@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { lxcfsCgroupProblem, planCgroupNamespace, seesHostPids, wrapForCgroupNamespace } from '../../../src/agent/lxcfs/cgroup-namespace.js';
 import { repoRoot } from '../../helpers/paths.js';
 
-const moduleUrl = join(repoRoot, 'dist', 'src', 'agent', 'cgroup-namespace.js');
+const moduleUrl = join(repoRoot, 'dist', 'src', 'agent', 'lxcfs', 'cgroup-namespace.js');
 
 describe('cgroup namespace of lxcfs', () => {
   it('sees the host PID namespace through /proc, and refuses a procfs without it, naming hostPID', () => {
