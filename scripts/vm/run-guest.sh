@@ -44,7 +44,7 @@ accel=${LXCFS_VM_ACCEL:-}
 if [ -z "$accel" ]; then
   accel=tcg
   if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-    key=$( { qemu-system-x86_64 --version; uname -r; sha256sum "$guest/vmlinuz"; ls /sys/module; } | sha256sum | cut -c1-16)
+    key=$( { qemu-system-x86_64 --version; uname -r; sha256sum < "$guest/vmlinuz"; cat /proc/cpuinfo | grep -m1 "^flags"; } | sha256sum | cut -c1-16)
     memo="$cache/accel-$key"
     if [ -f "$memo" ]; then
       accel=$(cat "$memo")
