@@ -6,7 +6,7 @@
 //   node dist/test/vm/run-vm-suite.js            both guests
 //   LXCFS_VM_GUESTS=trixie node ...              one
 //
-// A guest that hangs is killed at LXCFS_VM_TIMEOUT seconds (default 900) and fails with its console
+// A guest that hangs is killed at LXCFS_VM_TIMEOUT seconds (default 600; a guest run takes about 300) and fails with its console
 // log; a results file that is missing, incomplete or lacks a required check is a failure.
 import { spawn } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -45,7 +45,7 @@ const REQUIRED = [
 ];
 
 const GUESTS = (process.env.LXCFS_VM_GUESTS ?? 'bookworm,trixie').split(',').map((g) => g.trim()).filter(Boolean);
-const TIMEOUT_S = Number(process.env.LXCFS_VM_TIMEOUT ?? 900);
+const TIMEOUT_S = Number(process.env.LXCFS_VM_TIMEOUT ?? 600);
 const vm = join(repoRoot, 'scripts', 'vm');
 
 /** Runs a script, streaming its stderr, and returns stdout; bounded by `timeoutS`. */
