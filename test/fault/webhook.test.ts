@@ -140,10 +140,10 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
         figure(t, `silent clients, round ${round}: 1,500 silent + 500 partial ClientHellos: ${show(during)} (≈ ${Math.round((during.rssMiB - baseline.rssMiB) * 1024 / 2000)} KiB each); all cut by the server after ${cutAfterS.toFixed(1)} s; after ${show(afterwards)}`);
         assert.ok(cutAfterS >= TLS_HANDSHAKE_TIMEOUT_MS / 1000 - 1, `cut after ${cutAfterS} s, before the handshake timeout`);
         // Freed TLS memory is kept by malloc for reuse rather than handed back, so RSS stays above the
-        // baseline: measured after two rounds +66 to +87 MiB on Node 20, +111 on Node 24 (it levels off
+        // baseline: measured after two rounds +66 to +87 MiB on Node 20, +111 to +122 on Node 24 (it levels off
         // with more rounds, see DEFAULT_MAX_CONNECTIONS). The leak kept ~60 KiB per connection for good,
         // +240 MiB after two rounds; the descriptor checks above are the exact test, this a backstop.
-        assert.ok(afterwards.rssMiB < baseline.rssMiB + 150, `round ${round}: RSS ${afterwards.rssMiB} MiB, baseline ${baseline.rssMiB} MiB`);
+        assert.ok(afterwards.rssMiB < baseline.rssMiB + 180, `round ${round}: RSS ${afterwards.rssMiB} MiB, baseline ${baseline.rssMiB} MiB`);
         for (const socket of [...silent.sockets, ...partial.sockets]) socket.destroy();
       }
       assert.equal((await send(serve.port, review(), { ca })).status, 200, 'still answering afterwards');
