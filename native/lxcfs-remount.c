@@ -24,10 +24,10 @@
  *       container's processes would, so a dead file shows up whatever mountinfo says.
  *   lxcfs-remount watch <proc>
  *       Runs until stdin ends, reading commands from it, one per line: "add <key> <pid>" watches the
- *       mount namespace of <proc>/<pid>, "remove <key>" stops watching. Prints {"event":"added"} (with
- *       ok, or the failed step and errno) for each add, {"event":"changed"} when that namespace's mount
- *       table changed, {"event":"gone"} when <pid> exited (the watch is then dropped); each with key
- *       and pid.
+ *       mount namespace of <proc>/<pid> (replacing a watch of the same key), "remove <key>" stops
+ *       watching. Prints {"event":"added"} (ok with the namespace's link, or the failed step and errno)
+ *       for each add, {"event":"changed"} when that namespace's mount table changed, {"event":"gone"}
+ *       when <pid> exited (the watch is then dropped); each with key and pid.
  *
  * LXCFS_REMOUNT_EMULATE_OLD_KERNEL=1 makes swap behave as on a kernel without MOVE_MOUNT_BENEATH (< 6.5)
  * and without mount_setattr (< 5.12), so the fallbacks are exercised on a new kernel too.
@@ -513,13 +513,11 @@ static size_t watch_slots;
 #define WATCH_STDIN UINT64_MAX
 #define WATCH_DATA(slot, is_pidfd) (((uint64_t)(slot) << 1) | (is_pidfd))
 
-static void watch_event(const char *event, const struct watch *w)
+static void watch_line(struct line *l, const char *event, const struct watch *w)
 {
-	struct line l = {0};
-	field_str(&l, "event", event);
-	field_str(&l, "key", w->key);
-	field_long(&l, "pid", w->pid);
-	emit(&l);
+	field_str(l, "event", event);
+	field_str(l, "key", w->key);
+	field_long(l, "pid", w->pid);
 }
 
 static void unwatch(struct watch *w)
@@ -615,9 +613,7 @@ static void add_watch(int epoll_fd, const char *proc, const char *key, long pid)
 	w->mountinfo_fd = mountinfo_fd;
 	w->pid_fd = pid_fd;
 	struct line l = {0};
-	field_str(&l, "event", "added");
-	field_str(&l, "key", key);
-	field_long(&l, "pid", pid);
+	watch_line(&l, "added", w);
 	field_bool(&l, "ok", 1);
 	field_str(&l, "mntNs", ns);
 	emit(&l);
@@ -700,9 +696,12 @@ static int cmd_watch(const char *proc)
 			if (w->key[0] == '\0')
 				continue; /* dropped by an earlier event of this batch */
 			int exited = events[i].data.u64 & 1;
-			watch_event(exited ? "gone" : "changed", w);
+			struct line l = {0};
+			watch_line(&l, exited ? "gone" : "changed", w);
+			/* Closed before it is said: "gone" means the namespace is no longer held. */
 			if (exited)
 				unwatch(w);
+			emit(&l);
 		}
 		/* Commands last: an add may reuse a slot that this batch's events still name. */
 		if (input && !read_commands(epoll_fd, proc))
