@@ -22,6 +22,12 @@
  *   lxcfs-remount peek --ns <proc>/<pid> <target>... [--ns ...]
  *       For each namespace, in a child process: enter it and read one byte of each <target>, as the
  *       container's processes would, so a dead file shows up whatever mountinfo says.
+ *   lxcfs-remount watch <proc>
+ *       Runs until stdin ends, reading commands from it, one per line: "add <key> <pid>" watches the
+ *       mount namespace of <proc>/<pid> (replacing a watch of the same key), "remove <key>" stops
+ *       watching. Prints {"event":"added"} (ok with the namespace's link, or the failed step and errno)
+ *       for each add, {"event":"changed"} when that namespace's mount table changed, {"event":"gone"}
+ *       when <pid> exited (the watch is then dropped); each with key and pid.
  *
  * LXCFS_REMOUNT_EMULATE_OLD_KERNEL=1 makes swap behave as on a kernel without MOVE_MOUNT_BENEATH (< 6.5)
  * and without mount_setattr (< 5.12), so the fallbacks are exercised on a new kernel too.
@@ -35,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +57,9 @@
 #endif
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
 #endif
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
@@ -472,12 +483,238 @@ static int run_in_child(namespace_work work, const char *ns, struct target *targ
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
+/* ---- watch --------------------------------------------------------------------------------------- */
+
+/*
+ * Why epoll on /proc/<pid>/mountinfo: the kernel flags an open mountinfo with EPOLLPRI|EPOLLERR whenever
+ * its mount namespace's table changed since the file was last polled (fs/proc_namespace.c, mounts_poll),
+ * on every kernel the agent supports, and an idle node costs no read at all. The alternatives reach
+ * fewer nodes or cost more: fanotify mount events (FAN_MNT_ATTACH/DETACH with FAN_MARK_MNTNS) need Linux
+ * 6.15, fanotify groups are limited per user (fs.fanotify.max_user_groups, 128 by default) and a detach
+ * event names a mount that is already gone; listmount/statmount need 6.8 (another namespace's only from
+ * 6.11, by mnt_ns_id) and still cost syscalls per namespace on every sweep.
+ *
+ * An open mountinfo holds its mount namespace, and so every mount in it (mounts_open_common takes a
+ * reference): a finished container's volumes could not be detached while we hold it. So each watch
+ * also holds a pidfd of the process (Linux 5.3), and both are closed as soon as the process exits.
+ */
+
+struct watch {
+	char key[256]; /* "" for a free slot */
+	long pid;
+	int mountinfo_fd;
+	int pid_fd;
+};
+
+static struct watch *watches;
+static size_t watch_slots;
+
+/* epoll data: a watch's slot and which of its descriptors; stdin has its own value. */
+#define WATCH_STDIN UINT64_MAX
+#define WATCH_DATA(slot, is_pidfd) (((uint64_t)(slot) << 1) | (is_pidfd))
+
+static void watch_line(struct line *l, const char *event, const struct watch *w)
+{
+	field_str(l, "event", event);
+	field_str(l, "key", w->key);
+	field_long(l, "pid", w->pid);
+}
+
+static void unwatch(struct watch *w)
+{
+	close(w->mountinfo_fd);
+	close(w->pid_fd);
+	w->key[0] = '\0';
+}
+
+static struct watch *find_watch(const char *key)
+{
+	for (size_t i = 0; i < watch_slots; i++)
+		if (strcmp(watches[i].key, key) == 0)
+			return &watches[i];
+	return NULL;
+}
+
+/* A free slot, growing the table when every slot is taken; NULL without memory. */
+static struct watch *free_slot(void)
+{
+	struct watch *w = find_watch("");
+	if (w)
+		return w;
+	size_t slots = watch_slots ? watch_slots * 2 : 64;
+	struct watch *grown = realloc(watches, slots * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	memset(grown + watch_slots, 0, (slots - watch_slots) * sizeof(*grown));
+	watches = grown;
+	w = &watches[watch_slots];
+	watch_slots = slots;
+	return w;
+}
+
+static void add_failed(const char *key, long pid, const char *step, int err)
+{
+	struct line l = {0};
+	field_str(&l, "event", "added");
+	field_str(&l, "key", key);
+	field_long(&l, "pid", pid);
+	field_error(&l, step, err);
+	emit(&l);
+}
+
+/*
+ * The pidfd is opened first: if the process exits (and its pid is reused) before mountinfo is opened,
+ * the pidfd is already readable and the watch ends with "gone" right away. The namespace's link is
+ * reported, so the caller can see it watches the namespace it meant.
+ */
+static void add_watch(int epoll_fd, const char *proc, const char *key, long pid)
+{
+	char path[4096], ns[256];
+	struct watch *old = find_watch(key);
+	if (old)
+		unwatch(old);
+	int pid_fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pid_fd < 0) {
+		add_failed(key, pid, "pidfd_open", errno);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%ld/mountinfo", proc, pid);
+	int mountinfo_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mountinfo_fd < 0) {
+		int err = errno;
+		close(pid_fd);
+		add_failed(key, pid, "open(mountinfo)", err);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%ld/ns/mnt", proc, pid);
+	ssize_t n = readlink(path, ns, sizeof(ns) - 1);
+	struct watch *w = n < 0 ? NULL : free_slot();
+	const char *step = n < 0 ? "readlink(ns/mnt)" : "realloc";
+	int err = n < 0 ? errno : ENOMEM;
+	if (w) {
+		size_t slot = (size_t)(w - watches);
+		struct epoll_event on_change = {.events = EPOLLPRI, .data.u64 = WATCH_DATA(slot, 0)};
+		struct epoll_event on_exit = {.events = EPOLLIN, .data.u64 = WATCH_DATA(slot, 1)};
+		step = "epoll_ctl";
+		if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, mountinfo_fd, &on_change) == 0 && epoll_ctl(epoll_fd, EPOLL_CTL_ADD, pid_fd, &on_exit) == 0)
+			err = 0;
+		else
+			err = errno;
+	}
+	if (err) {
+		close(mountinfo_fd); /* closing also takes a descriptor out of the epoll set */
+		close(pid_fd);
+		add_failed(key, pid, step, err);
+		return;
+	}
+	ns[n] = '\0';
+	snprintf(w->key, sizeof(w->key), "%s", key);
+	w->pid = pid;
+	w->mountinfo_fd = mountinfo_fd;
+	w->pid_fd = pid_fd;
+	struct line l = {0};
+	watch_line(&l, "added", w);
+	field_bool(&l, "ok", 1);
+	field_str(&l, "mntNs", ns);
+	emit(&l);
+}
+
+/* One command line: "add <key> <pid>" or "remove <key>". */
+static void watch_command(int epoll_fd, const char *proc, char *line)
+{
+	char *save = NULL;
+	char *cmd = strtok_r(line, " ", &save);
+	char *key = strtok_r(NULL, " ", &save);
+	char *pid = strtok_r(NULL, " ", &save);
+	char *end = NULL;
+	long pid_number = pid ? strtol(pid, &end, 10) : 0;
+	if (cmd && key && strcmp(cmd, "remove") == 0 && !pid) {
+		struct watch *w = find_watch(key);
+		if (w)
+			unwatch(w);
+	} else if (cmd && key && strcmp(cmd, "add") == 0 && pid && *end == '\0' && pid_number > 0 && strlen(key) < sizeof(watches->key)) {
+		add_watch(epoll_fd, proc, key, pid_number);
+	} else {
+		struct line l = {0};
+		field_str(&l, "event", "refused");
+		field_str(&l, "line", line);
+		field_error(&l, "parse", EINVAL);
+		emit(&l);
+	}
+}
+
+/* Reads what stdin has and runs every complete line; returns 0 once stdin has ended. */
+static int read_commands(int epoll_fd, const char *proc)
+{
+	static char buf[65536];
+	static size_t len;
+	ssize_t n = read(STDIN_FILENO, buf + len, sizeof(buf) - 1 - len);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (n == 0)
+		return 0;
+	len += (size_t)n;
+	buf[len] = '\0';
+	char *start = buf;
+	for (char *nl; (nl = strchr(start, '\n')) != NULL; start = nl + 1) {
+		*nl = '\0';
+		watch_command(epoll_fd, proc, start);
+	}
+	len -= (size_t)(start - buf);
+	memmove(buf, start, len);
+	if (len == sizeof(buf) - 1)
+		len = 0; /* no command is this long: drop it */
+	return 1;
+}
+
+static int cmd_watch(const char *proc)
+{
+	/* Two descriptors per container: take the hard limit (an add past it reports EMFILE). */
+	struct rlimit files;
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+		files.rlim_cur = files.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &files);
+	}
+	int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event on_input = {.events = EPOLLIN, .data.u64 = WATCH_STDIN};
+	if (epoll_fd < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, STDIN_FILENO, &on_input) < 0)
+		return emit_result("epoll", errno);
+	for (;;) {
+		struct epoll_event events[64];
+		int n = epoll_wait(epoll_fd, events, 64, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return emit_result("epoll_wait", errno);
+		int input = 0;
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.u64 == WATCH_STDIN) {
+				input = 1;
+				continue;
+			}
+			struct watch *w = &watches[events[i].data.u64 >> 1];
+			if (w->key[0] == '\0')
+				continue; /* dropped by an earlier event of this batch */
+			int exited = events[i].data.u64 & 1;
+			struct line l = {0};
+			watch_line(&l, exited ? "gone" : "changed", w);
+			/* Closed before it is said: "gone" means the namespace is no longer held. */
+			if (exited)
+				unwatch(w);
+			emit(&l);
+		}
+		/* Commands last: an add may reuse a slot that this batch's events still name. */
+		if (input && !read_commands(epoll_fd, proc))
+			return 0;
+	}
+}
+
 static int usage(void)
 {
 	fprintf(stderr,
 		"usage: lxcfs-remount check | read <file> | tmpfs <dir> <options> | bind <source> <target> |\n"
 		"       detach <path> | swap --ns <proc>/<pid> <source> <target> ro|rw replace|attach ... [--ns ...] |\n"
-		"       peek --ns <proc>/<pid> <target>... [--ns ...]\n");
+		"       peek --ns <proc>/<pid> <target>... [--ns ...] | watch <proc>\n");
 	return 2;
 }
 
@@ -538,6 +775,8 @@ int main(int argc, char **argv)
 		emulate_old_kernel = getenv("LXCFS_REMOUNT_EMULATE_OLD_KERNEL") != NULL;
 		return for_each_namespace(argc - 2, argv + 2, 4, swap_namespace);
 	}
+	if (strcmp(cmd, "watch") == 0 && argc == 3)
+		return cmd_watch(argv[2]);
 	if (strcmp(cmd, "peek") == 0)
 		return for_each_namespace(argc - 2, argv + 2, 1, peek_namespace);
 	return usage();

@@ -8,13 +8,14 @@
 //            on lxcfs exit or hang: clear, restart with backoff, sweep
 //   stop:    lxcfs gets SIGTERM, its mounts are cleared, the anchor tmpfs (and its state file) stays
 import { accessSync, constants, existsSync } from 'node:fs';
-import { NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
+import { MOUNT_WATCH_RESTART_BACKOFF, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../runtime/health-server.js';
 import { CoalescingRunner } from '../runtime/coalescing-runner.js';
 import { closeNow, listen } from '../runtime/listen.js';
 import { readOwnMounts } from './host/mountinfo.js';
+import { MountWatch } from './host/mount-watch.js';
 import { checkMountApi } from './host/native.js';
 import { agentLayout, sweepConfig, type NodePaths } from './layout.js';
 import { inspectAnchor, prepareAnchor, type AnchorLayout } from './lxcfs/anchor.js';
@@ -35,6 +36,8 @@ export interface AgentOptions extends NodePaths {
   probeIntervalMs: number;
   probeTimeoutMs: number;
   hangGraceMs: number;
+  /** Watch mount tables so idle sweeps read only what changed (off: every sweep reads all of them). */
+  mountNotifications: boolean;
 }
 
 export interface RunningAgent {
@@ -79,7 +82,8 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
 
   const metrics = new AgentMetrics();
   const stateFile = new StateFile(statePath);
-  const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), stateFile, stateFile.load(), metrics, log);
+  const watch = options.mountNotifications ? new MountWatch({ helper: layout.helper, proc: options.proc, backoff: MOUNT_WATCH_RESTART_BACKOFF }, log) : undefined;
+  const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), stateFile, stateFile.load(), metrics, log, watch);
   const supervisor = new Supervisor(
     {
       layout,
@@ -108,12 +112,13 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   };
   const health = createHealthServer({ registry: metrics.registry, notReadyReasons, logger: log });
   const healthPort = await listen(health, { port: options.healthPort, what: 'health port', setting: 'healthPort' });
-  log.info({ healthPort, anchor: layout.root, fuseMount: layout.fuseMount, remountSupported }, 'agent starting');
+  log.info({ healthPort, anchor: layout.root, fuseMount: layout.fuseMount, remountSupported, mountNotifications: options.mountNotifications }, 'agent starting');
 
   try {
     await supervisor.start();
   } catch (err) {
     await supervisor.stop().catch(() => undefined);
+    await watch?.stop();
     await closeNow(health);
     throw err;
   }
@@ -139,6 +144,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
     async stop() {
       clearInterval(sweepTimer);
       await supervisor.stop();
+      await watch?.stop();
       await closeNow(health);
       log.info('agent stopped');
     },

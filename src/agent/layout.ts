@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import {
   AGENT_STATE_FILE,
   ALLOWED_FILES,
+  MOUNTINFO_FULL_READ_EVERY,
   LXCFS_PIDFILE_NAME,
   NATIVE_HELPER_TIMEOUT_MS,
   REMOUNT_BATCH_SIZE,
@@ -42,5 +43,6 @@ export function sweepConfig(layout: AnchorLayout, proc: string, remountSupported
     remountBatchSize: REMOUNT_BATCH_SIZE,
     helperTimeoutMs: NATIVE_HELPER_TIMEOUT_MS,
     remountSupported,
+    fullReadEvery: MOUNTINFO_FULL_READ_EVERY,
   };
 }

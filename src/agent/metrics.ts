@@ -27,6 +27,16 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     registers: this.registers,
   });
   private readonly lastSweepCpu = new Gauge({ name: `${PREFIX}last_sweep_cpu_seconds`, help: 'CPU time the agent spent in its last sweep', registers: this.registers });
+  private readonly lastSweepMountinfoReads = new Gauge({
+    name: `${PREFIX}last_sweep_mountinfo_reads`,
+    help: 'mountinfo files the last sweep read; with mount notifications, only those of new or changed mount namespaces',
+    registers: this.registers,
+  });
+  private readonly namespacesWatched = new Gauge({
+    name: `${PREFIX}mount_namespaces_watched`,
+    help: 'Mount namespaces whose changes the mount watcher reports (0 with notifications off or while the watcher is down)',
+    registers: this.registers,
+  });
   private readonly staleFound = new Counter({ name: `${PREFIX}stale_found_total`, help: 'Targets found on a dead lxcfs connection', registers: this.registers });
   private readonly missingFound = new Counter({ name: `${PREFIX}missing_found_total`, help: 'Targets injected earlier whose lxcfs mount is gone', registers: this.registers });
   private readonly remounts = new Counter({
@@ -70,6 +80,8 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     this.sweeps.inc({ trigger });
     this.sweepDuration.observe(report.durationMs / 1000);
     this.lastSweepCpu.set(cpuSeconds);
+    this.lastSweepMountinfoReads.set(report.mountinfoRead);
+    this.namespacesWatched.set(report.watched);
     this.staleFound.inc(report.stale);
     this.missingFound.inc(report.missing);
     this.remounts.inc({ result: 'done' }, report.remounted);

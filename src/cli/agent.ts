@@ -4,6 +4,7 @@ import {
   DEFAULT_HANG_GRACE_MS,
   DEFAULT_LXCFS_ARGS,
   DEFAULT_LXCFS_BIN,
+  DEFAULT_MOUNT_NOTIFICATIONS,
   DEFAULT_PROBE_INTERVAL_MS,
   DEFAULT_PROBE_TIMEOUT_MS,
   DEFAULT_SWEEP_INTERVAL_MS,
@@ -18,7 +19,7 @@ import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, withFlagName } from './flags.js';
 import { nodeFlags } from './shared-flags.js';
-import { duration, path, port, words } from './values.js';
+import { duration, onOff, path, port, words } from './values.js';
 
 /** Agent durations drive timers: 0 would spin. */
 const agentDuration = duration(1);
@@ -29,6 +30,11 @@ const flags = new FlagSet('agent', {
   'lxcfs-args': { kind: words, default: DEFAULT_LXCFS_ARGS, help: 'lxcfs flags, space-separated; write --lxcfs-args=VALUE when VALUE starts with -' },
   'health-port': { kind: port, default: DEFAULT_AGENT_HEALTH_PORT, help: 'HTTP port for /livez, /readyz and /metrics' },
   'sweep-interval': { kind: agentDuration, default: DEFAULT_SWEEP_INTERVAL_MS, help: 'how often to check every container' },
+  'mount-notifications': {
+    kind: onOff,
+    default: DEFAULT_MOUNT_NOTIFICATIONS,
+    help: 'watch mount tables so a sweep reads only those that changed; false: every sweep reads all of them',
+  },
   'probe-interval': { kind: agentDuration, default: DEFAULT_PROBE_INTERVAL_MS, help: 'how often to read through lxcfs' },
   'probe-timeout': { kind: agentDuration, default: DEFAULT_PROBE_TIMEOUT_MS, help: 'how long one read may take' },
   'hang-grace': { kind: agentDuration, default: DEFAULT_HANG_GRACE_MS, help: 'restart lxcfs after it has not answered for this long' },
@@ -84,6 +90,7 @@ export const command: Command<AgentCommandOptions> = {
       proc: values.proc,
       healthPort: values['health-port'],
       sweepIntervalMs: values['sweep-interval'],
+      mountNotifications: values['mount-notifications'],
       remountHelper: values['remount-helper'],
       probeIntervalMs: values['probe-interval'],
       probeTimeoutMs: values['probe-timeout'],

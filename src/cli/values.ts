@@ -89,6 +89,9 @@ export function choice<const C extends string>(choices: readonly C[]): ValueKind
   return kind(choices.join('|'), expected, (text) => choices.find((c) => c === text), String);
 }
 
+/** `true` or `false`, for a setting that is on by default: a switch could only turn it on. */
+export const onOff = kind<boolean>('true|false', 'true or false', (text) => (text === 'true' ? true : text === 'false' ? false : undefined), String);
+
 /** Any non-empty text; `expected` says what it should be (`an IP address or host name`). */
 export function text(placeholder: string, expected: string): ValueKind<string> {
   return kind(placeholder, expected, (value) => (value === '' ? undefined : value), String);

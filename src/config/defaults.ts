@@ -258,6 +258,18 @@ export const ANCHOR_TMPFS_OPTIONS = 'mode=0755,size=8m';
 export const AGENT_STATE_FILE = '.lxcfs-webhook-agent.json';
 
 export const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
+/**
+ * Mount notifications (the native helper's `watch`): idle sweeps read only the mount tables that
+ * changed. Off, every sweep reads every table (the escape hatch, and the bench's fallback figure).
+ */
+export const DEFAULT_MOUNT_NOTIFICATIONS = true;
+/**
+ * Every this many periodic sweeps read every mount table even with notifications (5 min at the default
+ * interval): a safety net, so a change the watcher missed is found late rather than never.
+ */
+export const MOUNTINFO_FULL_READ_EVERY = 30;
+/** The mount watcher is restarted after this delay, doubling while it keeps dying; sweeps read everything meanwhile. */
+export const MOUNT_WATCH_RESTART_BACKOFF = { firstMs: 1_000, maxMs: 300_000 } as const;
 /** How often lxcfs is read through FUSE, and how long one read may take before it counts as a hang. */
 export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
 export const DEFAULT_PROBE_TIMEOUT_MS = 2_000;

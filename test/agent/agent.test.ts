@@ -1,17 +1,19 @@
 // End to end: the real agent process (`lxcfs-webhook agent`), real lxcfs, real containers (mount + pid
 // namespaces, memory/cpu cgroups). Each test gets its own scratch node and cleans it up.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { findLxcfsServing } from '../../src/agent/lxcfs/process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.js';
 import { AGENT_STATE_FILE, DEFAULT_FILES } from '../../src/config/defaults.js';
 import type { TestContainer } from '../helpers/container.js';
 import {
   EXPECTED_MEMTOTAL,
+  helperPath,
   LIMITS,
   scratchNode,
   startReadyAgent,
@@ -178,6 +180,50 @@ test('a target that went missing is mounted again at the next sweep', async (t) 
   await waitAllHealthy([c]);
   const broken = await agent.waitForLog((l) => l.msg === 'broken lxcfs mounts', 1000);
   assert.deepEqual([broken.missing, broken.stale, broken.containerId], [['/proc/meminfo'], [], c.containerId]);
+});
+
+test('with mount notifications, periodic sweeps still catch a target gone missing, a new container born stale, and go on without the watcher', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const c = await node.container({ name: 'c', ...withLxcfs });
+  // Two mounts of the first lxcfs stacked on one target: the lower one outlives the repair below and
+  // keeps that connection known, as a dead mount of ours, for the container started after it.
+  const stacked = await node.container({ name: 'stacked', ...withLxcfs });
+  assert.equal((await stacked.exec(['mount', '--bind', '/proc/meminfo', '/proc/meminfo'])).code, 0);
+  const keep = join(node.dir, 'keep');
+  mkdirSync(join(keep, 'proc'), { recursive: true });
+  writeFileSync(join(keep, 'proc', 'meminfo'), '');
+  await promisify(execFile)(helperPath, ['bind', join(node.anchor, 'proc', 'meminfo'), join(keep, 'proc', 'meminfo')]);
+  await waitUntil('idle sweeps read no mount table', async () =>
+    (await agent.metric('lxcfs_webhook_agent_mount_namespaces_watched')) >= 2 && (await agent.metric('lxcfs_webhook_agent_last_sweep_mountinfo_reads')) === 0);
+
+  // A target unmounted inside a running container: its namespace reports the change.
+  let since = agent.logs.length;
+  assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
+  await waitAllHealthy([c]);
+  const missing = await agent.waitForLog((l) => l.msg === 'sweep done' && l.missing === 1, 1000, since);
+  assert.equal(missing.trigger, 'periodic');
+
+  // A container started after the last sweep, its file already on a dead lxcfs: a new namespace is read.
+  process.kill(node.lxcfsPid(), 'SIGKILL');
+  await agent.waitForLog((l) => l.msg === 'sweep done' && l.trigger === 'lxcfs-restart', 10_000, since);
+  await waitAllHealthy([c, stacked]);
+  since = agent.logs.length;
+  const late = await node.container({ name: 'late', ...LIMITS, source: keep, files: ['/proc/meminfo'] });
+  await waitUntil('the late container reads its limits', async () => (await late.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL));
+  const stale = await agent.waitForLog((l) => l.msg === 'sweep done' && l.stale === 1, 1000, since);
+  assert.equal(stale.trigger, 'periodic');
+
+  // The watcher killed: sweeps read every table until it is back, and still repair.
+  const watcher = agent.logs.filter((l) => l.msg === 'mount watcher started').at(-1)!.pid as number;
+  since = agent.logs.length;
+  process.kill(watcher, 'SIGKILL');
+  await agent.waitForLog((l) => l.msg === 'mount notifications stopped: every sweep reads every mount table until the watcher is back', 5000, since);
+  assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
+  await waitAllHealthy([c]);
+  const fallback = await agent.waitForLog((l) => l.msg === 'sweep done' && l.missing === 1, 1000, since);
+  assert.ok((fallback.mountinfoRead as number) >= 3, `read every table: ${JSON.stringify(fallback)}`);
+  await agent.waitForLog((l) => l.msg === 'mount notifications back', 10_000, since);
 });
 
 test('SIGTERM stops lxcfs and clears its mounts, keeps the anchor; a new agent takes over', async (t) => {

@@ -13,11 +13,12 @@ function agentCli(...args: string[]): Promise<{ code: number; stdout: string; st
 test('--help lists every flag with its default', async () => {
   const { code, stdout } = await agentCli('--help');
   assert.equal(code, 0);
-  for (const flag of ['--lxcfs-root', '--fuse-mount', '--lxcfs-bin', '--lxcfs-args', '--proc', '--health-port', '--sweep-interval', '--remount-helper', '--probe-interval', '--probe-timeout', '--hang-grace']) {
+  for (const flag of ['--lxcfs-root', '--fuse-mount', '--lxcfs-bin', '--lxcfs-args', '--proc', '--health-port', '--sweep-interval', '--mount-notifications', '--remount-helper', '--probe-interval', '--probe-timeout', '--hang-grace']) {
     assert.match(stdout, new RegExp(`^  ${flag} `, 'm'), flag);
   }
   assert.match(stdout, /default \/var\/lib\/lxcfs/);
   assert.match(stdout, /default "--enable-cfs -l"/);
+  assert.match(stdout, /--mount-notifications true\|false\s.*\(default true\)/s);
 });
 
 test('unknown flags and bad values fail before anything is touched, exit 2', async () => {
@@ -28,4 +29,7 @@ test('unknown flags and bad values fail before anything is touched, exit 2', asy
   assert.equal(badPort.code, 2);
   assert.match(badPort.stderr, /flag --health-port has value "70000"; expected a port number/);
   assert.ok(!existsSync('/nonexistent/never-created'));
+  const notBoolean = await agentCli('--mount-notifications=off');
+  assert.equal(notBoolean.code, 2);
+  assert.match(notBoolean.stderr, /flag --mount-notifications has value "off"; expected true or false/);
 });

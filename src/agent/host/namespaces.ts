@@ -35,7 +35,21 @@ function readLink(path: string): string | undefined {
   }
 }
 
-export function listContainerNamespaces(proc: string): ContainerNamespace[] {
+/** The oldest process whose pid namespace is also its children's; undefined when none is (yet). */
+function electRepresentative(proc: string, pids: readonly number[]): number | undefined {
+  const oldestFirst = pids.length === 1 ? pids : [...pids].sort((a, b) => startTime(proc, a) - startTime(proc, b));
+  return oldestFirst.find((p) => {
+    const pidNs = readLink(`${proc}/${p}/ns/pid`);
+    return pidNs !== undefined && pidNs === readLink(`${proc}/${p}/ns/pid_for_children`);
+  });
+}
+
+/**
+ * `representatives` carries each namespace's representative from one call to the next: it is kept
+ * while it is still in the namespace (a process that joined since is younger, so the election would
+ * not change), and only new namespaces and vanished representatives pay for the election's reads.
+ */
+export function listContainerNamespaces(proc: string, representatives: Map<string, number> = new Map()): ContainerNamespace[] {
   const skipped = new Set([readLink(`${proc}/1/ns/mnt`), readLink('/proc/self/ns/mnt')]);
   const byNamespace = new Map<string, number[]>();
   for (const name of readdirSync(proc)) {
@@ -50,12 +64,15 @@ export function listContainerNamespaces(proc: string): ContainerNamespace[] {
 
   const namespaces: ContainerNamespace[] = [];
   for (const [mntNs, pids] of byNamespace) {
-    const oldestFirst = pids.length === 1 ? pids : [...pids].sort((a, b) => startTime(proc, a) - startTime(proc, b));
-    const pid = oldestFirst.find((p) => {
-      const pidNs = readLink(`${proc}/${p}/ns/pid`);
-      return pidNs !== undefined && pidNs === readLink(`${proc}/${p}/ns/pid_for_children`);
-    });
-    if (pid !== undefined) namespaces.push({ mntNs, pid, pids });
+    const kept = representatives.get(mntNs);
+    const pid = kept !== undefined && pids.includes(kept) ? kept : electRepresentative(proc, pids);
+    if (pid === undefined) {
+      representatives.delete(mntNs);
+      continue;
+    }
+    representatives.set(mntNs, pid);
+    namespaces.push({ mntNs, pid, pids });
   }
+  for (const mntNs of representatives.keys()) if (!byNamespace.has(mntNs)) representatives.delete(mntNs);
   return namespaces;
 }

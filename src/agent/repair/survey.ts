@@ -1,10 +1,12 @@
 // The read model of repair: every container mount namespace that has lxcfs files of ours, each target
 // classified. Read-only (procfs only, never FUSE): sweeps act on it, `check node` reports it.
 import { readFileSync } from 'node:fs';
-import { isFuse, parseMountinfo, topMountAt } from '../host/mountinfo.js';
+import { isFuse, parseMountinfo, topMountAt, type Mount } from '../host/mountinfo.js';
+import type { WatchStatus } from '../host/mount-watch.js';
 import { listContainerNamespaces, type ContainerNamespace } from '../host/namespaces.js';
 import { parsePodIdentity, type PodIdentity } from '../host/pod-identity.js';
 import { classifyTargets, isOurMount, type TargetStatus } from './classify.js';
+import { mustReadMountinfo } from './read-plan.js';
 import type { AgentState } from './state.js';
 
 export interface SurveyConfig {
@@ -42,14 +44,51 @@ export function containerFields(view: NamespaceView) {
 /** Pod identities by namespace, valid while the representative pid stays the same process. */
 export type IdentityCache = Map<string, { pid: number; identity: PodIdentity }>;
 
+/** What a survey keeps for the next one, per namespace; each entry is about one representative process. */
+export interface SurveyMemory {
+  identities: IdentityCache;
+  /** See listContainerNamespaces. */
+  representatives: Map<string, number>;
+  /** The mounts at our targets as last read (all the survey needs of a mountinfo), and through which pid. */
+  mounts: Map<string, { pid: number; mounts: Mount[] }>;
+}
+
+export function newSurveyMemory(): SurveyMemory {
+  return { identities: new Map(), representatives: new Map(), mounts: new Map() };
+}
+
+/** Which mountinfo files to read: every one, or only those a change may have touched. */
+export interface SurveyReads {
+  readAll: boolean;
+  /** The mount watcher's view (host/mount-watch.ts); none when notifications are off. */
+  watch?: {
+    status(mntNs: string): WatchStatus | undefined;
+    /** Called before a namespace's mountinfo is read. */
+    reading(mntNs: string): void;
+  };
+}
+
+export interface Survey {
+  /** Namespaces with targets of ours. */
+  views: NamespaceView[];
+  /** Every container namespace found, ours or not. */
+  namespaces: ContainerNamespace[];
+  /** How many mountinfo files were read (the others were unchanged since the last read). */
+  mountinfoRead: number;
+}
+
 /**
  * Every container namespace that has targets of ours, classified against the running lxcfs' connection
  * (`liveDev`; any value that is no connection when none runs). Namespaces without anything of ours
- * cost one mountinfo read each.
+ * cost one mountinfo read each, or none when `reads` knows their table has not changed. Classification
+ * runs on every namespace either way: an lxcfs restart changes the live connection without any mount
+ * event.
  */
-export function survey(config: SurveyConfig, liveDev: string, state: AgentState, identities: IdentityCache = new Map()): NamespaceView[] {
+export function survey(config: SurveyConfig, liveDev: string, state: AgentState, memory = newSurveyMemory(), reads: SurveyReads = { readAll: true }): Survey {
   const knownDevs = new Set(state.knownDevs);
   const targets = new Set(config.files);
+  const { identities } = memory;
+  let mountinfoRead = 0;
   /** undefined once the process has exited */
   const identityOf = (ns: ContainerNamespace): PodIdentity | undefined => {
     const cached = identities.get(ns.mntNs);
@@ -60,15 +99,27 @@ export function survey(config: SurveyConfig, liveDev: string, state: AgentState,
     identities.set(ns.mntNs, { pid: ns.pid, identity });
     return identity;
   };
-
-  const views: NamespaceView[] = [];
-  for (const ns of listContainerNamespaces(config.proc)) {
+  /** undefined once the process has exited */
+  const mountsOf = (ns: ContainerNamespace): Mount[] | undefined => {
+    const cached = memory.mounts.get(ns.mntNs);
+    if (cached && !mustReadMountinfo({ pid: ns.pid, cachedPid: cached.pid, watch: reads.watch?.status(ns.mntNs), readAll: reads.readAll })) return cached.mounts;
+    reads.watch?.reading(ns.mntNs);
+    mountinfoRead++;
     const mountinfo = readProcFile(`${config.proc}/${ns.pid}/mountinfo`);
-    if (mountinfo === undefined) continue;
+    if (mountinfo === undefined) return undefined;
     const mounts = parseMountinfo(mountinfo, targets);
-    const memory = state.namespaces[ns.mntNs];
+    memory.mounts.set(ns.mntNs, { pid: ns.pid, mounts });
+    return mounts;
+  };
+
+  const namespaces = listContainerNamespaces(config.proc, memory.representatives);
+  const views: NamespaceView[] = [];
+  for (const ns of namespaces) {
+    const mounts = mountsOf(ns);
+    if (mounts === undefined) continue;
+    const known = state.namespaces[ns.mntNs];
     // The same inode number on another cgroup is a new namespace: what we remember is not about it.
-    const remembered = memory && memory.cgroup === identityOf(ns)?.cgroup ? memory.targets : {};
+    const remembered = known && known.cgroup === identityOf(ns)?.cgroup ? known.targets : {};
     const statuses = classifyTargets({ mounts, liveDev, knownDevs, remembered, files: config.files });
     const identity = statuses.length > 0 ? identityOf(ns) : undefined;
     if (identity === undefined) continue;
@@ -81,7 +132,9 @@ export function survey(config: SurveyConfig, liveDev: string, state: AgentState,
   }
   const seen = new Set(views.map((v) => v.ns.mntNs));
   for (const mntNs of identities.keys()) if (!seen.has(mntNs)) identities.delete(mntNs);
-  return views;
+  const listed = new Set(namespaces.map((ns) => ns.mntNs));
+  for (const mntNs of memory.mounts.keys()) if (!listed.has(mntNs)) memory.mounts.delete(mntNs);
+  return { views, namespaces, mountinfoRead };
 }
 
 /** How many targets of `views` are in `state`. */

@@ -5,10 +5,12 @@
 import type { Logger } from '../../log.js';
 import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
 import type { LxcfsListener } from '../lxcfs/supervisor.js';
+import type { MountWatch } from '../host/mount-watch.js';
 import { DeadDescriptorReporter } from './dead-descriptors.js';
+import { readsEverything } from './read-plan.js';
 import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
 import type { AgentState, StateFile } from './state.js';
-import { containerFields, survey, type IdentityCache, type NamespaceView, type SurveyConfig } from './survey.js';
+import { containerFields, newSurveyMemory, survey, type NamespaceView, type SurveyConfig } from './survey.js';
 
 export interface SweepConfig extends SurveyConfig {
   fuseMount: string;
@@ -18,6 +20,8 @@ export interface SweepConfig extends SurveyConfig {
   helperTimeoutMs: number;
   /** The kernel has open_tree/move_mount: without them broken mounts are only reported. */
   remountSupported: boolean;
+  /** Every this many periodic sweeps read every mount table, notifications or not. */
+  fullReadEvery: number;
 }
 
 export interface SweepReport {
@@ -31,6 +35,10 @@ export interface SweepReport {
   remounted: number;
   failed: number;
   deadDescriptorProcesses: number;
+  /** mountinfo files read; the other namespaces' tables had not changed. */
+  mountinfoRead: number;
+  /** Namespaces with a confirmed mount watch after the sweep (0 with notifications off). */
+  watched: number;
   durationMs: number;
 }
 
@@ -41,13 +49,14 @@ export interface SweepMetrics {
 
 export class Sweeper implements LxcfsListener {
   private readonly runner = new CoalescingRunner<SweepReport>();
-  private readonly identities: IdentityCache = new Map();
+  private readonly memory = newSurveyMemory();
   private readonly deadDescriptors: DeadDescriptorReporter;
   /** dev of the running lxcfs' connection; undefined while it is down. */
   private liveDev: string | undefined;
   /** What the last sweep saw, for reads inside containers between sweeps. */
   private lastViews: readonly NamespaceView[] = [];
   private swept = false;
+  private periodicSweeps = 0;
 
   constructor(
     private readonly config: SweepConfig,
@@ -55,6 +64,8 @@ export class Sweeper implements LxcfsListener {
     private state: AgentState,
     private readonly metrics: SweepMetrics,
     private readonly log: Logger,
+    /** Mount notifications; without them every sweep reads every mount table. */
+    private readonly watch?: MountWatch,
   ) {
     this.deadDescriptors = new DeadDescriptorReporter(config.proc, log);
   }
@@ -101,11 +112,19 @@ export class Sweeper implements LxcfsListener {
   private async runOnce(trigger: string): Promise<SweepReport> {
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
-    const report: SweepReport = { done: false, namespaces: 0, covered: 0, stale: 0, missing: 0, remounted: 0, failed: 0, deadDescriptorProcesses: 0, durationMs: 0 };
+    const report: SweepReport = {
+      done: false, namespaces: 0, covered: 0, stale: 0, missing: 0, remounted: 0, failed: 0, deadDescriptorProcesses: 0, mountinfoRead: 0, watched: 0, durationMs: 0,
+    };
     const liveDev = this.liveDev;
     if (liveDev === undefined) return report;
 
-    const views = survey(this.config, liveDev, this.state, this.identities);
+    const readAll = readsEverything(trigger, this.periodicSweeps, this.config.fullReadEvery);
+    if (trigger === 'periodic') this.periodicSweeps++;
+    const { views, namespaces, mountinfoRead } = survey(this.config, liveDev, this.state, this.memory, { readAll, watch: this.watch });
+    // Our own remounts below change tables too: the watcher reports them, and the next sweep reads them.
+    this.watch?.follow(namespaces);
+    report.mountinfoRead = mountinfoRead;
+    report.watched = this.watch?.watched ?? 0;
     this.lastViews = views;
     this.remember(views, liveDev);
     report.done = true;
