@@ -4,13 +4,24 @@ import { posix } from 'node:path';
 import { VOLUME_PREFIX, type LxcfsFile } from '../config/defaults.js';
 import type { Volume, VolumeMount } from './pod.js';
 
+// Names and host paths are asked for per file per container on every review, and there are only a
+// few files and one root: each is computed once (the webhook's busiest path; see bench/webhook.ts).
+const volumeNames = new Map<LxcfsFile, string>();
+const hostPaths = new Map<string, Map<LxcfsFile, string>>();
+
 /** `/proc/meminfo` → `lxcfs-proc-meminfo`; `/sys/devices/system/cpu/online` → `lxcfs-sys-devices-system-cpu-online`. */
 export function volumeName(file: LxcfsFile): string {
-  return VOLUME_PREFIX + file.slice(1).replaceAll('/', '-');
+  let name = volumeNames.get(file);
+  if (name === undefined) volumeNames.set(file, (name = VOLUME_PREFIX + file.slice(1).replaceAll('/', '-')));
+  return name;
 }
 
 export function hostPathOf(lxcfsRoot: string, file: LxcfsFile): string {
-  return posix.join(lxcfsRoot, file);
+  let paths = hostPaths.get(lxcfsRoot);
+  if (paths === undefined) hostPaths.set(lxcfsRoot, (paths = new Map()));
+  let path = paths.get(file);
+  if (path === undefined) paths.set(file, (path = posix.join(lxcfsRoot, file)));
+  return path;
 }
 
 /** `type: File` makes the kubelet wait for lxcfs instead of creating a directory in its place. */
@@ -37,8 +48,14 @@ export function isLxcfsVolume(volume: Volume, lxcfsRoot: string, file: LxcfsFile
  * per mount, since every file is compared with every mount.
  */
 export function normalisedMountPath(mountPath: unknown): string | undefined {
-  return typeof mountPath === 'string' ? posix.normalize(`/${mountPath}`).replace(/(.)\/+$/, '$1') : undefined;
+  if (typeof mountPath !== 'string') return undefined;
+  // Nearly every mountPath is already clean: absolute, no empty, `.` or `..` segment, no trailing `/`.
+  if (CLEAN_ABSOLUTE_PATH.test(mountPath)) return mountPath;
+  return posix.normalize(`/${mountPath}`).replace(/(.)\/+$/, '$1');
 }
+
+/** `/a/b`: segments of anything but `/`, none of them `.` or `..`; normalising it changes nothing. */
+const CLEAN_ABSOLUTE_PATH = /^(?:\/(?!\.\.?(?:\/|$))[^/]+)+$/;
 
 /**
  * True when a mount at (normalised) `path` already provides `file`: the same path, or a directory above
