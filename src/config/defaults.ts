@@ -179,10 +179,6 @@ export const TLS_RELOAD_SETTLE_MS = 100;
 export const TLS_RELOAD_POLL_INTERVAL_MS = 10_000;
 /** Bytes of log lines that may wait for a slow reader of stdout; beyond that, lines are dropped. */
 export const LOG_ASYNC_BUFFER_BYTES = 16 * 1024 * 1024;
-/** Log lines of a busy server are written in batches of about this many bytes (sonic-boom's minLength)... */
-export const LOG_BATCH_BYTES = 4096;
-/** ...or at this interval, whichever comes first: how late a line may reach stdout. */
-export const LOG_FLUSH_INTERVAL_MS = 100;
 /**
  * Node flags the webhook runs with (image entrypoint, benchmark). A 2 MiB young generation instead of
  * V8's 16 MiB keeps a busy webhook near 85 MiB RSS instead of over 100, at no measurable cost: its
