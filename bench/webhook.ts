@@ -52,7 +52,8 @@ const canPin = availableParallelism() >= 2 && spawnSync('taskset', ['-V']).statu
 class Connection {
   private received: Buffer = Buffer.alloc(0);
   private waiting: { resolve: (response: { status: number; body: Buffer }) => void; reject: (err: Error) => void } | undefined;
-  private closing = false;
+  /** Closed by us, or by the server while idle (its keep-alive timeout): no longer usable. */
+  closed = false;
 
   private constructor(private readonly socket: TLSSocket) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -91,13 +92,14 @@ class Connection {
   }
 
   private fail(err: Error): void {
-    if (this.closing) return;
-    if (this.waiting) this.waiting.reject(err);
-    else throw err;
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    if (waiting && !this.closed) waiting.reject(err);
+    this.closed = true;
   }
 
   close(): void {
-    this.closing = true;
+    this.closed = true;
     this.socket.destroy();
   }
 }
@@ -245,8 +247,10 @@ async function measureLatency(server: Server, rate: number): Promise<number[]> {
   let inFlight = 0;
   const dispatch = () => {
     while (queue.length > 0 && idle.length > 0) {
+      // Oldest idle first, so no connection idles into the server's keep-alive timeout.
+      const connection = idle.shift()!;
+      if (connection.closed) continue;
       const due = queue.shift()!;
-      const connection = idle.pop()!;
       inFlight++;
       void connection.send().then((response) => {
         check(response);
@@ -343,6 +347,13 @@ async function measureRuntime(runtime: Runtime, tls: TlsFiles, dir: string): Pro
         `${cpu}load generator CPU ${f.clientCpu.map(percent).join(' / ')})`);
     }
     console.log(`  serve/floor: ${percent(share)} of the floor's throughput  (aim >= ${percent(AIM.floorShare)}: ${verdict(share >= AIM.floorShare)})`);
+    // CPU per review does not depend on how much of its CPU the server got: the steadier figure on a busy machine.
+    const cpuPerReview = (f: Figures) => median(f.serverCpu.map((cpu, i) => (cpu / f.throughputs[i]!) * 1e6));
+    if (figures.serve.serverCpu.length === ROUNDS && figures.floor.serverCpu.length === ROUNDS) {
+      const serveCpu = cpuPerReview(figures.serve);
+      const floorCpu = cpuPerReview(figures.floor);
+      console.log(`  CPU per review (median): serve ${fmt(serveCpu)} µs, floor ${fmt(floorCpu)} µs: serve costs ${fmt(serveCpu / floorCpu, 2)}× the floor`);
+    }
     console.log(`  latency at ${fmt(rate)} reviews/s (half of serve's peak), open loop:`);
     for (const name of ['serve', 'floor'] as const) {
       const p99 = percentile(figures[name].latencies, 99);

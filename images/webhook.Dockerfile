@@ -25,6 +25,6 @@ COPY --chmod=755 images/lxcfs-webhook.cjs /usr/local/bin/lxcfs-webhook
 # 65532 is distroless' "nonroot"; the Deployment also sets runAsNonRoot and a read-only root filesystem.
 USER 65532:65532
 EXPOSE 8443 8080
-# --max-semi-space-size=2: WEBHOOK_NODE_FLAGS in src/config/defaults.ts (keeps RSS under 100 MB).
-ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=2", "/app/dist/src/cli/main.js"]
+# --max-semi-space-size=4: WEBHOOK_NODE_FLAGS in src/config/defaults.ts (small young generation: RSS near 100 MB).
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=4", "/app/dist/src/cli/main.js"]
 CMD ["serve"]
