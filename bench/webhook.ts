@@ -132,12 +132,20 @@ async function writeTlsFiles(dir: string): Promise<TlsFiles> {
   return files;
 }
 
+/** Servers still running: stopped at exit, even when the benchmark fails. */
+const liveServers = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of liveServers) child.kill('SIGTERM');
+});
+
 /** Starts a server script pinned to CPU 0; resolves once it logs "serving" with its port. */
 async function startServer(runtime: Runtime, script: string, args: readonly string[], tls: TlsFiles): Promise<Server> {
   const argv = [...serverNodeArgs, script, ...args];
   // serve logs one line per review, as in production.
   const options: SpawnOptions = { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } };
   const child = canPin ? spawn('taskset', ['-c', '0', runtime.node, ...argv], options) : spawn(runtime.node, argv, options);
+  liveServers.add(child);
+  child.on('exit', () => liveServers.delete(child));
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
