@@ -27,7 +27,6 @@ export function createLogger(component: string, level = process.env.LOG_LEVEL ??
   }, destination);
 }
 
-
 /**
  * stdout for busy servers: written asynchronously, in batches. The default synchronous write into a
  * full pipe stalls the whole process (pino's writer then sleeps), and a webhook must not wait on
@@ -36,15 +35,16 @@ export function createLogger(component: string, level = process.env.LOG_LEVEL ??
  * it held, together a sixth of a busy webhook's CPU. Buffered lines are flushed at exit.
  */
 export function asyncStdout(): DestinationStream {
-  return new TurnBatchedStream(pino.destination({ dest: 1, sync: false, maxLength: LOG_ASYNC_BUFFER_BYTES }));
+  return new BatchedStream(pino.destination({ dest: 1, sync: false, maxLength: LOG_ASYNC_BUFFER_BYTES }));
 }
 
-class TurnBatchedStream implements DestinationStream {
+class BatchedStream implements DestinationStream {
   private pending: string[] = [];
 
   constructor(private readonly out: ReturnType<typeof pino.destination>) {
     process.on('exit', () => {
-      // pino ends its stream at beforeExit; a line logged after that has nowhere to go.
+      // process.exit() with lines still waiting. (pino ends its stream at beforeExit: after that a
+      // line has nowhere to go.)
       if ((out as { destroyed?: boolean }).destroyed) return;
       this.handOver();
       out.flushSync();
@@ -52,8 +52,8 @@ class TurnBatchedStream implements DestinationStream {
   }
 
   write(line: string): void {
-    // Unref'd: a batch never keeps the process alive, and the exit handler writes what is left.
-    if (this.pending.push(line) === 1) setTimeout(() => this.handOver(), LOG_BATCH_MS).unref();
+    // Not unref'd: the batch goes out before the loop can drain and pino ends the stream (beforeExit).
+    if (this.pending.push(line) === 1) setTimeout(() => this.handOver(), LOG_BATCH_MS);
   }
 
   private handOver(): void {
