@@ -45,6 +45,15 @@ export function isOurMount(mount: Mount, devs: Pick<ClassifyInput, 'liveDev' | '
   return isFuse(mount) && (mount.dev === devs.liveDev || devs.knownDevs.has(mount.dev));
 }
 
+/**
+ * Classification is a function of its input alone, so the same input objects get the same answer: a
+ * caller that keeps unchanged inputs as the same objects reuses its last result instead of classifying
+ * again (an idle sweep's namespaces). Compared by identity, which costs nothing; an equal copy is new.
+ */
+export function sameInput(a: ClassifyInput, b: ClassifyInput): boolean {
+  return a.mounts === b.mounts && a.liveDev === b.liveDev && a.knownDevs === b.knownDevs && a.remembered === b.remembered && a.files === b.files;
+}
+
 export function classifyTargets(input: ClassifyInput): TargetStatus[] {
   const { mounts, liveDev, remembered, files } = input;
   const statuses: TargetStatus[] = [];
