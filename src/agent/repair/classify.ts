@@ -60,13 +60,15 @@ export function classifyTargets(input: ClassifyInput): TargetStatus[] {
   for (const target of files) {
     const top = topMountAt(mounts, target);
     if (top && isOurMount(top, input) && files.includes(top.root)) {
-      const base = { target, lxcfsPath: top.root, readOnly: isReadOnly(top) };
-      statuses.push(top.dev === liveDev ? { ...base, state: 'live' } : { ...base, state: 'stale', deadMountId: top.mountId });
+      // Literals, not spreads: V8 reads spread-built objects several times slower, and every sweep reads these.
+      const lxcfsPath = top.root;
+      const readOnly = isReadOnly(top);
+      statuses.push(top.dev === liveDev ? { target, lxcfsPath, readOnly, state: 'live' } : { target, lxcfsPath, readOnly, state: 'stale', deadMountId: top.mountId });
       continue;
     }
     const wasOurs = remembered[target];
     // Something else's FUSE mount on top (another lxcfs) is left alone even where ours used to be.
-    if (wasOurs && !(top && isFuse(top))) statuses.push({ target, ...wasOurs, state: 'missing' });
+    if (wasOurs && !(top && isFuse(top))) statuses.push({ target, lxcfsPath: wasOurs.lxcfsPath, readOnly: wasOurs.readOnly, state: 'missing' });
   }
   return statuses;
 }
