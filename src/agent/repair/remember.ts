@@ -6,11 +6,20 @@ import type { TargetStatus } from './classify.js';
 import type { AgentState, NamespaceMemory } from './state.js';
 import type { NamespaceView } from './survey.js';
 
+/** Whether some status is not in `targets` as it is. */
+function teaches(targets: NamespaceMemory['targets'], statuses: readonly TargetStatus[]): boolean {
+  for (const s of statuses) {
+    const known = targets[s.target];
+    if (known?.lxcfsPath !== s.lxcfsPath || known.readOnly !== s.readOnly) return true;
+  }
+  return false;
+}
+
 /** `before` when the statuses add nothing to it, else a new memory holding both. */
 function namespaceMemory(before: NamespaceMemory | undefined, cgroup: string, statuses: readonly TargetStatus[]): NamespaceMemory {
   // The same inode number on another cgroup is a new namespace: what was remembered is not about it.
   const kept = before?.cgroup === cgroup ? before : undefined;
-  if (kept && statuses.every((s) => kept.targets[s.target]?.lxcfsPath === s.lxcfsPath && kept.targets[s.target]?.readOnly === s.readOnly)) return kept;
+  if (kept && !teaches(kept.targets, statuses)) return kept;
   const targets = { ...kept?.targets };
   for (const s of statuses) targets[s.target] = { lxcfsPath: s.lxcfsPath, readOnly: s.readOnly };
   return { cgroup, targets };
