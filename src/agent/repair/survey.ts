@@ -95,9 +95,9 @@ export interface Survey {
 /**
  * Every container namespace that has targets of ours, classified against the running lxcfs' connection
  * (`liveDev`; any value that is no connection when none runs). Namespaces without anything of ours
- * cost one mountinfo read each, or none when `reads` knows their table has not changed. Classification
- * runs on every namespace either way: an lxcfs restart changes the live connection without any mount
- * event.
+ * cost one mountinfo read each, or none when `reads` knows their table has not changed. A namespace is
+ * classified again whenever any input changed, read or not: an lxcfs restart changes the live connection
+ * without any mount event. Otherwise its last classification stands.
  */
 export function survey(config: SurveyConfig, liveDev: string, state: AgentState, memory = newSurveyMemory(), reads: SurveyReads = { readAll: true }): Survey {
   if (memory.knownDevs?.list !== state.knownDevs) memory.knownDevs = { list: state.knownDevs, set: new Set(state.knownDevs) };
