@@ -39,10 +39,19 @@ function unescape(field: string): string {
  * `onlyAt` must not need escaping.)
  */
 export function parseMountinfo(text: string, onlyAt?: ReadonlySet<string>): Mount[] {
+  return parseMountLines(onlyAt ? mountLinesAt(text, onlyAt) : text.split('\n'));
+}
+
+/** The lines of mountinfo text about mounts at `paths` (which must not need escaping), in order. */
+export function mountLinesAt(text: string, paths: ReadonlySet<string>): string[] {
+  return text.split('\n').filter((line) => line !== '' && paths.has(field(line, 4)));
+}
+
+/** Parses mountinfo lines (empty ones are skipped). */
+export function parseMountLines(lines: readonly string[]): Mount[] {
   const mounts: Mount[] = [];
-  for (const line of text.split('\n')) {
+  for (const line of lines) {
     if (line === '') continue;
-    if (onlyAt && !onlyAt.has(field(line, 4))) continue;
     const fields = line.split(' ');
     // Optional fields (shared:N, master:N, ...) run up to a lone "-".
     const separator = fields.indexOf('-', 6);

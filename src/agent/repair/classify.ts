@@ -45,19 +45,30 @@ export function isOurMount(mount: Mount, devs: Pick<ClassifyInput, 'liveDev' | '
   return isFuse(mount) && (mount.dev === devs.liveDev || devs.knownDevs.has(mount.dev));
 }
 
+/**
+ * Classification is a function of its input alone, so the same input objects get the same answer: a
+ * caller that keeps unchanged inputs as the same objects reuses its last result instead of classifying
+ * again (an idle sweep's namespaces). Compared by identity, which costs nothing; an equal copy is new.
+ */
+export function sameInput(a: ClassifyInput, b: ClassifyInput): boolean {
+  return a.mounts === b.mounts && a.liveDev === b.liveDev && a.knownDevs === b.knownDevs && a.remembered === b.remembered && a.files === b.files;
+}
+
 export function classifyTargets(input: ClassifyInput): TargetStatus[] {
   const { mounts, liveDev, remembered, files } = input;
   const statuses: TargetStatus[] = [];
   for (const target of files) {
     const top = topMountAt(mounts, target);
     if (top && isOurMount(top, input) && files.includes(top.root)) {
-      const base = { target, lxcfsPath: top.root, readOnly: isReadOnly(top) };
-      statuses.push(top.dev === liveDev ? { ...base, state: 'live' } : { ...base, state: 'stale', deadMountId: top.mountId });
+      // Literals, not spreads: V8 reads spread-built objects several times slower, and every sweep reads these.
+      const lxcfsPath = top.root;
+      const readOnly = isReadOnly(top);
+      statuses.push(top.dev === liveDev ? { target, lxcfsPath, readOnly, state: 'live' } : { target, lxcfsPath, readOnly, state: 'stale', deadMountId: top.mountId });
       continue;
     }
     const wasOurs = remembered[target];
     // Something else's FUSE mount on top (another lxcfs) is left alone even where ours used to be.
-    if (wasOurs && !(top && isFuse(top))) statuses.push({ target, ...wasOurs, state: 'missing' });
+    if (wasOurs && !(top && isFuse(top))) statuses.push({ target, lxcfsPath: wasOurs.lxcfsPath, readOnly: wasOurs.readOnly, state: 'missing' });
   }
   return statuses;
 }

@@ -24,8 +24,8 @@ export class DeadDescriptorReporter {
   }
 
   /** Drops what it knows of namespaces that are gone. */
-  keepOnly(mntNs: ReadonlySet<string>): void {
-    for (const ns of this.deadMounts.keys()) if (!mntNs.has(ns)) this.deadMounts.delete(ns);
+  keepOnly(alive: (mntNs: string) => boolean): void {
+    for (const ns of this.deadMounts.keys()) if (!alive(ns)) this.deadMounts.delete(ns);
   }
 
   /**

@@ -1,11 +1,11 @@
 // The read model of repair: every container mount namespace that has lxcfs files of ours, each target
 // classified. Read-only (procfs only, never FUSE): sweeps act on it, `check node` reports it.
 import { readFileSync } from 'node:fs';
-import { isFuse, parseMountinfo, topMountAt, type Mount } from '../host/mountinfo.js';
+import { isFuse, mountLinesAt, parseMountLines, topMountAt, type Mount } from '../host/mountinfo.js';
 import type { WatchStatus } from '../host/mount-watch.js';
 import { listContainerNamespaces, type ContainerNamespace } from '../host/namespaces.js';
 import { parsePodIdentity, type PodIdentity } from '../host/pod-identity.js';
-import { classifyTargets, isOurMount, type TargetStatus } from './classify.js';
+import { classifyTargets, isOurMount, sameInput, type ClassifyInput, type TargetStatus } from './classify.js';
 import { mustReadMountinfo } from './read-plan.js';
 import type { AgentState } from './state.js';
 
@@ -44,18 +44,33 @@ export function containerFields(view: NamespaceView) {
 /** Pod identities by namespace, valid while the representative pid stays the same process. */
 export type IdentityCache = Map<string, { pid: number; identity: PodIdentity }>;
 
+/** A namespace's classification and what follows from its mounts, with the input they came from. */
+interface Classified extends Pick<NamespaceView, 'statuses' | 'fuseDevs' | 'ourTargets'> {
+  input: ClassifyInput;
+}
+
 /** What a survey keeps for the next one, per namespace; each entry is about one representative process. */
 export interface SurveyMemory {
   identities: IdentityCache;
   /** See listContainerNamespaces. */
   representatives: Map<string, number>;
-  /** The mounts at our targets as last read (all the survey needs of a mountinfo), and through which pid. */
-  mounts: Map<string, { pid: number; mounts: Mount[] }>;
+  /**
+   * The mounts at our targets as last read (all the survey needs of a mountinfo), through which pid, and
+   * their lines: a table read again with the same lines keeps the same Mount[], so its classification stands.
+   */
+  mounts: Map<string, { pid: number; lines: string; mounts: Mount[] }>;
+  /** Reused while its input objects are the same (see sameInput). */
+  classified: Map<string, Classified>;
+  /** The state's knownDevs as a set, rebuilt only when the list changes, so classifications stand. */
+  knownDevs?: { list: readonly string[]; set: ReadonlySet<string> };
 }
 
 export function newSurveyMemory(): SurveyMemory {
-  return { identities: new Map(), representatives: new Map(), mounts: new Map() };
+  return { identities: new Map(), representatives: new Map(), mounts: new Map(), classified: new Map() };
 }
+
+/** What a namespace without memory remembers: one object, so its classification input stays the same. */
+const NOTHING_REMEMBERED: ClassifyInput['remembered'] = Object.freeze({});
 
 /** Which mountinfo files to read: every one, or only those a change may have touched. */
 export interface SurveyReads {
@@ -80,12 +95,13 @@ export interface Survey {
 /**
  * Every container namespace that has targets of ours, classified against the running lxcfs' connection
  * (`liveDev`; any value that is no connection when none runs). Namespaces without anything of ours
- * cost one mountinfo read each, or none when `reads` knows their table has not changed. Classification
- * runs on every namespace either way: an lxcfs restart changes the live connection without any mount
- * event.
+ * cost one mountinfo read each, or none when `reads` knows their table has not changed. A namespace is
+ * classified again whenever any input changed, read or not: an lxcfs restart changes the live connection
+ * without any mount event. Otherwise its last classification stands.
  */
 export function survey(config: SurveyConfig, liveDev: string, state: AgentState, memory = newSurveyMemory(), reads: SurveyReads = { readAll: true }): Survey {
-  const knownDevs = new Set(state.knownDevs);
+  if (memory.knownDevs?.list !== state.knownDevs) memory.knownDevs = { list: state.knownDevs, set: new Set(state.knownDevs) };
+  const knownDevs = memory.knownDevs.set;
   const targets = new Set(config.files);
   const { identities } = memory;
   let mountinfoRead = 0;
@@ -107,9 +123,22 @@ export function survey(config: SurveyConfig, liveDev: string, state: AgentState,
     mountinfoRead++;
     const mountinfo = readProcFile(`${config.proc}/${ns.pid}/mountinfo`);
     if (mountinfo === undefined) return undefined;
-    const mounts = parseMountinfo(mountinfo, targets);
-    memory.mounts.set(ns.mntNs, { pid: ns.pid, mounts });
+    const lines = mountLinesAt(mountinfo, targets).join('\n');
+    const mounts = cached?.lines === lines ? cached.mounts : parseMountLines(lines.split('\n'));
+    memory.mounts.set(ns.mntNs, { pid: ns.pid, lines, mounts });
     return mounts;
+  };
+  const classify = (mntNs: string, input: ClassifyInput): Classified => {
+    const cached = memory.classified.get(mntNs);
+    if (cached && sameInput(cached.input, input)) return cached;
+    const { mounts } = input;
+    const ourTargets = config.files.filter((target) => {
+      const top = topMountAt(mounts, target);
+      return top !== undefined && isOurMount(top, input);
+    });
+    const classified = { input, statuses: classifyTargets(input), fuseDevs: new Set(mounts.filter(isFuse).map((m) => m.dev)), ourTargets };
+    memory.classified.set(mntNs, classified);
+    return classified;
   };
 
   const namespaces = listContainerNamespaces(config.proc, memory.representatives);
@@ -119,21 +148,17 @@ export function survey(config: SurveyConfig, liveDev: string, state: AgentState,
     if (mounts === undefined) continue;
     const known = state.namespaces[ns.mntNs];
     // The same inode number on another cgroup is a new namespace: what we remember is not about it.
-    const remembered = known && known.cgroup === identityOf(ns)?.cgroup ? known.targets : {};
-    const statuses = classifyTargets({ mounts, liveDev, knownDevs, remembered, files: config.files });
+    const remembered = known && known.cgroup === identityOf(ns)?.cgroup ? known.targets : NOTHING_REMEMBERED;
+    const { statuses, fuseDevs, ourTargets } = classify(ns.mntNs, { mounts, liveDev, knownDevs, remembered, files: config.files });
     const identity = statuses.length > 0 ? identityOf(ns) : undefined;
     if (identity === undefined) continue;
-    const devs = { liveDev, knownDevs };
-    const ourTargets = config.files.filter((target) => {
-      const top = topMountAt(mounts, target);
-      return top !== undefined && isOurMount(top, devs);
-    });
-    views.push({ ns, identity, statuses, fuseDevs: new Set(mounts.filter(isFuse).map((m) => m.dev)), ourTargets });
+    views.push({ ns, identity, statuses, fuseDevs, ourTargets });
   }
   const seen = new Set(views.map((v) => v.ns.mntNs));
   for (const mntNs of identities.keys()) if (!seen.has(mntNs)) identities.delete(mntNs);
   const listed = new Set(namespaces.map((ns) => ns.mntNs));
   for (const mntNs of memory.mounts.keys()) if (!listed.has(mntNs)) memory.mounts.delete(mntNs);
+  for (const mntNs of memory.classified.keys()) if (!listed.has(mntNs)) memory.classified.delete(mntNs);
   return { views, namespaces, mountinfoRead };
 }
 

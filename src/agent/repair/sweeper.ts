@@ -8,6 +8,7 @@ import type { LxcfsListener } from '../lxcfs/supervisor.js';
 import type { MountWatch } from '../host/mount-watch.js';
 import { DeadDescriptorReporter } from './dead-descriptors.js';
 import { readsEverything } from './read-plan.js';
+import { remember } from './remember.js';
 import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
 import type { AgentState, StateFile } from './state.js';
 import { containerFields, newSurveyMemory, survey, type NamespaceView, type SurveyConfig } from './survey.js';
@@ -57,6 +58,8 @@ export class Sweeper implements LxcfsListener {
   private lastViews: readonly NamespaceView[] = [];
   private swept = false;
   private periodicSweeps = 0;
+  /** The state object last written: a state is saved only when it is another object (StateFile skips unchanged text). */
+  private saved: AgentState | undefined;
 
   constructor(
     private readonly config: SweepConfig,
@@ -83,7 +86,7 @@ export class Sweeper implements LxcfsListener {
   lxcfsMounted(dev: string): void {
     if (this.state.knownDevs.includes(dev)) return;
     this.state = { ...this.state, knownDevs: [...this.state.knownDevs, dev] };
-    this.stateFile.save(this.state);
+    this.save();
   }
 
   async lxcfsUp(dev: string, restarted: boolean): Promise<void> {
@@ -126,7 +129,11 @@ export class Sweeper implements LxcfsListener {
     report.mountinfoRead = mountinfoRead;
     report.watched = this.watch?.watched ?? 0;
     this.lastViews = views;
-    this.remember(views, liveDev);
+    // Saved before any remount, so an agent killed halfway still knows what was injected.
+    this.state = remember(this.state, views, liveDev);
+    const { namespaces: remembered } = this.state;
+    this.deadDescriptors.keepOnly((mntNs) => Object.hasOwn(remembered, mntNs));
+    this.save();
     report.done = true;
     report.namespaces = views.length;
 
@@ -156,24 +163,11 @@ export class Sweeper implements LxcfsListener {
     return report;
   }
 
-  /**
-   * Updates what the agent remembers: the targets of every namespace with something of ours (dropping
-   * namespaces that are gone), and the lxcfs connections still referenced by some mount. Saved before
-   * any remount, so an agent killed halfway still knows what was injected.
-   */
-  private remember(views: readonly NamespaceView[], liveDev: string): void {
-    const namespaces: AgentState['namespaces'] = {};
-    const referenced = new Set([liveDev]);
-    for (const view of views) {
-      const before = this.state.namespaces[view.ns.mntNs];
-      const targets = before?.cgroup === view.identity.cgroup ? { ...before.targets } : {};
-      for (const s of view.statuses) targets[s.target] = { lxcfsPath: s.lxcfsPath, readOnly: s.readOnly };
-      namespaces[view.ns.mntNs] = { cgroup: view.identity.cgroup, targets };
-      for (const dev of view.fuseDevs) if (this.state.knownDevs.includes(dev)) referenced.add(dev);
-    }
-    this.deadDescriptors.keepOnly(new Set(Object.keys(namespaces)));
-    this.state = { knownDevs: this.state.knownDevs.filter((d) => referenced.has(d)), namespaces };
+  /** Writes the state when it is another object than the one last written; a failed write is retried at the next call. */
+  private save(): void {
+    if (this.state === this.saved) return;
     this.stateFile.save(this.state);
+    this.saved = this.state;
   }
 
   /** Remounts and logs the outcome; returns the namespaces left with a broken target. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { classifyTargets, type ClassifyInput } from '../../../src/agent/repair/classify.js';
+import { classifyTargets, sameInput, type ClassifyInput } from '../../../src/agent/repair/classify.js';
 import { readFileSync } from 'node:fs';
 import { ALLOWED_FILES } from '../../../src/config/defaults.js';
 import { parseMountinfo, type Mount } from '../../../src/agent/host/mountinfo.js';
@@ -68,6 +68,14 @@ test('the visible mount decides: a live swap on top of a dead one is live', () =
 
 test('a container that never had lxcfs files has nothing of ours', () => {
   assert.deepEqual(classify([mount('/', '254:0', 'ext4', '/'), mount('/proc', '0:60', 'proc', '/')]), []);
+});
+
+test('an input is the same only when every part is the same object: an equal copy is another input', () => {
+  const input: ClassifyInput = { mounts: [mount('/proc/meminfo', LIVE)], liveDev: LIVE, knownDevs: new Set([LIVE]), remembered: {}, files: ALLOWED_FILES };
+  assert.equal(sameInput(input, { ...input }), true);
+  assert.equal(sameInput(input, { ...input, liveDev: DEAD }), false, 'lxcfs restarted: the live connection changed');
+  const copies = { mounts: [...input.mounts], knownDevs: new Set(input.knownDevs), remembered: { ...input.remembered }, files: [...input.files] };
+  for (const [part, copy] of Object.entries(copies)) assert.equal(sameInput(input, { ...input, [part]: copy }), false, part);
 });
 
 /** The sections of the mountinfo the real kernel printed in each state (test/fixtures/mountinfo/capture.sh). */
