@@ -41,6 +41,9 @@ export function isLxcfsVolume(volume: Volume, lxcfsRoot: string, file: LxcfsFile
     && Object.keys(volume).every((key) => key === 'name' || key === 'hostPath');
 }
 
+/** `/a/b`: segments of anything but `/`, none of them `.` or `..`; normalising it changes nothing. */
+const CLEAN_ABSOLUTE_PATH = /^(?:\/(?!\.\.?(?:\/|$))[^/]+)+$/;
+
 /**
  * A mountPath as the kubelet mounts it: `/proc/meminfo/` and `/proc//meminfo` are `/proc/meminfo`, and a
  * relative `proc/meminfo`, which the API server accepts, is made absolute by the kubelet
@@ -53,9 +56,6 @@ export function normalisedMountPath(mountPath: unknown): string | undefined {
   if (CLEAN_ABSOLUTE_PATH.test(mountPath)) return mountPath;
   return posix.normalize(`/${mountPath}`).replace(/(.)\/+$/, '$1');
 }
-
-/** `/a/b`: segments of anything but `/`, none of them `.` or `..`; normalising it changes nothing. */
-const CLEAN_ABSOLUTE_PATH = /^(?:\/(?!\.\.?(?:\/|$))[^/]+)+$/;
 
 /**
  * True when a mount at (normalised) `path` already provides `file`: the same path, or a directory above
