@@ -14,11 +14,20 @@
  *   lxcfs-remount tmpfs <dir> <options>      mount a tmpfs on <dir>
  *   lxcfs-remount bind <source> <target>     bind <source> onto <target> (same namespace)
  *   lxcfs-remount detach <path>              lazily unmount the top mount at <path>
+ *   lxcfs-remount fusectl <dir>              mount the FUSE control filesystem on <dir>
+ *   lxcfs-remount lock <dir>
+ *       Takes an exclusive flock(2) on the directory <dir> (whatever is mounted there now) and holds it
+ *       until stdin ends; dies with its parent. Prints {"ok":true}, or, when another process holds it,
+ *       the failure with "holder" (its pid) and "holderParent". Each stdin line "again" opens <dir> anew:
+ *       when another directory is there now (a tmpfs was mounted on it), that one is locked too and the
+ *       first let go; one result line each.
  *   lxcfs-remount swap --ns <proc>/<pid> <source> <target> ro|rw replace|attach [...] [--ns ...]
  *       For each namespace, in a child process: clone every <source> in our namespace, then enter the
- *       namespace and root of <pid> and put each clone at <target>. "replace": a dead lxcfs mount is on
- *       <target> (swap it atomically with MOVE_MOUNT_BENEATH where the kernel has it, otherwise detach
- *       it and attach); "attach": nothing of ours is there.
+ *       namespace and root of <pid> and put each clone at <target>. "replace[:<mount id>]": a dead lxcfs
+ *       mount (with that id) is on <target> (swap it atomically with MOVE_MOUNT_BENEATH where the kernel
+ *       has it, otherwise detach it and attach); "attach": nothing is mounted there, and the target is the
+ *       container's own procfs or sysfs file. The target is opened one component at a time without
+ *       following a symlink, and left alone ({"refused": what was found}) unless it is such a file.
  *   lxcfs-remount peek --ns <proc>/<pid> <target>... [--ns ...]
  *       For each namespace, in a child process: enter it and read one byte of each <target>, as the
  *       container's processes would, so a dead file shows up whatever mountinfo says.
@@ -27,7 +36,8 @@
  *       mount namespace of <proc>/<pid> (replacing a watch of the same key), "remove <key>" stops
  *       watching. Prints {"event":"added"} (ok with the namespace's link, or the failed step and errno)
  *       for each add, {"event":"changed"} when that namespace's mount table changed, {"event":"gone"}
- *       when <pid> exited (the watch is then dropped); each with key and pid.
+ *       when <pid> exited (the watch is then dropped); each with key and pid. "ping <token>" is answered
+ *       with {"event":"pong","key":<token>} after every change seen before it was read: a liveness check.
  *
  * LXCFS_REMOUNT_EMULATE_OLD_KERNEL=1 makes swap behave as on a kernel without MOVE_MOUNT_BENEATH (< 6.5)
  * and without mount_setattr (< 5.12), so the fallbacks are exercised on a new kernel too.
@@ -42,6 +52,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -82,6 +97,17 @@
 #ifndef UMOUNT_NOFOLLOW
 #define UMOUNT_NOFOLLOW 0x8
 #endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+#ifndef AT_STATX_DONT_SYNC
+#define AT_STATX_DONT_SYNC 0x4000
+#endif
+#define PROC_SUPER_MAGIC_ 0x9fa0
+#define SYSFS_MAGIC_ 0x62656572
 
 /* The kernel's struct mount_attr, under our own name so it cannot clash with a C library's copy. */
 struct helper_mount_attr {
@@ -274,6 +300,118 @@ static int cmd_detach(const char *path)
 	return emit_result("", 0);
 }
 
+/* The FUSE control filesystem: its <connection>/abort ends every request of a connection. */
+static int cmd_fusectl(const char *dir)
+{
+	if (mount("fusectl", dir, "fusectl", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return emit_result("mount", errno);
+	return emit_result("", 0);
+}
+
+/* ---- lock ---------------------------------------------------------------------------------------- */
+
+/*
+ * One agent per anchor. The lock is a flock(2) on the anchor directory itself: on the tmpfs the agent
+ * mounts there, whose root cannot be deleted, fills nothing and lives as long as the anchor; before that
+ * tmpfs exists, on the directory below it, which serializes two agents that start at once (the second
+ * then finds the tmpfs and its lock). It is held by this small process, not the agent: Node.js has no
+ * flock, and the lock goes with this process when the agent dies (stdin ends; PR_SET_PDEATHSIG).
+ */
+
+/* The holder of the flock on fd's file, from /proc/locks (pids as our pid namespace sees them). */
+static void field_lock_holder(struct line *l, int fd)
+{
+	struct stat st;
+	char text[512];
+	if (fstat(fd, &st) < 0)
+		return;
+	FILE *locks = fopen("/proc/locks", "re");
+	if (!locks)
+		return;
+	while (fgets(text, sizeof(text), locks)) {
+		char kind[16];
+		int pid;
+		unsigned int major_, minor_;
+		unsigned long inode;
+		if (strstr(text, "->")) /* a waiter, not the holder */
+			continue;
+		if (sscanf(text, "%*d: %15s %*s %*s %d %x:%x:%lu", kind, &pid, &major_, &minor_, &inode) != 5)
+			continue;
+		if (strcmp(kind, "FLOCK") != 0 || major_ != major(st.st_dev) || minor_ != minor(st.st_dev) || inode != st.st_ino)
+			continue;
+		field_long(l, "holder", pid);
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		FILE *stat = fopen(path, "re");
+		if (stat && fgets(text, sizeof(text), stat)) {
+			char *after_comm = strrchr(text, ')');
+			int parent;
+			if (after_comm && sscanf(after_comm + 1, " %*c %d", &parent) == 1)
+				field_long(l, "holderParent", parent);
+		}
+		if (stat)
+			fclose(stat);
+		break;
+	}
+	fclose(locks);
+}
+
+/* Opens <dir> and locks it; returns the descriptor, or -1 after printing why not. */
+static int lock_directory(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		emit_result("open", errno);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	struct line l = {0};
+	field_error(&l, "flock", errno);
+	field_lock_holder(&l, fd);
+	emit(&l);
+	close(fd);
+	return -1;
+}
+
+static int same_file(int a, int b)
+{
+	struct stat sa, sb;
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static int cmd_lock(const char *dir)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	int held = lock_directory(dir);
+	if (held < 0)
+		return 1;
+	emit_result("", 0);
+	char command[64];
+	FILE *in = fdopen(STDIN_FILENO, "r");
+	while (in && fgets(command, sizeof(command), in)) {
+		if (strcmp(command, "again\n") != 0) {
+			emit_result("parse", EINVAL);
+			continue;
+		}
+		int now = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (now >= 0 && same_file(now, held)) {
+			close(now);
+			emit_result("", 0);
+			continue;
+		}
+		if (now >= 0)
+			close(now);
+		int next = lock_directory(dir);
+		if (next < 0)
+			return 1;
+		close(held);
+		held = next;
+		emit_result("", 0);
+	}
+	return 0;
+}
+
 /* ---- swap ---------------------------------------------------------------------------------------- */
 
 struct target {
@@ -281,6 +419,7 @@ struct target {
 	const char *path;
 	int read_only;
 	int replace;
+	unsigned long long dead_mount_id; /* replace: the id of the dead mount expected on top (0: unknown) */
 	int clone_fd;
 	int classic_attrs; /* mount_setattr missing: set propagation and ro with mount(2) after attaching */
 };
@@ -327,34 +466,180 @@ static int prepare_clone(const char *ns, struct target *t)
 	return 0;
 }
 
-/* Kernels before 5.12: the same attributes with the classic API, on the attached mount. */
-static int apply_classic_attrs(const struct target *t, const char **step)
+/* ---- the target, checked inside the container ----------------------------------------------------- */
+
+/* What open_target checks the last component against. */
+enum target_check {
+	DEAD_MOUNT_ON_TOP, /* replace: the dead lxcfs mount the caller saw (by mount id) */
+	NOTHING_MOUNTED,   /* attach: the container's own procfs or sysfs file, nothing mounted on it */
+	ANY_FILE,          /* after detaching a dead mount: whatever file is there now */
+};
+
+/* Reports a target left alone because it is not a file of ours; returns 1. */
+static int refuse(const char *ns, const struct target *t, const char *found, const char *where)
 {
-	*step = "mount(MS_PRIVATE)";
-	if (mount(NULL, t->path, NULL, MS_PRIVATE, NULL) < 0)
-		return errno;
-	/* A remount replaces the per-mount flags: keep the nosuid,nodev every FUSE mount has. */
-	*step = "mount(MS_RDONLY)";
-	if (t->read_only && mount(NULL, t->path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-		return errno;
-	return 0;
+	struct line l = {0};
+	field_str(&l, "ns", ns);
+	field_str(&l, "target", t->path);
+	field_bool(&l, "ok", 0);
+	field_str(&l, "step", "check(target)");
+	field_str(&l, "refused", found);
+	field_str(&l, "at", where);
+	emit(&l);
+	return 1;
 }
 
-/* Runs inside the container's mount namespace and root. Returns 1 when it failed. */
-static int attach_clone(const char *ns, struct target *t)
+static const char *file_kind(unsigned int mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFLNK: return "a symlink";
+	case S_IFDIR: return "a directory";
+	case S_IFIFO: return "a FIFO";
+	case S_IFSOCK: return "a socket";
+	case S_IFCHR: case S_IFBLK: return "a device";
+	default: return "a file";
+	}
+}
+
+/* The type and mount of an O_PATH descriptor, from cached attributes: never a FUSE round trip. */
+static int describe(int fd, struct statx *sx)
+{
+	return statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE | STATX_MNT_ID, sx);
+}
+
+/*
+ * Opens t->path inside the container (cwd-independent, from its root) one component at a time with
+ * O_PATH | O_NOFOLLOW, refusing a symlink anywhere, "." or "..", and a last component that is not a
+ * regular file or fails `check`. Returns an O_PATH descriptor, or -1 after reporting why not. The
+ * mount, attach and detach that follow act on this descriptor, never on the path again.
+ */
+static int open_target(const char *ns, const struct target *t, enum target_check check)
+{
+	char path[4096], where[4096] = "";
+	if (t->path[0] != '/' || snprintf(path, sizeof(path), "%s", t->path) >= (int)sizeof(path))
+		return refuse(ns, t, "not an absolute path", t->path), -1;
+	int dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return report(ns, t, NULL, "open(/)", errno), -1;
+	struct statx parent;
+	if (describe(dir, &parent) < 0) {
+		close(dir);
+		return report(ns, t, NULL, "statx(/)", errno), -1;
+	}
+	char *save = NULL;
+	for (char *name = strtok_r(path + 1, "/", &save); name;) {
+		char *next = strtok_r(NULL, "/", &save);
+		snprintf(where + strlen(where), sizeof(where) - strlen(where), "/%s", name);
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+			close(dir);
+			return refuse(ns, t, "a relative component", where), -1;
+		}
+		int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		int err = fd < 0 ? errno : 0;
+		close(dir);
+		if (err)
+			return report(ns, t, NULL, "open(target)", err), -1;
+		struct statx sx;
+		if (describe(fd, &sx) < 0) {
+			err = errno;
+			close(fd);
+			return report(ns, t, NULL, "statx(target)", err), -1;
+		}
+		unsigned int type = sx.stx_mode & S_IFMT;
+		const char *found = NULL;
+		char detail[96];
+		int has_mount_ids = (sx.stx_mask & STATX_MNT_ID) && (parent.stx_mask & STATX_MNT_ID);
+		if (type == S_IFLNK || (next && type != S_IFDIR) || (!next && type != S_IFREG)) {
+			found = file_kind(sx.stx_mode);
+		} else if (!next && check == DEAD_MOUNT_ON_TOP && t->dead_mount_id && has_mount_ids && sx.stx_mnt_id != t->dead_mount_id) {
+			snprintf(detail, sizeof(detail), "mount %llu, not the dead lxcfs mount %llu", (unsigned long long)sx.stx_mnt_id, t->dead_mount_id);
+			found = detail;
+		} else if (!next && check == NOTHING_MOUNTED) {
+			struct statfs fs;
+			if (has_mount_ids && sx.stx_mnt_id != parent.stx_mnt_id) {
+				found = "a mount";
+			} else if (fstatfs(fd, &fs) < 0) {
+				err = errno;
+				close(fd);
+				return report(ns, t, NULL, "statfs(target)", err), -1;
+			} else if (fs.f_type != PROC_SUPER_MAGIC_ && fs.f_type != SYSFS_MAGIC_) {
+				snprintf(detail, sizeof(detail), "a file of another filesystem (type 0x%lx)", (unsigned long)fs.f_type);
+				found = detail;
+			}
+		}
+		if (found) {
+			close(fd);
+			return refuse(ns, t, found, where), -1;
+		}
+		if (!next)
+			return fd;
+		parent = sx;
+		dir = fd;
+		name = next;
+	}
+	close(dir);
+	return refuse(ns, t, "the root", "/"), -1;
+}
+
+/*
+ * umount2() and mount(2) take paths: reach the mount a descriptor holds through the helper's own
+ * /proc/self/fd (opened before entering the container, so the container's /proc plays no part), as
+ * `<fd number>` relative to it. The magic link leads to exactly that mount, whatever the path shows now.
+ */
+static int at_descriptor(int fd_dir, int fd, char *name, size_t size)
+{
+	if (fd_dir < 0)
+		return EBADF;
+	snprintf(name, size, "%d", fd);
+	return fchdir(fd_dir) < 0 ? errno : 0;
+}
+
+static int detach_mount_of(int fd_dir, int fd)
+{
+	char name[16];
+	int err = at_descriptor(fd_dir, fd, name, sizeof(name));
+	if (!err && umount2(name, MNT_DETACH) < 0)
+		err = errno;
+	if (chdir("/") < 0 && !err)
+		err = errno;
+	return err;
+}
+
+/* Kernels before 5.12: the same attributes with the classic API, on the attached clone. */
+static int apply_classic_attrs(const struct target *t, int fd_dir, const char **step)
+{
+	char name[16];
+	int err = at_descriptor(fd_dir, t->clone_fd, name, sizeof(name));
+	*step = "mount(MS_PRIVATE)";
+	if (!err && mount(NULL, name, NULL, MS_PRIVATE, NULL) < 0)
+		err = errno;
+	/* A remount replaces the per-mount flags: keep the nosuid,nodev every FUSE mount has. */
+	if (!err && t->read_only) {
+		*step = "mount(MS_RDONLY)";
+		if (mount(NULL, name, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+			err = errno;
+	}
+	if (chdir("/") < 0 && !err)
+		err = errno;
+	return err;
+}
+
+/* Runs inside the container's mount namespace and root. Returns 1 when it failed or was refused. */
+static int attach_clone(const char *ns, struct target *t, int fd_dir)
 {
 	const char *how = "attach";
 	const char *step = "move_mount";
 	int err = 0;
+	int to = open_target(ns, t, t->replace ? DEAD_MOUNT_ON_TOP : NOTHING_MOUNTED);
+	if (to < 0)
+		return 1;
 
 	if (t->replace && !emulate_old_kernel) {
 		/* Atomic swap: the clone goes beneath the dead mount, then the dead mount is detached. */
-		if (sys_move_mount(t->clone_fd, "", AT_FDCWD, t->path, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) == 0) {
+		if (sys_move_mount(t->clone_fd, "", to, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH | MOVE_MOUNT_BENEATH) == 0) {
 			how = "beneath";
-			if (umount2(t->path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
-				err = errno;
-				step = "umount2";
-			}
+			step = "umount2";
+			err = detach_mount_of(fd_dir, to);
 			goto done;
 		}
 		if (errno != EINVAL) {
@@ -365,19 +650,24 @@ static int attach_clone(const char *ns, struct target *t)
 	if (t->replace) {
 		/* No MOVE_MOUNT_BENEATH: move_mount onto a dead mount fails with ENOENT, so detach it first. */
 		how = "detach-attach";
-		if (umount2(t->path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
-			err = errno;
-			step = "umount2";
+		step = "umount2";
+		err = detach_mount_of(fd_dir, to);
+		if (err)
 			goto done;
-		}
+		close(to);
+		to = open_target(ns, t, ANY_FILE);
+		if (to < 0)
+			return 1;
+		step = "move_mount";
 	}
-	if (sys_move_mount(t->clone_fd, "", AT_FDCWD, t->path, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+	if (sys_move_mount(t->clone_fd, "", to, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
 		err = errno;
 		goto done;
 	}
 	if (t->classic_attrs)
-		err = apply_classic_attrs(t, &step);
+		err = apply_classic_attrs(t, fd_dir, &step);
 done:
+	close(to);
 	return report(ns, t, how, step, err);
 }
 
@@ -425,13 +715,15 @@ static int swap_namespace(const char *ns, struct target *targets, int count)
 		failed += prepare_clone(ns, &targets[i]) < 0;
 	if (failed == count)
 		return failed;
+	/* Ours, before the container's /proc is the one in view (see at_descriptor). */
+	int fd_dir = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	const char *step;
 	int err = enter_container(ns, &step);
 	if (err)
 		return failed + report_all(ns, targets, count, step, err);
 	for (int i = 0; i < count; i++)
 		if (targets[i].clone_fd >= 0)
-			failed += attach_clone(ns, &targets[i]);
+			failed += attach_clone(ns, &targets[i], fd_dir);
 	return failed;
 }
 
@@ -619,7 +911,7 @@ static void add_watch(int epoll_fd, const char *proc, const char *key, long pid)
 	emit(&l);
 }
 
-/* One command line: "add <key> <pid>" or "remove <key>". */
+/* One command line: "add <key> <pid>", "remove <key>" or "ping <token>". */
 static void watch_command(int epoll_fd, const char *proc, char *line)
 {
 	char *save = NULL;
@@ -628,7 +920,12 @@ static void watch_command(int epoll_fd, const char *proc, char *line)
 	char *pid = strtok_r(NULL, " ", &save);
 	char *end = NULL;
 	long pid_number = pid ? strtol(pid, &end, 10) : 0;
-	if (cmd && key && strcmp(cmd, "remove") == 0 && !pid) {
+	if (cmd && key && strcmp(cmd, "ping") == 0 && !pid) {
+		struct line l = {0};
+		field_str(&l, "event", "pong");
+		field_str(&l, "key", key);
+		emit(&l);
+	} else if (cmd && key && strcmp(cmd, "remove") == 0 && !pid) {
 		struct watch *w = find_watch(key);
 		if (w)
 			unwatch(w);
@@ -703,8 +1000,12 @@ static int cmd_watch(const char *proc)
 				unwatch(w);
 			emit(&l);
 		}
-		/* Commands last: an add may reuse a slot that this batch's events still name. */
-		if (input && !read_commands(epoll_fd, proc))
+		/*
+		 * Commands last: an add may reuse a slot that this batch's events still name, and a pong must
+		 * follow every change that was ready before the ping. A full batch may have left some of those
+		 * for the next one: then stdin waits for it (it stays readable).
+		 */
+		if (input && n < 64 && !read_commands(epoll_fd, proc))
 			return 0;
 	}
 }
@@ -713,7 +1014,8 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: lxcfs-remount check | read <file> | tmpfs <dir> <options> | bind <source> <target> |\n"
-		"       detach <path> | swap --ns <proc>/<pid> <source> <target> ro|rw replace|attach ... [--ns ...] |\n"
+		"       detach <path> | fusectl <dir> | lock <dir> |\n"
+		"       swap --ns <proc>/<pid> <source> <target> ro|rw replace[:<mount id>]|attach ... [--ns ...] |\n"
 		"       peek --ns <proc>/<pid> <target>... [--ns ...] | watch <proc>\n");
 	return 2;
 }
@@ -746,7 +1048,8 @@ static int for_each_namespace(int argc, char **argv, int per_target, namespace_w
 					.source = argv[i],
 					.path = argv[i + 1],
 					.read_only = strcmp(argv[i + 2], "ro") == 0,
-					.replace = strcmp(argv[i + 3], "replace") == 0,
+					.replace = strncmp(argv[i + 3], "replace", 7) == 0,
+					.dead_mount_id = strncmp(argv[i + 3], "replace:", 8) == 0 ? strtoull(argv[i + 3] + 8, NULL, 10) : 0,
 					.clone_fd = -1,
 				};
 		}
@@ -771,6 +1074,10 @@ int main(int argc, char **argv)
 		return cmd_bind(argv[2], argv[3]);
 	if (strcmp(cmd, "detach") == 0 && argc == 3)
 		return cmd_detach(argv[2]);
+	if (strcmp(cmd, "fusectl") == 0 && argc == 3)
+		return cmd_fusectl(argv[2]);
+	if (strcmp(cmd, "lock") == 0 && argc == 3)
+		return cmd_lock(argv[2]);
 	if (strcmp(cmd, "swap") == 0) {
 		emulate_old_kernel = getenv("LXCFS_REMOUNT_EMULATE_OLD_KERNEL") != NULL;
 		return for_each_namespace(argc - 2, argv + 2, 4, swap_namespace);

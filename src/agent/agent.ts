@@ -3,12 +3,13 @@
 // the node. The supervisor tells the sweeper about lxcfs through `LxcfsListener`; health is computed by
 // node-health.ts, the same function `check node` uses.
 //
-//   start:   anchor tmpfs → clear dead mounts → lxcfs → bind into anchor → sweep → ready
+//   start:   lock the anchor (one agent per anchor) → clear dead mounts → anchor tmpfs → state tmpfs →
+//            lxcfs → bind into anchor → sweep → ready
 //   running: probe lxcfs; periodic sweeps, each followed by reads inside a sample of containers;
 //            on lxcfs exit or hang: clear, restart with backoff, sweep
-//   stop:    lxcfs gets SIGTERM, its mounts are cleared, the anchor tmpfs (and its state file) stays
+//   stop:    lxcfs gets SIGTERM, its mounts are cleared, the anchor and state tmpfs stay; the lock goes last
 import { accessSync, constants, existsSync } from 'node:fs';
-import { MOUNT_WATCH_RESTART_BACKOFF, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
+import { MOUNT_WATCH_RESTART_BACKOFF, NATIVE_HELPER_TIMEOUT_MS, PEEK_BATCH_SIZE, PEEK_PARALLELISM, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../runtime/health-server.js';
@@ -18,7 +19,8 @@ import { readOwnMounts } from './host/mountinfo.js';
 import { MountWatch } from './host/mount-watch.js';
 import { checkMountApi } from './host/native.js';
 import { agentLayout, sweepConfig, type NodePaths } from './layout.js';
-import { inspectAnchor, prepareAnchor, type AnchorLayout } from './lxcfs/anchor.js';
+import { claimAnchorDirectory, inspectAnchor, prepareAnchor, prepareStateDirectory, type AnchorLayout } from './lxcfs/anchor.js';
+import { AnchorLock } from './lxcfs/anchor-lock.js';
 import { planCgroupNamespace } from './lxcfs/cgroup-namespace.js';
 import { Supervisor } from './lxcfs/supervisor.js';
 import { AgentMetrics } from './metrics.js';
@@ -72,16 +74,65 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
   return api.supported;
 }
 
+/**
+ * The anchor lock, taken before anything is touched and taken again should its holder die (someone
+ * killed the helper). `problem()` says why it is not held, for /readyz.
+ */
+async function holdAnchorLock(layout: AnchorLayout, log: Logger) {
+  let lock: AnchorLock;
+  let problem: string | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const lost = () => {
+    problem = `the lock on the anchor ${layout.root} was lost (its holder process exited): taking it again`;
+    log.error({ anchor: layout.root }, problem);
+    const takeAgain = () => {
+      if (stopped) return;
+      AnchorLock.take(layout.helper, layout.root, lost).then(
+        (taken) => {
+          lock = taken;
+          problem = undefined;
+          log.info({ anchor: layout.root, holder: taken.pid }, 'anchor lock taken again');
+        },
+        (err: unknown) => {
+          problem = (err as Error).message;
+          retry = setTimeout(takeAgain, 1000);
+        },
+      );
+    };
+    retry = setTimeout(takeAgain, 0);
+  };
+  lock = await AnchorLock.take(layout.helper, layout.root, lost);
+  return {
+    again: () => lock.again(),
+    problem: () => problem,
+    async release() {
+      stopped = true;
+      clearTimeout(retry);
+      await lock.release();
+    },
+  };
+}
+
 export async function startAgent(options: AgentOptions, log: Logger): Promise<RunningAgent> {
-  const { layout, pidfile, stateFile: statePath } = agentLayout(options);
+  const { layout, pidfile, stateDir, stateFile: statePath, legacyStateFile, fusectlDir } = agentLayout(options);
   const remountSupported = await preflight(layout, log);
   const cgroupNs = planCgroupNamespace(options.proc);
   for (const warning of cgroupNs.warnings) log.warn(warning);
   if (cgroupNs.enter) log.info({ own: cgroupNs.own, host: cgroupNs.host }, 'agent runs in a private cgroup namespace: lxcfs starts in the host\'s');
-  await prepareAnchor(layout, log);
+  claimAnchorDirectory(layout);
+  const lock = await holdAnchorLock(layout, log);
+  try {
+    await prepareAnchor(layout, log);
+    await lock.again(); // the anchor tmpfs prepareAnchor may just have mounted
+    await prepareStateDirectory(stateDir, layout.helper, log);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
 
   const metrics = new AgentMetrics();
-  const stateFile = new StateFile(statePath);
+  const stateFile = new StateFile(statePath, legacyStateFile);
   const watch = options.mountNotifications ? new MountWatch({ helper: layout.helper, proc: options.proc, backoff: MOUNT_WATCH_RESTART_BACKOFF }, log) : undefined;
   const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), stateFile, stateFile.load(), metrics, log, watch);
   const supervisor = new Supervisor(
@@ -92,6 +143,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       probeIntervalMs: options.probeIntervalMs,
       probeTimeoutMs: options.probeTimeoutMs,
       hangGraceMs: options.hangGraceMs,
+      fusectlDir,
     },
     sweeper,
     metrics,
@@ -100,6 +152,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
 
   const notReadyReasons = (): string[] => {
     const lxcfs = supervisor.status();
+    const { stateSaveError, attempts } = sweeper.health();
     return nodeProblems({
       anchorRoot: layout.root,
       fuseMount: layout.fuseMount,
@@ -108,6 +161,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       probe: lxcfs.lastProbe ?? (lxcfs.pid === undefined ? undefined : { ok: false, ms: 0, error: 'not probed yet' }),
       anchor: inspectAnchor(readOwnMounts(), layout.root, lxcfs.dev),
       firstSweepDone: sweeper.hasSwept,
+      agent: { stateSaveError, repairFailures: attempts, lockProblem: lock.problem() },
     });
   };
   const health = createHealthServer({ registry: metrics.registry, notReadyReasons, logger: log });
@@ -120,6 +174,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
     await supervisor.stop().catch(() => undefined);
     await watch?.stop();
     await closeNow(health);
+    await lock.release();
     throw err;
   }
 
@@ -127,7 +182,12 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   const readBatches = new CoalescingRunner<void>();
   const checkReads = async (): Promise<void> => {
     try {
-      const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: options.probeTimeoutMs });
+      const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), {
+        sampleSize: PEEK_SAMPLE_SIZE,
+        timeoutMs: options.probeTimeoutMs,
+        batchSize: PEEK_BATCH_SIZE,
+        parallelism: PEEK_PARALLELISM,
+      });
       metrics.recordReads(reads);
       // One line per container, so a dead lxcfs does not cost a line per file.
       const byContainer = new Map<NamespaceView, Record<string, string>>();
@@ -146,6 +206,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       await supervisor.stop();
       await watch?.stop();
       await closeNow(health);
+      await lock.release();
       log.info('agent stopped');
     },
     hurry: () => supervisor.hurry(),

@@ -2,13 +2,21 @@
 // `check node`, which looks at the same places without running the agent.
 import { dirname, join, resolve } from 'node:path';
 import {
+  AGENT_STATE_DIR,
   AGENT_STATE_FILE,
   ALLOWED_FILES,
+  FUSECTL_DIR_NAME,
+  LEGACY_AGENT_STATE_FILE,
   MOUNTINFO_FULL_READ_EVERY,
   LXCFS_PIDFILE_NAME,
+  MAX_NAMESPACES_PER_CONTAINER,
+  MAX_REMEMBERED_NAMESPACES,
+  MOUNT_WATCH_PING_TIMEOUT_MS,
   NATIVE_HELPER_TIMEOUT_MS,
+  REFUSED_TARGET_BACKOFF,
   REMOUNT_BATCH_SIZE,
   REMOUNT_PARALLELISM,
+  REPAIR_RETRY_BACKOFF,
 } from '../config/defaults.js';
 import type { AnchorLayout } from './lxcfs/anchor.js';
 import type { SweepConfig } from './repair/sweeper.js';
@@ -26,10 +34,16 @@ export interface NodePaths {
 /** Both paths resolved, and everything derived from them. */
 export function agentLayout(paths: NodePaths) {
   const layout: AnchorLayout = { root: resolve(paths.lxcfsRoot), fuseMount: resolve(paths.fuseMount), helper: resolve(paths.remountHelper) };
+  const stateDir = join(layout.root, AGENT_STATE_DIR);
   return {
     layout,
     pidfile: join(dirname(layout.fuseMount), LXCFS_PIDFILE_NAME),
-    stateFile: join(layout.root, AGENT_STATE_FILE),
+    /** A tmpfs of its own, under the anchor (see STATE_TMPFS_OPTIONS). */
+    stateDir,
+    stateFile: join(stateDir, AGENT_STATE_FILE),
+    legacyStateFile: join(layout.root, LEGACY_AGENT_STATE_FILE),
+    /** Where the agent mounts the FUSE control filesystem when none is mounted. */
+    fusectlDir: join(dirname(layout.fuseMount), FUSECTL_DIR_NAME),
   };
 }
 
@@ -44,5 +58,10 @@ export function sweepConfig(layout: AnchorLayout, proc: string, remountSupported
     helperTimeoutMs: NATIVE_HELPER_TIMEOUT_MS,
     remountSupported,
     fullReadEvery: MOUNTINFO_FULL_READ_EVERY,
+    watchPingTimeoutMs: MOUNT_WATCH_PING_TIMEOUT_MS,
+    maxNamespacesPerContainer: MAX_NAMESPACES_PER_CONTAINER,
+    maxRememberedNamespaces: MAX_REMEMBERED_NAMESPACES,
+    retryBackoff: REPAIR_RETRY_BACKOFF,
+    refusedBackoff: REFUSED_TARGET_BACKOFF,
   };
 }

@@ -3,7 +3,9 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { createRegistry } from '../runtime/metrics.js';
 import type { LxcfsMetrics } from './lxcfs/supervisor.js';
+import type { AttemptSummary } from './repair/attempts.js';
 import type { PeekReport } from './repair/peek.js';
+import type { SaveOutcome } from './repair/state.js';
 import type { SweepMetrics, SweepReport } from './repair/sweeper.js';
 
 const PREFIX = 'lxcfs_webhook_agent_';
@@ -61,6 +63,36 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     labelNames: ['result'] as const,
     registers: this.registers,
   });
+  private readonly unrepairedTargets = new Gauge({
+    name: `${PREFIX}unrepaired_targets`,
+    help: 'lxcfs files in containers whose last remount failed (retried with backoff)',
+    registers: this.registers,
+  });
+  private readonly refusedTargets = new Gauge({
+    name: `${PREFIX}refused_targets`,
+    help: 'lxcfs targets left alone as not ours: a symlink, FIFO, directory or another filesystem where the file was',
+    registers: this.registers,
+  });
+  private readonly ignoredNamespaces = new Gauge({
+    name: `${PREFIX}ignored_namespaces`,
+    help: 'Mount namespaces not repaired: of other user namespaces, or beyond their container\'s limit',
+    labelNames: ['reason'] as const,
+    registers: this.registers,
+  });
+  private readonly stateSaveErrors = new Counter({
+    name: `${PREFIX}state_save_errors_total`,
+    help: 'Failed saves of the agent\'s state (e.g. ENOSPC); repairs go on',
+    labelNames: ['errno'] as const,
+    registers: this.registers,
+  });
+  private readonly stateSaved = new Gauge({ name: `${PREFIX}state_saved`, help: '1 when the last save of the agent\'s state worked', registers: this.registers });
+  private readonly stateBytes = new Gauge({ name: `${PREFIX}state_bytes`, help: 'Size of the agent\'s state at its last save', registers: this.registers });
+  private readonly stateNamespaces = new Gauge({ name: `${PREFIX}state_namespaces`, help: 'Mount namespaces the agent\'s state remembers', registers: this.registers });
+  private readonly connectionAborts = new Counter({
+    name: `${PREFIX}fuse_connection_aborts_total`,
+    help: 'FUSE connections of an lxcfs that did not exit after SIGKILL, aborted',
+    registers: this.registers,
+  });
   private readonly deadDescriptorProcesses = new Gauge({
     name: `${PREFIX}dead_descriptor_processes`,
     help: 'Processes holding a descriptor on a dead lxcfs file: a remount cannot fix them, they need a restart',
@@ -76,7 +108,22 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     this.lxcfsRestarts.inc();
   }
 
-  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number): void {
+  recordConnectionAbort(): void {
+    this.connectionAborts.inc();
+  }
+
+  recordStateSave(outcome: SaveOutcome, namespaces: number): void {
+    this.stateSaved.set(outcome.ok ? 1 : 0);
+    this.stateBytes.set(outcome.bytes);
+    this.stateNamespaces.set(namespaces);
+    if (!outcome.ok) this.stateSaveErrors.inc({ errno: outcome.code });
+  }
+
+  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number, attempts: AttemptSummary): void {
+    this.unrepairedTargets.set(attempts.failed);
+    this.refusedTargets.set(attempts.refused);
+    this.ignoredNamespaces.set({ reason: 'user-namespace' }, report.otherUserNamespaces);
+    this.ignoredNamespaces.set({ reason: 'container-limit' }, report.overContainerLimit);
     this.sweeps.inc({ trigger });
     this.sweepDuration.observe(report.durationMs / 1000);
     this.lastSweepCpu.set(cpuSeconds);

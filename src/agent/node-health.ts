@@ -2,7 +2,8 @@
 // anchor and the containers go in, one line per problem (with its fix) comes out. `inspectNode` gathers
 // the facts for `check node` independently of the running agent (which may be what is broken), and only
 // looks: nothing is mounted, remounted or saved.
-import { ALLOWED_FILES, DEFAULT_PROBE_TIMEOUT_MS, INSTALL, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
+import { statfsSync, statSync } from 'node:fs';
+import { ALLOWED_FILES, DEFAULT_PROBE_TIMEOUT_MS, INSTALL, NATIVE_HELPER_TIMEOUT_MS, PEEK_BATCH_SIZE, PEEK_PARALLELISM, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
 import { fuseDevAt, readOwnMounts } from './host/mountinfo.js';
 import { checkMountApi, type MountApiSupport } from './host/native.js';
 import { agentLayout, type NodePaths } from './layout.js';
@@ -10,6 +11,7 @@ import { inspectAnchor, type AnchorState } from './lxcfs/anchor.js';
 import { lxcfsCgroupProblem } from './lxcfs/cgroup-namespace.js';
 import { probeLxcfs, type ProbeResult } from './lxcfs/probe.js';
 import { findLxcfsServing } from './lxcfs/process.js';
+import type { AttemptSummary } from './repair/attempts.js';
 import { peekContainers, type PeekReport } from './repair/peek.js';
 import { StateFile } from './repair/state.js';
 import { countTargets, survey, type NamespaceView } from './repair/survey.js';
@@ -32,6 +34,27 @@ export interface NodeFacts {
   firstSweepDone?: boolean;
   /** What `check node` finds in the containers. */
   containers?: { stale: number; missing: number; reads: PeekReport };
+  /** The running agent's own troubles. */
+  agent?: AgentTroubles;
+  /** `check node`: the filesystem the agent saves its state on. */
+  stateSpace?: StateSpace;
+}
+
+export interface AgentTroubles {
+  /** Why the last save of the agent's state failed (a full disk); undefined once one worked. */
+  stateSaveError?: string;
+  /** Targets whose last remount failed (refused ones are not failures: they are not ours). */
+  repairFailures: Pick<AttemptSummary, 'failed' | 'failedNamespaces' | 'example'>;
+  /** Why the agent does not hold the anchor lock. */
+  lockProblem?: string;
+}
+
+export interface StateSpace {
+  dir: string;
+  freeBytes: number;
+  totalBytes: number;
+  /** What the state takes now (0 without a state file). */
+  stateBytes: number;
 }
 
 /** Where the agent's log is, by the install's real names, so a hint can be pasted as it is. */
@@ -65,11 +88,38 @@ export function nodeProblems(facts: NodeFacts): string[] {
   if (found && found.reads.unreadable.length > 0) {
     const { reads } = found;
     problems.push(
-      `${reads.unreadable.length} of ${reads.files} lxcfs files read inside ${reads.containers} sampled containers failed: ` +
+      `${reads.unreadable.length} of ${reads.files} lxcfs files read inside ${reads.containers} ${reads.all ? '' : 'sampled '}containers failed: ` +
         `processes there get errors or wrong values; see the agent log (${AGENT_LOGS})`,
     );
   }
+  problems.push(...agentProblems(facts.agent), ...stateSpaceProblems(facts.stateSpace));
   return problems;
+}
+
+/** What the running agent knows is wrong with itself: its state cannot be saved, repairs fail, no lock. */
+function agentProblems(troubles: AgentTroubles | undefined): string[] {
+  if (!troubles) return [];
+  const problems: string[] = [];
+  if (troubles.stateSaveError) problems.push(`${troubles.stateSaveError}: repairs go on, but what the agent learns is lost when it restarts; free space there`);
+  const { failed, failedNamespaces, example } = troubles.repairFailures;
+  if (failed > 0) {
+    problems.push(`${failed} lxcfs files in ${failedNamespaces} containers could not be remounted (${example ?? 'see the log'}): retried with backoff; see the agent log (${AGENT_LOGS})`);
+  }
+  if (troubles.lockProblem) problems.push(troubles.lockProblem);
+  return problems;
+}
+
+/** Less free space than this on the state filesystem, beyond a copy of the state, is too little for a save. */
+const STATE_SPACE_MARGIN_BYTES = 64 * 1024;
+
+/** `check node`: a state filesystem too full for the agent's next save. */
+function stateSpaceProblems(space: StateSpace | undefined): string[] {
+  if (!space || space.freeBytes >= space.stateBytes + STATE_SPACE_MARGIN_BYTES) return [];
+  const kib = (bytes: number) => `${Math.floor(bytes / 1024)} KiB`;
+  return [
+    `the agent's state filesystem ${space.dir} is full (${kib(space.freeBytes)} free of ${kib(space.totalBytes)}, the state takes ${kib(space.stateBytes)}): ` +
+      `the agent cannot save what it learns; remove what fills it (du -a ${space.dir}), the agent writes only its state file there`,
+  ];
 }
 
 export interface NodeReport extends NodeFacts {
@@ -79,13 +129,22 @@ export interface NodeReport extends NodeFacts {
   mountApi: MountApiSupport;
   /** Container namespaces with targets of ours. */
   views: NamespaceView[];
+  /** Mount namespaces of other user namespaces, not ours to repair. */
+  otherUserNamespaces: number;
+  /** Targets of ours another filesystem was mounted on, left alone. */
+  foreign: number;
   containers: { stale: number; missing: number; reads: PeekReport };
   /** One line per thing that is wrong; empty when the node is healthy. */
   problems: string[];
 }
 
-export async function inspectNode(paths: NodePaths): Promise<NodeReport> {
-  const { layout, stateFile } = agentLayout(paths);
+export interface InspectOptions {
+  /** Read inside every container, not a sample. */
+  all?: boolean;
+}
+
+export async function inspectNode(paths: NodePaths, options: InspectOptions = {}): Promise<NodeReport> {
+  const { layout, stateDir, stateFile, legacyStateFile } = agentLayout(paths);
   const lxcfsPids = findLxcfsServing(paths.proc, layout.fuseMount);
   const mounts = readOwnMounts();
   const fuseDev = fuseDevAt(mounts, layout.fuseMount);
@@ -98,10 +157,32 @@ export async function inspectNode(paths: NodePaths): Promise<NodeReport> {
   const anchor = inspectAnchor(mounts, layout.root, liveDev);
   const mountApi = await checkMountApi(layout.helper, NATIVE_HELPER_TIMEOUT_MS);
 
-  const { views } = survey({ proc: paths.proc, files: ALLOWED_FILES }, liveDev ?? 'none', new StateFile(stateFile).load());
-  const reads = await peekContainers(layout.helper, paths.proc, views, { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: DEFAULT_PROBE_TIMEOUT_MS });
+  const { views, otherUserNamespaces } = survey({ proc: paths.proc, files: ALLOWED_FILES }, liveDev ?? 'none', new StateFile(stateFile, legacyStateFile).load());
+  const reads = await peekContainers(layout.helper, paths.proc, views, {
+    sampleSize: options.all ? Infinity : PEEK_SAMPLE_SIZE,
+    timeoutMs: DEFAULT_PROBE_TIMEOUT_MS,
+    batchSize: PEEK_BATCH_SIZE,
+    parallelism: PEEK_PARALLELISM,
+  });
   const containers = { stale: countTargets(views, 'stale'), missing: countTargets(views, 'missing'), reads };
+  const stateSpace = inspectStateSpace(stateDir, stateFile);
 
-  const facts = { anchorRoot: layout.root, fuseMount: layout.fuseMount, lxcfsRunning, fuseMounted: fuseDev !== undefined, lxcfsCgroupProblems, probe, anchor, mountApi, containers };
-  return { ...facts, lxcfsPids, fuseDev, views, problems: nodeProblems(facts) };
+  const facts = { anchorRoot: layout.root, fuseMount: layout.fuseMount, lxcfsRunning, fuseMounted: fuseDev !== undefined, lxcfsCgroupProblems, probe, anchor, mountApi, containers, stateSpace };
+  return { ...facts, lxcfsPids, fuseDev, views, otherUserNamespaces, foreign: countTargets(views, 'foreign'), problems: nodeProblems(facts) };
+}
+
+/** Free space where the agent saves its state; undefined when there is no such directory yet. */
+function inspectStateSpace(dir: string, stateFile: string): StateSpace | undefined {
+  try {
+    const fs = statfsSync(dir);
+    let stateBytes = 0;
+    try {
+      stateBytes = statSync(stateFile).size;
+    } catch {
+      // no state saved yet
+    }
+    return { dir, freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize, stateBytes };
+  } catch {
+    return undefined;
+  }
 }

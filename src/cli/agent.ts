@@ -1,4 +1,5 @@
 // `lxcfs-webhook agent`: the process of the LXCFS DaemonSet (privileged, hostPID).
+import { existsSync } from 'node:fs';
 import {
   DEFAULT_AGENT_HEALTH_PORT,
   DEFAULT_HANG_GRACE_MS,
@@ -10,10 +11,11 @@ import {
   DEFAULT_SWEEP_INTERVAL_MS,
   LXCFS_STOP_TIMEOUT_MS,
 } from '../config/defaults.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { startAgent, type AgentOptions } from '../agent/agent.js';
 import { agentLayout } from '../agent/layout.js';
 import { removeAnchor } from '../agent/lxcfs/anchor.js';
+import { AnchorLock } from '../agent/lxcfs/anchor-lock.js';
 import { findLxcfsServing, killAndWait } from '../agent/lxcfs/process.js';
 import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
 import type { Command } from './command.js';
@@ -56,6 +58,17 @@ type AgentCommandOptions = AgentOptions & { uninstall: boolean };
 
 async function uninstall(options: AgentOptions): Promise<number> {
   const log = createLogger('agent');
+  const { layout } = agentLayout(options);
+  // Refused while an agent still runs on the anchor (its pod still terminating): retried by the caller.
+  const lock = existsSync(layout.root) ? await AnchorLock.take(layout.helper, layout.root, () => undefined) : undefined;
+  try {
+    return await removeEverything(options, log);
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function removeEverything(options: AgentOptions, log: Logger): Promise<number> {
   const { layout } = agentLayout(options);
   await killAndWait(options.proc, findLxcfsServing(options.proc, layout.fuseMount), LXCFS_STOP_TIMEOUT_MS);
   const { leftovers } = await removeAnchor(layout, log);

@@ -1,20 +1,24 @@
 // `lxcfs-webhook check node`: one screen on the node's lxcfs setup, exit 1 when something is wrong.
 // Run it where the agent runs (kubectl exec into the agent pod): it needs the agent's view of mounts.
 import { basename } from 'node:path';
-import { CHECK_MAX_LISTED_CONTAINERS } from '../config/defaults.js';
+import { CHECK_MAX_LISTED_CONTAINERS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
 import { configError } from '../errors.js';
-import { inspectNode, type NodeReport } from '../agent/node-health.js';
+import { inspectNode, type InspectOptions, type NodeReport } from '../agent/node-health.js';
 import type { NamespaceView } from '../agent/repair/survey.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText } from './flags.js';
 import { nodeFlags } from './shared-flags.js';
 
-const flags = new FlagSet('check', nodeFlags);
+const flags = new FlagSet('check', {
+  ...nodeFlags,
+  all: { kind: 'switch', help: `read the lxcfs files inside every container, not inside ${PEEK_SAMPLE_SIZE} chosen at random` },
+});
 
 const usage = helpText(flags, {
   synopsis: 'check node [flags]',
-  about: `Checks the node's lxcfs: running and answering, anchor mounted and bound, and every container's
-lxcfs files live. Exits 1 when something is wrong. Give it the flags the agent was given.`,
+  about: `Checks the node's lxcfs: running and answering, anchor mounted and bound, the agent's state
+filesystem not full, and every container's lxcfs files live. Exits 1 when something is wrong. Give it the
+flags the agent was given.`,
 });
 
 /** `pod <uid> container <id>`, or the cgroup of a process outside Kubernetes. */
@@ -34,6 +38,22 @@ function describeBroken(view: NamespaceView): string {
   return `${who}: ${byState.join('; ')}  (${view.ns.mntNs}, pid ${view.ns.pid})`;
 }
 
+/** Where the agent saves its state, and the room left there. */
+function stateLine(report: NodeReport): string[] {
+  const space = report.stateSpace;
+  if (!space) return [];
+  const kib = (bytes: number) => `${Math.floor(bytes / 1024)} KiB`;
+  return [`state       ${space.dir}: ${kib(space.stateBytes)} saved, ${kib(space.freeBytes)} free of ${kib(space.totalBytes)}`];
+}
+
+/** What the agent leaves alone, when there is any: not problems, but worth knowing. */
+function notOursLine(report: NodeReport): string | undefined {
+  const parts: string[] = [];
+  if (report.otherUserNamespaces > 0) parts.push(`${report.otherUserNamespaces} mount namespaces of other user namespaces (unshare -U inside containers)`);
+  if (report.foreign > 0) parts.push(`${report.foreign} lxcfs files covered by another filesystem`);
+  return parts.length === 0 ? undefined : `not ours    ${parts.join('; ')}: left alone`;
+}
+
 function render(report: NodeReport): string {
   const lxcfs =
     report.lxcfsPids.length === 0
@@ -50,13 +70,16 @@ function render(report: NodeReport): string {
     `fuse mount  ${report.fuseMount}${report.fuseDev ? ` (dev ${report.fuseDev}${report.lxcfsPids.length === 0 ? ', dead' : ''})` : ': nothing mounted'}`,
     `anchor      ${anchor}`,
     `remount     ${remount}`,
+    ...stateLine(report),
     `containers  ${report.views.length} with lxcfs files, ${report.containers.stale} stale, ${report.containers.missing} missing`,
   ];
-  const broken = report.views.filter((v) => v.statuses.some((s) => s.state !== 'live'));
+  const broken = report.views.filter((v) => v.statuses.some((s) => s.state === 'stale' || s.state === 'missing'));
   for (const view of broken.slice(0, CHECK_MAX_LISTED_CONTAINERS)) lines.push(`  ${describeBroken(view)}`);
   if (broken.length > CHECK_MAX_LISTED_CONTAINERS) lines.push(`  ... and ${broken.length - CHECK_MAX_LISTED_CONTAINERS} more`);
+  const notOurs = notOursLine(report);
+  if (notOurs) lines.push(notOurs);
   const { reads } = report.containers;
-  lines.push(`reads       ${reads.files} files read inside ${reads.containers} sampled containers, ${reads.unreadable.length} failed`);
+  lines.push(`reads       ${reads.files} files read inside ${reads.containers} ${reads.all ? '' : 'sampled '}containers, ${reads.unreadable.length} failed`);
   for (const failed of reads.unreadable.slice(0, CHECK_MAX_LISTED_CONTAINERS)) {
     lines.push(`  ${describeContainer(failed.view)}: ${failed.target} ${failed.error}  (${failed.view.ns.mntNs}, pid ${failed.view.ns.pid})`);
   }
@@ -65,7 +88,7 @@ function render(report: NodeReport): string {
   return lines.join('\n');
 }
 
-export const command: Command<Parameters<typeof inspectNode>[0]> = {
+export const command: Command<Parameters<typeof inspectNode>[0] & InspectOptions> = {
   name: 'check',
   summary: 'check node: is lxcfs healthy on this node, are containers covered',
   usage,
@@ -77,10 +100,11 @@ export const command: Command<Parameters<typeof inspectNode>[0]> = {
       fuseMount: values['fuse-mount'],
       proc: values.proc,
       remountHelper: values['remount-helper'],
+      all: values.all,
     };
   },
-  async run(options) {
-    const report = await inspectNode(options);
+  async run({ all, ...paths }) {
+    const report = await inspectNode(paths, { all });
     console.log(render(report));
     return report.problems.length === 0 ? 0 : 1;
   },

@@ -255,10 +255,32 @@ export const DEFAULT_LXCFS_ARGS: readonly string[] = ['--enable-cfs', '-l'];
 export const DEFAULT_PROC = '/proc';
 /** The native remount helper, built by `npm run build` into native/build of this package. */
 export const DEFAULT_REMOUNT_HELPER = fileURLToPath(new URL('../../../native/build/lxcfs-remount', import.meta.url));
-/** Mount options of the anchor tmpfs: it holds only directories, binds and the agent's small state file. */
+/** Mount options of the anchor tmpfs: it holds only directories and binds (and the state tmpfs). */
 export const ANCHOR_TMPFS_OPTIONS = 'mode=0755,size=8m';
-/** The agent's memory of injected targets, kept on the anchor so it outlives the agent process. */
-export const AGENT_STATE_FILE = '.lxcfs-webhook-agent.json';
+/**
+ * The agent's memory of injected targets outlives the agent process on a tmpfs of its own under the
+ * anchor: nothing it writes can fill the anchor, and nothing else fills its space unnoticed. Sized for
+ * two copies (the file and the one replacing it) of the largest state the limits below allow.
+ */
+export const AGENT_STATE_DIR = '.lxcfs-webhook-agent';
+export const AGENT_STATE_FILE = 'state.json';
+export const STATE_TMPFS_OPTIONS = 'mode=0700,size=4m';
+/** Where agents before the state tmpfs kept it, directly on the anchor: read once, then removed. */
+export const LEGACY_AGENT_STATE_FILE = '.lxcfs-webhook-agent.json';
+/**
+ * Bounds on what one node or one container costs the agent. A container (a cgroup) with more mount
+ * namespaces holding lxcfs files than this has only its oldest ones repaired and remembered (others are
+ * copies it made itself); a node remembers at most this many namespaces (about 0.7 KB each in the state).
+ */
+export const MAX_NAMESPACES_PER_CONTAINER = 16;
+export const MAX_REMEMBERED_NAMESPACES = 2_048;
+/**
+ * A target whose remount failed is retried after this delay, doubling while it keeps failing (a new
+ * lxcfs retries it at once); one the helper refused (not a file of ours: a symlink, a FIFO, a directory,
+ * another filesystem) after the longer one. Each is logged once, not at every sweep.
+ */
+export const REPAIR_RETRY_BACKOFF = { firstMs: 10_000, maxMs: 300_000 } as const;
+export const REFUSED_TARGET_BACKOFF = { firstMs: 300_000, maxMs: 3_600_000 } as const;
 
 export const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
 /**
@@ -273,6 +295,8 @@ export const DEFAULT_MOUNT_NOTIFICATIONS = true;
 export const MOUNTINFO_FULL_READ_EVERY = 30;
 /** The mount watcher is restarted after this delay, doubling while it keeps dying; sweeps read everything meanwhile. */
 export const MOUNT_WATCH_RESTART_BACKOFF = { firstMs: 1_000, maxMs: 300_000 } as const;
+/** A watcher that does not answer a ping within this is killed (and restarted after the backoff). */
+export const MOUNT_WATCH_PING_TIMEOUT_MS = 1_000;
 /** How often lxcfs is read through FUSE, and how long one read may take before it counts as a hang. */
 export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
 export const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
@@ -287,12 +311,22 @@ export const LXCFS_RESTART_BACKOFF = { firstMs: 100, maxMs: 30_000 } as const;
 /** How long lxcfs may take to mount, and to exit after SIGTERM before it gets SIGKILL. */
 export const LXCFS_START_TIMEOUT_MS = 10_000;
 export const LXCFS_STOP_TIMEOUT_MS = 10_000;
+/**
+ * An lxcfs that has not exited this long after SIGKILL (a thread stuck in a FUSE request, <defunct> in
+ * D state) has its FUSE connection aborted; one still there this long after that is left behind and
+ * replaced. The FUSE control filesystem is mounted next to the FUSE mountpoint when none is.
+ */
+export const LXCFS_KILL_GRACE_MS = 2_000;
+export const FUSECTL_DIR_NAME = 'fusectl';
 /** Remount helpers run at once, namespaces per helper run, and how long one run may take. */
 export const REMOUNT_PARALLELISM = 4;
 export const REMOUNT_BATCH_SIZE = 25;
 export const NATIVE_HELPER_TIMEOUT_MS = 5_000;
 /** Containers whose lxcfs files are read one byte each by `check node` and after each agent sweep. */
 export const PEEK_SAMPLE_SIZE = 10;
+/** Containers per helper run when many are read (`check node --all`), and runs at once. */
+export const PEEK_BATCH_SIZE = 25;
+export const PEEK_PARALLELISM = 2;
 /** Broken containers `check node` lists one per line; more would not fit a screen. */
 export const CHECK_MAX_LISTED_CONTAINERS = 15;
 

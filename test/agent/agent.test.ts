@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { findLxcfsServing } from '../../src/agent/lxcfs/process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.js';
-import { AGENT_STATE_FILE, DEFAULT_FILES } from '../../src/config/defaults.js';
+import { AGENT_STATE_DIR, AGENT_STATE_FILE, DEFAULT_FILES } from '../../src/config/defaults.js';
 import type { TestContainer } from '../helpers/container.js';
 import {
   EXPECTED_MEMTOTAL,
@@ -238,7 +238,9 @@ test('SIGTERM stops lxcfs and clears its mounts, keeps the anchor; a new agent t
   const left = [node.fuseMount, join(node.anchor, 'proc'), join(node.anchor, 'sys')].flatMap((p) => mountsAtOrBelow(node.ownMounts(), p));
   assert.deepEqual(left, []);
   assert.equal(node.ownMounts().find((m) => m.mountPoint === node.anchor)?.fsType, 'tmpfs');
-  assert.ok(existsSync(join(node.anchor, AGENT_STATE_FILE)));
+  // the state on a tmpfs of its own, which cannot fill the anchor
+  assert.equal(node.ownMounts().find((m) => m.mountPoint === join(node.anchor, AGENT_STATE_DIR))?.fsType, 'tmpfs');
+  assert.ok(existsSync(join(node.anchor, AGENT_STATE_DIR, AGENT_STATE_FILE)));
 
   await startReadyAgent(node);
   await waitAllHealthy([c]);

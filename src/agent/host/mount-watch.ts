@@ -6,6 +6,9 @@
 // Anything uncertain counts as a change: a confirmed add (the sweep's read may predate it), a failed
 // add (not watched: read every sweep), the watcher's death (nothing is watched until it is back; it is
 // restarted with backoff at a later sweep). So the worst case is today's cost, never a missed change.
+// A watcher that is alive but stuck (stopped, or starved) would report nothing: before trusting it, a
+// sweep pings it (`checkAnswering`); its pong comes after every change it saw before the ping, and one
+// that does not answer in time is killed and counts as dead.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../../log.js';
 
@@ -33,7 +36,7 @@ export interface WatchTarget {
 
 /** One line of the watcher. */
 interface WatchEvent {
-  event: 'added' | 'changed' | 'gone' | 'refused';
+  event: 'added' | 'changed' | 'gone' | 'refused' | 'pong';
   key?: string;
   pid?: number;
   ok?: boolean;
@@ -56,6 +59,9 @@ export class MountWatch {
   /** Set while it is down after a failure, so the failure is logged once, not at every restart. */
   private failing = false;
   private limitLogged = false;
+  private pings = 0;
+  /** Pings sent and not answered yet, by token. */
+  private readonly pongs = new Map<string, (answered: boolean) => void>();
 
   constructor(
     private readonly config: MountWatchConfig,
@@ -105,6 +111,31 @@ export class MountWatch {
     if (commands !== '') child.stdin!.write(commands);
   }
 
+  /**
+   * Whether the watcher answers a ping within `timeoutMs`: once it has, every change it saw before has
+   * been reported. One that does not is killed and counts as dead from now on (so nothing is trusted
+   * as watched); it is started again after the backoff. False while none runs.
+   */
+  async checkAnswering(timeoutMs: number): Promise<boolean> {
+    const child = this.child;
+    if (!child) return false;
+    const token = String(++this.pings);
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await new Promise<boolean>((resolve) => {
+      this.pongs.set(token, resolve);
+      timer = setTimeout(() => resolve(false), timeoutMs);
+      child.stdin!.write(`ping ${token}\n`);
+    });
+    clearTimeout(timer);
+    this.pongs.delete(token);
+    if (!answered && this.child === child) {
+      this.log.warn({ pid: child.pid, timeoutMs }, 'mount watcher stopped answering: killing it');
+      child.kill('SIGKILL');
+      this.lost(child, { unresponsive: true });
+    }
+    return answered;
+  }
+
   /** Ends the watcher (it exits when its stdin ends) and starts no other. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -148,6 +179,10 @@ export class MountWatch {
   }
 
   private handle(e: WatchEvent): void {
+    if (e.event === 'pong') {
+      this.pongs.get(e.key!)?.(true);
+      return;
+    }
     if (e.event === 'refused') {
       this.log.warn({ line: e.line }, 'mount watcher refused a command');
       return;
@@ -188,6 +223,7 @@ export class MountWatch {
     if (this.child !== child) return;
     this.child = undefined;
     this.watches.clear();
+    for (const answer of this.pongs.values()) answer(false);
     if (this.stopped) return;
     const { firstMs, maxMs } = this.config.backoff;
     this.delayMs = Date.now() - this.startedAt >= maxMs ? firstMs : Math.min(maxMs, Math.max(firstMs, this.delayMs * 2));

@@ -17,7 +17,7 @@ export interface ContainerNamespace {
 }
 
 /** When the process started (clock ticks after boot); Infinity once it has exited. */
-function startTime(proc: string, pid: number): number {
+export function startTime(proc: string, pid: number): number {
   try {
     const stat = readFileSync(`${proc}/${pid}/stat`, 'utf8');
     // Fields after the command name, which may itself hold spaces and parentheses; starttime is field 22.

@@ -7,7 +7,7 @@
 // Everything here decides from mountinfo and never stat()s a path that may be a dead or hung FUSE mount.
 import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ANCHOR_TMPFS_OPTIONS, NATIVE_HELPER_TIMEOUT_MS } from '../../config/defaults.js';
+import { ANCHOR_TMPFS_OPTIONS, NATIVE_HELPER_TIMEOUT_MS, STATE_TMPFS_OPTIONS } from '../../config/defaults.js';
 import { LxcfsWebhookError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { isFuse, mountsAtOrBelow, readOwnMounts, topMountAt, type Mount } from '../host/mountinfo.js';
@@ -27,8 +27,11 @@ const BOUND_DIRS = ['proc', 'sys'] as const;
 /** More stacked mounts than this at one place means something keeps mounting there. */
 const MAX_CLEAR_PASSES = 20;
 
-/** Mounts the anchor tmpfs if needed, clears dead mounts and leftovers, and creates the mountpoints. */
-export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<void> {
+/**
+ * Refuses an anchor directory that is itself a FUSE mount (the node's own lxcfs), then creates it: a
+ * look at mountinfo and a mkdir, nothing another agent could mind (see anchor-lock.ts).
+ */
+export function claimAnchorDirectory(layout: AnchorLayout): void {
   const top = topMountAt(readOwnMounts(), layout.root);
   if (top && isFuse(top)) {
     throw new LxcfsWebhookError(
@@ -38,8 +41,15 @@ export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<
       { setting: 'root' },
     );
   }
-  await clearLxcfsMounts(layout, log);
+  mkdirSync(layout.root, { recursive: true });
+}
 
+/**
+ * Mounts the anchor tmpfs if needed, clears dead mounts and leftovers, and creates the mountpoints.
+ * Only under the anchor lock (anchor-lock.ts), after claimAnchorDirectory.
+ */
+export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<void> {
+  await clearLxcfsMounts(layout, log);
   mkdirSync(layout.root, { recursive: true });
   // In a DaemonSet the anchor is a hostPath bind (ext4, xfs...): a tmpfs goes on top of it and, through
   // Bidirectional propagation, on the host. A tmpfs already there is the one an earlier agent mounted.
@@ -58,6 +68,17 @@ export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<
     const code = (err as NodeJS.ErrnoException).code;
     throw new LxcfsWebhookError('E_AGENT', `the FUSE mountpoint ${layout.fuseMount} is unusable (${code}): give the agent a directory it can create and mount on`, { setting: 'fuseMount' });
   }
+}
+
+/**
+ * The agent's state directory: a tmpfs of its own under the anchor (layout.ts), mounted unless one is
+ * there, so the state can neither fill the anchor nor be filled by anything on it.
+ */
+export async function prepareStateDirectory(dir: string, helper: string, log: Logger): Promise<void> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (topMountAt(readOwnMounts(), dir)?.fsType === 'tmpfs') return;
+  await runHelperStep(helper, ['tmpfs', dir, STATE_TMPFS_OPTIONS], NATIVE_HELPER_TIMEOUT_MS);
+  log.info({ stateDir: dir, options: STATE_TMPFS_OPTIONS }, 'mounted the state tmpfs');
 }
 
 /**
@@ -105,7 +126,7 @@ function removeEmptyDirectoriesBelow(dir: string, log: Logger): void {
 
 /**
  * Uninstall: removes everything the agent put on the node once lxcfs is stopped: lxcfs' mounts, the
- * anchor tmpfs (with the state file on it) and the then empty directories. Files someone else put
+ * state tmpfs, the anchor tmpfs and the then empty directories. Files someone else put
  * under the anchor directory are left, and so is the directory holding them.
  */
 export async function removeAnchor(layout: AnchorLayout, log: Logger): Promise<{ leftovers: string[] }> {

@@ -2,11 +2,18 @@
 // it with backoff when it exits, and kills it when it stops answering for longer than a grace period.
 // Probes run in a separate process with a timeout, so a hung lxcfs never blocks the agent. What happens
 // to lxcfs is told to an `LxcfsListener` (the sweeper), which is all the supervisor knows of repair.
+//
+// An lxcfs that does not exit after SIGKILL (a thread stuck in a FUSE request) has its FUSE connection
+// aborted, which normally lets it exit; one that still stays is left behind and replaced (the new one
+// on a pidfile of its own: the stuck one keeps its lock).
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LXCFS_RESTART_BACKOFF, LXCFS_START_TIMEOUT_MS, LXCFS_STOP_TIMEOUT_MS } from '../../config/defaults.js';
+import { LXCFS_KILL_GRACE_MS, LXCFS_RESTART_BACKOFF, LXCFS_START_TIMEOUT_MS, LXCFS_STOP_TIMEOUT_MS } from '../../config/defaults.js';
 import type { Logger } from '../../log.js';
 import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
+import { fuseDevAt, readOwnMounts } from '../host/mountinfo.js';
 import { bindIntoAnchor, clearLxcfsMounts, type AnchorLayout } from './anchor.js';
+import { abortFuseConnection } from './fuse-connection.js';
 import { probeLxcfs, type ProbeResult } from './probe.js';
 import { findLxcfsServing, killAndWait, startLxcfs, type LxcfsCommand, type LxcfsExit, type RunningLxcfs } from './process.js';
 
@@ -17,6 +24,8 @@ export interface SupervisorConfig {
   probeIntervalMs: number;
   probeTimeoutMs: number;
   hangGraceMs: number;
+  /** Where to mount the FUSE control filesystem to abort a connection, when none is mounted. */
+  fusectlDir: string;
 }
 
 export interface LxcfsListener {
@@ -32,6 +41,7 @@ export interface LxcfsListener {
 export interface LxcfsMetrics {
   recordLxcfsAnswering(answering: boolean): void;
   recordLxcfsRestart(): void;
+  recordConnectionAbort(): void;
 }
 
 export interface LxcfsStatus {
@@ -40,6 +50,11 @@ export interface LxcfsStatus {
   dev?: string;
   /** The last probe of the running lxcfs, once there was one. */
   lastProbe?: ProbeResult;
+}
+
+/** Waits up to `ms` for our lxcfs child to exit; whether it did. */
+function exitOf(lxcfs: RunningLxcfs): (ms: number) => Promise<boolean> {
+  return (ms) => Promise.race([lxcfs.exited.then(() => true), sleep(ms, false, { ref: false })]);
 }
 
 export class Supervisor {
@@ -58,6 +73,9 @@ export class Supervisor {
   private starting: Promise<void> | undefined;
   /** Ends stop()'s wait for lxcfs to exit on SIGTERM. */
   private readonly hurried = new AbortController();
+  /** lxcfs processes that did not exit after SIGKILL and an aborted connection: left behind. */
+  private readonly stuck = new Set<number>();
+  private starts = 0;
 
   constructor(
     private readonly config: SupervisorConfig,
@@ -93,7 +111,7 @@ export class Supervisor {
       if (!exited) {
         this.log.warn({ lxcfsPid: lxcfs.pid, hurried: this.hurried.signal.aborted }, 'lxcfs has not exited on SIGTERM: killing it');
         lxcfs.kill('SIGKILL');
-        await lxcfs.exited;
+        if (!(await this.exitsAfterKill(lxcfs.pid, lxcfs.dev, exitOf(lxcfs)))) this.leaveBehind(lxcfs.pid, lxcfs.exited);
       }
     }
     await clearLxcfsMounts(this.config.layout, this.log);
@@ -112,13 +130,18 @@ export class Supervisor {
   }
 
   private async bringUp(restarted: boolean): Promise<void> {
-    const leftovers = findLxcfsServing(this.config.proc, this.config.lxcfs.fuseMount);
+    for (const pid of this.stuck) if (!existsSync(`${this.config.proc}/${pid}`)) this.stuck.delete(pid);
+    const leftovers = findLxcfsServing(this.config.proc, this.config.lxcfs.fuseMount).filter((pid) => !this.stuck.has(pid));
     if (leftovers.length > 0) {
       this.log.warn({ pids: leftovers }, 'killing lxcfs left behind by an earlier agent');
-      await killAndWait(this.config.proc, leftovers, LXCFS_STOP_TIMEOUT_MS);
+      const dev = fuseDevAt(readOwnMounts(), this.config.lxcfs.fuseMount);
+      const gone = (ms: number) => killAndWait(this.config.proc, leftovers, ms).then(() => true, () => false);
+      if (!(await this.exitsAfterKill(leftovers, dev, gone))) for (const pid of leftovers) this.stuck.add(pid);
     }
     await clearLxcfsMounts(this.config.layout, this.log);
-    const lxcfs = await startLxcfs(this.config.lxcfs, this.log, LXCFS_START_TIMEOUT_MS);
+    // A stuck lxcfs still holds the lock of the pidfile it was started with.
+    const pidfile = this.stuck.size === 0 ? this.config.lxcfs.pidfile : `${this.config.lxcfs.pidfile}.${++this.starts}`;
+    const lxcfs = await startLxcfs({ ...this.config.lxcfs, pidfile }, this.log, LXCFS_START_TIMEOUT_MS);
     this.listener.lxcfsMounted(lxcfs.dev);
     try {
       await bindIntoAnchor(this.config.layout);
@@ -137,15 +160,51 @@ export class Supervisor {
 
   private onExit(lxcfs: RunningLxcfs, exit: LxcfsExit): void {
     if (this.stopping || this.current !== lxcfs) return;
+    const fields = { lxcfsPid: lxcfs.pid, code: exit.code, signal: exit.signal };
+    if (exit.fatal) this.log.error(fields, `lxcfs failed: ${exit.fatal.fix}`);
+    else this.log.error(fields, 'lxcfs exited; restarting it');
+    this.replace();
+  }
+
+  /** The running lxcfs is gone, or given up on: tell the sweeper, restart after the backoff. */
+  private replace(): void {
     this.current = undefined;
     this.lastProbe = undefined;
     this.clearHang();
     this.metrics.recordLxcfsAnswering(false);
     this.listener.lxcfsDown();
-    const fields = { lxcfsPid: lxcfs.pid, code: exit.code, signal: exit.signal };
-    if (exit.fatal) this.log.error(fields, `lxcfs failed: ${exit.fatal.fix}`);
-    else this.log.error(fields, 'lxcfs exited; restarting it');
     this.scheduleRestart();
+  }
+
+  /**
+   * Whether killed lxcfs processes (`pids`, serving connection `dev`) exit: within the kill grace, or
+   * within another once their FUSE connection is aborted. `within(ms)` waits up to ms for their exit.
+   */
+  private async exitsAfterKill(pids: number | readonly number[], dev: string | undefined, within: (ms: number) => Promise<boolean>): Promise<boolean> {
+    if (await within(LXCFS_KILL_GRACE_MS)) return true;
+    const fields = { lxcfsPids: pids, dev };
+    if (dev === undefined) {
+      this.log.error(fields, 'lxcfs does not exit after SIGKILL and has no FUSE connection to abort');
+      return within(LXCFS_KILL_GRACE_MS);
+    }
+    this.log.error(fields, 'lxcfs does not exit after SIGKILL (a thread stuck in a FUSE request): aborting its FUSE connection');
+    try {
+      await abortFuseConnection(dev, this.config.fusectlDir, this.config.layout.helper);
+      this.metrics.recordConnectionAbort();
+    } catch (err) {
+      this.log.error({ ...fields, err: (err as Error).message }, 'aborting the FUSE connection failed');
+    }
+    return within(LXCFS_KILL_GRACE_MS);
+  }
+
+  /** A process that survived SIGKILL and its connection's abort: not waited for, not killed again. */
+  private leaveBehind(pid: number, exited: Promise<unknown>): void {
+    this.stuck.add(pid);
+    this.log.error({ lxcfsPid: pid }, 'lxcfs is still there after SIGKILL and an aborted connection: left behind, another one takes its place');
+    void exited.then(() => {
+      this.stuck.delete(pid);
+      this.log.info({ lxcfsPid: pid }, 'an lxcfs left behind has exited');
+    });
   }
 
   private scheduleRestart(): void {
@@ -191,6 +250,11 @@ export class Supervisor {
     if (this.current !== lxcfs || this.failingSince === undefined) return;
     this.log.error({ lxcfsPid: lxcfs.pid, failingMs: Date.now() - this.failingSince }, 'lxcfs is hung: killing it to restart it');
     lxcfs.kill('SIGKILL');
+    void this.exitsAfterKill(lxcfs.pid, lxcfs.dev, exitOf(lxcfs)).then((exited) => {
+      if (exited || this.stopping || this.current !== lxcfs) return;
+      this.leaveBehind(lxcfs.pid, lxcfs.exited);
+      this.replace();
+    });
   }
 
   private clearHang(): void {

@@ -11,8 +11,10 @@ export type TargetState =
   | 'live'
   /** a mount of an lxcfs of ours that is gone: reads fail with "Transport endpoint is not connected" */
   | 'stale'
-  /** was mounted from our lxcfs, now nothing of ours is there: reads silently show the node's values */
-  | 'missing';
+  /** was mounted from our lxcfs, now nothing is mounted there: reads silently show the node's values */
+  | 'missing'
+  /** was mounted from our lxcfs, now another filesystem is on top: not ours to touch, never stacked on */
+  | 'foreign';
 
 /** What the agent remembers of a target it once saw live, so it can tell when it goes missing. */
 export interface RememberedTarget {
@@ -27,6 +29,8 @@ export interface TargetStatus extends RememberedTarget {
   state: TargetState;
   /** The id of the dead mount, for a stale target: descriptors opened through it stay dead. */
   deadMountId?: number;
+  /** For a foreign target: the filesystem type on top of it. */
+  foreignFsType?: string;
 }
 
 export interface ClassifyInput {
@@ -67,8 +71,11 @@ export function classifyTargets(input: ClassifyInput): TargetStatus[] {
       continue;
     }
     const wasOurs = remembered[target];
-    // Something else's FUSE mount on top (another lxcfs) is left alone even where ours used to be.
-    if (wasOurs && !(top && isFuse(top))) statuses.push({ target, lxcfsPath: wasOurs.lxcfsPath, readOnly: wasOurs.readOnly, state: 'missing' });
+    if (!wasOurs) continue;
+    // Where ours used to be, something else mounted on top (a file the container bound there, another
+    // lxcfs) is left alone: attaching over it would only stack a mount on every sweep.
+    if (top) statuses.push({ target, lxcfsPath: wasOurs.lxcfsPath, readOnly: wasOurs.readOnly, state: 'foreign', foreignFsType: top.fsType });
+    else statuses.push({ target, lxcfsPath: wasOurs.lxcfsPath, readOnly: wasOurs.readOnly, state: 'missing' });
   }
   return statuses;
 }

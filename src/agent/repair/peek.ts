@@ -1,8 +1,9 @@
 // Can containers read their lxcfs files? mountinfo tells what is mounted, and classification decides
-// from it; only a read tells whether a file answers. So a sample of containers gets one byte of each
-// of our files read inside it, through the native helper with a timeout (a hung lxcfs blocks the read).
-// A failure here that classification called live is a state it missed, and shows as a problem, never
-// as health. Read-only: used by `check node` and, for a metric, by the agent after its sweeps.
+// from it; only a read tells whether a file answers. So a sample of containers (or every one: `check
+// node --all`) gets one byte of each of our files read inside it, through the native helper with a
+// timeout per run of a batch of containers (a hung lxcfs blocks the read). A failure here that
+// classification called live is a state it missed, and shows as a problem, never as health. Read-only:
+// used by `check node` and, for a metric, by the agent after its sweeps.
 import { runHelper } from '../host/native.js';
 import type { NamespaceView } from './survey.js';
 
@@ -17,6 +18,18 @@ export interface PeekReport {
   containers: number;
   files: number;
   unreadable: UnreadableFile[];
+  /** Every container with files of ours was asked for, not a sample. */
+  all: boolean;
+}
+
+export interface PeekOptions {
+  /** How many containers to read, chosen at random (Infinity: every one). */
+  sampleSize: number;
+  /** For each helper run. */
+  timeoutMs: number;
+  /** Containers per helper run, and runs at once. */
+  batchSize: number;
+  parallelism: number;
 }
 
 /** Targets worth reading: ours in the kernel's view, less those already known to be stale. */
@@ -35,29 +48,35 @@ function sample<T>(items: readonly T[], size: number): T[] {
   return pool.slice(0, size);
 }
 
-export async function peekContainers(
-  helper: string,
-  proc: string,
-  views: readonly NamespaceView[],
-  options: { sampleSize: number; timeoutMs: number },
-): Promise<PeekReport> {
-  const chosen = sample(views.filter((v) => peekTargets(v).length > 0), options.sampleSize);
-  if (chosen.length === 0) return { containers: 0, files: 0, unreadable: [] };
-  const args = ['peek', ...chosen.flatMap((v) => ['--ns', `${proc}/${v.ns.pid}`, ...peekTargets(v)])];
-  const run = await runHelper(helper, args, options.timeoutMs);
+async function peekBatch(helper: string, proc: string, batch: readonly NamespaceView[], timeoutMs: number): Promise<UnreadableFile[]> {
+  const args = ['peek', ...batch.flatMap((v) => ['--ns', `${proc}/${v.ns.pid}`, ...peekTargets(v)])];
+  const run = await runHelper(helper, args, timeoutMs);
   const results = new Map(run.results.map((r) => [`${String(r.ns)}\0${String(r.target)}`, r]));
   const unreadable: UnreadableFile[] = [];
-  let files = 0;
-  for (const view of chosen) {
+  for (const view of batch) {
     for (const target of peekTargets(view)) {
-      files++;
       const result = results.get(`${proc}/${view.ns.pid}\0${target}`);
       if (result?.ok) continue;
       // The container exited between the survey and the read: nothing to report about it.
       if (result?.step === 'open(root)' && result.errno === 'ENOENT') continue;
-      const error = result ? `${result.step}: ${result.errno}` : run.timedOut ? `no answer within ${options.timeoutMs} ms` : `helper exit ${run.exitCode}`;
+      const error = result ? `${result.step}: ${result.errno}` : run.timedOut ? `no answer within ${timeoutMs} ms` : `helper exit ${run.exitCode}`;
       unreadable.push({ view, target, error });
     }
   }
-  return { containers: chosen.length, files, unreadable };
+  return unreadable;
+}
+
+export async function peekContainers(helper: string, proc: string, views: readonly NamespaceView[], options: PeekOptions): Promise<PeekReport> {
+  const readable = views.filter((v) => peekTargets(v).length > 0);
+  const all = options.sampleSize === Infinity;
+  const chosen = all ? readable : sample(readable, options.sampleSize);
+  const batches: NamespaceView[][] = [];
+  for (let i = 0; i < chosen.length; i += options.batchSize) batches.push(chosen.slice(i, i + options.batchSize));
+  const unreadable: UnreadableFile[] = [];
+  const worker = async () => {
+    for (let batch = batches.shift(); batch; batch = batches.shift()) unreadable.push(...(await peekBatch(helper, proc, batch, options.timeoutMs)));
+  };
+  await Promise.all(Array.from({ length: Math.min(options.parallelism, batches.length) }, worker));
+  const files = chosen.reduce((n, v) => n + peekTargets(v).length, 0);
+  return { containers: chosen.length, files, unreadable, all };
 }

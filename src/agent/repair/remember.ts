@@ -2,6 +2,11 @@
 // ours (dropping namespaces that are gone), and the lxcfs connections still referenced by some mount.
 // Pure. An idle sweep teaches nothing, and then gets back the very same objects: the sweeper saves only
 // a state that changed, and the survey's cached classifications, keyed on these objects, stand.
+//
+// Bounded: at most `maxNamespaces` namespaces are remembered. Those already remembered keep their place;
+// new ones are added while there is room, so a burst of namespaces never pushes out the containers the
+// agent already looks after. One not remembered is still repaired when its mounts go stale, but cannot be
+// known to have lost a file (missing). (The sweeper bounds each container: bounds.ts.)
 import type { TargetStatus } from './classify.js';
 import type { AgentState, NamespaceMemory } from './state.js';
 import type { NamespaceView } from './survey.js';
@@ -25,18 +30,28 @@ function namespaceMemory(before: NamespaceMemory | undefined, cgroup: string, st
   return { cgroup, targets };
 }
 
+/** Up to `max` of `views`: those already remembered first, then new ones in their order. */
+function withRoom(state: AgentState, views: readonly NamespaceView[], max: number): readonly NamespaceView[] {
+  if (views.length <= max) return views;
+  const known = views.filter((v) => Object.hasOwn(state.namespaces, v.ns.mntNs)).slice(0, max);
+  const fresh = views.filter((v) => !Object.hasOwn(state.namespaces, v.ns.mntNs));
+  return [...known, ...fresh.slice(0, max - known.length)];
+}
+
 /** The state after a sweep saw `views`; `state` itself when nothing changed. */
-export function remember(state: AgentState, views: readonly NamespaceView[], liveDev: string): AgentState {
-  let changed = views.length !== Object.keys(state.namespaces).length;
+export function remember(state: AgentState, views: readonly NamespaceView[], liveDev: string, maxNamespaces = Infinity): AgentState {
+  const kept = withRoom(state, views, maxNamespaces);
+  let changed = kept.length !== Object.keys(state.namespaces).length;
   const entries: Array<[string, NamespaceMemory]> = [];
   const referenced = new Set([liveDev]);
-  for (const view of views) {
+  // Every view's connections count, remembered or not: its stale mounts are still ours to repair.
+  for (const view of views) for (const dev of view.fuseDevs) if (state.knownDevs.includes(dev)) referenced.add(dev);
+  for (const view of kept) {
     const before = state.namespaces[view.ns.mntNs];
     const memory = namespaceMemory(before, view.identity.cgroup, view.statuses);
     // Views name distinct namespaces: with as many as before and each found, the set is the same.
     changed ||= memory !== before;
     entries.push([view.ns.mntNs, memory]);
-    for (const dev of view.fuseDevs) if (state.knownDevs.includes(dev)) referenced.add(dev);
   }
   const knownDevs = state.knownDevs.every((d) => referenced.has(d)) ? state.knownDevs : state.knownDevs.filter((d) => referenced.has(d));
   if (!changed && knownDevs === state.knownDevs) return state;

@@ -33,6 +33,14 @@ export interface RemountOutcome {
   /** beneath (atomic swap), detach-attach (older kernels) or attach (a missing target). */
   how?: string;
   error?: string;
+  /** The helper left the target alone: what it found there is not a file of ours (e.g. "a symlink at /proc"). */
+  refused?: string;
+}
+
+/** How the helper is told what to expect at a target: the dead mount by its id, or nothing mounted. */
+function mode(t: TargetStatus): string {
+  if (t.state !== 'stale') return 'attach';
+  return t.deadMountId === undefined ? 'replace' : `replace:${t.deadMountId}`;
 }
 
 function helperArgs(batch: readonly RemountPlan[], options: RemountOptions): string[] {
@@ -40,7 +48,7 @@ function helperArgs(batch: readonly RemountPlan[], options: RemountOptions): str
   for (const plan of batch) {
     args.push('--ns', `${options.proc}/${plan.pid}`);
     for (const t of plan.targets) {
-      args.push(`${options.fuseMount}${t.lxcfsPath}`, t.target, t.readOnly ? 'ro' : 'rw', t.state === 'stale' ? 'replace' : 'attach');
+      args.push(`${options.fuseMount}${t.lxcfsPath}`, t.target, t.readOnly ? 'ro' : 'rw', mode(t));
     }
   }
   return args;
@@ -73,6 +81,10 @@ async function remountBatch(batch: readonly RemountPlan[], options: RemountOptio
       const result = reported.get(`${options.proc}/${plan.pid}\0${t.target}`);
       if (verified === undefined) return { ...base, ok: false, error: 'the container exited' };
       if (verified.get(t.target)) return { ...base, ok: true, how: String(result?.how ?? 'unknown') };
+      if (typeof result?.refused === 'string') {
+        const refused = `${result.refused} at ${String(result.at)}`;
+        return { ...base, ok: false, refused, error: `not a file of ours: ${refused}` };
+      }
       if (result && !result.ok) return { ...base, ok: false, error: `${result.step}: ${result.errno} (${result.error})` };
       if (!result && run.timedOut) return { ...base, ok: false, error: `helper timed out after ${options.timeoutMs} ms` };
       return { ...base, ok: false, error: 'mountinfo does not show the live lxcfs file after the remount' };

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isFuse, mountLinesAt, parseMountLines, topMountAt, type Mount } from '../host/mountinfo.js';
 import type { WatchStatus } from '../host/mount-watch.js';
 import { listContainerNamespaces, type ContainerNamespace } from '../host/namespaces.js';
+import { inNodeUserNamespace, type UserNamespaceCache } from '../host/user-namespaces.js';
 import { parsePodIdentity, type PodIdentity } from '../host/pod-identity.js';
 import { classifyTargets, isOurMount, sameInput, type ClassifyInput, type TargetStatus } from './classify.js';
 import { mustReadMountinfo } from './read-plan.js';
@@ -63,10 +64,12 @@ export interface SurveyMemory {
   classified: Map<string, Classified>;
   /** The state's knownDevs as a set, rebuilt only when the list changes, so classifications stand. */
   knownDevs?: { list: readonly string[]; set: ReadonlySet<string> };
+  /** See host/user-namespaces.ts. */
+  userNamespaces: UserNamespaceCache;
 }
 
 export function newSurveyMemory(): SurveyMemory {
-  return { identities: new Map(), representatives: new Map(), mounts: new Map(), classified: new Map() };
+  return { identities: new Map(), representatives: new Map(), mounts: new Map(), classified: new Map(), userNamespaces: new Map() };
 }
 
 /** What a namespace without memory remembers: one object, so its classification input stays the same. */
@@ -86,8 +89,10 @@ export interface SurveyReads {
 export interface Survey {
   /** Namespaces with targets of ours. */
   views: NamespaceView[];
-  /** Every container namespace found, ours or not. */
+  /** Every container namespace that may have targets of ours (the node's user namespace), with or without. */
   namespaces: ContainerNamespace[];
+  /** Mount namespaces of other user namespaces: skipped unread (host/user-namespaces.ts). */
+  otherUserNamespaces: number;
   /** How many mountinfo files were read (the others were unchanged since the last read). */
   mountinfoRead: number;
 }
@@ -95,7 +100,8 @@ export interface Survey {
 /**
  * Every container namespace that has targets of ours, classified against the running lxcfs' connection
  * (`liveDev`; any value that is no connection when none runs). Namespaces without anything of ours
- * cost one mountinfo read each, or none when `reads` knows their table has not changed. A namespace is
+ * cost one mountinfo read each, or none when `reads` knows their table has not changed; those of other
+ * user namespaces one link read, once (host/user-namespaces.ts). A namespace is
  * classified again whenever any input changed, read or not: an lxcfs restart changes the live connection
  * without any mount event. Otherwise its last classification stands.
  */
@@ -141,7 +147,9 @@ export function survey(config: SurveyConfig, liveDev: string, state: AgentState,
     return classified;
   };
 
-  const namespaces = listContainerNamespaces(config.proc, memory.representatives);
+  const listed = listContainerNamespaces(config.proc, memory.representatives);
+  const ofNode = inNodeUserNamespace(config.proc, memory.userNamespaces);
+  const namespaces = listed.filter(ofNode);
   const views: NamespaceView[] = [];
   for (const ns of namespaces) {
     const mounts = mountsOf(ns);
@@ -156,10 +164,12 @@ export function survey(config: SurveyConfig, liveDev: string, state: AgentState,
   }
   const seen = new Set(views.map((v) => v.ns.mntNs));
   for (const mntNs of identities.keys()) if (!seen.has(mntNs)) identities.delete(mntNs);
-  const listed = new Set(namespaces.map((ns) => ns.mntNs));
-  for (const mntNs of memory.mounts.keys()) if (!listed.has(mntNs)) memory.mounts.delete(mntNs);
-  for (const mntNs of memory.classified.keys()) if (!listed.has(mntNs)) memory.classified.delete(mntNs);
-  return { views, namespaces, mountinfoRead };
+  const kept = new Set(namespaces.map((ns) => ns.mntNs));
+  for (const mntNs of memory.mounts.keys()) if (!kept.has(mntNs)) memory.mounts.delete(mntNs);
+  for (const mntNs of memory.classified.keys()) if (!kept.has(mntNs)) memory.classified.delete(mntNs);
+  const exist = new Set(listed.map((ns) => ns.mntNs));
+  for (const mntNs of memory.userNamespaces.keys()) if (!exist.has(mntNs)) memory.userNamespaces.delete(mntNs);
+  return { views, namespaces, otherUserNamespaces: listed.length - namespaces.length, mountinfoRead };
 }
 
 /** How many targets of `views` are in `state`. */

@@ -2,15 +2,26 @@
 // remount what is broken (stale or missing), and report processes a remount cannot help. Sweeps run at
 // start, after every lxcfs restart and periodically, and never overlap. The sweeper learns about lxcfs
 // from the supervisor through `LxcfsListener`, so neither needs the other.
+//
+// What one workload can cost is bounded: namespaces of other user namespaces are skipped unread
+// (survey), a container's extra namespaces beyond a limit are neither repaired nor remembered
+// (bounds.ts), the state holds a bounded number of namespaces (remember.ts), and a target that was
+// refused or failed waits out a backoff with one log line (attempts.ts). Ordinary containers are
+// repaired first and never share a helper run with a namespace that failed before. A failed state save
+// is reported and never stops a repair.
+import { startTime } from '../host/namespaces.js';
 import type { Logger } from '../../log.js';
 import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
 import type { LxcfsListener } from '../lxcfs/supervisor.js';
 import type { MountWatch } from '../host/mount-watch.js';
+import { key, RepairAttempts, type AttemptSummary, type Backoff } from './attempts.js';
+import { limitPerContainer } from './bounds.js';
+import type { TargetStatus } from './classify.js';
 import { DeadDescriptorReporter } from './dead-descriptors.js';
 import { readsEverything } from './read-plan.js';
 import { remember } from './remember.js';
-import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
-import type { AgentState, StateFile } from './state.js';
+import { remount, type RemountOptions, type RemountOutcome, type RemountPlan } from './remount.js';
+import type { AgentState, SaveOutcome, StateFile } from './state.js';
 import { containerFields, newSurveyMemory, survey, type NamespaceView, type SurveyConfig } from './survey.js';
 
 export interface SweepConfig extends SurveyConfig {
@@ -23,6 +34,12 @@ export interface SweepConfig extends SurveyConfig {
   remountSupported: boolean;
   /** Every this many periodic sweeps read every mount table, notifications or not. */
   fullReadEvery: number;
+  /** A sweep trusts the mount watcher only once it has answered a ping within this. */
+  watchPingTimeoutMs: number;
+  maxNamespacesPerContainer: number;
+  maxRememberedNamespaces: number;
+  retryBackoff: Backoff;
+  refusedBackoff: Backoff;
 }
 
 export interface SweepReport {
@@ -35,6 +52,13 @@ export interface SweepReport {
   missing: number;
   remounted: number;
   failed: number;
+  /** Targets left alone as not ours: refused by the helper, or another filesystem on them. */
+  refused: number;
+  /** Targets whose earlier remount failed, waiting out their backoff. */
+  deferred: number;
+  /** Mount namespaces skipped: of other user namespaces, or beyond their container's limit. */
+  otherUserNamespaces: number;
+  overContainerLimit: number;
   deadDescriptorProcesses: number;
   /** mountinfo files read; the other namespaces' tables had not changed. */
   mountinfoRead: number;
@@ -45,13 +69,22 @@ export interface SweepReport {
 
 /** What a sweep reports for metrics (the agent's metrics implement it). */
 export interface SweepMetrics {
-  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number): void;
+  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number, attempts: AttemptSummary): void;
+  recordStateSave(outcome: SaveOutcome, namespaces: number): void;
+}
+
+/** What the sweeper tells /readyz. */
+export interface SweeperHealth {
+  /** Why the last state save failed; undefined once one worked. */
+  stateSaveError?: string;
+  attempts: AttemptSummary;
 }
 
 export class Sweeper implements LxcfsListener {
   private readonly runner = new CoalescingRunner<SweepReport>();
   private readonly memory = newSurveyMemory();
   private readonly deadDescriptors: DeadDescriptorReporter;
+  private readonly attempts: RepairAttempts;
   /** dev of the running lxcfs' connection; undefined while it is down. */
   private liveDev: string | undefined;
   /** What the last sweep saw, for reads inside containers between sweeps. */
@@ -60,6 +93,9 @@ export class Sweeper implements LxcfsListener {
   private periodicSweeps = 0;
   /** The state object last written: a state is saved only when it is another object (StateFile skips unchanged text). */
   private saved: AgentState | undefined;
+  private stateSaveError: string | undefined;
+  /** Containers over the namespace limit, each logged once while it is. */
+  private overLimit = new Set<string>();
 
   constructor(
     private readonly config: SweepConfig,
@@ -71,6 +107,7 @@ export class Sweeper implements LxcfsListener {
     private readonly watch?: MountWatch,
   ) {
     this.deadDescriptors = new DeadDescriptorReporter(config.proc, log);
+    this.attempts = new RepairAttempts({ failed: config.retryBackoff, refused: config.refusedBackoff });
   }
 
   /** A sweep has looked at every container since lxcfs first came up. */
@@ -80,6 +117,10 @@ export class Sweeper implements LxcfsListener {
 
   latestViews(): readonly NamespaceView[] {
     return this.lastViews;
+  }
+
+  health(): SweeperHealth {
+    return { stateSaveError: this.stateSaveError, attempts: this.attempts.summary() };
   }
 
   /** A new lxcfs connection: its mounts are ours, now and after it dies. */
@@ -116,69 +157,140 @@ export class Sweeper implements LxcfsListener {
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
     const report: SweepReport = {
-      done: false, namespaces: 0, covered: 0, stale: 0, missing: 0, remounted: 0, failed: 0, deadDescriptorProcesses: 0, mountinfoRead: 0, watched: 0, durationMs: 0,
+      done: false, namespaces: 0, covered: 0, stale: 0, missing: 0, remounted: 0, failed: 0, refused: 0, deferred: 0,
+      otherUserNamespaces: 0, overContainerLimit: 0, deadDescriptorProcesses: 0, mountinfoRead: 0, watched: 0, durationMs: 0,
     };
     const liveDev = this.liveDev;
     if (liveDev === undefined) return report;
 
     const readAll = readsEverything(trigger, this.periodicSweeps, this.config.fullReadEvery);
     if (trigger === 'periodic') this.periodicSweeps++;
-    const { views, namespaces, mountinfoRead } = survey(this.config, liveDev, this.state, this.memory, { readAll, watch: this.watch });
+    // The watcher's word counts only once it has answered: one that stopped is killed, and meanwhile
+    // (it is restarted after a backoff) nothing is watched, so every table is read.
+    if (this.watch && !readAll) await this.watch.checkAnswering(this.config.watchPingTimeoutMs);
+    const surveyed = survey(this.config, liveDev, this.state, this.memory, { readAll, watch: this.watch });
     // Our own remounts below change tables too: the watcher reports them, and the next sweep reads them.
-    this.watch?.follow(namespaces);
-    report.mountinfoRead = mountinfoRead;
+    this.watch?.follow(surveyed.namespaces);
+    report.mountinfoRead = surveyed.mountinfoRead;
     report.watched = this.watch?.watched ?? 0;
+    report.otherUserNamespaces = surveyed.otherUserNamespaces;
+    const { kept: views, rank, over } = limitPerContainer(surveyed.views, this.config.maxNamespacesPerContainer, (pid) => startTime(this.config.proc, pid));
+    report.overContainerLimit = surveyed.views.length - views.length;
+    this.logOverLimit(views, over);
     this.lastViews = views;
-    // Saved before any remount, so an agent killed halfway still knows what was injected.
-    this.state = remember(this.state, views, liveDev);
+    // Saved before any remount, so an agent killed halfway still knows what was injected; a failed save
+    // is reported, and the repairs go on from the state in memory.
+    this.state = remember(this.state, views, liveDev, this.config.maxRememberedNamespaces);
     const { namespaces: remembered } = this.state;
     this.deadDescriptors.keepOnly((mntNs) => Object.hasOwn(remembered, mntNs));
     this.save();
     report.done = true;
     report.namespaces = views.length;
 
-    const plans: RemountPlan[] = [];
-    for (const view of views) {
-      const broken = view.statuses.filter((s) => s.state !== 'live');
-      if (broken.length === 0) continue;
-      const targetsIn = (state: string) => broken.filter((s) => s.state === state).map((s) => s.target);
-      const stale = targetsIn('stale');
-      const missing = targetsIn('missing');
-      report.stale += stale.length;
-      report.missing += missing.length;
-      this.log.warn({ ...containerFields(view), stale, missing }, 'broken lxcfs mounts');
-      for (const s of broken) if (s.deadMountId !== undefined) this.deadDescriptors.remember(view.ns.mntNs, s.deadMountId);
-      plans.push({ mntNs: view.ns.mntNs, pid: view.ns.pid, targets: broken });
-    }
-
-    const unresolved = await this.repair(plans, views, liveDev, report);
+    const { ordinary, suspects, unresolved } = this.plan(views, rank, trigger !== 'periodic', report);
+    for (const mntNs of await this.repair(ordinary, suspects, views, liveDev, report)) unresolved.add(mntNs);
     report.covered = views.filter((v) => !unresolved.has(v.ns.mntNs)).length;
     report.deadDescriptorProcesses = this.deadDescriptors.report(views, unresolved);
 
     report.durationMs = Math.round(performance.now() - started);
     const cpu = process.cpuUsage(cpuStarted);
-    this.metrics.recordSweep(trigger, report, (cpu.user + cpu.system) / 1e6);
+    this.metrics.recordSweep(trigger, report, (cpu.user + cpu.system) / 1e6, this.attempts.summary());
     const busy = report.stale + report.missing + report.failed > 0;
     this.log[busy ? 'info' : 'debug']({ trigger, ...report }, 'sweep done');
     return report;
   }
 
+  /**
+   * What to remount: every broken target that is ours and due. Foreign targets and those waiting out a
+   * backoff are left alone (a foreign one is logged once). Namespaces with an earlier failure, and a
+   * container's extra namespaces, are suspects: remounted after the others, one per helper run.
+   */
+  private plan(views: readonly NamespaceView[], rank: ReadonlyMap<string, number>, newLxcfs: boolean, report: SweepReport) {
+    const ordinary: RemountPlan[] = [];
+    const suspects: RemountPlan[] = [];
+    const unresolved = new Set<string>();
+    const broken = new Set<string>();
+    for (const view of views) {
+      const mntNs = view.ns.mntNs;
+      const todo: TargetStatus[] = [];
+      let suspect = (rank.get(mntNs) ?? 0) > 0;
+      for (const s of view.statuses) {
+        if (s.state === 'live') continue;
+        broken.add(key(mntNs, s.target));
+        unresolved.add(mntNs);
+        if (s.state === 'foreign') {
+          report.refused++;
+          const reason = `another filesystem (${s.foreignFsType}) is mounted on it`;
+          if (this.attempts.record(mntNs, s, 'refused', reason)) {
+            this.log.warn({ ...containerFields(view), target: s.target, fsType: s.foreignFsType }, 'an lxcfs file of ours was covered by another filesystem: left alone');
+          }
+          continue;
+        }
+        const before = this.attempts.current(mntNs, s);
+        if (!this.attempts.due(mntNs, s, newLxcfs)) {
+          if (before?.kind === 'refused') report.refused++;
+          else report.deferred++;
+          continue;
+        }
+        suspect ||= before !== undefined;
+        todo.push(s);
+      }
+      if (todo.length === 0) continue;
+      unresolved.delete(mntNs);
+      const stale = todo.filter((s) => s.state === 'stale').map((s) => s.target);
+      const missing = todo.filter((s) => s.state === 'missing').map((s) => s.target);
+      report.stale += stale.length;
+      report.missing += missing.length;
+      this.log.warn({ ...containerFields(view), stale, missing }, 'broken lxcfs mounts');
+      for (const s of todo) if (s.deadMountId !== undefined) this.deadDescriptors.remember(mntNs, s.deadMountId);
+      (suspect ? suspects : ordinary).push({ mntNs, pid: view.ns.pid, targets: todo });
+      // A namespace with targets left alone stays unresolved whatever the remounts do.
+      if (todo.length < view.statuses.filter((s) => s.state !== 'live').length) unresolved.add(mntNs);
+    }
+    this.attempts.retain(broken);
+    ordinary.sort((a, b) => (rank.get(a.mntNs) ?? 0) - (rank.get(b.mntNs) ?? 0));
+    return { ordinary, suspects, unresolved };
+  }
+
   /** Writes the state when it is another object than the one last written; a failed write is retried at the next call. */
   private save(): void {
     if (this.state === this.saved) return;
-    this.stateFile.save(this.state);
-    this.saved = this.state;
+    const outcome = this.stateFile.save(this.state);
+    this.metrics.recordStateSave(outcome, Object.keys(this.state.namespaces).length);
+    if (outcome.ok) {
+      if (this.stateSaveError !== undefined) this.log.info({ path: this.stateFile.path, bytes: outcome.bytes }, 'agent state saved again');
+      this.stateSaveError = undefined;
+      this.saved = this.state;
+      return;
+    }
+    const why = `cannot save the agent's state to ${this.stateFile.path} (${outcome.code}: ${outcome.error})`;
+    if (why !== this.stateSaveError) {
+      this.log.error({ path: this.stateFile.path, errno: outcome.code, bytes: outcome.bytes }, `${why}: repairs go on, but what the agent learns is lost if it restarts; free space there`);
+    }
+    this.stateSaveError = why;
+  }
+
+  private logOverLimit(views: readonly NamespaceView[], over: ReadonlyMap<string, number>): void {
+    for (const [cgroup, count] of over) {
+      if (this.overLimit.has(cgroup)) continue;
+      const view = views.find((v) => v.identity.cgroup === cgroup);
+      this.log.warn(
+        { ...(view ? containerFields(view) : { cgroup }), namespaces: count, limit: this.config.maxNamespacesPerContainer },
+        'a container has more mount namespaces with lxcfs files than the limit: only its oldest are repaired and remembered',
+      );
+    }
+    this.overLimit = new Set(over.keys());
   }
 
   /** Remounts and logs the outcome; returns the namespaces left with a broken target. */
-  private async repair(plans: RemountPlan[], views: readonly NamespaceView[], liveDev: string, report: SweepReport): Promise<Set<string>> {
+  private async repair(ordinary: RemountPlan[], suspects: RemountPlan[], views: readonly NamespaceView[], liveDev: string, report: SweepReport): Promise<Set<string>> {
+    const plans = [...ordinary, ...suspects];
     if (plans.length === 0) return new Set();
     if (!this.config.remountSupported) {
       this.log.error({ namespaces: plans.length }, 'broken lxcfs mounts cannot be repaired on this kernel (no open_tree/move_mount): recreate these pods');
       return new Set(plans.map((p) => p.mntNs));
     }
-    const viewsByNs = new Map(views.map((v) => [v.ns.mntNs, v]));
-    const outcomes = await remount(plans, {
+    const options: RemountOptions = {
       helper: this.config.helper,
       proc: this.config.proc,
       fuseMount: this.config.fuseMount,
@@ -186,7 +298,12 @@ export class Sweeper implements LxcfsListener {
       parallelism: this.config.remountParallelism,
       batchSize: this.config.remountBatchSize,
       timeoutMs: this.config.helperTimeoutMs,
-    });
+    };
+    // Suspects after every ordinary container, each in a helper run of its own: a target that hangs
+    // the helper until its timeout holds up nothing else.
+    const outcomes = [...(await remount(ordinary, options)), ...(await remount(suspects, { ...options, batchSize: 1 }))];
+    const viewsByNs = new Map(views.map((v) => [v.ns.mntNs, v]));
+    const plansByNs = new Map(plans.map((p) => [p.mntNs, p]));
     const outcomesByNs = new Map<string, RemountOutcome[]>();
     for (const o of outcomes) {
       const mine = outcomesByNs.get(o.mntNs);
@@ -199,14 +316,24 @@ export class Sweeper implements LxcfsListener {
       const done = mine.filter((o) => o.ok);
       if (done.length > 0) {
         const how = [...new Set(done.map((o) => o.how))].join(',');
-        this.log.info({ ...containerFields(view), targets: done.map((o) => o.target), how }, 'remounted');
+        const failedBefore = done.map((o) => this.attempts.succeeded(mntNs, o.target)).filter((a) => a !== undefined).length;
+        this.log.info({ ...containerFields(view), targets: done.map((o) => o.target), how, ...(failedBefore > 0 ? { failedBefore } : {}) }, 'remounted');
       }
-      for (const failed of mine.filter((o) => !o.ok)) {
+      for (const o of mine.filter((o) => !o.ok)) {
         failedNs.add(mntNs);
-        this.log.error({ ...containerFields(view), target: failed.target, err: failed.error }, 'remount failed; retried at the next sweep');
+        const status = plansByNs.get(mntNs)!.targets.find((t) => t.target === o.target)!;
+        const kind = o.refused === undefined ? 'failed' : 'refused';
+        const news = this.attempts.record(mntNs, status, kind, o.error ?? 'unknown');
+        const fields = { ...containerFields(view), target: o.target, err: o.error };
+        if (kind === 'refused') {
+          report.refused++;
+          this.log[news ? 'warn' : 'debug'](fields, 'not a file of ours at an lxcfs target: left alone, looked at again after a backoff');
+        } else {
+          report.failed++;
+          this.log[news ? 'error' : 'debug'](fields, 'remount failed; retried after a backoff');
+        }
       }
       report.remounted += done.length;
-      report.failed += mine.length - done.length;
     }
     return failedNs;
   }

@@ -39,11 +39,18 @@ test('a remembered target with no lxcfs mount left is missing', () => {
   assert.deepEqual(statuses, [{ target: '/proc/uptime', lxcfsPath: '/proc/uptime', readOnly: true, state: 'missing' }]);
 });
 
-test('another lxcfs (unknown connection) is never ours, not even where ours was', () => {
+test('another lxcfs (unknown connection) is never ours; where ours was, it is foreign: left alone', () => {
   const statuses = classify([mount('/proc/meminfo', FOREIGN), mount('/proc/stat', FOREIGN)], {
     '/proc/stat': { lxcfsPath: '/proc/stat', readOnly: false },
   });
-  assert.deepEqual(statuses, []);
+  assert.deepEqual(statuses, [{ target: '/proc/stat', lxcfsPath: '/proc/stat', readOnly: false, state: 'foreign', foreignFsType: 'fuse.lxcfs' }]);
+});
+
+test('a remembered target another filesystem covers (a file the container bound there) is foreign, never missing', () => {
+  const statuses = classify([mount('/proc', '0:60', 'proc', '/'), mount('/proc/meminfo', '0:61', 'tmpfs', '/fake-meminfo')], {
+    '/proc/meminfo': { lxcfsPath: '/proc/meminfo', readOnly: false },
+  });
+  assert.deepEqual(statuses, [{ target: '/proc/meminfo', lxcfsPath: '/proc/meminfo', readOnly: false, state: 'foreign', foreignFsType: 'tmpfs' }]);
 });
 
 test('only files the webhook injects count: other paths and other lxcfs files are ignored', () => {

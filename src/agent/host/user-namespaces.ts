@@ -1,0 +1,37 @@
+// Which mount namespaces are the node's to repair: those whose processes share the node's user
+// namespace (PID 1's). A process that makes a user namespace together with a mount namespace
+// (`unshare -Urm` inside a container, any unprivileged workload may) gets a copy of its container's
+// mounts, lxcfs files included, that the kernel locks to it: they can be neither swapped nor detached
+// from outside (EINVAL, forever), and a container may make thousands of them. They are not containers:
+// the agent skips them before reading anything else of them (pods with `hostUsers: false` are never
+// injected; rootless and user-namespace-remapped containers are not repaired either).
+import { readlinkSync } from 'node:fs';
+import type { ContainerNamespace } from './namespaces.js';
+
+function readLink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined; // the process exited
+  }
+}
+
+/** Per mount namespace: its representative and that process's user namespace, read once per representative. */
+export type UserNamespaceCache = Map<string, { pid: number; userNs: string | undefined }>;
+
+/**
+ * A predicate for one survey: whether a namespace's representative is in the node's user namespace. A
+ * procfs without user namespace links (older kernels, test fakes) puts everything in the node's.
+ */
+export function inNodeUserNamespace(proc: string, cache: UserNamespaceCache): (ns: ContainerNamespace) => boolean {
+  const node = readLink(`${proc}/1/ns/user`);
+  return (ns) => {
+    if (node === undefined) return true;
+    let known = cache.get(ns.mntNs);
+    if (known?.pid !== ns.pid) {
+      known = { pid: ns.pid, userNs: readLink(`${proc}/${ns.pid}/ns/user`) };
+      cache.set(ns.mntNs, known);
+    }
+    return known.userNs === node;
+  };
+}
