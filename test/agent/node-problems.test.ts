@@ -40,4 +40,29 @@ describe('nodeProblems', () => {
     assert.match(line ?? '', /see the agent log \(kubectl -n lxcfs logs ds\/lxcfs-agent\)$/);
     assert.doesNotMatch(line ?? '', /<ns>|<agent>/);
   });
+
+  it('turns the agent red on a failed state save and on failed repairs, not on targets refused as not ours', () => {
+    const none = { failed: 0, failedNamespaces: 0 };
+    assert.deepEqual(nodeProblems({ ...healthy, agent: { repairFailures: none } }), []);
+    const problems = nodeProblems({
+      ...healthy,
+      agent: {
+        stateSaveError: "cannot save the agent's state to /var/lib/lxcfs/.lxcfs-webhook-agent/state.json (ENOSPC: no space left on device)",
+        repairFailures: { failed: 3, failedNamespaces: 2, example: 'helper timed out after 5000 ms' },
+      },
+    });
+    assert.deepEqual(problems, [
+      "cannot save the agent's state to /var/lib/lxcfs/.lxcfs-webhook-agent/state.json (ENOSPC: no space left on device): repairs go on, but what the agent learns is lost when it restarts; free space there",
+      '3 lxcfs files in 2 containers could not be remounted (helper timed out after 5000 ms): retried with backoff; see the agent log (kubectl -n lxcfs logs ds/lxcfs-agent)',
+    ]);
+  });
+
+  it('says when the state filesystem is too full for the next save (check node)', () => {
+    const space = { dir: '/var/lib/lxcfs/.lxcfs-webhook-agent', totalBytes: 4 << 20, stateBytes: 10 << 10 };
+    assert.deepEqual(nodeProblems({ ...healthy, stateSpace: { ...space, freeBytes: 1 << 20 } }), []);
+    assert.deepEqual(nodeProblems({ ...healthy, stateSpace: { ...space, freeBytes: 0 } }), [
+      "the agent's state filesystem /var/lib/lxcfs/.lxcfs-webhook-agent is full (0 KiB free of 4096 KiB, the state takes 10 KiB): " +
+        'the agent cannot save what it learns; remove what fills it (du -a /var/lib/lxcfs/.lxcfs-webhook-agent), the agent writes only its state file there',
+    ]);
+  });
 });

@@ -2,7 +2,7 @@
 // agent uses. Namespaces are plain `unshare --mount` processes: all a mount table needs.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -152,4 +152,49 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
   assert.ok(watch.pid !== undefined && watch.pid !== watcher, 'restarted after the backoff');
   await waitUntil('b watched again', () => watch.status(b.mntNs)?.confirmed === true, 5000);
   assert.ok(logs.some((l) => l.msg === 'mount notifications back'));
+});
+
+test('watch: a ping is answered after every change seen before it', async () => {
+  const ns = await namespace();
+  const w = rawWatcher();
+  w.send(`add ${ns.mntNs} ${ns.pid}`);
+  await w.next((l) => l.event === 'added');
+  bindInside(ns.pid);
+  w.send('ping 7');
+  await w.next((l) => l.event === 'pong');
+  const events = w.lines.map((l) => l.event);
+  assert.ok(events.indexOf('changed') >= 0 && events.indexOf('changed') < events.indexOf('pong'), `order: ${events.join(', ')}`);
+  assert.deepEqual(w.lines.find((l) => l.event === 'pong'), { event: 'pong', key: '7' });
+  w.child.stdin!.end();
+});
+
+test('MountWatch: a watcher that stops answering (SIGSTOP) is killed by the next check, trusted for nothing meanwhile, and restarted', async () => {
+  const logs: Record<string, unknown>[] = [];
+  const log = createLogger('test', 'debug', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const watch = new MountWatch({ helper: helperPath, proc: '/proc', backoff: { firstMs: 100, maxMs: 1000 } }, log);
+  after(() => watch.stop());
+  const a = await namespace();
+  watch.follow([a]);
+  await waitUntil('the watch is confirmed', () => watch.watched === 1, 5000);
+  assert.equal(await watch.checkAnswering(1000), true);
+
+  const stopped = watch.pid!;
+  process.kill(stopped, 'SIGSTOP');
+  const started = Date.now();
+  assert.equal(await watch.checkAnswering(300), false);
+  assert.ok(Date.now() - started < 1000);
+  assert.equal(watch.status(a.mntNs), undefined, 'nothing is trusted as watched');
+  assert.ok(logs.some((l) => l.msg === 'mount watcher stopped answering: killing it'));
+  await waitUntil('the stopped watcher is gone', () => {
+    try {
+      return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${stopped}/stat`, 'utf8'));
+    } catch {
+      return true;
+    }
+  }, 5000);
+  await sleep(150);
+  watch.follow([a]);
+  assert.ok(watch.pid !== undefined && watch.pid !== stopped, 'a new watcher after the backoff');
+  await waitUntil('watched again', () => watch.status(a.mntNs)?.confirmed === true, 5000);
+  assert.equal(await watch.checkAnswering(1000), true);
 });

@@ -57,3 +57,13 @@ test('a connection no mount uses any more is forgotten, the live one never; the 
   assert.equal(next.namespaces, state.namespaces);
   assert.deepEqual(remember({ ...state, knownDevs: [DEAD] }, [], LIVE).knownDevs, [], 'the live connection is kept, never added');
 });
+
+test('at most maxNamespaces are remembered: those already remembered keep their place, new ones fill the room left', () => {
+  const views = [view('mnt:[9]', '/pod9/c', [live('/proc/uptime')]), view('mnt:[8]', '/pod8/c', [live('/proc/uptime')]), view('mnt:[1]', '/pod1/c', [live('/proc/meminfo')])];
+  const next = remember(state, views, LIVE, 2);
+  assert.deepEqual(Object.keys(next.namespaces).sort(), ['mnt:[1]', 'mnt:[9]']);
+  assert.equal(next.namespaces['mnt:[1]'], state.namespaces['mnt:[1]']);
+  // a connection only a namespace left out still uses stays known: its stale mounts are ours
+  const onDead = remember(state, [view('mnt:[1]', '/pod1/c', [live('/proc/meminfo')]), view('mnt:[7]', '/pod7/c', [live('/proc/uptime')], [DEAD])], LIVE, 1);
+  assert.deepEqual([Object.keys(onDead.namespaces), onDead.knownDevs], [['mnt:[1]'], [DEAD, LIVE]]);
+});

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { bindIntoAnchor, clearLxcfsMounts } from '../../../src/agent/lxcfs/anchor.js';
@@ -120,4 +120,58 @@ test('failures are per target, named by step and errno, and leave the container 
   await c.destroy();
   const [gone] = await remount([plan], options());
   assert.deepEqual({ ok: gone?.ok, error: gone?.error }, { ok: false, error: 'the container exited' });
+});
+
+test('a target that is not a file of ours is refused, named, and left exactly as it was: never followed, never stacked', async () => {
+  const victim = join(node.dir, 'victim');
+  writeFileSync(victim, 'not lxcfs\n');
+  // Each container hides its procfs (or sysfs) file under a tmpfs holding something else there.
+  const cases = [
+    { name: 'symlink', target: '/proc/meminfo', setup: `mount -t tmpfs t /proc && ln -s ${victim} /proc/meminfo`, refused: 'a symlink at /proc/meminfo' },
+    { name: 'fifo', target: '/proc/meminfo', setup: 'mount -t tmpfs t /proc && mkfifo /proc/meminfo', refused: 'a FIFO at /proc/meminfo' },
+    { name: 'directory', target: '/proc/meminfo', setup: 'mount -t tmpfs t /proc && mkdir /proc/meminfo', refused: 'a directory at /proc/meminfo' },
+    { name: 'tmpfs-file', target: '/proc/meminfo', setup: 'mount -t tmpfs t /proc && echo fake > /proc/meminfo', refused: /^a file of another filesystem \(type 0x1021994\) at \/proc\/meminfo$/ },
+    { name: 'bound-file', target: '/proc/meminfo', setup: `mount --bind ${victim} /proc/meminfo`, refused: 'a mount at /proc/meminfo' },
+    {
+      name: 'dir-symlink',
+      target: '/sys/devices/system/cpu/online',
+      setup: `mkdir -p ${node.dir}/cpu && echo 0 > ${node.dir}/cpu/online && mount -t tmpfs t /sys/devices/system && ln -s ${node.dir}/cpu /sys/devices/system/cpu`,
+      refused: 'a symlink at /sys/devices/system/cpu',
+    },
+  ];
+  const containers = await Promise.all(cases.map((k) => node.container({ name: `refused-${k.name}`, ...LIMITS })));
+  for (const [i, c] of containers.entries()) {
+    const setup = await c.exec(['sh', '-c', cases[i]!.setup]);
+    assert.equal(setup.code, 0, setup.stderr);
+  }
+  const before = containers.map((c) => c.mountinfo());
+  const plans = containers.map((c, i) => ({
+    mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`),
+    pid: c.pid,
+    targets: [{ target: cases[i]!.target, lxcfsPath: cases[i]!.target, readOnly: false, state: 'missing' as const }],
+  }));
+  const outcomes = await remount(plans, options());
+  for (const [i, c] of containers.entries()) {
+    const outcome = outcomes.find((o) => o.pid === c.pid)!;
+    assert.equal(outcome.ok, false, cases[i]!.name);
+    if (typeof cases[i]!.refused === 'string') assert.equal(outcome.refused, cases[i]!.refused, cases[i]!.name);
+    else assert.match(outcome.refused ?? '', cases[i]!.refused as RegExp, cases[i]!.name);
+    assert.equal(c.mountinfo(), before[i], `${cases[i]!.name}: nothing mounted`);
+  }
+  assert.equal(readFileSync(victim, 'utf8'), 'not lxcfs\n');
+});
+
+test('a stale target whose mount is no longer the dead one the sweep saw is refused', async () => {
+  const c = await node.container({ name: 'moved', ...LIMITS, files: ['/proc/meminfo'] });
+  await restartLxcfs();
+  const [stale] = statusesOf(c).filter((s) => s.state === 'stale');
+  assert.ok(stale?.deadMountId !== undefined);
+  const before = c.mountinfo();
+  const [outcome] = await remount([{ mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`), pid: c.pid, targets: [{ ...stale, deadMountId: stale.deadMountId + 100_000 }] }], options());
+  assert.equal(outcome?.ok, false);
+  assert.equal(outcome?.refused, `mount ${stale.deadMountId}, not the dead lxcfs mount ${stale.deadMountId + 100_000} at /proc/meminfo`);
+  assert.equal(c.mountinfo(), before);
+  // with the right id it is swapped as usual
+  const [swapped] = await remount([{ mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`), pid: c.pid, targets: [stale] }], options());
+  assert.deepEqual({ ok: swapped?.ok, how: swapped?.how }, { ok: true, how: 'beneath' });
 });

@@ -87,3 +87,22 @@ test('new memory or new known connections are classified again', () => {
   survey(config, LIVE, state, memory);
   assert.deepEqual(survey(config, LIVE, { ...state, knownDevs: [LIVE] }, memory, quiet()).views, []);
 });
+
+test('a mount namespace of another user namespace (unshare -Urm inside a container) is skipped unread', () => {
+  const { proc } = fakeProc('userns', ['/proc/meminfo']);
+  symlinkSync('user:[4026531837]', join(proc, '1', 'ns', 'user'));
+  symlinkSync('user:[4026532999]', join(proc, String(PID), 'ns', 'user'));
+  const config = { proc, files: ALLOWED_FILES };
+  const memory = newSurveyMemory();
+  const skipped = survey(config, LIVE, state, memory);
+  assert.deepEqual([skipped.views, skipped.namespaces, skipped.otherUserNamespaces, skipped.mountinfoRead], [[], [], 1, 0]);
+  // its mountinfo is never even opened
+  rmSync(join(proc, String(PID), 'mountinfo'));
+  assert.equal(survey(config, LIVE, state, memory).otherUserNamespaces, 1);
+  // the same namespace in the node's user namespace is a container like any other
+  rmSync(join(proc, String(PID), 'ns', 'user'));
+  symlinkSync('user:[4026531837]', join(proc, String(PID), 'ns', 'user'));
+  writeFileSync(join(proc, String(PID), 'mountinfo'), `600 501 ${LIVE} /proc/meminfo /proc/meminfo rw - fuse.lxcfs lxcfs rw\n`);
+  const ours = survey(config, LIVE, state, newSurveyMemory());
+  assert.deepEqual([ours.views.length, ours.otherUserNamespaces], [1, 0]);
+});
