@@ -537,6 +537,8 @@ static int open_target(const char *ns, const struct target *t, enum target_check
 		int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		int err = fd < 0 ? errno : 0;
 		close(dir);
+		if (err == ENOENT)
+			return refuse(ns, t, "nothing", where), -1;
 		if (err)
 			return report(ns, t, NULL, "open(target)", err), -1;
 		struct statx sx;

@@ -180,6 +180,8 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
 
   // Reads inside containers catch what mountinfo cannot show. One batch at a time: a hung lxcfs holds it.
   const readBatches = new CoalescingRunner<void>();
+  /** Per namespace, the read errors last logged. */
+  const unreadableLogged = new Map<string, string>();
   const checkReads = async (): Promise<void> => {
     try {
       const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), {
@@ -189,10 +191,19 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
         parallelism: PEEK_PARALLELISM,
       });
       metrics.recordReads(reads);
-      // One line per container, so a dead lxcfs does not cost a line per file.
+      // One line per container, so a dead lxcfs does not cost a line per file, and once while its
+      // errors stay the same, so a container that keeps a FIFO there does not cost a line per sweep.
       const byContainer = new Map<NamespaceView, Record<string, string>>();
       for (const { view, target, error } of reads.unreadable) byContainer.set(view, { ...byContainer.get(view), [target]: error });
-      for (const [view, errors] of byContainer) log.warn({ ...containerFields(view), errors }, 'lxcfs files cannot be read inside the container');
+      for (const view of reads.read) if (!byContainer.has(view)) unreadableLogged.delete(view.ns.mntNs);
+      for (const [view, errors] of byContainer) {
+        const text = JSON.stringify(errors);
+        if (unreadableLogged.get(view.ns.mntNs) === text) continue;
+        unreadableLogged.set(view.ns.mntNs, text);
+        log.warn({ ...containerFields(view), errors }, 'lxcfs files cannot be read inside the container');
+      }
+      const current = new Set(sweeper.latestViews().map((v) => v.ns.mntNs));
+      for (const mntNs of unreadableLogged.keys()) if (!current.has(mntNs)) unreadableLogged.delete(mntNs);
     } catch (err) {
       log.error({ err: (err as Error).message }, 'reading lxcfs files inside containers failed');
     }

@@ -2,13 +2,17 @@
 // time, each test printing its figures ("# figure: ..." in the TAP output). Recovery means every
 // injected file reads without an error in every container again, and the limits are right.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_FILES } from '../../src/config/defaults.js';
+import { fuseDevAt, mountsAtOrBelow, parseMountinfo, topMountAt } from '../../src/agent/host/mountinfo.js';
+import { AGENT_STATE_DIR, DEFAULT_FILES } from '../../src/config/defaults.js';
 import type { TestContainer } from '../helpers/container.js';
+import { cliPath } from '../helpers/paths.js';
 import {
+  helperPath,
   readsLimits,
   scratchNode,
   startReadyAgent,
@@ -17,6 +21,8 @@ import {
   waitAllHealthy,
   waitUntil,
   withLxcfs,
+  type AgentProcess,
+  type LogLine,
   type TestNode,
 } from '../helpers/node.js';
 
@@ -194,4 +200,294 @@ test('short-lived processes inside containers during sweeps never make a remount
   }
   figure(t, `${execs} short-lived execs during 5 kill cycles; recovery ${spread(recoveries)}`);
   assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="failed"'), 0);
+});
+
+// ---- issue 23: what one workload can cost the agent, bounded -----------------------------------------
+
+/** Every injected file of every container on connection `dev`, as mountinfo shows it. */
+function allOnDev(containers: readonly TestContainer[], dev: string): boolean {
+  return containers.every((c) => {
+    const mounts = parseMountinfo(c.mountinfo());
+    return DEFAULT_FILES.every((file) => topMountAt(mounts, file)?.dev === dev);
+  });
+}
+
+/**
+ * kill -9 of lxcfs, then: how long until a new lxcfs is mounted, and from then until every container
+ * has every file on it (polled in mountinfo every 5 ms; each wait fails after 20 s).
+ */
+async function recoveryAfterKill(node: TestNode, containers: readonly TestContainer[], lxcfsPid = node.lxcfsPid()): Promise<{ backMs: number; liveMs: number }> {
+  const oldDev = fuseDevAt(node.ownMounts(), node.fuseMount);
+  const killed = performance.now();
+  process.kill(lxcfsPid, 'SIGKILL');
+  let dev: string | undefined;
+  await waitUntil('a new lxcfs is mounted', () => {
+    dev = fuseDevAt(node.ownMounts(), node.fuseMount);
+    return dev !== undefined && dev !== oldDev;
+  }, 20_000, 2);
+  const back = performance.now();
+  await waitUntil('every container is on the new lxcfs', () => allOnDev(containers, dev!), 20_000, 5);
+  return { backMs: Math.round(back - killed), liveMs: Math.round(performance.now() - back) };
+}
+
+function checkNode(node: TestNode, ...extra: string[]): Promise<{ code: number; stdout: string; ms: number }> {
+  const args = [cliPath, 'check', 'node', ...extra, '--lxcfs-root', node.anchor, '--fuse-mount', node.fuseMount, '--remount-helper', helperPath];
+  const started = Date.now();
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { timeout: 60_000 }, (err, stdout) => resolve({ code: err ? Number(err.code) : 0, stdout, ms: Date.now() - started }));
+  });
+}
+
+/** Warnings and errors the agent logged about a container. */
+function linesAbout(agent: AgentProcess, c: TestContainer, since = 0): LogLine[] {
+  return agent.logs.slice(since).filter((l) => l.containerId === c.containerId && (l.level === 'warn' || l.level === 'error' || Number(l.level) >= 40));
+}
+
+const HOSTILE_NAMESPACES = 7500;
+
+test(`${HOSTILE_NAMESPACES} namespaces made with unshare -Urm inside a container: skipped unread, ordinary containers repaired as fast as without them`, async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const containers = await workloads(node, 3);
+  // Thousands of tasks and mount tables are kernel memory charged to the container: room for them, so
+  // what is measured is the agent, not a container thrashing at its memory limit.
+  const hog = await node.container({ name: 'hog', files: DEFAULT_FILES, memoryBytes: 2 * 1024 ** 3, minimal: true, tools: { '/ns-hog': await node.staticTool('ns-hog') } });
+  containers.push(hog);
+  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length);
+  const baseline = [];
+  for (let cycle = 0; cycle < 3; cycle++) baseline.push((await recoveryAfterKill(node, containers)).liveMs);
+
+  const started = Date.now();
+  const hogProcess = hog.spawn(['/ns-hog', String(HOSTILE_NAMESPACES)]);
+  t.after(() => hogProcess.kill('SIGKILL'));
+  let out = '';
+  hogProcess.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  hogProcess.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  await waitUntil('the hog made its namespaces', () => out.includes(`ready ${HOSTILE_NAMESPACES}`) || hogProcess.exitCode !== null, 120_000);
+  assert.match(out, new RegExp(`ready ${HOSTILE_NAMESPACES}`), out);
+  const madeMs = Date.now() - started;
+  const logsBefore = agent.logs.length;
+  await waitUntil('the agent skipped them', async () => (await agent.metric('lxcfs_webhook_agent_ignored_namespaces', 'reason="user-namespace"')) >= HOSTILE_NAMESPACES, 30_000);
+  const sweep = await agent.waitForLog((l) => l.msg === 'sweep done' && l.trigger === 'periodic', 10_000, agent.logs.length);
+
+  const withHog = [];
+  for (let cycle = 0; cycle < 3; cycle++) withHog.push((await recoveryAfterKill(node, containers)).liveMs);
+  figure(t, `${HOSTILE_NAMESPACES} user+mount namespaces made inside a container in ${madeMs} ms; a periodic sweep then: ${sweep.durationMs} ms, ${sweep.mountinfoRead} mountinfo read, ${sweep.otherUserNamespaces} skipped`);
+  figure(t, `new lxcfs mounted → all ${containers.length} containers live: without them ${spread(baseline)}; with them ${spread(withHog)}`);
+  figure(t, `agent state: ${await agent.metric('lxcfs_webhook_agent_state_bytes')} bytes, ${await agent.metric('lxcfs_webhook_agent_state_namespaces')} namespaces`);
+  for (const ms of withHog) assert.ok(ms < 5000, `repaired ${ms} ms after the new lxcfs`);
+  assert.ok(await readsAll(containers));
+  assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="failed"'), 0, 'no remount was even tried in them');
+  assert.equal(await agent.metric('lxcfs_webhook_agent_state_namespaces'), containers.length);
+  assert.ok((await agent.metric('lxcfs_webhook_agent_state_bytes')) < 20_000);
+  const errors = agent.logs.slice(logsBefore).filter((l) => l.level === 'error' || Number(l.level) >= 50);
+  assert.deepEqual(errors.filter((l) => !/lxcfs exited/.test(l.msg)), [], 'no error line about them');
+  await agent.waitReady(5000);
+});
+
+test('the state filesystem full: repairs go on within the second, /readyz turns red and check node says why; freed, all is well again', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const containers = await workloads(node, 3);
+  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length);
+  const stateDir = join(node.anchor, AGENT_STATE_DIR);
+  const filler = join(stateDir, 'filler');
+  const { bavail, bsize } = statfsSync(stateDir);
+  writeFileSync(filler, Buffer.alloc(bavail * bsize));
+  assert.throws(() => writeFileSync(join(stateDir, 'more'), 'x'.repeat(8192)), /ENOSPC/);
+
+  const full = [];
+  for (let cycle = 0; cycle < 3; cycle++) full.push(await recoveryAfterKill(node, containers));
+  figure(t, `state filesystem full: kill -9 lxcfs → new lxcfs ${spread(full.map((r) => r.backMs))}; → all ${containers.length} containers live ${spread(full.map((r) => r.liveMs))}`);
+  for (const { liveMs } of full) assert.ok(liveMs < 5000, `repaired ${liveMs} ms after the new lxcfs`);
+  assert.ok(await readsAll(containers));
+
+  const ready = await agent.get('/readyz');
+  assert.equal(ready.status, 503);
+  assert.match(ready.body, new RegExp(`cannot save the agent's state to ${stateDir}/state\\.json \\(ENOSPC: .*\\): repairs go on`));
+  assert.ok((await agent.metric('lxcfs_webhook_agent_state_save_errors_total', 'errno="ENOSPC"')) >= 1);
+  assert.equal(await agent.metric('lxcfs_webhook_agent_state_saved'), 0);
+  const checked = await checkNode(node);
+  assert.equal(checked.code, 1, checked.stdout);
+  assert.match(checked.stdout, new RegExp(`^  - the agent's state filesystem ${stateDir} is full \\(0 KiB free of 4096 KiB`, 'm'));
+  assert.equal(agent.logs.filter((l) => /cannot save the agent's state/.test(l.msg)).length, 1, 'logged once, not at every sweep');
+
+  rmSync(filler);
+  const freed = Date.now();
+  await agent.waitReady(10_000);
+  figure(t, `/readyz green again ${Date.now() - freed} ms after the space was freed`);
+  assert.equal(await agent.metric('lxcfs_webhook_agent_state_saved'), 1);
+  assert.equal((await checkNode(node)).code, 0);
+});
+
+test('hostile targets (symlink, FIFO, directory, a file bound over it, a tmpfs file): one log line each, never stacked, the agent stays ready', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const ordinary = await workloads(node, 2);
+  const victim = join(node.dir, 'victim');
+  writeFileSync(victim, 'not lxcfs\n');
+  const setups: Record<string, string> = {
+    symlink: `mount -t tmpfs t /proc && ln -s ${victim} /proc/meminfo`,
+    fifo: 'mount -t tmpfs t /proc && mkfifo /proc/meminfo',
+    directory: 'mount -t tmpfs t /proc && mkdir /proc/meminfo',
+    'tmpfs-file': 'mount -t tmpfs t /proc && echo fake > /proc/meminfo',
+    rebound: `umount /proc/meminfo && mount --bind ${victim} /proc/meminfo`,
+    'cpu-symlink': `mkdir -p ${node.dir}/cpu && echo 0 > ${node.dir}/cpu/online && mount -t tmpfs t /sys/devices/system && ln -s ${node.dir}/cpu /sys/devices/system/cpu`,
+  };
+  const hostile = await Promise.all(Object.keys(setups).map((name) => node.container({ name, ...withLxcfs })));
+  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === ordinary.length + hostile.length);
+  for (const c of hostile) {
+    const setup = await c.exec(['sh', '-c', setups[c.spec.name]!]);
+    assert.equal(setup.code, 0, setup.stderr);
+  }
+  const depths = hostile.map(targetDepths);
+  const logsBefore = agent.logs.length;
+  const sweepsFrom = async (n: number) => {
+    const sweeps = await agent.metric('lxcfs_webhook_agent_sweeps_total');
+    await waitUntil(`${n} more sweeps`, async () => (await agent.metric('lxcfs_webhook_agent_sweeps_total')) >= sweeps + n, 30_000);
+  };
+  const count = () => hostile.map((c) => linesAbout(agent, c, logsBefore).length);
+
+  // An lxcfs restart: every hidden file is stale now, and every one is left alone with a line.
+  const recoveries = [(await recoveryAfterKill(node, ordinary)).liveMs];
+  await sweepsFrom(3);
+  const afterRestart = count();
+  // Sweeps with nothing new: not a line more.
+  await sweepsFrom(10);
+  const afterSweeps = count();
+  // Another restart: real repairs log again (the files that are ours), refusals do not.
+  recoveries.push((await recoveryAfterKill(node, ordinary)).liveMs);
+  await sweepsFrom(3);
+  const refused = await agent.metric('lxcfs_webhook_agent_refused_targets');
+  const perContainer = hostile.map((c) => linesAbout(agent, c, logsBefore));
+  const refusalsOf = (lines: LogLine[]) => lines.filter((l) => /left alone/.test(l.msg));
+  const lines = perContainer.reduce((n, l) => n + l.length, 0);
+  figure(t, `${hostile.length} hostile containers, ${refused} targets left alone: warning lines after an lxcfs restart ${afterRestart.join('+')}, after 10 more sweeps ${afterSweeps.join('+')}, after another restart ${lines} in all, of which ${perContainer.reduce((n, l) => n + refusalsOf(l).length, 0)} refusals`);
+  figure(t, `ordinary containers live after the new lxcfs: ${spread(recoveries)}`);
+  assert.deepEqual(afterSweeps, afterRestart, 'sweeps cost no line');
+  for (const [i, c] of hostile.entries()) {
+    const refusals = refusalsOf(perContainer[i]!);
+    const targets = refusals.map((l) => String(l.target));
+    assert.ok(refusals.length > 0, `${c.spec.name}: refused`);
+    assert.equal(new Set(targets).size, targets.length, `${c.spec.name}: one line per target left alone: ${JSON.stringify(refusals)}`);
+  }
+  assert.ok(refused >= hostile.length);
+  assert.deepEqual(hostile.map(targetDepths), depths, 'nothing stacked on any of them');
+  assert.equal(readFileSync(victim, 'utf8'), 'not lxcfs\n');
+  assert.ok(await readsAll(ordinary));
+  assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="failed"'), 0, 'a refusal is not a failure');
+  await agent.waitReady(5000);
+});
+
+test('a second agent on the same anchor refuses, naming the first, and leaves it working', async (t) => {
+  const node = scratchNode(t);
+  const first = await startReadyAgent(node);
+  const containers = await workloads(node, 3);
+  await waitUntil('the agent covers every container', async () => (await first.metric('lxcfs_webhook_agent_containers_covered')) === containers.length);
+  const lxcfs = node.lxcfsPid();
+  const anchorMounts = () => JSON.stringify(mountsAtOrBelow(node.ownMounts(), node.anchor).map((m) => [m.mountPoint, m.dev, m.mountId]));
+  const before = anchorMounts();
+
+  const refusals = [];
+  for (const extra of [[], ['--fuse-mount', join(node.dir, 'run2', 'fuse')]]) {
+    const started = Date.now();
+    const second = node.spawnAgent(extra);
+    const exit = await second.exited;
+    refusals.push(Date.now() - started);
+    assert.equal(exit.code, 2, second.stderr);
+    assert.match(second.stderr.trim(), new RegExp(`^lxcfs-webhook agent: --lxcfs-root: another lxcfs-webhook agent \\(pid ${first.child.pid}: .*agent.*\\) holds the anchor ${node.anchor}: run one agent per node and anchor .*\\[E_AGENT\\]$`));
+  }
+  figure(t, `second agents refused in ${refusals.join(' and ')} ms (same FUSE mount, another one)`);
+  assert.equal(node.lxcfsPid(), lxcfs, "the first agent's lxcfs was not touched");
+  assert.equal(anchorMounts(), before, 'nor its anchor mounts');
+  assert.equal(await first.metric('lxcfs_webhook_agent_lxcfs_restarts_total'), 0);
+  assert.ok(await readsAll(containers));
+  await first.waitReady(1000);
+  const { liveMs } = await recoveryAfterKill(node, containers);
+  figure(t, `and the first one still repairs: all containers live ${liveMs} ms after its new lxcfs`);
+});
+
+test('an lxcfs that does not exit after SIGKILL: its FUSE connection is aborted (readers stuck on it return) and another lxcfs takes its place', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node, ['--hang-grace', '1s']);
+  const containers = await workloads(node, 3);
+  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length);
+  await sleep(ENTRY_TIMEOUT_MS);
+  // A cgroup v1 freezer holds the process in D state through SIGKILL, as a thread stuck in a FUSE request does.
+  const freezer = `/sys/fs/cgroup/freezer/${basename(node.dir)}`;
+  mkdirSync(freezer);
+  const stuck = node.lxcfsPid();
+  const thaw = async () => {
+    writeFileSync(join(freezer, 'freezer.state'), 'THAWED');
+    await waitUntil('the left-behind lxcfs is gone', () => readFileSync(join(freezer, 'cgroup.procs'), 'utf8').trim() === '', 10_000);
+    rmdirSync(freezer);
+  };
+  try {
+    writeFileSync(join(freezer, 'cgroup.procs'), String(stuck));
+    const frozenAt = Date.now();
+    writeFileSync(join(freezer, 'freezer.state'), 'FROZEN');
+    const reader = containers[0]!.read('/proc/meminfo', 30_000);
+    const aborted = await agent.waitForLog((l) => /aborting its FUSE connection/.test(l.msg), 15_000);
+    const readerDone = await reader;
+    const readerMs = Date.now() - frozenAt;
+    await agent.waitForLog((l) => /left behind, another one takes its place/.test(l.msg), 10_000);
+    const recovered = await recoveryMs(containers, frozenAt);
+    figure(t, `lxcfs frozen: killed after the 1 s grace, connection aborted ${Date.parse(String(aborted.time)) - frozenAt} ms after the freeze; a reader stuck on it returned after ${readerMs} ms (${readerDone.stderr.trim()}); every container reads again ${recovered} ms after the freeze`);
+    assert.match(readerDone.stderr, /Software caused connection abort|Transport endpoint is not connected/);
+    assert.ok(readerMs < 15_000);
+    assert.equal(await agent.metric('lxcfs_webhook_agent_fuse_connection_aborts_total'), 1);
+    assert.ok(/D|T/.test(readFileSync(`/proc/${stuck}/stat`, 'utf8').split(') ')[1]!.slice(0, 1)), 'the old one is still there');
+    assert.ok((await Promise.all(containers.map(readsLimits))).every(Boolean));
+    await agent.waitReady(10_000);
+  } finally {
+    await thaw();
+  }
+  await agent.waitForLog((l) => l.msg === 'an lxcfs left behind has exited', 10_000);
+  assert.equal(node.lxcfsPid() !== stuck, true);
+});
+
+test('a mount watcher that stops answering (SIGSTOP) is noticed: a lost file comes back within seconds, and the watcher is replaced', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const c = await node.container({ name: 'c', ...withLxcfs });
+  await waitUntil('idle sweeps read no mount table', async () =>
+    (await agent.metric('lxcfs_webhook_agent_mount_namespaces_watched')) >= 1 && (await agent.metric('lxcfs_webhook_agent_last_sweep_mountinfo_reads')) === 0);
+  const watcher = agent.logs.filter((l) => l.msg === 'mount watcher started').at(-1)!.pid as number;
+  process.kill(watcher, 'SIGSTOP');
+  const logsBefore = agent.logs.length;
+  assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
+  const lostAt = Date.now();
+  await waitUntil('the file is back', async () => readsLimits(c), 20_000);
+  const backMs = Date.now() - lostAt;
+  await agent.waitForLog((l) => l.msg === 'mount watcher stopped answering: killing it', 1000, logsBefore);
+  await agent.waitForLog((l) => l.msg === 'mount notifications back', 15_000, logsBefore);
+  const replaced = agent.logs.filter((l) => l.msg === 'mount watcher started').at(-1)!.pid as number;
+  figure(t, `watcher stopped: the lost file was back after ${backMs} ms (sweeps every 1 s)`);
+  assert.notEqual(replaced, watcher);
+  assert.ok(backMs < 10_000);
+});
+
+test('check node --all reads inside every container: the one broken container among 41 is found every time', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const containers = await Promise.all(Array.from({ length: 41 }, (_, i) => node.container({ name: `c${i}`, ...withLxcfs })));
+  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 41);
+  // Its files are still mounted (mountinfo says live), but a FIFO on a tmpfs over /proc answers instead.
+  const broken = containers[17]!;
+  assert.equal((await broken.exec(['sh', '-c', 'mount -t tmpfs t /proc && mkfifo /proc/meminfo'])).code, 0);
+  const runs = 5;
+  const all = [];
+  const sampled = [];
+  for (let run = 0; run < runs; run++) {
+    all.push(await checkNode(node, '--all'));
+    sampled.push(await checkNode(node));
+  }
+  const found = (r: { stdout: string }) => r.stdout.includes(`pod ${broken.podUid} container ${broken.containerId.slice(0, 12)}`);
+  figure(t, `41 containers, 1 broken: check node --all found it in ${all.filter(found).length} of ${runs} runs (${spread(all.map((r) => r.ms))}); the sample of 10 in ${sampled.filter(found).length} of ${runs}`);
+  for (const r of all) {
+    assert.equal(r.code, 1, r.stdout);
+    assert.ok(found(r), r.stdout);
+    assert.match(r.stdout, /^reads       \d+ files read inside 41 containers, [1-9]\d* failed$/m);
+  }
+  for (const r of sampled) assert.match(r.stdout, /^reads       \d+ files read inside 10 sampled containers, \d+ failed$/m);
 });

@@ -27,6 +27,8 @@ export interface ContainerSpec {
   minimal?: boolean;
   /** The container's init keeps this file open (a process a remount cannot help). */
   holdOpen?: string;
+  /** Minimal containers: static programs copied into the root filesystem, by path inside. */
+  tools?: Record<string, string>;
 }
 
 export interface ContainerWorld {
@@ -65,6 +67,12 @@ export class TestContainer {
         resolve({ code, stdout, stderr });
       });
     });
+  }
+
+  /** Starts a process inside (its cgroups, mount and pid namespaces), as the workload would; the caller ends it. */
+  spawn(argv: readonly string[]): ChildProcess {
+    const joinCgroups = CONTROLLERS.map((c) => `echo $$ > ${sh(join(cgroupDir(c, this.cgroupPath), 'cgroup.procs'))}`).join('; ');
+    return spawn('sh', ['-c', `${joinCgroups}; exec nsenter -t ${this.pid} -m -p "$@"`, 'sh', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   }
 
   /** Reads a file inside; the minimal image has no cat, only its /init. */
@@ -169,6 +177,7 @@ function minimalScript(spec: ContainerSpec, rootfs: string, init: string, readyF
     'set -e',
     `mkdir -p ${sh(`${rootfs}/proc`)} ${sh(`${rootfs}/sys`)}`,
     `cp ${sh(init)} ${sh(`${rootfs}/init`)}`,
+    ...Object.entries(spec.tools ?? {}).map(([inside, file]) => `cp ${sh(file)} ${sh(`${rootfs}${inside}`)}`),
     `mount --bind ${sh(rootfs)} ${sh(rootfs)}`,
     `mount -t proc proc ${sh(`${rootfs}/proc`)}`,
     `mount -t sysfs sysfs ${sh(`${rootfs}/sys`)}`,

@@ -18,7 +18,7 @@ import { createContainer, removeCgroup, type ContainerSpec, type TestContainer }
 import { cliPath, repoRoot } from './paths.js';
 
 export const helperPath = join(repoRoot, 'native', 'build', 'lxcfs-remount');
-const miniInitSource = join(repoRoot, 'test', 'helpers', 'mini-init.c');
+const helpersDir = join(repoRoot, 'test', 'helpers');
 
 /** A memory limit and CPU quota every test container gets unless told otherwise: 256 MiB, half a CPU. */
 export const LIMITS = { memoryBytes: 256 * 1024 * 1024, cpuQuotaUs: 50_000 } as const;
@@ -110,7 +110,7 @@ export class TestNode {
   private readonly containers: TestContainer[] = [];
   private readonly agents: AgentProcess[] = [];
   private readonly foreign: ForeignLxcfs[] = [];
-  private miniInitBinary: Promise<string> | undefined;
+  private readonly staticTools = new Map<string, Promise<string>>();
 
   constructor() {
     this.dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-test-'));
@@ -121,9 +121,18 @@ export class TestNode {
 
   /** The static init of minimal containers, compiled once per node. */
   miniInit(): Promise<string> {
-    const out = join(this.dir, 'mini-init');
-    this.miniInitBinary ??= promisify(execFile)('cc', ['-static', '-O2', '-o', out, miniInitSource]).then(() => out);
-    return this.miniInitBinary;
+    return this.staticTool('mini-init');
+  }
+
+  /** test/helpers/<name>.c as a static binary (it runs inside minimal containers), compiled once per node. */
+  staticTool(name: string): Promise<string> {
+    const out = join(this.dir, name);
+    let built = this.staticTools.get(name);
+    if (!built) {
+      built = promisify(execFile)('cc', ['-static', '-O2', '-o', out, join(helpersDir, `${name}.c`)]).then(() => out);
+      this.staticTools.set(name, built);
+    }
+    return built;
   }
 
   async container(spec: ContainerSpec): Promise<TestContainer> {
@@ -237,11 +246,11 @@ export async function readsLimits(c: TestContainer): Promise<boolean> {
   return meminfo.stdout.includes(EXPECTED_MEMTOTAL) && online.stdout === '0\n';
 }
 
-export async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+export async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000, everyMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(50);
+    await sleep(everyMs);
   }
 }
 

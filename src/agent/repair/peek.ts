@@ -15,6 +15,8 @@ export interface UnreadableFile {
 }
 
 export interface PeekReport {
+  /** The containers read. */
+  read: NamespaceView[];
   containers: number;
   files: number;
   unreadable: UnreadableFile[];
@@ -78,5 +80,5 @@ export async function peekContainers(helper: string, proc: string, views: readon
   };
   await Promise.all(Array.from({ length: Math.min(options.parallelism, batches.length) }, worker));
   const files = chosen.reduce((n, v) => n + peekTargets(v).length, 0);
-  return { containers: chosen.length, files, unreadable, all };
+  return { read: chosen, containers: chosen.length, files, unreadable, all };
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { pino } from 'pino';
-import { clearLxcfsMounts, inspectAnchor, prepareAnchor } from '../../../src/agent/lxcfs/anchor.js';
+import { claimAnchorDirectory, clearLxcfsMounts, inspectAnchor, prepareAnchor } from '../../../src/agent/lxcfs/anchor.js';
 import { fuseDevAt, mountsAtOrBelow, readOwnMounts } from '../../../src/agent/host/mountinfo.js';
 import { LxcfsWebhookError } from '../../../src/errors.js';
 import { helperPath, TestNode } from '../../helpers/node.js';
@@ -55,8 +55,8 @@ test('lazily unmounts everything stacked on the anchor binds and the FUSE mountp
 
 test('refuses an anchor with a FUSE filesystem mounted directly on it, naming the fix', async () => {
   const foreign = await node.startForeignLxcfs();
-  await assert.rejects(
-    prepareAnchor({ ...node.layout, root: foreign.mount }, log),
+  assert.throws(
+    () => claimAnchorDirectory({ ...node.layout, root: foreign.mount }),
     (err: LxcfsWebhookError) => err.code === 'E_AGENT' && err.message.includes(`systemctl disable --now lxcfs`) && err.message.includes(`umount -l ${foreign.mount}`),
   );
   assert.equal(mountsAt(foreign.mount)[0]?.fsType, 'fuse.lxcfs', 'left alone');
