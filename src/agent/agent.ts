@@ -133,6 +133,10 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       const byContainer = new Map<NamespaceView, Record<string, string>>();
       for (const { view, target, error } of reads.unreadable) byContainer.set(view, { ...byContainer.get(view), [target]: error });
       for (const [view, errors] of byContainer) log.warn({ ...containerFields(view), errors }, 'lxcfs files cannot be read inside the container');
+      for (const { view, refused, error } of reads.refused) {
+        sweeper.forgetChosenProcess(view.ns.mntNs);
+        log.error({ ...containerFields(view), refused, err: error }, 'read inside the container refused');
+      }
     } catch (err) {
       log.error({ err: (err as Error).message }, 'reading lxcfs files inside containers failed');
     }

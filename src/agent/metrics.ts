@@ -3,6 +3,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { createRegistry } from '../runtime/metrics.js';
 import type { LxcfsMetrics } from './lxcfs/supervisor.js';
+import type { Refusal } from './host/chosen-process.js';
 import type { PeekReport } from './repair/peek.js';
 import type { SweepMetrics, SweepReport } from './repair/sweeper.js';
 
@@ -43,6 +44,12 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     name: `${PREFIX}remounts_total`,
     help: 'Targets remounted in running containers',
     labelNames: ['result'] as const,
+    registers: this.registers,
+  });
+  private readonly namespacesRefused = new Counter({
+    name: `${PREFIX}namespaces_refused_total`,
+    help: 'Mount namespaces not entered (remount or read): the pid was another process by then, the process was in another namespace, or the namespace was the host\'s',
+    labelNames: ['reason'] as const,
     registers: this.registers,
   });
   private readonly containersCovered = new Gauge({
@@ -86,13 +93,19 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     this.missingFound.inc(report.missing);
     this.remounts.inc({ result: 'done' }, report.remounted);
     this.remounts.inc({ result: 'failed' }, report.failed);
+    this.remounts.inc({ result: 'refused' }, report.refused);
     this.containersCovered.set(report.covered);
     this.deadDescriptorProcesses.set(report.deadDescriptorProcesses);
+  }
+
+  recordRefusal(reason: Refusal): void {
+    this.namespacesRefused.inc({ reason });
   }
 
   recordReads(reads: PeekReport): void {
     this.unreadableFiles.set(reads.unreadable.length);
     this.filesRead.inc({ result: 'ok' }, reads.files - reads.unreadable.length);
     this.filesRead.inc({ result: 'failed' }, reads.unreadable.length);
+    for (const { refused } of reads.refused) this.recordRefusal(refused);
   }
 }

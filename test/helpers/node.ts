@@ -3,7 +3,7 @@
 // all of it (processes, mounts, cgroups, files) whether the test passed or not. Never touches the real
 // /var/lib/lxcfs.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { bindIntoAnchor, clearLxcfsMounts, prepareAnchor, type AnchorLayout } from '../../src/agent/lxcfs/anchor.js';
 import { findLxcfsServing, killAndWait, startLxcfs, type RunningLxcfs } from '../../src/agent/lxcfs/process.js';
+import { readStartTime, type ChosenProcess } from '../../src/agent/host/chosen-process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.js';
 import type { TestContext } from 'node:test';
 import { DEFAULT_FILES } from '../../src/config/defaults.js';
@@ -19,6 +20,11 @@ import { cliPath, repoRoot } from './paths.js';
 
 export const helperPath = join(repoRoot, 'native', 'build', 'lxcfs-remount');
 const miniInitSource = join(repoRoot, 'test', 'helpers', 'mini-init.c');
+
+/** `pid` named as the agent's survey names the process it chooses for a namespace. */
+export function chosenProcess(pid: number, proc = '/proc'): ChosenProcess {
+  return { mntNs: readlinkSync(`${proc}/${pid}/ns/mnt`), pid, startTime: readStartTime(proc, pid)! };
+}
 
 /** A memory limit and CPU quota every test container gets unless told otherwise: 256 MiB, half a CPU. */
 export const LIMITS = { memoryBytes: 256 * 1024 * 1024, cpuQuotaUs: 50_000 } as const;

@@ -10,6 +10,7 @@ import { DeadDescriptorReporter } from './dead-descriptors.js';
 import { readsEverything } from './read-plan.js';
 import { remember } from './remember.js';
 import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
+import type { Refusal } from '../host/chosen-process.js';
 import type { AgentState, StateFile } from './state.js';
 import { containerFields, newSurveyMemory, survey, type NamespaceView, type SurveyConfig } from './survey.js';
 
@@ -35,6 +36,8 @@ export interface SweepReport {
   missing: number;
   remounted: number;
   failed: number;
+  /** Targets not remounted because the namespace was not entered (see RemountOutcome.refused). */
+  refused: number;
   deadDescriptorProcesses: number;
   /** mountinfo files read; the other namespaces' tables had not changed. */
   mountinfoRead: number;
@@ -46,6 +49,8 @@ export interface SweepReport {
 /** What a sweep reports for metrics (the agent's metrics implement it). */
 export interface SweepMetrics {
   recordSweep(trigger: string, report: SweepReport, cpuSeconds: number): void;
+  /** A namespace the helper (or the agent) would not enter, and why. */
+  recordRefusal(reason: Refusal): void;
 }
 
 export class Sweeper implements LxcfsListener {
@@ -82,6 +87,11 @@ export class Sweeper implements LxcfsListener {
     return this.lastViews;
   }
 
+  /** The process chosen for `mntNs` was refused (another process has its pid): the next sweep chooses anew. */
+  forgetChosenProcess(mntNs: string): void {
+    this.memory.representatives.delete(mntNs);
+  }
+
   /** A new lxcfs connection: its mounts are ours, now and after it dies. */
   lxcfsMounted(dev: string): void {
     if (this.state.knownDevs.includes(dev)) return;
@@ -116,7 +126,7 @@ export class Sweeper implements LxcfsListener {
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
     const report: SweepReport = {
-      done: false, namespaces: 0, covered: 0, stale: 0, missing: 0, remounted: 0, failed: 0, deadDescriptorProcesses: 0, mountinfoRead: 0, watched: 0, durationMs: 0,
+      done: false, namespaces: 0, covered: 0, stale: 0, missing: 0, remounted: 0, failed: 0, refused: 0, deadDescriptorProcesses: 0, mountinfoRead: 0, watched: 0, durationMs: 0,
     };
     const liveDev = this.liveDev;
     if (liveDev === undefined) return report;
@@ -148,7 +158,7 @@ export class Sweeper implements LxcfsListener {
       report.missing += missing.length;
       this.log.warn({ ...containerFields(view), stale, missing }, 'broken lxcfs mounts');
       for (const s of broken) if (s.deadMountId !== undefined) this.deadDescriptors.remember(view.ns.mntNs, s.deadMountId);
-      plans.push({ mntNs: view.ns.mntNs, pid: view.ns.pid, targets: broken });
+      plans.push({ mntNs: view.ns.mntNs, pid: view.ns.pid, startTime: view.ns.startTime, targets: broken });
     }
 
     const unresolved = await this.repair(plans, views, liveDev, report);
@@ -158,7 +168,7 @@ export class Sweeper implements LxcfsListener {
     report.durationMs = Math.round(performance.now() - started);
     const cpu = process.cpuUsage(cpuStarted);
     this.metrics.recordSweep(trigger, report, (cpu.user + cpu.system) / 1e6);
-    const busy = report.stale + report.missing + report.failed > 0;
+    const busy = report.stale + report.missing + report.failed + report.refused > 0;
     this.log[busy ? 'info' : 'debug']({ trigger, ...report }, 'sweep done');
     return report;
   }
@@ -196,6 +206,19 @@ export class Sweeper implements LxcfsListener {
     const failedNs = new Set<string>();
     for (const [mntNs, mine] of outcomesByNs) {
       const view = viewsByNs.get(mntNs)!;
+      const refused = mine.find((o) => o.refused !== undefined);
+      if (refused) {
+        // The whole namespace, never a target of it: one line, and the process is chosen anew next time.
+        failedNs.add(mntNs);
+        this.forgetChosenProcess(mntNs);
+        this.metrics.recordRefusal(refused.refused!);
+        report.refused += mine.length;
+        this.log.error(
+          { ...containerFields(view), targets: mine.map((o) => o.target), refused: refused.refused, err: refused.error },
+          'remount refused',
+        );
+        continue;
+      }
       const done = mine.filter((o) => o.ok);
       if (done.length > 0) {
         const how = [...new Set(done.map((o) => o.how))].join(',');

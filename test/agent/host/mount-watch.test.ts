@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readStartTime } from '../../../src/agent/host/chosen-process.js';
 import { MountWatch } from '../../../src/agent/host/mount-watch.js';
 import { createLogger } from '../../../src/log.js';
 import { helperPath, waitUntil } from '../../helpers/node.js';
@@ -21,7 +22,7 @@ after(() => {
 });
 
 /** A process in a mount namespace of its own; resolves once it is in it. */
-async function namespace(): Promise<{ pid: number; mntNs: string; process: ChildProcess }> {
+async function namespace(): Promise<{ pid: number; mntNs: string; startTime: number; process: ChildProcess }> {
   const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
   processes.push(child);
   const own = readlinkSync('/proc/self/ns/mnt');
@@ -34,7 +35,7 @@ async function namespace(): Promise<{ pid: number; mntNs: string; process: Child
     }
     return mntNs !== own;
   }, 5000);
-  return { pid: child.pid!, mntNs, process: child };
+  return { pid: child.pid!, mntNs, startTime: readStartTime('/proc', child.pid!)!, process: child };
 }
 
 function bindInside(pid: number): void {
@@ -79,7 +80,7 @@ function rawWatcher() {
 test('watch: confirms an add with the namespace, reports a bind mount inside it, and its exit', async () => {
   const ns = await namespace();
   const w = rawWatcher();
-  w.send(`add ${ns.mntNs} ${ns.pid}`);
+  w.send(`add ${ns.mntNs} ${ns.pid} ${ns.startTime}`);
   assert.deepEqual(await w.next((l) => l.event === 'added'), { event: 'added', key: ns.mntNs, pid: ns.pid, ok: true, mntNs: ns.mntNs });
   const held = descriptors(w.child.pid!);
   assert.ok(held.includes(`/proc/${ns.pid}/mountinfo`) && held.includes('anon_inode:[pidfd]'), `holds mountinfo and a pidfd: ${held.join(', ')}`);
@@ -104,17 +105,37 @@ test('watch: an add for a process that is gone fails with the step and errno; re
   await exit(gone.process);
   const live = await namespace();
   const w = rawWatcher();
-  w.send(`add ${gone.mntNs} ${gone.pid}`);
+  w.send(`add ${gone.mntNs} ${gone.pid} ${gone.startTime}`);
   const failed = await w.next((l) => l.event === 'added');
-  assert.deepEqual([failed.ok, failed.step, failed.errno], [false, 'pidfd_open', 'ESRCH']);
+  assert.deepEqual([failed.ok, failed.step, failed.errno], [false, 'open(pid)', 'ENOENT']);
 
-  w.send(`add ${live.mntNs} ${live.pid}`);
+  w.send(`add ${live.mntNs} ${live.pid} ${live.startTime}`);
   await w.next((l) => l.event === 'added' && l.ok === true);
   w.send(`remove ${live.mntNs}`);
   await waitUntil('the watch is dropped', () => !descriptors(w.child.pid!).some((l) => l.includes('mountinfo')), 5000);
   bindInside(live.pid);
   await sleep(100);
   assert.equal(w.lines.filter((l) => l.event === 'changed').length, 0, 'no news of a removed watch');
+  w.child.stdin!.end();
+});
+
+test('watch: another process at the pid, another namespace or the host\'s is refused and not watched', async () => {
+  const ns = await namespace();
+  const w = rawWatcher();
+  const self = readStartTime('/proc', process.pid)!;
+  const own = readlinkSync('/proc/self/ns/mnt');
+  w.send(`add ${ns.mntNs} ${ns.pid} ${ns.startTime + 1}`);
+  w.send(`add mnt:[4026530000] ${ns.pid} ${ns.startTime}`);
+  // Watching is read-only, so the test's own (the host's) namespace is safe to name here.
+  w.send(`add ${own} ${process.pid} ${self}`);
+  await waitUntil('three answers', () => w.lines.filter((l) => l.event === 'added').length === 3, 5000);
+  const refusals = w.lines.filter((l) => l.event === 'added').map((l) => [l.key, l.ok, l.step, l.refused]);
+  assert.deepEqual(refusals, [
+    [ns.mntNs, false, 'identity', 'other-process'],
+    ['mnt:[4026530000]', false, 'identity', 'other-namespace'],
+    [own, false, 'identity', 'host-namespace'],
+  ]);
+  assert.ok(!descriptors(w.child.pid!).some((l) => l.includes('mountinfo') || l.includes('pidfd')), 'nothing is held');
   w.child.stdin!.end();
 });
 
@@ -128,7 +149,7 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
   watch.follow([a, b]);
   await waitUntil('both watches confirmed', () => watch.watched === 2, 5000);
   // The read the survey did before the watch began may have missed a change: one more read is due.
-  assert.deepEqual(watch.status(a.mntNs), { pid: a.pid, confirmed: true, dirty: true });
+  assert.deepEqual(watch.status(a.mntNs), { pid: a.pid, startTime: a.startTime, confirmed: true, dirty: true });
   watch.reading(a.mntNs);
   watch.reading(b.mntNs);
 
@@ -152,4 +173,12 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
   assert.ok(watch.pid !== undefined && watch.pid !== watcher, 'restarted after the backoff');
   await waitUntil('b watched again', () => watch.status(b.mntNs)?.confirmed === true, 5000);
   assert.ok(logs.some((l) => l.msg === 'mount notifications back'));
+
+  // A process that is not the one chosen any more: refused, logged, not watched.
+  const c = await namespace();
+  watch.follow([b, { ...c, startTime: c.startTime + 1 }]);
+  await waitUntil('the refusal is logged', () => logs.some((l) => l.msg === 'mount watch refused'), 5000);
+  const refused = logs.find((l) => l.msg === 'mount watch refused')!;
+  assert.deepEqual([refused.mntNs, refused.pid, refused.refused], [c.mntNs, c.pid, 'other-process']);
+  assert.equal(watch.status(c.mntNs), undefined);
 });

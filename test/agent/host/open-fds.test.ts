@@ -5,7 +5,7 @@ import { parseMountinfo } from '../../../src/agent/host/mountinfo.js';
 import { findDeadDescriptors } from '../../../src/agent/host/open-fds.js';
 import { remount } from '../../../src/agent/repair/remount.js';
 import type { TestContainer } from '../../helpers/container.js';
-import { helperPath, LIMITS, TestNode } from '../../helpers/node.js';
+import { chosenProcess, helperPath, LIMITS, TestNode } from '../../helpers/node.js';
 
 const node = new TestNode();
 after(() => node.cleanup());
@@ -28,7 +28,7 @@ test('finds a process holding a descriptor through a dead lxcfs mount, before an
   // Swapped out, the dead mount is detached and the descriptor's path reads "/": the mount id still matches.
   lxcfs = await node.lxcfsWithAnchor();
   const [outcome] = await remount(
-    [{ mntNs: readlinkSync(`/proc/${holder.pid}/ns/mnt`), pid: holder.pid, targets: [{ target: '/proc/meminfo', lxcfsPath: '/proc/meminfo', readOnly: false, state: 'stale' }] }],
+    [{ ...chosenProcess(holder.pid), targets: [{ target: '/proc/meminfo', lxcfsPath: '/proc/meminfo', readOnly: false, state: 'stale' }] }],
     { helper: helperPath, proc: '/proc', fuseMount: node.fuseMount, liveDev: lxcfs.dev, parallelism: 1, batchSize: 1, timeoutMs: 5000 },
   );
   assert.equal(outcome?.ok, true, outcome?.error);

@@ -9,7 +9,7 @@ const LIVE = '0:50';
 const DEAD = '0:41';
 
 function view(mntNs: string, cgroup: string, statuses: TargetStatus[], fuseDevs = [LIVE]): NamespaceView {
-  return { ns: { mntNs, pid: 10, pids: [10] }, identity: { cgroup }, statuses, fuseDevs: new Set(fuseDevs), ourTargets: statuses.map((s) => s.target) };
+  return { ns: { mntNs, pid: 10, startTime: 100, pids: [10] }, identity: { cgroup }, statuses, fuseDevs: new Set(fuseDevs), ourTargets: statuses.map((s) => s.target) };
 }
 const live = (target: string, readOnly = false): TargetStatus => ({ target, lxcfsPath: target, readOnly, state: 'live' });
 const meminfo = { lxcfsPath: '/proc/meminfo', readOnly: false };

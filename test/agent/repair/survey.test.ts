@@ -27,6 +27,7 @@ function fakeProc(name: string, targets: string[]): { proc: string; setTargets(t
   symlinkSync('mnt:[4026532301]', join(ns, 'mnt'));
   symlinkSync('pid:[4026532302]', join(ns, 'pid'));
   symlinkSync('pid:[4026532302]', join(ns, 'pid_for_children'));
+  writeFileSync(join(proc, String(PID), 'stat'), `${PID} (sleep) S 1 ${PID} ${PID} 0 -1 4194560 ${'0 '.repeat(12)}12345 0 1 0\n`);
   writeFileSync(join(proc, String(PID), 'cgroup'), '0::/kubepods/podaaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/cri-containerd-c1.scope\n');
   const setTargets = (files: string[], dev = LIVE) => {
     const lines = [
@@ -42,7 +43,7 @@ function fakeProc(name: string, targets: string[]): { proc: string; setTargets(t
 
 const state: AgentState = { knownDevs: [LIVE, NEXT], namespaces: {} };
 const quiet = (): SurveyReads => {
-  const watch: WatchStatus = { pid: PID, confirmed: true, dirty: false };
+  const watch: WatchStatus = { pid: PID, startTime: 12345, confirmed: true, dirty: false };
   return { readAll: false, watch: { status: () => watch, reading: () => undefined } };
 };
 

@@ -1,0 +1,72 @@
+// The PID-reuse race of issue 17, reproduced against the real agent in a layout like the DaemonSet's,
+// inside a stand-in host (test/helpers/standin-host.ts) so that a failure can only touch the stand-in:
+// the agent plans to put a container's missing lxcfs file back; while its (slowed) helper waits, the
+// container's process is killed and a process of the host takes its pid. Entering "by pid" would mount
+// lxcfs over the host's /proc/meminfo (on a real node lxcfs then reads its own file and the node hangs).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { isFuse, type Mount } from '../../src/agent/host/mountinfo.js';
+import { helperPath, TestNode, waitUntil } from '../helpers/node.js';
+import { StandInHost, writeSlowHelper } from '../helpers/standin-host.js';
+
+/** The stand-in host's mounts outside the scratch directory, where the agent legitimately mounts. */
+function hostTable(host: StandInHost, dir: string): string[] {
+  const outside = (m: Mount) => m.mountPoint !== dir && !m.mountPoint.startsWith(`${dir}/`);
+  return host.mounts().filter(outside).map((m) => `${m.mountId} ${m.dev} ${m.root} ${m.mountPoint} ${m.fsType}`);
+}
+
+test('a pid reused by a host process while the helper is on its way: the host is not entered, the refusal is logged', async (t) => {
+  const node = new TestNode();
+  const host = await StandInHost.start(node.dir);
+  t.after(async () => {
+    await host.stop();
+    await node.cleanup();
+  });
+  const slowHelper = join(node.dir, 'slow-helper.sh');
+  const marker = join(node.dir, 'swap-started');
+  writeSlowHelper(slowHelper, helperPath, marker, 3);
+
+  const agent = host.startAgent([
+    '--lxcfs-root', node.anchor,
+    '--fuse-mount', node.fuseMount,
+    '--remount-helper', slowHelper,
+    '--health-port', '0',
+    '--sweep-interval', '1s',
+    '--probe-interval', '5s',
+    '--hang-grace', '20s',
+  ]);
+  t.after(() => agent.kill('SIGKILL'));
+  agent.port = Number((await agent.waitForLog((l) => l.msg === 'agent starting')).healthPort);
+  await agent.waitReady();
+  const container = await host.container('victim', node.anchor, ['/proc/meminfo']);
+  await waitUntil('the agent covers the container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1);
+  const before = hostTable(host, node.dir);
+
+  const logsBefore = agent.logs.length;
+  // The container drops its lxcfs file: the agent plans to attach it again, through the slowed helper.
+  execFileSync('nsenter', ['-t', String(container.hostPid), '-m', '-p', 'umount', '/proc/meminfo']);
+  await waitUntil('the helper is on its way', () => existsSync(marker), 10_000);
+  assert.match(readFileSync(marker, 'utf8'), new RegExp(`--ns /proc/${container.pid} `), 'the helper is sent to the container\'s pid');
+
+  // The container's process ends, and a process of the host takes its pid.
+  const exited = new Promise((resolve) => container.runtime.once('exit', resolve));
+  process.kill(container.hostPid, 'SIGKILL');
+  await exited;
+  await host.processAtPid(container.pid);
+
+  const outcome = await agent.waitForLog((l) => ['remounted', 'remount failed; retried at the next sweep', 'remount refused'].includes(l.msg), 15_000, logsBefore);
+  t.diagnostic(`agent: ${JSON.stringify(outcome)}`);
+  const fuseOnHost = host.mounts().filter((m) => isFuse(m) && !m.mountPoint.startsWith(`${node.dir}/`));
+  assert.deepEqual(fuseOnHost.map((m) => `${m.mountPoint} ${m.fsType} ${m.root}`), [], 'no lxcfs file is mounted in the stand-in host');
+  assert.deepEqual(hostTable(host, node.dir), before, "the stand-in host's mount table is untouched");
+
+  assert.equal(outcome.msg, 'remount refused');
+  assert.equal(outcome.pid, container.pid);
+  assert.equal(outcome.refused, 'other-process');
+  assert.match(String(outcome.err), new RegExp(`pid ${container.pid} is another process`));
+  assert.equal(await agent.metric('lxcfs_webhook_agent_namespaces_refused_total', 'reason="other-process"'), 1);
+  assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="done"'), 0);
+});
