@@ -26,21 +26,50 @@ const agentDuration = duration(1);
 
 const flags = new FlagSet('agent', {
   ...nodeFlags,
-  'lxcfs-bin': { kind: path('PATH'), default: DEFAULT_LXCFS_BIN, help: 'lxcfs executable, a path or a name looked up in PATH' },
-  'lxcfs-args': { kind: words, default: DEFAULT_LXCFS_ARGS, help: 'lxcfs flags, space-separated; write --lxcfs-args=VALUE when VALUE starts with -' },
-  'health-port': { kind: port, default: DEFAULT_AGENT_HEALTH_PORT, help: 'HTTP port for /livez, /readyz and /metrics' },
-  'sweep-interval': { kind: agentDuration, default: DEFAULT_SWEEP_INTERVAL_MS, help: 'how often to check every container' },
+  'lxcfs-bin': {
+    kind: path('PATH'),
+    default: DEFAULT_LXCFS_BIN,
+    help: 'lxcfs executable, a path or a name looked up in PATH',
+  },
+  'lxcfs-args': {
+    kind: words,
+    default: DEFAULT_LXCFS_ARGS,
+    help: 'lxcfs flags, space-separated; write --lxcfs-args=VALUE when VALUE starts with -',
+  },
+  'health-port': {
+    kind: port,
+    default: DEFAULT_AGENT_HEALTH_PORT,
+    help: 'HTTP port for /livez, /readyz and /metrics',
+  },
+  'sweep-interval': {
+    kind: agentDuration,
+    default: DEFAULT_SWEEP_INTERVAL_MS,
+    help: 'how often to check every container',
+  },
   'mount-notifications': {
     kind: onOff,
     default: DEFAULT_MOUNT_NOTIFICATIONS,
     help: 'watch mount tables so a sweep reads only those that changed; false: every sweep reads all of them',
   },
-  'probe-interval': { kind: agentDuration, default: DEFAULT_PROBE_INTERVAL_MS, help: 'how often to read through lxcfs' },
-  'probe-timeout': { kind: agentDuration, default: DEFAULT_PROBE_TIMEOUT_MS, help: 'how long one read may take' },
-  'hang-grace': { kind: agentDuration, default: DEFAULT_HANG_GRACE_MS, help: 'restart lxcfs after it has not answered for this long' },
-  'uninstall': {
+  'probe-interval': {
+    kind: agentDuration,
+    default: DEFAULT_PROBE_INTERVAL_MS,
+    help: 'how often to read through lxcfs',
+  },
+  'probe-timeout': {
+    kind: agentDuration,
+    default: DEFAULT_PROBE_TIMEOUT_MS,
+    help: 'how long one read may take',
+  },
+  'hang-grace': {
+    kind: agentDuration,
+    default: DEFAULT_HANG_GRACE_MS,
+    help: 'restart lxcfs after it has not answered for this long',
+  },
+  uninstall: {
     kind: 'switch',
-    help: 'instead of running: stop a leftover lxcfs, remove its mounts, the anchor tmpfs and the directories, ' +
+    help:
+      'instead of running: stop a leftover lxcfs, remove its mounts, the anchor tmpfs and the directories, ' +
       'then exit (for uninstalling; the agent DaemonSet must be gone)',
   },
 });
@@ -57,7 +86,11 @@ type AgentCommandOptions = AgentOptions & { uninstall: boolean };
 async function uninstall(options: AgentOptions): Promise<number> {
   const log = createLogger('agent');
   const { layout } = agentLayout(options);
-  await killAndWait(options.proc, findLxcfsServing(options.proc, layout.fuseMount), LXCFS_STOP_TIMEOUT_MS);
+  await killAndWait(
+    options.proc,
+    findLxcfsServing(options.proc, layout.fuseMount),
+    LXCFS_STOP_TIMEOUT_MS,
+  );
   const { leftovers } = await removeAnchor(layout, log);
   if (leftovers.length > 0) {
     log.warn({ leftovers }, 'left in place: not empty or busy; remove by hand once checked');
