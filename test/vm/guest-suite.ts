@@ -27,6 +27,7 @@ import { request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import jsonPatch from 'fast-json-patch';
 import { DEFAULT_FILES } from '../../src/config/defaults.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const REPO = '/mnt/repo';
 const WORK = '/mnt/work';
@@ -152,29 +153,6 @@ const podman = (...args: string[]) =>
   must('podman', args[0] === 'run' ? ['run', '--pull=never', ...args.slice(1)] : args);
 const ctr = (...args: string[]) => must('ctr', ['-n', CTR_NS, ...args]);
 const cli = (...args: string[]) => must('node', [CLI, ...args]);
-
-async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-  intervalMs = 500,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `${what}: not within ${timeoutMs} ms${last ? ` (last: ${(last as Error).message})` : ''}`,
-      );
-    await sleep(intervalMs);
-  }
-}
 
 async function httpStatus(url: string): Promise<number> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -425,11 +403,10 @@ function lxcfsPids(fuseMount = FUSE): number[] {
 
 async function waitReady(timeoutMs = 120_000): Promise<number> {
   const t0 = Date.now();
-  await waitFor(
+  await waitUntil(
     'agent /readyz 200',
-    timeoutMs,
     async () => ((await httpStatus('http://127.0.0.1:8081/readyz')) === 200 ? true : undefined),
-    1000,
+    { timeoutMs: timeoutMs, intervalMs: 1000 },
   );
   return Date.now() - t0;
 }
@@ -449,11 +426,10 @@ async function recovery(workloads: readonly Workload[], t0: number): Promise<num
     for (const w of workloads) {
       failing = w.name;
       const left = Math.max(1000, RECOVERY_TIMEOUT_MS - (Date.now() - t0));
-      await waitFor(
+      await waitUntil(
         `${w.name} reads its own MemTotal`,
-        left,
         async () => ((await readsOwnMemTotal(w)) ? true : undefined),
-        1000,
+        { timeoutMs: left, intervalMs: 1000 },
       );
     }
   } catch (err) {
@@ -744,16 +720,15 @@ async function main(): Promise<void> {
     process.kill(pids[0]!, 'SIGKILL');
   });
   await check('a process holding a dead lxcfs file open is reported', async () => {
-    const line = await waitFor(
+    const line = await waitUntil(
       'the agent reports the holder',
-      60_000,
       async () =>
         (await podman('logs', 'lxcfs-agent'))
           .split('\n')
           .find(
             (l) => /holds a descriptor on a dead lxcfs file/.test(l) && /"comm":"sleep"/.test(l),
           ),
-      2000,
+      { timeoutMs: 60_000, intervalMs: 2000 },
     );
     return line.slice(0, 300);
   });
@@ -820,10 +795,13 @@ async function main(): Promise<void> {
         { timeout: 300_000 },
       );
       try {
-        await waitFor('rogue lxcfs mounted', 30_000, async () =>
-          readFileSync('/proc/self/mountinfo', 'utf8').includes(' /run/rogue/fuse ')
-            ? true
-            : undefined,
+        await waitUntil(
+          'rogue lxcfs mounted',
+          async () =>
+            readFileSync('/proc/self/mountinfo', 'utf8').includes(' /run/rogue/fuse ')
+              ? true
+              : undefined,
+          { timeoutMs: 30_000, intervalMs: 500 },
         );
         const seen = memTotalKb(
           await podman(
@@ -939,11 +917,10 @@ async function main(): Promise<void> {
         '--port=8443',
         '--health-port=8080',
       );
-      await waitFor(
+      await waitUntil(
         'webhook /readyz 200',
-        90_000,
         async () => ((await httpStatus('http://127.0.0.1:8080/readyz')) === 200 ? true : undefined),
-        1000,
+        { timeoutMs: 90_000, intervalMs: 1000 },
       );
       const pid = Number((await podman('inspect', '-f', '{{.State.Pid}}', 'webhook')).trim());
       const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
