@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_FILES, DEFAULT_LXCFS_ROOT } from '../../src/config/defaults.js';
+import { defaultSettings } from '../../src/inject/settings.js';
 import type { Container, Pod, Volume } from '../../src/inject/pod.js';
 import { readJsonFixture, repoRoot } from '../helpers/paths.js';
 import { applyStrict, assertValidPod } from '../helpers/pod-check.js';
@@ -299,6 +300,35 @@ describe('webhook over HTTPS', () => {
       patchedPod(review, await send(small.webhook.port, review, { ca: small.ca }));
     } finally {
       await small.webhook.stop();
+    }
+  });
+
+  it('allows the pod unchanged on a bug of ours, and logs the error with its stack', async () => {
+    // Settings that break once armed: the review then fails inside the policy, as a bug would.
+    let armed = false;
+    const settings = new Proxy(defaultSettings, {
+      get(target, key, receiver) {
+        if (armed) throw new TypeError(`broken setting ${String(key)}`);
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    const broken = await startTestWebhook({ settings });
+    try {
+      armed = true;
+      const review = peerReview();
+      const reply = await send(broken.webhook.port, review, { ca: broken.ca });
+      assert.equal(reply.status, 200, reply.text);
+      assertUnchanged(review, reply);
+      const line = broken.lines.find((l) => l.msg === 'review');
+      assert.equal(line?.level, 'error', JSON.stringify(line));
+      assert.equal(line.reason, 'internal-error');
+      const err = line.err as { type: string; message: string; stack: string };
+      assert.equal(err.type, 'TypeError');
+      assert.match(err.message, /^broken setting /);
+      assert.match(err.stack, /\n {4}at /, 'the stack reaches the log');
+    } finally {
+      armed = false;
+      await broken.webhook.stop();
     }
   });
 

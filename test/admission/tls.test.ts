@@ -20,7 +20,7 @@ import { defaultSettings } from '../../src/inject/settings.js';
 import { LxcfsWebhookError } from '../../src/errors.js';
 import { readJsonFixture } from '../helpers/paths.js';
 import { HOST, memoryLogger, SecretVolume, send, underLoad } from '../helpers/webhook.js';
-import type { LogLine } from '../helpers/log-lines.js';
+import { errMessage, type LogLine } from '../helpers/log-lines.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const review = () => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json');
@@ -150,7 +150,7 @@ describe('TLS certificate files', () => {
       });
       assert.deepEqual(load.failures, []);
       const warning = lines.find((l) => l.level === 'warn');
-      assert.match(String(warning?.err), /is not the key of the certificate/);
+      assert.match(errMessage(warning), /is not the key of the certificate/);
     } finally {
       await webhook.stop();
     }
@@ -172,7 +172,7 @@ describe('TLS certificate files', () => {
       writeFileSync(certFile, pairs[1]!.certPem.slice(0, pairs[1]!.certPem.length / 2));
       await sleep(500);
       assert.equal(lines.filter((l) => l.level === 'warn').length, 1);
-      assert.match(String(lines.find((l) => l.level === 'warn')?.err), /holds no PEM certificate/);
+      assert.match(errMessage(lines.find((l) => l.level === 'warn')), /holds no PEM certificate/);
     } finally {
       await webhook.stop();
     }

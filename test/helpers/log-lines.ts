@@ -21,3 +21,9 @@ export function collectLogLines(
     onLine?.(line);
   });
 }
+
+/** The message of a line's `err`, which pino writes as { type, message, stack, code }. */
+export function errMessage(line: LogLine | undefined): string {
+  const err = line?.err as { message?: unknown } | undefined;
+  return String(err?.message);
+}
