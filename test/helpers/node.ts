@@ -167,17 +167,24 @@ export class TestNode {
     return agent;
   }
 
-  /** Runs `lxcfs-webhook agent` on this node with short intervals. */
-  spawnAgent(extraArgs: readonly string[] = []): AgentProcess {
-    const args = [
-      cliPath,
-      'agent',
+  /** The flags that point a command (`agent`, `check`) at this node's paths. */
+  get pathFlags(): string[] {
+    return [
       '--lxcfs-root',
       this.anchor,
       '--fuse-mount',
       this.fuseMount,
       '--remount-helper',
       helperPath,
+    ];
+  }
+
+  /** Runs `lxcfs-webhook agent` on this node with short intervals. */
+  spawnAgent(extraArgs: readonly string[] = []): AgentProcess {
+    const args = [
+      cliPath,
+      'agent',
+      ...this.pathFlags,
       '--health-port',
       '0',
       '--sweep-interval',
