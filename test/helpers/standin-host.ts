@@ -38,9 +38,15 @@ function nsPids(pid: number): number[] {
   return nspid!.trim().split(/\s+/).map(Number);
 }
 
-async function waitForFile(path: string, what: string, process_: ChildProcess, stderr: () => string): Promise<void> {
+async function waitForFile(
+  path: string,
+  what: string,
+  process_: ChildProcess,
+  stderr: () => string,
+): Promise<void> {
   for (let waited = 0; !existsSync(path) || readFileSync(path, 'utf8') === ''; waited += 10) {
-    if (process_.exitCode !== null || waited > 10_000) throw new Error(`${what} did not start: ${stderr()}`);
+    if (process_.exitCode !== null || waited > 10_000)
+      throw new Error(`${what} did not start: ${stderr()}`);
     await sleep(10);
   }
 }
@@ -73,7 +79,11 @@ export class StandInHost {
       `echo ready > ${sh(ready)}`,
       'exec sleep infinity',
     ].join('\n');
-    const runtime = spawn('unshare', ['--mount', '--pid', '--fork', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const runtime = spawn(
+      'unshare',
+      ['--mount', '--pid', '--fork', '--propagation', 'private', 'sh', '-c', script],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     runtime.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     await waitForFile(ready, 'the stand-in host', runtime, () => stderr);
@@ -107,21 +117,54 @@ export class StandInHost {
 
   /** Runs the agent in a mount namespace of its own inside the stand-in, with the stand-in's /proc. */
   startAgent(args: readonly string[]): AgentProcess {
-    const argv = this.inside(['unshare', '--mount', '--propagation', 'unchanged', process.execPath, cliPath, 'agent', '--proc', '/proc', ...args]);
-    return new AgentProcess(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'debug' } }));
+    const argv = this.inside([
+      'unshare',
+      '--mount',
+      '--propagation',
+      'unchanged',
+      process.execPath,
+      cliPath,
+      'agent',
+      '--proc',
+      '/proc',
+      ...args,
+    ]);
+    return new AgentProcess(
+      spawn(argv[0]!, argv.slice(1), {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, LOG_LEVEL: 'debug' },
+      }),
+    );
   }
 
   /** A container inside the stand-in: own mount and pid namespaces, its own /proc, `files` bound from `source`. */
-  async container(name: string, source: string, files: readonly string[]): Promise<StandInContainer> {
+  async container(
+    name: string,
+    source: string,
+    files: readonly string[],
+  ): Promise<StandInContainer> {
     const ready = join(this.dir, `${name}.ready`);
     const script = [
       'set -e',
       'mount -t proc proc /proc',
-      ...files.flatMap((f) => [`mount --bind ${sh(`${source}${f}`)} ${sh(f)}`, `mount --make-private ${sh(f)}`]),
+      ...files.flatMap((f) => [
+        `mount --bind ${sh(`${source}${f}`)} ${sh(f)}`,
+        `mount --make-private ${sh(f)}`,
+      ]),
       `echo ready > ${sh(ready)}`,
       'exec sleep infinity',
     ].join('\n');
-    const argv = this.inside(['unshare', '--mount', '--pid', '--fork', '--propagation', 'private', 'sh', '-c', script]);
+    const argv = this.inside([
+      'unshare',
+      '--mount',
+      '--pid',
+      '--fork',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      script,
+    ]);
     const runtime = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     runtime.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -140,11 +183,20 @@ export class StandInHost {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       // A miss leaves a sleeping process inside the stand-in; it ends with the stand-in.
-      const argv = this.inside(['sh', '-c', `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; sleep 600 & echo $!; wait`]);
+      const argv = this.inside([
+        'sh',
+        '-c',
+        `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; sleep 600 & echo $!; wait`,
+      ]);
       const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-      const got = await new Promise<number>((resolve) => child.stdout!.setEncoding('utf8').once('data', (line: string) => resolve(Number(line.trim()))));
+      const got = await new Promise<number>((resolve) =>
+        child
+          .stdout!.setEncoding('utf8')
+          .once('data', (line: string) => resolve(Number(line.trim()))),
+      );
       if (got === pid) return;
-      if (Date.now() > deadline) throw new Error(`could not start a stand-in host process at pid ${pid} (last got ${got})`);
+      if (Date.now() > deadline)
+        throw new Error(`could not start a stand-in host process at pid ${pid} (last got ${got})`);
     }
   }
 
@@ -162,6 +214,15 @@ export class StandInHost {
 }
 
 /** A wrapper of the native helper that, for `swap`, writes its arguments to `marker` and waits `seconds` first. */
-export function writeSlowHelper(path: string, helper: string, marker: string, seconds: number): void {
-  writeFileSync(path, `#!/bin/sh\nif [ "$1" = swap ]; then echo "$@" > ${sh(marker)}; sleep ${seconds}; fi\nexec ${sh(helper)} "$@"\n`, { mode: 0o755 });
+export function writeSlowHelper(
+  path: string,
+  helper: string,
+  marker: string,
+  seconds: number,
+): void {
+  writeFileSync(
+    path,
+    `#!/bin/sh\nif [ "$1" = swap ]; then echo "$@" > ${sh(marker)}; sleep ${seconds}; fi\nexec ${sh(helper)} "$@"\n`,
+    { mode: 0o755 },
+  );
 }

@@ -59,7 +59,8 @@ export interface ForbiddenNamespaces {
  */
 export function forbiddenNamespaces(proc: string): ForbiddenNamespaces {
   const whose = new Map<string, string>();
-  const add = (ns: string | undefined, what: string) => ns !== undefined && !whose.has(ns) && whose.set(ns, what);
+  const add = (ns: string | undefined, what: string) =>
+    ns !== undefined && !whose.has(ns) && whose.set(ns, what);
   add(readLink(`${proc}/1/ns/mnt`), "the host's mount namespace (PID 1's)");
   let kthreadd = false;
   try {
@@ -67,19 +68,29 @@ export function forbiddenNamespaces(proc: string): ForbiddenNamespaces {
   } catch {
     // no pid 2 here
   }
-  if (kthreadd) add(readLink(`${proc}/2/ns/mnt`), "the host's mount namespace (the initial one, kthreadd's)");
+  if (kthreadd)
+    add(readLink(`${proc}/2/ns/mnt`), "the host's mount namespace (the initial one, kthreadd's)");
   const known = whose.size > 0;
   add(readLink('/proc/self/ns/mnt'), "the agent's own mount namespace, where lxcfs runs");
   return { known, whose };
 }
 
 /** Why the agent must not ask the helper into `mntNs` at all, in the helper's words; undefined when it may. */
-export function refuseBeforeAsking(forbidden: ForbiddenNamespaces, proc: string, mntNs: string): { refused: Refusal; error: string } | undefined {
+export function refuseBeforeAsking(
+  forbidden: ForbiddenNamespaces,
+  proc: string,
+  mntNs: string,
+): { refused: Refusal; error: string } | undefined {
   if (!forbidden.known) {
-    return { refused: 'host-unknown', error: `cannot read the mount namespace of ${proc}/1 nor of kthreadd: without knowing the host's, none is entered` };
+    return {
+      refused: 'host-unknown',
+      error: `cannot read the mount namespace of ${proc}/1 nor of kthreadd: without knowing the host's, none is entered`,
+    };
   }
   const whose = forbidden.whose.get(mntNs);
-  return whose === undefined ? undefined : { refused: 'host-namespace', error: `${mntNs} is ${whose}: never entered` };
+  return whose === undefined
+    ? undefined
+    : { refused: 'host-namespace', error: `${mntNs} is ${whose}: never entered` };
 }
 
 /** The helper's arguments naming the process: `--ns <proc>/<pid> <start time> <mnt:[inode]>`. */
@@ -94,10 +105,19 @@ export function refusalOf(result: HelperResult | undefined): Refusal | undefined
 
 /** The result says the process had exited before it could be checked (nothing to report about it). */
 export function exitedBeforeEntry(result: HelperResult | undefined): boolean {
-  return result !== undefined && ['open(pid)', 'open(stat)', 'read(stat)', 'open(ns/mnt)', 'open(root)'].includes(String(result.step)) && ['ENOENT', 'ESRCH'].includes(String(result.errno));
+  return (
+    result !== undefined &&
+    ['open(pid)', 'open(stat)', 'read(stat)', 'open(ns/mnt)', 'open(root)'].includes(
+      String(result.step),
+    ) &&
+    ['ENOENT', 'ESRCH'].includes(String(result.errno))
+  );
 }
 
 /** Whether `pid` is still in `mntNs`, read after something else was read through it (a pid read "then proved"). */
 export function stillIn(proc: string, chosen: ChosenProcess): boolean {
-  return readLink(`${proc}/${chosen.pid}/ns/mnt`) === chosen.mntNs && readStartTime(proc, chosen.pid) === chosen.startTime;
+  return (
+    readLink(`${proc}/${chosen.pid}/ns/mnt`) === chosen.mntNs &&
+    readStartTime(proc, chosen.pid) === chosen.startTime
+  );
 }

@@ -25,9 +25,14 @@ function readLink(path: string): string | undefined {
 }
 
 /** The oldest process whose pid namespace is also its children's; undefined when none is (yet). */
-function electRepresentative(proc: string, mntNs: string, pids: readonly number[]): ChosenProcess | undefined {
+function electRepresentative(
+  proc: string,
+  mntNs: string,
+  pids: readonly number[],
+): ChosenProcess | undefined {
   const started = new Map(pids.map((p) => [p, readStartTime(proc, p) ?? Infinity]));
-  const oldestFirst = pids.length === 1 ? pids : [...pids].sort((a, b) => started.get(a)! - started.get(b)!);
+  const oldestFirst =
+    pids.length === 1 ? pids : [...pids].sort((a, b) => started.get(a)! - started.get(b)!);
   const pid = oldestFirst.find((p) => {
     const pidNs = readLink(`${proc}/${p}/ns/pid`);
     return pidNs !== undefined && pidNs === readLink(`${proc}/${p}/ns/pid_for_children`);
@@ -43,7 +48,10 @@ function electRepresentative(proc: string, mntNs: string, pids: readonly number[
  * kept pid taken over by another process of the same namespace is caught by the helper (its start
  * time differs); the caller then forgets it, and the next call elects again.
  */
-export function listContainerNamespaces(proc: string, representatives: Map<string, ChosenProcess> = new Map()): ContainerNamespace[] {
+export function listContainerNamespaces(
+  proc: string,
+  representatives: Map<string, ChosenProcess> = new Map(),
+): ContainerNamespace[] {
   const skipped = forbiddenNamespaces(proc).whose;
   const byNamespace = new Map<string, number[]>();
   for (const name of readdirSync(proc)) {
@@ -59,7 +67,8 @@ export function listContainerNamespaces(proc: string, representatives: Map<strin
   const namespaces: ContainerNamespace[] = [];
   for (const [mntNs, pids] of byNamespace) {
     const kept = representatives.get(mntNs);
-    const chosen = kept !== undefined && pids.includes(kept.pid) ? kept : electRepresentative(proc, mntNs, pids);
+    const chosen =
+      kept !== undefined && pids.includes(kept.pid) ? kept : electRepresentative(proc, mntNs, pids);
     if (chosen === undefined) {
       representatives.delete(mntNs);
       continue;
@@ -67,6 +76,7 @@ export function listContainerNamespaces(proc: string, representatives: Map<strin
     representatives.set(mntNs, chosen);
     namespaces.push({ mntNs, pid: chosen.pid, startTime: chosen.startTime, pids });
   }
-  for (const mntNs of representatives.keys()) if (!byNamespace.has(mntNs)) representatives.delete(mntNs);
+  for (const mntNs of representatives.keys())
+    if (!byNamespace.has(mntNs)) representatives.delete(mntNs);
   return namespaces;
 }

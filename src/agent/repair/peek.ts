@@ -3,7 +3,14 @@
 // of our files read inside it, through the native helper with a timeout (a hung lxcfs blocks the read).
 // A failure here that classification called live is a state it missed, and shows as a problem, never
 // as health. Read-only: used by `check node` and, for a metric, by the agent after its sweeps.
-import { exitedBeforeEntry, forbiddenNamespaces, namespaceArgs, refusalOf, refuseBeforeAsking, type Refusal } from '../host/chosen-process.js';
+import {
+  exitedBeforeEntry,
+  forbiddenNamespaces,
+  namespaceArgs,
+  refusalOf,
+  refuseBeforeAsking,
+  type Refusal,
+} from '../host/chosen-process.js';
 import { runHelper } from '../host/native.js';
 import type { NamespaceView } from './survey.js';
 
@@ -52,13 +59,19 @@ export async function peekContainers(
 ): Promise<PeekReport> {
   const forbidden = forbiddenNamespaces(proc);
   const refused: RefusedRead[] = [];
-  const chosen = sample(views.filter((v) => peekTargets(v).length > 0), options.sampleSize).filter((view) => {
+  const chosen = sample(
+    views.filter((v) => peekTargets(v).length > 0),
+    options.sampleSize,
+  ).filter((view) => {
     const refusal = refuseBeforeAsking(forbidden, proc, view.ns.mntNs);
     if (refusal) refused.push({ view, ...refusal });
     return refusal === undefined;
   });
   if (chosen.length === 0) return { containers: 0, files: 0, unreadable: [], refused };
-  const args = ['peek', ...chosen.flatMap((v) => [...namespaceArgs(proc, v.ns), ...peekTargets(v)])];
+  const args = [
+    'peek',
+    ...chosen.flatMap((v) => [...namespaceArgs(proc, v.ns), ...peekTargets(v)]),
+  ];
   const run = await runHelper(helper, args, options.timeoutMs);
   const results = new Map(run.results.map((r) => [`${String(r.ns)}\0${String(r.target)}`, r]));
   const unreadable: UnreadableFile[] = [];
@@ -77,7 +90,11 @@ export async function peekContainers(
       if (result?.ok) continue;
       // The container exited between the survey and the read: nothing to report about it.
       if (exitedBeforeEntry(result)) continue;
-      const error = result ? `${result.step}: ${result.errno}` : run.timedOut ? `no answer within ${options.timeoutMs} ms` : `helper exit ${run.exitCode}`;
+      const error = result
+        ? `${result.step}: ${result.errno}`
+        : run.timedOut
+          ? `no answer within ${options.timeoutMs} ms`
+          : `helper exit ${run.exitCode}`;
       unreadable.push({ view, target, error });
     }
   }
