@@ -14,7 +14,7 @@ const LAYERS: Array<[prefix: string, layer: number]> = [
   ['config/', 0], ['errors.ts', 0], ['bounded.ts', 1], ['log.ts', 0], ['runtime/', 1],
   ['inject/', 2], ['certs/', 2],
   ['manifest/', 3], ['admission/', 3], ['agent/host/', 3], ['agent/lxcfs/', 4], ['agent/repair/', 5], ['agent/', 6],
-  ['audit/', 4],
+  ['audit/', 4], ['policy/', 3],
   ['cli/', 9],
 ];
 
