@@ -24,9 +24,11 @@ export function word(key: string): string {
  * cannot resolve such segments, so the policy leaves those files alone where the webhook resolves them.
  */
 export function normalisedPaths(objects: string, field: string): string {
-  return `${objects}.map(m, ('/' + m.${field}).replace('//', '/').replace('//', '/').replace('//', '/'))`
-    + `.map(p, p.size() > 1 && p.endsWith('/') ? p.substring(0, p.size() - 1) : p)`
-    + `.map(p, p.contains('/./') || p.contains('/../') || p.endsWith('/.') || p.endsWith('/..') ? '' : p)`;
+  return (
+    `${objects}.map(m, ('/' + m.${field}).replace('//', '/').replace('//', '/').replace('//', '/'))` +
+    `.map(p, p.size() > 1 && p.endsWith('/') ? p.substring(0, p.size() - 1) : p)` +
+    `.map(p, p.contains('/./') || p.contains('/../') || p.endsWith('/.') || p.endsWith('/..') ? '' : p)`
+  );
 }
 
 /** The volume name of file `f` (an expression): `/proc/meminfo` → `lxcfs-proc-meminfo`, as volumeName() does. */
@@ -46,6 +48,8 @@ export function conflicts(p: string, f: string): string {
 
 /** Volume `v` is exactly the one we add for file `f` (a valid pod's volume has one source, so name, path and type say it). */
 export function isOurVolume(v: string, f: string): string {
-  return `(${v}.name == ${volumeName(f)} && has(${v}.hostPath) && ${v}.hostPath.path == variables.lxcfsRoot + ${f}`
-    + ` && ${v}.hostPath.?type.orValue('') == 'File')`;
+  return (
+    `(${v}.name == ${volumeName(f)} && has(${v}.hostPath) && ${v}.hostPath.path == variables.lxcfsRoot + ${f}` +
+    ` && ${v}.hostPath.?type.orValue('') == 'File')`
+  );
 }

@@ -26,10 +26,22 @@ import {
   SYSTEM_NAMESPACES,
 } from '../config/defaults.js';
 import type { InjectionSettings } from '../inject/settings.js';
-import { conflicts, isOurVolume, list, normalisedPaths, shadows, str, volumeName, word } from './cel.js';
+import {
+  conflicts,
+  isOurVolume,
+  list,
+  normalisedPaths,
+  shadows,
+  str,
+  volumeName,
+  word,
+} from './cel.js';
 
 /** v1: GA in Kubernetes 1.36. v1beta1: 1.34 and 1.35, with the feature gate and the API turned on. */
-export const POLICY_API_VERSIONS = ['admissionregistration.k8s.io/v1', 'admissionregistration.k8s.io/v1beta1'] as const;
+export const POLICY_API_VERSIONS = [
+  'admissionregistration.k8s.io/v1',
+  'admissionregistration.k8s.io/v1beta1',
+] as const;
 export type PolicyApiVersion = (typeof POLICY_API_VERSIONS)[number];
 
 export const POLICY_NAME = 'lxcfs-webhook.io';
@@ -60,7 +72,8 @@ export const defaultPolicyOptions = (settings: InjectionSettings): PolicyOptions
 type ListName = 'initContainers' | 'containers' | 'ephemeralContainers';
 
 /** The object list of one container list of the pod (`[]` when absent). */
-const containersOf = (name: ListName) => (name === 'containers' ? 'object.spec.containers' : `object.spec.?${name}.orValue([])`);
+const containersOf = (name: ListName) =>
+  name === 'containers' ? 'object.spec.containers' : `object.spec.?${name}.orValue([])`;
 
 /**
  * Per container of `listName`, the files to mount in it (a list of lists, by container index): the
@@ -68,15 +81,18 @@ const containersOf = (name: ListName) => (name === 'containers' ? 'object.spec.c
  * volume of our name with another source, no volume to reuse for an ephemeral container).
  */
 function filesToMount(listName: ListName): string {
-  const skipContainer = listName === 'initContainers'
-    ? `c.name in variables.excludedContainers || (c.?restartPolicy.orValue('') != 'Always' && !variables.includeInitContainers)`
-    : listName === 'ephemeralContainers'
-      ? `c.name in variables.excludedContainers || c.name in variables.oldEphemeralNames`
-      : `c.name in variables.excludedContainers`;
+  const skipContainer =
+    listName === 'initContainers'
+      ? `c.name in variables.excludedContainers || (c.?restartPolicy.orValue('') != 'Always' && !variables.includeInitContainers)`
+      : listName === 'ephemeralContainers'
+        ? `c.name in variables.excludedContainers || c.name in variables.oldEphemeralNames`
+        : `c.name in variables.excludedContainers`;
   const noVolume = listName === 'ephemeralContainers' ? ` && !(f in variables.absentFiles)` : '';
-  return `${containersOf(listName)}.map(c, ${skipContainer} ? [] : variables.files.filter(f,`
-    + ` !${normalisedPaths('c.?volumeMounts.orValue([])', 'mountPath')}.exists(p, ${conflicts('p', 'f')})`
-    + ` && !(f in variables.conflictingFiles)${noVolume}))`;
+  return (
+    `${containersOf(listName)}.map(c, ${skipContainer} ? [] : variables.files.filter(f,` +
+    ` !${normalisedPaths('c.?volumeMounts.orValue([])', 'mountPath')}.exists(p, ${conflicts('p', 'f')})` +
+    ` && !(f in variables.conflictingFiles)${noVolume}))`
+  );
 }
 
 /**
@@ -86,8 +102,10 @@ function filesToMount(listName: ListName): string {
  * (k8s.io/apiserver 0.36.4, json_patch.go), which the admission harness ran into.
  */
 function appendOps(present: string, path: string, items: string, item: string): string {
-  return `(${items}.size() == 0 ? [] : (${present} ? [] : [JSONPatch{op: 'add', path: ${path}, value: []}])`
-    + ` + ${items}.map(f, JSONPatch{op: 'add', path: ${path} + '/-', value: ${item}}))`;
+  return (
+    `(${items}.size() == 0 ? [] : (${present} ? [] : [JSONPatch{op: 'add', path: ${path}, value: []}])` +
+    ` + ${items}.map(f, JSONPatch{op: 'add', path: ${path} + '/-', value: ${item}}))`
+  );
 }
 
 /** JSON Patch operations adding each container's mounts. */
@@ -97,7 +115,8 @@ function mountOps(listName: ListName, plan: string): string {
   return `variables.${plan}.transformList(i, files, ${appendOps(`has(${containersOf(listName)}[i].volumeMounts)`, path, 'files', mount)}).flatten()`;
 }
 
-const volumeOf = (f: string) => `Object.spec.volumes{name: ${volumeName(f)}, hostPath: Object.spec.volumes.hostPath{path: variables.lxcfsRoot + ${f}, type: 'File'}}`;
+const volumeOf = (f: string) =>
+  `Object.spec.volumes{name: ${volumeName(f)}, hostPath: Object.spec.volumes.hostPath{path: variables.lxcfsRoot + ${f}, type: 'File'}}`;
 
 function variables(settings: InjectionSettings): Array<{ name: string; expression: string }> {
   const optOuts = OPT_OUT_ANNOTATIONS;
@@ -113,15 +132,31 @@ function variables(settings: InjectionSettings): Array<{ name: string; expressio
     { name: 'sandboxRuntimeClasses', expression: list(settings.sandboxRuntimeClasses) },
     // The pod's annotations and what they ask for.
     { name: 'annotations', expression: 'object.metadata.?annotations.orValue({})' },
-    { name: 'optedOut', expression: `${list(optOuts)}.exists(k, ${word('k')} in ${list(BOOLEAN_WORDS.false)})` },
-    { name: 'badWord', expression: `${list(booleans)}.exists(k, k in variables.annotations && !(variables.annotations[k].trim().lowerAscii() in ${list(words)}))` },
-    { name: 'includeInitContainers', expression: `${word(str(ANNOTATIONS.includeInitContainers))} in ${list(BOOLEAN_WORDS.true)}` },
-    { name: 'excludedContainers', expression: `variables.annotations[?${str(ANNOTATIONS.excludeContainers)}].orValue('').split(',').map(n, n.trim()).filter(n, n != '')` },
-    { name: 'fileNames', expression: `variables.annotations[?${filesKey}].orValue('').split(',').map(n, n.trim()).filter(n, n != '')` },
+    {
+      name: 'optedOut',
+      expression: `${list(optOuts)}.exists(k, ${word('k')} in ${list(BOOLEAN_WORDS.false)})`,
+    },
+    {
+      name: 'badWord',
+      expression: `${list(booleans)}.exists(k, k in variables.annotations && !(variables.annotations[k].trim().lowerAscii() in ${list(words)}))`,
+    },
+    {
+      name: 'includeInitContainers',
+      expression: `${word(str(ANNOTATIONS.includeInitContainers))} in ${list(BOOLEAN_WORDS.true)}`,
+    },
+    {
+      name: 'excludedContainers',
+      expression: `variables.annotations[?${str(ANNOTATIONS.excludeContainers)}].orValue('').split(',').map(n, n.trim()).filter(n, n != '')`,
+    },
+    {
+      name: 'fileNames',
+      expression: `variables.annotations[?${filesKey}].orValue('').split(',').map(n, n.trim()).filter(n, n != '')`,
+    },
     {
       name: 'badFiles',
-      expression: `${filesKey} in variables.annotations && (variables.fileNames.size() == 0`
-        + ` || variables.fileNames.exists(n, !variables.configuredFiles.exists(f, ${fileMatches})))`,
+      expression:
+        `${filesKey} in variables.annotations && (variables.fileNames.size() == 0` +
+        ` || variables.fileNames.exists(n, !variables.configuredFiles.exists(f, ${fileMatches})))`,
     },
     {
       name: 'files',
@@ -134,10 +169,11 @@ function variables(settings: InjectionSettings): Array<{ name: string; expressio
     {
       name: 'foreignLxcfs',
       // dyn(): the three lists' items are of three schema types, and CEL list literals must be of one.
-      expression: `[${(['initContainers', 'containers', 'ephemeralContainers'] as const).map((l) => `dyn(${containersOf(l)})`).join(', ')}]`
-        + `.exists(l, l.exists(c, c.?volumeMounts.orValue([]).exists(m, variables.volumes.exists(v, v.name == m.name && has(v.hostPath)`
-        + ` && ${normalisedPaths('[m]', 'mountPath')}.exists(p, ${normalisedPaths('[v.hostPath]', 'path')}`
-        + `.exists(h, h.endsWith(p) && h != p && ${list(ALLOWED_FILES)}.exists(f, ${shadows('p', 'f')} && !${isOurVolume('v', 'f')})))))))`,
+      expression:
+        `[${(['initContainers', 'containers', 'ephemeralContainers'] as const).map((l) => `dyn(${containersOf(l)})`).join(', ')}]` +
+        `.exists(l, l.exists(c, c.?volumeMounts.orValue([]).exists(m, variables.volumes.exists(v, v.name == m.name && has(v.hostPath)` +
+        ` && ${normalisedPaths('[m]', 'mountPath')}.exists(p, ${normalisedPaths('[v.hostPath]', 'path')}` +
+        `.exists(h, h.endsWith(p) && h != p && ${list(ALLOWED_FILES)}.exists(f, ${shadows('p', 'f')} && !${isOurVolume('v', 'f')})))))))`,
     },
     {
       name: 'skipPod',
@@ -155,16 +191,40 @@ function variables(settings: InjectionSettings): Array<{ name: string; expressio
       ].join(' || '),
     },
     // What the pod's volumes hold under our names.
-    { name: 'presentFiles', expression: `variables.files.filter(f, variables.volumes.exists(v, ${isOurVolume('v', 'f')}))` },
-    { name: 'absentFiles', expression: `variables.files.filter(f, !variables.volumes.exists(v, v.name == ${volumeName('f')}))` },
-    { name: 'conflictingFiles', expression: `variables.files.filter(f, !(f in variables.presentFiles) && !(f in variables.absentFiles))` },
+    {
+      name: 'presentFiles',
+      expression: `variables.files.filter(f, variables.volumes.exists(v, ${isOurVolume('v', 'f')}))`,
+    },
+    {
+      name: 'absentFiles',
+      expression: `variables.files.filter(f, !variables.volumes.exists(v, v.name == ${volumeName('f')}))`,
+    },
+    {
+      name: 'conflictingFiles',
+      expression: `variables.files.filter(f, !(f in variables.presentFiles) && !(f in variables.absentFiles))`,
+    },
     // The plan, per container list.
     { name: 'debugging', expression: `request.?subResource.orValue('') == 'ephemeralcontainers'` },
-    { name: 'oldEphemeralNames', expression: `variables.debugging ? oldObject.spec.?ephemeralContainers.orValue([]).map(c, c.name) : []` },
-    { name: 'initPlan', expression: `variables.debugging ? [] : ${filesToMount('initContainers')}` },
-    { name: 'containerPlan', expression: `variables.debugging ? [] : ${filesToMount('containers')}` },
-    { name: 'ephemeralPlan', expression: `variables.debugging ? ${filesToMount('ephemeralContainers')} : []` },
-    { name: 'newVolumes', expression: `variables.absentFiles.filter(f, (variables.initPlan + variables.containerPlan).exists(files, f in files))` },
+    {
+      name: 'oldEphemeralNames',
+      expression: `variables.debugging ? oldObject.spec.?ephemeralContainers.orValue([]).map(c, c.name) : []`,
+    },
+    {
+      name: 'initPlan',
+      expression: `variables.debugging ? [] : ${filesToMount('initContainers')}`,
+    },
+    {
+      name: 'containerPlan',
+      expression: `variables.debugging ? [] : ${filesToMount('containers')}`,
+    },
+    {
+      name: 'ephemeralPlan',
+      expression: `variables.debugging ? ${filesToMount('ephemeralContainers')} : []`,
+    },
+    {
+      name: 'newVolumes',
+      expression: `variables.absentFiles.filter(f, (variables.initPlan + variables.containerPlan).exists(files, f in files))`,
+    },
   ];
 }
 
@@ -176,8 +236,15 @@ const PATCH = [
   `  + ${mountOps('ephemeralContainers', 'ephemeralPlan')})`,
 ].join('\n');
 
-function selector(expressions: Array<{ key: string; operator: string; values?: readonly string[] }>) {
-  return { matchExpressions: expressions.map((e) => ({ ...e, ...(e.values ? { values: [...e.values] } : {}) })) };
+function selector(
+  expressions: Array<{ key: string; operator: string; values?: readonly string[] }>,
+) {
+  return {
+    matchExpressions: expressions.map((e) => ({
+      ...e,
+      ...(e.values ? { values: [...e.values] } : {}),
+    })),
+  };
 }
 
 /** The MutatingAdmissionPolicy and its bindings: one binding per webhook entry, each pod matched by one at most. */
@@ -196,16 +263,34 @@ export function policyObjects(options: PolicyOptions): object[] {
       matchConstraints: {
         matchPolicy: 'Equivalent',
         resourceRules: [
-          { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
-          { operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' },
+          {
+            operations: ['CREATE'],
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            resources: ['pods'],
+            scope: 'Namespaced',
+          },
+          {
+            operations: ['UPDATE'],
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            resources: ['pods/ephemeralcontainers'],
+            scope: 'Namespaced',
+          },
         ],
         // As the webhook's entries: never our namespace or the system ones, nor one enforcing a Pod
         // Security level that rejects hostPath volumes; never a pod labelled disabled.
         namespaceSelector: selector([
-          { key: NAMESPACE_NAME_LABEL, operator: 'NotIn', values: [...options.excludedNamespaces, options.namespace] },
+          {
+            key: NAMESPACE_NAME_LABEL,
+            operator: 'NotIn',
+            values: [...options.excludedNamespaces, options.namespace],
+          },
           { key: POD_SECURITY_ENFORCE_LABEL, operator: 'NotIn', values: HOSTPATH_REJECTING_LEVELS },
         ]),
-        objectSelector: selector([{ key: podLabel, operator: 'NotIn', values: [POD_LABEL_DISABLED] }]),
+        objectSelector: selector([
+          { key: podLabel, operator: 'NotIn', values: [POD_LABEL_DISABLED] },
+        ]),
       },
       variables: variables(options.settings),
       mutations: [{ patchType: 'JSONPatch', jsonPatch: { expression: PATCH } }],
@@ -214,23 +299,45 @@ export function policyObjects(options: PolicyOptions): object[] {
   const binding = (suffix: string, matchResources: object) => ({
     apiVersion: options.apiVersion,
     kind: 'MutatingAdmissionPolicyBinding',
-    metadata: { name: `${POLICY_NAME}-${suffix}`, labels: { 'app.kubernetes.io/part-of': 'lxcfs-webhook' } },
+    metadata: {
+      name: `${POLICY_NAME}-${suffix}`,
+      labels: { 'app.kubernetes.io/part-of': 'lxcfs-webhook' },
+    },
     // Every selector written out, as the API server stores it (it defaults a missing one to {}).
-    spec: { policyName: POLICY_NAME, matchResources: { namespaceSelector: {}, objectSelector: {}, matchPolicy: 'Equivalent', ...matchResources } },
+    spec: {
+      policyName: POLICY_NAME,
+      matchResources: {
+        namespaceSelector: {},
+        objectSelector: {},
+        matchPolicy: 'Equivalent',
+        ...matchResources,
+      },
+    },
   });
   const mount = MOUNT_LXCFS_LABEL;
   return [
     policy,
-    binding('namespaces', { namespaceSelector: selector([{ key: label, operator: 'In', values: modes }]) }),
+    binding('namespaces', {
+      namespaceSelector: selector([{ key: label, operator: 'In', values: modes }]),
+    }),
     binding('pods', {
       namespaceSelector: selector([
         { key: label, operator: 'NotIn', values: modes },
-        ...(options.mountLxcfsLabel ? [{ key: mount.key, operator: 'NotIn', values: [mount.value] }] : []),
+        ...(options.mountLxcfsLabel
+          ? [{ key: mount.key, operator: 'NotIn', values: [mount.value] }]
+          : []),
       ]),
       objectSelector: selector([{ key: podLabel, operator: 'In', values: [POD_LABEL_ENABLED] }]),
     }),
     ...(options.mountLxcfsLabel
-      ? [binding('mount-lxcfs', { namespaceSelector: selector([{ key: mount.key, operator: 'In', values: [mount.value] }, { key: label, operator: 'NotIn', values: modes }]) })]
+      ? [
+          binding('mount-lxcfs', {
+            namespaceSelector: selector([
+              { key: mount.key, operator: 'In', values: [mount.value] },
+              { key: label, operator: 'NotIn', values: modes },
+            ]),
+          }),
+        ]
       : []),
   ];
 }

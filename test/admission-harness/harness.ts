@@ -18,9 +18,16 @@ export function harnessPath(): string {
   if (built) return built;
   const script = join(repoRoot, 'scripts', 'admission-harness', 'build-harness.sh');
   try {
-    built = execFileSync('bash', [script], { encoding: 'utf8', timeout: BUILD_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    built = execFileSync('bash', [script], {
+      encoding: 'utf8',
+      timeout: BUILD_TIMEOUT_MS,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
   } catch (err) {
-    throw new Error(`building the admission harness failed (it needs root for mmdebstrap and chroot, and scripts/setup-system.sh run): ${(err as Error).message}`);
+    throw new Error(
+      `building the admission harness failed (it needs root for mmdebstrap and chroot, and scripts/setup-system.sh run): ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   return built;
 }
@@ -68,13 +75,22 @@ export function runHarness(scenario: Scenario): Promise<HarnessOutput> {
   const child = spawn(harnessPath(), [], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   child.stdin.end(JSON.stringify({ cases: [], decode: [], services: {}, ...scenario }));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`admission harness exited ${code}: ${stderr.trim().split('\n').slice(-5).join('\n')}`));
+      if (code !== 0)
+        reject(
+          new Error(
+            `admission harness exited ${code}: ${stderr.trim().split('\n').slice(-5).join('\n')}`,
+          ),
+        );
       else resolve(JSON.parse(stdout) as HarnessOutput);
     });
   });
@@ -82,10 +98,19 @@ export function runHarness(scenario: Scenario): Promise<HarnessOutput> {
 
 /** A Namespace as the API server stores it: it always labels it with its own name (Kubernetes >= 1.22). */
 export function namespace(name: string, labels: Record<string, string> = {}): K8sObject {
-  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } },
+  };
 }
 
-export interface WebhookCall { configuration: string; webhook: string; mutated: boolean; round: number }
+export interface WebhookCall {
+  configuration: string;
+  webhook: string;
+  mutated: boolean;
+  round: number;
+}
 
 /** The webhooks the chain called for one request, in order, from its audit annotations. */
 export function webhookCalls(result: AdmissionResult): WebhookCall[] {
@@ -94,8 +119,15 @@ export function webhookCalls(result: AdmissionResult): WebhookCall[] {
       const match = /^mutation\.webhook\.admission\.k8s\.io\/round_(\d+)_index_(\d+)$/.exec(key);
       if (!match) return [];
       const { configuration, webhook, mutated } = JSON.parse(value) as WebhookCall;
-      return [{ configuration, webhook, mutated, round: Number(match[1]), index: Number(match[2]) }];
+      return [
+        { configuration, webhook, mutated, round: Number(match[1]), index: Number(match[2]) },
+      ];
     })
     .sort((a, b) => a.round - b.round || a.index - b.index)
-    .map(({ configuration, webhook, mutated, round }) => ({ configuration, webhook, mutated, round }));
+    .map(({ configuration, webhook, mutated, round }) => ({
+      configuration,
+      webhook,
+      mutated,
+      round,
+    }));
 }

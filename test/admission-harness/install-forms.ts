@@ -36,15 +36,20 @@ export interface FormRecipe {
 }
 
 const overlay = (name: string) => join(repoRoot, 'deploy', 'overlays', name);
-const webhookConfiguration = (objects: K8sObject[]) => find(objects, 'MutatingWebhookConfiguration', INSTALL.webhookConfiguration);
+const webhookConfiguration = (objects: K8sObject[]) =>
+  find(objects, 'MutatingWebhookConfiguration', INSTALL.webhookConfiguration);
 const decode = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
 
 /** A controller that makes a CA and a serving certificate for `dnsNames`, and injects the CA into every webhook. */
-async function injectedCA(configuration: K8sObject, dnsNames: string[]): Promise<{ configuration: K8sObject; serving: { certPem: string; keyPem: string } }> {
+async function injectedCA(
+  configuration: K8sObject,
+  dnsNames: string[],
+): Promise<{ configuration: K8sObject; serving: { certPem: string; keyPem: string } }> {
   const ca = await createCA({ commonName: 'cluster-issued-ca', validDays: 30 });
   const serving = await issueServingCert(ca, dnsNames, { validDays: 30 });
   const installed = structuredClone(configuration);
-  for (const hook of installed.webhooks) hook.clientConfig.caBundle = Buffer.from(ca.certPem).toString('base64');
+  for (const hook of installed.webhooks)
+    hook.clientConfig.caBundle = Buffer.from(ca.certPem).toString('base64');
   return { configuration: installed, serving };
 }
 
@@ -68,72 +73,126 @@ function renderedSecret(objects: K8sObject[]) {
 }
 
 function certs(out: string, namespace = INSTALL.namespace): void {
-  execFileSync(process.execPath, [cliPath, 'certs', '--out', out, '--namespace', namespace], { stdio: 'pipe' });
+  execFileSync(process.execPath, [cliPath, 'certs', '--out', out, '--namespace', namespace], {
+    stdio: 'pipe',
+  });
 }
 
 /** The overlay plus the mount-lxcfs-label component, as a user adds it to their own kustomization. */
 function withMountLxcfsComponent(work: string, overlayDir: string): string {
   const dir = join(work, 'with-component');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'kustomization.yaml'), [
-    'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
-    `resources: [${relative(dir, overlayDir)}]`, `components: [${relative(dir, join(repoRoot, INSTALL.mountLxcfsComponent))}]`, '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      `resources: [${relative(dir, overlayDir)}]`,
+      `components: [${relative(dir, join(repoRoot, INSTALL.mountLxcfsComponent))}]`,
+      '',
+    ].join('\n'),
+  );
   return dir;
 }
 
 export const INSTALL_FORMS: FormRecipe[] = [
   {
-    name: 'kustomize deploy/overlays/self-managed (certs)', ownNamespace: 'lxcfs', mountLxcfsLabel: false,
+    name: 'kustomize deploy/overlays/self-managed (certs)',
+    ownNamespace: 'lxcfs',
+    mountLxcfsLabel: false,
     make: async (work) => {
       cpSync(join(repoRoot, 'deploy'), join(work, 'deploy'), { recursive: true });
       const selfManaged = join(work, 'deploy', 'overlays', 'self-managed');
       certs(join(selfManaged, 'generated'));
       const objects = kustomize(selfManaged);
       const secret = find(objects, 'Secret', 'lxcfs-webhook-tls');
-      return { configuration: webhookConfiguration(objects), serving: { certPem: decode(secret.data['tls.crt']), keyPem: decode(secret.data['tls.key']) } };
-    },
-  },
-  {
-    name: 'kustomize deploy/overlays/cert-manager (cainjector)', ownNamespace: 'lxcfs', mountLxcfsLabel: false,
-    make: async () => certManager(kustomize(overlay('cert-manager'))),
-  },
-  {
-    name: 'kustomize deploy/overlays/openshift (service CA)', ownNamespace: 'lxcfs', mountLxcfsLabel: false,
-    make: async () => serviceCA(kustomize(overlay('openshift'))),
-  },
-  {
-    name: 'kustomize cert-manager + components/mount-lxcfs-label', ownNamespace: 'lxcfs', mountLxcfsLabel: true,
-    make: async (work) => certManager(kustomize(withMountLxcfsComponent(work, overlay('cert-manager')))),
-  },
-  {
-    name: 'chart defaults (cert-manager, cainjector)', ownNamespace: 'lxcfs', mountLxcfsLabel: false,
-    make: async () => certManager(releaseObjects(renderChart())),
-  },
-  {
-    name: 'chart certificates.mode=self-signed, namespace platform', ownNamespace: 'platform', mountLxcfsLabel: false,
-    make: async () => {
-      const objects = releaseObjects(renderChart({ namespace: 'platform', values: [{ certificates: { mode: 'self-signed' } }] }));
-      return { configuration: webhookConfiguration(objects), serving: renderedSecret(objects) };
-    },
-  },
-  {
-    name: 'chart certificates.mode=secret (certs), mountLxcfsLabel', ownNamespace: 'lxcfs', mountLxcfsLabel: true,
-    make: async (work) => {
-      certs(join(work, 'own'));
-      const ca = readFileSync(join(work, 'own', 'ca.crt'));
-      const objects = releaseObjects(renderChart({
-        values: [{ certificates: { mode: 'secret', secretName: 'my-webhook-tls', caBundle: ca.toString('base64') }, injection: { mountLxcfsLabel: true } }],
-      }));
       return {
         configuration: webhookConfiguration(objects),
-        serving: { certPem: readFileSync(join(work, 'own', 'tls.crt'), 'utf8'), keyPem: readFileSync(join(work, 'own', 'tls.key'), 'utf8') },
+        serving: {
+          certPem: decode(secret.data['tls.crt']),
+          keyPem: decode(secret.data['tls.key']),
+        },
       };
     },
   },
   {
-    name: 'chart certificates.mode=service-ca, openshift.enabled', ownNamespace: 'lxcfs', mountLxcfsLabel: false,
-    make: async () => serviceCA(releaseObjects(renderChart({ values: [{ certificates: { mode: 'service-ca' }, openshift: { enabled: true } }] }))),
+    name: 'kustomize deploy/overlays/cert-manager (cainjector)',
+    ownNamespace: 'lxcfs',
+    mountLxcfsLabel: false,
+    make: async () => certManager(kustomize(overlay('cert-manager'))),
+  },
+  {
+    name: 'kustomize deploy/overlays/openshift (service CA)',
+    ownNamespace: 'lxcfs',
+    mountLxcfsLabel: false,
+    make: async () => serviceCA(kustomize(overlay('openshift'))),
+  },
+  {
+    name: 'kustomize cert-manager + components/mount-lxcfs-label',
+    ownNamespace: 'lxcfs',
+    mountLxcfsLabel: true,
+    make: async (work) =>
+      certManager(kustomize(withMountLxcfsComponent(work, overlay('cert-manager')))),
+  },
+  {
+    name: 'chart defaults (cert-manager, cainjector)',
+    ownNamespace: 'lxcfs',
+    mountLxcfsLabel: false,
+    make: async () => certManager(releaseObjects(renderChart())),
+  },
+  {
+    name: 'chart certificates.mode=self-signed, namespace platform',
+    ownNamespace: 'platform',
+    mountLxcfsLabel: false,
+    make: async () => {
+      const objects = releaseObjects(
+        renderChart({ namespace: 'platform', values: [{ certificates: { mode: 'self-signed' } }] }),
+      );
+      return { configuration: webhookConfiguration(objects), serving: renderedSecret(objects) };
+    },
+  },
+  {
+    name: 'chart certificates.mode=secret (certs), mountLxcfsLabel',
+    ownNamespace: 'lxcfs',
+    mountLxcfsLabel: true,
+    make: async (work) => {
+      certs(join(work, 'own'));
+      const ca = readFileSync(join(work, 'own', 'ca.crt'));
+      const objects = releaseObjects(
+        renderChart({
+          values: [
+            {
+              certificates: {
+                mode: 'secret',
+                secretName: 'my-webhook-tls',
+                caBundle: ca.toString('base64'),
+              },
+              injection: { mountLxcfsLabel: true },
+            },
+          ],
+        }),
+      );
+      return {
+        configuration: webhookConfiguration(objects),
+        serving: {
+          certPem: readFileSync(join(work, 'own', 'tls.crt'), 'utf8'),
+          keyPem: readFileSync(join(work, 'own', 'tls.key'), 'utf8'),
+        },
+      };
+    },
+  },
+  {
+    name: 'chart certificates.mode=service-ca, openshift.enabled',
+    ownNamespace: 'lxcfs',
+    mountLxcfsLabel: false,
+    make: async () =>
+      serviceCA(
+        releaseObjects(
+          renderChart({
+            values: [{ certificates: { mode: 'service-ca' }, openshift: { enabled: true } }],
+          }),
+        ),
+      ),
   },
 ];
 
@@ -141,7 +200,12 @@ export const INSTALL_FORMS: FormRecipe[] = [
 export async function makeForm(recipe: FormRecipe): Promise<InstallForm> {
   const work = mkdtempSync(join(tmpdir(), 'harness-form-'));
   try {
-    return { name: recipe.name, ownNamespace: recipe.ownNamespace, mountLxcfsLabel: recipe.mountLxcfsLabel, ...(await recipe.make(work)) };
+    return {
+      name: recipe.name,
+      ownNamespace: recipe.ownNamespace,
+      mountLxcfsLabel: recipe.mountLxcfsLabel,
+      ...(await recipe.make(work)),
+    };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -149,8 +213,17 @@ export async function makeForm(recipe: FormRecipe): Promise<InstallForm> {
 
 /** `namespace/name:port` of the Service every webhook of a configuration calls. */
 export function serviceKey(configuration: K8sObject): string {
-  const keys = new Set((configuration.webhooks as Array<{ clientConfig: { service: { namespace: string; name: string; port?: number } } }>)
-    .map(({ clientConfig: { service } }) => `${service.namespace}/${service.name}:${service.port ?? 443}`));
-  if (keys.size !== 1) throw new Error(`the webhooks call ${keys.size} Services: ${[...keys].join(', ')}`);
+  const keys = new Set(
+    (
+      configuration.webhooks as Array<{
+        clientConfig: { service: { namespace: string; name: string; port?: number } };
+      }>
+    ).map(
+      ({ clientConfig: { service } }) =>
+        `${service.namespace}/${service.name}:${service.port ?? 443}`,
+    ),
+  );
+  if (keys.size !== 1)
+    throw new Error(`the webhooks call ${keys.size} Services: ${[...keys].join(', ')}`);
   return [...keys][0]!;
 }

@@ -10,11 +10,24 @@ import { createCA, issueServingCert } from '../../src/certs/authority.js';
 import { HOST, startServe, type ServeProcess } from '../helpers/webhook.js';
 
 /** `lxcfs-webhook serve` as a real process, serving with the given certificate on a free loopback port. */
-export async function serveWith(serving: { certPem: string; keyPem: string }, args: string[] = []): Promise<ServeProcess & { stop: () => Promise<void> }> {
+export async function serveWith(
+  serving: { certPem: string; keyPem: string },
+  args: string[] = [],
+): Promise<ServeProcess & { stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'harness-serve-'));
   writeFileSync(join(dir, 'tls.crt'), serving.certPem);
   writeFileSync(join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
-  const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--shutdown-grace', '0', ...args]);
+  const serve = await startServe([
+    '--address',
+    HOST,
+    '--tls-cert',
+    join(dir, 'tls.crt'),
+    '--tls-key',
+    join(dir, 'tls.key'),
+    '--shutdown-grace',
+    '0',
+    ...args,
+  ]);
   const stop = async () => {
     serve.child.kill('SIGTERM');
     await serve.exit;
@@ -31,7 +44,11 @@ export interface SidecarInjector {
   close: () => Promise<void>;
 }
 
-export const SIDECAR = { name: 'mesh-proxy', image: 'registry.example/mesh-proxy:1.0', resources: { limits: { cpu: '100m', memory: '64Mi' } } };
+export const SIDECAR = {
+  name: 'mesh-proxy',
+  image: 'registry.example/mesh-proxy:1.0',
+  resources: { limits: { cpu: '100m', memory: '64Mi' } },
+};
 
 /**
  * Another vendor's webhook (a service mesh's, say) that appends a sidecar container to every pod it has
@@ -44,43 +61,92 @@ export async function startSidecarInjector(): Promise<SidecarInjector> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const review = JSON.parse(Buffer.concat(chunks).toString()) as { apiVersion: string; request: { uid: string; object: { spec: { containers: Array<{ name: string }> } } } };
+      const review = JSON.parse(Buffer.concat(chunks).toString()) as {
+        apiVersion: string;
+        request: { uid: string; object: { spec: { containers: Array<{ name: string }> } } };
+      };
       const has = review.request.object.spec.containers.some((c) => c.name === SIDECAR.name);
-      const patch = has ? undefined : Buffer.from(JSON.stringify([{ op: 'add', path: '/spec/containers/-', value: SIDECAR }])).toString('base64');
+      const patch = has
+        ? undefined
+        : Buffer.from(
+            JSON.stringify([{ op: 'add', path: '/spec/containers/-', value: SIDECAR }]),
+          ).toString('base64');
       res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify({
-        apiVersion: review.apiVersion, kind: 'AdmissionReview',
-        response: { uid: review.request.uid, allowed: true, ...(patch ? { patchType: 'JSONPatch', patch } : {}) },
-      }));
+      res.end(
+        JSON.stringify({
+          apiVersion: review.apiVersion,
+          kind: 'AdmissionReview',
+          response: {
+            uid: review.request.uid,
+            allowed: true,
+            ...(patch ? { patchType: 'JSONPatch', patch } : {}),
+          },
+        }),
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
   const port = (server.address() as { port: number }).port;
   const caBundle = Buffer.from(ca.certPem).toString('base64');
   const configuration = {
-    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'mesh-sidecar-injector' },
-    webhooks: [{
-      name: 'sidecar.mesh.example', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 5,
-      reinvocationPolicy: 'Never', matchPolicy: 'Equivalent',
-      clientConfig: { service: { namespace: 'mesh-system', name: 'mesh-injector', path: '/inject', port: 443 }, caBundle },
-      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-      namespaceSelector: { matchLabels: { 'mesh-injection': 'enabled' } },
-      // As the API server stores it: it defaults a missing selector to {} (everything).
-      objectSelector: {},
-    }],
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: 'mesh-sidecar-injector' },
+    webhooks: [
+      {
+        name: 'sidecar.mesh.example',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        timeoutSeconds: 5,
+        reinvocationPolicy: 'Never',
+        matchPolicy: 'Equivalent',
+        clientConfig: {
+          service: { namespace: 'mesh-system', name: 'mesh-injector', path: '/inject', port: 443 },
+          caBundle,
+        },
+        rules: [
+          {
+            operations: ['CREATE'],
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            resources: ['pods'],
+            scope: 'Namespaced',
+          },
+        ],
+        namespaceSelector: { matchLabels: { 'mesh-injection': 'enabled' } },
+        // As the API server stores it: it defaults a missing selector to {} (everything).
+        objectSelector: {},
+      },
+    ],
   };
-  return { port, caBundle, configuration, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    port,
+    caBundle,
+    configuration,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** A TCP proxy in front of `upstream` that delays everything the upstream sends by `delayMs`. */
-export async function slowProxy(upstreamPort: number, delayMs: number): Promise<{ port: number; close: () => Promise<void> }> {
+export async function slowProxy(
+  upstreamPort: number,
+  delayMs: number,
+): Promise<{ port: number; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const server: Server = createTcpServer((client) => {
     const upstream = connect(upstreamPort, HOST);
     sockets.add(client).add(upstream);
     client.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk) => setTimeout(() => { if (!client.destroyed) client.write(chunk); }, delayMs).unref());
-    const end = () => { client.destroy(); upstream.destroy(); };
+    upstream.on('data', (chunk) =>
+      setTimeout(() => {
+        if (!client.destroyed) client.write(chunk);
+      }, delayMs).unref(),
+    );
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
     client.on('close', end).on('error', end);
     upstream.on('close', end).on('error', end);
   });

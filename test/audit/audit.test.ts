@@ -277,7 +277,7 @@ describe('the audit and the webhook cannot drift', () => {
   }
 });
 
-describe('audit of pods mounting the host\'s own /proc or /sys', () => {
+describe("audit of pods mounting the host's own /proc or /sys", () => {
   for (const name of ['cadvisor.json', 'host-proc-debug.json']) {
     it(`${name}: never-injected before the webhook, nothing to report after it (a restart does clear it)`, () => {
       const pod = readJsonFixture<Pod>('pods', name);

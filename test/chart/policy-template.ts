@@ -3,7 +3,11 @@
 // takes flags. test/chart/policy.test.ts keeps the file equal to this output (UPDATE_CHART_POLICY=1
 // rewrites it) and renders it against the command's output.
 import { stringify } from 'yaml';
-import { DEFAULT_FILES, DEFAULT_LXCFS_ROOT, DEFAULT_SANDBOX_RUNTIME_CLASSES } from '../../src/config/defaults.js';
+import {
+  DEFAULT_FILES,
+  DEFAULT_LXCFS_ROOT,
+  DEFAULT_SANDBOX_RUNTIME_CLASSES,
+} from '../../src/config/defaults.js';
 import { policyObjects, type PolicyOptions } from '../../src/policy/policy.js';
 
 // Placeholders no real value contains, replaced by template expressions after YAML is written.
@@ -14,16 +18,31 @@ const POD_LABEL = 'lxcfs-webhook.io/pod-label-placeholder';
 
 function objects(mountLxcfsLabel: boolean): string {
   const options: PolicyOptions = {
-    settings: { lxcfsRoot: ROOT, files: DEFAULT_FILES, sandboxRuntimeClasses: DEFAULT_SANDBOX_RUNTIME_CLASSES },
-    namespace: EXCLUDED, excludedNamespaces: [], namespaceLabel: NS_LABEL, podLabel: POD_LABEL, mountLxcfsLabel,
+    settings: {
+      lxcfsRoot: ROOT,
+      files: DEFAULT_FILES,
+      sandboxRuntimeClasses: DEFAULT_SANDBOX_RUNTIME_CLASSES,
+    },
+    namespace: EXCLUDED,
+    excludedNamespaces: [],
+    namespaceLabel: NS_LABEL,
+    podLabel: POD_LABEL,
+    mountLxcfsLabel,
     apiVersion: 'admissionregistration.k8s.io/v1',
   };
   return policyObjects(options)
-    .map((o) => stringify(o, { lineWidth: 0 }).replace(/^metadata:\n  name: (.*)\n  labels:\n    app.kubernetes.io\/part-of: lxcfs-webhook\n/m,
-      'metadata:\n  name: $1\n  labels:\n    {{- include "lxcfs-webhook.labels" . | nindent 4 }}\n'))
+    .map((o) =>
+      stringify(o, { lineWidth: 0 }).replace(
+        /^metadata:\n  name: (.*)\n  labels:\n    app.kubernetes.io\/part-of: lxcfs-webhook\n/m,
+        'metadata:\n  name: $1\n  labels:\n    {{- include "lxcfs-webhook.labels" . | nindent 4 }}\n',
+      ),
+    )
     .join('---\n')
     .replaceAll(`'"${ROOT}"'`, '{{ .Values.injection.lxcfsRoot | toJson | squote }}')
-    .replace(/values:\n(\s+)- "?@@excludedNamespaces@@"?\n/g, 'values: {{ concat .Values.injection.excludedNamespaces (list .Release.Namespace) | toJson }}\n')
+    .replace(
+      /values:\n(\s+)- "?@@excludedNamespaces@@"?\n/g,
+      'values: {{ concat .Values.injection.excludedNamespaces (list .Release.Namespace) | toJson }}\n',
+    )
     .replaceAll(NS_LABEL, '{{ .Values.injection.namespaceLabel }}')
     .replaceAll(POD_LABEL, '{{ .Values.injection.podLabel }}');
 }
@@ -31,7 +50,7 @@ function objects(mountLxcfsLabel: boolean): string {
 export function policyTemplate(): string {
   return [
     '{{- /*',
-    'Policy mode (policy.enabled): a MutatingAdmissionPolicy and its bindings that apply the webhook\'s rules',
+    "Policy mode (policy.enabled): a MutatingAdmissionPolicy and its bindings that apply the webhook's rules",
     'in the API server (CEL, Kubernetes 1.36). Generated from src/policy by test/chart/policy-template.ts: do',
     'not edit by hand. It takes the default file list (injection.files must be empty).',
     '*/ -}}',
