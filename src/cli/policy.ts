@@ -62,8 +62,7 @@ const usage = helpText(flags, {
 
 export const command: Command<{ options: PolicyOptions; output: 'yaml' | 'json' }> = {
   name: 'policy',
-  summary:
-    'print a MutatingAdmissionPolicy that applies the injection rules in the API server (CEL)',
+  summary: 'print a MutatingAdmissionPolicy: the injection rules in CEL, run by the API server',
   usage,
   parse(args) {
     const { values } = flags.parse(args);
