@@ -301,7 +301,7 @@ static int cmd_detach(const char *path)
  *  - The mount namespace opened through it must be the one the agent surveyed (same inode), and never
  *    the host's (PID 1's, or kthreadd's, in <proc>) or this helper's own, which is the agent's: lxcfs
  *    runs there and must keep reading the kernel's files.
- * A refusal is a result of its own: step "identity", "refused" says why, "error" says it in words.
+ * A refusal is a result of its own: step "identity", "notEntered" says why, "error" says it in words.
  */
 struct chosen {
 	const char *ns; /* "<proc>/<pid>" as the agent wrote it, which results repeat */
@@ -314,7 +314,7 @@ struct chosen {
 struct failure {
 	const char *step;
 	int err;
-	const char *refused; /* NULL: an ordinary failure, such as the process having exited */
+	const char *not_entered; /* a refusal's reason; NULL for an ordinary failure (the process exited) */
 	char error[512];
 };
 
@@ -322,7 +322,7 @@ static int failed_step(struct failure *f, const char *step, int err)
 {
 	f->step = step;
 	f->err = err;
-	f->refused = NULL;
+	f->not_entered = NULL;
 	f->error[0] = '\0';
 	return -1;
 }
@@ -332,7 +332,7 @@ static int refuse(struct failure *f, const char *reason, int err, const char *fm
 	va_list ap;
 	f->step = "identity";
 	f->err = err;
-	f->refused = reason;
+	f->not_entered = reason;
 	va_start(ap, fmt);
 	vsnprintf(f->error, sizeof(f->error), fmt, ap);
 	va_end(ap);
@@ -342,7 +342,7 @@ static int refuse(struct failure *f, const char *reason, int err, const char *fm
 /* "ok":false with the step and errno; a refusal adds its reason and says why in "error". */
 static void field_failure(struct line *l, const struct failure *f)
 {
-	if (!f->refused) {
+	if (!f->not_entered) {
 		field_error(l, f->step, f->err);
 		return;
 	}
@@ -351,7 +351,7 @@ static void field_failure(struct line *l, const struct failure *f)
 	field_str(l, "step", f->step);
 	field_str(l, "errno", name ? name : "EUNKNOWN");
 	field_str(l, "error", f->error);
-	field_str(l, "refused", f->refused);
+	field_str(l, "notEntered", f->not_entered);
 }
 
 /* Parses "<proc>/<pid>", "<start time>" and "mnt:[<inode>]"; -1 when any is malformed. */

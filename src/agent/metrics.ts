@@ -3,7 +3,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { createRegistry } from '../plumbing/metrics.js';
 import type { LxcfsMetrics } from './lxcfs/supervisor.js';
-import type { Refusal } from './host/chosen-process.js';
+import type { NotEntered } from './host/chosen-process.js';
 import type { PeekReport } from './repair/peek.js';
 import type { SweepTrigger } from './repair/read-plan.js';
 import type { SweepMetrics, SweepReport } from './repair/sweeper.js';
@@ -68,7 +68,7 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     registers: this.registers,
   });
   private readonly namespacesRefused = new Counter({
-    name: `${PREFIX}namespaces_refused_total`,
+    name: `${PREFIX}namespaces_not_entered_total`,
     help: "Mount namespaces not entered (remount or read): the pid was another process by then, the process was in another namespace, or the namespace was the host's",
     labelNames: ['reason'] as const,
     registers: this.registers,
@@ -114,12 +114,12 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     this.missingFound.inc(report.missing);
     this.remounts.inc({ result: 'done' }, report.remounted);
     this.remounts.inc({ result: 'failed' }, report.failed);
-    this.remounts.inc({ result: 'refused' }, report.refused);
+    this.remounts.inc({ result: 'not-entered' }, report.notEntered);
     this.containersCovered.set(report.covered);
     this.deadDescriptorProcesses.set(report.deadDescriptorProcesses);
   }
 
-  recordRefusal(reason: Refusal): void {
+  recordNotEntered(reason: NotEntered): void {
     this.namespacesRefused.inc({ reason });
   }
 
@@ -127,6 +127,6 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     this.unreadableFiles.set(reads.unreadable.length);
     this.filesRead.inc({ result: 'ok' }, reads.files - reads.unreadable.length);
     this.filesRead.inc({ result: 'failed' }, reads.unreadable.length);
-    for (const { refused } of reads.refused) this.recordRefusal(refused);
+    for (const { notEntered } of reads.notEntered) this.recordNotEntered(notEntered);
   }
 }

@@ -92,7 +92,11 @@ test('a pid reused by a host process while the helper is on its way: the host is
 
   const outcome = await agent.waitForLog(
     (l) =>
-      ['remounted', 'remount failed; retried at the next sweep', 'remount refused'].includes(l.msg),
+      [
+        'remounted',
+        'remount failed; retried at the next sweep',
+        'namespace not entered: remount refused',
+      ].includes(l.msg),
     15_000,
     logsBefore,
   );
@@ -109,12 +113,15 @@ test('a pid reused by a host process while the helper is on its way: the host is
     "the stand-in host's /proc and /sys are untouched",
   );
 
-  assert.equal(outcome.msg, 'remount refused');
+  assert.equal(outcome.msg, 'namespace not entered: remount refused');
   assert.equal(outcome.pid, container.pid);
-  assert.equal(outcome.refused, 'other-process');
+  assert.equal(outcome.notEntered, 'other-process');
   assert.match(String(outcome.err), new RegExp(`pid ${container.pid} is another process`));
   assert.equal(
-    await agent.metric('lxcfs_webhook_agent_namespaces_refused_total', 'reason="other-process"'),
+    await agent.metric(
+      'lxcfs_webhook_agent_namespaces_not_entered_total',
+      'reason="other-process"',
+    ),
     1,
   );
   assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="done"'), 0);

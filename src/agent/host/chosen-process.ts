@@ -16,8 +16,8 @@ export interface ChosenProcess {
   startTime: number;
 }
 
-/** Why the helper (or the agent) would not enter a namespace. */
-export type Refusal =
+/** Why the helper (or the agent) would not enter a namespace (`notEntered` in results and logs). */
+export type NotEntered =
   /** The pid belongs to another process than the one chosen (it exited, and the pid was reused). */
   | 'other-process'
   /** The chosen process is in another mount namespace than the one surveyed. */
@@ -80,17 +80,17 @@ export function refuseBeforeAsking(
   forbidden: ForbiddenNamespaces,
   proc: string,
   mntNs: string,
-): { refused: Refusal; error: string } | undefined {
+): { notEntered: NotEntered; error: string } | undefined {
   if (!forbidden.known) {
     return {
-      refused: 'host-unknown',
+      notEntered: 'host-unknown',
       error: `cannot read the mount namespace of ${proc}/1 nor of kthreadd: without knowing the host's, none is entered`,
     };
   }
   const whose = forbidden.whose.get(mntNs);
   return whose === undefined
     ? undefined
-    : { refused: 'host-namespace', error: `${mntNs} is ${whose}: never entered` };
+    : { notEntered: 'host-namespace', error: `${mntNs} is ${whose}: never entered` };
 }
 
 /** The helper's arguments naming the process: `--ns <proc>/<pid> <start time> <mnt:[inode]>`. */
@@ -98,9 +98,11 @@ export function namespaceArgs(proc: string, chosen: ChosenProcess): string[] {
   return ['--ns', `${proc}/${chosen.pid}`, String(chosen.startTime), chosen.mntNs];
 }
 
-/** The helper's refusal in a result line, if it refused. */
-export function refusalOf(result: HelperResult | undefined): Refusal | undefined {
-  return typeof result?.refused === 'string' ? (result.refused as Refusal) : undefined;
+/** Why the helper did not enter the namespace of a result line, if it refused to. */
+export function notEnteredOf(result: HelperResult | undefined): NotEntered | undefined {
+  return result?.step === 'identity' && typeof result.notEntered === 'string'
+    ? (result.notEntered as NotEntered)
+    : undefined;
 }
 
 /** The result says the process had exited before it could be checked (nothing to report about it). */

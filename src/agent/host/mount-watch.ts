@@ -43,7 +43,7 @@ interface WatchEvent {
   step?: string;
   errno?: string;
   error?: string;
-  refused?: string;
+  notEntered?: string;
   line?: string;
 }
 
@@ -186,11 +186,11 @@ export class MountWatch {
 
   private logAddFailure(e: WatchEvent): void {
     const fields = { mntNs: e.key, pid: e.pid, step: e.step, errno: e.errno, watching: e.mntNs };
-    if (e.refused) {
+    if (e.notEntered) {
       // Read-only, so nothing was at risk; still never silent. The next sweep chooses again.
       this.log.warn(
-        { mntNs: e.key, pid: e.pid, refused: e.refused, err: e.error },
-        'mount watch refused',
+        { mntNs: e.key, pid: e.pid, notEntered: e.notEntered, err: e.error },
+        'namespace not entered: mount watch refused',
       );
     } else if (e.errno && LIMIT_ERRNOS.has(e.errno) && !this.limitLogged) {
       this.limitLogged = true;

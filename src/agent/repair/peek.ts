@@ -7,9 +7,9 @@ import {
   exitedBeforeEntry,
   forbiddenNamespaces,
   namespaceArgs,
-  refusalOf,
+  notEnteredOf,
   refuseBeforeAsking,
-  type Refusal,
+  type NotEntered,
 } from '../host/chosen-process.js';
 import { runHelper } from '../host/native.js';
 import type { NamespaceView } from './survey.js';
@@ -22,9 +22,9 @@ export interface UnreadableFile {
 }
 
 /** A container not read because the process chosen for it was not there, or the namespace is the host's. */
-export interface RefusedRead {
+export interface NotEnteredRead {
   view: NamespaceView;
-  refused: Refusal;
+  notEntered: NotEntered;
   error: string;
 }
 
@@ -32,7 +32,7 @@ export interface PeekReport {
   containers: number;
   files: number;
   unreadable: UnreadableFile[];
-  refused: RefusedRead[];
+  notEntered: NotEnteredRead[];
 }
 
 /** Targets worth reading: ours in the kernel's view, less those already known to be stale. */
@@ -58,16 +58,16 @@ export async function peekContainers(
   options: { sampleSize: number; timeoutMs: number },
 ): Promise<PeekReport> {
   const forbidden = forbiddenNamespaces(proc);
-  const refused: RefusedRead[] = [];
+  const notEntered: NotEnteredRead[] = [];
   const chosen = sample(
     views.filter((v) => peekTargets(v).length > 0),
     options.sampleSize,
   ).filter((view) => {
     const refusal = refuseBeforeAsking(forbidden, proc, view.ns.mntNs);
-    if (refusal) refused.push({ view, ...refusal });
+    if (refusal) notEntered.push({ view, ...refusal });
     return refusal === undefined;
   });
-  if (chosen.length === 0) return { containers: 0, files: 0, unreadable: [], refused };
+  if (chosen.length === 0) return { containers: 0, files: 0, unreadable: [], notEntered };
   const args = [
     'peek',
     ...chosen.flatMap((v) => [...namespaceArgs(proc, v.ns), ...peekTargets(v)]),
@@ -79,9 +79,9 @@ export async function peekContainers(
   for (const view of chosen) {
     const targets = peekTargets(view);
     const first = results.get(`${proc}/${view.ns.pid}\0${targets[0]}`);
-    const refusal = refusalOf(first);
+    const refusal = notEnteredOf(first);
     if (refusal) {
-      refused.push({ view, refused: refusal, error: String(first?.error) });
+      notEntered.push({ view, notEntered: refusal, error: String(first?.error) });
       continue;
     }
     for (const target of targets) {
@@ -98,5 +98,5 @@ export async function peekContainers(
       unreadable.push({ view, target, error });
     }
   }
-  return { containers: chosen.length, files, unreadable, refused };
+  return { containers: chosen.length, files, unreadable, notEntered };
 }

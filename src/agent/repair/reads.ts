@@ -51,11 +51,11 @@ export class ContainerReads {
           { ...containerFields(view), errors },
           'lxcfs files cannot be read inside the container',
         );
-      for (const { view, refused, error } of reads.refused) {
+      for (const { view, notEntered, error } of reads.notEntered) {
         forgetChosenProcess(view.ns.mntNs);
         log.error(
-          { ...containerFields(view), refused, err: error },
-          'read inside the container refused',
+          { ...containerFields(view), notEntered, err: error },
+          'namespace not entered: read inside the container refused',
         );
       }
     } catch (err) {

@@ -8,11 +8,11 @@ import type { TargetStatus } from './classify.js';
 import {
   forbiddenNamespaces,
   namespaceArgs,
-  refusalOf,
+  notEnteredOf,
   refuseBeforeAsking,
   stillIn,
   type ChosenProcess,
-  type Refusal,
+  type NotEntered,
 } from '../host/chosen-process.js';
 import { runHelper, type HelperResult } from '../host/native.js';
 import { parseMountinfo, topMountAt } from '../host/mountinfo.js';
@@ -42,7 +42,7 @@ export interface RemountOutcome {
   /** beneath (atomic swap), detach-attach (older kernels) or attach (a missing target). */
   how?: string;
   /** Set when the namespace was not entered because it is not the one chosen, or is the host's; `error` says why. */
-  refused?: Refusal;
+  notEntered?: NotEntered;
   error?: string;
 }
 
@@ -96,8 +96,8 @@ async function remountBatch(
     return plan.targets.map((t): RemountOutcome => {
       const base = { mntNs: plan.mntNs, pid: plan.pid, target: t.target };
       const result = reported.get(`${options.proc}/${plan.pid}\0${t.target}`);
-      const refused = refusalOf(result);
-      if (refused) return { ...base, ok: false, refused, error: String(result?.error) };
+      const notEntered = notEnteredOf(result);
+      if (notEntered) return { ...base, ok: false, notEntered, error: String(result?.error) };
       if (verified === undefined) return { ...base, ok: false, error: 'the container exited' };
       if (verified.get(t.target))
         return { ...base, ok: true, how: String(result?.how ?? 'unknown') };

@@ -10,7 +10,7 @@ import { DeadDescriptorReporter } from './dead-descriptors.js';
 import { readsEverything, type SweepTrigger } from './read-plan.js';
 import { remember } from './remember.js';
 import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
-import type { Refusal } from '../host/chosen-process.js';
+import type { NotEntered } from '../host/chosen-process.js';
 import type { AgentState, StateFile } from './state.js';
 import {
   containerFields,
@@ -42,8 +42,8 @@ export interface SweepReport {
   missing: number;
   remounted: number;
   failed: number;
-  /** Targets not remounted because the namespace was not entered (see RemountOutcome.refused). */
-  refused: number;
+  /** Targets not remounted because their namespace was not entered (see RemountOutcome.notEntered). */
+  notEntered: number;
   deadDescriptorProcesses: number;
   /** mountinfo files read; the other namespaces' tables had not changed. */
   mountinfoRead: number;
@@ -56,7 +56,7 @@ export interface SweepReport {
 export interface SweepMetrics {
   recordSweep(trigger: SweepTrigger, report: SweepReport, cpuSeconds: number): void;
   /** A namespace the helper (or the agent) would not enter, and why. */
-  recordRefusal(reason: Refusal): void;
+  recordNotEntered(reason: NotEntered): void;
 }
 
 /** What a sweeper works with: where its state lives, where it reports, and the mount watcher if any. */
@@ -158,7 +158,7 @@ export class Sweeper implements LxcfsListener {
       missing: 0,
       remounted: 0,
       failed: 0,
-      refused: 0,
+      notEntered: 0,
       deadDescriptorProcesses: 0,
       mountinfoRead: 0,
       watched: 0,
@@ -217,7 +217,7 @@ export class Sweeper implements LxcfsListener {
     report.durationMs = Math.round(performance.now() - started);
     const cpu = process.cpuUsage(cpuStarted);
     this.metrics.recordSweep(trigger, report, (cpu.user + cpu.system) / 1e6);
-    const busy = report.stale + report.missing + report.failed + report.refused > 0;
+    const busy = report.stale + report.missing + report.failed + report.notEntered > 0;
     this.log[busy ? 'info' : 'debug']({ trigger, ...report }, 'sweep done');
     return report;
   }
@@ -263,21 +263,21 @@ export class Sweeper implements LxcfsListener {
     const failedNs = new Set<string>();
     for (const [mntNs, mine] of outcomesByNs) {
       const view = viewsByNs.get(mntNs)!;
-      const refused = mine.find((o) => o.refused !== undefined);
+      const refused = mine.find((o) => o.notEntered !== undefined);
       if (refused) {
         // The whole namespace, never a target of it: one line, and the process is chosen anew next time.
         failedNs.add(mntNs);
         this.forgetChosenProcess(mntNs);
-        this.metrics.recordRefusal(refused.refused!);
-        report.refused += mine.length;
+        this.metrics.recordNotEntered(refused.notEntered!);
+        report.notEntered += mine.length;
         this.log.error(
           {
             ...containerFields(view),
             targets: mine.map((o) => o.target),
-            refused: refused.refused,
+            notEntered: refused.notEntered,
             err: refused.error,
           },
-          'remount refused',
+          'namespace not entered: remount refused',
         );
         continue;
       }

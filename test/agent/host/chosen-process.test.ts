@@ -93,7 +93,7 @@ test('another process at the pid (another start time) is refused by swap and pee
   const who = { ...chosen(), startTime: chosen().startTime - 1 };
   for (const result of [await swap(who), await peek(who)]) {
     assert.deepEqual(
-      [result.ok, result.step, result.errno, result.refused],
+      [result.ok, result.step, result.errno, result.notEntered],
       [false, 'identity', 'ESRCH', 'other-process'],
     );
     assert.match(
@@ -110,7 +110,7 @@ test('the chosen process in another namespace than the one surveyed is refused; 
   const before = containerMounts();
   const result = await swap({ ...chosen(), mntNs: 'mnt:[4026530000]' });
   assert.deepEqual(
-    [result.ok, result.step, result.errno, result.refused],
+    [result.ok, result.step, result.errno, result.notEntered],
     [false, 'identity', 'ESTALE', 'other-namespace'],
   );
   assert.match(
@@ -126,7 +126,7 @@ test("the host's namespace (PID 1's in the stand-in's /proc) is refused even whe
   assert.equal(hostInit.mntNs, host.mntNs);
   for (const result of [await swap(hostInit), await peek(hostInit)]) {
     assert.deepEqual(
-      [result.ok, result.step, result.errno, result.refused],
+      [result.ok, result.step, result.errno, result.notEntered],
       [false, 'identity', 'EPERM', 'host-namespace'],
     );
     assert.equal(
@@ -148,7 +148,7 @@ test("the helper's own namespace (the agent's, where lxcfs runs) is refused", ()
     encoding: 'utf8',
   });
   const result = JSON.parse(out) as HelperResult;
-  assert.deepEqual([result.refused, result.errno], ['host-namespace', 'EPERM']);
+  assert.deepEqual([result.notEntered, result.errno], ['host-namespace', 'EPERM']);
   assert.match(
     String(result.error),
     /^pid \d+ is in mnt:\[\d+\], the agent's own mount namespace, where lxcfs runs: never entered$/,
@@ -159,7 +159,7 @@ test("where the host's namespace cannot be read, nothing is entered", async () =
   const blind = join(node.dir, 'blind-proc');
   mkdirSync(join(blind, String(container.pid)), { recursive: true });
   const result = await swap(chosen(), '/proc/meminfo', blind);
-  assert.deepEqual([result.ok, result.refused], [false, 'host-unknown']);
+  assert.deepEqual([result.ok, result.notEntered], [false, 'host-unknown']);
   assert.match(String(result.error), /cannot read the mount namespace of .*\/1 nor of kthreadd/);
   assert.deepEqual(forbiddenNamespaces(blind).known, false);
 });
@@ -172,7 +172,7 @@ test('a process that is gone is an ordinary failure, not a refusal', async () =>
   await exited;
   const result = await swap(who);
   assert.deepEqual(
-    [result.ok, result.step, result.errno, result.refused],
+    [result.ok, result.step, result.errno, result.notEntered],
     [false, 'open(pid)', 'ENOENT', undefined],
   );
 });
@@ -208,7 +208,7 @@ test("remount: the agent does not even ask for the host's namespace, and reports
     pid: 1,
     target: '/proc/meminfo',
     ok: false,
-    refused: 'host-namespace',
+    notEntered: 'host-namespace',
     error: `${host.mntNs} is the host's mount namespace (PID 1's): never entered`,
   });
   assert.equal(recorder.ran(), false, 'the helper was not run');
@@ -217,7 +217,7 @@ test("remount: the agent does not even ask for the host's namespace, and reports
     ...options,
     helper: helperPath,
   });
-  assert.deepEqual([replaced?.ok, replaced?.refused], [false, 'other-process']);
+  assert.deepEqual([replaced?.ok, replaced?.notEntered], [false, 'other-process']);
   assert.match(replaced!.error!, /is another process now/);
 });
 
@@ -236,7 +236,7 @@ test('peek: a refused container is reported as refused, not as unreadable files'
     { sampleSize: 10, timeoutMs: 5000 },
   );
   assert.deepEqual(report.unreadable, []);
-  assert.deepEqual(report.refused.map((r) => r.refused).sort(), [
+  assert.deepEqual(report.notEntered.map((r) => r.notEntered).sort(), [
     'host-namespace',
     'other-process',
   ]);

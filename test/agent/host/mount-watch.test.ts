@@ -187,7 +187,7 @@ test("watch: another process at the pid, another namespace or the host's is refu
   });
   const refusals = w.lines
     .filter((l) => l.event === 'added')
-    .map((l) => [l.key, l.ok, l.step, l.refused]);
+    .map((l) => [l.key, l.ok, l.step, l.notEntered]);
   assert.deepEqual(refusals, [
     [ns.mntNs, false, 'identity', 'other-process'],
     ['mnt:[4026530000]', false, 'identity', 'other-namespace'],
@@ -261,12 +261,12 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
   watch.follow([b, { ...c, startTime: c.startTime + 1 }]);
   await waitUntil(
     'the refusal is logged',
-    () => logs.some((l) => l.msg === 'mount watch refused'),
+    () => logs.some((l) => l.msg === 'namespace not entered: mount watch refused'),
     { timeoutMs: 5000 },
   );
-  const refused = logs.find((l) => l.msg === 'mount watch refused')!;
+  const refused = logs.find((l) => l.msg === 'namespace not entered: mount watch refused')!;
   assert.deepEqual(
-    [refused.mntNs, refused.pid, refused.refused],
+    [refused.mntNs, refused.pid, refused.notEntered],
     [c.mntNs, c.pid, 'other-process'],
   );
   assert.equal(watch.status(c.mntNs), undefined);
