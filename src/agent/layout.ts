@@ -33,7 +33,11 @@ export interface NodePaths {
 
 /** Both paths resolved, and everything derived from them. */
 export function agentLayout(paths: NodePaths) {
-  const layout: AnchorLayout = { root: resolve(paths.lxcfsRoot), fuseMount: resolve(paths.fuseMount), helper: resolve(paths.remountHelper) };
+  const layout: AnchorLayout = {
+    root: resolve(paths.lxcfsRoot),
+    fuseMount: resolve(paths.fuseMount),
+    helper: resolve(paths.remountHelper),
+  };
   const stateDir = join(layout.root, AGENT_STATE_DIR);
   return {
     layout,
@@ -47,7 +51,11 @@ export function agentLayout(paths: NodePaths) {
   };
 }
 
-export function sweepConfig(layout: AnchorLayout, proc: string, remountSupported: boolean): SweepConfig {
+export function sweepConfig(
+  layout: AnchorLayout,
+  proc: string,
+  remountSupported: boolean,
+): SweepConfig {
   return {
     proc,
     fuseMount: layout.fuseMount,

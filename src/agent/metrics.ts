@@ -1,10 +1,12 @@
-// The agent's Prometheus metrics (see runtime/metrics.ts for the style). Names start with
+// The agent's Prometheus metrics (see plumbing/metrics.ts for the style). Names start with
 // `lxcfs_webhook_agent_`.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { createRegistry } from '../runtime/metrics.js';
+import { createRegistry } from '../plumbing/metrics.js';
 import type { LxcfsMetrics } from './lxcfs/supervisor.js';
+import type { NotEntered } from './host/chosen-process.js';
 import type { AttemptSummary } from './repair/attempts.js';
 import type { PeekReport } from './repair/peek.js';
+import type { SweepTrigger } from './repair/read-plan.js';
 import type { SaveOutcome } from './repair/state.js';
 import type { SweepMetrics, SweepReport } from './repair/sweeper.js';
 
@@ -14,8 +16,16 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
   readonly registry = createRegistry(PREFIX);
   private readonly registers = [this.registry];
 
-  private readonly lxcfsUp = new Gauge({ name: `${PREFIX}lxcfs_up`, help: '1 while lxcfs runs and answers probes', registers: this.registers });
-  private readonly lxcfsRestarts = new Counter({ name: `${PREFIX}lxcfs_restarts_total`, help: 'lxcfs (re)starts after the first', registers: this.registers });
+  private readonly lxcfsUp = new Gauge({
+    name: `${PREFIX}lxcfs_up`,
+    help: '1 while lxcfs runs and answers probes',
+    registers: this.registers,
+  });
+  private readonly lxcfsRestarts = new Counter({
+    name: `${PREFIX}lxcfs_restarts_total`,
+    help: 'lxcfs (re)starts after the first',
+    registers: this.registers,
+  });
   private readonly sweeps = new Counter({
     name: `${PREFIX}sweeps_total`,
     help: 'Sweeps over all container mount namespaces',
@@ -28,7 +38,11 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: this.registers,
   });
-  private readonly lastSweepCpu = new Gauge({ name: `${PREFIX}last_sweep_cpu_seconds`, help: 'CPU time the agent spent in its last sweep', registers: this.registers });
+  private readonly lastSweepCpu = new Gauge({
+    name: `${PREFIX}last_sweep_cpu_seconds`,
+    help: 'CPU time the agent spent in its last sweep',
+    registers: this.registers,
+  });
   private readonly lastSweepMountinfoReads = new Gauge({
     name: `${PREFIX}last_sweep_mountinfo_reads`,
     help: 'mountinfo files the last sweep read; with mount notifications, only those of new or changed mount namespaces',
@@ -39,12 +53,26 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     help: 'Mount namespaces whose changes the mount watcher reports (0 with notifications off or while the watcher is down)',
     registers: this.registers,
   });
-  private readonly staleFound = new Counter({ name: `${PREFIX}stale_found_total`, help: 'Targets found on a dead lxcfs connection', registers: this.registers });
-  private readonly missingFound = new Counter({ name: `${PREFIX}missing_found_total`, help: 'Targets injected earlier whose lxcfs mount is gone', registers: this.registers });
+  private readonly staleFound = new Counter({
+    name: `${PREFIX}stale_found_total`,
+    help: 'Targets found on a dead lxcfs connection',
+    registers: this.registers,
+  });
+  private readonly missingFound = new Counter({
+    name: `${PREFIX}missing_found_total`,
+    help: 'Targets injected earlier whose lxcfs mount is gone',
+    registers: this.registers,
+  });
   private readonly remounts = new Counter({
     name: `${PREFIX}remounts_total`,
     help: 'Targets remounted in running containers',
     labelNames: ['result'] as const,
+    registers: this.registers,
+  });
+  private readonly namespacesRefused = new Counter({
+    name: `${PREFIX}namespaces_not_entered_total`,
+    help: "Mount namespaces not entered (remount or read): the pid was another process by then, the process was in another namespace, or the namespace was the host's",
+    labelNames: ['reason'] as const,
     registers: this.registers,
   });
   private readonly containersCovered = new Gauge({
@@ -75,19 +103,31 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
   });
   private readonly ignoredNamespaces = new Gauge({
     name: `${PREFIX}ignored_namespaces`,
-    help: 'Mount namespaces not repaired: of other user namespaces, or beyond their container\'s limit',
+    help: "Mount namespaces not repaired: of other user namespaces, or beyond their container's limit",
     labelNames: ['reason'] as const,
     registers: this.registers,
   });
   private readonly stateSaveErrors = new Counter({
     name: `${PREFIX}state_save_errors_total`,
-    help: 'Failed saves of the agent\'s state (e.g. ENOSPC); repairs go on',
+    help: "Failed saves of the agent's state (e.g. ENOSPC); repairs go on",
     labelNames: ['errno'] as const,
     registers: this.registers,
   });
-  private readonly stateSaved = new Gauge({ name: `${PREFIX}state_saved`, help: '1 when the last save of the agent\'s state worked', registers: this.registers });
-  private readonly stateBytes = new Gauge({ name: `${PREFIX}state_bytes`, help: 'Size of the agent\'s state at its last save', registers: this.registers });
-  private readonly stateNamespaces = new Gauge({ name: `${PREFIX}state_namespaces`, help: 'Mount namespaces the agent\'s state remembers', registers: this.registers });
+  private readonly stateSaved = new Gauge({
+    name: `${PREFIX}state_saved`,
+    help: "1 when the last save of the agent's state worked",
+    registers: this.registers,
+  });
+  private readonly stateBytes = new Gauge({
+    name: `${PREFIX}state_bytes`,
+    help: "Size of the agent's state at its last save",
+    registers: this.registers,
+  });
+  private readonly stateNamespaces = new Gauge({
+    name: `${PREFIX}state_namespaces`,
+    help: "Mount namespaces the agent's state remembers",
+    registers: this.registers,
+  });
   private readonly connectionAborts = new Counter({
     name: `${PREFIX}fuse_connection_aborts_total`,
     help: 'FUSE connections of an lxcfs that did not exit after SIGKILL, aborted',
@@ -119,7 +159,12 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     if (!outcome.ok) this.stateSaveErrors.inc({ errno: outcome.code });
   }
 
-  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number, attempts: AttemptSummary): void {
+  recordSweep(
+    trigger: SweepTrigger,
+    report: SweepReport,
+    cpuSeconds: number,
+    attempts: AttemptSummary,
+  ): void {
     this.unrepairedTargets.set(attempts.failed);
     this.refusedTargets.set(attempts.refused);
     this.ignoredNamespaces.set({ reason: 'user-namespace' }, report.otherUserNamespaces);
@@ -133,13 +178,19 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     this.missingFound.inc(report.missing);
     this.remounts.inc({ result: 'done' }, report.remounted);
     this.remounts.inc({ result: 'failed' }, report.failed);
+    this.remounts.inc({ result: 'not-entered' }, report.notEntered);
     this.containersCovered.set(report.covered);
     this.deadDescriptorProcesses.set(report.deadDescriptorProcesses);
+  }
+
+  recordNotEntered(reason: NotEntered): void {
+    this.namespacesRefused.inc({ reason });
   }
 
   recordReads(reads: PeekReport): void {
     this.unreadableFiles.set(reads.unreadable.length);
     this.filesRead.inc({ result: 'ok' }, reads.files - reads.unreadable.length);
     this.filesRead.inc({ result: 'failed' }, reads.unreadable.length);
+    for (const { notEntered } of reads.notEntered) this.recordNotEntered(notEntered);
   }
 }

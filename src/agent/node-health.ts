@@ -3,7 +3,13 @@
 // the facts for `check node` independently of the running agent (which may be what is broken), and only
 // looks: nothing is mounted, remounted or saved.
 import { statfsSync, statSync } from 'node:fs';
-import { ALLOWED_FILES, DEFAULT_PROBE_TIMEOUT_MS, INSTALL, NATIVE_HELPER_TIMEOUT_MS, PEEK_BATCH_SIZE, PEEK_PARALLELISM, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
+import {
+  ALLOWED_FILES,
+  DEFAULT_PROBE_TIMEOUT_MS,
+  INSTALL,
+  NATIVE_HELPER_TIMEOUT_MS,
+  PEEK_SAMPLE_SIZE,
+} from '../config/defaults.js';
 import { fuseDevAt, readOwnMounts } from './host/mountinfo.js';
 import { checkMountApi, type MountApiSupport } from './host/native.js';
 import { agentLayout, type NodePaths } from './layout.js';
@@ -67,29 +73,59 @@ const AGENT_LOGS = `kubectl -n ${INSTALL.namespace} logs ds/${INSTALL.agentDaemo
 export function nodeProblems(facts: NodeFacts): string[] {
   const problems: string[] = [];
   if (!facts.lxcfsRunning) {
-    const mount = facts.fuseMounted ? `a dead lxcfs mount is left on ${facts.fuseMount}` : `nothing is mounted on ${facts.fuseMount}`;
+    const mount = facts.fuseMounted
+      ? `a dead lxcfs mount is left on ${facts.fuseMount}`
+      : `nothing is mounted on ${facts.fuseMount}`;
     problems.push(`no lxcfs runs and ${mount}: is the agent running? (${AGENT_LOGS})`);
   } else if (!facts.fuseMounted) {
     problems.push(`nothing is mounted on ${facts.fuseMount}`);
   }
   problems.push(...(facts.lxcfsCgroupProblems ?? []));
-  if (facts.probe && !facts.probe.ok) problems.push(`lxcfs does not answer (${facts.probe.error}): the agent restarts a hung lxcfs after its grace period`);
-  if (!facts.anchor.tmpfs) problems.push(`${facts.anchorRoot} is not a tmpfs anchor: the agent mounts one at start`);
-  for (const [state, one, several] of [['dead', 'is a dead lxcfs mount', 'are dead lxcfs mounts'], ['absent', 'is not bound to lxcfs', 'are not bound to lxcfs']] as const) {
-    const dirs = Object.entries(facts.anchor.binds).filter(([, s]) => s === state).map(([dir]) => `${facts.anchorRoot}/${dir}`);
-    if (dirs.length > 0) problems.push(`${dirs.join(' and ')} ${dirs.length > 1 ? several : one}: new pods cannot start`);
+  if (facts.probe && !facts.probe.ok)
+    problems.push(
+      `lxcfs does not answer (${facts.probe.error}): the agent restarts a hung lxcfs after its grace period`,
+    );
+  if (!facts.anchor.tmpfs)
+    problems.push(`${facts.anchorRoot} is not a tmpfs anchor: the agent mounts one at start`);
+  for (const [state, one, several] of [
+    ['dead', 'is a dead lxcfs mount', 'are dead lxcfs mounts'],
+    ['absent', 'is not bound to lxcfs', 'are not bound to lxcfs'],
+  ] as const) {
+    const dirs = Object.entries(facts.anchor.binds)
+      .filter(([, s]) => s === state)
+      .map(([dir]) => `${facts.anchorRoot}/${dir}`);
+    if (dirs.length > 0)
+      problems.push(
+        `${dirs.join(' and ')} ${dirs.length > 1 ? several : one}: new pods cannot start`,
+      );
   }
-  if (facts.mountApi && !facts.mountApi.supported) problems.push(`the remount helper cannot work here (${facts.mountApi.errno}): needs Linux >= 5.2 and privileges`);
-  if (facts.firstSweepDone === false) problems.push('the first sweep over running containers is not done yet');
+  if (facts.mountApi && !facts.mountApi.supported)
+    problems.push(
+      `the remount helper cannot work here (${facts.mountApi.errno}): needs Linux >= 5.2 and privileges`,
+    );
+  if (facts.firstSweepDone === false)
+    problems.push('the first sweep over running containers is not done yet');
   const found = facts.containers;
   if (found && found.stale + found.missing > 0) {
-    problems.push(`${found.stale} stale and ${found.missing} missing lxcfs files in running containers: the agent repairs them at its next sweep`);
+    problems.push(
+      `${found.stale} stale and ${found.missing} missing lxcfs files in running containers: the agent repairs them at its next sweep`,
+    );
   }
   if (found && found.reads.unreadable.length > 0) {
     const { reads } = found;
     problems.push(
       `${reads.unreadable.length} of ${reads.files} lxcfs files read inside ${reads.containers} ${reads.all ? '' : 'sampled '}containers failed: ` +
         `processes there get errors or wrong values; see the agent log (${AGENT_LOGS})`,
+    );
+  }
+  const refused = found?.reads.notEntered ?? [];
+  if (refused.length > 0) {
+    // Never a silent pass: a container not entered was not checked. A pid reused meanwhile clears on a
+    // second run; the host's namespace unreadable does not.
+    const reasons = [...new Set(refused.map((r) => r.notEntered))].join(', ');
+    problems.push(
+      `${refused.length} ${found?.reads.all ? '' : 'sampled '}containers were not entered (${reasons}: ${refused[0]!.error}): ` +
+        'their files were not read; run the check again, and if "host-unknown", run it where the host\'s /proc/1 can be read (privileged, hostPID)',
     );
   }
   problems.push(...agentProblems(facts.agent), ...stateSpaceProblems(facts.stateSpace));
@@ -100,10 +136,15 @@ export function nodeProblems(facts: NodeFacts): string[] {
 function agentProblems(troubles: AgentTroubles | undefined): string[] {
   if (!troubles) return [];
   const problems: string[] = [];
-  if (troubles.stateSaveError) problems.push(`${troubles.stateSaveError}: repairs go on, but what the agent learns is lost when it restarts; free space there`);
+  if (troubles.stateSaveError)
+    problems.push(
+      `${troubles.stateSaveError}: repairs go on, but what the agent learns is lost when it restarts; free space there`,
+    );
   const { failed, failedNamespaces, example } = troubles.repairFailures;
   if (failed > 0) {
-    problems.push(`${failed} lxcfs files in ${failedNamespaces} containers could not be remounted (${example ?? 'see the log'}): retried with backoff; see the agent log (${AGENT_LOGS})`);
+    problems.push(
+      `${failed} lxcfs files in ${failedNamespaces} containers could not be remounted (${example ?? 'see the log'}): retried with backoff; see the agent log (${AGENT_LOGS})`,
+    );
   }
   if (troubles.lockProblem) problems.push(troubles.lockProblem);
   return problems;
@@ -143,32 +184,64 @@ export interface InspectOptions {
   all?: boolean;
 }
 
-export async function inspectNode(paths: NodePaths, options: InspectOptions = {}): Promise<NodeReport> {
+export async function inspectNode(
+  paths: NodePaths,
+  options: InspectOptions = {},
+): Promise<NodeReport> {
   const { layout, stateDir, stateFile, legacyStateFile } = agentLayout(paths);
   const lxcfsPids = findLxcfsServing(paths.proc, layout.fuseMount);
   const mounts = readOwnMounts();
   const fuseDev = fuseDevAt(mounts, layout.fuseMount);
   const lxcfsRunning = lxcfsPids.length > 0;
-  const lxcfsCgroupProblems = lxcfsPids.map((pid) => lxcfsCgroupProblem(paths.proc, pid)).filter((p): p is string => p !== undefined);
-  const probe = fuseDev !== undefined && lxcfsRunning ? await probeLxcfs(layout.helper, layout.fuseMount, DEFAULT_PROBE_TIMEOUT_MS) : undefined;
+  const lxcfsCgroupProblems = lxcfsPids
+    .map((pid) => lxcfsCgroupProblem(paths.proc, pid))
+    .filter((p): p is string => p !== undefined);
+  const probe =
+    fuseDev !== undefined && lxcfsRunning
+      ? await probeLxcfs(layout.helper, layout.fuseMount, DEFAULT_PROBE_TIMEOUT_MS)
+      : undefined;
   // Mounts on the running lxcfs' connection are live even while it hangs (the probe says so); with no
   // lxcfs running every mount of ours is stale.
   const liveDev = lxcfsRunning ? fuseDev : undefined;
   const anchor = inspectAnchor(mounts, layout.root, liveDev);
   const mountApi = await checkMountApi(layout.helper, NATIVE_HELPER_TIMEOUT_MS);
 
-  const { views, otherUserNamespaces } = survey({ proc: paths.proc, files: ALLOWED_FILES }, liveDev ?? 'none', new StateFile(stateFile, legacyStateFile).load());
+  const { views, otherUserNamespaces } = survey(
+    { proc: paths.proc, files: ALLOWED_FILES },
+    { liveDev: liveDev ?? 'none', state: new StateFile(stateFile, legacyStateFile).load() },
+  );
   const reads = await peekContainers(layout.helper, paths.proc, views, {
     sampleSize: options.all ? Infinity : PEEK_SAMPLE_SIZE,
     timeoutMs: DEFAULT_PROBE_TIMEOUT_MS,
-    batchSize: PEEK_BATCH_SIZE,
-    parallelism: PEEK_PARALLELISM,
   });
-  const containers = { stale: countTargets(views, 'stale'), missing: countTargets(views, 'missing'), reads };
+  const containers = {
+    stale: countTargets(views, 'stale'),
+    missing: countTargets(views, 'missing'),
+    reads,
+  };
   const stateSpace = inspectStateSpace(stateDir, stateFile);
 
-  const facts = { anchorRoot: layout.root, fuseMount: layout.fuseMount, lxcfsRunning, fuseMounted: fuseDev !== undefined, lxcfsCgroupProblems, probe, anchor, mountApi, containers, stateSpace };
-  return { ...facts, lxcfsPids, fuseDev, views, otherUserNamespaces, foreign: countTargets(views, 'foreign'), problems: nodeProblems(facts) };
+  const facts = {
+    anchorRoot: layout.root,
+    fuseMount: layout.fuseMount,
+    lxcfsRunning,
+    fuseMounted: fuseDev !== undefined,
+    lxcfsCgroupProblems,
+    probe,
+    anchor,
+    mountApi,
+    containers,
+    stateSpace,
+  };
+  return {
+    ...facts,
+    lxcfsPids,
+    fuseDev,
+    views,
+    otherUserNamespaces,
+    foreign: countTargets(views, 'foreign'),
+    problems: nodeProblems(facts),
+  };
 }
 
 /** Free space where the agent saves its state; undefined when there is no such directory yet. */

@@ -11,7 +11,10 @@ import { nodeFlags } from './shared-flags.js';
 
 const flags = new FlagSet('check', {
   ...nodeFlags,
-  all: { kind: 'switch', help: `read the lxcfs files inside every container, not inside ${PEEK_SAMPLE_SIZE} chosen at random` },
+  all: {
+    kind: 'switch',
+    help: `read the lxcfs files inside every container, not inside ${PEEK_SAMPLE_SIZE} chosen at random`,
+  },
 });
 
 const usage = helpText(flags, {
@@ -32,7 +35,13 @@ function describeContainer(view: NamespaceView): string {
 function describeBroken(view: NamespaceView): string {
   const who = describeContainer(view);
   const byState = (['stale', 'missing'] as const)
-    .map((state) => [state, view.statuses.filter((s) => s.state === state).map((s) => basename(s.target))] as const)
+    .map(
+      (state) =>
+        [
+          state,
+          view.statuses.filter((s) => s.state === state).map((s) => basename(s.target)),
+        ] as const,
+    )
     .filter(([, files]) => files.length > 0)
     .map(([state, files]) => `${state} ${files.join(', ')}`);
   return `${who}: ${byState.join('; ')}  (${view.ns.mntNs}, pid ${view.ns.pid})`;
@@ -43,13 +52,18 @@ function stateLine(report: NodeReport): string[] {
   const space = report.stateSpace;
   if (!space) return [];
   const kib = (bytes: number) => `${Math.floor(bytes / 1024)} KiB`;
-  return [`state       ${space.dir}: ${kib(space.stateBytes)} saved, ${kib(space.freeBytes)} free of ${kib(space.totalBytes)}`];
+  return [
+    `state       ${space.dir}: ${kib(space.stateBytes)} saved, ${kib(space.freeBytes)} free of ${kib(space.totalBytes)}`,
+  ];
 }
 
 /** What the agent leaves alone, when there is any: not problems, but worth knowing. */
 function notOursLine(report: NodeReport): string | undefined {
   const parts: string[] = [];
-  if (report.otherUserNamespaces > 0) parts.push(`${report.otherUserNamespaces} mount namespaces of other user namespaces (unshare -U inside containers)`);
+  if (report.otherUserNamespaces > 0)
+    parts.push(
+      `${report.otherUserNamespaces} mount namespaces of other user namespaces (unshare -U inside containers)`,
+    );
   if (report.foreign > 0) parts.push(`${report.foreign} lxcfs files covered by another filesystem`);
   return parts.length === 0 ? undefined : `not ours    ${parts.join('; ')}: left alone`;
 }
@@ -59,8 +73,12 @@ function render(report: NodeReport): string {
     report.lxcfsPids.length === 0
       ? 'not running'
       : `running (pid ${report.lxcfsPids.join(', ')}), ` +
-        (report.probe?.ok ? `answering in ${report.probe.ms} ms` : `NOT answering (${report.probe?.error ?? 'not mounted'})`);
-  const binds = Object.entries(report.anchor.binds).map(([dir, state]) => `${dir} ${state}`).join(', ');
+        (report.probe?.ok
+          ? `answering in ${report.probe.ms} ms`
+          : `NOT answering (${report.probe?.error ?? 'not mounted'})`);
+  const binds = Object.entries(report.anchor.binds)
+    .map(([dir, state]) => `${dir} ${state}`)
+    .join(', ');
   const anchor = `${report.anchorRoot}: ${report.anchor.tmpfs ? 'tmpfs' : 'NOT a tmpfs'}; ${binds}`;
   const remount = report.mountApi.supported
     ? `supported${report.mountApi.mountSetattr ? '' : ' (without mount_setattr)'}`
@@ -73,18 +91,32 @@ function render(report: NodeReport): string {
     ...stateLine(report),
     `containers  ${report.views.length} with lxcfs files, ${report.containers.stale} stale, ${report.containers.missing} missing`,
   ];
-  const broken = report.views.filter((v) => v.statuses.some((s) => s.state === 'stale' || s.state === 'missing'));
-  for (const view of broken.slice(0, CHECK_MAX_LISTED_CONTAINERS)) lines.push(`  ${describeBroken(view)}`);
-  if (broken.length > CHECK_MAX_LISTED_CONTAINERS) lines.push(`  ... and ${broken.length - CHECK_MAX_LISTED_CONTAINERS} more`);
+  const broken = report.views.filter((v) =>
+    v.statuses.some((s) => s.state === 'stale' || s.state === 'missing'),
+  );
+  for (const view of broken.slice(0, CHECK_MAX_LISTED_CONTAINERS))
+    lines.push(`  ${describeBroken(view)}`);
+  if (broken.length > CHECK_MAX_LISTED_CONTAINERS)
+    lines.push(`  ... and ${broken.length - CHECK_MAX_LISTED_CONTAINERS} more`);
   const notOurs = notOursLine(report);
   if (notOurs) lines.push(notOurs);
   const { reads } = report.containers;
-  lines.push(`reads       ${reads.files} files read inside ${reads.containers} ${reads.all ? '' : 'sampled '}containers, ${reads.unreadable.length} failed`);
+  lines.push(
+    `reads       ${reads.files} files read inside ${reads.containers} ${reads.all ? '' : 'sampled '}containers, ${reads.unreadable.length} failed`,
+  );
   for (const failed of reads.unreadable.slice(0, CHECK_MAX_LISTED_CONTAINERS)) {
-    lines.push(`  ${describeContainer(failed.view)}: ${failed.target} ${failed.error}  (${failed.view.ns.mntNs}, pid ${failed.view.ns.pid})`);
+    lines.push(
+      `  ${describeContainer(failed.view)}: ${failed.target} ${failed.error}  (${failed.view.ns.mntNs}, pid ${failed.view.ns.pid})`,
+    );
   }
-  if (reads.unreadable.length > CHECK_MAX_LISTED_CONTAINERS) lines.push(`  ... and ${reads.unreadable.length - CHECK_MAX_LISTED_CONTAINERS} more`);
-  lines.push('', report.problems.length === 0 ? 'OK' : ['PROBLEMS:', ...report.problems.map((p) => `  - ${p}`)].join('\n'));
+  if (reads.unreadable.length > CHECK_MAX_LISTED_CONTAINERS)
+    lines.push(`  ... and ${reads.unreadable.length - CHECK_MAX_LISTED_CONTAINERS} more`);
+  lines.push(
+    '',
+    report.problems.length === 0
+      ? 'OK'
+      : ['PROBLEMS:', ...report.problems.map((p) => `  - ${p}`)].join('\n'),
+  );
   return lines.join('\n');
 }
 
@@ -94,7 +126,8 @@ export const command: Command<Parameters<typeof inspectNode>[0] & InspectOptions
   usage,
   parse(args) {
     const { values, positionals } = flags.parse(args, { allowPositionals: true });
-    if (positionals.length !== 1 || positionals[0] !== 'node') throw configError('what to check? use: lxcfs-webhook check node');
+    if (positionals.length !== 1 || positionals[0] !== 'node')
+      throw configError('what to check? use: lxcfs-webhook check node');
     return {
       lxcfsRoot: values['lxcfs-root'],
       fuseMount: values['fuse-mount'],

@@ -17,8 +17,13 @@ describe('nodeProblems', () => {
   it('is empty on a healthy node', () => assert.deepEqual(nodeProblems(healthy), []));
 
   it('says lxcfs is down and its mount gone in one line, naming the real namespace and DaemonSet', () => {
-    const problems = nodeProblems({ ...healthy, lxcfsRunning: false, fuseMounted: false, probe: undefined,
-      anchor: { tmpfs: true, binds: { proc: 'dead', sys: 'dead' } } as NodeFacts['anchor'] });
+    const problems = nodeProblems({
+      ...healthy,
+      lxcfsRunning: false,
+      fuseMounted: false,
+      probe: undefined,
+      anchor: { tmpfs: true, binds: { proc: 'dead', sys: 'dead' } } as NodeFacts['anchor'],
+    });
     assert.deepEqual(problems, [
       'no lxcfs runs and nothing is mounted on /run/lxcfs-webhook/fuse: is the agent running? (kubectl -n lxcfs logs ds/lxcfs-agent)',
       '/var/lib/lxcfs/proc and /var/lib/lxcfs/sys are dead lxcfs mounts: new pods cannot start',
@@ -26,11 +31,25 @@ describe('nodeProblems', () => {
   });
 
   it('tells a dead mount left behind from none, and one unbound directory from two', () => {
-    const problems = nodeProblems({ ...healthy, lxcfsRunning: false,
-      anchor: { tmpfs: true, binds: { proc: 'absent', sys: 'live' } } as NodeFacts['anchor'] });
+    const problems = nodeProblems({
+      ...healthy,
+      lxcfsRunning: false,
+      anchor: { tmpfs: true, binds: { proc: 'absent', sys: 'live' } } as NodeFacts['anchor'],
+    });
     assert.deepEqual(problems, [
       'no lxcfs runs and a dead lxcfs mount is left on /run/lxcfs-webhook/fuse: is the agent running? (kubectl -n lxcfs logs ds/lxcfs-agent)',
       '/var/lib/lxcfs/proc is not bound to lxcfs: new pods cannot start',
+    ]);
+  });
+
+  it('says which sampled containers were not entered, and why, instead of passing them', () => {
+    const refused = [
+      { notEntered: 'other-process', error: 'pid 42 is another process now (…): not entered' },
+    ];
+    const reads = { files: 0, containers: 1, unreadable: [], notEntered: refused } as never;
+    assert.deepEqual(nodeProblems({ ...healthy, containers: { stale: 0, missing: 0, reads } }), [
+      '1 sampled containers were not entered (other-process: pid 42 is another process now (…): not entered): their files ' +
+        'were not read; run the check again, and if "host-unknown", run it where the host\'s /proc/1 can be read (privileged, hostPID)',
     ]);
   });
 
@@ -47,8 +66,13 @@ describe('nodeProblems', () => {
     const problems = nodeProblems({
       ...healthy,
       agent: {
-        stateSaveError: "cannot save the agent's state to /var/lib/lxcfs/.lxcfs-webhook-agent/state.json (ENOSPC: no space left on device)",
-        repairFailures: { failed: 3, failedNamespaces: 2, example: 'helper timed out after 5000 ms' },
+        stateSaveError:
+          "cannot save the agent's state to /var/lib/lxcfs/.lxcfs-webhook-agent/state.json (ENOSPC: no space left on device)",
+        repairFailures: {
+          failed: 3,
+          failedNamespaces: 2,
+          example: 'helper timed out after 5000 ms',
+        },
       },
     });
     assert.deepEqual(problems, [
@@ -58,8 +82,15 @@ describe('nodeProblems', () => {
   });
 
   it('says when the state filesystem is too full for the next save (check node)', () => {
-    const space = { dir: '/var/lib/lxcfs/.lxcfs-webhook-agent', totalBytes: 4 << 20, stateBytes: 10 << 10 };
-    assert.deepEqual(nodeProblems({ ...healthy, stateSpace: { ...space, freeBytes: 1 << 20 } }), []);
+    const space = {
+      dir: '/var/lib/lxcfs/.lxcfs-webhook-agent',
+      totalBytes: 4 << 20,
+      stateBytes: 10 << 10,
+    };
+    assert.deepEqual(
+      nodeProblems({ ...healthy, stateSpace: { ...space, freeBytes: 1 << 20 } }),
+      [],
+    );
     assert.deepEqual(nodeProblems({ ...healthy, stateSpace: { ...space, freeBytes: 0 } }), [
       "the agent's state filesystem /var/lib/lxcfs/.lxcfs-webhook-agent is full (0 KiB free of 4096 KiB, the state takes 10 KiB): " +
         'the agent cannot save what it learns; remove what fills it (du -a /var/lib/lxcfs/.lxcfs-webhook-agent), the agent writes only its state file there',

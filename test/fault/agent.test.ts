@@ -3,11 +3,16 @@
 // injected file reads without an error in every container again, and the limits are right.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fuseDevAt, mountsAtOrBelow, parseMountinfo, topMountAt } from '../../src/agent/host/mountinfo.js';
+import {
+  fuseDevAt,
+  mountsAtOrBelow,
+  parseMountinfo,
+  topMountAt,
+} from '../../src/agent/host/mountinfo.js';
 import { AGENT_STATE_DIR, DEFAULT_FILES } from '../../src/config/defaults.js';
 import type { TestContainer } from '../helpers/container.js';
 import { cliPath } from '../helpers/paths.js';
@@ -19,12 +24,12 @@ import {
   statOutcome,
   targetDepths,
   waitAllHealthy,
-  waitUntil,
   withLxcfs,
   type AgentProcess,
-  type LogLine,
   type TestNode,
 } from '../helpers/node.js';
+import type { LogLine } from '../helpers/log-lines.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** `min/median/max` of a list of milliseconds. */
 function spread(ms: readonly number[]): string {
@@ -38,12 +43,16 @@ function figure(t: TestContext, text: string): void {
 
 /** A few containers of every kind the agent must repair: plain, read-only file, no shell or mount binary. */
 async function workloads(node: TestNode, count: number): Promise<TestContainer[]> {
-  return Promise.all(Array.from({ length: count }, (_, i) => node.container({
-    name: `w${i}`,
-    ...withLxcfs,
-    ...(i % 3 === 1 ? { readOnlyFiles: ['/proc/cpuinfo'] } : {}),
-    ...(i % 3 === 2 ? { minimal: true } : {}),
-  })));
+  return Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      node.container({
+        name: `w${i}`,
+        ...withLxcfs,
+        ...(i % 3 === 1 ? { readOnlyFiles: ['/proc/cpuinfo'] } : {}),
+        ...(i % 3 === 2 ? { minimal: true } : {}),
+      }),
+    ),
+  );
 }
 
 const readsAll = async (containers: readonly TestContainer[]) =>
@@ -52,13 +61,22 @@ const readsAll = async (containers: readonly TestContainer[]) =>
 /** Milliseconds from `since` until every container reads every file; fails after 20 s naming what does not. */
 async function recoveryMs(containers: readonly TestContainer[], since: number): Promise<number> {
   try {
-    await waitUntil('every container reads every lxcfs file again', () => readsAll(containers), 20_000);
+    await waitUntil('every container reads every lxcfs file again', () => readsAll(containers), {
+      timeoutMs: 20_000,
+    });
   } catch (err) {
-    const failing = await Promise.all(containers.map(async (c) => {
-      const reads = await Promise.all(DEFAULT_FILES.map(async (f) => [f, (await c.read(f, 2000)).stderr.trim()] as const));
-      return `${c.spec.name}: ${reads.filter(([, e]) => e !== '').map(([f, e]) => `${f} ${e}`).join('; ')}\n${c.mountinfo()}`;
-    }));
-    throw new Error(`${(err as Error).message}\n${failing.join('\n')}`);
+    const failing = await Promise.all(
+      containers.map(async (c) => {
+        const reads = await Promise.all(
+          DEFAULT_FILES.map(async (f) => [f, (await c.read(f, 2000)).stderr.trim()] as const),
+        );
+        return `${c.spec.name}: ${reads
+          .filter(([, e]) => e !== '')
+          .map(([f, e]) => `${f} ${e}`)
+          .join('; ')}\n${c.mountinfo()}`;
+      }),
+    );
+    throw new Error(`${(err as Error).message}\n${failing.join('\n')}`, { cause: err });
   }
   return Date.now() - since;
 }
@@ -75,7 +93,11 @@ test('20 kill -9 cycles of lxcfs, with lookups in the dead window: every contain
   const node = scratchNode(t);
   const agent = await startReadyAgent(node);
   const containers = await workloads(node, 6);
-  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length);
+  await waitUntil(
+    'the agent covers every container',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length,
+  );
   const depths = containers.map(targetDepths);
   const mountsBefore = anchorMountCount(node);
 
@@ -88,17 +110,29 @@ test('20 kill -9 cycles of lxcfs, with lookups in the dead window: every contain
     // Every other cycle, look the anchor's files up in the dead window, as runc and the kubelet would.
     if (cycle % 2 === 0) {
       await sleep(20);
-      deadLookups += DEFAULT_FILES.map((f) => statOutcome(join(node.anchor, f))).filter((o) => o === 'ENOTCONN').length;
+      deadLookups += DEFAULT_FILES.map((f) => statOutcome(join(node.anchor, f))).filter(
+        (o) => o === 'ENOTCONN',
+      ).length;
     }
     recoveries.push(await recoveryMs(containers, killedAt));
   }
-  figure(t, `recovery after kill -9 of lxcfs, ${containers.length} containers: ${spread(recoveries)}`);
+  figure(
+    t,
+    `recovery after kill -9 of lxcfs, ${containers.length} containers: ${spread(recoveries)}`,
+  );
   figure(t, `lookups that hit the dead lxcfs: ${deadLookups}`);
   assert.ok(deadLookups > 0, 'some lookups reached the dead window');
   assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="failed"'), 0);
-  assert.deepEqual(containers.map(targetDepths), depths, 'dead mounts were replaced, never stacked');
+  assert.deepEqual(
+    containers.map(targetDepths),
+    depths,
+    'dead mounts were replaced, never stacked',
+  );
   assert.equal(anchorMountCount(node), mountsBefore, "the agent's own mounts did not grow");
-  assert.ok((await Promise.all(containers.map(readsLimits))).every(Boolean), 'and the values are the limits');
+  assert.ok(
+    (await Promise.all(containers.map(readsLimits))).every(Boolean),
+    'and the values are the limits',
+  );
 });
 
 test('SIGSTOP: lxcfs is killed when the hang grace is over, not a probe later, and containers recover', async (t) => {
@@ -106,9 +140,20 @@ test('SIGSTOP: lxcfs is killed when the hang grace is over, not a probe later, a
   const graceMs = 2000;
   const probeIntervalMs = 200;
   // A probe timeout close to the grace: counting from the end of the first failed probe would be late.
-  const agent = await startReadyAgent(node, ['--hang-grace', `${graceMs}ms`, '--probe-interval', `${probeIntervalMs}ms`, '--probe-timeout', '1500ms']);
+  const agent = await startReadyAgent(node, [
+    '--hang-grace',
+    `${graceMs}ms`,
+    '--probe-interval',
+    `${probeIntervalMs}ms`,
+    '--probe-timeout',
+    '1500ms',
+  ]);
   const containers = await workloads(node, 3);
-  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length);
+  await waitUntil(
+    'the agent covers every container',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length,
+  );
 
   const killDelays: number[] = [];
   const recoveries: number[] = [];
@@ -116,15 +161,26 @@ test('SIGSTOP: lxcfs is killed when the hang grace is over, not a probe later, a
     const logsBefore = agent.logs.length;
     const stoppedAt = Date.now();
     process.kill(node.lxcfsPid(), 'SIGSTOP');
-    const killed = await agent.waitForLog((l) => l.msg === 'lxcfs is hung: killing it to restart it', 10_000, logsBefore);
+    const killed = await agent.waitForLog(
+      (l) => l.msg === 'lxcfs is hung: killing it to restart it',
+      10_000,
+      logsBefore,
+    );
     killDelays.push(Date.parse(String(killed.time)) - stoppedAt);
     recoveries.push(await recoveryMs(containers, stoppedAt));
     await agent.waitReady(10_000);
   }
-  figure(t, `hang grace ${graceMs} ms, probe every ${probeIntervalMs} ms: killed after ${spread(killDelays)}`);
+  figure(
+    t,
+    `hang grace ${graceMs} ms, probe every ${probeIntervalMs} ms: killed after ${spread(killDelays)}`,
+  );
   figure(t, `recovery from SIGSTOP: ${spread(recoveries)}`);
   // The first unanswered probe is sent at most one interval after the stop; scheduling adds a little.
-  for (const delay of killDelays) assert.ok(delay >= graceMs && delay <= graceMs + probeIntervalMs + 700, `killed after ${delay} ms`);
+  for (const delay of killDelays)
+    assert.ok(
+      delay >= graceMs && delay <= graceMs + probeIntervalMs + 700,
+      `killed after ${delay} ms`,
+    );
 });
 
 test('the agent killed and started again 10 times: containers recover, and no mount table grows', async (t) => {
@@ -163,13 +219,19 @@ test('containers started while lxcfs is dead fail to start; the others recover, 
   const killedAt = Date.now();
   process.kill(node.lxcfsPid(), 'SIGKILL');
   await sleep(50);
-  await assert.rejects(node.container({ name: 'started-dead', ...withLxcfs }), /Transport endpoint is not connected/);
+  await assert.rejects(
+    node.container({ name: 'started-dead', ...withLxcfs }),
+    /Transport endpoint is not connected/,
+  );
   agent.kill('SIGCONT');
 
   const recovered = await recoveryMs(containers, killedAt);
   const retried = await node.container({ name: 'retried', ...withLxcfs });
   assert.ok(await readsLimits(retried), 'a container started after recovery reads its limits');
-  figure(t, `recovery with a failed container start in the dead window: ${recovered} ms after the kill`);
+  figure(
+    t,
+    `recovery with a failed container start in the dead window: ${recovered} ms after the kill`,
+  );
 });
 
 test('short-lived processes inside containers during sweeps never make a remount fail', async (t) => {
@@ -181,12 +243,20 @@ test('short-lived processes inside containers during sweeps never make a remount
   // Exec probes and `kubectl exec`: processes that join the container and are gone a moment later.
   let churning = true;
   let execs = 0;
-  const churn = Promise.all(containers.map(async (c) => {
-    while (churning) {
-      await new Promise((resolve) => spawn('nsenter', ['-t', String(c.pid), '-m', '-p', 'sh', '-c', 'sleep 0.0$((RANDOM % 9))'], { stdio: 'ignore' }).on('exit', resolve));
-      execs++;
-    }
-  }));
+  const churn = Promise.all(
+    containers.map(async (c) => {
+      while (churning) {
+        await new Promise((resolve) =>
+          spawn(
+            'nsenter',
+            ['-t', String(c.pid), '-m', '-p', 'sh', '-c', 'sleep 0.0$((RANDOM % 9))'],
+            { stdio: 'ignore' },
+          ).on('exit', resolve),
+        );
+        execs++;
+      }
+    }),
+  );
   const recoveries: number[] = [];
   try {
     for (let cycle = 0; cycle < 5; cycle++) {
@@ -216,31 +286,64 @@ function allOnDev(containers: readonly TestContainer[], dev: string): boolean {
  * kill -9 of lxcfs, then: how long until a new lxcfs is mounted, and from then until every container
  * has every file on it (polled in mountinfo every 5 ms; each wait fails after 20 s).
  */
-async function recoveryAfterKill(node: TestNode, containers: readonly TestContainer[], lxcfsPid = node.lxcfsPid()): Promise<{ backMs: number; liveMs: number }> {
+async function recoveryAfterKill(
+  node: TestNode,
+  containers: readonly TestContainer[],
+  lxcfsPid = node.lxcfsPid(),
+): Promise<{ backMs: number; liveMs: number }> {
   const oldDev = fuseDevAt(node.ownMounts(), node.fuseMount);
   const killed = performance.now();
   process.kill(lxcfsPid, 'SIGKILL');
   let dev: string | undefined;
-  await waitUntil('a new lxcfs is mounted', () => {
-    dev = fuseDevAt(node.ownMounts(), node.fuseMount);
-    return dev !== undefined && dev !== oldDev;
-  }, 20_000, 2);
+  await waitUntil(
+    'a new lxcfs is mounted',
+    () => {
+      dev = fuseDevAt(node.ownMounts(), node.fuseMount);
+      return dev !== undefined && dev !== oldDev;
+    },
+    { timeoutMs: 20_000, intervalMs: 2 },
+  );
   const back = performance.now();
-  await waitUntil('every container is on the new lxcfs', () => allOnDev(containers, dev!), 20_000, 5);
+  await waitUntil('every container is on the new lxcfs', () => allOnDev(containers, dev!), {
+    timeoutMs: 20_000,
+    intervalMs: 5,
+  });
   return { backMs: Math.round(back - killed), liveMs: Math.round(performance.now() - back) };
 }
 
-function checkNode(node: TestNode, ...extra: string[]): Promise<{ code: number; stdout: string; ms: number }> {
-  const args = [cliPath, 'check', 'node', ...extra, '--lxcfs-root', node.anchor, '--fuse-mount', node.fuseMount, '--remount-helper', helperPath];
+function checkNode(
+  node: TestNode,
+  ...extra: string[]
+): Promise<{ code: number; stdout: string; ms: number }> {
+  const args = [
+    cliPath,
+    'check',
+    'node',
+    ...extra,
+    '--lxcfs-root',
+    node.anchor,
+    '--fuse-mount',
+    node.fuseMount,
+    '--remount-helper',
+    helperPath,
+  ];
   const started = Date.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { timeout: 60_000 }, (err, stdout) => resolve({ code: err ? Number(err.code) : 0, stdout, ms: Date.now() - started }));
+    execFile(process.execPath, args, { timeout: 60_000 }, (err, stdout) =>
+      resolve({ code: err ? Number(err.code) : 0, stdout, ms: Date.now() - started }),
+    );
   });
 }
 
 /** Warnings and errors the agent logged about a container. */
 function linesAbout(agent: AgentProcess, c: TestContainer, since = 0): LogLine[] {
-  return agent.logs.slice(since).filter((l) => l.containerId === c.containerId && (l.level === 'warn' || l.level === 'error' || Number(l.level) >= 40));
+  return agent.logs
+    .slice(since)
+    .filter(
+      (l) =>
+        l.containerId === c.containerId &&
+        (l.level === 'warn' || l.level === 'error' || Number(l.level) >= 40),
+    );
 }
 
 const HOSTILE_NAMESPACES = 7500;
@@ -251,11 +354,22 @@ test(`${HOSTILE_NAMESPACES} namespaces made with unshare -Urm inside a container
   const containers = await workloads(node, 3);
   // Thousands of tasks and mount tables are kernel memory charged to the container: room for them, so
   // what is measured is the agent, not a container thrashing at its memory limit.
-  const hog = await node.container({ name: 'hog', files: DEFAULT_FILES, memoryBytes: 2 * 1024 ** 3, minimal: true, tools: { '/ns-hog': await node.staticTool('ns-hog') } });
+  const hog = await node.container({
+    name: 'hog',
+    files: DEFAULT_FILES,
+    memoryBytes: 2 * 1024 ** 3,
+    minimal: true,
+    tools: { '/ns-hog': await node.staticTool('ns-hog') },
+  });
   containers.push(hog);
-  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length);
+  await waitUntil(
+    'the agent covers every container',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length,
+  );
   const baseline = [];
-  for (let cycle = 0; cycle < 3; cycle++) baseline.push((await recoveryAfterKill(node, containers)).liveMs);
+  for (let cycle = 0; cycle < 3; cycle++)
+    baseline.push((await recoveryAfterKill(node, containers)).liveMs);
 
   const started = Date.now();
   const hogProcess = hog.spawn(['/ns-hog', String(HOSTILE_NAMESPACES)]);
@@ -263,25 +377,59 @@ test(`${HOSTILE_NAMESPACES} namespaces made with unshare -Urm inside a container
   let out = '';
   hogProcess.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   hogProcess.stderr!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  await waitUntil('the hog made its namespaces', () => out.includes(`ready ${HOSTILE_NAMESPACES}`) || hogProcess.exitCode !== null, 120_000);
+  await waitUntil(
+    'the hog made its namespaces',
+    () => out.includes(`ready ${HOSTILE_NAMESPACES}`) || hogProcess.exitCode !== null,
+    { timeoutMs: 120_000 },
+  );
   assert.match(out, new RegExp(`ready ${HOSTILE_NAMESPACES}`), out);
   const madeMs = Date.now() - started;
   const logsBefore = agent.logs.length;
-  await waitUntil('the agent skipped them', async () => (await agent.metric('lxcfs_webhook_agent_ignored_namespaces', 'reason="user-namespace"')) >= HOSTILE_NAMESPACES, 30_000);
-  const sweep = await agent.waitForLog((l) => l.msg === 'sweep done' && l.trigger === 'periodic', 10_000, agent.logs.length);
+  await waitUntil(
+    'the agent skipped them',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_ignored_namespaces', 'reason="user-namespace"')) >=
+      HOSTILE_NAMESPACES,
+    { timeoutMs: 30_000 },
+  );
+  const sweep = await agent.waitForLog(
+    (l) => l.msg === 'sweep done' && l.trigger === 'periodic',
+    10_000,
+    agent.logs.length,
+  );
 
   const withHog = [];
-  for (let cycle = 0; cycle < 3; cycle++) withHog.push((await recoveryAfterKill(node, containers)).liveMs);
-  figure(t, `${HOSTILE_NAMESPACES} user+mount namespaces made inside a container in ${madeMs} ms; a periodic sweep then: ${sweep.durationMs} ms, ${sweep.mountinfoRead} mountinfo read, ${sweep.otherUserNamespaces} skipped`);
-  figure(t, `new lxcfs mounted → all ${containers.length} containers live: without them ${spread(baseline)}; with them ${spread(withHog)}`);
-  figure(t, `agent state: ${await agent.metric('lxcfs_webhook_agent_state_bytes')} bytes, ${await agent.metric('lxcfs_webhook_agent_state_namespaces')} namespaces`);
+  for (let cycle = 0; cycle < 3; cycle++)
+    withHog.push((await recoveryAfterKill(node, containers)).liveMs);
+  figure(
+    t,
+    `${HOSTILE_NAMESPACES} user+mount namespaces made inside a container in ${madeMs} ms; a periodic sweep then: ${sweep.durationMs} ms, ${sweep.mountinfoRead} mountinfo read, ${sweep.otherUserNamespaces} skipped`,
+  );
+  figure(
+    t,
+    `new lxcfs mounted → all ${containers.length} containers live: without them ${spread(baseline)}; with them ${spread(withHog)}`,
+  );
+  figure(
+    t,
+    `agent state: ${await agent.metric('lxcfs_webhook_agent_state_bytes')} bytes, ${await agent.metric('lxcfs_webhook_agent_state_namespaces')} namespaces`,
+  );
   for (const ms of withHog) assert.ok(ms < 5000, `repaired ${ms} ms after the new lxcfs`);
   assert.ok(await readsAll(containers));
-  assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="failed"'), 0, 'no remount was even tried in them');
+  assert.equal(
+    await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="failed"'),
+    0,
+    'no remount was even tried in them',
+  );
   assert.equal(await agent.metric('lxcfs_webhook_agent_state_namespaces'), containers.length);
   assert.ok((await agent.metric('lxcfs_webhook_agent_state_bytes')) < 20_000);
-  const errors = agent.logs.slice(logsBefore).filter((l) => l.level === 'error' || Number(l.level) >= 50);
-  assert.deepEqual(errors.filter((l) => !/lxcfs exited/.test(l.msg)), [], 'no error line about them');
+  const errors = agent.logs
+    .slice(logsBefore)
+    .filter((l) => l.level === 'error' || Number(l.level) >= 50);
+  assert.deepEqual(
+    errors.filter((l) => !/lxcfs exited/.test(l.msg)),
+    [],
+    'no error line about them',
+  );
   await agent.waitReady(5000);
 });
 
@@ -289,7 +437,11 @@ test('the state filesystem full: repairs go on within the second, /readyz turns 
   const node = scratchNode(t);
   const agent = await startReadyAgent(node);
   const containers = await workloads(node, 3);
-  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length);
+  await waitUntil(
+    'the agent covers every container',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length,
+  );
   const stateDir = join(node.anchor, AGENT_STATE_DIR);
   const filler = join(stateDir, 'filler');
   const { bavail, bsize } = statfsSync(stateDir);
@@ -298,19 +450,40 @@ test('the state filesystem full: repairs go on within the second, /readyz turns 
 
   const full = [];
   for (let cycle = 0; cycle < 3; cycle++) full.push(await recoveryAfterKill(node, containers));
-  figure(t, `state filesystem full: kill -9 lxcfs → new lxcfs ${spread(full.map((r) => r.backMs))}; → all ${containers.length} containers live ${spread(full.map((r) => r.liveMs))}`);
-  for (const { liveMs } of full) assert.ok(liveMs < 5000, `repaired ${liveMs} ms after the new lxcfs`);
+  figure(
+    t,
+    `state filesystem full: kill -9 lxcfs → new lxcfs ${spread(full.map((r) => r.backMs))}; → all ${containers.length} containers live ${spread(full.map((r) => r.liveMs))}`,
+  );
+  for (const { liveMs } of full)
+    assert.ok(liveMs < 5000, `repaired ${liveMs} ms after the new lxcfs`);
   assert.ok(await readsAll(containers));
 
   const ready = await agent.get('/readyz');
   assert.equal(ready.status, 503);
-  assert.match(ready.body, new RegExp(`cannot save the agent's state to ${stateDir}/state\\.json \\(ENOSPC: .*\\): repairs go on`));
-  assert.ok((await agent.metric('lxcfs_webhook_agent_state_save_errors_total', 'errno="ENOSPC"')) >= 1);
+  assert.match(
+    ready.body,
+    new RegExp(
+      `cannot save the agent's state to ${stateDir}/state\\.json \\(ENOSPC: .*\\): repairs go on`,
+    ),
+  );
+  assert.ok(
+    (await agent.metric('lxcfs_webhook_agent_state_save_errors_total', 'errno="ENOSPC"')) >= 1,
+  );
   assert.equal(await agent.metric('lxcfs_webhook_agent_state_saved'), 0);
   const checked = await checkNode(node);
   assert.equal(checked.code, 1, checked.stdout);
-  assert.match(checked.stdout, new RegExp(`^  - the agent's state filesystem ${stateDir} is full \\(0 KiB free of 4096 KiB`, 'm'));
-  assert.equal(agent.logs.filter((l) => /cannot save the agent's state/.test(l.msg)).length, 1, 'logged once, not at every sweep');
+  assert.match(
+    checked.stdout,
+    new RegExp(
+      `^  - the agent's state filesystem ${stateDir} is full \\(0 KiB free of 4096 KiB`,
+      'm',
+    ),
+  );
+  assert.equal(
+    agent.logs.filter((l) => /cannot save the agent's state/.test(l.msg)).length,
+    1,
+    'logged once, not at every sweep',
+  );
 
   rmSync(filler);
   const freed = Date.now();
@@ -334,8 +507,15 @@ test('hostile targets (symlink, FIFO, directory, a file bound over it, a tmpfs f
     rebound: `umount /proc/meminfo && mount --bind ${victim} /proc/meminfo`,
     'cpu-symlink': `mkdir -p ${node.dir}/cpu && echo 0 > ${node.dir}/cpu/online && mount -t tmpfs t /sys/devices/system && ln -s ${node.dir}/cpu /sys/devices/system/cpu`,
   };
-  const hostile = await Promise.all(Object.keys(setups).map((name) => node.container({ name, ...withLxcfs })));
-  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === ordinary.length + hostile.length);
+  const hostile = await Promise.all(
+    Object.keys(setups).map((name) => node.container({ name, ...withLxcfs })),
+  );
+  await waitUntil(
+    'the agent covers every container',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_containers_covered')) ===
+      ordinary.length + hostile.length,
+  );
   for (const c of hostile) {
     const setup = await c.exec(['sh', '-c', setups[c.spec.name]!]);
     assert.equal(setup.code, 0, setup.stderr);
@@ -344,7 +524,11 @@ test('hostile targets (symlink, FIFO, directory, a file bound over it, a tmpfs f
   const logsBefore = agent.logs.length;
   const sweepsFrom = async (n: number) => {
     const sweeps = await agent.metric('lxcfs_webhook_agent_sweeps_total');
-    await waitUntil(`${n} more sweeps`, async () => (await agent.metric('lxcfs_webhook_agent_sweeps_total')) >= sweeps + n, 30_000);
+    await waitUntil(
+      `${n} more sweeps`,
+      async () => (await agent.metric('lxcfs_webhook_agent_sweeps_total')) >= sweeps + n,
+      { timeoutMs: 30_000 },
+    );
   };
   const count = () => hostile.map((c) => linesAbout(agent, c, logsBefore).length);
 
@@ -362,20 +546,31 @@ test('hostile targets (symlink, FIFO, directory, a file bound over it, a tmpfs f
   const perContainer = hostile.map((c) => linesAbout(agent, c, logsBefore));
   const refusalsOf = (lines: LogLine[]) => lines.filter((l) => /left alone/.test(l.msg));
   const lines = perContainer.reduce((n, l) => n + l.length, 0);
-  figure(t, `${hostile.length} hostile containers, ${refused} targets left alone: warning lines after an lxcfs restart ${afterRestart.join('+')}, after 10 more sweeps ${afterSweeps.join('+')}, after another restart ${lines} in all, of which ${perContainer.reduce((n, l) => n + refusalsOf(l).length, 0)} refusals`);
+  figure(
+    t,
+    `${hostile.length} hostile containers, ${refused} targets left alone: warning lines after an lxcfs restart ${afterRestart.join('+')}, after 10 more sweeps ${afterSweeps.join('+')}, after another restart ${lines} in all, of which ${perContainer.reduce((n, l) => n + refusalsOf(l).length, 0)} refusals`,
+  );
   figure(t, `ordinary containers live after the new lxcfs: ${spread(recoveries)}`);
   assert.deepEqual(afterSweeps, afterRestart, 'sweeps cost no line');
   for (const [i, c] of hostile.entries()) {
     const refusals = refusalsOf(perContainer[i]!);
     const targets = refusals.map((l) => String(l.target));
     assert.ok(refusals.length > 0, `${c.spec.name}: refused`);
-    assert.equal(new Set(targets).size, targets.length, `${c.spec.name}: one line per target left alone: ${JSON.stringify(refusals)}`);
+    assert.equal(
+      new Set(targets).size,
+      targets.length,
+      `${c.spec.name}: one line per target left alone: ${JSON.stringify(refusals)}`,
+    );
   }
   assert.ok(refused >= hostile.length);
   assert.deepEqual(hostile.map(targetDepths), depths, 'nothing stacked on any of them');
   assert.equal(readFileSync(victim, 'utf8'), 'not lxcfs\n');
   assert.ok(await readsAll(ordinary));
-  assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="failed"'), 0, 'a refusal is not a failure');
+  assert.equal(
+    await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="failed"'),
+    0,
+    'a refusal is not a failure',
+  );
   await agent.waitReady(5000);
 });
 
@@ -383,9 +578,16 @@ test('a second agent on the same anchor refuses, naming the first, and leaves it
   const node = scratchNode(t);
   const first = await startReadyAgent(node);
   const containers = await workloads(node, 3);
-  await waitUntil('the agent covers every container', async () => (await first.metric('lxcfs_webhook_agent_containers_covered')) === containers.length);
+  await waitUntil(
+    'the agent covers every container',
+    async () =>
+      (await first.metric('lxcfs_webhook_agent_containers_covered')) === containers.length,
+  );
   const lxcfs = node.lxcfsPid();
-  const anchorMounts = () => JSON.stringify(mountsAtOrBelow(node.ownMounts(), node.anchor).map((m) => [m.mountPoint, m.dev, m.mountId]));
+  const anchorMounts = () =>
+    JSON.stringify(
+      mountsAtOrBelow(node.ownMounts(), node.anchor).map((m) => [m.mountPoint, m.dev, m.mountId]),
+    );
   const before = anchorMounts();
 
   const refusals = [];
@@ -395,7 +597,12 @@ test('a second agent on the same anchor refuses, naming the first, and leaves it
     const exit = await second.exited;
     refusals.push(Date.now() - started);
     assert.equal(exit.code, 2, second.stderr);
-    assert.match(second.stderr.trim(), new RegExp(`^lxcfs-webhook agent: --lxcfs-root: another lxcfs-webhook agent \\(pid ${first.child.pid}: .*agent.*\\) holds the anchor ${node.anchor}: run one agent per node and anchor .*\\[E_AGENT\\]$`));
+    assert.match(
+      second.stderr.trim(),
+      new RegExp(
+        `^lxcfs-webhook agent: --lxcfs-root: another lxcfs-webhook agent \\(pid ${first.child.pid}: .*agent.*\\) holds the anchor ${node.anchor}: run one agent per node and anchor .*\\[E_AGENT\\]$`,
+      ),
+    );
   }
   figure(t, `second agents refused in ${refusals.join(' and ')} ms (same FUSE mount, another one)`);
   assert.equal(node.lxcfsPid(), lxcfs, "the first agent's lxcfs was not touched");
@@ -404,14 +611,21 @@ test('a second agent on the same anchor refuses, naming the first, and leaves it
   assert.ok(await readsAll(containers));
   await first.waitReady(1000);
   const { liveMs } = await recoveryAfterKill(node, containers);
-  figure(t, `and the first one still repairs: all containers live ${liveMs} ms after its new lxcfs`);
+  figure(
+    t,
+    `and the first one still repairs: all containers live ${liveMs} ms after its new lxcfs`,
+  );
 });
 
 test('an lxcfs that does not exit after SIGKILL: its FUSE connection is aborted (readers stuck on it return) and another lxcfs takes its place', async (t) => {
   const node = scratchNode(t);
   const agent = await startReadyAgent(node, ['--hang-grace', '1s']);
   const containers = await workloads(node, 3);
-  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length);
+  await waitUntil(
+    'the agent covers every container',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_containers_covered')) === containers.length,
+  );
   await sleep(ENTRY_TIMEOUT_MS);
   // A cgroup v1 freezer holds the process in D state through SIGKILL, as a thread stuck in a FUSE request does.
   const freezer = `/sys/fs/cgroup/freezer/${basename(node.dir)}`;
@@ -419,7 +633,11 @@ test('an lxcfs that does not exit after SIGKILL: its FUSE connection is aborted 
   const stuck = node.lxcfsPid();
   const thaw = async () => {
     writeFileSync(join(freezer, 'freezer.state'), 'THAWED');
-    await waitUntil('the left-behind lxcfs is gone', () => readFileSync(join(freezer, 'cgroup.procs'), 'utf8').trim() === '', 10_000);
+    await waitUntil(
+      'the left-behind lxcfs is gone',
+      () => readFileSync(join(freezer, 'cgroup.procs'), 'utf8').trim() === '',
+      { timeoutMs: 10_000 },
+    );
     rmdirSync(freezer);
   };
   try {
@@ -427,16 +645,28 @@ test('an lxcfs that does not exit after SIGKILL: its FUSE connection is aborted 
     const frozenAt = Date.now();
     writeFileSync(join(freezer, 'freezer.state'), 'FROZEN');
     const reader = containers[0]!.read('/proc/meminfo', 30_000);
-    const aborted = await agent.waitForLog((l) => /aborting its FUSE connection/.test(l.msg), 15_000);
+    const aborted = await agent.waitForLog(
+      (l) => /aborting its FUSE connection/.test(l.msg),
+      15_000,
+    );
     const readerDone = await reader;
     const readerMs = Date.now() - frozenAt;
     await agent.waitForLog((l) => /left behind, another one takes its place/.test(l.msg), 10_000);
     const recovered = await recoveryMs(containers, frozenAt);
-    figure(t, `lxcfs frozen: killed after the 1 s grace, connection aborted ${Date.parse(String(aborted.time)) - frozenAt} ms after the freeze; a reader stuck on it returned after ${readerMs} ms (${readerDone.stderr.trim()}); every container reads again ${recovered} ms after the freeze`);
-    assert.match(readerDone.stderr, /Software caused connection abort|Transport endpoint is not connected/);
+    figure(
+      t,
+      `lxcfs frozen: killed after the 1 s grace, connection aborted ${Date.parse(String(aborted.time)) - frozenAt} ms after the freeze; a reader stuck on it returned after ${readerMs} ms (${readerDone.stderr.trim()}); every container reads again ${recovered} ms after the freeze`,
+    );
+    assert.match(
+      readerDone.stderr,
+      /Software caused connection abort|Transport endpoint is not connected/,
+    );
     assert.ok(readerMs < 15_000);
     assert.equal(await agent.metric('lxcfs_webhook_agent_fuse_connection_aborts_total'), 1);
-    assert.ok(/D|T/.test(readFileSync(`/proc/${stuck}/stat`, 'utf8').split(') ')[1]!.slice(0, 1)), 'the old one is still there');
+    assert.ok(
+      /D|T/.test(readFileSync(`/proc/${stuck}/stat`, 'utf8').split(') ')[1]!.slice(0, 1)),
+      'the old one is still there',
+    );
     assert.ok((await Promise.all(containers.map(readsLimits))).every(Boolean));
     await agent.waitReady(10_000);
   } finally {
@@ -450,18 +680,27 @@ test('a mount watcher that stops answering (SIGSTOP) is noticed: a lost file com
   const node = scratchNode(t);
   const agent = await startReadyAgent(node);
   const c = await node.container({ name: 'c', ...withLxcfs });
-  await waitUntil('idle sweeps read no mount table', async () =>
-    (await agent.metric('lxcfs_webhook_agent_mount_namespaces_watched')) >= 1 && (await agent.metric('lxcfs_webhook_agent_last_sweep_mountinfo_reads')) === 0);
+  await waitUntil(
+    'idle sweeps read no mount table',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_mount_namespaces_watched')) >= 1 &&
+      (await agent.metric('lxcfs_webhook_agent_last_sweep_mountinfo_reads')) === 0,
+  );
   const watcher = agent.logs.filter((l) => l.msg === 'mount watcher started').at(-1)!.pid as number;
   process.kill(watcher, 'SIGSTOP');
   const logsBefore = agent.logs.length;
   assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
   const lostAt = Date.now();
-  await waitUntil('the file is back', async () => readsLimits(c), 20_000);
+  await waitUntil('the file is back', async () => readsLimits(c), { timeoutMs: 20_000 });
   const backMs = Date.now() - lostAt;
-  await agent.waitForLog((l) => l.msg === 'mount watcher stopped answering: killing it', 1000, logsBefore);
+  await agent.waitForLog(
+    (l) => l.msg === 'mount watcher stopped answering: killing it',
+    1000,
+    logsBefore,
+  );
   await agent.waitForLog((l) => l.msg === 'mount notifications back', 15_000, logsBefore);
-  const replaced = agent.logs.filter((l) => l.msg === 'mount watcher started').at(-1)!.pid as number;
+  const replaced = agent.logs.filter((l) => l.msg === 'mount watcher started').at(-1)!
+    .pid as number;
   figure(t, `watcher stopped: the lost file was back after ${backMs} ms (sweeps every 1 s)`);
   assert.notEqual(replaced, watcher);
   assert.ok(backMs < 10_000);
@@ -470,11 +709,19 @@ test('a mount watcher that stops answering (SIGSTOP) is noticed: a lost file com
 test('check node --all reads inside every container: the one broken container among 41 is found every time', async (t) => {
   const node = scratchNode(t);
   const agent = await startReadyAgent(node);
-  const containers = await Promise.all(Array.from({ length: 41 }, (_, i) => node.container({ name: `c${i}`, ...withLxcfs })));
-  await waitUntil('the agent covers every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 41);
+  const containers = await Promise.all(
+    Array.from({ length: 41 }, (_, i) => node.container({ name: `c${i}`, ...withLxcfs })),
+  );
+  await waitUntil(
+    'the agent covers every container',
+    async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 41,
+  );
   // Its files are still mounted (mountinfo says live), but a FIFO on a tmpfs over /proc answers instead.
   const broken = containers[17]!;
-  assert.equal((await broken.exec(['sh', '-c', 'mount -t tmpfs t /proc && mkfifo /proc/meminfo'])).code, 0);
+  assert.equal(
+    (await broken.exec(['sh', '-c', 'mount -t tmpfs t /proc && mkfifo /proc/meminfo'])).code,
+    0,
+  );
   const runs = 5;
   const all = [];
   const sampled = [];
@@ -482,12 +729,20 @@ test('check node --all reads inside every container: the one broken container am
     all.push(await checkNode(node, '--all'));
     sampled.push(await checkNode(node));
   }
-  const found = (r: { stdout: string }) => r.stdout.includes(`pod ${broken.podUid} container ${broken.containerId.slice(0, 12)}`);
-  figure(t, `41 containers, 1 broken: check node --all found it in ${all.filter(found).length} of ${runs} runs (${spread(all.map((r) => r.ms))}); the sample of 10 in ${sampled.filter(found).length} of ${runs}`);
+  const found = (r: { stdout: string }) =>
+    r.stdout.includes(`pod ${broken.podUid} container ${broken.containerId.slice(0, 12)}`);
+  figure(
+    t,
+    `41 containers, 1 broken: check node --all found it in ${all.filter(found).length} of ${runs} runs (${spread(all.map((r) => r.ms))}); the sample of 10 in ${sampled.filter(found).length} of ${runs}`,
+  );
   for (const r of all) {
     assert.equal(r.code, 1, r.stdout);
     assert.ok(found(r), r.stdout);
     assert.match(r.stdout, /^reads       \d+ files read inside 41 containers, [1-9]\d* failed$/m);
   }
-  for (const r of sampled) assert.match(r.stdout, /^reads       \d+ files read inside 10 sampled containers, \d+ failed$/m);
+  for (const r of sampled)
+    assert.match(
+      r.stdout,
+      /^reads       \d+ files read inside 10 sampled containers, \d+ failed$/m,
+    );
 });

@@ -11,6 +11,7 @@
 // that does not answer in time is killed and counts as dead.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../../log.js';
+import type { ChosenProcess } from './chosen-process.js';
 
 export interface MountWatchConfig {
   helper: string;
@@ -22,17 +23,18 @@ export interface MountWatchConfig {
 export interface WatchStatus {
   /** The process whose mountinfo is watched. */
   pid: number;
+  startTime: number;
   /** The watcher has confirmed it; a change from then on is reported. */
   confirmed: boolean;
   /** A change was reported (or may have been missed) since the last read. */
   dirty: boolean;
 }
 
-/** A namespace to watch: its identity (the key) and the process whose mountinfo stands for it. */
-export interface WatchTarget {
-  mntNs: string;
-  pid: number;
-}
+/**
+ * A namespace to watch (its identity is the key) and the process chosen for it, whose mountinfo is read:
+ * the helper watches it only if it is still that process, in that namespace, and not the host's.
+ */
+export type WatchTarget = ChosenProcess;
 
 /** One line of the watcher. */
 interface WatchEvent {
@@ -43,6 +45,8 @@ interface WatchEvent {
   mntNs?: string;
   step?: string;
   errno?: string;
+  error?: string;
+  notEntered?: string;
   line?: string;
 }
 
@@ -96,17 +100,18 @@ export class MountWatch {
     if (!this.child && !this.stopped && Date.now() >= this.nextStartAt) this.start();
     const child = this.child;
     if (!child) return;
-    const wanted = new Map(namespaces.map((ns) => [ns.mntNs, ns.pid]));
+    const wanted = new Map(namespaces.map((ns) => [ns.mntNs, ns]));
     let commands = '';
     for (const [key, watch] of this.watches) {
-      if (wanted.get(key) === watch.pid) continue;
+      const chosen = wanted.get(key);
+      if (chosen?.pid === watch.pid && chosen.startTime === watch.startTime) continue;
       commands += `remove ${key}\n`;
       this.watches.delete(key);
     }
-    for (const [key, pid] of wanted) {
+    for (const [key, { pid, startTime }] of wanted) {
       if (this.watches.has(key)) continue;
-      commands += `add ${key} ${pid}\n`;
-      this.watches.set(key, { pid, confirmed: false, dirty: true });
+      commands += `add ${key} ${pid} ${startTime}\n`;
+      this.watches.set(key, { pid, startTime, confirmed: false, dirty: true });
     }
     if (commands !== '') child.stdin!.write(commands);
   }
@@ -149,7 +154,9 @@ export class MountWatch {
   }
 
   private start(): void {
-    const child = spawn(this.config.helper, ['watch', this.config.proc], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(this.config.helper, ['watch', this.config.proc], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.child = child;
     this.startedAt = Date.now();
     let pending = '';
@@ -160,9 +167,13 @@ export class MountWatch {
       pending = lines.pop()!;
       for (const line of lines) if (line !== '') this.handleLine(child, line);
     });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-1000)));
-    child.once('error', (err) => this.lost(child, { err: err.message }));
-    child.once('close', (code, signal) => this.lost(child, { code, signal, stderr: stderr.trim() }));
+    child
+      .stderr!.setEncoding('utf8')
+      .on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-1000)));
+    child.once('error', (err) => this.lost(child, { err }));
+    child.once('close', (code, signal) =>
+      this.lost(child, { code, signal, stderr: stderr.trim() }),
+    );
     this.log.debug({ pid: child.pid }, 'mount watcher started');
   }
 
@@ -210,9 +221,18 @@ export class MountWatch {
 
   private logAddFailure(e: WatchEvent): void {
     const fields = { mntNs: e.key, pid: e.pid, step: e.step, errno: e.errno, watching: e.mntNs };
-    if (e.errno && LIMIT_ERRNOS.has(e.errno) && !this.limitLogged) {
+    if (e.notEntered) {
+      // Read-only, so nothing was at risk; still never silent. The next sweep chooses again.
+      this.log.warn(
+        { mntNs: e.key, pid: e.pid, notEntered: e.notEntered, err: e.error },
+        'namespace not entered: mount watch refused',
+      );
+    } else if (e.errno && LIMIT_ERRNOS.has(e.errno) && !this.limitLogged) {
       this.limitLogged = true;
-      this.log.warn(fields, 'mount notifications: out of descriptors, namespaces beyond the limit are read at every sweep; raise the agent container\'s open-files limit (ulimit -n)');
+      this.log.warn(
+        fields,
+        "mount notifications: out of descriptors, namespaces beyond the limit are read at every sweep; raise the agent container's open-files limit (ulimit -n)",
+      );
     } else {
       this.log.debug(fields, 'mount namespace not watched');
     }
@@ -226,10 +246,16 @@ export class MountWatch {
     for (const answer of this.pongs.values()) answer(false);
     if (this.stopped) return;
     const { firstMs, maxMs } = this.config.backoff;
-    this.delayMs = Date.now() - this.startedAt >= maxMs ? firstMs : Math.min(maxMs, Math.max(firstMs, this.delayMs * 2));
+    this.delayMs =
+      Date.now() - this.startedAt >= maxMs
+        ? firstMs
+        : Math.min(maxMs, Math.max(firstMs, this.delayMs * 2));
     this.nextStartAt = Date.now() + this.delayMs;
     if (!this.failing) {
-      this.log.warn({ ...how, retryMs: this.delayMs }, 'mount notifications stopped: every sweep reads every mount table until the watcher is back');
+      this.log.warn(
+        { ...how, retryMs: this.delayMs },
+        'mount notifications stopped: every sweep reads every mount table until the watcher is back',
+      );
     }
     this.failing = true;
   }

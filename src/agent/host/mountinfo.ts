@@ -2,6 +2,7 @@
 // kernel produces it without any FUSE traffic, so it is the one safe way to look at mounts that may
 // belong to a dead or hung lxcfs: never stat() those.
 import { readFileSync } from 'node:fs';
+import { LxcfsWebhookError } from '../../errors.js';
 
 export interface Mount {
   mountId: number;
@@ -30,7 +31,9 @@ const DELETED_SUFFIX = '//deleted';
 /** mountinfo escapes space, tab, newline and backslash as octal: `\040`. */
 function unescape(field: string): string {
   if (!field.includes('\\')) return field;
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) =>
+    String.fromCharCode(parseInt(octal, 8)),
+  );
 }
 
 /**
@@ -55,7 +58,11 @@ export function parseMountLines(lines: readonly string[]): Mount[] {
     const fields = line.split(' ');
     // Optional fields (shared:N, master:N, ...) run up to a lone "-".
     const separator = fields.indexOf('-', 6);
-    if (fields.length < 10 || separator < 0) throw new Error(`unparseable mountinfo line: ${line}`);
+    if (fields.length < 10 || separator < 0)
+      throw new LxcfsWebhookError(
+        'E_AGENT',
+        `unparseable mountinfo line (an unknown kernel format?): ${line}`,
+      );
     const root = unescape(fields[3]!);
     const rootDeleted = root.endsWith(DELETED_SUFFIX);
     mounts.push({
@@ -89,6 +96,34 @@ export function topMountAt(mounts: readonly Mount[], path: string): Mount | unde
   const stacked = mounts.filter((m) => m.mountPoint === path);
   const covered = new Set(stacked.map((m) => m.parentId));
   return stacked.find((m) => !covered.has(m.mountId)) ?? stacked.at(-1);
+}
+
+/**
+ * The mount a lookup of `path` ends on, walked from the root the way the kernel does: at each step the
+ * topmost mount on the mount before it, so a mount hidden under a later one (a bind under a fresh /proc)
+ * is not taken for the visible one. Undefined when mountinfo shows no root mount.
+ */
+export function visibleMountAt(mounts: readonly Mount[], path: string): Mount | undefined {
+  const ids = new Set(mounts.map((m) => m.mountId));
+  const onTop = (below: Mount, at: string): Mount => {
+    let top = below;
+    for (
+      let next = mounts.find((m) => m.parentId === top.mountId && m.mountPoint === at);
+      next;
+      next = mounts.find((m) => m.parentId === top.mountId && m.mountPoint === at)
+    )
+      top = next;
+    return top;
+  };
+  const root = mounts.find((m) => m.mountPoint === '/' && !ids.has(m.parentId));
+  if (!root) return undefined;
+  let current = onTop(root, '/');
+  let prefix = '';
+  for (const part of path.split('/').filter((p) => p !== '')) {
+    prefix = `${prefix}/${part}`;
+    current = onTop(current, prefix);
+  }
+  return current;
 }
 
 /** Mounts at `path` or anywhere below it, deepest first (the order they can be unmounted in). */

@@ -16,20 +16,30 @@ function readLink(path: string): string | undefined {
   }
 }
 
-/** Per mount namespace: its representative and that process's user namespace, read once per representative. */
-export type UserNamespaceCache = Map<string, { pid: number; userNs: string | undefined }>;
+/** Per mount namespace: its chosen process and that process's user namespace, read once per process. */
+export type UserNamespaceCache = Map<
+  string,
+  { pid: number; startTime: number; userNs: string | undefined }
+>;
 
 /**
  * A predicate for one survey: whether a namespace's representative is in the node's user namespace. A
  * procfs without user namespace links (older kernels, test fakes) puts everything in the node's.
  */
-export function inNodeUserNamespace(proc: string, cache: UserNamespaceCache): (ns: ContainerNamespace) => boolean {
+export function inNodeUserNamespace(
+  proc: string,
+  cache: UserNamespaceCache,
+): (ns: ContainerNamespace) => boolean {
   const node = readLink(`${proc}/1/ns/user`);
   return (ns) => {
     if (node === undefined) return true;
     let known = cache.get(ns.mntNs);
-    if (known?.pid !== ns.pid) {
-      known = { pid: ns.pid, userNs: readLink(`${proc}/${ns.pid}/ns/user`) };
+    if (known?.pid !== ns.pid || known.startTime !== ns.startTime) {
+      known = {
+        pid: ns.pid,
+        startTime: ns.startTime,
+        userNs: readLink(`${proc}/${ns.pid}/ns/user`),
+      };
       cache.set(ns.mntNs, known);
     }
     return known.userNs === node;

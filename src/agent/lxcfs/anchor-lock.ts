@@ -10,13 +10,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { LxcfsWebhookError } from '../../errors.js';
-import type { Logger } from '../../log.js';
 import type { HelperResult } from '../host/native.js';
 
 /** The command line of a process, shortened for an error message; undefined when it cannot be read. */
 function describeProcess(pid: number): string | undefined {
   try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((a) => a !== '');
     const text = argv.join(' ');
     return text.length > 160 ? `${text.slice(0, 157)}...` : text;
   } catch {
@@ -28,7 +29,10 @@ function describeProcess(pid: number): string | undefined {
 function heldError(root: string, result: HelperResult): LxcfsWebhookError {
   const agentPid = typeof result.holderParent === 'number' ? result.holderParent : undefined;
   const command = agentPid === undefined ? undefined : describeProcess(agentPid);
-  const who = agentPid === undefined ? 'another lxcfs-webhook agent' : `another lxcfs-webhook agent (pid ${agentPid}${command ? `: ${command}` : ''})`;
+  const who =
+    agentPid === undefined
+      ? 'another lxcfs-webhook agent'
+      : `another lxcfs-webhook agent (pid ${agentPid}${command ? `: ${command}` : ''})`;
   return new LxcfsWebhookError(
     'E_AGENT',
     `${who} holds the anchor ${root}: run one agent per node and anchor (is a second DaemonSet installed, or the ` +
@@ -104,7 +108,11 @@ export class AnchorLock {
   }
 
   private async result(): Promise<void> {
-    const line = this.lines.shift() ?? (this.closed ? undefined : await new Promise<string | undefined>((resolve) => (this.waiting = resolve)));
+    const line =
+      this.lines.shift() ??
+      (this.closed
+        ? undefined
+        : await new Promise<string | undefined>((resolve) => (this.waiting = resolve)));
     let result: HelperResult | undefined;
     try {
       result = line === undefined ? undefined : (JSON.parse(line) as HelperResult);
@@ -115,7 +123,11 @@ export class AnchorLock {
     this.released = true;
     this.child.kill('SIGKILL');
     if (result?.step === 'flock') throw heldError(this.root, result);
-    const why = result ? `${result.step}: ${result.errno} (${result.error})` : 'the helper printed no result';
-    throw new LxcfsWebhookError('E_AGENT', `cannot lock the anchor ${this.root}: ${why}`, { setting: 'root' });
+    const why = result
+      ? `${result.step}: ${result.errno} (${result.error})`
+      : 'the helper printed no result';
+    throw new LxcfsWebhookError('E_AGENT', `cannot lock the anchor ${this.root}: ${why}`, {
+      setting: 'root',
+    });
   }
 }

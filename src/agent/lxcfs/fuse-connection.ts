@@ -19,7 +19,11 @@ export function fusectlConnection(dev: string): string {
  * Writes to `<fusectl>/<connection>/abort`. Uses a fusectl mount the agent sees, or mounts one at
  * `fusectlDir` for the moment (the agent's container may have none), never at /sys/fs/fuse/connections.
  */
-export async function abortFuseConnection(dev: string, fusectlDir: string, helper: string): Promise<void> {
+export async function abortFuseConnection(
+  dev: string,
+  fusectlDir: string,
+  helper: string,
+): Promise<void> {
   const mounted = readOwnMounts().find((m) => m.fsType === 'fusectl')?.mountPoint;
   const dir = mounted ?? fusectlDir;
   if (mounted === undefined) {
@@ -29,6 +33,9 @@ export async function abortFuseConnection(dev: string, fusectlDir: string, helpe
   try {
     writeFileSync(join(dir, fusectlConnection(dev), 'abort'), '1');
   } finally {
-    if (mounted === undefined) await runHelperStep(helper, ['detach', fusectlDir], NATIVE_HELPER_TIMEOUT_MS).catch(() => undefined);
+    if (mounted === undefined)
+      await runHelperStep(helper, ['detach', fusectlDir], NATIVE_HELPER_TIMEOUT_MS).catch(
+        () => undefined,
+      );
   }
 }

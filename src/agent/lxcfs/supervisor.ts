@@ -8,14 +8,26 @@
 // on a pidfile of its own: the stuck one keeps its lock).
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LXCFS_KILL_GRACE_MS, LXCFS_RESTART_BACKOFF, LXCFS_START_TIMEOUT_MS, LXCFS_STOP_TIMEOUT_MS } from '../../config/defaults.js';
+import {
+  LXCFS_KILL_GRACE_MS,
+  LXCFS_RESTART_BACKOFF,
+  LXCFS_START_TIMEOUT_MS,
+  LXCFS_STOP_TIMEOUT_MS,
+} from '../../config/defaults.js';
 import type { Logger } from '../../log.js';
-import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
+import { CoalescingRunner } from '../../plumbing/coalescing-runner.js';
 import { fuseDevAt, readOwnMounts } from '../host/mountinfo.js';
 import { bindIntoAnchor, clearLxcfsMounts, type AnchorLayout } from './anchor.js';
 import { abortFuseConnection } from './fuse-connection.js';
 import { probeLxcfs, type ProbeResult } from './probe.js';
-import { findLxcfsServing, killAndWait, startLxcfs, type LxcfsCommand, type LxcfsExit, type RunningLxcfs } from './process.js';
+import {
+  findLxcfsServing,
+  killAndWait,
+  startLxcfs,
+  type LxcfsCommand,
+  type LxcfsExit,
+  type RunningLxcfs,
+} from './process.js';
 
 export interface SupervisorConfig {
   layout: AnchorLayout;
@@ -106,12 +118,19 @@ export class Supervisor {
     if (lxcfs) {
       lxcfs.kill('SIGTERM');
       lxcfs.kill('SIGCONT'); // a stopped process acts on SIGTERM only once it runs
-      const waited = sleep(LXCFS_STOP_TIMEOUT_MS, undefined, { ref: false, signal: this.hurried.signal }).catch(() => undefined);
+      const waited = sleep(LXCFS_STOP_TIMEOUT_MS, undefined, {
+        ref: false,
+        signal: this.hurried.signal,
+      }).catch(() => undefined);
       const exited = await Promise.race([lxcfs.exited, waited]);
       if (!exited) {
-        this.log.warn({ lxcfsPid: lxcfs.pid, hurried: this.hurried.signal.aborted }, 'lxcfs has not exited on SIGTERM: killing it');
+        this.log.warn(
+          { lxcfsPid: lxcfs.pid, hurried: this.hurried.signal.aborted },
+          'lxcfs has not exited on SIGTERM: killing it',
+        );
         lxcfs.kill('SIGKILL');
-        if (!(await this.exitsAfterKill(lxcfs.pid, lxcfs.dev, exitOf(lxcfs)))) this.leaveBehind(lxcfs.pid, lxcfs.exited);
+        if (!(await this.exitsAfterKill(lxcfs.pid, lxcfs.dev, exitOf(lxcfs))))
+          this.leaveBehind(lxcfs.pid, lxcfs.exited);
       }
     }
     await clearLxcfsMounts(this.config.layout, this.log);
@@ -130,18 +149,33 @@ export class Supervisor {
   }
 
   private async bringUp(restarted: boolean): Promise<void> {
-    for (const pid of this.stuck) if (!existsSync(`${this.config.proc}/${pid}`)) this.stuck.delete(pid);
-    const leftovers = findLxcfsServing(this.config.proc, this.config.lxcfs.fuseMount).filter((pid) => !this.stuck.has(pid));
+    for (const pid of this.stuck)
+      if (!existsSync(`${this.config.proc}/${pid}`)) this.stuck.delete(pid);
+    const leftovers = findLxcfsServing(this.config.proc, this.config.lxcfs.fuseMount).filter(
+      (pid) => !this.stuck.has(pid),
+    );
     if (leftovers.length > 0) {
       this.log.warn({ pids: leftovers }, 'killing lxcfs left behind by an earlier agent');
       const dev = fuseDevAt(readOwnMounts(), this.config.lxcfs.fuseMount);
-      const gone = (ms: number) => killAndWait(this.config.proc, leftovers, ms).then(() => true, () => false);
-      if (!(await this.exitsAfterKill(leftovers, dev, gone))) for (const pid of leftovers) this.stuck.add(pid);
+      const gone = (ms: number) =>
+        killAndWait(this.config.proc, leftovers, ms).then(
+          () => true,
+          () => false,
+        );
+      if (!(await this.exitsAfterKill(leftovers, dev, gone)))
+        for (const pid of leftovers) this.stuck.add(pid);
     }
     await clearLxcfsMounts(this.config.layout, this.log);
     // A stuck lxcfs still holds the lock of the pidfile it was started with.
-    const pidfile = this.stuck.size === 0 ? this.config.lxcfs.pidfile : `${this.config.lxcfs.pidfile}.${++this.starts}`;
-    const lxcfs = await startLxcfs({ ...this.config.lxcfs, pidfile }, this.log, LXCFS_START_TIMEOUT_MS);
+    const pidfile =
+      this.stuck.size === 0
+        ? this.config.lxcfs.pidfile
+        : `${this.config.lxcfs.pidfile}.${++this.starts}`;
+    const lxcfs = await startLxcfs(
+      { ...this.config.lxcfs, pidfile },
+      this.log,
+      LXCFS_START_TIMEOUT_MS,
+    );
     this.listener.lxcfsMounted(lxcfs.dev);
     try {
       await bindIntoAnchor(this.config.layout);
@@ -153,7 +187,10 @@ export class Supervisor {
     this.current = lxcfs;
     this.clearHang();
     void lxcfs.exited.then((exit) => this.onExit(lxcfs, exit));
-    this.log.info({ lxcfsPid: lxcfs.pid, dev: lxcfs.dev, restarted }, 'lxcfs is up and bound into the anchor');
+    this.log.info(
+      { lxcfsPid: lxcfs.pid, dev: lxcfs.dev, restarted },
+      'lxcfs is up and bound into the anchor',
+    );
     await this.probe();
     await this.listener.lxcfsUp(lxcfs.dev, restarted);
   }
@@ -180,19 +217,29 @@ export class Supervisor {
    * Whether killed lxcfs processes (`pids`, serving connection `dev`) exit: within the kill grace, or
    * within another once their FUSE connection is aborted. `within(ms)` waits up to ms for their exit.
    */
-  private async exitsAfterKill(pids: number | readonly number[], dev: string | undefined, within: (ms: number) => Promise<boolean>): Promise<boolean> {
+  private async exitsAfterKill(
+    pids: number | readonly number[],
+    dev: string | undefined,
+    within: (ms: number) => Promise<boolean>,
+  ): Promise<boolean> {
     if (await within(LXCFS_KILL_GRACE_MS)) return true;
     const fields = { lxcfsPids: pids, dev };
     if (dev === undefined) {
-      this.log.error(fields, 'lxcfs does not exit after SIGKILL and has no FUSE connection to abort');
+      this.log.error(
+        fields,
+        'lxcfs does not exit after SIGKILL and has no FUSE connection to abort',
+      );
       return within(LXCFS_KILL_GRACE_MS);
     }
-    this.log.error(fields, 'lxcfs does not exit after SIGKILL (a thread stuck in a FUSE request): aborting its FUSE connection');
+    this.log.error(
+      fields,
+      'lxcfs does not exit after SIGKILL (a thread stuck in a FUSE request): aborting its FUSE connection',
+    );
     try {
       await abortFuseConnection(dev, this.config.fusectlDir, this.config.layout.helper);
       this.metrics.recordConnectionAbort();
     } catch (err) {
-      this.log.error({ ...fields, err: (err as Error).message }, 'aborting the FUSE connection failed');
+      this.log.error({ ...fields, err }, 'aborting the FUSE connection failed');
     }
     return within(LXCFS_KILL_GRACE_MS);
   }
@@ -200,7 +247,10 @@ export class Supervisor {
   /** A process that survived SIGKILL and its connection's abort: not waited for, not killed again. */
   private leaveBehind(pid: number, exited: Promise<unknown>): void {
     this.stuck.add(pid);
-    this.log.error({ lxcfsPid: pid }, 'lxcfs is still there after SIGKILL and an aborted connection: left behind, another one takes its place');
+    this.log.error(
+      { lxcfsPid: pid },
+      'lxcfs is still there after SIGKILL and an aborted connection: left behind, another one takes its place',
+    );
     void exited.then(() => {
       this.stuck.delete(pid);
       this.log.info({ lxcfsPid: pid }, 'an lxcfs left behind has exited');
@@ -220,7 +270,7 @@ export class Supervisor {
       await this.track(this.bringUp(true));
     } catch (err) {
       if (this.stopping) return;
-      this.log.error({ err: (err as Error).message, retryInMs: this.nextBackoffMs }, 'lxcfs restart failed');
+      this.log.error({ err, retryInMs: this.nextBackoffMs }, 'lxcfs restart failed');
       this.scheduleRestart();
     }
   }
@@ -230,7 +280,13 @@ export class Supervisor {
     const lxcfs = this.current;
     if (!lxcfs) return;
     const sentAt = Date.now();
-    const result = await this.probes.runUnlessBusy(() => probeLxcfs(this.config.layout.helper, this.config.lxcfs.fuseMount, this.config.probeTimeoutMs));
+    const result = await this.probes.runUnlessBusy(() =>
+      probeLxcfs(
+        this.config.layout.helper,
+        this.config.lxcfs.fuseMount,
+        this.config.probeTimeoutMs,
+      ),
+    );
     if (result === undefined || this.current !== lxcfs) return;
     this.lastProbe = result;
     this.metrics.recordLxcfsAnswering(result.ok);
@@ -241,14 +297,23 @@ export class Supervisor {
     }
     if (this.failingSince === undefined) {
       this.failingSince = sentAt;
-      this.hangTimer = setTimeout(() => this.killHung(lxcfs), Math.max(0, sentAt + this.config.hangGraceMs - Date.now()));
+      this.hangTimer = setTimeout(
+        () => this.killHung(lxcfs),
+        Math.max(0, sentAt + this.config.hangGraceMs - Date.now()),
+      );
     }
-    this.log.warn({ lxcfsPid: lxcfs.pid, err: result.error, failingMs: Date.now() - this.failingSince }, 'lxcfs did not answer a probe');
+    this.log.warn(
+      { lxcfsPid: lxcfs.pid, error: result.error, failingMs: Date.now() - this.failingSince },
+      'lxcfs did not answer a probe',
+    );
   }
 
   private killHung(lxcfs: RunningLxcfs): void {
     if (this.current !== lxcfs || this.failingSince === undefined) return;
-    this.log.error({ lxcfsPid: lxcfs.pid, failingMs: Date.now() - this.failingSince }, 'lxcfs is hung: killing it to restart it');
+    this.log.error(
+      { lxcfsPid: lxcfs.pid, failingMs: Date.now() - this.failingSince },
+      'lxcfs is hung: killing it to restart it',
+    );
     lxcfs.kill('SIGKILL');
     void this.exitsAfterKill(lxcfs.pid, lxcfs.dev, exitOf(lxcfs)).then((exited) => {
       if (exited || this.stopping || this.current !== lxcfs) return;

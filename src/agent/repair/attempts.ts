@@ -76,7 +76,14 @@ export class RepairAttempts {
     const repeat = before?.kind === kind;
     const { firstMs, maxMs } = this.backoff[kind];
     const delayMs = repeat ? Math.min(maxMs, before.delayMs * 2) : firstMs;
-    this.attempts.set(k, { kind, situation: situationOf(status), error, count: repeat ? before.count + 1 : 1, delayMs, retryAt: this.now() + delayMs });
+    this.attempts.set(k, {
+      kind,
+      situation: situationOf(status),
+      error,
+      count: repeat ? before.count + 1 : 1,
+      delayMs,
+      retryAt: this.now() + delayMs,
+    });
     return !repeat || before.error !== error;
   }
 

@@ -3,7 +3,8 @@
 // privileged container, a sandbox, a nested runtime), and a workload may make thousands. Only the
 // oldest `max` of a container's namespaces are repaired and remembered, so one container can neither
 // fill the agent's state nor hold up the repairs of the others; the first of them (the container's own:
-// its init is the oldest process) is repaired first. Pure, given the processes' start times.
+// its init is the oldest process) is repaired first. Pure: namespaces carry their chosen process's
+// start time.
 import type { NamespaceView } from './survey.js';
 
 export interface Bounded {
@@ -15,8 +16,7 @@ export interface Bounded {
   over: Map<string, number>;
 }
 
-/** `startTime(pid)`: when the process started, in any unit that orders (host/namespaces.ts). */
-export function limitPerContainer(views: readonly NamespaceView[], max: number, startTime: (pid: number) => number): Bounded {
+export function limitPerContainer(views: readonly NamespaceView[], max: number): Bounded {
   const byContainer = new Map<string, NamespaceView[]>();
   for (const view of views) {
     const group = byContainer.get(view.identity.cgroup);
@@ -30,8 +30,7 @@ export function limitPerContainer(views: readonly NamespaceView[], max: number, 
       rank.set(group[0]!.ns.mntNs, 0);
       continue;
     }
-    const started = new Map(group.map((v) => [v, startTime(v.ns.pid)]));
-    group.sort((a, b) => started.get(a)! - started.get(b)!);
+    group.sort((a, b) => a.ns.startTime - b.ns.startTime);
     group.slice(0, max).forEach((v, i) => rank.set(v.ns.mntNs, i));
     if (group.length > max) over.set(cgroup, group.length);
   }

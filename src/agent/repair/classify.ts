@@ -45,7 +45,10 @@ export interface ClassifyInput {
 }
 
 /** A FUSE mount on a connection of ours, whatever its root shows: the kernel's view, not the path's. */
-export function isOurMount(mount: Mount, devs: Pick<ClassifyInput, 'liveDev' | 'knownDevs'>): boolean {
+export function isOurMount(
+  mount: Mount,
+  devs: Pick<ClassifyInput, 'liveDev' | 'knownDevs'>,
+): boolean {
   return isFuse(mount) && (mount.dev === devs.liveDev || devs.knownDevs.has(mount.dev));
 }
 
@@ -55,7 +58,13 @@ export function isOurMount(mount: Mount, devs: Pick<ClassifyInput, 'liveDev' | '
  * again (an idle sweep's namespaces). Compared by identity, which costs nothing; an equal copy is new.
  */
 export function sameInput(a: ClassifyInput, b: ClassifyInput): boolean {
-  return a.mounts === b.mounts && a.liveDev === b.liveDev && a.knownDevs === b.knownDevs && a.remembered === b.remembered && a.files === b.files;
+  return (
+    a.mounts === b.mounts &&
+    a.liveDev === b.liveDev &&
+    a.knownDevs === b.knownDevs &&
+    a.remembered === b.remembered &&
+    a.files === b.files
+  );
 }
 
 export function classifyTargets(input: ClassifyInput): TargetStatus[] {
@@ -67,15 +76,21 @@ export function classifyTargets(input: ClassifyInput): TargetStatus[] {
       // Literals, not spreads: V8 reads spread-built objects several times slower, and every sweep reads these.
       const lxcfsPath = top.root;
       const readOnly = isReadOnly(top);
-      statuses.push(top.dev === liveDev ? { target, lxcfsPath, readOnly, state: 'live' } : { target, lxcfsPath, readOnly, state: 'stale', deadMountId: top.mountId });
+      statuses.push(
+        top.dev === liveDev
+          ? { target, lxcfsPath, readOnly, state: 'live' }
+          : { target, lxcfsPath, readOnly, state: 'stale', deadMountId: top.mountId },
+      );
       continue;
     }
     const wasOurs = remembered[target];
     if (!wasOurs) continue;
     // Where ours used to be, something else mounted on top (a file the container bound there, another
     // lxcfs) is left alone: attaching over it would only stack a mount on every sweep.
-    if (top) statuses.push({ target, lxcfsPath: wasOurs.lxcfsPath, readOnly: wasOurs.readOnly, state: 'foreign', foreignFsType: top.fsType });
-    else statuses.push({ target, lxcfsPath: wasOurs.lxcfsPath, readOnly: wasOurs.readOnly, state: 'missing' });
+    const { lxcfsPath, readOnly } = wasOurs;
+    if (top)
+      statuses.push({ target, lxcfsPath, readOnly, state: 'foreign', foreignFsType: top.fsType });
+    else statuses.push({ target, lxcfsPath, readOnly, state: 'missing' });
   }
   return statuses;
 }

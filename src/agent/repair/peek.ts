@@ -4,6 +4,15 @@
 // timeout per run of a batch of containers (a hung lxcfs blocks the read). A failure here that
 // classification called live is a state it missed, and shows as a problem, never as health. Read-only:
 // used by `check node` and, for a metric, by the agent after its sweeps.
+import {
+  exitedBeforeEntry,
+  forbiddenNamespaces,
+  namespaceArgs,
+  notEnteredOf,
+  refuseBeforeAsking,
+  type NotEntered,
+} from '../host/chosen-process.js';
+import { PEEK_BATCH_SIZE, PEEK_PARALLELISM } from '../../config/defaults.js';
 import { runHelper } from '../host/native.js';
 import type { NamespaceView } from './survey.js';
 
@@ -14,12 +23,20 @@ export interface UnreadableFile {
   error: string;
 }
 
+/** A container not read because the process chosen for it was not there, or the namespace is the host's. */
+export interface NotEnteredRead {
+  view: NamespaceView;
+  notEntered: NotEntered;
+  error: string;
+}
+
 export interface PeekReport {
-  /** The containers read. */
-  read: NamespaceView[];
   containers: number;
   files: number;
   unreadable: UnreadableFile[];
+  notEntered: NotEnteredRead[];
+  /** The containers asked for (read, or not entered). */
+  read: NamespaceView[];
   /** Every container with files of ours was asked for, not a sample. */
   all: boolean;
 }
@@ -29,9 +46,9 @@ export interface PeekOptions {
   sampleSize: number;
   /** For each helper run. */
   timeoutMs: number;
-  /** Containers per helper run, and runs at once. */
-  batchSize: number;
-  parallelism: number;
+  /** Containers per helper run, and runs at once (PEEK_BATCH_SIZE, PEEK_PARALLELISM). */
+  batchSize?: number;
+  parallelism?: number;
 }
 
 /** Targets worth reading: ours in the kernel's view, less those already known to be stale. */
@@ -50,35 +67,73 @@ function sample<T>(items: readonly T[], size: number): T[] {
   return pool.slice(0, size);
 }
 
-async function peekBatch(helper: string, proc: string, batch: readonly NamespaceView[], timeoutMs: number): Promise<UnreadableFile[]> {
-  const args = ['peek', ...batch.flatMap((v) => ['--ns', `${proc}/${v.ns.pid}`, ...peekTargets(v)])];
+/** One helper run over a batch of containers: what did not read, and how many files were read. */
+async function peekBatch(
+  { helper, proc, timeoutMs }: { helper: string; proc: string; timeoutMs: number },
+  batch: readonly NamespaceView[],
+  notEntered: NotEnteredRead[],
+): Promise<{ unreadable: UnreadableFile[]; files: number }> {
+  const args = ['peek', ...batch.flatMap((v) => [...namespaceArgs(proc, v.ns), ...peekTargets(v)])];
   const run = await runHelper(helper, args, timeoutMs);
   const results = new Map(run.results.map((r) => [`${String(r.ns)}\0${String(r.target)}`, r]));
   const unreadable: UnreadableFile[] = [];
+  let files = 0;
   for (const view of batch) {
-    for (const target of peekTargets(view)) {
+    const targets = peekTargets(view);
+    const first = results.get(`${proc}/${view.ns.pid}\0${targets[0]}`);
+    const refusal = notEnteredOf(first);
+    if (refusal) {
+      notEntered.push({ view, notEntered: refusal, error: String(first?.error) });
+      continue;
+    }
+    for (const target of targets) {
+      files++;
       const result = results.get(`${proc}/${view.ns.pid}\0${target}`);
       if (result?.ok) continue;
       // The container exited between the survey and the read: nothing to report about it.
-      if (result?.step === 'open(root)' && result.errno === 'ENOENT') continue;
-      const error = result ? `${result.step}: ${result.errno}` : run.timedOut ? `no answer within ${timeoutMs} ms` : `helper exit ${run.exitCode}`;
+      if (exitedBeforeEntry(result)) continue;
+      const error = result
+        ? `${result.step}: ${result.errno}`
+        : run.timedOut
+          ? `no answer within ${timeoutMs} ms`
+          : `helper exit ${run.exitCode}`;
       unreadable.push({ view, target, error });
     }
   }
-  return unreadable;
+  return { unreadable, files };
 }
 
-export async function peekContainers(helper: string, proc: string, views: readonly NamespaceView[], options: PeekOptions): Promise<PeekReport> {
+export async function peekContainers(
+  helper: string,
+  proc: string,
+  views: readonly NamespaceView[],
+  options: PeekOptions,
+): Promise<PeekReport> {
+  const forbidden = forbiddenNamespaces(proc);
+  const notEntered: NotEnteredRead[] = [];
   const readable = views.filter((v) => peekTargets(v).length > 0);
   const all = options.sampleSize === Infinity;
-  const chosen = all ? readable : sample(readable, options.sampleSize);
+  const chosen = (all ? readable : sample(readable, options.sampleSize)).filter((view) => {
+    const refusal = refuseBeforeAsking(forbidden, proc, view.ns.mntNs);
+    if (refusal) notEntered.push({ view, ...refusal });
+    return refusal === undefined;
+  });
   const batches: NamespaceView[][] = [];
-  for (let i = 0; i < chosen.length; i += options.batchSize) batches.push(chosen.slice(i, i + options.batchSize));
+  const { batchSize = PEEK_BATCH_SIZE, parallelism = PEEK_PARALLELISM } = options;
+  for (let i = 0; i < chosen.length; i += batchSize) batches.push(chosen.slice(i, i + batchSize));
   const unreadable: UnreadableFile[] = [];
+  let files = 0;
   const worker = async () => {
-    for (let batch = batches.shift(); batch; batch = batches.shift()) unreadable.push(...(await peekBatch(helper, proc, batch, options.timeoutMs)));
+    for (let batch = batches.shift(); batch; batch = batches.shift()) {
+      const done = await peekBatch(
+        { helper, proc, timeoutMs: options.timeoutMs },
+        batch,
+        notEntered,
+      );
+      unreadable.push(...done.unreadable);
+      files += done.files;
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(options.parallelism, batches.length) }, worker));
-  const files = chosen.reduce((n, v) => n + peekTargets(v).length, 0);
-  return { read: chosen, containers: chosen.length, files, unreadable, all };
+  await Promise.all(Array.from({ length: Math.min(parallelism, batches.length) }, worker));
+  return { containers: chosen.length, files, unreadable, notEntered, read: chosen, all };
 }

@@ -21,7 +21,11 @@ function teaches(targets: NamespaceMemory['targets'], statuses: readonly TargetS
 }
 
 /** `before` when the statuses add nothing to it, else a new memory holding both. */
-function namespaceMemory(before: NamespaceMemory | undefined, cgroup: string, statuses: readonly TargetStatus[]): NamespaceMemory {
+function namespaceMemory(
+  before: NamespaceMemory | undefined,
+  cgroup: string,
+  statuses: readonly TargetStatus[],
+): NamespaceMemory {
   // The same inode number on another cgroup is a new namespace: what was remembered is not about it.
   const kept = before?.cgroup === cgroup ? before : undefined;
   if (kept && !teaches(kept.targets, statuses)) return kept;
@@ -31,7 +35,11 @@ function namespaceMemory(before: NamespaceMemory | undefined, cgroup: string, st
 }
 
 /** Up to `max` of `views`: those already remembered first, then new ones in their order. */
-function withRoom(state: AgentState, views: readonly NamespaceView[], max: number): readonly NamespaceView[] {
+function withRoom(
+  state: AgentState,
+  views: readonly NamespaceView[],
+  max: number,
+): readonly NamespaceView[] {
   if (views.length <= max) return views;
   const known = views.filter((v) => Object.hasOwn(state.namespaces, v.ns.mntNs)).slice(0, max);
   const fresh = views.filter((v) => !Object.hasOwn(state.namespaces, v.ns.mntNs));
@@ -39,13 +47,19 @@ function withRoom(state: AgentState, views: readonly NamespaceView[], max: numbe
 }
 
 /** The state after a sweep saw `views`; `state` itself when nothing changed. */
-export function remember(state: AgentState, views: readonly NamespaceView[], liveDev: string, maxNamespaces = Infinity): AgentState {
+export function remember(
+  state: AgentState,
+  views: readonly NamespaceView[],
+  liveDev: string,
+  maxNamespaces = Infinity,
+): AgentState {
   const kept = withRoom(state, views, maxNamespaces);
   let changed = kept.length !== Object.keys(state.namespaces).length;
   const entries: Array<[string, NamespaceMemory]> = [];
   const referenced = new Set([liveDev]);
   // Every view's connections count, remembered or not: its stale mounts are still ours to repair.
-  for (const view of views) for (const dev of view.fuseDevs) if (state.knownDevs.includes(dev)) referenced.add(dev);
+  for (const view of views)
+    for (const dev of view.fuseDevs) if (state.knownDevs.includes(dev)) referenced.add(dev);
   for (const view of kept) {
     const before = state.namespaces[view.ns.mntNs];
     const memory = namespaceMemory(before, view.identity.cgroup, view.statuses);
@@ -53,7 +67,9 @@ export function remember(state: AgentState, views: readonly NamespaceView[], liv
     changed ||= memory !== before;
     entries.push([view.ns.mntNs, memory]);
   }
-  const knownDevs = state.knownDevs.every((d) => referenced.has(d)) ? state.knownDevs : state.knownDevs.filter((d) => referenced.has(d));
+  const knownDevs = state.knownDevs.every((d) => referenced.has(d))
+    ? state.knownDevs
+    : state.knownDevs.filter((d) => referenced.has(d));
   if (!changed && knownDevs === state.knownDevs) return state;
   return { knownDevs, namespaces: changed ? Object.fromEntries(entries) : state.namespaces };
 }

@@ -39,7 +39,8 @@ function removeQuietly(path: string): void {
 }
 
 /** How the last save went. */
-export type SaveOutcome = { ok: true; bytes: number } | { ok: false; bytes: number; code: string; error: string };
+export type SaveOutcome =
+  { ok: true; bytes: number } | { ok: false; bytes: number; code: string; error: string };
 
 export class StateFile {
   private lastWritten = '';
@@ -92,7 +93,8 @@ export class StateFile {
       const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<AgentState>;
       return {
         knownDevs: Array.isArray(parsed.knownDevs) ? parsed.knownDevs : [],
-        namespaces: parsed.namespaces && typeof parsed.namespaces === 'object' ? parsed.namespaces : {},
+        namespaces:
+          parsed.namespaces && typeof parsed.namespaces === 'object' ? parsed.namespaces : {},
       };
     } catch {
       return undefined;

@@ -9,20 +9,26 @@
 // refused or failed waits out a backoff with one log line (attempts.ts). Ordinary containers are
 // repaired first and never share a helper run with a namespace that failed before. A failed state save
 // is reported and never stops a repair.
-import { startTime } from '../host/namespaces.js';
 import type { Logger } from '../../log.js';
-import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
+import { CoalescingRunner } from '../../plumbing/coalescing-runner.js';
 import type { LxcfsListener } from '../lxcfs/supervisor.js';
 import type { MountWatch } from '../host/mount-watch.js';
 import { key, RepairAttempts, type AttemptSummary, type Backoff } from './attempts.js';
 import { limitPerContainer } from './bounds.js';
 import type { TargetStatus } from './classify.js';
 import { DeadDescriptorReporter } from './dead-descriptors.js';
-import { readsEverything } from './read-plan.js';
+import { readsEverything, type SweepTrigger } from './read-plan.js';
 import { remember } from './remember.js';
 import { remount, type RemountOptions, type RemountOutcome, type RemountPlan } from './remount.js';
+import type { NotEntered } from '../host/chosen-process.js';
 import type { AgentState, SaveOutcome, StateFile } from './state.js';
-import { containerFields, newSurveyMemory, survey, type NamespaceView, type SurveyConfig } from './survey.js';
+import {
+  containerFields,
+  newSurveyMemory,
+  survey,
+  type NamespaceView,
+  type SurveyConfig,
+} from './survey.js';
 
 export interface SweepConfig extends SurveyConfig {
   fuseMount: string;
@@ -52,6 +58,8 @@ export interface SweepReport {
   missing: number;
   remounted: number;
   failed: number;
+  /** Targets not remounted because their namespace was not entered (see RemountOutcome.notEntered). */
+  notEntered: number;
   /** Targets left alone as not ours: refused by the helper, or another filesystem on them. */
   refused: number;
   /** Targets whose earlier remount failed, waiting out their backoff. */
@@ -69,8 +77,15 @@ export interface SweepReport {
 
 /** What a sweep reports for metrics (the agent's metrics implement it). */
 export interface SweepMetrics {
-  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number, attempts: AttemptSummary): void;
+  recordSweep(
+    trigger: SweepTrigger,
+    report: SweepReport,
+    cpuSeconds: number,
+    attempts: AttemptSummary,
+  ): void;
   recordStateSave(outcome: SaveOutcome, namespaces: number): void;
+  /** A namespace the helper (or the agent) would not enter, and why. */
+  recordNotEntered(reason: NotEntered): void;
 }
 
 /** What the sweeper tells /readyz. */
@@ -78,6 +93,14 @@ export interface SweeperHealth {
   /** Why the last state save failed; undefined once one worked. */
   stateSaveError?: string;
   attempts: AttemptSummary;
+}
+
+/** What a sweeper works with: where its state lives, where it reports, and the mount watcher if any. */
+export interface SweeperParts {
+  stateFile: StateFile;
+  metrics: SweepMetrics;
+  log: Logger;
+  watch?: MountWatch;
 }
 
 export class Sweeper implements LxcfsListener {
@@ -97,17 +120,29 @@ export class Sweeper implements LxcfsListener {
   /** Containers over the namespace limit, each logged once while it is. */
   private overLimit = new Set<string>();
 
+  private readonly stateFile: StateFile;
+  private state: AgentState;
+  private readonly metrics: SweepMetrics;
+  private readonly log: Logger;
+  /** Mount notifications; without them every sweep reads every mount table. */
+  private readonly watch: MountWatch | undefined;
+
   constructor(
     private readonly config: SweepConfig,
-    private readonly stateFile: StateFile,
-    private state: AgentState,
-    private readonly metrics: SweepMetrics,
-    private readonly log: Logger,
-    /** Mount notifications; without them every sweep reads every mount table. */
-    private readonly watch?: MountWatch,
+    parts: SweeperParts,
   ) {
-    this.deadDescriptors = new DeadDescriptorReporter(config.proc, log);
-    this.attempts = new RepairAttempts({ failed: config.retryBackoff, refused: config.refusedBackoff });
+    ({
+      stateFile: this.stateFile,
+      metrics: this.metrics,
+      log: this.log,
+      watch: this.watch,
+    } = parts);
+    this.state = this.stateFile.load();
+    this.deadDescriptors = new DeadDescriptorReporter(config.proc, this.log);
+    this.attempts = new RepairAttempts({
+      failed: config.retryBackoff,
+      refused: config.refusedBackoff,
+    });
   }
 
   /** A sweep has looked at every container since lxcfs first came up. */
@@ -121,6 +156,11 @@ export class Sweeper implements LxcfsListener {
 
   health(): SweeperHealth {
     return { stateSaveError: this.stateSaveError, attempts: this.attempts.summary() };
+  }
+
+  /** The process chosen for `mntNs` was refused (another process has its pid): the next sweep chooses anew. */
+  forgetChosenProcess(mntNs: string): void {
+    this.memory.representatives.delete(mntNs);
   }
 
   /** A new lxcfs connection: its mounts are ours, now and after it dies. */
@@ -140,25 +180,41 @@ export class Sweeper implements LxcfsListener {
   }
 
   /** Runs a sweep (one more after the running one, if any); never rejects: a failure is logged. */
-  sweep(trigger: string): Promise<SweepReport | undefined> {
-    return this.runner.run(() => this.runOnce(trigger)).then(
-      (report) => {
-        this.swept ||= report.done;
-        return report;
-      },
-      (err: unknown) => {
-        this.log.error({ err: (err as Error).message, trigger }, 'sweep failed');
-        return undefined;
-      },
-    );
+  sweep(trigger: SweepTrigger): Promise<SweepReport | undefined> {
+    return this.runner
+      .run(() => this.runOnce(trigger))
+      .then(
+        (report) => {
+          this.swept ||= report.done;
+          return report;
+        },
+        (err: unknown) => {
+          this.log.error({ err, trigger }, 'sweep failed');
+          return undefined;
+        },
+      );
   }
 
-  private async runOnce(trigger: string): Promise<SweepReport> {
+  private async runOnce(trigger: SweepTrigger): Promise<SweepReport> {
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
     const report: SweepReport = {
-      done: false, namespaces: 0, covered: 0, stale: 0, missing: 0, remounted: 0, failed: 0, refused: 0, deferred: 0,
-      otherUserNamespaces: 0, overContainerLimit: 0, deadDescriptorProcesses: 0, mountinfoRead: 0, watched: 0, durationMs: 0,
+      done: false,
+      namespaces: 0,
+      covered: 0,
+      stale: 0,
+      missing: 0,
+      remounted: 0,
+      failed: 0,
+      notEntered: 0,
+      refused: 0,
+      deferred: 0,
+      otherUserNamespaces: 0,
+      overContainerLimit: 0,
+      deadDescriptorProcesses: 0,
+      mountinfoRead: 0,
+      watched: 0,
+      durationMs: 0,
     };
     const liveDev = this.liveDev;
     if (liveDev === undefined) return report;
@@ -168,13 +224,20 @@ export class Sweeper implements LxcfsListener {
     // The watcher's word counts only once it has answered: one that stopped is killed, and meanwhile
     // (it is restarted after a backoff) nothing is watched, so every table is read.
     if (this.watch && !readAll) await this.watch.checkAnswering(this.config.watchPingTimeoutMs);
-    const surveyed = survey(this.config, liveDev, this.state, this.memory, { readAll, watch: this.watch });
+    const surveyed = survey(this.config, { liveDev, state: this.state }, this.memory, {
+      readAll,
+      watch: this.watch,
+    });
     // Our own remounts below change tables too: the watcher reports them, and the next sweep reads them.
     this.watch?.follow(surveyed.namespaces);
     report.mountinfoRead = surveyed.mountinfoRead;
     report.watched = this.watch?.watched ?? 0;
     report.otherUserNamespaces = surveyed.otherUserNamespaces;
-    const { kept: views, rank, over } = limitPerContainer(surveyed.views, this.config.maxNamespacesPerContainer, (pid) => startTime(this.config.proc, pid));
+    const {
+      kept: views,
+      rank,
+      over,
+    } = limitPerContainer(surveyed.views, this.config.maxNamespacesPerContainer);
     report.overContainerLimit = surveyed.views.length - views.length;
     this.logOverLimit(views, over);
     this.lastViews = views;
@@ -187,15 +250,26 @@ export class Sweeper implements LxcfsListener {
     report.done = true;
     report.namespaces = views.length;
 
-    const { ordinary, suspects, unresolved } = this.plan(views, rank, trigger !== 'periodic', report);
-    for (const mntNs of await this.repair(ordinary, suspects, views, liveDev, report)) unresolved.add(mntNs);
+    const { ordinary, suspects, unresolved } = this.plan(
+      views,
+      rank,
+      trigger !== 'periodic',
+      report,
+    );
+    for (const mntNs of await this.repair({ ordinary, suspects }, views, liveDev, report))
+      unresolved.add(mntNs);
     report.covered = views.filter((v) => !unresolved.has(v.ns.mntNs)).length;
     report.deadDescriptorProcesses = this.deadDescriptors.report(views, unresolved);
 
     report.durationMs = Math.round(performance.now() - started);
     const cpu = process.cpuUsage(cpuStarted);
-    this.metrics.recordSweep(trigger, report, (cpu.user + cpu.system) / 1e6, this.attempts.summary());
-    const busy = report.stale + report.missing + report.failed > 0;
+    this.metrics.recordSweep(
+      trigger,
+      report,
+      (cpu.user + cpu.system) / 1e6,
+      this.attempts.summary(),
+    );
+    const busy = report.stale + report.missing + report.failed + report.notEntered > 0;
     this.log[busy ? 'info' : 'debug']({ trigger, ...report }, 'sweep done');
     return report;
   }
@@ -205,7 +279,12 @@ export class Sweeper implements LxcfsListener {
    * backoff are left alone (a foreign one is logged once). Namespaces with an earlier failure, and a
    * container's extra namespaces, are suspects: remounted after the others, one per helper run.
    */
-  private plan(views: readonly NamespaceView[], rank: ReadonlyMap<string, number>, newLxcfs: boolean, report: SweepReport) {
+  private plan(
+    views: readonly NamespaceView[],
+    rank: ReadonlyMap<string, number>,
+    newLxcfs: boolean,
+    report: SweepReport,
+  ) {
     const ordinary: RemountPlan[] = [];
     const suspects: RemountPlan[] = [];
     const unresolved = new Set<string>();
@@ -214,20 +293,25 @@ export class Sweeper implements LxcfsListener {
       const mntNs = view.ns.mntNs;
       const todo: TargetStatus[] = [];
       let suspect = (rank.get(mntNs) ?? 0) > 0;
+      let leftAlone = 0;
       for (const s of view.statuses) {
         if (s.state === 'live') continue;
         broken.add(key(mntNs, s.target));
-        unresolved.add(mntNs);
         if (s.state === 'foreign') {
+          leftAlone++;
           report.refused++;
           const reason = `another filesystem (${s.foreignFsType}) is mounted on it`;
           if (this.attempts.record(mntNs, s, 'refused', reason)) {
-            this.log.warn({ ...containerFields(view), target: s.target, fsType: s.foreignFsType }, 'an lxcfs file of ours was covered by another filesystem: left alone');
+            this.log.warn(
+              { ...containerFields(view), target: s.target, fsType: s.foreignFsType },
+              'an lxcfs file of ours was covered by another filesystem: left alone',
+            );
           }
           continue;
         }
         const before = this.attempts.current(mntNs, s);
         if (!this.attempts.due(mntNs, s, newLxcfs)) {
+          leftAlone++;
           if (before?.kind === 'refused') report.refused++;
           else report.deferred++;
           continue;
@@ -235,21 +319,38 @@ export class Sweeper implements LxcfsListener {
         suspect ||= before !== undefined;
         todo.push(s);
       }
+      // A namespace with targets left alone stays unresolved whatever the remounts do.
+      if (leftAlone > 0) unresolved.add(mntNs);
       if (todo.length === 0) continue;
-      unresolved.delete(mntNs);
       const stale = todo.filter((s) => s.state === 'stale').map((s) => s.target);
       const missing = todo.filter((s) => s.state === 'missing').map((s) => s.target);
       report.stale += stale.length;
       report.missing += missing.length;
       this.log.warn({ ...containerFields(view), stale, missing }, 'broken lxcfs mounts');
-      for (const s of todo) if (s.deadMountId !== undefined) this.deadDescriptors.remember(mntNs, s.deadMountId);
-      (suspect ? suspects : ordinary).push({ mntNs, pid: view.ns.pid, targets: todo });
-      // A namespace with targets left alone stays unresolved whatever the remounts do.
-      if (todo.length < view.statuses.filter((s) => s.state !== 'live').length) unresolved.add(mntNs);
+      for (const s of todo)
+        if (s.deadMountId !== undefined) this.deadDescriptors.remember(mntNs, s.deadMountId);
+      const plan = { mntNs, pid: view.ns.pid, startTime: view.ns.startTime, targets: todo };
+      (suspect ? suspects : ordinary).push(plan);
     }
     this.attempts.retain(broken);
     ordinary.sort((a, b) => (rank.get(a.mntNs) ?? 0) - (rank.get(b.mntNs) ?? 0));
     return { ordinary, suspects, unresolved };
+  }
+
+  private logOverLimit(views: readonly NamespaceView[], over: ReadonlyMap<string, number>): void {
+    for (const [cgroup, count] of over) {
+      if (this.overLimit.has(cgroup)) continue;
+      const view = views.find((v) => v.identity.cgroup === cgroup);
+      this.log.warn(
+        {
+          ...(view ? containerFields(view) : { cgroup }),
+          namespaces: count,
+          limit: this.config.maxNamespacesPerContainer,
+        },
+        'a container has more mount namespaces with lxcfs files than the limit: only its oldest are repaired and remembered',
+      );
+    }
+    this.overLimit = new Set(over.keys());
   }
 
   /** Writes the state when it is another object than the one last written; a failed write is retried at the next call. */
@@ -258,36 +359,39 @@ export class Sweeper implements LxcfsListener {
     const outcome = this.stateFile.save(this.state);
     this.metrics.recordStateSave(outcome, Object.keys(this.state.namespaces).length);
     if (outcome.ok) {
-      if (this.stateSaveError !== undefined) this.log.info({ path: this.stateFile.path, bytes: outcome.bytes }, 'agent state saved again');
+      if (this.stateSaveError !== undefined)
+        this.log.info(
+          { path: this.stateFile.path, bytes: outcome.bytes },
+          'agent state saved again',
+        );
       this.stateSaveError = undefined;
       this.saved = this.state;
       return;
     }
     const why = `cannot save the agent's state to ${this.stateFile.path} (${outcome.code}: ${outcome.error})`;
     if (why !== this.stateSaveError) {
-      this.log.error({ path: this.stateFile.path, errno: outcome.code, bytes: outcome.bytes }, `${why}: repairs go on, but what the agent learns is lost if it restarts; free space there`);
+      this.log.error(
+        { path: this.stateFile.path, errno: outcome.code, bytes: outcome.bytes },
+        `${why}: repairs go on, but what the agent learns is lost if it restarts; free space there`,
+      );
     }
     this.stateSaveError = why;
   }
 
-  private logOverLimit(views: readonly NamespaceView[], over: ReadonlyMap<string, number>): void {
-    for (const [cgroup, count] of over) {
-      if (this.overLimit.has(cgroup)) continue;
-      const view = views.find((v) => v.identity.cgroup === cgroup);
-      this.log.warn(
-        { ...(view ? containerFields(view) : { cgroup }), namespaces: count, limit: this.config.maxNamespacesPerContainer },
-        'a container has more mount namespaces with lxcfs files than the limit: only its oldest are repaired and remembered',
-      );
-    }
-    this.overLimit = new Set(over.keys());
-  }
-
   /** Remounts and logs the outcome; returns the namespaces left with a broken target. */
-  private async repair(ordinary: RemountPlan[], suspects: RemountPlan[], views: readonly NamespaceView[], liveDev: string, report: SweepReport): Promise<Set<string>> {
+  private async repair(
+    { ordinary, suspects }: { ordinary: RemountPlan[]; suspects: RemountPlan[] },
+    views: readonly NamespaceView[],
+    liveDev: string,
+    report: SweepReport,
+  ): Promise<Set<string>> {
     const plans = [...ordinary, ...suspects];
     if (plans.length === 0) return new Set();
     if (!this.config.remountSupported) {
-      this.log.error({ namespaces: plans.length }, 'broken lxcfs mounts cannot be repaired on this kernel (no open_tree/move_mount): recreate these pods');
+      this.log.error(
+        { namespaces: plans.length },
+        'broken lxcfs mounts cannot be repaired on this kernel (no open_tree/move_mount): recreate these pods',
+      );
       return new Set(plans.map((p) => p.mntNs));
     }
     const options: RemountOptions = {
@@ -301,7 +405,10 @@ export class Sweeper implements LxcfsListener {
     };
     // Suspects after every ordinary container, each in a helper run of its own: a target that hangs
     // the helper until its timeout holds up nothing else.
-    const outcomes = [...(await remount(ordinary, options)), ...(await remount(suspects, { ...options, batchSize: 1 }))];
+    const outcomes = [
+      ...(await remount(ordinary, options)),
+      ...(await remount(suspects, { ...options, batchSize: 1 })),
+    ];
     const viewsByNs = new Map(views.map((v) => [v.ns.mntNs, v]));
     const plansByNs = new Map(plans.map((p) => [p.mntNs, p]));
     const outcomesByNs = new Map<string, RemountOutcome[]>();
@@ -313,21 +420,52 @@ export class Sweeper implements LxcfsListener {
     const failedNs = new Set<string>();
     for (const [mntNs, mine] of outcomesByNs) {
       const view = viewsByNs.get(mntNs)!;
+      const refused = mine.find((o) => o.notEntered !== undefined);
+      if (refused) {
+        // The whole namespace, never a target of it: one line, and the process is chosen anew next time.
+        failedNs.add(mntNs);
+        this.forgetChosenProcess(mntNs);
+        this.metrics.recordNotEntered(refused.notEntered!);
+        report.notEntered += mine.length;
+        this.log.error(
+          {
+            ...containerFields(view),
+            targets: mine.map((o) => o.target),
+            notEntered: refused.notEntered,
+            err: refused.error,
+          },
+          'namespace not entered: remount refused',
+        );
+        continue;
+      }
       const done = mine.filter((o) => o.ok);
       if (done.length > 0) {
         const how = [...new Set(done.map((o) => o.how))].join(',');
-        const failedBefore = done.map((o) => this.attempts.succeeded(mntNs, o.target)).filter((a) => a !== undefined).length;
-        this.log.info({ ...containerFields(view), targets: done.map((o) => o.target), how, ...(failedBefore > 0 ? { failedBefore } : {}) }, 'remounted');
+        const failedBefore = done.filter(
+          (o) => this.attempts.succeeded(mntNs, o.target) !== undefined,
+        ).length;
+        this.log.info(
+          {
+            ...containerFields(view),
+            targets: done.map((o) => o.target),
+            how,
+            ...(failedBefore > 0 ? { failedBefore } : {}),
+          },
+          'remounted',
+        );
       }
       for (const o of mine.filter((o) => !o.ok)) {
         failedNs.add(mntNs);
         const status = plansByNs.get(mntNs)!.targets.find((t) => t.target === o.target)!;
         const kind = o.refused === undefined ? 'failed' : 'refused';
         const news = this.attempts.record(mntNs, status, kind, o.error ?? 'unknown');
-        const fields = { ...containerFields(view), target: o.target, err: o.error };
+        const fields = { ...containerFields(view), target: o.target, error: o.error };
         if (kind === 'refused') {
           report.refused++;
-          this.log[news ? 'warn' : 'debug'](fields, 'not a file of ours at an lxcfs target: left alone, looked at again after a backoff');
+          this.log[news ? 'warn' : 'debug'](
+            fields,
+            'not a file of ours at an lxcfs target: left alone, looked at again after a backoff',
+          );
         } else {
           report.failed++;
           this.log[news ? 'error' : 'debug'](fields, 'remount failed; retried after a backoff');

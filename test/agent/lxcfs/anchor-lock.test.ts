@@ -9,7 +9,8 @@ import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { AnchorLock } from '../../../src/agent/lxcfs/anchor-lock.js';
 import { fusectlConnection } from '../../../src/agent/lxcfs/fuse-connection.js';
-import { helperPath, waitUntil } from '../../helpers/node.js';
+import { helperPath } from '../../helpers/node.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-lock-'));
 const anchor = join(dir, 'anchor');
@@ -24,7 +25,12 @@ const noop = () => undefined;
 test('a second lock on the anchor is refused, naming the agent that holds it; released, it can be taken', async () => {
   const first = await AnchorLock.take(helperPath, anchor, noop);
   await assert.rejects(AnchorLock.take(helperPath, anchor, noop), (err: Error) => {
-    assert.match(err.message, new RegExp(`^another lxcfs-webhook agent \\(pid ${process.pid}: \\S*node .*\\) holds the anchor ${anchor}: run one agent per node and anchor`));
+    assert.match(
+      err.message,
+      new RegExp(
+        `^another lxcfs-webhook agent \\(pid ${process.pid}: \\S*node .*\\) holds the anchor ${anchor}: run one agent per node and anchor`,
+      ),
+    );
     assert.match(err.message, /nothing was changed$/);
     return true;
   });
@@ -50,12 +56,12 @@ test('a lock whose holder is killed is reported lost', async () => {
   let lost = false;
   const lock = await AnchorLock.take(helperPath, anchor, () => (lost = true));
   process.kill(lock.pid!, 'SIGKILL');
-  await waitUntil('the loss is noticed', () => lost, 5000);
+  await waitUntil('the loss is noticed', () => lost, { timeoutMs: 5000 });
   const next = await AnchorLock.take(helperPath, anchor, noop);
   await next.release();
 });
 
-test('fusectl names a connection by the kernel\'s dev_t', () => {
+test("fusectl names a connection by the kernel's dev_t", () => {
   assert.equal(fusectlConnection('0:52'), '52');
   assert.equal(fusectlConnection('8:1'), String(8 * 2 ** 20 + 1));
 });

@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { pino } from 'pino';
-import { claimAnchorDirectory, clearLxcfsMounts, inspectAnchor, prepareAnchor } from '../../../src/agent/lxcfs/anchor.js';
+import {
+  claimAnchorDirectory,
+  clearLxcfsMounts,
+  inspectAnchor,
+  prepareAnchor,
+} from '../../../src/agent/lxcfs/anchor.js';
 import { fuseDevAt, mountsAtOrBelow, readOwnMounts } from '../../../src/agent/host/mountinfo.js';
 import { LxcfsWebhookError } from '../../../src/errors.js';
 import { helperPath, TestNode } from '../../helpers/node.js';
@@ -17,8 +22,15 @@ const mountsAt = (path: string) => readOwnMounts().filter((m) => m.mountPoint ==
 
 test('prepares a tmpfs anchor once, reuses it, and removes only empty leftover directories', async () => {
   await prepareAnchor(node.layout, log);
-  assert.deepEqual(mountsAt(node.anchor).map((m) => m.fsType), ['tmpfs']);
-  assert.ok(existsSync(join(node.anchor, 'proc')) && existsSync(join(node.anchor, 'sys')) && existsSync(node.fuseMount));
+  assert.deepEqual(
+    mountsAt(node.anchor).map((m) => m.fsType),
+    ['tmpfs'],
+  );
+  assert.ok(
+    existsSync(join(node.anchor, 'proc')) &&
+      existsSync(join(node.anchor, 'sys')) &&
+      existsSync(node.fuseMount),
+  );
 
   // what a runtime leaves behind for a hostPath that did not exist, and things that are not ours
   mkdirSync(join(node.anchor, 'proc', 'loadavg'));
@@ -38,26 +50,39 @@ test('prepares a tmpfs anchor once, reuses it, and removes only empty leftover d
 test('lazily unmounts everything stacked on the anchor binds and the FUSE mountpoint, dead lxcfs included', async () => {
   const lxcfs = await node.lxcfsWithAnchor();
   const dev = fuseDevAt(readOwnMounts(), node.fuseMount);
-  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, dev), { tmpfs: true, binds: { proc: 'live', sys: 'live' } });
+  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, dev), {
+    tmpfs: true,
+    binds: { proc: 'live', sys: 'live' },
+  });
 
   lxcfs.kill('SIGKILL');
   await lxcfs.exited;
-  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, undefined).binds, { proc: 'dead', sys: 'dead' });
+  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, undefined).binds, {
+    proc: 'dead',
+    sys: 'dead',
+  });
   // more on top: a tmpfs over the dead proc bind, and a second one over that
-  for (let i = 0; i < 2; i++) execFileSync(helperPath, ['tmpfs', join(node.anchor, 'proc'), 'size=1m']);
+  for (let i = 0; i < 2; i++)
+    execFileSync(helperPath, ['tmpfs', join(node.anchor, 'proc'), 'size=1m']);
 
   await clearLxcfsMounts(node.layout, log);
   for (const place of [node.fuseMount, join(node.anchor, 'proc'), join(node.anchor, 'sys')]) {
     assert.deepEqual(mountsAtOrBelow(readOwnMounts(), place), [], place);
   }
-  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, undefined), { tmpfs: true, binds: { proc: 'absent', sys: 'absent' } });
+  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, undefined), {
+    tmpfs: true,
+    binds: { proc: 'absent', sys: 'absent' },
+  });
 });
 
 test('refuses an anchor with a FUSE filesystem mounted directly on it, naming the fix', async () => {
   const foreign = await node.startForeignLxcfs();
   assert.throws(
     () => claimAnchorDirectory({ ...node.layout, root: foreign.mount }),
-    (err: LxcfsWebhookError) => err.code === 'E_AGENT' && err.message.includes(`systemctl disable --now lxcfs`) && err.message.includes(`umount -l ${foreign.mount}`),
+    (err: LxcfsWebhookError) =>
+      err.code === 'E_AGENT' &&
+      err.message.includes(`systemctl disable --now lxcfs`) &&
+      err.message.includes(`umount -l ${foreign.mount}`),
   );
   assert.equal(mountsAt(foreign.mount)[0]?.fsType, 'fuse.lxcfs', 'left alone');
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { bindIntoAnchor, clearLxcfsMounts } from '../../../src/agent/lxcfs/anchor.js';
@@ -9,7 +9,13 @@ import { parseMountinfo } from '../../../src/agent/host/mountinfo.js';
 import { remount, type RemountOptions } from '../../../src/agent/repair/remount.js';
 import { ALLOWED_FILES, DEFAULT_FILES } from '../../../src/config/defaults.js';
 import type { TestContainer } from '../../helpers/container.js';
-import { EXPECTED_MEMTOTAL, helperPath, LIMITS, TestNode } from '../../helpers/node.js';
+import {
+  chosenProcess,
+  EXPECTED_MEMTOTAL,
+  helperPath,
+  LIMITS,
+  TestNode,
+} from '../../helpers/node.js';
 import { join } from 'node:path';
 
 const node = new TestNode();
@@ -28,21 +34,47 @@ async function restartLxcfs(): Promise<void> {
   lxcfs.kill('SIGKILL');
   await lxcfs.exited;
   await clearLxcfsMounts(node.layout, log);
-  lxcfs = await startLxcfs({ bin: 'lxcfs', args: ['--enable-cfs'], fuseMount: node.fuseMount, pidfile: join(node.dir, 'run', 'lxcfs.pid') }, log, 5000);
+  lxcfs = await startLxcfs(
+    {
+      bin: 'lxcfs',
+      args: ['--enable-cfs'],
+      fuseMount: node.fuseMount,
+      pidfile: join(node.dir, 'run', 'lxcfs.pid'),
+    },
+    log,
+    5000,
+  );
   knownDevs.add(lxcfs.dev);
   await bindIntoAnchor(node.layout);
 }
 
 function statusesOf(c: TestContainer, remembered = {}) {
-  return classifyTargets({ mounts: parseMountinfo(c.mountinfo()), liveDev: lxcfs.dev, knownDevs, remembered, files: ALLOWED_FILES });
+  return classifyTargets({
+    mounts: parseMountinfo(c.mountinfo()),
+    liveDev: lxcfs.dev,
+    knownDevs,
+    remembered,
+    files: ALLOWED_FILES,
+  });
 }
 
 function options(): RemountOptions {
-  return { helper: helperPath, proc: '/proc', fuseMount: node.fuseMount, liveDev: lxcfs.dev, parallelism: 2, batchSize: 25, timeoutMs: 5000 };
+  return {
+    helper: helperPath,
+    proc: '/proc',
+    fuseMount: node.fuseMount,
+    liveDev: lxcfs.dev,
+    parallelism: 2,
+    batchSize: 25,
+    timeoutMs: 5000,
+  };
 }
 
 async function repair(containers: TestContainer[]) {
-  const plans = containers.map((c) => ({ mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`), pid: c.pid, targets: statusesOf(c).filter((s) => s.state !== 'live') }));
+  const plans = containers.map((c) => ({
+    ...chosenProcess(c.pid),
+    targets: statusesOf(c).filter((s) => s.state !== 'live'),
+  }));
   return remount(plans, options());
 }
 
@@ -52,8 +84,18 @@ function depth(c: TestContainer, path: string): number {
 }
 
 test('swaps dead mounts for live ones in running containers (MOVE_MOUNT_BENEATH), read-only kept, nothing stacked', async () => {
-  const plain = await node.container({ name: 'plain', ...LIMITS, files: DEFAULT_FILES, readOnlyFiles: ['/proc/cpuinfo'] });
-  const minimal = await node.container({ name: 'minimal', ...LIMITS, files: DEFAULT_FILES, minimal: true });
+  const plain = await node.container({
+    name: 'plain',
+    ...LIMITS,
+    files: DEFAULT_FILES,
+    readOnlyFiles: ['/proc/cpuinfo'],
+  });
+  const minimal = await node.container({
+    name: 'minimal',
+    ...LIMITS,
+    files: DEFAULT_FILES,
+    minimal: true,
+  });
   const depthBefore = depth(plain, '/proc/meminfo');
   await restartLxcfs();
   for (const c of [plain, minimal]) {
@@ -63,7 +105,12 @@ test('swaps dead mounts for live ones in running containers (MOVE_MOUNT_BENEATH)
 
   const outcomes = await repair([plain, minimal]);
   assert.equal(outcomes.length, 2 * DEFAULT_FILES.length);
-  for (const o of outcomes) assert.deepEqual({ ok: o.ok, how: o.how }, { ok: true, how: 'beneath' }, `${o.target}: ${o.error}`);
+  for (const o of outcomes)
+    assert.deepEqual(
+      { ok: o.ok, how: o.how },
+      { ok: true, how: 'beneath' },
+      `${o.target}: ${o.error}`,
+    );
 
   for (const c of [plain, minimal]) {
     assert.ok((await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL), c.spec.name);
@@ -77,29 +124,47 @@ test('swaps dead mounts for live ones in running containers (MOVE_MOUNT_BENEATH)
 });
 
 test('on kernels without MOVE_MOUNT_BENEATH and mount_setattr: detach, attach, classic attributes', async (t) => {
-  const c = await node.container({ name: 'old-kernel', ...LIMITS, files: DEFAULT_FILES, readOnlyFiles: ['/proc/cpuinfo'] });
+  const c = await node.container({
+    name: 'old-kernel',
+    ...LIMITS,
+    files: DEFAULT_FILES,
+    readOnlyFiles: ['/proc/cpuinfo'],
+  });
   const depthBefore = depth(c, '/proc/meminfo');
   await restartLxcfs();
   process.env.LXCFS_REMOUNT_EMULATE_OLD_KERNEL = '1';
   t.after(() => delete process.env.LXCFS_REMOUNT_EMULATE_OLD_KERNEL);
 
   const outcomes = await repair([c]);
-  for (const o of outcomes) assert.deepEqual({ ok: o.ok, how: o.how }, { ok: true, how: 'detach-attach' }, `${o.target}: ${o.error}`);
+  for (const o of outcomes)
+    assert.deepEqual(
+      { ok: o.ok, how: o.how },
+      { ok: true, how: 'detach-attach' },
+      `${o.target}: ${o.error}`,
+    );
   assert.ok((await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL));
   assert.equal(depth(c, '/proc/meminfo'), depthBefore);
-  const cpuinfo = parseMountinfo(c.mountinfo()).find((m) => m.mountPoint === '/proc/cpuinfo' && m.dev === lxcfs.dev);
+  const cpuinfo = parseMountinfo(c.mountinfo()).find(
+    (m) => m.mountPoint === '/proc/cpuinfo' && m.dev === lxcfs.dev,
+  );
   assert.deepEqual(cpuinfo?.options.slice(0, 3), ['ro', 'nosuid', 'nodev']);
 });
 
-test('a missing target is attached again where the node\'s file showed through', async () => {
+test("a missing target is attached again where the node's file showed through", async () => {
   const c = await node.container({ name: 'missing', ...LIMITS, files: DEFAULT_FILES });
   const remembered = { '/proc/meminfo': { lxcfsPath: '/proc/meminfo', readOnly: false } };
   assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
-  assert.ok(!(await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL), 'the node\'s meminfo shows through');
+  assert.ok(
+    !(await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL),
+    "the node's meminfo shows through",
+  );
   const missing = statusesOf(c, remembered).filter((s) => s.state !== 'live');
-  assert.deepEqual(missing.map((s) => [s.target, s.state]), [['/proc/meminfo', 'missing']]);
+  assert.deepEqual(
+    missing.map((s) => [s.target, s.state]),
+    [['/proc/meminfo', 'missing']],
+  );
 
-  const [outcome] = await remount([{ mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`), pid: c.pid, targets: missing }], options());
+  const [outcome] = await remount([{ ...chosenProcess(c.pid), targets: missing }], options());
   assert.deepEqual({ ok: outcome?.ok, how: outcome?.how }, { ok: true, how: 'attach' });
   assert.ok((await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL));
 });
@@ -108,9 +173,15 @@ test('failures are per target, named by step and errno, and leave the container 
   const c = await node.container({ name: 'failing', ...LIMITS, files: ['/proc/meminfo'] });
   const mountinfoBefore = c.mountinfo();
   const plan = {
-    mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`),
-    pid: c.pid,
-    targets: [{ target: '/proc/meminfo', lxcfsPath: '/proc/no-such-file', readOnly: false, state: 'stale' as const }],
+    ...chosenProcess(c.pid),
+    targets: [
+      {
+        target: '/proc/meminfo',
+        lxcfsPath: '/proc/no-such-file',
+        readOnly: false,
+        state: 'stale' as const,
+      },
+    ],
   };
   const [outcome] = await remount([plan], options());
   assert.equal(outcome?.ok, false);
@@ -119,7 +190,10 @@ test('failures are per target, named by step and errno, and leave the container 
 
   await c.destroy();
   const [gone] = await remount([plan], options());
-  assert.deepEqual({ ok: gone?.ok, error: gone?.error }, { ok: false, error: 'the container exited' });
+  assert.deepEqual(
+    { ok: gone?.ok, error: gone?.error },
+    { ok: false, error: 'the container exited' },
+  );
 });
 
 test('a target that is not a file of ours is refused, named, and left exactly as it was: never followed, never stacked', async () => {
@@ -127,11 +201,36 @@ test('a target that is not a file of ours is refused, named, and left exactly as
   writeFileSync(victim, 'not lxcfs\n');
   // Each container hides its procfs (or sysfs) file under a tmpfs holding something else there.
   const cases = [
-    { name: 'symlink', target: '/proc/meminfo', setup: `mount -t tmpfs t /proc && ln -s ${victim} /proc/meminfo`, refused: 'a symlink at /proc/meminfo' },
-    { name: 'fifo', target: '/proc/meminfo', setup: 'mount -t tmpfs t /proc && mkfifo /proc/meminfo', refused: 'a FIFO at /proc/meminfo' },
-    { name: 'directory', target: '/proc/meminfo', setup: 'mount -t tmpfs t /proc && mkdir /proc/meminfo', refused: 'a directory at /proc/meminfo' },
-    { name: 'tmpfs-file', target: '/proc/meminfo', setup: 'mount -t tmpfs t /proc && echo fake > /proc/meminfo', refused: /^a file of another filesystem \(type 0x1021994\) at \/proc\/meminfo$/ },
-    { name: 'bound-file', target: '/proc/meminfo', setup: `mount --bind ${victim} /proc/meminfo`, refused: 'a mount at /proc/meminfo' },
+    {
+      name: 'symlink',
+      target: '/proc/meminfo',
+      setup: `mount -t tmpfs t /proc && ln -s ${victim} /proc/meminfo`,
+      refused: 'a symlink at /proc/meminfo',
+    },
+    {
+      name: 'fifo',
+      target: '/proc/meminfo',
+      setup: 'mount -t tmpfs t /proc && mkfifo /proc/meminfo',
+      refused: 'a FIFO at /proc/meminfo',
+    },
+    {
+      name: 'directory',
+      target: '/proc/meminfo',
+      setup: 'mount -t tmpfs t /proc && mkdir /proc/meminfo',
+      refused: 'a directory at /proc/meminfo',
+    },
+    {
+      name: 'tmpfs-file',
+      target: '/proc/meminfo',
+      setup: 'mount -t tmpfs t /proc && echo fake > /proc/meminfo',
+      refused: /^a file of another filesystem \(type 0x1021994\) at \/proc\/meminfo$/,
+    },
+    {
+      name: 'bound-file',
+      target: '/proc/meminfo',
+      setup: `mount --bind ${victim} /proc/meminfo`,
+      refused: 'a mount at /proc/meminfo',
+    },
     {
       name: 'dir-symlink',
       target: '/sys/devices/system/cpu/online',
@@ -139,22 +238,31 @@ test('a target that is not a file of ours is refused, named, and left exactly as
       refused: 'a symlink at /sys/devices/system/cpu',
     },
   ];
-  const containers = await Promise.all(cases.map((k) => node.container({ name: `refused-${k.name}`, ...LIMITS })));
+  const containers = await Promise.all(
+    cases.map((k) => node.container({ name: `refused-${k.name}`, ...LIMITS })),
+  );
   for (const [i, c] of containers.entries()) {
     const setup = await c.exec(['sh', '-c', cases[i]!.setup]);
     assert.equal(setup.code, 0, setup.stderr);
   }
   const before = containers.map((c) => c.mountinfo());
   const plans = containers.map((c, i) => ({
-    mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`),
-    pid: c.pid,
-    targets: [{ target: cases[i]!.target, lxcfsPath: cases[i]!.target, readOnly: false, state: 'missing' as const }],
+    ...chosenProcess(c.pid),
+    targets: [
+      {
+        target: cases[i]!.target,
+        lxcfsPath: cases[i]!.target,
+        readOnly: false,
+        state: 'missing' as const,
+      },
+    ],
   }));
   const outcomes = await remount(plans, options());
   for (const [i, c] of containers.entries()) {
     const outcome = outcomes.find((o) => o.pid === c.pid)!;
     assert.equal(outcome.ok, false, cases[i]!.name);
-    if (typeof cases[i]!.refused === 'string') assert.equal(outcome.refused, cases[i]!.refused, cases[i]!.name);
+    if (typeof cases[i]!.refused === 'string')
+      assert.equal(outcome.refused, cases[i]!.refused, cases[i]!.name);
     else assert.match(outcome.refused ?? '', cases[i]!.refused as RegExp, cases[i]!.name);
     assert.equal(c.mountinfo(), before[i], `${cases[i]!.name}: nothing mounted`);
   }
@@ -167,11 +275,22 @@ test('a stale target whose mount is no longer the dead one the sweep saw is refu
   const [stale] = statusesOf(c).filter((s) => s.state === 'stale');
   assert.ok(stale?.deadMountId !== undefined);
   const before = c.mountinfo();
-  const [outcome] = await remount([{ mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`), pid: c.pid, targets: [{ ...stale, deadMountId: stale.deadMountId + 100_000 }] }], options());
+  const [outcome] = await remount(
+    [
+      {
+        ...chosenProcess(c.pid),
+        targets: [{ ...stale, deadMountId: stale.deadMountId + 100_000 }],
+      },
+    ],
+    options(),
+  );
   assert.equal(outcome?.ok, false);
-  assert.equal(outcome?.refused, `mount ${stale.deadMountId}, not the dead lxcfs mount ${stale.deadMountId + 100_000} at /proc/meminfo`);
+  assert.equal(
+    outcome?.refused,
+    `mount ${stale.deadMountId}, not the dead lxcfs mount ${stale.deadMountId + 100_000} at /proc/meminfo`,
+  );
   assert.equal(c.mountinfo(), before);
   // with the right id it is swapped as usual
-  const [swapped] = await remount([{ mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`), pid: c.pid, targets: [stale] }], options());
+  const [swapped] = await remount([{ ...chosenProcess(c.pid), targets: [stale] }], options());
   assert.deepEqual({ ok: swapped?.ok, how: swapped?.how }, { ok: true, how: 'beneath' });
 });

@@ -12,16 +12,27 @@ const dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-state-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('a missing or unreadable file is an empty state, not an error', () => {
-  assert.deepEqual(new StateFile(join(dir, 'absent.json')).load(), { knownDevs: [], namespaces: {} });
+  assert.deepEqual(new StateFile(join(dir, 'absent.json')).load(), {
+    knownDevs: [],
+    namespaces: {},
+  });
   writeFileSync(join(dir, 'broken.json'), '{not json');
-  assert.deepEqual(new StateFile(join(dir, 'broken.json')).load(), { knownDevs: [], namespaces: {} });
+  assert.deepEqual(new StateFile(join(dir, 'broken.json')).load(), {
+    knownDevs: [],
+    namespaces: {},
+  });
 });
 
 test('what is saved is loaded back by a new agent process', () => {
   const path = join(dir, 'state.json');
   const state = {
     knownDevs: ['0:41', '0:43'],
-    namespaces: { 'mnt:[4026532301]': { cgroup: '/kubepods/pod1/c1', targets: { '/proc/meminfo': { lxcfsPath: '/proc/meminfo', readOnly: false } } } },
+    namespaces: {
+      'mnt:[4026532301]': {
+        cgroup: '/kubepods/pod1/c1',
+        targets: { '/proc/meminfo': { lxcfsPath: '/proc/meminfo', readOnly: false } },
+      },
+    },
   };
   new StateFile(path).save(state);
   assert.deepEqual(new StateFile(path).load(), state);
@@ -48,7 +59,10 @@ test('a full filesystem: the save reports ENOSPC without throwing, leaves the la
   const file = new StateFile(path);
   assert.deepEqual(file.save({ knownDevs: ['0:41'], namespaces: {} }), { ok: true, bytes: 38 });
   writeFileSync(join(small, 'filler'), Buffer.alloc(60 * 1024));
-  const big = { knownDevs: ['0:41', '0:42'], namespaces: { 'mnt:[1]': { cgroup: 'x'.repeat(8000), targets: {} } } };
+  const big = {
+    knownDevs: ['0:41', '0:42'],
+    namespaces: { 'mnt:[1]': { cgroup: 'x'.repeat(8000), targets: {} } },
+  };
   const failed = file.save(big);
   assert.equal(failed.ok, false);
   assert.equal(failed.ok === false && failed.code, 'ENOSPC');
