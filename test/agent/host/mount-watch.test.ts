@@ -282,7 +282,7 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
 test('watch: a ping is answered after every change seen before it', async () => {
   const ns = await namespace();
   const w = rawWatcher();
-  w.send(`add ${ns.mntNs} ${ns.pid}`);
+  w.send(`add ${ns.mntNs} ${ns.pid} ${ns.startTime}`);
   await w.next((l) => l.event === 'added');
   bindInside(ns.pid);
   w.send('ping 7');
