@@ -21,7 +21,7 @@ import {
 import { RequestProblem } from '../errors.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
-import { answerClientError, closeServer, endFailedHandshake, openConnections, trackSockets } from './connections.js';
+import { answerClientError, closeServer, endFailedHandshake, guardConnections, openConnections, trackSockets } from './connections.js';
 import type { RequestOutcome, WebhookMetrics } from './metrics.js';
 import { checkRequest, pathOf, readBody } from './request.js';
 import { reviewAdmission, type ReviewLog } from './review.js';
@@ -56,8 +56,12 @@ export interface AdmissionServerOptions {
   maxRequestBytes: number;
   metrics: WebhookMetrics;
   logger: Logger;
-  /** Connections held at once; more are refused at accept and counted as dropped. */
+  /** Connections held at once; a new one takes the place of an idle or unfinished one (connection-table.ts). */
   maxConnections: number;
+  /** Connections one peer address may hold; beyond it a new one takes the place of one of its own. */
+  maxConnectionsPerPeer: number;
+  /** PEM CA bundle: when given, only clients with a certificate it signed complete the TLS handshake. */
+  clientCa?: Buffer;
   timeouts?: Partial<TransportTimeouts>;
 }
 
@@ -155,9 +159,10 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
   const transport: Transport = { ...options, draining: false };
   const handle = (req: IncomingMessage, res: ServerResponse) => handleRequest(transport, req, res);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-  const tlsOptions = { cert: options.keyPair.cert, key: options.keyPair.key, minVersion: TLS_MIN_VERSION } as const;
+  const tlsOptions = { cert: options.keyPair.cert, key: options.keyPair.key, minVersion: TLS_MIN_VERSION, ca: options.clientCa } as const;
   const server = createServer({
     ...tlsOptions,
+    ...(options.clientCa ? { requestCert: true, rejectUnauthorized: true } : {}),
     handshakeTimeout: timeouts.tlsHandshakeMs,
     keepAliveTimeout: timeouts.keepAliveMs,
     headersTimeout: timeouts.headersMs,
@@ -165,18 +170,21 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
     connectionsCheckingInterval: timeouts.checkIntervalMs,
   }, handle);
   server.timeout = timeouts.socketIdleMs;
-  server.maxConnections = options.maxConnections;
   options.metrics.countConnections(() => openConnections(server));
   const sockets = trackSockets(server);
-  // Node >= 18.6 emits 'drop' for a connection refused at maxConnections (it closes it itself).
-  server.on('drop', () => options.metrics.recordDroppedConnection());
+  guardConnections(server, {
+    limits: { maxConnections: options.maxConnections, maxPerPeer: options.maxConnectionsPerPeer },
+    requestTimeoutMs: timeouts.requestMs,
+    metrics: options.metrics,
+    logger: options.logger,
+  });
   // `Expect: 100-continue` (curl, for large bodies): invite the body only if it will be read.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     if (!checkRequest(req, options.maxRequestBytes)) res.writeContinue();
     handle(req, res);
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, options.logger));
-  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => endFailedHandshake(err, socket, options.logger));
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => endFailedHandshake(err, socket, options.logger, options.metrics));
 
   return {
     server,

@@ -6,6 +6,7 @@ import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../runtime/health-server.js';
 import { closeNow, listen } from '../runtime/listen.js';
+import { loadClientCa } from './client-ca.js';
 import { WebhookMetrics } from './metrics.js';
 import { createAdmissionServer, type TransportTimeouts } from './server.js';
 import { loadKeyPair, watchKeyPair, type KeyPair, type KeyPairFiles, type KeyPairWatcher } from './tls.js';
@@ -20,8 +21,12 @@ export interface WebhookConfig {
   tls: { files: KeyPairFiles } | { keyPair: KeyPair };
   settings: InjectionSettings;
   maxRequestBytes: number;
-  /** Connections held at once on the webhook port; more are refused and counted. */
+  /** Connections held at once on the webhook port; a new one takes the place of an idle or unfinished one. */
   maxConnections: number;
+  /** Connections one peer address may hold on the webhook port. */
+  maxConnectionsPerPeer: number;
+  /** CA bundle (PEM file) client certificates must chain to; without it no client certificate is asked for. */
+  clientCaFile?: string;
   logger: Logger;
   /** Transport timeouts; tests shorten them. Defaults: config/defaults.ts. */
   timeouts?: Partial<TransportTimeouts>;
@@ -51,11 +56,14 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
     logger.warn({ notAfter: keyPair.notAfter.toISOString() }, 'the TLS certificate has expired: the API server will refuse it until it is renewed');
   }
 
+  const clientCa = config.clientCaFile === undefined ? undefined : loadClientCa(config.clientCaFile);
   const admission = createAdmissionServer({
     keyPair,
     settings: config.settings,
     maxRequestBytes: config.maxRequestBytes,
     maxConnections: config.maxConnections,
+    maxConnectionsPerPeer: config.maxConnectionsPerPeer,
+    clientCa,
     timeouts: config.timeouts,
     metrics,
     logger,

@@ -192,18 +192,22 @@ export const WEBHOOK_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4']
 // ---- Webhook transport: timeouts, connections, response sizes ----------------------------------------
 
 /**
- * A connection must finish its TLS handshake within this. The API server's handshake takes
- * milliseconds; a socket still silent after 10 s is a scanner, a dead peer or a slowloris.
+ * A connection must finish its TLS handshake within this. The API server's handshake takes a few
+ * milliseconds (its own limit is 10 s); a socket still silent after 5 s is a scanner, a dead peer or a
+ * slowloris.
  */
-export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const TLS_HANDSHAKE_TIMEOUT_MS = 5_000;
 /** The API server keeps idle connections to webhooks for 90 s; closing them sooner races its reuse. */
 export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 /**
  * These two only run while a request is being received (Node >= 18 does not count the idle time
- * between keep-alive requests), so they can be far below the keep-alive timeout. 30 s is the longest
- * timeoutSeconds a webhook configuration may have: after that the API server has given up anyway.
+ * between keep-alive requests), so they can be far below the keep-alive timeout. The API server writes
+ * a request's headers and body at once, so 10 s for the headers is long. 30 s is the longest
+ * timeoutSeconds a webhook configuration may have: after that the API server has given up anyway. A
+ * request that carries the API server's `?timeout=` (its configuration's timeoutSeconds) gets that
+ * deadline instead, for receiving the body and for its answer to be taken (connections.ts).
  */
-export const HEADERS_TIMEOUT_MS = 15_000;
+export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /**
  * A connection silent before its first request, or stalled mid-request. Node's headers timeout does
@@ -218,8 +222,8 @@ export const SOCKET_IDLE_TIMEOUT_MS = HEADERS_TIMEOUT_MS;
  */
 export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /**
- * Connections `serve` holds at once; more are refused at accept (counted in
- * lxcfs_webhook_connections_dropped_total). Measured on Node 20 (the `serve` process, /proc VmRSS): a
+ * Connections `serve` holds at once; beyond it, a new connection takes the place of an idle or unfinished
+ * one of the peer holding the most (connection-table.ts). Measured on Node 20 (the `serve` process, /proc VmRSS): a
  * silent TCP connection costs ~13 KiB, an idle TLS one ~48 KiB, a half-sent ClientHello ~58 KiB.
  * Holding 1024 such connections (a third of each), five times over, took the process from 71 to a
  * 150 MiB high-water mark (freed TLS memory is reused, not all returned), which leaves the webhook's
@@ -228,6 +232,14 @@ export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 /** Most --max-connections takes: beyond it a replica runs out of memory or descriptors first. */
 export const MAX_CONNECTIONS_LIMIT = 65_536;
+/**
+ * Connections one peer address may hold: a quarter of the default bound, so that a single pod can never
+ * hold most of it. Generous for the API server: it keeps at most 25 idle connections per webhook host
+ * (per API server process), and on managed clusters several API servers reach the webhook from the same
+ * few addresses (konnectivity agents, NAT). A peer at its share that opens another gives up one of its
+ * own, so even a client sharing an address with an attacker gets its new connection.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_PEER = 256;
 /**
  * AdmissionReview warnings: the API server prints each one to the user (kubectl shows them). Its
  * documentation asks for at most 120 characters each; its warning recorder

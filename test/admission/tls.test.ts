@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadKeyPair } from '../../src/admission/tls.js';
 import { startWebhook } from '../../src/admission/webhook.js';
 import { createCA, issueServingCert, type CertificateAuthority, type IssuedCertificate } from '../../src/certs/authority.js';
-import { DEFAULT_MAX_CONNECTIONS } from '../../src/config/defaults.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_PEER } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import { LxcfsWebhookError } from '../../src/errors.js';
 import { readJsonFixture } from '../helpers/paths.js';
@@ -68,7 +68,7 @@ describe('TLS certificate files', () => {
     const { logger, lines } = memoryLogger();
     const webhook = await startWebhook({
       port: 0, healthPort: 0, address: HOST, tls: { files: { certFile, keyFile } }, settings: defaultSettings,
-      maxRequestBytes: 1024 * 1024, maxConnections: DEFAULT_MAX_CONNECTIONS, logger, tlsPollIntervalMs: pollIntervalMs,
+      maxRequestBytes: 1024 * 1024, maxConnections: DEFAULT_MAX_CONNECTIONS, maxConnectionsPerPeer: DEFAULT_MAX_CONNECTIONS_PER_PEER, logger, tlsPollIntervalMs: pollIntervalMs,
     });
     return { webhook, lines };
   }
