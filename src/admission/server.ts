@@ -21,7 +21,7 @@ import {
 import { RequestProblem } from '../errors.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
-import { answerClientError, closeServer, endFailedHandshake, guardConnections, openConnections, trackSockets } from './connections.js';
+import { answerClientError, closeServer, endFailedHandshake, guardConnections, openConnections, peerAddress, trackSockets } from './connections.js';
 import type { RequestOutcome, WebhookMetrics } from './metrics.js';
 import { checkRequest, pathOf, readBody } from './request.js';
 import { reviewAdmission, type ReviewLog } from './review.js';
@@ -120,7 +120,8 @@ function answerReview(t: Transport, res: ServerResponse, started: number, body: 
   const result = reviewAdmission(decoded, t.settings);
   if (result.kind === 'invalid') throw new RequestProblem('invalid-review', result.problem);
   const seconds = respond(t, res, started, 200, result.review, { result: result.log.result, reason: result.log.reason ?? '' }, result.log);
-  t.logger.info({ ...result.log, status: 200, latencyMs: roundMs(seconds * 1000) }, 'review');
+  // `peer`: where reviews come from, which is what a NetworkPolicy must admit (README, "Network policy").
+  t.logger.info({ ...result.log, status: 200, latencyMs: roundMs(seconds * 1000), peer: peerAddress(res.socket?.remoteAddress) }, 'review');
 }
 
 /** Whatever a handler throws becomes an answer: its own status for a RequestProblem, else a 500. */
