@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,7 +12,11 @@ import { parse } from 'yaml';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 import { validateObject } from '../helpers/k8s-schema.js';
 import { HOST, startTestWebhook } from '../helpers/webhook.js';
+import { localhostCertificate } from '../../src/admission/self-signed.js';
 import { parseKeyPair } from '../../src/admission/tls.js';
+import { command as serveCommand } from '../../src/cli/serve.js';
+import { checkNetworkPolicies } from '../deploy/network-policy.js';
+import { readmeExample, readmeFile } from '../helpers/readme.js';
 import { INSTALL } from '../../src/config/defaults.js';
 import { checkInstall } from '../deploy/check-install.js';
 import { find, kustomize, type K8sObject } from '../deploy/render.js';
@@ -76,6 +80,9 @@ function validateAll(objects: K8sObject[]): void {
   for (const o of objects) if (!NO_SCHEMA_HERE.has(o.kind)) validateObject(o);
 }
 
+/** A CA certificate for webhook.clientCA (the localhost CA `serve` makes in memory). */
+const CLIENT_CA = (await localhostCertificate()).caCertPem;
+
 /** The value combinations rendered (and listed in the README); each must render valid objects. */
 const COMBINATIONS: Record<string, RenderOptions> = {
   'defaults (cert-manager)': {},
@@ -104,6 +111,9 @@ const COMBINATIONS: Record<string, RenderOptions> = {
   } }] },
   'another namespace, no namespace object or quota': { namespace: 'platform', releaseName: 'lx', values: [{ createNamespace: false, criticalPodsQuota: false }] },
   'mount-lxcfs label, as the kustomize component': { values: [{ injection: { mountLxcfsLabel: true } }] },
+  'network policies, as the README\'s values file': { values: [parse(readmeFile('network-policy.yaml')) as object] },
+  'network policies, the webhook port from any source': { values: [{ networkPolicy: { enabled: true } }] },
+  'webhook client certificates (webhook.clientCA)': { values: [{ webhook: { clientCA: CLIENT_CA } }] },
   'two -f files: a null removes a default, lists replace': { values: [
     { webhook: { nodeSelector: { pool: 'a' }, tolerations: [{ operator: 'Exists' }] } },
     { webhook: { nodeSelector: { 'kubernetes.io/os': null }, tolerations: [{ key: 'x', operator: 'Exists' }] } },
@@ -149,6 +159,50 @@ describe('helm chart: defaults are the kustomize cert-manager install', () => {
   it('with OpenShift values, renders the same objects as deploy/overlays/openshift', () => {
     const chart = releaseObjects(renderChart(COMBINATIONS['OpenShift: service CA and SCC']));
     assertSameObjects(chart, kustomize(overlay('openshift')));
+  });
+});
+
+describe('helm chart: network policies and client certificates', () => {
+  it('networkPolicy as the README\'s values file renders the objects of the README\'s kustomize example overlay', () => {
+    const work = mkdtempSync(join(tmpdir(), 'chart-network-policy-'));
+    after(() => rmSync(work, { recursive: true, force: true }));
+    cpSync(join(repoRoot, 'deploy'), join(work, 'deploy'), { recursive: true });
+    const mine = join(work, 'deploy', 'overlays', 'mine');
+    mkdirSync(mine);
+    writeFileSync(join(mine, 'kustomization.yaml'), readmeExample('network-policy kustomization'));
+    const chart = releaseObjects(renderChart(COMBINATIONS['network policies, as the README\'s values file']));
+    // The component's objects carry the namespace themselves, not the part-of label of deploy/base.
+    assertSameObjects(chart, kustomize(mine));
+    const values = parse(readmeFile('network-policy.yaml')) as { networkPolicy: { apiServer: never; metrics: never } };
+    checkNetworkPolicies(chart, values.networkPolicy);
+    checkNetworkPolicies(releaseObjects(renderChart(COMBINATIONS['network policies, the webhook port from any source'])), { apiServer: 'any', metrics: [] });
+  });
+  it('helm test gets a policy of its own that admits its pod to the webhook port, only while it runs', () => {
+    const rendered = renderChart(COMBINATIONS['network policies, as the README\'s values file']).map((r) => r.object);
+    const hooks = rendered.filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test');
+    const policy = find(hooks, 'NetworkPolicy', 'lxcfs-webhook-test');
+    const pod = hooks.find((o) => o.kind === 'Pod')!;
+    assert.ok(Number(policy.metadata.annotations!['helm.sh/hook-weight']) < Number(pod.metadata.annotations!['helm.sh/hook-weight'] ?? 0), 'created before the pod');
+    const from = policy.spec.ingress[0].from[0].podSelector.matchLabels as Record<string, string>;
+    assert.ok(Object.entries(from).every(([k, v]) => pod.metadata.labels![k] === v), 'selects the test pod');
+    const webhookPods = find(rendered, 'Deployment', 'lxcfs-webhook').spec.template.metadata.labels as Record<string, string>;
+    assert.ok(!Object.entries(from).every(([k, v]) => webhookPods[k] === v), 'and not the webhook\'s pods');
+    assert.deepEqual(policy.spec.ingress[0].ports, [{ port: 'https', protocol: 'TCP' }]);
+  });
+  it('webhook.clientCA: a ConfigMap with the CA, mounted where --client-ca reads it, and a new CA rolls the pods', () => {
+    const objects = releaseObjects(renderChart(COMBINATIONS['webhook client certificates (webhook.clientCA)']));
+    const deployment = find(objects, 'Deployment', 'lxcfs-webhook');
+    const pod = deployment.spec.template.spec;
+    const options = serveCommand.parse(pod.containers[0].args.slice(1));
+    const mount = pod.containers[0].volumeMounts.find((m: any) => options.config.clientCaFile?.startsWith(`${m.mountPath}/`));
+    assert.ok(mount, '--client-ca is in a mounted volume');
+    const configMap = find(objects, 'ConfigMap', pod.volumes.find((v: any) => v.name === mount.name).configMap.name);
+    assert.equal(configMap.data[options.config.clientCaFile!.split('/').at(-1)!].trim(), CLIENT_CA.trim());
+    const annotation = (ca: string) => find(releaseObjects(renderChart({ values: [{ webhook: { clientCA: ca } }] })), 'Deployment', 'lxcfs-webhook')
+      .spec.template.metadata.annotations['lxcfs-webhook.io/client-ca-sha256'];
+    assert.notEqual(annotation(CLIENT_CA), annotation(`${CLIENT_CA}${CLIENT_CA}`));
+    assert.equal(serveCommand.parse(find(releaseObjects(renderChart()), 'Deployment', 'lxcfs-webhook').spec.template.spec.containers[0].args.slice(1)).config.clientCaFile,
+      undefined, 'off by default');
   });
 });
 
@@ -284,6 +338,11 @@ describe('helm chart: values.schema.json refuses bad values, naming them', () =>
   });
   it('but accepts `global`, which a parent chart passes to this one as a dependency', () => {
     assert.doesNotThrow(() => renderRaw({ values: [{ global: { imageRegistry: 'x' } }] }));
+  });
+  it('network policy peers and the client CA', () => {
+    assert.match(refusal({ networkPolicy: { apiServer: [{ cidr: '10.0.0.0/8' }] } }), /networkPolicy\.apiServer\.0: Additional property cidr is not allowed/);
+    assert.match(refusal({ networkPolicy: { apiServer: [{ ipBlock: { cidr: '10.0.0.0' } }] } }), /networkPolicy\.apiServer\.0\.ipBlock\.cidr: Does not match pattern/);
+    assert.match(refusal({ webhook: { clientCA: 'client-ca.crt' } }), /webhook\.clientCA: Does not match pattern/);
   });
   it('out of range and malformed strings', () => {
     assert.match(refusal({ injection: { timeoutSeconds: 31 } }), /injection\.timeoutSeconds: Must be less than or equal to 30/);

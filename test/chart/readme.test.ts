@@ -9,6 +9,8 @@ import { validateObject } from '../helpers/k8s-schema.js';
 import { releaseObjects, renderChart } from './render.js';
 import { README, readmeTable, valueRows, valuesTable } from './values-table.js';
 import { localhostCertificate } from '../../src/admission/self-signed.js';
+import { readmeFile } from '../helpers/readme.js';
+import { parse } from 'yaml';
 
 const readme = readFileSync(README, 'utf8');
 const localhostCa = await localhostCertificate();
@@ -28,6 +30,9 @@ const SHELL_VARIABLES: Record<string, string> = {
   CA_BUNDLE: Buffer.from(localhostCa.caCertPem).toString('base64'),
 };
 
+/** What the files that `--set-file` reads stand for: client-ca.crt is made by the README's openssl commands. */
+const FILES: Record<string, string> = { 'client-ca.crt': localhostCa.caCertPem };
+
 /** `--set a.b=c` as Helm's strvals reads simple values: true/false and integers typed, the rest strings. */
 function setValue(values: Record<string, unknown>, assignment: string): void {
   const match = /^([A-Za-z0-9_.-]+)=([^,[\]{}]*)$/.exec(assignment);
@@ -44,6 +49,17 @@ function setValue(values: Record<string, unknown>, assignment: string): void {
   at[path.at(-1)!] = value;
 }
 
+/** `--set-file a.b=FILE`: the file's content, from FILES, as the value. */
+function setFile(values: Record<string, unknown>, assignment: string): void {
+  const [path = '', file = ''] = assignment.split('=');
+  const content = FILES[file];
+  if (content === undefined) throw new Error(`--set-file ${assignment}: ${file} has no stand-in in this test`);
+  const keys = path.split('.');
+  let at = values;
+  for (const key of keys.slice(0, -1)) at = (at[key] ??= {}) as Record<string, unknown>;
+  at[keys.at(-1)!] = content;
+}
+
 /** Every helm install/upgrade line in the README, parsed; any flag it does not know fails the test. */
 function helmCommands(): HelmCommand[] {
   return readme.split('\n').filter((l) => /^helm (install|upgrade) /.test(l)).map((line) => {
@@ -55,6 +71,8 @@ function helmCommands(): HelmCommand[] {
       const [flag, arg] = [flags[i], flags[i + 1] ?? ''];
       if (flag === '--namespace') cmd.namespace = arg;
       else if (flag === '--set') setValue(cmd.values, arg);
+      else if (flag === '-f') cmd.values = { ...cmd.values, ...(parse(readmeFile(arg)) as Record<string, unknown>) };
+      else if (flag === '--set-file') setFile(cmd.values, arg);
       else throw new Error(`${line}: flag ${flag} not rendered by this test`);
     }
     return cmd;
