@@ -38,8 +38,7 @@ export interface Eviction<T> {
 }
 
 export type Admission<T> =
-  | { admitted: true; evictions: Array<Eviction<T>> }
-  | { admitted: false; reason: LimitReason };
+  { admitted: true; evictions: Array<Eviction<T>> } | { admitted: false; reason: LimitReason };
 
 interface PeerConnections<T> {
   address: string;
@@ -125,7 +124,12 @@ export class ConnectionTable<T> {
   }
 
   private addPeer(peer: string): PeerConnections<T> {
-    const connections: PeerConnections<T> = { address: peer, count: 0, idle: new Set(), unfinished: new Set() };
+    const connections: PeerConnections<T> = {
+      address: peer,
+      count: 0,
+      idle: new Set(),
+      unfinished: new Set(),
+    };
     this.peers.set(peer, connections);
     return connections;
   }

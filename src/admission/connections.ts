@@ -9,7 +9,11 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { clip } from '../bounded.js';
 import type { Logger } from '../log.js';
-import { ConnectionTable, type ConnectionLimits, type ConnectionPhase } from './connection-table.js';
+import {
+  ConnectionTable,
+  type ConnectionLimits,
+  type ConnectionPhase,
+} from './connection-table.js';
 import type { WebhookMetrics } from './metrics.js';
 
 /** On close, how long a just-accepted connection gets to deliver its first request (see closeServer). */
@@ -34,19 +38,37 @@ function completedHandshake(socket: Socket): boolean {
 }
 
 /**
+ * What a client's bad request or handshake is worth logging, in the shape pino gives an error: its code
+ * and clipped message. No stack (it is Node's parser, not our code) and none of the request's bytes
+ * (the parser's error carries them as rawPacket).
+ */
+function clientFault(err: NodeJS.ErrnoException): { type: string; code?: string; message: string } {
+  return { type: err.name, code: err.code, message: clip(err.message) };
+}
+
+/**
  * A request the HTTP parser refused, or one cut by the headers or request timeout: answered with a
  * status when the connection can still carry one, then destroyed once the answer is flushed.
  */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
-  logger.debug({ err: err.code ?? err.message }, 'malformed HTTP request');
+export function answerClientError(
+  err: NodeJS.ErrnoException,
+  socket: Socket,
+  logger: Logger,
+): void {
+  logger.debug({ err: clientFault(err) }, 'malformed HTTP request');
   if (!completedHandshake(socket) || !socket.writable || err.code === 'ECONNRESET') {
     socket.destroy();
     return;
   }
-  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout'
-    : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
-    : '400 Bad Request';
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+  const status =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? '408 Request Timeout'
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : '400 Bad Request';
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () =>
+    socket.destroy(),
+  );
 }
 
 /**
@@ -57,31 +79,48 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, lo
 const NO_CLIENT_CERTIFICATE = 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE';
 
 /** A failed or timed-out TLS handshake. Node reports a handshake timeout here but leaves the socket open. */
-export function endFailedHandshake(err: NodeJS.ErrnoException, socket: TLSSocket, logger: Logger, metrics: WebhookMetrics): void {
+export function endFailedHandshake(
+  err: NodeJS.ErrnoException,
+  socket: TLSSocket,
+  logger: Logger,
+  metrics: WebhookMetrics,
+): void {
   socket.destroy();
   // Any pod can make us refuse it when --client-ca is set: counted, and logged only at debug so that it
   // cannot flood the log.
   // (authorizationError is null on every TLS socket until a client certificate fails verification.)
-  const certificateError = err.code === NO_CLIENT_CERTIFICATE ? err.code : (socket as { authorizationError?: unknown }).authorizationError;
+  const certificateError =
+    err.code === NO_CLIENT_CERTIFICATE
+      ? err.code
+      : (socket as { authorizationError?: unknown }).authorizationError;
   if (certificateError !== undefined && certificateError !== null) {
     metrics.recordRefusedConnection('client-certificate');
-    logger.debug({ err: String(certificateError), peer: peerAddress(socket.remoteAddress) }, 'refused a client without a valid client certificate');
+    logger.debug(
+      {
+        err: clientFault(err),
+        certificate: String(certificateError),
+        peer: peerAddress(socket.remoteAddress),
+      },
+      'refused a client without a valid client certificate',
+    );
     return;
   }
   // A client that resets during the handshake, or one that stays silent (scanners, TCP probes), says
   // nothing worth a warning; a refused certificate ("bad certificate", "unknown ca") usually means the
   // webhook configuration's caBundle is wrong.
   if (err.code === 'ECONNRESET' || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
-    logger.debug({ err: err.code }, 'TLS handshake abandoned');
+    logger.debug({ err: clientFault(err) }, 'TLS handshake abandoned');
     return;
   }
-  logger.warn({ err: err.code ?? err.message, detail: clip(err.message) }, 'TLS handshake failed');
+  logger.warn({ err: clientFault(err) }, 'TLS handshake failed');
 }
 
 /** `::ffff:10.0.0.1` (an IPv4 client on a dual-stack socket) is the peer 10.0.0.1. */
 export function peerAddress(address: string | undefined): string {
   if (address === undefined) return 'unknown';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address;
+  return address.startsWith('::ffff:') && address.includes('.')
+    ? address.slice('::ffff:'.length)
+    : address;
 }
 
 /**
@@ -96,7 +135,8 @@ export function requestDeadlineMs(url: string | undefined, maxMs: number): numbe
   if (value === null || !/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value)) return maxMs;
   const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   let ms = 0;
-  for (const [, amount, , unit] of value.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g)) ms += Number(amount) * unitMs[unit!]!;
+  for (const [, amount, , unit] of value.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g))
+    ms += Number(amount) * unitMs[unit!]!;
   return ms > 0 && ms < maxMs ? ms : maxMs;
 }
 
@@ -208,7 +248,10 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
     connection.receiving = false;
     follow(connection);
     req.once('end', () => follow(connection));
-    const deadline = setTimeout(() => onDeadline(connection, req, res), requestDeadlineMs(req.url, options.requestTimeoutMs));
+    const deadline = setTimeout(
+      () => onDeadline(connection, req, res),
+      requestDeadlineMs(req.url, options.requestTimeoutMs),
+    );
     deadline.unref();
     res.once('close', () => {
       clearTimeout(deadline);
@@ -224,9 +267,16 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
   const onDeadline = (connection: Connection, req: IncomingMessage, res: ServerResponse) => {
     const socket = connection.tls ?? connection.raw;
     const first = connection.requests.values().next().value === req;
-    logger.debug({ peer: peerAddress(connection.raw.remoteAddress), complete: req.complete }, 'request deadline passed; closing its connection');
+    logger.debug(
+      { peer: peerAddress(connection.raw.remoteAddress), complete: req.complete },
+      'request deadline passed; closing its connection',
+    );
     if (first && !req.complete && !res.headersSent) {
-      answerClientError(Object.assign(new Error('request deadline passed'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket, logger);
+      answerClientError(
+        Object.assign(new Error('request deadline passed'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }),
+        socket,
+        logger,
+      );
     } else {
       socket.destroy();
     }
@@ -247,7 +297,11 @@ export function trackSockets(server: Server): Set<Socket> {
 }
 
 /** Stops accepting, lets in-flight requests finish for up to `timeoutMs`, then cuts every socket left. */
-export function closeServer(server: Server, sockets: ReadonlySet<Socket>, timeoutMs: number): Promise<void> {
+export function closeServer(
+  server: Server,
+  sockets: ReadonlySet<Socket>,
+  timeoutMs: number,
+): Promise<void> {
   return new Promise((resolve) => {
     const cut = setTimeout(() => {
       server.closeAllConnections();
@@ -267,5 +321,7 @@ export function closeServer(server: Server, sockets: ReadonlySet<Socket>, timeou
 }
 
 export function openConnections(server: Server): Promise<number> {
-  return new Promise((resolve, reject) => server.getConnections((err, count) => (err ? reject(err) : resolve(count))));
+  return new Promise((resolve, reject) =>
+    server.getConnections((err, count) => (err ? reject(err) : resolve(count))),
+  );
 }

@@ -1,8 +1,8 @@
-// Prometheus metrics of `serve` (see runtime/metrics.ts for the style). Every name starts with
+// Prometheus metrics of `serve` (see plumbing/metrics.ts for the style). Every name starts with
 // `lxcfs_webhook_`; label values are the stable result and reason strings of the review log, so the
 // label sets stay small.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { createRegistry } from '../runtime/metrics.js';
+import { createRegistry } from '../plumbing/metrics.js';
 import type { EvictablePhase, LimitReason } from './connection-table.js';
 import type { ReviewLog } from './review.js';
 
@@ -53,7 +53,7 @@ export class WebhookMetrics {
 
   private readonly duration = new Histogram({
     name: `${PREFIX}request_duration_seconds`,
-    help: 'Time from a request\'s arrival to its answer, body reading included.',
+    help: "Time from a request's arrival to its answer, body reading included.",
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
@@ -73,7 +73,8 @@ export class WebhookMetrics {
 
   private readonly refusedConnections = new Counter({
     name: `${PREFIX}connections_refused_total`,
-    help: 'Connections closed at once, by reason: peer-limit or max-connections (every connection held ' +
+    help:
+      'Connections closed at once, by reason: peer-limit or max-connections (every connection held ' +
       'was answering a request), client-certificate (no valid client certificate with --client-ca).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
@@ -81,7 +82,8 @@ export class WebhookMetrics {
 
   private readonly evictedConnections = new Counter({
     name: `${PREFIX}connections_evicted_total`,
-    help: 'Connections closed to make room for a new one, by reason (peer-limit: its peer held ' +
+    help:
+      'Connections closed to make room for a new one, by reason (peer-limit: its peer held ' +
       '--max-connections-per-peer; max-connections: the port was full and its peer held the most) and by ' +
       'phase (idle keep-alive, or unfinished: in its handshake or still sending its request).',
     labelNames: ['reason', 'phase'] as const,
@@ -108,7 +110,8 @@ export class WebhookMetrics {
     if (!log) return;
     if ((log.patchOperations ?? 0) > 0) this.patches.inc();
     if (log.result === 'skipped' && log.reason) this.podSkips.inc({ reason: log.reason });
-    for (const [reason, count] of Object.entries(log.fileSkips ?? {})) this.fileSkips.inc({ reason }, count);
+    for (const [reason, count] of Object.entries(log.fileSkips ?? {}))
+      this.fileSkips.inc({ reason }, count);
   }
 
   recordCertificate(notAfter: Date): void {

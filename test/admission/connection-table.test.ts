@@ -7,11 +7,14 @@ import { ConnectionTable } from '../../src/admission/connection-table.js';
 /** A table of named connections, each opened from a peer named in the name (`a1` is from `a`). */
 function table(maxConnections: number, maxPerPeer: number) {
   const t = new ConnectionTable<string>({ maxConnections, maxPerPeer });
-  const open = (...names: string[]) => names.map((name) => {
-    const admission = t.admit(name, name.replace(/\d+$/, ''));
-    assert.ok(admission.admitted, `${name} admitted`);
-    return admission.evictions.map((e) => `${e.victim} (${e.reason}, ${e.phase})`);
-  }).flat();
+  const open = (...names: string[]) =>
+    names
+      .map((name) => {
+        const admission = t.admit(name, name.replace(/\d+$/, ''));
+        assert.ok(admission.admitted, `${name} admitted`);
+        return admission.evictions.map((e) => `${e.victim} (${e.reason}, ${e.phase})`);
+      })
+      .flat();
   return { t, open };
 }
 
@@ -39,7 +42,11 @@ describe('connection table', () => {
     assert.deepEqual(open('c1'), ['a2 (max-connections, unfinished)']);
     // a now holds a1 (answering) and a3: as heavy as b, and both have something to give up.
     t.setPhase('b1', 'idle');
-    assert.deepEqual(open('c2'), ['a3 (max-connections, unfinished)'], 'a is still the first of the heaviest');
+    assert.deepEqual(
+      open('c2'),
+      ['a3 (max-connections, unfinished)'],
+      'a is still the first of the heaviest',
+    );
   });
 
   it('a keep-alive connection that starts its next request counts as the newest unfinished one', () => {
@@ -60,7 +67,7 @@ describe('connection table', () => {
     assert.equal(t.countOf('b'), 1);
   });
 
-  it('refuses a new connection only when nothing can make room: the peer\'s, or the whole table\'s, are all answering', () => {
+  it("refuses a new connection only when nothing can make room: the peer's, or the whole table's, are all answering", () => {
     const { t, open } = table(4, 2);
     open('a1', 'a2', 'b1', 'b2');
     for (const name of ['a1', 'a2']) t.setPhase(name, 'answering');
@@ -86,9 +93,14 @@ describe('connection table', () => {
     const { t, open } = table(64, 8);
     open('api1');
     for (let round = 0; round < 50; round++) {
-      for (let address = 0; address < 16; address++) open(`x${String.fromCharCode(97 + address)}${round}`);
+      for (let address = 0; address < 16; address++)
+        open(`x${String.fromCharCode(97 + address)}${round}`);
     }
-    assert.equal(t.phaseOf('api1'), 'unfinished', 'the oldest unfinished connection of all, and still held');
+    assert.equal(
+      t.phaseOf('api1'),
+      'unfinished',
+      'the oldest unfinished connection of all, and still held',
+    );
     assert.equal(t.size, 64);
   });
 });

@@ -15,10 +15,20 @@ import { peerAddress, requestDeadlineMs } from '../../src/admission/connections.
 import type { WebhookConfig } from '../../src/admission/webhook.js';
 import { readJsonFixture } from '../helpers/paths.js';
 import {
-  eventually, exchange, getHealth, postRequest, rawConnection, sampleValue, send, startTestWebhook, type TestWebhook,
+  exchange,
+  getHealth,
+  postRequest,
+  rawConnection,
+  sampleValue,
+  send,
+  startTestWebhook,
+  type TestWebhook,
 } from '../helpers/webhook.js';
+import { waitUntil } from '../helpers/wait.js';
 
-interface Review { request: { uid: string } }
+interface Review {
+  request: { uid: string };
+}
 const review = (uid = 'c0ffee00-0000-4000-8000-000000000000') => {
   const r = readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json');
   r.request.uid = uid;
@@ -29,10 +39,12 @@ const review = (uid = 'c0ffee00-0000-4000-8000-000000000000') => {
 function watchClose(socket: TLSSocket): { closed: () => boolean; done: Promise<void> } {
   let closed = false;
   socket.on('error', () => undefined);
-  const done = new Promise<void>((resolve) => socket.once('close', () => {
-    closed = true;
-    resolve();
-  }));
+  const done = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      closed = true;
+      resolve();
+    }),
+  );
   return { closed: () => closed, done };
 }
 
@@ -46,7 +58,10 @@ function responses(stream: Buffer): Array<{ status: number; body: string }> {
     const head = stream.subarray(at, end).toString('latin1');
     const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
     if (stream.length < end + 4 + length) return out;
-    out.push({ status: Number(head.slice(9, 12)), body: stream.subarray(end + 4, end + 4 + length).toString('utf8') });
+    out.push({
+      status: Number(head.slice(9, 12)),
+      body: stream.subarray(end + 4, end + 4 + length).toString('utf8'),
+    });
     at = end + 4 + length;
   }
 }
@@ -64,17 +79,36 @@ describe('webhook connections', () => {
     test = undefined;
   };
 
-  it('at --max-connections, a new client is served: the heaviest peer\'s oldest unfinished connection makes room', async () => {
+  it("at --max-connections, a new client is served: the heaviest peer's oldest unfinished connection makes room", async () => {
     const { webhook, ca } = await start({ maxConnections: 4, maxConnectionsPerPeer: 4 });
-    const held = await Promise.all([1, 2, 3, 4].map(() => rawConnection(webhook.port, ca, { localAddress: '127.0.0.2' })));
+    const held = await Promise.all(
+      [1, 2, 3, 4].map(() => rawConnection(webhook.port, ca, { localAddress: '127.0.0.2' })),
+    );
     const watched = held.map(watchClose);
     try {
-      assert.equal((await send(webhook.port, review(), { ca })).status, 200, 'the fifth connection, from 127.0.0.1, is answered');
+      assert.equal(
+        (await send(webhook.port, review(), { ca })).status,
+        200,
+        'the fifth connection, from 127.0.0.1, is answered',
+      );
       await watched[0]!.done;
-      assert.deepEqual(watched.map((w) => w.closed()), [true, false, false, false], 'the oldest of the attacker\'s was closed');
+      assert.deepEqual(
+        watched.map((w) => w.closed()),
+        [true, false, false, false],
+        "the oldest of the attacker's was closed",
+      );
       const metrics = await scrape();
-      assert.equal(sampleValue(metrics, 'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}'), 1);
-      assert.equal(sampleValue(metrics, 'lxcfs_webhook_connections_refused_total{reason="max-connections"}'), 0);
+      assert.equal(
+        sampleValue(
+          metrics,
+          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}',
+        ),
+        1,
+      );
+      assert.equal(
+        sampleValue(metrics, 'lxcfs_webhook_connections_refused_total{reason="max-connections"}'),
+        0,
+      );
     } finally {
       for (const socket of held) socket.destroy();
       await stop();
@@ -83,29 +117,58 @@ describe('webhook connections', () => {
 
   it('closes the least recently used idle keep-alive connection before any unfinished one', async () => {
     const { webhook, ca } = await start({ maxConnections: 6, maxConnectionsPerPeer: 6 });
-    const held = await Promise.all([0, 1, 2, 3, 4, 5].map(() => rawConnection(webhook.port, ca, { localAddress: '127.0.0.2' })));
+    const held = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(() => rawConnection(webhook.port, ca, { localAddress: '127.0.0.2' })),
+    );
     const watched = held.map(watchClose);
     const clients: TLSSocket[] = [];
     /** A new client from 127.0.0.1 that gets an answer and stays connected, so the port stays full. */
     const newClient = async () => {
       const socket = await rawConnection(webhook.port, ca);
       clients.push(socket);
-      assert.match((await exchange(socket, postRequest(JSON.stringify(review())))).head, /^HTTP\/1.1 200/);
+      assert.match(
+        (await exchange(socket, postRequest(JSON.stringify(review())))).head,
+        /^HTTP\/1.1 200/,
+      );
     };
     try {
       // 2 and then 1 answer a review each and go idle; the others never send a request.
-      for (const socket of [held[2]!, held[1]!]) assert.match((await exchange(socket, postRequest(JSON.stringify(review())))).head, /^HTTP\/1.1 200/);
+      for (const socket of [held[2]!, held[1]!])
+        assert.match(
+          (await exchange(socket, postRequest(JSON.stringify(review())))).head,
+          /^HTTP\/1.1 200/,
+        );
       await newClient();
       await watched[2]!.done;
-      assert.deepEqual(watched.map((w) => w.closed()), [false, false, true, false, false, false], 'the idle one used longest ago');
+      assert.deepEqual(
+        watched.map((w) => w.closed()),
+        [false, false, true, false, false, false],
+        'the idle one used longest ago',
+      );
       await newClient();
       await watched[1]!.done;
       await newClient();
       await watched[0]!.done;
-      assert.deepEqual(watched.map((w) => w.closed()), [true, true, true, false, false, false], 'then the oldest unfinished one');
+      assert.deepEqual(
+        watched.map((w) => w.closed()),
+        [true, true, true, false, false, false],
+        'then the oldest unfinished one',
+      );
       const metrics = await scrape();
-      assert.equal(sampleValue(metrics, 'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="idle"}'), 2);
-      assert.equal(sampleValue(metrics, 'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}'), 1);
+      assert.equal(
+        sampleValue(
+          metrics,
+          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="idle"}',
+        ),
+        2,
+      );
+      assert.equal(
+        sampleValue(
+          metrics,
+          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}',
+        ),
+        1,
+      );
     } finally {
       for (const socket of [...held, ...clients]) socket.destroy();
       await stop();
@@ -116,15 +179,29 @@ describe('webhook connections', () => {
     const { webhook, ca } = await start({ maxConnections: 100, maxConnectionsPerPeer: 3 });
     const otherSocket = await rawConnection(webhook.port, ca, { localAddress: '127.0.0.3' });
     const other = watchClose(otherSocket);
-    const held = await Promise.all([1, 2, 3].map(() => rawConnection(webhook.port, ca, { localAddress: '127.0.0.2' })));
+    const held = await Promise.all(
+      [1, 2, 3].map(() => rawConnection(webhook.port, ca, { localAddress: '127.0.0.2' })),
+    );
     const watched = held.map(watchClose);
     const fourth = await rawConnection(webhook.port, ca, { localAddress: '127.0.0.2' });
     try {
       await watched[0]!.done;
-      assert.match((await exchange(fourth, postRequest(JSON.stringify(review())))).head, /^HTTP\/1.1 200/);
-      assert.deepEqual(watched.map((w) => w.closed()), [true, false, false]);
+      assert.match(
+        (await exchange(fourth, postRequest(JSON.stringify(review())))).head,
+        /^HTTP\/1.1 200/,
+      );
+      assert.deepEqual(
+        watched.map((w) => w.closed()),
+        [true, false, false],
+      );
       assert.equal(other.closed(), false);
-      assert.equal(sampleValue(await scrape(), 'lxcfs_webhook_connections_evicted_total{reason="peer-limit",phase="unfinished"}'), 1);
+      assert.equal(
+        sampleValue(
+          await scrape(),
+          'lxcfs_webhook_connections_evicted_total{reason="peer-limit",phase="unfinished"}',
+        ),
+        1,
+      );
     } finally {
       for (const socket of [...held, fourth, otherSocket]) socket.destroy();
       await stop();
@@ -135,18 +212,36 @@ describe('webhook connections', () => {
     const { webhook, ca } = await start({});
     const socket = await rawConnection(webhook.port, ca);
     try {
-      const uids = Array.from({ length: 1000 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+      const uids = Array.from(
+        { length: 1000 },
+        (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      );
       let received = Buffer.alloc(0);
-      socket.on('data', (chunk: Buffer) => { received = Buffer.concat([received, chunk]); });
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+      });
       const closed = watchClose(socket);
       socket.write(uids.map((uid) => postRequest(JSON.stringify(review(uid)))).join(''));
-      await eventually('1,000 answers', () => responses(received).length === uids.length || closed.closed(), 60_000);
+      await waitUntil(
+        '1,000 answers',
+        () => responses(received).length === uids.length || closed.closed(),
+        { timeoutMs: 60_000 },
+      );
       const answers = responses(received);
       assert.equal(closed.closed(), false, 'the connection stays open');
-      assert.deepEqual(answers.map((a) => a.status), uids.map(() => 200));
-      assert.deepEqual(answers.map((a) => (JSON.parse(a.body) as { response: { uid: string } }).response.uid), uids);
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        uids.map(() => 200),
+      );
+      assert.deepEqual(
+        answers.map((a) => (JSON.parse(a.body) as { response: { uid: string } }).response.uid),
+        uids,
+      );
       // Still usable afterwards.
-      assert.match((await exchange(socket, postRequest(JSON.stringify(review())))).head, /^HTTP\/1.1 200/);
+      assert.match(
+        (await exchange(socket, postRequest(JSON.stringify(review())))).head,
+        /^HTTP\/1.1 200/,
+      );
     } finally {
       socket.destroy();
       await stop();
@@ -162,20 +257,33 @@ describe('webhook connections', () => {
       const request = 'GET /mutate HTTP/1.1\r\nHost: localhost\r\n\r\n'; // a 405 each
       socket.pause();
       socket.write(request.repeat(COUNT));
-      const answered = async () => sampleValue(await scrape(), 'lxcfs_webhook_requests_total{result="rejected",reason="method-not-allowed"}');
+      const answered = async () =>
+        sampleValue(
+          await scrape(),
+          'lxcfs_webhook_requests_total{result="rejected",reason="method-not-allowed"}',
+        );
       // Wait until the count stops moving: the server has stopped answering, so stopped reading.
       let stalled = -1;
-      await eventually('answers to stop while the client reads nothing', async () => {
-        const previous = stalled;
-        await sleep(1_000);
-        stalled = await answered();
-        return stalled === previous;
-      }, 60_000);
-      assert.ok(stalled < COUNT / 2, `${stalled} of ${COUNT} answered while the client read nothing`);
+      await waitUntil(
+        'answers to stop while the client reads nothing',
+        async () => {
+          const previous = stalled;
+          await sleep(1_000);
+          stalled = await answered();
+          return stalled === previous;
+        },
+        { timeoutMs: 60_000 },
+      );
+      assert.ok(
+        stalled < COUNT / 2,
+        `${stalled} of ${COUNT} answered while the client read nothing`,
+      );
       let received = 0;
-      socket.on('data', (chunk: Buffer) => { received += (chunk.toString('latin1').match(/HTTP\/1.1 405/g) ?? []).length; });
+      socket.on('data', (chunk: Buffer) => {
+        received += (chunk.toString('latin1').match(/HTTP\/1.1 405/g) ?? []).length;
+      });
       socket.resume();
-      await eventually(`all ${COUNT} answered`, () => received === COUNT, 120_000);
+      await waitUntil(`all ${COUNT} answered`, () => received === COUNT, { timeoutMs: 120_000 });
     } finally {
       socket.destroy();
       await stop();
@@ -189,7 +297,9 @@ describe('webhook connections', () => {
       const body = JSON.stringify(review());
       const request = postRequest(body, '/mutate?timeout=1s');
       let answer = '';
-      socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1'); });
+      socket.on('data', (chunk: Buffer) => {
+        answer += chunk.toString('latin1');
+      });
       const started = performance.now();
       socket.write(request.slice(0, request.length - 10));
       await watchClose(socket).done;
@@ -202,12 +312,20 @@ describe('webhook connections', () => {
     }
   });
 
-  it('reads the deadline from the API server\'s Go durations, never beyond the request timeout', () => {
+  it("reads the deadline from the API server's Go durations, never beyond the request timeout", () => {
     assert.equal(requestDeadlineMs('/mutate?timeout=10s', 30_000), 10_000);
     assert.equal(requestDeadlineMs('/mutate?timeout=1.5s', 30_000), 1_500);
     assert.equal(requestDeadlineMs('/mutate?timeout=500ms', 30_000), 500);
     assert.equal(requestDeadlineMs('/mutate?timeout=1m30s', 120_000), 90_000);
-    for (const url of ['/mutate', '/mutate?timeout=', '/mutate?timeout=10', '/mutate?timeout=-1s', '/mutate?timeout=0s', '/mutate?timeout=2m', '/mutate?timeout=1e3s']) {
+    for (const url of [
+      '/mutate',
+      '/mutate?timeout=',
+      '/mutate?timeout=10',
+      '/mutate?timeout=-1s',
+      '/mutate?timeout=0s',
+      '/mutate?timeout=2m',
+      '/mutate?timeout=1e3s',
+    ]) {
       assert.equal(requestDeadlineMs(url, 30_000), 30_000, url);
     }
     assert.equal(peerAddress('::ffff:10.1.2.3'), '10.1.2.3');
@@ -222,11 +340,50 @@ describe('webhook connections: client certificates (--client-ca)', () => {
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   /** A CA, and a client certificate it signs (extendedKeyUsage clientAuth), made with the openssl CLI. */
   const makeCa = (name: string, client: string) => {
-    openssl('req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-      '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '1', '-subj', `/CN=${name}`);
-    openssl('req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-      '-keyout', `${client}.key`, '-out', `${client}.crt`, '-days', '1', '-subj', `/CN=${client}`, '-CA', `${name}.crt`, '-CAkey', `${name}.key`,
-      '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'extendedKeyUsage=clientAuth');
+    openssl(
+      'req',
+      '-x509',
+      '-new',
+      '-nodes',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+    );
+    openssl(
+      'req',
+      '-x509',
+      '-new',
+      '-nodes',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-keyout',
+      `${client}.key`,
+      '-out',
+      `${client}.crt`,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${client}`,
+      '-CA',
+      `${name}.crt`,
+      '-CAkey',
+      `${name}.key`,
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
+      '-addext',
+      'extendedKeyUsage=clientAuth',
+    );
   };
 
   before(async () => {
@@ -241,7 +398,11 @@ describe('webhook connections: client certificates (--client-ca)', () => {
   });
 
   /** One review on a new connection; what came back, or the error that ended it. */
-  async function attempt(options: { cert?: Buffer; key?: Buffer; maxVersion?: 'TLSv1.2' | 'TLSv1.3' }): Promise<string> {
+  async function attempt(options: {
+    cert?: Buffer;
+    key?: Buffer;
+    maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  }): Promise<string> {
     let socket: TLSSocket;
     try {
       socket = await rawConnection(test.webhook.port, test.ca, options as object);
@@ -259,7 +420,11 @@ describe('webhook connections: client certificates (--client-ca)', () => {
 
   it('serves a client with a certificate the CA signed, on TLS 1.2 and 1.3', async () => {
     for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
-      assert.equal(await attempt({ cert: file('apiserver.crt'), key: file('apiserver.key'), maxVersion }), 'HTTP/1.1 200 OK', maxVersion);
+      assert.equal(
+        await attempt({ cert: file('apiserver.crt'), key: file('apiserver.key'), maxVersion }),
+        'HTTP/1.1 200 OK',
+        maxVersion,
+      );
     }
   });
 
@@ -267,12 +432,19 @@ describe('webhook connections: client certificates (--client-ca)', () => {
     const before = await getHealth(test.webhook.healthPort, '/metrics');
     for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
       assert.match(await attempt({ maxVersion }), /^refused/, `no certificate, ${maxVersion}`);
-      assert.match(await attempt({ cert: file('intruder.crt'), key: file('intruder.key'), maxVersion }), /^refused/, `other CA, ${maxVersion}`);
+      assert.match(
+        await attempt({ cert: file('intruder.crt'), key: file('intruder.key'), maxVersion }),
+        /^refused/,
+        `other CA, ${maxVersion}`,
+      );
     }
     const now = (await getHealth(test.webhook.healthPort, '/metrics')).text;
     const moved = (sample: string) => sampleValue(now, sample) - sampleValue(before.text, sample);
     assert.equal(moved('lxcfs_webhook_connections_refused_total{reason="client-certificate"}'), 4);
     assert.equal(moved('lxcfs_webhook_request_duration_seconds_count'), 0, 'no request was read');
-    assert.ok(!test.lines.some((l) => l.level === 'warn'), 'refusals are not warnings: any pod can cause them');
+    assert.ok(
+      !test.lines.some((l) => l.level === 'warn'),
+      'refusals are not warnings: any pod can cause them',
+    );
   });
 });

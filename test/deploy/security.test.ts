@@ -14,7 +14,8 @@ import { command as serveCommand } from '../../src/cli/serve.js';
 import { INSTALL } from '../../src/config/defaults.js';
 import { repoRoot } from '../helpers/paths.js';
 import { readmeCommands, readmeExample, readmeFile } from '../helpers/readme.js';
-import { eventually, HOST, startServe } from '../helpers/webhook.js';
+import { HOST, startServe } from '../helpers/webhook.js';
+import { waitUntil } from '../helpers/wait.js';
 import { checkInstall } from './check-install.js';
 import { checkNetworkPolicies } from './network-policy.js';
 import { find, kustomize } from './render.js';
@@ -34,24 +35,34 @@ describe('deploy/components/network-policy', () => {
     it(`on ${overlay}: valid objects; the webhook port from any source until set, health ports from the node only, no egress`, () => {
       const work = mkdtempSync(join(tmpdir(), 'lxcfs-np-'));
       after(() => rmSync(work, { recursive: true, force: true }));
-      writeFileSync(join(work, 'kustomization.yaml'), [
-        'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
-        `resources: [${posix.relative(work, join(repoRoot, 'deploy', 'overlays', overlay))}]`,
-        `components: [${posix.relative(work, join(repoRoot, 'deploy', 'components', 'network-policy'))}]`, '',
-      ].join('\n'));
+      writeFileSync(
+        join(work, 'kustomization.yaml'),
+        [
+          'apiVersion: kustomize.config.k8s.io/v1beta1',
+          'kind: Kustomization',
+          `resources: [${posix.relative(work, join(repoRoot, 'deploy', 'overlays', overlay))}]`,
+          `components: [${posix.relative(work, join(repoRoot, 'deploy', 'components', 'network-policy'))}]`,
+          '',
+        ].join('\n'),
+      );
       const objects = kustomize(work);
       checkInstall(objects);
       checkNetworkPolicies(objects, { apiServer: 'any', metrics: [] });
     });
   }
 
-  it('the README\'s example overlay admits the API server\'s addresses on the webhook port and the monitoring namespace on the health ports', () => {
+  it("the README's example overlay admits the API server's addresses on the webhook port and the monitoring namespace on the health ports", () => {
     const { dir, remove } = exampleOverlay('network-policy kustomization');
     try {
       const objects = kustomize(dir);
       checkInstall(objects);
-      const values = parse(readmeFile('network-policy.yaml')) as { networkPolicy: { apiServer: object[]; metrics: object[] } };
-      checkNetworkPolicies(objects, { apiServer: values.networkPolicy.apiServer as never, metrics: values.networkPolicy.metrics as never });
+      const values = parse(readmeFile('network-policy.yaml')) as {
+        networkPolicy: { apiServer: object[]; metrics: object[] };
+      };
+      checkNetworkPolicies(objects, {
+        apiServer: values.networkPolicy.apiServer as never,
+        metrics: values.networkPolicy.metrics as never,
+      });
     } finally {
       remove();
     }
@@ -69,7 +80,11 @@ describe('client certificates, as the README sets them up', () => {
 
   it('the openssl commands make a CA and a client certificate (clientAuth) that it signed', () => {
     assert.equal(openssl.length, 2);
-    const verify = spawnSync('openssl', ['verify', '-CAfile', 'client-ca.crt', '-purpose', 'sslclient', apiServerCert], { cwd: dir, encoding: 'utf8' });
+    const verify = spawnSync(
+      'openssl',
+      ['verify', '-CAfile', 'client-ca.crt', '-purpose', 'sslclient', apiServerCert],
+      { cwd: dir, encoding: 'utf8' },
+    );
     assert.equal(verify.status, 0, verify.stderr);
   });
 
@@ -79,19 +94,34 @@ describe('client certificates, as the README sets them up', () => {
     const pod = find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec;
     const options = serveCommand.parse(pod.containers[0].args.slice(1));
     assert.ok(options.config.clientCaFile);
-    const mount = pod.containers[0].volumeMounts.find((m: any) => options.config.clientCaFile!.startsWith(`${m.mountPath}/`));
+    const mount = pod.containers[0].volumeMounts.find((m: any) =>
+      options.config.clientCaFile!.startsWith(`${m.mountPath}/`),
+    );
     assert.ok(mount, '--client-ca is in a mounted volume');
-    const configMap = find(objects, 'ConfigMap', pod.volumes.find((v: any) => v.name === mount.name).configMap.name);
-    assert.equal(configMap.data[basename(options.config.clientCaFile!)], readFileSync(join(dir, 'client-ca.crt'), 'utf8'));
+    const configMap = find(
+      objects,
+      'ConfigMap',
+      pod.volumes.find((v: any) => v.name === mount.name).configMap.name,
+    );
+    assert.equal(
+      configMap.data[basename(options.config.clientCaFile!)],
+      readFileSync(join(dir, 'client-ca.crt'), 'utf8'),
+    );
   });
 
-  it('the API server\'s admission configuration names a kubeconfig whose user is the webhook\'s host, with the certificate made above', () => {
+  it("the API server's admission configuration names a kubeconfig whose user is the webhook's host, with the certificate made above", () => {
     const admission = parse(readmeFile('/etc/kubernetes/admission/admission-config.yaml'));
     assert.equal(admission.apiVersion, 'apiserver.config.k8s.io/v1');
     assert.equal(admission.kind, 'AdmissionConfiguration');
     const plugin = admission.plugins.find((p: any) => p.name === 'MutatingAdmissionWebhook');
-    assert.deepEqual([plugin.configuration.apiVersion, plugin.configuration.kind], ['apiserver.config.k8s.io/v1', 'WebhookAdmissionConfiguration']);
-    assert.equal(plugin.configuration.kubeConfigFile, '/etc/kubernetes/admission/webhook-kubeconfig.yaml');
+    assert.deepEqual(
+      [plugin.configuration.apiVersion, plugin.configuration.kind],
+      ['apiserver.config.k8s.io/v1', 'WebhookAdmissionConfiguration'],
+    );
+    assert.equal(
+      plugin.configuration.kubeConfigFile,
+      '/etc/kubernetes/admission/webhook-kubeconfig.yaml',
+    );
     const kubeconfig = parse(readmeFile(plugin.configuration.kubeConfigFile));
     // k8s.io/apiserver's authentication info resolver looks a service's host up as `<name>.<namespace>.svc`
     // (with `:443`, then without it).
@@ -101,17 +131,46 @@ describe('client certificates, as the README sets them up', () => {
     assert.equal(basename(user.user['client-key']), apiServerKey);
   });
 
-  it('serve with the example\'s --client-ca answers curl with the API server\'s certificate, and refuses it at the handshake without', async () => {
+  it("serve with the example's --client-ca answers curl with the API server's certificate, and refuses it at the handshake without", async () => {
     const serverCa = join(dir, 'serving');
     mkdirSync(serverCa);
     const authority = await createCA({ commonName: 'serving CA', validDays: 1 });
     const pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
-    for (const [name, pem] of [['ca.crt', authority.certPem], ['tls.crt', pair.certPem], ['tls.key', pair.keyPem]] as const) writeFileSync(join(serverCa, name), pem);
-    const serve = await startServe(['--address', HOST, '--tls-cert', join(serverCa, 'tls.crt'), '--tls-key', join(serverCa, 'tls.key'),
-      '--client-ca', join(dir, 'client-ca.crt'), '--shutdown-grace', '0']);
+    for (const [name, pem] of [
+      ['ca.crt', authority.certPem],
+      ['tls.crt', pair.certPem],
+      ['tls.key', pair.keyPem],
+    ] as const)
+      writeFileSync(join(serverCa, name), pem);
+    const serve = await startServe([
+      '--address',
+      HOST,
+      '--tls-cert',
+      join(serverCa, 'tls.crt'),
+      '--tls-key',
+      join(serverCa, 'tls.key'),
+      '--client-ca',
+      join(dir, 'client-ca.crt'),
+      '--shutdown-grace',
+      '0',
+    ]);
     try {
-      const curl = (...args: string[]) => spawnSync('curl', ['-sS', '--cacert', join(serverCa, 'ca.crt'), '-H', 'Content-Type: application/json',
-        '--data', `@${join(repoRoot, 'examples', 'admission-review.json')}`, ...args, `https://${HOST}:${serve.port}/mutate?timeout=5s`], { cwd: dir, encoding: 'utf8' });
+      const curl = (...args: string[]) =>
+        spawnSync(
+          'curl',
+          [
+            '-sS',
+            '--cacert',
+            join(serverCa, 'ca.crt'),
+            '-H',
+            'Content-Type: application/json',
+            '--data',
+            `@${join(repoRoot, 'examples', 'admission-review.json')}`,
+            ...args,
+            `https://${HOST}:${serve.port}/mutate?timeout=5s`,
+          ],
+          { cwd: dir, encoding: 'utf8' },
+        );
       const allowed = curl('--cert', apiServerCert, '--key', apiServerKey);
       assert.equal(allowed.status, 0, allowed.stderr);
       assert.equal(JSON.parse(allowed.stdout).response.allowed, true);
@@ -119,11 +178,16 @@ describe('client certificates, as the README sets them up', () => {
       assert.notEqual(refused.status, 0, 'no answer without a client certificate');
       assert.equal(refused.stdout, '');
       // The README's command that lists where reviews come from, on serve's real log lines.
-      await eventually('the review\'s log line', () => serve.lines.some((l) => l.msg === 'review'));
+      await waitUntil("the review's log line", () => serve.lines.some((l) => l.msg === 'review'));
       const logs = serve.lines.map((l) => JSON.stringify(l)).join('\n');
-      const filter = /jq -r '([^']+)'/.exec(readmeCommands('kubectl').find((l) => l.includes('.peer')) ?? '')?.[1];
+      const filter = /jq -r '([^']+)'/.exec(
+        readmeCommands('kubectl').find((l) => l.includes('.peer')) ?? '',
+      )?.[1];
       assert.ok(filter, 'the README lists peers with jq');
-      assert.equal(execFileSync('jq', ['-r', filter], { input: logs, encoding: 'utf8' }).trim(), HOST);
+      assert.equal(
+        execFileSync('jq', ['-r', filter], { input: logs, encoding: 'utf8' }).trim(),
+        HOST,
+      );
     } finally {
       serve.child.kill('SIGTERM');
       assert.deepEqual(await serve.exit, { code: 0, signal: null });

@@ -54,7 +54,11 @@ function countAnswers(socket: TLSSocket, onAnswer: () => void): void {
 /** One attacking slot: a connection, its behaviour, and a new connection whenever it closes. */
 function slot(index: number): void {
   if (stopping) return;
-  const tcp = tcpConnect({ host: '127.0.0.1', port: plan.port, localAddress: plan.addresses[index % plan.addresses.length] });
+  const tcp = tcpConnect({
+    host: '127.0.0.1',
+    port: plan.port,
+    localAddress: plan.addresses[index % plan.addresses.length],
+  });
   const socket = connect({ socket: tcp, ca, servername: 'localhost' });
   sockets.add(socket);
   opened++;
@@ -76,8 +80,13 @@ function slot(index: number): void {
       case 'idle-tls':
         return;
       case 'keep-alive': {
-        const next = () => timers.push(setTimeout(() => socket.write(request),
-          REVIEW_EVERY_MS[0] + Math.random() * (REVIEW_EVERY_MS[1] - REVIEW_EVERY_MS[0])));
+        const next = () =>
+          timers.push(
+            setTimeout(
+              () => socket.write(request),
+              REVIEW_EVERY_MS[0] + Math.random() * (REVIEW_EVERY_MS[1] - REVIEW_EVERY_MS[0]),
+            ),
+          );
         countAnswers(socket, next);
         socket.write(request);
         return;
@@ -88,7 +97,15 @@ function slot(index: number): void {
         return;
       case 'slow-headers':
         // A header that never ends: one byte at a time.
-        return dribble(socket, timers, Buffer.concat([Buffer.from('POST /mutate HTTP/1.1\r\nHost: localhost\r\nX-Slow: '), Buffer.alloc(1 << 20, 'a')]), 40);
+        return dribble(
+          socket,
+          timers,
+          Buffer.concat([
+            Buffer.from('POST /mutate HTTP/1.1\r\nHost: localhost\r\nX-Slow: '),
+            Buffer.alloc(1 << 20, 'a'),
+          ]),
+          40,
+        );
       case 'slow-body':
         return dribble(socket, timers, request, head.length);
     }
@@ -110,12 +127,18 @@ function dribble(socket: TLSSocket, timers: NodeJS.Timeout[], bytes: Buffer, fir
 // Started in batches so the listen backlog is not the only thing being measured.
 const BATCH = 250;
 for (let start = 0; start < plan.connections; start += BATCH) {
-  setTimeout(() => {
-    for (let i = start; i < Math.min(start + BATCH, plan.connections); i++) slot(i);
-  }, (start / BATCH) * 50);
+  setTimeout(
+    () => {
+      for (let i = start; i < Math.min(start + BATCH, plan.connections); i++) slot(i);
+    },
+    (start / BATCH) * 50,
+  );
 }
 
-const report = setInterval(() => process.stdout.write(`${JSON.stringify({ open, opened, answers })}\n`), 1_000);
+const report = setInterval(
+  () => process.stdout.write(`${JSON.stringify({ open, opened, answers })}\n`),
+  1_000,
+);
 process.once('SIGTERM', () => {
   stopping = true;
   clearInterval(report);

@@ -19,18 +19,24 @@ function blocks(text = readme()): Array<{ before: string; body: string }> {
 /** The block whose first line is `# <name>` (its file name), e.g. `network-policy.yaml`. */
 export function readmeFile(name: string): string {
   const found = blocks().filter((b) => b.body.split('\n', 1)[0]!.trim() === `# ${name}`);
-  if (found.length !== 1) throw new Error(`README.md has ${found.length} blocks starting with "# ${name}", expected 1`);
+  if (found.length !== 1)
+    throw new Error(`README.md has ${found.length} blocks starting with "# ${name}", expected 1`);
   return found[0]!.body;
 }
 
 /** The block right after `<!-- example: <name> -->`. */
 export function readmeExample(name: string): string {
   const found = blocks().filter((b) => b.before.trimEnd().endsWith(`<!-- example: ${name} -->`));
-  if (found.length !== 1) throw new Error(`README.md has ${found.length} blocks after "<!-- example: ${name} -->", expected 1`);
+  if (found.length !== 1)
+    throw new Error(
+      `README.md has ${found.length} blocks after "<!-- example: ${name} -->", expected 1`,
+    );
   return found[0]!.body;
 }
 
 /** Every command line of the README's sh blocks that starts with `program `. */
 export function readmeCommands(program: string): string[] {
-  return blocks().flatMap((b) => b.body.split('\n')).filter((line) => line.startsWith(`${program} `));
+  return blocks()
+    .flatMap((b) => b.body.split('\n'))
+    .filter((line) => line.startsWith(`${program} `));
 }
