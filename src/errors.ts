@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   E_TLS: 'a certificate or key that cannot be used; at start-up the process stops, on reload the old pair stays',
   E_AGENT: 'node agent: a known fatal condition (missing privileges, lxcfs or the native helper)',
   E_NATIVE: 'node agent: the native remount helper failed',
+  E_KUBE: 'a Kubernetes API call of an in-cluster command (certs --secret) failed; the message names the call and the answer, and nothing after it was changed (CLI exit 2)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -11,7 +11,7 @@ const SRC = join(repoRoot, 'src');
 
 /** Lower numbers are lower layers; a module may import from its own layer and those below. */
 const LAYERS: Array<[prefix: string, layer: number]> = [
-  ['config/', 0], ['errors.ts', 0], ['bounded.ts', 1], ['log.ts', 0], ['runtime/', 1],
+  ['config/', 0], ['errors.ts', 0], ['bounded.ts', 1], ['log.ts', 0], ['runtime/', 1], ['kube/', 1],
   ['inject/', 2], ['certs/', 2],
   ['manifest/', 3], ['admission/', 3], ['agent/host/', 3], ['agent/lxcfs/', 4], ['agent/repair/', 5], ['agent/', 6],
   ['audit/', 4],

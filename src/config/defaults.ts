@@ -144,6 +144,23 @@ export const MAX_CERT_VALID_DAYS = 36_500;
 export const LOCALHOST_CERT_VALID_DAYS = 30;
 /** Certificates start this long in the past so a peer whose clock is behind accepts them at once. */
 export const CERT_CLOCK_SKEW_MS = 5 * 60 * 1000;
+/** `certs --secret` renews the serving certificate (or the CA) when fewer days than this are left. */
+export const DEFAULT_RENEW_BEFORE_DAYS = 30;
+/**
+ * After `certs --secret` made a new serving certificate (a new install, a new CA, a switch from another
+ * certificate mode), the caBundle keeps the CAs it had besides ours this long: replicas still serving the
+ * previous certificate stay trusted until the kubelet has given them the new Secret.
+ */
+export const CA_BUNDLE_OVERLAP_MS = 24 * 60 * 60 * 1000;
+/** How `certs --secret` marks the Secret it makes; a Secret without this label is never taken over. */
+export const CERTS_SECRET_LABEL = { key: 'app.kubernetes.io/managed-by', value: 'lxcfs-webhook-certs' } as const;
+
+// ---- The Kubernetes API, from inside a pod (certs --secret) ----------------------------------------
+
+/** Where the kubelet mounts a pod's service-account token, CA and namespace. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** One API call's deadline. */
+export const KUBE_API_TIMEOUT_MS = 15_000;
 
 /** Names the install manifests (deploy/) use; `certs` writes objects that refer to them. */
 export const INSTALL = {
@@ -154,6 +171,10 @@ export const INSTALL = {
   tlsSecret: 'lxcfs-webhook-tls',
   webhookConfiguration: 'lxcfs-webhook',
   webhooks: ['namespaces.lxcfs-webhook.io', 'pods.lxcfs-webhook.io', 'required.lxcfs-webhook.io', 'mount-lxcfs.lxcfs-webhook.io'],
+  /** The Secret the Helm chart's `certs` Job makes (certificates.mode=self-signed). */
+  selfSignedSecret: 'lxcfs-webhook-self-signed',
+  /** The DaemonSet that runs `agent --uninstall` on every node (deploy/uninstall, the chart's uninstall.cleanNodes). */
+  cleanupDaemonSet: 'lxcfs-cleanup',
   /** The kustomize component that turns on the MOUNT_LXCFS_LABEL entry (deploy/components/). */
   mountLxcfsComponent: 'deploy/components/mount-lxcfs-label',
 } as const;
