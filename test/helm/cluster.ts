@@ -69,8 +69,10 @@ function qualified(kind: string): string {
 export interface Ref { kind: string; namespace?: string; name: string }
 
 export function refOf(o: K8sObject, defaultNamespace?: string): Ref {
-  const scoped = resourceOf(o.kind).clusterScoped;
-  return { kind: o.kind, name: o.metadata.name, ...(scoped ? {} : { namespace: o.metadata.namespace ?? defaultNamespace }) };
+  if (resourceOf(o.kind).clusterScoped) return { kind: o.kind, name: o.metadata.name };
+  const namespace = o.metadata.namespace ?? defaultNamespace;
+  if (namespace === undefined) throw new Error(`${o.kind} ${o.metadata.name} has no namespace`);
+  return { kind: o.kind, name: o.metadata.name, namespace };
 }
 
 export const refKey = (r: Ref) => `${resourceOf(r.kind).group}/${r.kind}/${r.namespace ?? ''}/${r.name}`;

@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { RenderError, renderChart } from '../chart/render.js';
-import { ApiError, Cluster, describeRef, refKey, refOf, threeWayMerge, type K8sObject, type Ref } from './cluster.js';
+import { ApiError, Cluster, describeRef, refKey, refOf, resourceOf, threeWayMerge, type K8sObject, type Ref } from './cluster.js';
 import { mergeValues, StrvalsError } from './strvals.js';
 
 export type HelmVersion = 3 | 4;
@@ -196,7 +196,8 @@ export function splitHooks(objects: K8sObject[], namespace: string): Rendered {
       outputLogPolicies: list(a['helm.sh/hook-output-log-policy']),
     });
   }
-  for (const o of [...manifest, ...hooks.map((h) => h.object)]) if (refOf(o).namespace !== undefined) o.metadata.namespace ??= namespace;
+  // Objects without a namespace go to the release namespace (the kube client's default namespace).
+  for (const o of [...manifest, ...hooks.map((h) => h.object)]) if (!resourceOf(o.kind).clusterScoped) o.metadata.namespace ??= namespace;
   return { manifest: sortByKind(manifest, (o) => o.kind, INSTALL_ORDER), hooks: sortByKind(hooks, (h) => h.object.kind, INSTALL_ORDER) };
 }
 
