@@ -20,7 +20,8 @@ export async function certManager(cluster: Cluster): Promise<void> {
       const ns = cert.metadata.namespace!;
       const issuer = cluster.tryGet({ kind: 'Issuer', namespace: ns, name: cert.spec.issuerRef.name });
       const existing = cluster.tryGet({ kind: 'Secret', namespace: ns, name: cert.spec.secretName });
-      if (!issuer || existing) continue;
+      // cert-manager keeps a Secret it issued for this Certificate, and issues over any other of that name.
+      if (!issuer || existing?.metadata.annotations?.['cert-manager.io/certificate-name'] === cert.metadata.name) continue;
       let data: Record<string, string>;
       if (issuer.spec.selfSigned) {
         const ca = await createCA({ commonName: cert.spec.commonName ?? cert.metadata.name, validDays: 3650 });
@@ -32,11 +33,13 @@ export async function certManager(cluster: Cluster): Promise<void> {
         const issued = await issueServingCert(ca, cert.spec.dnsNames, { validDays: 365 });
         data = { 'tls.crt': b64(issued.certPem), 'tls.key': b64(issued.keyPem), 'ca.crt': b64(ca.certPem) };
       }
-      cluster.create({
+      const secret = {
         apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
         metadata: { name: cert.spec.secretName, namespace: ns, annotations: { 'cert-manager.io/certificate-name': cert.metadata.name } },
         data,
-      });
+      };
+      if (existing) cluster.update({ ...secret, metadata: { ...existing.metadata, ...secret.metadata } });
+      else cluster.create(secret);
     }
   }
   for (const mwc of cluster.list('MutatingWebhookConfiguration')) {
@@ -49,18 +52,23 @@ export async function certManager(cluster: Cluster): Promise<void> {
   }
 }
 
-/** One pass of OpenShift's service CA operator. */
+/**
+ * One pass of OpenShift's service CA operator: a Secret for each annotated Service, unless a Secret of
+ * that name exists that it did not make (it then leaves it and reports an error on the Service); the
+ * service CA into every annotated webhook configuration.
+ */
+const serviceCa = createCA({ commonName: 'openshift-service-serving-signer', validDays: 3650 });
 export async function serviceCaOperator(cluster: Cluster): Promise<void> {
-  const ca = await createCA({ commonName: 'openshift-service-serving-signer', validDays: 3650 });
+  const ca = await serviceCa;
   for (const svc of cluster.list('Service')) {
     const name = svc.metadata.annotations?.['service.beta.openshift.io/serving-cert-secret-name'];
     const ns = svc.metadata.namespace!;
     if (!name || cluster.tryGet({ kind: 'Secret', namespace: ns, name })) continue;
     const issued = await issueServingCert(ca, [`${svc.metadata.name}.${ns}.svc`, `${svc.metadata.name}.${ns}.svc.cluster.local`], { validDays: 730 });
-    cluster.create({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name, namespace: ns }, data: { 'tls.crt': b64(issued.certPem), 'tls.key': b64(issued.keyPem) } });
-    for (const mwc of cluster.list('MutatingWebhookConfiguration')) {
-      if (mwc.metadata.annotations?.['service.beta.openshift.io/inject-cabundle'] === 'true') injectCaBundle(cluster, mwc, b64(ca.certPem));
-    }
+    cluster.create({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name, namespace: ns, annotations: { 'service.beta.openshift.io/originating-service-name': svc.metadata.name } }, data: { 'tls.crt': b64(issued.certPem), 'tls.key': b64(issued.keyPem) } });
+  }
+  for (const mwc of cluster.list('MutatingWebhookConfiguration')) {
+    if (mwc.metadata.annotations?.['service.beta.openshift.io/inject-cabundle'] === 'true') injectCaBundle(cluster, mwc, b64(ca.certPem));
   }
 }
 
