@@ -70,6 +70,7 @@ export async function installAsReadme(w: World): Promise<void> {
     assert.equal(live.metadata.annotations?.['meta.helm.sh/release-name'], RELEASE, `${o.kind}/${o.metadata.name}`);
   }
   assertTrusted(w);
+  await w.helm.test(RELEASE, { namespace: NS });
   assert.deepEqual(hookLeftovers(w.cluster), []);
 }
 
@@ -135,6 +136,7 @@ export async function selfSignedStaysPut(w: World): Promise<void> {
   assert.deepEqual(secretOf(w, name).data, first, 'the Secret is the same after upgrades');
   assert.deepEqual(caBundles(w), bundles, 'and so is every caBundle');
   assertTrusted(w);
+  await w.helm.test(RELEASE, { namespace: NS });
   assert.deepEqual(hookLeftovers(w.cluster), []);
 }
 

@@ -4,15 +4,21 @@
 // non-root, on a read-only root filesystem, in a private mount namespace where the pod's service-account
 // token, ca.crt and namespace sit at /var/run/secrets/kubernetes.io/serviceaccount (when the pod mounts
 // a token at all), and with KUBERNETES_SERVICE_HOST/PORT naming the cluster model's HTTPS front.
+// A Pod (a `helm test` hook) reaches the webhook's Service: the runner starts the real `serve` with the
+// Deployment's arguments and the certificate of the Secret it mounts, and routes the Service's DNS name
+// and port to it, as kube-proxy and cluster DNS would.
 // Needs root (unshare, mount), as the node tests do.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCA, issueServingCert } from '../../src/certs/authority.js';
 import { cliPath, repoRoot } from '../helpers/paths.js';
+import { startServe, type ServeProcess } from '../helpers/webhook.js';
 import { serveApi, type ApiFront, type K8sObject } from './cluster.js';
 import type { Helm, JobRunner } from './helm.js';
+
+const POD_ROOT = join(repoRoot, 'test', 'helm', 'pod-root.sh');
 
 /** The webhook image's ENTRYPOINT, from its Dockerfile (exec form). */
 function webhookEntrypoint(): string[] {
@@ -55,6 +61,10 @@ export class LocalPodRunner implements JobRunner {
       return serveApi(helm.cluster, { certPem: serving.certPem, keyPem: serving.keyPem, caPem: ca.certPem });
     })();
     return this.front;
+  }
+
+  private startService(helm: Helm, namespace: string): Promise<RunningService | undefined> {
+    return startWebhookService(helm, namespace);
   }
 
   async close(): Promise<void> {
@@ -100,26 +110,34 @@ export class LocalPodRunner implements JobRunner {
     };
     for (const e of container.env ?? []) if (typeof e.value === 'string') env[e.name] = e.value;
 
-    // Inside a private mount namespace: the token directory at its path, then (if asked) the whole
-    // root read-only, then drop to the pod's user.
-    const script = [
-      'set -e',
-      'mount -t tmpfs -o mode=755 tmpfs /run',
-      'mkdir -p /run/secrets/kubernetes.io/serviceaccount',
-      'if [ "$MODEL_AUTOMOUNT" = 1 ]; then mount --bind "$MODEL_SA_DIR" /run/secrets/kubernetes.io/serviceaccount; fi',
-      // node may live where the pod's user cannot reach it (npx's cache under /root): its file, bound here, can be.
-      'touch /run/node && mount --bind "$MODEL_NODE" /run/node',
-      // Only this namespace's copy of the root mount becomes read-only.
-      'if [ "$MODEL_READ_ONLY" = 1 ]; then mount -o remount,bind,ro /; fi',
-      `exec setpriv --reuid="$MODEL_UID" --regid="$MODEL_UID" --clear-groups --inh-caps=-all -- /usr/bin/env -i ${Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ')} "$@"`,
-    ].join('\n');
     const backoffLimit = object.kind === 'Job' ? Math.min(object.spec.backoffLimit ?? 6, 2) : 0;
     let logs = '';
+    const service = object.kind === 'Pod' ? await this.startService(helm, namespace) : undefined;
+    if (service) {
+      env.NODE_OPTIONS = `--import=${service.preload}`;
+      // The Pod's Secret volume: the runner mounts the items it names, as the kubelet does.
+      const volume = spec.volumes?.find((v: any) => v.secret);
+      const secret = volume && helm.cluster.tryGet({ kind: 'Secret', namespace, name: volume.secret.secretName });
+      const mount = container.volumeMounts?.find((m: any) => m.name === volume?.name);
+      if (mount && (secret || !volume.secret.optional)) {
+        if (!secret) return { succeeded: false, reason: 'timed out waiting for the condition', logs: `MountVolume.SetUp failed: secret "${volume.secret.secretName}" not found` };
+        mkdirSync(join(service.dir, 'volume'), { mode: 0o755 });
+        for (const item of volume.secret.items ?? Object.keys(secret.data ?? {}).map((key) => ({ key, path: key }))) {
+          if (secret.data?.[item.key] !== undefined) writeFileSync(join(service.dir, 'volume', item.path), Buffer.from(secret.data[item.key], 'base64'), { mode: 0o644 });
+        }
+        service.mounts.push(`${join(service.dir, 'volume')}:${mount.mountPath}`);
+      }
+    }
     try {
       for (let attempt = 0; attempt <= backoffLimit; attempt++) {
         const run = await new Promise<PodRun>((resolve) => {
-          const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'pod', ...local], {
-            env: { MODEL_NODE: process.execPath, MODEL_SA_DIR: saDir, MODEL_AUTOMOUNT: automount ? '1' : '0', MODEL_READ_ONLY: readOnlyRoot ? '1' : '0', MODEL_UID: String(uid), PATH: process.env.PATH ?? '' },
+          const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', POD_ROOT, ...local], {
+            // The pod's environment and nothing of this process's; pod-root.sh drops its own MODEL_* settings.
+            env: {
+              ...env,
+              MODEL_MOUNTS: (service?.mounts ?? []).join(' '), MODEL_NODE: process.execPath, MODEL_SA_DIR: saDir, MODEL_AUTOMOUNT: automount ? '1' : '0',
+              MODEL_READ_ONLY: readOnlyRoot ? '1' : '0', MODEL_UID: String(uid),
+            },
             stdio: ['ignore', 'pipe', 'pipe'],
             timeout: (object.spec.activeDeadlineSeconds ?? this.timeoutMs / 1000) * 1000,
           });
@@ -135,11 +153,63 @@ export class LocalPodRunner implements JobRunner {
       }
     } finally {
       rmSync(saDir, { recursive: true, force: true });
+      if (service) await service.stop();
     }
     return { succeeded: false, reason: object.kind === 'Job' ? 'BackoffLimitExceeded' : 'pod failed', logs };
   }
 }
 
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+interface RunningService {
+  dir: string;
+  preload: string;
+  mounts: string[];
+  stop(): Promise<void>;
 }
+
+const SERVE_FLAGS_REPLACED = /^--(port|health-port|tls-cert|tls-key)(=|$)/;
+
+/** The webhook behind its Service: `serve` as the Deployment runs it, reachable under the Service's name. */
+async function startWebhookService(helm: Helm, namespace: string): Promise<RunningService | undefined> {
+  const deployment = helm.cluster.tryGet({ kind: 'Deployment', namespace, name: 'lxcfs-webhook' });
+  const service = helm.cluster.tryGet({ kind: 'Service', namespace, name: 'lxcfs-webhook' });
+  const dir = mkdtempSync(join(tmpdir(), 'model-svc-'));
+  chmodSync(dir, 0o755);
+  let serve: ServeProcess | undefined;
+  if (deployment && service) {
+    const pod = deployment.spec.template.spec;
+    const volume = pod.volumes.find((v: any) => v.name === 'tls');
+    const secret = helm.cluster.tryGet({ kind: 'Secret', namespace, name: volume.secret.secretName });
+    if (secret) {
+      mkdirSync(join(dir, 'tls'));
+      for (const key of ['tls.crt', 'tls.key']) writeFileSync(join(dir, 'tls', key), Buffer.from(secret.data[key], 'base64'));
+      const args: string[] = pod.containers[0].args.slice(1).filter((a: string) => !SERVE_FLAGS_REPLACED.test(a));
+      serve = await startServe([...args, '--tls-cert', join(dir, 'tls', 'tls.crt'), '--tls-key', join(dir, 'tls', 'tls.key')]);
+    }
+  }
+  // Cluster DNS and kube-proxy: <service>.<namespace>.svc:443 is the serve process (or refuses, with none).
+  const target = serve ? serve.port : 1;
+  const preload = join(dir, 'service-routes.mjs');
+  writeFileSync(preload, [
+    "import tls from 'node:tls';",
+    'const connect = tls.connect;',
+    `const host = ${JSON.stringify(`lxcfs-webhook.${namespace}.svc`)};`,
+    'tls.connect = function (...args) {',
+    "  const o = args.find((a) => a && typeof a === 'object');",
+    `  if (o && o.host === host && Number(o.port) === 443) { o.servername ??= host; o.host = '127.0.0.1'; o.port = ${target}; }`,
+    '  return connect.apply(this, args);',
+    '};',
+  ].join('\n'), { mode: 0o644 });
+  return {
+    dir,
+    preload,
+    mounts: [],
+    stop: async () => {
+      if (serve) {
+        serve.child.kill('SIGKILL');
+        await serve.exit;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
