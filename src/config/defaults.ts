@@ -1,5 +1,6 @@
 // Every default, label and annotation key the project uses lives here, so the webhook, the CLI, the
 // node agent and the manifests cannot drift apart.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** Host directory pods take their hostPaths from: a tmpfs "anchor" the node agent keeps alive. */
@@ -274,8 +275,14 @@ export const DEFAULT_LXCFS_BIN = 'lxcfs';
 /** CPU count from the CFS quota, per-container load average. */
 export const DEFAULT_LXCFS_ARGS: readonly string[] = ['--enable-cfs', '-l'];
 export const DEFAULT_PROC = '/proc';
-/** The native remount helper, built by `npm run build` into native/build of this package. */
-export const DEFAULT_REMOUNT_HELPER = fileURLToPath(new URL('../../../native/build/lxcfs-remount', import.meta.url));
+/**
+ * The native remount helper of this package: the one built here (native/build, by `npm run build` where a C
+ * compiler exists, or `make -C native`), else the prebuilt one for this machine (native/prebuilt/linux-x64
+ * and linux-arm64 ship in the npm package, statically linked). When neither exists the agent says how to get one.
+ */
+const helperIn = (dir: string) => fileURLToPath(new URL(`../../../native/${dir}/lxcfs-remount`, import.meta.url));
+export const REMOUNT_HELPER_CANDIDATES: readonly string[] = [helperIn('build'), helperIn(`prebuilt/${process.platform}-${process.arch}`)];
+export const DEFAULT_REMOUNT_HELPER = REMOUNT_HELPER_CANDIDATES.find((p) => existsSync(p)) ?? REMOUNT_HELPER_CANDIDATES[0]!;
 /** Mount options of the anchor tmpfs: it holds only directories, binds and the agent's small state file. */
 export const ANCHOR_TMPFS_OPTIONS = 'mode=0755,size=8m';
 /** The agent's memory of injected targets, kept on the anchor so it outlives the agent process. */
