@@ -36,7 +36,19 @@ function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Proc
   return result;
 }
 
+/** The README's "Installing the CLI" block, commands only. */
+function readmeInstallBlock(): string[] {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const block = /<!-- cli-install:start[^>]*-->\n```sh\n([\s\S]*?)```\n<!-- cli-install:end -->/.exec(readme);
+  assert.ok(block, 'README has the cli-install block');
+  return block[1]!.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter(Boolean);
+}
+
 describe('the package', () => {
+  it('the README\'s install commands are the ones this test runs', () => {
+    assert.deepEqual(readmeInstallBlock(), ['npm pack', `npm install -g ./lxcfs-webhook-${version}.tgz`, 'lxcfs-webhook --version', 'kubectl lxcfs --help']);
+  });
+
   it('a copy of the checkout as git would clone it', () => {
     const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: repoRoot, encoding: 'utf8' }).split('\0').filter(Boolean);
     for (const f of files) {
@@ -119,10 +131,9 @@ describe('the package', () => {
     assert.match(agentHelp, new RegExp(`native/prebuilt/linux-${process.arch}/lxcfs-remount`));
   });
 
-  it('kubectl finds the plugin on PATH: kubectl lxcfs --version', () => {
-    const kubectl = which('kubectl');
-    const r = sh(kubectl, ['lxcfs', '--version'], { env: { ...BARE_ENV, PATH: `${bare}:${join(prefix, 'bin')}` } });
-    assert.match(r.stdout, /^lxcfs-webhook /);
+  it('kubectl finds the plugin on PATH: kubectl lxcfs --help', () => {
+    const r = sh(which('kubectl'), ['lxcfs', '--help'], { env: { ...BARE_ENV, PATH: `${bare}:${join(prefix, 'bin')}` } });
+    assert.match(r.stdout, /^usage: lxcfs-webhook <command>/);
   });
 
   it('the agent\'s helper runs: lxcfs-remount check (x64), and the arm64 one under QEMU user emulation', () => {
