@@ -48,19 +48,24 @@ export function isWebhookImage(image: string): boolean {
 }
 
 export class LocalPodRunner implements JobRunner {
-  private front: Promise<ApiFront> | undefined;
+  /** One HTTPS front per cluster model this runner has run pods against. */
+  private readonly fronts = new Map<object, Promise<ApiFront>>();
   /** Every container run, in order: a test can check what ran, as whom, with which arguments. */
   readonly runs: PodRun[] = [];
 
   constructor(private readonly timeoutMs = 60_000) {}
 
   private api(helm: Helm): Promise<ApiFront> {
-    this.front ??= (async () => {
-      const ca = await createCA({ commonName: 'model cluster CA', validDays: 1 });
-      const serving = await issueServingCert(ca, ['127.0.0.1', 'kubernetes.default.svc'], { validDays: 1 });
-      return serveApi(helm.cluster, { certPem: serving.certPem, keyPem: serving.keyPem, caPem: ca.certPem });
-    })();
-    return this.front;
+    let front = this.fronts.get(helm.cluster);
+    if (!front) {
+      front = (async () => {
+        const ca = await createCA({ commonName: 'model cluster CA', validDays: 1 });
+        const serving = await issueServingCert(ca, ['127.0.0.1', 'kubernetes.default.svc'], { validDays: 1 });
+        return serveApi(helm.cluster, { certPem: serving.certPem, keyPem: serving.keyPem, caPem: ca.certPem });
+      })();
+      this.fronts.set(helm.cluster, front);
+    }
+    return front;
   }
 
   private startService(helm: Helm, namespace: string): Promise<RunningService | undefined> {
@@ -68,7 +73,8 @@ export class LocalPodRunner implements JobRunner {
   }
 
   async close(): Promise<void> {
-    if (this.front) await (await this.front).close();
+    for (const front of this.fronts.values()) await (await front).close();
+    this.fronts.clear();
   }
 
   async run(object: K8sObject, helm: Helm): Promise<{ succeeded: boolean; reason: string; logs: string }> {
