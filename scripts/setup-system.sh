@@ -36,6 +36,8 @@ command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 [ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
 command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
+# mmdebstrap makes the arm64 stand-in bases (scripts/vm/build-images.sh) only where arch-test says arm64 runs
+command -v arch-test >/dev/null 2>&1 || need+=(arch-test)
 if [ ${#need[@]} -eq 0 ]; then
   exec bash "$(dirname "$0")/binfmt-arm64.sh"
 fi
