@@ -62,12 +62,25 @@ for arch in "${arch_list[@]}"; do
   fi
 done
 
-for_arch() { printf '%s' "${1//\{arch\}/$2}"; }
+# An image named for one architecture ({arch} replaced). podman 4's build looks a local image of another
+# architecture than its own up by ID only (by name it tries to pull it), so a local image of the right
+# architecture is given by its ID.
+image_for() { # <name with {arch}> <arch>
+  local name=${1//\{arch\}/$2}
+  if [ "$kind" = podman ] && [ "$(T image inspect --format '{{.Architecture}}' "$name" 2>/dev/null)" = "$2" ]; then
+    T image inspect --format '{{.Id}}' "$name"
+  else
+    printf '%s' "$name"
+  fi
+}
 build_args() { # <arch> <dockerfile>: the --build-arg flags of that image and architecture
-  local arch=$1 file=$2 b
-  if [ -n "$base" ]; then b=$(for_arch "$base" "$arch"); [ "$file" = agent ] && printf -- '--build-arg\nBASE=%s\n' "$b"; fi
-  if [ -n "$build_base$base" ]; then printf -- '--build-arg\nBUILD_BASE=%s\n' "$(for_arch "${build_base:-$base}" "$host_arch")"; fi
-  if [ "$file" = webhook ] && [ -n "$webhook_base" ]; then printf -- '--build-arg\nBASE=%s\n' "$(for_arch "$webhook_base" "$arch")"; fi
+  local arch=$1 file=$2
+  # docker's BuildKit sets BUILDPLATFORM itself; podman 4 does not.
+  [ "$kind" = podman ] && printf -- '--build-arg\nBUILDPLATFORM=linux/%s\n' "$host_arch"
+  if [ "$file" = agent ] && [ -n "$base" ]; then printf -- '--build-arg\nBASE=%s\n' "$(image_for "$base" "$arch")"; fi
+  if [ -n "$build_base$base" ]; then printf -- '--build-arg\nBUILD_BASE=%s\n' "$(image_for "${build_base:-$base}" "$host_arch")"; fi
+  if [ "$file" = webhook ] && [ -n "$webhook_base" ]; then printf -- '--build-arg\nBASE=%s\n' "$(image_for "$webhook_base" "$arch")"; fi
+  return 0
 }
 
 for image in agent webhook; do

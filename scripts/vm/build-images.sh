@@ -112,7 +112,7 @@ echo "build-images: release images for amd64 and arm64 built in $((SECONDS - t0)
 P tag "$ns/agent:$version-amd64" "$ns/agent:vm" >/dev/null
 P tag "$ns/webhook:$version-amd64" "$ns/webhook:vm" >/dev/null
 # The "newer image" of the rollout drill: the same build with one more label, so a different image ID.
-P build -q --platform linux/amd64 -f "$repo/images/agent.Dockerfile" --build-arg BASE="$ns/node-trixie:24-amd64" \
+P build -q --platform linux/amd64 -f "$repo/images/agent.Dockerfile" --build-arg BUILDPLATFORM=linux/amd64 --build-arg BASE="$ns/node-trixie:24-amd64" \
   --build-arg BUILD_BASE="$ns/node-trixie:24-amd64" --label org.lxcfs-webhook.rollout=2 -t "$ns/agent:vm-rollout" "$repo" >"$out/build.log" 2>&1 \
   || { cat "$out/build.log" >&2; exit 1; }
 
