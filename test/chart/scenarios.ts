@@ -111,12 +111,17 @@ export async function uninstallKeepsWhatUsersMade(w: World): Promise<void> {
   assert.equal(w.cluster.list('MutatingWebhookConfiguration').length + w.cluster.list('ClusterRole').length + w.cluster.list('ClusterRoleBinding').length, 0, 'nothing cluster-wide is left');
 }
 
-/** `helm template` (GitOps) renders the same bytes every time, in every certificate mode. */
+/**
+ * `helm template` (GitOps) renders the same bytes every time, in every certificate mode; with --no-hooks
+ * (a plain kubectl apply, where nothing runs hooks) no Job or Pod is left to run.
+ */
 export function templateIsStable(w: World): void {
   for (const set of [[], ['certificates.mode=self-signed'], ['certificates.mode=service-ca', 'openshift.enabled=true']]) {
     const render = () => JSON.stringify(w.helm.template(RELEASE, w.chart, { namespace: NS, set }));
     assert.equal(render(), render(), `helm template with ${set.join(' ') || 'defaults'} renders the same twice`);
   }
+  const plain = w.helm.template(RELEASE, w.chart, { namespace: NS, noHooks: true });
+  assert.deepEqual(plain.filter((o) => o.kind === 'Job' || o.kind === 'Pod').map((o) => o.metadata.name), []);
 }
 
 const secretOf = (w: World, name: string) => w.cluster.get({ kind: 'Secret', namespace: NS, name });

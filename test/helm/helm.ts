@@ -273,8 +273,8 @@ export class Helm {
     }
   }
 
-  /** `helm template`: the manifests and hooks (test hooks included) as text, with nothing read from a cluster. */
-  template(name: string, chart: string, opts: ValueFlags & { namespace: string; skipTests?: boolean }): K8sObject[] {
+  /** `helm template`: the manifests and hooks (test hooks unless --skip-tests; none with --no-hooks), with nothing read from a cluster. */
+  template(name: string, chart: string, opts: ValueFlags & { namespace: string; skipTests?: boolean; noHooks?: boolean }): K8sObject[] {
     const config = this.userValues(opts);
     let objects: K8sObject[];
     try {
@@ -283,7 +283,9 @@ export class Helm {
       if (err instanceof RenderError) throw new HelmError(err.message.replace(/^Error: /, ''));
       throw err;
     }
-    return opts.skipTests ? objects.filter((o) => !/\btest(-success)?\b/.test(o.metadata.annotations?.['helm.sh/hook'] ?? '')) : objects;
+    const hook = (o: K8sObject) => o.metadata.annotations?.['helm.sh/hook'];
+    if (opts.noHooks) return objects.filter((o) => hook(o) === undefined);
+    return opts.skipTests ? objects.filter((o) => !/\btest(-success)?\b/.test(hook(o) ?? '')) : objects;
   }
 
   // ---- objects ----------------------------------------------------------------------------------------
