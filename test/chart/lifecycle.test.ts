@@ -21,6 +21,7 @@ for (const version of [3, 4] as HelmVersion[]) {
     run('install as the README says: namespace made and labelled first, every object Helm\'s, the webhook trusted', scenario.installAsReadme);
     run('install with --create-namespace', scenario.installCreatingNamespace);
     run('uninstall: stopped until the nodes are cleaned, then every release object goes and the namespace and the user\'s Secret stay', scenario.uninstallKeepsWhatUsersMade);
+    run('helm uninstall --no-hooks skips the node clean-up check and still removes the whole release', scenario.uninstallWithoutCleaning);
     run('helm template renders the same bytes every time, in every certificate mode', scenario.templateIsStable);
     run('self-signed: made once by the Job, the same after upgrades, trusted throughout', scenario.selfSignedStaysPut);
     run('self-signed never takes over a Secret it did not make', scenario.neverAdoptsForeignSecret);
