@@ -111,6 +111,15 @@ export async function uninstallKeepsWhatUsersMade(w: World): Promise<void> {
   assert.equal(w.cluster.list('MutatingWebhookConfiguration').length + w.cluster.list('ClusterRole').length + w.cluster.list('ClusterRoleBinding').length, 0, 'nothing cluster-wide is left');
 }
 
+/** `helm uninstall --no-hooks` (the README's way to skip the node clean-up): everything of the release goes, the namespace stays. */
+export async function uninstallWithoutCleaning(w: World): Promise<void> {
+  await installAsReadme(w);
+  await w.helm.uninstall(RELEASE, { namespace: NS, noHooks: true });
+  assert.deepEqual(w.cluster.list().filter((o) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'Helm').map((o) => `${o.kind}/${o.metadata.name}`), []);
+  assert.ok(w.cluster.tryGet({ kind: 'Namespace', name: NS }));
+  assert.deepEqual(hookLeftovers(w.cluster), [], 'the check never ran');
+}
+
 /**
  * `helm template` (GitOps) renders the same bytes every time, in every certificate mode; with --no-hooks
  * (a plain kubectl apply, where nothing runs hooks) no Job or Pod is left to run.
