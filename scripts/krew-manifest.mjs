@@ -16,7 +16,10 @@ if (!tarball) {
 const root = new URL('..', import.meta.url).pathname;
 const { version, bin } = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'));
 const uriAt = rest.indexOf('--uri');
-const uri = uriAt >= 0 ? rest[uriAt + 1] : `https://github.com/lxcfs-webhook/lxcfs-webhook/releases/download/v${version}/${basename(tarball)}`;
+const uri =
+  uriAt >= 0
+    ? rest[uriAt + 1]
+    : `https://github.com/lxcfs-webhook/lxcfs-webhook/releases/download/v${version}/${basename(tarball)}`;
 const sha256 = createHash('sha256').update(readFileSync(tarball)).digest('hex');
 
 const platform = (arch) => ({
@@ -37,12 +40,13 @@ const manifest = {
     homepage: 'https://github.com/lxcfs-webhook/lxcfs-webhook',
     shortDescription: 'LXCFS for pods: inject, audit and check lxcfs mounts',
     description: [
-      'The lxcfs-webhook CLI as a kubectl plugin: inject the webhook\'s lxcfs mounts into manifests',
+      "The lxcfs-webhook CLI as a kubectl plugin: inject the webhook's lxcfs mounts into manifests",
       '(kubectl lxcfs inject -f app.yaml), list running pods a webhook outage left without them',
       '(kubectl get namespaces,pods,replicasets -A -o json | kubectl lxcfs audit), make the',
-      'webhook\'s certificates (kubectl lxcfs certs --out DIR), and more: kubectl lxcfs --help.',
+      "webhook's certificates (kubectl lxcfs certs --out DIR), and more: kubectl lxcfs --help.",
     ].join('\n'),
-    caveats: 'The plugin is a Node.js program: it needs Node.js 20 or later as `node` on your PATH.',
+    caveats:
+      'The plugin is a Node.js program: it needs Node.js 20 or later as `node` on your PATH.',
     platforms: [platform('amd64'), platform('arm64')],
   },
 };

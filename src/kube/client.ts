@@ -11,7 +11,11 @@ import { clip } from '../bounded.js';
 
 /** A failed call: the API server's status code, its Status reason (NotFound, Forbidden, ...) and message. */
 export class KubeApiError extends LxcfsWebhookError {
-  constructor(readonly status: number, readonly reason: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
     super('E_KUBE', message);
   }
 }
@@ -31,7 +35,10 @@ export class KubeClient {
     const host = env.KUBERNETES_SERVICE_HOST;
     const port = Number(env.KUBERNETES_SERVICE_PORT ?? '443');
     if (!host) {
-      throw new LxcfsWebhookError('E_KUBE', 'KUBERNETES_SERVICE_HOST is not set: this command calls the Kubernetes API from inside a pod (the chart\'s certs Job); outside a cluster use certs --out DIR');
+      throw new LxcfsWebhookError(
+        'E_KUBE',
+        "KUBERNETES_SERVICE_HOST is not set: this command calls the Kubernetes API from inside a pod (the chart's certs Job); outside a cluster use certs --out DIR",
+      );
     }
     let token: string;
     let ca: Buffer;
@@ -39,17 +46,21 @@ export class KubeClient {
       token = readFileSync(join(dir, 'token'), 'utf8').trim();
       ca = readFileSync(join(dir, 'ca.crt'));
     } catch (err) {
-      throw new LxcfsWebhookError('E_KUBE', `no service-account token in ${dir} (${(err as Error).message}): give the pod one (automountServiceAccountToken: true)`, { cause: err });
+      throw new LxcfsWebhookError(
+        'E_KUBE',
+        `no service-account token in ${dir} (${(err as Error).message}): give the pod one (automountServiceAccountToken: true)`,
+        { cause: err },
+      );
     }
     return new KubeClient(host, port, token, ca);
   }
 
-  get<T = any>(path: string): Promise<T> {
+  get<T = unknown>(path: string): Promise<T> {
     return this.call<T>('GET', path);
   }
 
   /** GET, or undefined when the object does not exist. */
-  async find<T = any>(path: string): Promise<T | undefined> {
+  async find<T = unknown>(path: string): Promise<T | undefined> {
     try {
       return await this.get<T>(path);
     } catch (err) {
@@ -58,49 +69,76 @@ export class KubeClient {
     }
   }
 
-  create<T = any>(path: string, body: object): Promise<T> {
+  create<T = unknown>(path: string, body: object): Promise<T> {
     return this.call<T>('POST', path, JSON.stringify(body), 'application/json');
   }
 
-  patch<T = any>(path: string, body: object, type: PatchType): Promise<T> {
+  patch<T = unknown>(path: string, body: object, type: PatchType): Promise<T> {
     return this.call<T>('PATCH', path, JSON.stringify(body), type);
   }
 
   private call<T>(method: string, path: string, body?: string, contentType?: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const req = request({
-        host: this.host,
-        port: this.port,
-        path,
-        method,
-        ca: this.ca,
-        minVersion: 'TLSv1.2',
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          accept: 'application/json',
-          ...(body === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }),
+      const req = request(
+        {
+          host: this.host,
+          port: this.port,
+          path,
+          method,
+          ca: this.ca,
+          minVersion: 'TLSv1.2',
+          headers: {
+            authorization: `Bearer ${this.token}`,
+            accept: 'application/json',
+            ...(body === undefined
+              ? {}
+              : { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }),
+          },
+          timeout: KUBE_API_TIMEOUT_MS,
         },
-        timeout: KUBE_API_TIMEOUT_MS,
-      }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let parsed: any;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
-          }
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) return resolve(parsed as T);
-          const reason = typeof parsed?.reason === 'string' ? parsed.reason : `HTTP ${status}`;
-          const message = typeof parsed?.message === 'string' ? parsed.message : clip(text, 300);
-          reject(new KubeApiError(status, reason, `${method} ${path}: ${status} ${reason}: ${message}`));
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${KUBE_API_TIMEOUT_MS / 1000} s`)));
-      req.on('error', (err) => reject(new LxcfsWebhookError('E_KUBE', `${method} ${path}: the API server at ${this.host}:${this.port} could not be reached: ${err.message}`, { cause: err })));
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => {
+            let parsed: unknown;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = undefined;
+            }
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) return resolve(parsed as T);
+            const apiStatus = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as {
+              reason?: unknown;
+              message?: unknown;
+            };
+            const reason =
+              typeof apiStatus.reason === 'string' ? apiStatus.reason : `HTTP ${status}`;
+            const message =
+              typeof apiStatus.message === 'string' ? apiStatus.message : clip(text, 300);
+            reject(
+              new KubeApiError(
+                status,
+                reason,
+                `${method} ${path}: ${status} ${reason}: ${message}`,
+              ),
+            );
+          });
+        },
+      );
+      req.on('timeout', () =>
+        req.destroy(new Error(`no answer within ${KUBE_API_TIMEOUT_MS / 1000} s`)),
+      );
+      req.on('error', (err) =>
+        reject(
+          new LxcfsWebhookError(
+            'E_KUBE',
+            `${method} ${path}: the API server at ${this.host}:${this.port} could not be reached: ${err.message}`,
+            { cause: err },
+          ),
+        ),
+      );
       req.end(body);
     });
   }

@@ -18,27 +18,57 @@ export async function certManager(cluster: Cluster): Promise<void> {
   for (let pass = 0; pass < 2; pass++) {
     for (const cert of cluster.list('Certificate')) {
       const ns = cert.metadata.namespace!;
-      const issuer = cluster.tryGet({ kind: 'Issuer', namespace: ns, name: cert.spec.issuerRef.name });
-      const existing = cluster.tryGet({ kind: 'Secret', namespace: ns, name: cert.spec.secretName });
+      const issuer = cluster.tryGet({
+        kind: 'Issuer',
+        namespace: ns,
+        name: cert.spec.issuerRef.name,
+      });
+      const existing = cluster.tryGet({
+        kind: 'Secret',
+        namespace: ns,
+        name: cert.spec.secretName,
+      });
       // cert-manager keeps a Secret it issued for this Certificate, and issues over any other of that name.
-      if (!issuer || existing?.metadata.annotations?.['cert-manager.io/certificate-name'] === cert.metadata.name) continue;
+      if (
+        !issuer ||
+        existing?.metadata.annotations?.['cert-manager.io/certificate-name'] === cert.metadata.name
+      )
+        continue;
       let data: Record<string, string>;
       if (issuer.spec.selfSigned) {
-        const ca = await createCA({ commonName: cert.spec.commonName ?? cert.metadata.name, validDays: 3650 });
+        const ca = await createCA({
+          commonName: cert.spec.commonName ?? cert.metadata.name,
+          validDays: 3650,
+        });
         data = { 'tls.crt': b64(ca.certPem), 'tls.key': b64(ca.keyPem), 'ca.crt': b64(ca.certPem) };
       } else {
-        const caSecret = cluster.tryGet({ kind: 'Secret', namespace: ns, name: issuer.spec.ca.secretName });
+        const caSecret = cluster.tryGet({
+          kind: 'Secret',
+          namespace: ns,
+          name: issuer.spec.ca.secretName,
+        });
         if (!caSecret) continue;
         const ca = await loadCA(pem(caSecret.data['tls.crt']), pem(caSecret.data['tls.key']));
         const issued = await issueServingCert(ca, cert.spec.dnsNames, { validDays: 365 });
-        data = { 'tls.crt': b64(issued.certPem), 'tls.key': b64(issued.keyPem), 'ca.crt': b64(ca.certPem) };
+        data = {
+          'tls.crt': b64(issued.certPem),
+          'tls.key': b64(issued.keyPem),
+          'ca.crt': b64(ca.certPem),
+        };
       }
       const secret = {
-        apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
-        metadata: { name: cert.spec.secretName, namespace: ns, annotations: { 'cert-manager.io/certificate-name': cert.metadata.name } },
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/tls',
+        metadata: {
+          name: cert.spec.secretName,
+          namespace: ns,
+          annotations: { 'cert-manager.io/certificate-name': cert.metadata.name },
+        },
         data,
       };
-      if (existing) cluster.update({ ...secret, metadata: { ...existing.metadata, ...secret.metadata } });
+      if (existing)
+        cluster.update({ ...secret, metadata: { ...existing.metadata, ...secret.metadata } });
       else cluster.create(secret);
     }
   }
@@ -47,7 +77,8 @@ export async function certManager(cluster: Cluster): Promise<void> {
     if (!from) continue;
     const [ns, name] = from.split('/') as [string, string];
     const cert = cluster.tryGet({ kind: 'Certificate', namespace: ns, name });
-    const secret = cert && cluster.tryGet({ kind: 'Secret', namespace: ns, name: cert.spec.secretName });
+    const secret =
+      cert && cluster.tryGet({ kind: 'Secret', namespace: ns, name: cert.spec.secretName });
     if (secret) injectCaBundle(cluster, mwc, secret.data['ca.crt']);
   }
 }
@@ -64,11 +95,26 @@ export async function serviceCaOperator(cluster: Cluster): Promise<void> {
     const name = svc.metadata.annotations?.['service.beta.openshift.io/serving-cert-secret-name'];
     const ns = svc.metadata.namespace!;
     if (!name || cluster.tryGet({ kind: 'Secret', namespace: ns, name })) continue;
-    const issued = await issueServingCert(ca, [`${svc.metadata.name}.${ns}.svc`, `${svc.metadata.name}.${ns}.svc.cluster.local`], { validDays: 730 });
-    cluster.create({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name, namespace: ns, annotations: { 'service.beta.openshift.io/originating-service-name': svc.metadata.name } }, data: { 'tls.crt': b64(issued.certPem), 'tls.key': b64(issued.keyPem) } });
+    const issued = await issueServingCert(
+      ca,
+      [`${svc.metadata.name}.${ns}.svc`, `${svc.metadata.name}.${ns}.svc.cluster.local`],
+      { validDays: 730 },
+    );
+    cluster.create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: {
+        name,
+        namespace: ns,
+        annotations: { 'service.beta.openshift.io/originating-service-name': svc.metadata.name },
+      },
+      data: { 'tls.crt': b64(issued.certPem), 'tls.key': b64(issued.keyPem) },
+    });
   }
   for (const mwc of cluster.list('MutatingWebhookConfiguration')) {
-    if (mwc.metadata.annotations?.['service.beta.openshift.io/inject-cabundle'] === 'true') injectCaBundle(cluster, mwc, b64(ca.certPem));
+    if (mwc.metadata.annotations?.['service.beta.openshift.io/inject-cabundle'] === 'true')
+      injectCaBundle(cluster, mwc, b64(ca.certPem));
   }
 }
 
@@ -88,24 +134,47 @@ export interface TrustCheck {
  * the one in the Secret its `tls` volume names (as the kubelet would project it); each webhook's
  * caBundle must verify it for the Service's DNS name.
  */
-export function apiServerTrustsWebhook(cluster: Cluster, namespace: string, configuration = 'lxcfs-webhook'): TrustCheck {
+export function apiServerTrustsWebhook(
+  cluster: Cluster,
+  namespace: string,
+  configuration = 'lxcfs-webhook',
+): TrustCheck {
   const mwc = cluster.tryGet({ kind: 'MutatingWebhookConfiguration', name: configuration });
   if (!mwc) return { ok: false, detail: `no MutatingWebhookConfiguration ${configuration}` };
   const deployment = cluster.tryGet({ kind: 'Deployment', namespace, name: 'lxcfs-webhook' });
   if (!deployment) return { ok: false, detail: 'no webhook Deployment' };
   const volume = deployment.spec.template.spec.volumes.find((v: any) => v.name === 'tls');
   const secret = cluster.tryGet({ kind: 'Secret', namespace, name: volume.secret.secretName });
-  if (!secret) return { ok: false, detail: `the webhook mounts Secret ${volume.secret.secretName}, which does not exist` };
-  for (const item of volume.secret.items ?? []) if (!(item.key in secret.data)) return { ok: false, detail: `Secret ${secret.metadata.name} has no ${item.key}` };
+  if (!secret)
+    return {
+      ok: false,
+      detail: `the webhook mounts Secret ${volume.secret.secretName}, which does not exist`,
+    };
+  for (const item of volume.secret.items ?? [])
+    if (!(item.key in secret.data))
+      return { ok: false, detail: `Secret ${secret.metadata.name} has no ${item.key}` };
   const served = new X509Certificate(pem(secret.data['tls.crt']));
   for (const w of mwc.webhooks) {
     const svc = w.clientConfig.service;
     const host = `${svc.name}.${svc.namespace}.svc`;
     const bundle = pem(w.clientConfig.caBundle);
-    const cas = [...bundle.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
+    const cas = [
+      ...bundle.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g),
+    ].map((m) => new X509Certificate(m[0]));
     if (cas.length === 0) return { ok: false, detail: `webhook ${w.name} has no caBundle` };
-    if (!cas.some((ca) => served.verify(ca.publicKey))) return { ok: false, detail: `webhook ${w.name}: no CA of its caBundle signed the served certificate (${served.subject})` };
-    if (served.checkHost(host) === undefined) return { ok: false, detail: `webhook ${w.name}: the served certificate does not name ${host}` };
+    if (!cas.some((ca) => served.verify(ca.publicKey)))
+      return {
+        ok: false,
+        detail: `webhook ${w.name}: no CA of its caBundle signed the served certificate (${served.subject})`,
+      };
+    if (served.checkHost(host) === undefined)
+      return {
+        ok: false,
+        detail: `webhook ${w.name}: the served certificate does not name ${host}`,
+      };
   }
-  return { ok: true, detail: `${mwc.webhooks.length} webhooks trust Secret ${secret.metadata.name}` };
+  return {
+    ok: true,
+    detail: `${mwc.webhooks.length} webhooks trust Secret ${secret.metadata.name}`,
+  };
 }

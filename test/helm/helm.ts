@@ -27,7 +27,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { RenderError, renderChart } from '../chart/render.js';
-import { ApiError, Cluster, describeRef, refKey, refOf, resourceOf, threeWayMerge, type K8sObject, type Ref } from './cluster.js';
+import {
+  ApiError,
+  Cluster,
+  describeRef,
+  refKey,
+  refOf,
+  resourceOf,
+  threeWayMerge,
+  type K8sObject,
+  type Ref,
+} from './cluster.js';
 import { mergeValues, StrvalsError } from './strvals.js';
 
 export type HelmVersion = 3 | 4;
@@ -43,7 +53,14 @@ export interface Hook {
   outputLogPolicies: string[];
 }
 
-export type ReleaseStatus = 'deployed' | 'failed' | 'superseded' | 'uninstalling' | 'uninstalled' | 'pending-install' | 'pending-upgrade';
+export type ReleaseStatus =
+  | 'deployed'
+  | 'failed'
+  | 'superseded'
+  | 'uninstalling'
+  | 'uninstalled'
+  | 'pending-install'
+  | 'pending-upgrade';
 
 export interface ReleaseRecord {
   name: string;
@@ -105,16 +122,95 @@ export interface UninstallOptions {
 }
 
 /** pkg/releaseutil/kind_sorter.go. */
-const INSTALL_ORDER = ['PriorityClass', 'Namespace', 'NetworkPolicy', 'ResourceQuota', 'LimitRange', 'PodSecurityPolicy', 'PodDisruptionBudget', 'ServiceAccount', 'Secret', 'SecretList', 'ConfigMap', 'StorageClass', 'PersistentVolume', 'PersistentVolumeClaim', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleList', 'ClusterRoleBinding', 'ClusterRoleBindingList', 'Role', 'RoleList', 'RoleBinding', 'RoleBindingList', 'Service', 'DaemonSet', 'Pod', 'ReplicationController', 'ReplicaSet', 'Deployment', 'HorizontalPodAutoscaler', 'StatefulSet', 'Job', 'CronJob', 'IngressClass', 'Ingress', 'APIService'];
-const UNINSTALL_ORDER = ['APIService', 'Ingress', 'IngressClass', 'Service', 'CronJob', 'Job', 'StatefulSet', 'HorizontalPodAutoscaler', 'Deployment', 'ReplicaSet', 'ReplicationController', 'Pod', 'DaemonSet', 'RoleBindingList', 'RoleBinding', 'RoleList', 'Role', 'ClusterRoleBindingList', 'ClusterRoleBinding', 'ClusterRoleList', 'ClusterRole', 'CustomResourceDefinition', 'PersistentVolumeClaim', 'PersistentVolume', 'StorageClass', 'ConfigMap', 'SecretList', 'Secret', 'ServiceAccount', 'PodDisruptionBudget', 'PodSecurityPolicy', 'LimitRange', 'ResourceQuota', 'NetworkPolicy', 'Namespace', 'PriorityClass'];
+const INSTALL_ORDER = [
+  'PriorityClass',
+  'Namespace',
+  'NetworkPolicy',
+  'ResourceQuota',
+  'LimitRange',
+  'PodSecurityPolicy',
+  'PodDisruptionBudget',
+  'ServiceAccount',
+  'Secret',
+  'SecretList',
+  'ConfigMap',
+  'StorageClass',
+  'PersistentVolume',
+  'PersistentVolumeClaim',
+  'CustomResourceDefinition',
+  'ClusterRole',
+  'ClusterRoleList',
+  'ClusterRoleBinding',
+  'ClusterRoleBindingList',
+  'Role',
+  'RoleList',
+  'RoleBinding',
+  'RoleBindingList',
+  'Service',
+  'DaemonSet',
+  'Pod',
+  'ReplicationController',
+  'ReplicaSet',
+  'Deployment',
+  'HorizontalPodAutoscaler',
+  'StatefulSet',
+  'Job',
+  'CronJob',
+  'IngressClass',
+  'Ingress',
+  'APIService',
+];
+const UNINSTALL_ORDER = [
+  'APIService',
+  'Ingress',
+  'IngressClass',
+  'Service',
+  'CronJob',
+  'Job',
+  'StatefulSet',
+  'HorizontalPodAutoscaler',
+  'Deployment',
+  'ReplicaSet',
+  'ReplicationController',
+  'Pod',
+  'DaemonSet',
+  'RoleBindingList',
+  'RoleBinding',
+  'RoleList',
+  'Role',
+  'ClusterRoleBindingList',
+  'ClusterRoleBinding',
+  'ClusterRoleList',
+  'ClusterRole',
+  'CustomResourceDefinition',
+  'PersistentVolumeClaim',
+  'PersistentVolume',
+  'StorageClass',
+  'ConfigMap',
+  'SecretList',
+  'Secret',
+  'ServiceAccount',
+  'PodDisruptionBudget',
+  'PodSecurityPolicy',
+  'LimitRange',
+  'ResourceQuota',
+  'NetworkPolicy',
+  'Namespace',
+  'PriorityClass',
+];
 
 /** Known kinds in the given order, unknown kinds after them by kind name; stable otherwise. */
 function sortByKind<T>(items: T[], kindOf: (t: T) => string, order: string[]): T[] {
   const rank = (k: string) => (order.includes(k) ? order.indexOf(k) : order.length);
-  return items.map((item, i) => ({ item, i })).sort((a, b) => {
-    const [ka, kb] = [kindOf(a.item), kindOf(b.item)];
-    return rank(ka) - rank(kb) || (rank(ka) === order.length ? ka.localeCompare(kb) : 0) || a.i - b.i;
-  }).map((x) => x.item);
+  return items
+    .map((item, i) => ({ item, i }))
+    .sort((a, b) => {
+      const [ka, kb] = [kindOf(a.item), kindOf(b.item)];
+      return (
+        rank(ka) - rank(kb) || (rank(ka) === order.length ? ka.localeCompare(kb) : 0) || a.i - b.i
+      );
+    })
+    .map((x) => x.item);
 }
 
 const MANAGED_BY = 'app.kubernetes.io/managed-by';
@@ -138,7 +234,11 @@ export function coalesceValues(user: Values, defaults: Values): Values {
 
 /** chartutil.CoalesceTables: `dst` wins, `src` fills in; a null in dst removes a key src sets. */
 export function coalesceTables(dst: Values, src: Values): Values {
-  const srcNonNil = new Set(Object.entries(src).filter(([, v]) => v !== null).map(([k]) => k));
+  const srcNonNil = new Set(
+    Object.entries(src)
+      .filter(([, v]) => v !== null)
+      .map(([k]) => k),
+  );
   for (const [key, val] of Object.entries(dst)) if (val === null) src[key] = null;
   for (const [key, val] of Object.entries(src)) {
     if (key in dst && dst[key] === null && srcNonNil.has(key)) delete dst[key];
@@ -150,10 +250,19 @@ export function coalesceTables(dst: Values, src: Values): Values {
 
 function checkOwnership(live: K8sObject, name: string, namespace: string): string | undefined {
   const errs: string[] = [];
-  const need = (where: 'label' | 'annotation', map: Record<string, string> | undefined, key: string, value: string) => {
+  const need = (
+    where: 'label' | 'annotation',
+    map: Record<string, string> | undefined,
+    key: string,
+    value: string,
+  ) => {
     const actual = map?.[key];
-    if (actual === undefined) errs.push(`${where} validation error: missing key "${key}": must be set to "${value}"`);
-    else if (actual !== value) errs.push(`${where} validation error: key "${key}" must equal "${value}": current value is "${actual}"`);
+    if (actual === undefined)
+      errs.push(`${where} validation error: missing key "${key}": must be set to "${value}"`);
+    else if (actual !== value)
+      errs.push(
+        `${where} validation error: key "${key}" must equal "${value}": current value is "${actual}"`,
+      );
   };
   need('label', live.metadata.labels, MANAGED_BY, 'Helm');
   need('annotation', live.metadata.annotations, RELEASE_NAME, name);
@@ -167,7 +276,11 @@ const resourceString = (r: Ref) => `${r.kind} "${r.name}" in namespace "${r.name
 function withOwnership(o: K8sObject, name: string, namespace: string): K8sObject {
   const out = clone(o);
   out.metadata.labels = { ...out.metadata.labels, [MANAGED_BY]: 'Helm' };
-  out.metadata.annotations = { ...out.metadata.annotations, [RELEASE_NAME]: name, [RELEASE_NAMESPACE]: namespace };
+  out.metadata.annotations = {
+    ...out.metadata.annotations,
+    [RELEASE_NAME]: name,
+    [RELEASE_NAMESPACE]: namespace,
+  };
   return out;
 }
 
@@ -187,7 +300,11 @@ export function splitHooks(objects: K8sObject[], namespace: string): Rendered {
       manifest.push(object);
       continue;
     }
-    const list = (v: string | undefined) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const list = (v: string | undefined) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     hooks.push({
       object,
       events: list(hook),
@@ -197,15 +314,23 @@ export function splitHooks(objects: K8sObject[], namespace: string): Rendered {
     });
   }
   // Objects without a namespace go to the release namespace (the kube client's default namespace).
-  for (const o of [...manifest, ...hooks.map((h) => h.object)]) if (!resourceOf(o.kind).clusterScoped) o.metadata.namespace ??= namespace;
-  return { manifest: sortByKind(manifest, (o) => o.kind, INSTALL_ORDER), hooks: sortByKind(hooks, (h) => h.object.kind, INSTALL_ORDER) };
+  for (const o of [...manifest, ...hooks.map((h) => h.object)])
+    if (!resourceOf(o.kind).clusterScoped) o.metadata.namespace ??= namespace;
+  return {
+    manifest: sortByKind(manifest, (o) => o.kind, INSTALL_ORDER),
+    hooks: sortByKind(hooks, (h) => h.object.kind, INSTALL_ORDER),
+  };
 }
 
 export class Helm {
   /** What the last action printed about hooks and kept objects, as Helm does. */
   readonly output: string[] = [];
 
-  constructor(readonly cluster: Cluster, readonly version: HelmVersion, readonly runner: JobRunner = NO_JOBS) {}
+  constructor(
+    readonly cluster: Cluster,
+    readonly version: HelmVersion,
+    readonly runner: JobRunner = NO_JOBS,
+  ) {}
 
   // ---- release storage (the Secret driver) ------------------------------------------------------------
 
@@ -213,7 +338,8 @@ export class Helm {
 
   history(name: string, namespace: string): ReleaseRecord[] {
     if (this.cluster.tryGet({ kind: 'Namespace', name: namespace }) === undefined) return [];
-    return this.cluster.list('Secret', namespace)
+    return this.cluster
+      .list('Secret', namespace)
       .filter((s) => s.metadata.labels?.owner === 'helm' && s.metadata.labels?.name === name)
       .map((s) => JSON.parse(Buffer.from(s.data.release, 'base64').toString()) as ReleaseRecord)
       .sort((a, b) => a.version - b.version);
@@ -249,11 +375,23 @@ export class Helm {
 
   // ---- rendering ------------------------------------------------------------------------------------
 
-  private render(name: string, chart: string, namespace: string, config: Values, opts: { remote: boolean; isUpgrade: boolean; chartValues?: Values }): Rendered {
+  private render(
+    {
+      name,
+      chart,
+      namespace,
+      config,
+    }: { name: string; chart: string; namespace: string; config: Values },
+    opts: { remote: boolean; isUpgrade: boolean; chartValues?: Values },
+  ): Rendered {
     let objects: K8sObject[];
     try {
       objects = renderChart({
-        chart, namespace, releaseName: name, values: [config], isUpgrade: opts.isUpgrade,
+        chart,
+        namespace,
+        releaseName: name,
+        values: [config],
+        isUpgrade: opts.isUpgrade,
         ...(opts.remote ? { lookup: this.cluster.list() } : {}),
         ...(opts.chartValues ? { chartValues: opts.chartValues } : {}),
       }).map((r) => r.object);
@@ -274,18 +412,29 @@ export class Helm {
   }
 
   /** `helm template`: the manifests and hooks (test hooks unless --skip-tests; none with --no-hooks), with nothing read from a cluster. */
-  template(name: string, chart: string, opts: ValueFlags & { namespace: string; skipTests?: boolean; noHooks?: boolean }): K8sObject[] {
+  template(
+    name: string,
+    chart: string,
+    opts: ValueFlags & { namespace: string; skipTests?: boolean; noHooks?: boolean },
+  ): K8sObject[] {
     const config = this.userValues(opts);
     let objects: K8sObject[];
     try {
-      objects = renderChart({ chart, namespace: opts.namespace, releaseName: name, values: [config] }).map((r) => r.object);
+      objects = renderChart({
+        chart,
+        namespace: opts.namespace,
+        releaseName: name,
+        values: [config],
+      }).map((r) => r.object);
     } catch (err) {
       if (err instanceof RenderError) throw new HelmError(err.message.replace(/^Error: /, ''));
       throw err;
     }
     const hook = (o: K8sObject) => o.metadata.annotations?.['helm.sh/hook'];
     if (opts.noHooks) return objects.filter((o) => hook(o) === undefined);
-    return opts.skipTests ? objects.filter((o) => !/\btest(-success)?\b/.test(hook(o) ?? '')) : objects;
+    return opts.skipTests
+      ? objects.filter((o) => !/\btest(-success)?\b/.test(hook(o) ?? ''))
+      : objects;
   }
 
   // ---- objects ----------------------------------------------------------------------------------------
@@ -314,14 +463,20 @@ export class Helm {
    * existingResourceConflict / requireAdoption: the rendered objects that exist already (as rendered:
    * Helm then updates them with the rendering as the "original"), refused unless owned by this release.
    */
-  private adoptable(objects: K8sObject[], name: string, namespace: string, takeOwnership: boolean, action: 'install' | 'update'): K8sObject[] {
+  private adoptable(
+    objects: K8sObject[],
+    { name, namespace }: { name: string; namespace: string },
+    { takeOwnership, action }: { takeOwnership: boolean; action: 'install' | 'update' },
+  ): K8sObject[] {
     const existing: K8sObject[] = [];
     for (const o of objects) {
       const live = this.cluster.tryGet(refOf(o));
       if (!live) continue;
       const problem = takeOwnership ? undefined : checkOwnership(live, name, namespace);
       if (problem) {
-        throw new HelmError(`Unable to continue with ${action}: ${resourceString(refOf(o))} exists and cannot be imported into the current release: ${problem}`);
+        throw new HelmError(
+          `Unable to continue with ${action}: ${resourceString(refOf(o))} exists and cannot be imported into the current release: ${problem}`,
+        );
       }
       existing.push(o);
     }
@@ -334,7 +489,12 @@ export class Helm {
     const executing = rel.hooks
       .map((h, i) => ({ h, i }))
       .filter(({ h }) => h.events.includes(event))
-      .sort((a, b) => a.h.weight - b.h.weight || a.h.object.metadata.name.localeCompare(b.h.object.metadata.name) || a.i - b.i)
+      .sort(
+        (a, b) =>
+          a.h.weight - b.h.weight ||
+          a.h.object.metadata.name.localeCompare(b.h.object.metadata.name) ||
+          a.i - b.i,
+      )
       .map(({ h }) => h);
     const deleteBy = (h: Hook, policy: string) => {
       const policies = h.deletePolicies.length ? h.deletePolicies : ['before-hook-creation'];
@@ -351,21 +511,27 @@ export class Helm {
         if (this.version === 4) this.apply(h.object, undefined);
         else this.cluster.create(h.object);
       } catch (err) {
-        throw new HelmError(`warning: Hook ${event} ${h.object.kind.toLowerCase()} ${h.object.metadata.name} failed: ${(err as Error).message}`);
+        throw new HelmError(
+          `warning: Hook ${event} ${h.object.kind.toLowerCase()} ${h.object.metadata.name} failed: ${(err as Error).message}`,
+        );
       }
       if (h.object.kind === 'Job' || h.object.kind === 'Pod') {
         const result = await this.runner.run(h.object, this);
         this.recordWorkloadStatus(h.object, result.succeeded);
         if (!result.succeeded) {
-          if (h.outputLogPolicies.includes('hook-failed')) this.output.push(`Logs of ${h.object.kind} ${h.object.metadata.name}:\n${result.logs}`);
+          if (h.outputLogPolicies.includes('hook-failed'))
+            this.output.push(`Logs of ${h.object.kind} ${h.object.metadata.name}:\n${result.logs}`);
           deleteBy(h, 'hook-failed');
           for (const earlier of executing.slice(0, i)) deleteBy(earlier, 'hook-succeeded');
-          throw new HelmError(`${h.object.kind.toLowerCase()} ${h.object.metadata.name} failed: ${result.reason}`);
+          throw new HelmError(
+            `${h.object.kind.toLowerCase()} ${h.object.metadata.name} failed: ${result.reason}`,
+          );
         }
       }
     }
     for (const h of [...executing].reverse()) {
-      if (h.outputLogPolicies.includes('hook-succeeded')) this.output.push(`(logs of ${h.object.metadata.name})`);
+      if (h.outputLogPolicies.includes('hook-succeeded'))
+        this.output.push(`(logs of ${h.object.metadata.name})`);
       deleteBy(h, 'hook-succeeded');
     }
   }
@@ -374,7 +540,16 @@ export class Helm {
   private recordWorkloadStatus(o: K8sObject, succeeded: boolean): void {
     const live = this.cluster.tryGet(refOf(o));
     if (!live) return;
-    if (o.kind === 'Job') live.status = { conditions: [{ type: succeeded ? 'Complete' : 'Failed', status: 'True', ...(succeeded ? {} : { reason: 'BackoffLimitExceeded' }) }] };
+    if (o.kind === 'Job')
+      live.status = {
+        conditions: [
+          {
+            type: succeeded ? 'Complete' : 'Failed',
+            status: 'True',
+            ...(succeeded ? {} : { reason: 'BackoffLimitExceeded' }),
+          },
+        ],
+      };
     else live.status = { phase: succeeded ? 'Succeeded' : 'Failed' };
     this.cluster.update(live);
   }
@@ -392,41 +567,71 @@ export class Helm {
   }
 
   private asHelmError(err: unknown, prefix: string): HelmError {
-    if (err instanceof HelmError || err instanceof ApiError) return new HelmError(`${prefix}: ${err.message}`);
+    if (err instanceof HelmError || err instanceof ApiError)
+      return new HelmError(`${prefix}: ${err.message}`);
     return err as HelmError;
   }
 
-  private async doInstall(name: string, chart: string, opts: InstallOptions): Promise<ReleaseRecord> {
+  private async doInstall(
+    name: string,
+    chart: string,
+    opts: InstallOptions,
+  ): Promise<ReleaseRecord> {
     const { namespace } = opts;
     const last = this.history(name, namespace).at(-1);
-    if (last && last.status !== 'uninstalled') throw new HelmError('cannot re-use a name that is still in use');
+    if (last && last.status !== 'uninstalled')
+      throw new HelmError('cannot re-use a name that is still in use');
     const config = this.userValues(opts);
     const remote = opts.dryRun !== 'client';
-    const rendered = this.render(name, chart, namespace, config, { remote, isUpgrade: false });
+    const rendered = this.render({ name, chart, namespace, config }, { remote, isUpgrade: false });
     const rel: ReleaseRecord = {
-      name, namespace, version: 1, status: 'pending-install', chart,
-      chartDefaults: chartDefaults(chart), config, manifest: rendered.manifest, hooks: rendered.hooks,
+      name,
+      namespace,
+      version: 1,
+      status: 'pending-install',
+      chart,
+      chartDefaults: chartDefaults(chart),
+      config,
+      manifest: rendered.manifest,
+      hooks: rendered.hooks,
     };
     const resources = rendered.manifest.map((o) => withOwnership(o, name, namespace));
-    const toBeAdopted = opts.dryRun === 'client' ? [] : this.adoptable(resources, name, namespace, opts.takeOwnership ?? false, 'install');
+    const toBeAdopted =
+      opts.dryRun === 'client'
+        ? []
+        : this.adoptable(
+            resources,
+            { name, namespace },
+            { takeOwnership: opts.takeOwnership ?? false, action: 'install' },
+          );
     if (opts.dryRun) return rel;
 
     if (opts.createNamespace) {
       try {
-        this.cluster.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { name: namespace } } });
+        this.cluster.create({
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: namespace, labels: { name: namespace } },
+        });
       } catch (err) {
         if (!(err instanceof ApiError && err.reason === 'AlreadyExists')) throw err;
       }
     }
     this.writeRecord(rel, true);
     try {
-      if (!opts.noHooks) await this.execHooks(rel, 'pre-install').catch((err: Error) => { throw new HelmError(`failed pre-install: ${err.message}`); });
+      if (!opts.noHooks)
+        await this.execHooks(rel, 'pre-install').catch((err: Error) => {
+          throw new HelmError(`failed pre-install: ${err.message}`);
+        });
       if (toBeAdopted.length === 0) {
         this.createObjects(resources);
       } else {
         this.updateObjects(toBeAdopted, resources);
       }
-      if (!opts.noHooks) await this.execHooks(rel, 'post-install').catch((err: Error) => { throw new HelmError(`failed post-install: ${err.message}`); });
+      if (!opts.noHooks)
+        await this.execHooks(rel, 'post-install').catch((err: Error) => {
+          throw new HelmError(`failed post-install: ${err.message}`);
+        });
     } catch (err) {
       rel.status = 'failed';
       this.writeRecord(rel, false);
@@ -438,7 +643,10 @@ export class Helm {
   }
 
   /** kube.Client.Update: create or update every target, then delete what the current manifest had and the target drops. */
-  private updateObjects(current: K8sObject[], target: K8sObject[]): { deleted: Ref[]; kept: Ref[] } {
+  private updateObjects(
+    current: K8sObject[],
+    target: K8sObject[],
+  ): { deleted: Ref[]; kept: Ref[] } {
     const currentByKey = new Map(current.map((o) => [refKey(refOf(o)), o]));
     for (const o of target) {
       const ref = refOf(o);
@@ -483,11 +691,20 @@ export class Helm {
     }
   }
 
-  private async doUpgrade(name: string, chart: string, opts: UpgradeOptions, history: ReleaseRecord[]): Promise<ReleaseRecord> {
+  private async doUpgrade(
+    name: string,
+    chart: string,
+    opts: UpgradeOptions,
+    history: ReleaseRecord[],
+  ): Promise<ReleaseRecord> {
     const last = history.at(-1);
     if (!last) throw new HelmError(`"${name}" has no deployed releases`);
-    if (last.status.startsWith('pending')) throw new HelmError('another operation (install/upgrade/rollback) is in progress');
-    const current = last.status === 'deployed' ? last : ([...history].reverse().find((r) => r.status === 'deployed') ?? last);
+    if (last.status.startsWith('pending'))
+      throw new HelmError('another operation (install/upgrade/rollback) is in progress');
+    const current =
+      last.status === 'deployed'
+        ? last
+        : ([...history].reverse().find((r) => r.status === 'deployed') ?? last);
 
     // reuseValues()
     let config = this.userValues(opts);
@@ -504,26 +721,55 @@ export class Helm {
     }
 
     const remote = opts.dryRun !== 'client';
-    const rendered = this.render(name, chart, current.namespace, config, { remote, isUpgrade: true, ...(chartValues ? { chartValues } : {}) });
+    const rendered = this.render(
+      { name, chart, namespace: current.namespace, config },
+      {
+        remote,
+        isUpgrade: true,
+        ...(chartValues ? { chartValues } : {}),
+      },
+    );
     const rel: ReleaseRecord = {
-      name, namespace: current.namespace, version: last.version + 1, status: 'pending-upgrade', chart,
-      chartDefaults: chartValues ?? chartDefaults(chart), config, manifest: rendered.manifest, hooks: rendered.hooks,
+      name,
+      namespace: current.namespace,
+      version: last.version + 1,
+      status: 'pending-upgrade',
+      chart,
+      chartDefaults: chartValues ?? chartDefaults(chart),
+      config,
+      manifest: rendered.manifest,
+      hooks: rendered.hooks,
     };
     const target = rendered.manifest.map((o) => withOwnership(o, name, current.namespace));
     const currentObjects = [...current.manifest];
     const existingKeys = new Set(currentObjects.map((o) => refKey(refOf(o))));
     const toBeCreated = target.filter((o) => !existingKeys.has(refKey(refOf(o))));
     if (remote) {
-      currentObjects.push(...this.adoptable(toBeCreated, name, current.namespace, opts.takeOwnership ?? false, 'update'));
+      currentObjects.push(
+        ...this.adoptable(
+          toBeCreated,
+          { name, namespace: current.namespace },
+          { takeOwnership: opts.takeOwnership ?? false, action: 'update' },
+        ),
+      );
     }
     if (opts.dryRun) return rel;
 
     this.writeRecord(rel, true);
     try {
-      if (!opts.noHooks) await this.execHooks(rel, 'pre-upgrade').catch((err: Error) => { throw new HelmError(`pre-upgrade hooks failed: ${err.message}`); });
+      if (!opts.noHooks)
+        await this.execHooks(rel, 'pre-upgrade').catch((err: Error) => {
+          throw new HelmError(`pre-upgrade hooks failed: ${err.message}`);
+        });
       const { kept } = this.updateObjects(currentObjects, target);
-      for (const ref of kept) this.output.push(`Skipping delete of ${describeRef(ref)} due to annotation [helm.sh/resource-policy=keep]`);
-      if (!opts.noHooks) await this.execHooks(rel, 'post-upgrade').catch((err: Error) => { throw new HelmError(`post-upgrade hooks failed: ${err.message}`); });
+      for (const ref of kept)
+        this.output.push(
+          `Skipping delete of ${describeRef(ref)} due to annotation [helm.sh/resource-policy=keep]`,
+        );
+      if (!opts.noHooks)
+        await this.execHooks(rel, 'post-upgrade').catch((err: Error) => {
+          throw new HelmError(`post-upgrade hooks failed: ${err.message}`);
+        });
     } catch (err) {
       rel.status = 'failed';
       this.writeRecord(rel, false);
@@ -551,7 +797,8 @@ export class Helm {
     const history = this.history(name, opts.namespace);
     const rel = history.at(-1);
     if (!rel) throw new HelmError(`uninstall: Release not loaded: ${name}: release: not found`);
-    if (rel.status === 'uninstalled') throw new HelmError(`the release named "${name}" is already deleted`);
+    if (rel.status === 'uninstalled')
+      throw new HelmError(`the release named "${name}" is already deleted`);
     if (!opts.noHooks) await this.execHooks(rel, 'pre-delete');
     rel.status = 'uninstalling';
     this.writeRecord(rel, false);
@@ -583,13 +830,22 @@ export class Helm {
     } else {
       for (const r of history) {
         try {
-          this.cluster.delete({ kind: 'Secret', namespace: r.namespace, name: this.recordName(r.name, r.version) });
+          this.cluster.delete({
+            kind: 'Secret',
+            namespace: r.namespace,
+            name: this.recordName(r.name, r.version),
+          });
         } catch (err) {
-          errors.push(`uninstall: Failed to purge the release: delete: failed to delete release: ${this.recordName(r.name, r.version)}: ${(err as Error).message}`);
+          errors.push(
+            `uninstall: Failed to purge the release: delete: failed to delete release: ${this.recordName(r.name, r.version)}: ${(err as Error).message}`,
+          );
         }
       }
     }
-    if (errors.length) throw new HelmError(`uninstallation completed with ${errors.length} error(s): ${errors.join('; ')}`);
+    if (errors.length)
+      throw new HelmError(
+        `uninstallation completed with ${errors.length} error(s): ${errors.join('; ')}`,
+      );
     return { kept };
   }
 
@@ -598,7 +854,16 @@ export class Helm {
     const rel = this.history(name, opts.namespace).at(-1);
     if (!rel || rel.status !== 'deployed') throw new HelmError(`release: not found`);
     try {
-      await this.execHooks({ ...rel, hooks: rel.hooks.map((h) => ({ ...h, events: h.events.map((e) => (e === 'test-success' ? 'test' : e)) })) }, 'test');
+      await this.execHooks(
+        {
+          ...rel,
+          hooks: rel.hooks.map((h) => ({
+            ...h,
+            events: h.events.map((e) => (e === 'test-success' ? 'test' : e)),
+          })),
+        },
+        'test',
+      );
     } finally {
       this.cluster.settle();
     }

@@ -63,7 +63,11 @@ const NOT_A_LIST = Symbol('not a list');
 const EOF = Symbol('EOF');
 
 class Parser {
-  constructor(private readonly sc: Scanner, private readonly data: Values, private readonly asString: boolean) {}
+  constructor(
+    private readonly sc: Scanner,
+    private readonly data: Values,
+    private readonly asString: boolean,
+  ) {}
 
   parse(): void {
     for (;;) {
@@ -88,7 +92,10 @@ class Parser {
         const i = this.keyIndex();
         let list: unknown[] = [];
         if (k in data) {
-          if (!Array.isArray(data[k])) throw new StrvalsError(`unable to parse key: interface conversion: interface {} is ${goType(data[k])}, not []interface {}`);
+          if (!Array.isArray(data[k]))
+            throw new StrvalsError(
+              `unable to parse key: interface conversion: interface {} is ${goType(data[k])}, not []interface {}`,
+            );
           list = data[k] as unknown[];
         }
         const result = this.listItem(list, i, nestedLevel);
@@ -115,18 +122,23 @@ class Parser {
       default: {
         // '.': a nested map
         if (nestedLevel + 1 > MAX_NESTED_NAME_LEVEL) {
-          throw new StrvalsError(`value name nested level is greater than maximum supported nested level of ${MAX_NESTED_NAME_LEVEL}`);
+          throw new StrvalsError(
+            `value name nested level is greater than maximum supported nested level of ${MAX_NESTED_NAME_LEVEL}`,
+          );
         }
         let inner: Values = {};
         if (k in data) {
           const existing = data[k];
           if (existing === null || typeof existing !== 'object' || Array.isArray(existing)) {
-            throw new StrvalsError(`unable to parse key: interface conversion: interface {} is ${goType(existing)}, not map[string]interface {}`);
+            throw new StrvalsError(
+              `unable to parse key: interface conversion: interface {} is ${goType(existing)}, not map[string]interface {}`,
+            );
           }
           inner = existing as Values;
         }
         const end = this.key(inner, nestedLevel + 1);
-        if (end === undefined && Object.keys(inner).length === 0) throw new StrvalsError(`key map "${k}" has no value`);
+        if (end === undefined && Object.keys(inner).length === 0)
+          throw new StrvalsError(`key map "${k}" has no value`);
         if (Object.keys(inner).length !== 0) set(data, k, inner);
         return end;
       }
@@ -136,11 +148,18 @@ class Parser {
   private keyIndex(): number {
     const { text, last } = runesUntil(this.sc, ']');
     if (last === undefined) throw new StrvalsError('error parsing index: EOF');
-    if (!/^[+-]?\d+$/.test(text)) throw new StrvalsError(`error parsing index: strconv.Atoi: parsing "${text}": invalid syntax`);
+    if (!/^[+-]?\d+$/.test(text))
+      throw new StrvalsError(
+        `error parsing index: strconv.Atoi: parsing "${text}": invalid syntax`,
+      );
     return Number(text);
   }
 
-  private listItem(list: unknown[], i: number, nestedLevel: number): { list: unknown[]; end: typeof EOF | undefined } {
+  private listItem(
+    list: unknown[],
+    i: number,
+    nestedLevel: number,
+  ): { list: unknown[]; end: typeof EOF | undefined } {
     if (i < 0) throw new StrvalsError(`negative ${i} index not allowed`);
     const { text: k, last } = runesUntil(this.sc, '[.=');
     if (k.length > 0) throw new StrvalsError(`unexpected data at end of array index: "${k}"`);
@@ -150,11 +169,17 @@ class Parser {
         const values = this.valList();
         if (values === EOF) return { list: setIndex(list, i, ''), end: EOF };
         if (values !== NOT_A_LIST) return { list: setIndex(list, i, values), end: undefined };
-        return { list: setIndex(list, i, this.reader(runesUntil(this.sc, ',').text)), end: undefined };
+        return {
+          list: setIndex(list, i, this.reader(runesUntil(this.sc, ',').text)),
+          end: undefined,
+        };
       }
       case '[': {
         const next = this.keyIndex();
-        const current = list.length > i && list[i] !== null && list[i] !== undefined ? (list[i] as unknown[]) : [];
+        const current =
+          list.length > i && list[i] !== null && list[i] !== undefined
+            ? (list[i] as unknown[])
+            : [];
         const inner = this.listItem(current, next, nestedLevel);
         return { list: setIndex(list, i, inner.list), end: inner.end };
       }
@@ -163,7 +188,8 @@ class Parser {
         let inner: Values = {};
         if (list.length > i) {
           const existing = list[i];
-          if (existing === null || typeof existing !== 'object' || Array.isArray(existing)) list[i] = {};
+          if (existing === null || typeof existing !== 'object' || Array.isArray(existing))
+            list[i] = {};
           inner = list[i] as Values;
         }
         const end = this.key(inner, nestedLevel);
@@ -201,7 +227,10 @@ function set(data: Values, key: string, value: unknown): void {
 
 function setIndex(list: unknown[], index: number, value: unknown): unknown[] {
   if (index < 0) throw new StrvalsError(`negative ${index} index not allowed`);
-  if (index > MAX_INDEX) throw new StrvalsError(`index of ${index} is greater than maximum supported index of ${MAX_INDEX}`);
+  if (index > MAX_INDEX)
+    throw new StrvalsError(
+      `index of ${index} is greater than maximum supported index of ${MAX_INDEX}`,
+    );
   while (list.length <= index) list.push(null);
   list[index] = value;
   return list;

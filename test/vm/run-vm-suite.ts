@@ -9,19 +9,45 @@
 // A guest that hangs is killed at LXCFS_VM_TIMEOUT seconds (default 600; a guest run takes about 300) and fails with its console
 // log; a results file that is missing, incomplete or lacks a required check is a failure.
 import { spawn } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
 
-interface Check { name: string; ok: boolean; ms: number; detail: string }
-interface Row { file: string; workload: string; agent: string; expected: string; seen: string; ok: boolean }
-interface Results { guest: Record<string, string>; checks: Check[]; figures: Record<string, number | string>; table: Row[]; complete: boolean }
+interface Check {
+  name: string;
+  ok: boolean;
+  ms: number;
+  detail: string;
+}
+interface Row {
+  file: string;
+  workload: string;
+  agent: string;
+  expected: string;
+  seen: string;
+  ok: boolean;
+}
+interface Results {
+  guest: Record<string, string>;
+  checks: Check[];
+  figures: Record<string, number | string>;
+  table: Row[];
+  complete: boolean;
+}
 
 /** Checks every guest must report (by name prefix); anything else it reports must pass too. */
 const REQUIRED = [
   'guest boots systemd on the cgroup v2 unified hierarchy',
-  'images are in podman\'s store, the workload rootfs for containerd',
+  "images are in podman's store, the workload rootfs for containerd",
   "agent refuses without the host's /sys/fs/cgroup",
   'agent refuses without host PID',
   'agent container (podman, private cgroupns by default) becomes ready',
@@ -44,14 +70,19 @@ const REQUIRED = [
   'webhook image',
 ];
 
-const GUESTS = (process.env.LXCFS_VM_GUESTS ?? 'bookworm,trixie').split(',').map((g) => g.trim()).filter(Boolean);
+const GUESTS = (process.env.LXCFS_VM_GUESTS ?? 'bookworm,trixie')
+  .split(',')
+  .map((g) => g.trim())
+  .filter(Boolean);
 const TIMEOUT_S = Number(process.env.LXCFS_VM_TIMEOUT ?? 600);
 const vm = join(repoRoot, 'scripts', 'vm');
 
 /** Runs a script, streaming its stderr, and returns stdout; bounded by `timeoutS`. */
 function runScript(args: string[], timeoutS: number): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn('timeout', ['--kill-after=10', String(timeoutS), 'bash', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('timeout', ['--kill-after=10', String(timeoutS), 'bash', ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
@@ -68,24 +99,48 @@ function linkTree(from: string, to: string): void {
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  version: string;
+};
 
 /**
  * What scripts/vm/build-images.sh saw the arm64 images and helper print under QEMU user emulation
  * (arm64.txt, "name: output" lines), judged here: each failure names what was seen.
  */
 function arm64Checks(text: string): { failures: string[]; summary: string } {
-  const seen = Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+  const seen = Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
+  );
   const expect: Array<[string, RegExp, string]> = [
     ['arch', /^arm64 arm64$/, 'both images are arm64'],
     ['agent lxcfs', /^\d+\.\d+\.\d+$/, 'lxcfs --version in the arm64 agent image'],
-    ['agent cli', new RegExp(`^lxcfs-webhook ${version.replace(/\./g, '\\.')} \\(Node\\.js v24\\.`), 'lxcfs-webhook --version in the arm64 agent image'],
-    ['webhook cli', new RegExp(`^lxcfs-webhook ${version.replace(/\./g, '\\.')} \\(Node\\.js v24\\.`), 'lxcfs-webhook --version in the arm64 webhook image'],
+    [
+      'agent cli',
+      new RegExp(`^lxcfs-webhook ${version.replace(/\./g, '\\.')} \\(Node\\.js v24\\.`),
+      'lxcfs-webhook --version in the arm64 agent image',
+    ],
+    [
+      'webhook cli',
+      new RegExp(`^lxcfs-webhook ${version.replace(/\./g, '\\.')} \\(Node\\.js v24\\.`),
+      'lxcfs-webhook --version in the arm64 webhook image',
+    ],
     ['helper read', /^\{"ok":true/, 'the arm64 helper reads a file'],
-    ['helper file', /^b700$/, 'the helper in the arm64 agent image is an AArch64 binary (ELF e_machine 0xb7)'],
+    [
+      'helper file',
+      /^b700$/,
+      'the helper in the arm64 agent image is an AArch64 binary (ELF e_machine 0xb7)',
+    ],
   ];
-  const failures = expect.filter(([key, re]) => !re.test(seen[key] ?? '')).map(([key, , what]) => `arm64: ${what}: saw "${seen[key] ?? '(nothing)'}"`);
-  return { failures, summary: `arm64 under QEMU user emulation (${seen.seconds ?? '?'} s): lxcfs ${seen['agent lxcfs']}; ${seen['agent cli']}; webhook ${seen['webhook cli']}; helper ${seen['helper read']?.slice(0, 40)}` };
+  const failures = expect
+    .filter(([key, re]) => !re.test(seen[key] ?? ''))
+    .map(([key, , what]) => `arm64: ${what}: saw "${seen[key] ?? '(nothing)'}"`);
+  return {
+    failures,
+    summary: `arm64 under QEMU user emulation (${seen.seconds ?? '?'} s): lxcfs ${seen['agent lxcfs']}; ${seen['agent cli']}; webhook ${seen['webhook cli']}; helper ${seen['helper read']?.slice(0, 40)}`,
+  };
 }
 
 async function main(): Promise<number> {
@@ -96,8 +151,11 @@ async function main(): Promise<number> {
   try {
     let t0 = Date.now();
     const images = await runScript([join(vm, 'build-images.sh'), join(scratch, 'shared')], 1200);
-    if (images.code !== 0) throw new Error(`building the images failed (exit ${images.code}); see above`);
-    summary.push(`images (stand-ins, amd64 and arm64 builds, image disk): ${secs(Date.now() - t0)}`);
+    if (images.code !== 0)
+      throw new Error(`building the images failed (exit ${images.code}); see above`);
+    summary.push(
+      `images (stand-ins, amd64 and arm64 builds, image disk): ${secs(Date.now() - t0)}`,
+    );
     const arm = arm64Checks(readFileSync(join(scratch, 'shared', 'arm64.txt'), 'utf8'));
     failures.push(...arm.failures);
     summary.push(arm.summary);
@@ -118,40 +176,57 @@ async function main(): Promise<number> {
       linkTree(join(scratch, 'shared'), work);
 
       t0 = Date.now();
-      const booted = await runScript([join(vm, 'run-guest.sh'), dir, work, String(TIMEOUT_S)], TIMEOUT_S + 120);
+      const booted = await runScript(
+        [join(vm, 'run-guest.sh'), dir, work, String(TIMEOUT_S)],
+        TIMEOUT_S + 120,
+      );
       const vmMs = Date.now() - t0;
-      const accel = existsSync(join(work, 'accel')) ? readFileSync(join(work, 'accel'), 'utf8').trim() : '?';
-      if (booted.code !== 0) failures.push(`${guest}: the guest did not finish (see its console above)`);
+      const accel = existsSync(join(work, 'accel'))
+        ? readFileSync(join(work, 'accel'), 'utf8').trim()
+        : '?';
+      if (booted.code !== 0)
+        failures.push(`${guest}: the guest did not finish (see its console above)`);
 
       const resultsPath = join(work, 'results.json');
       if (!existsSync(resultsPath)) {
         failures.push(`${guest}: no results file: the suite never ran or never wrote it`);
-        console.log(readFileSync(join(work, 'console.log'), 'utf8').split('\n').slice(-60).join('\n'));
+        console.log(
+          readFileSync(join(work, 'console.log'), 'utf8').split('\n').slice(-60).join('\n'),
+        );
         continue;
       }
       const results = JSON.parse(readFileSync(resultsPath, 'utf8')) as Results;
       if (!results.complete) failures.push(`${guest}: the suite did not run to its end`);
       for (const c of results.checks) {
-        console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${secs(c.ms)})${c.ok ? '' : `\n       ${c.detail.split('\n').join('\n       ')}`}`);
+        console.log(
+          `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${secs(c.ms)})${c.ok ? '' : `\n       ${c.detail.split('\n').join('\n       ')}`}`,
+        );
         if (!c.ok) failures.push(`${guest}: ${c.name}: ${c.detail.split('\n')[0]}`);
       }
       for (const required of REQUIRED) {
-        if (!results.checks.some((c) => c.name.startsWith(required))) failures.push(`${guest}: missing result "${required}"`);
+        if (!results.checks.some((c) => c.name.startsWith(required)))
+          failures.push(`${guest}: missing result "${required}"`);
       }
       if (!results.complete || results.checks.some((c) => !c.ok)) {
         console.log(`--- ${guest} suite log (last 40 lines) ---`);
         const log = join(work, 'suite.log');
-        if (existsSync(log)) console.log(readFileSync(log, 'utf8').split('\n').slice(-40).join('\n'));
+        if (existsSync(log))
+          console.log(readFileSync(log, 'utf8').split('\n').slice(-40).join('\n'));
       }
       const f = results.figures;
       summary.push(
-        `${guest}: ${results.guest.kernel}, lxcfs ${results.guest.lxcfs}, ${results.guest.podman}, ${(results.guest.containerd ?? "?").replace(/ [0-9a-f]{40}$/, '')}; ` +
+        `${guest}: ${results.guest.kernel}, lxcfs ${results.guest.lxcfs}, ${results.guest.podman}, ${(results.guest.containerd ?? '?').replace(/ [0-9a-f]{40}$/, '')}; ` +
           `guest ${info.match(/built_seconds=(\d+)/)?.[1] ?? '?'} s to build (${secs(buildMs)} this run${buildMs < 5000 ? ', cached' : ''}); ` +
           `accel ${accel}; boot ${f.bootToSuiteSeconds} s; suite ${f.suiteSeconds} s; QEMU total ${secs(vmMs)}`,
       );
-      for (const [key, value] of Object.entries(f).filter(([k]) => k.startsWith('recovery'))) summary.push(`  ${guest} ${key}: ${value}`);
-      summary.push(`  ${guest} cgroup namespaces (podman agent): ${f.cgroupnsPodman}; remount path: ${f.remountHow}`);
-      summary.push(`  ${guest} lxcfs in a private cgroupns, 256 MiB container read MemTotal: ${f.privateCgroupnsLxcfsMemTotalKb} kB (node ${results.guest.memTotalKb} kB)`);
+      for (const [key, value] of Object.entries(f).filter(([k]) => k.startsWith('recovery')))
+        summary.push(`  ${guest} ${key}: ${value}`);
+      summary.push(
+        `  ${guest} cgroup namespaces (podman agent): ${f.cgroupnsPodman}; remount path: ${f.remountHow}`,
+      );
+      summary.push(
+        `  ${guest} lxcfs in a private cgroupns, 256 MiB container read MemTotal: ${f.privateCgroupnsLxcfsMemTotalKb} kB (node ${results.guest.memTotalKb} kB)`,
+      );
       tables.push(...results.table.map((r) => ({ ...r, guest })));
     }
   } catch (err) {
@@ -166,7 +241,10 @@ async function main(): Promise<number> {
   console.log('\n=== file × guest: expected / seen ===');
   console.log('| file | guest | workload | agent | expected | seen | |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const r of tables) console.log(`| ${r.file} | ${r.guest} | ${r.workload} | ${r.agent} | ${r.expected} | ${r.seen} | ${r.ok ? 'ok' : 'WRONG'} |`);
+  for (const r of tables)
+    console.log(
+      `| ${r.file} | ${r.guest} | ${r.workload} | ${r.agent} | ${r.expected} | ${r.seen} | ${r.ok ? 'ok' : 'WRONG'} |`,
+    );
   if (failures.length > 0) {
     console.log(`\nvm suite FAILED:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
     return 1;
