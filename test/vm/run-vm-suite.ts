@@ -116,7 +116,7 @@ function arm64Checks(text: string): { failures: string[]; summary: string } {
   );
   const expect: Array<[string, RegExp, string]> = [
     ['arch', /^arm64 arm64$/, 'both images are arm64'],
-    ['agent lxcfs', /^\d+\.\d+\.\d+$/, 'lxcfs --version in the arm64 agent image'],
+    ['agent lxcfs', /^"?\d+\.\d+\.\d+"?$/, 'lxcfs --version in the arm64 agent image'],
     [
       'agent cli',
       new RegExp(`^lxcfs-webhook ${version.replace(/\./g, '\\.')} \\(Node\\.js v24\\.`),
