@@ -84,9 +84,10 @@ Install: lxcfs-webhook certs --out deploy/overlays/self-managed/generated
          kubectl apply -k deploy/overlays/self-managed
 Rotate:  run both again; the CA in DIR is reused and serve reloads the new Secret without a restart.
 
---secret NAME (in a pod, with its service-account token; the Helm chart's certs Job and CronJob) keeps
-the same in one Secret: made when missing, renewed --renew-before-days before the serving certificate or
-the CA expires, and refused when something else made it (no label ${CERTS_SECRET_LABEL.key}=${CERTS_SECRET_LABEL.value}).
+--secret NAME (in a pod, with its service-account token: the Helm chart's certs Job and CronJob)
+keeps the same in one Secret: made when missing, renewed --renew-before-days before the serving
+certificate or the CA expires, refused when something else made it (no label
+${CERTS_SECRET_LABEL.key}=${CERTS_SECRET_LABEL.value}).
 With --webhook-configuration, every webhook's caBundle is set to the CA.`,
 });
 
