@@ -179,7 +179,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       sampleSize: PEEK_SAMPLE_SIZE,
       timeoutMs: options.probeTimeoutMs,
     },
-    { metrics, log },
+    { metrics, log, forgetChosenProcess: (mntNs) => sweeper.forgetChosenProcess(mntNs) },
   );
   const sweepTimer = setInterval(
     () => void sweeper.sweep('periodic').then(() => reads.check(sweeper.latestViews())),
