@@ -1,5 +1,6 @@
 // Every default, label and annotation key the project uses lives here, so the webhook, the CLI, the
 // node agent and the manifests cannot drift apart.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** Host directory pods take their hostPaths from: a tmpfs "anchor" the node agent keeps alive. */
@@ -162,6 +163,26 @@ export const MAX_CERT_VALID_DAYS = 36_500;
 export const LOCALHOST_CERT_VALID_DAYS = 30;
 /** Certificates start this long in the past so a peer whose clock is behind accepts them at once. */
 export const CERT_CLOCK_SKEW_MS = 5 * 60 * 1000;
+/** `certs --secret` renews the serving certificate (or the CA) when fewer days than this are left. */
+export const DEFAULT_RENEW_BEFORE_DAYS = 30;
+/**
+ * After `certs --secret` made a new serving certificate (a new install, a new CA, a switch from another
+ * certificate mode), the caBundle keeps the CAs it had besides ours this long: replicas still serving the
+ * previous certificate stay trusted until the kubelet has given them the new Secret.
+ */
+export const CA_BUNDLE_OVERLAP_MS = 24 * 60 * 60 * 1000;
+/** How `certs --secret` marks the Secret it makes; a Secret without this label is never taken over. */
+export const CERTS_SECRET_LABEL = {
+  key: 'app.kubernetes.io/managed-by',
+  value: 'lxcfs-webhook-certs',
+} as const;
+
+// ---- The Kubernetes API, from inside a pod (certs --secret) ----------------------------------------
+
+/** Where the kubelet mounts a pod's service-account token, CA and namespace. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** One API call's deadline. */
+export const KUBE_API_TIMEOUT_MS = 15_000;
 
 /** Names the install manifests (deploy/) use; `certs` writes objects that refer to them. */
 export const INSTALL = {
@@ -177,6 +198,10 @@ export const INSTALL = {
     'required.lxcfs-webhook.io',
     'mount-lxcfs.lxcfs-webhook.io',
   ],
+  /** The Secret the Helm chart's `certs` Job makes (certificates.mode=self-signed). */
+  selfSignedSecret: 'lxcfs-webhook-self-signed',
+  /** The DaemonSet that runs `agent --uninstall` on every node (deploy/uninstall, the chart's uninstall.cleanNodes). */
+  cleanupDaemonSet: 'lxcfs-cleanup',
   /** The kustomize component that turns on the MOUNT_LXCFS_LABEL entry (deploy/components/). */
   mountLxcfsComponent: 'deploy/components/mount-lxcfs-label',
 } as const;
@@ -288,10 +313,19 @@ export const DEFAULT_LXCFS_BIN = 'lxcfs';
 /** CPU count from the CFS quota, per-container load average. */
 export const DEFAULT_LXCFS_ARGS: readonly string[] = ['--enable-cfs', '-l'];
 export const DEFAULT_PROC = '/proc';
-/** The native remount helper, built by `npm run build` into native/build of this package. */
-export const DEFAULT_REMOUNT_HELPER = fileURLToPath(
-  new URL('../../../native/build/lxcfs-remount', import.meta.url),
-);
+/**
+ * The native remount helper of this package: the one built here (native/build, by `npm run build` where a C
+ * compiler exists, or `make -C native`), else the prebuilt one for this machine (native/prebuilt/linux-x64
+ * and linux-arm64 ship in the npm package, statically linked). When neither exists the agent says how to get one.
+ */
+const helperIn = (dir: string) =>
+  fileURLToPath(new URL(`../../../native/${dir}/lxcfs-remount`, import.meta.url));
+export const REMOUNT_HELPER_CANDIDATES: readonly string[] = [
+  helperIn('build'),
+  helperIn(`prebuilt/${process.platform}-${process.arch}`),
+];
+export const DEFAULT_REMOUNT_HELPER =
+  REMOUNT_HELPER_CANDIDATES.find((p) => existsSync(p)) ?? REMOUNT_HELPER_CANDIDATES[0]!;
 /** Mount options of the anchor tmpfs: it holds only directories, binds and the agent's small state file. */
 export const ANCHOR_TMPFS_OPTIONS = 'mode=0755,size=8m';
 /** The agent's memory of injected targets, kept on the anchor so it outlives the agent process. */
