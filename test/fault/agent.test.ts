@@ -385,13 +385,17 @@ test(`${HOSTILE_NAMESPACES} namespaces made with unshare -Urm inside a container
   assert.match(out, new RegExp(`ready ${HOSTILE_NAMESPACES}`), out);
   const madeMs = Date.now() - started;
   const logsBefore = agent.logs.length;
-  await waitUntil(
-    'the agent skipped them',
-    async () =>
-      (await agent.metric('lxcfs_webhook_agent_ignored_namespaces', 'reason="user-namespace"')) >=
-      HOSTILE_NAMESPACES,
-    { timeoutMs: 30_000 },
-  );
+  const skipped = () =>
+    agent.metric('lxcfs_webhook_agent_ignored_namespaces', 'reason="user-namespace"');
+  await waitUntil('the agent skipped them', async () => (await skipped()) >= HOSTILE_NAMESPACES, {
+    timeoutMs: 30_000,
+  }).catch(async (err: Error) => {
+    const sweeps = agent.logs.filter((l) => l.msg === 'sweep done').slice(-3);
+    throw new Error(
+      `${err.message}: ${await skipped()} skipped; last sweeps ${JSON.stringify(sweeps)}; last lines ${JSON.stringify(agent.logs.slice(-5))}`,
+      { cause: err },
+    );
+  });
   const sweep = await agent.waitForLog(
     (l) => l.msg === 'sweep done' && l.trigger === 'periodic',
     10_000,

@@ -1,5 +1,6 @@
-// Which mount namespaces are the node's to repair: those whose processes share the node's user
-// namespace (PID 1's). A process that makes a user namespace together with a mount namespace
+// Which mount namespaces are the node's to repair: those whose processes share the agent's user
+// namespace, the node's (a privileged DaemonSet pod with hostPID never has a user namespace of its own).
+// A process that makes a user namespace together with a mount namespace
 // (`unshare -Urm` inside a container, any unprivileged workload may) gets a copy of its container's
 // mounts, lxcfs files included, that the kernel locks to it: they can be neither swapped nor detached
 // from outside (EINVAL, forever), and a container may make thousands of them. They are not containers:
@@ -23,14 +24,16 @@ export type UserNamespaceCache = Map<
 >;
 
 /**
- * A predicate for one survey: whether a namespace's representative is in the node's user namespace. A
- * procfs without user namespace links (older kernels, test fakes) puts everything in the node's.
+ * A predicate for one survey: whether a namespace's representative is in the node's user namespace: the
+ * agent's own (`self`), else PID 1's (a procfs of a pid namespace the agent is not in). PID 1's alone is
+ * not enough: a sandbox or an LSM may deny reading its links (EACCES) even to root. A procfs without
+ * user namespace links (older kernels, test fakes) puts everything in the node's.
  */
 export function inNodeUserNamespace(
   proc: string,
   cache: UserNamespaceCache,
 ): (ns: ContainerNamespace) => boolean {
-  const node = readLink(`${proc}/1/ns/user`);
+  const node = readLink(`${proc}/self/ns/user`) ?? readLink(`${proc}/1/ns/user`);
   return (ns) => {
     if (node === undefined) return true;
     let known = cache.get(ns.mntNs);

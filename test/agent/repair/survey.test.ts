@@ -151,3 +151,13 @@ test('a mount namespace of another user namespace (unshare -Urm inside a contain
   const ours = survey(config, { liveDev: LIVE, state }, newSurveyMemory());
   assert.deepEqual([ours.views.length, ours.otherUserNamespaces], [1, 0]);
 });
+
+test("the node's user namespace is the agent's own (self) when PID 1's links cannot be read", () => {
+  // As in a sandbox whose PID 1 denies even root (EACCES): no 1/ns/user, but self/ns/user.
+  const { proc } = fakeProc('userns-self', ['/proc/meminfo']);
+  mkdirSync(join(proc, 'self', 'ns'), { recursive: true });
+  symlinkSync('user:[4026531837]', join(proc, 'self', 'ns', 'user'));
+  symlinkSync('user:[4026532999]', join(proc, String(PID), 'ns', 'user'));
+  const skipped = survey({ proc, files: ALLOWED_FILES }, { liveDev: LIVE, state });
+  assert.deepEqual([skipped.views.length, skipped.otherUserNamespaces], [0, 1]);
+});
