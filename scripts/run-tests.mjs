@@ -31,6 +31,7 @@ const NEEDS_SYSTEM = [
   'agent/lxcfs/',
   'agent/pid-reuse.test.js',
   'agent/repair/remount.test.js',
+  'agent/repair/state-full.test.js', // a small tmpfs mounted by the native helper
   'agent/uninstall.test.js',
   'cli/agent.test.js',
   'fault/',

@@ -20,8 +20,8 @@ const flags = new FlagSet('check', {
 const usage = helpText(flags, {
   synopsis: 'check node [flags]',
   about: `Checks the node's lxcfs: running and answering, anchor mounted and bound, the agent's state
-filesystem not full, and every container's lxcfs files live. Exits 1 when something is wrong. Give it the
-flags the agent was given.`,
+filesystem not full, and every container's lxcfs files live. Exits 1 when something is wrong.
+Give it the flags the agent was given.`,
 });
 
 /** `pod <uid> container <id>`, or the cgroup of a process outside Kubernetes. */
