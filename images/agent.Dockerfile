@@ -1,12 +1,40 @@
 # syntax=docker/dockerfile:1
-# The node agent: Debian's lxcfs and fuse3 run inside this image (never copied onto the host, so the
-# node's glibc does not matter), the native remount helper is compiled from native/ in a build stage,
-# and the CLI runs on Node.js 24. Build from the repository root:
+# The node agent: lxcfs (Debian's lxcfs 7.0.0 package, on Debian 13's libraries) and fuse3 run
+# inside this image (never copied onto the host, so the node's glibc does not matter), the native
+# remount helper is compiled from native/ in a build stage, and the CLI runs on Node.js 24. Build from
+# the repository root:
 #   docker build -f images/agent.Dockerfile -t lxcfs-webhook/agent .
 # BASE is the public node:24-trixie-slim by default; the VM tests pass a local stand-in built from Debian
 # packages (scripts/vm/build-images.sh). Every stage uses it, so the helper is compiled against the glibc
 # it runs with.
 ARG BASE=node:24-trixie-slim
+
+# lxcfs 7.0.0: Debian's own package (lxcfs 7.0.0-1, Debian sid/forky) on BASE's Debian 13, whose
+# libraries satisfy its dependencies (libc6 >= 2.38, libfuse3-4 >= 3.17.2, runit-helper, fuse3), so the
+# image keeps Debian 13's libraries and takes only lxcfs itself from sid. Debian 13's own lxcfs 6.0.4,
+# started in the node's cgroup namespace, clears the node's cgroup2 mount options nsdelegate and
+# memory_recursiveprot (lxc/lxcfs#681, fixed in 6.0.6 and 7.0.0); 7.0.0 also lists as many CPUs in
+# /proc/stat as in cpuinfo, takes CPU limits from parent cgroups and reads /proc/stat on many-core nodes
+# without "Write to cache was truncated" (README, "Which lxcfs"). Self-contained: it needs only BASE's
+# apt sources (the mirror they name first, re-pointed at sid here; LXCFS_MIRROR overrides). apt checks
+# the package against the SHA-256 of sid's signed Packages index. Validity is not checked for that entry
+# alone: a mirror snapshot serves a sid Release past its one-week Valid-Until, and the exact version is
+# pinned. The sid entry stays in this stage; the image gets the .deb only. No file of the repository is
+# used, so the layer cache keeps this stage until BASE or these lines change.
+FROM ${BASE} AS lxcfs
+ARG LXCFS_VERSION=7.0.0-1
+ARG LXCFS_SUITE=sid
+ARG LXCFS_MIRROR=
+RUN set -eu; \
+    field() { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n "s/^$1:[[:space:]]*//p" | head -n1; }; \
+    mirror=${LXCFS_MIRROR:-$(field URIs)}; keyring=$(field Signed-By); \
+    [ -n "$mirror" ] || { echo "BASE has no deb822 apt sources: pass --build-arg LXCFS_MIRROR=<Debian mirror URL>" >&2; exit 1; }; \
+    printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\nCheck-Valid-Until: no\n' \
+      "$mirror" "$LXCFS_SUITE" "${keyring:-/usr/share/keyrings/debian-archive-keyring.gpg}" > /etc/apt/sources.list.d/lxcfs.sources; \
+    apt-get update; \
+    mkdir /lxcfs && chown _apt /lxcfs && cd /lxcfs; \
+    apt-get download "lxcfs=$LXCFS_VERSION"; \
+    ls -l /lxcfs/lxcfs_*.deb
 
 FROM ${BASE} AS native
 RUN apt-get update \
@@ -23,13 +51,14 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
-# Debian 13 for lxcfs 6.0.x (the LTS line peers ship). Debian 12's lxcfs 5.0.3 was measured too on cgroup
-# v2 guests (README, "Where it runs"). util-linux provides nsenter: lxcfs is started in the host's cgroup
-# namespace when the runtime gives the agent a private one (src/agent/cgroup-namespace.ts).
+# lxcfs from the stage above, its dependencies (fuse3, libfuse3) from BASE's release. util-linux provides
+# nsenter: lxcfs is started in the host's cgroup namespace when the runtime gives the agent a private
+# one (src/agent/lxcfs/cgroup-namespace.ts).
 FROM ${BASE}
+COPY --from=lxcfs /lxcfs/lxcfs_*.deb /tmp/lxcfs/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends lxcfs fuse3 util-linux \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends /tmp/lxcfs/lxcfs_*.deb fuse3 util-linux \
+ && rm -rf /var/lib/apt/lists/* /tmp/lxcfs
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules

@@ -21,6 +21,7 @@ import { agentLayout, sweepConfig, type NodePaths } from './layout.js';
 import { inspectAnchor, prepareAnchor, type AnchorLayout } from './lxcfs/anchor.js';
 import { planCgroupNamespace } from './lxcfs/cgroup-namespace.js';
 import { Supervisor } from './lxcfs/supervisor.js';
+import { defaultLxcfsArgs, readLxcfsVersion, rejectedLxcfsArgs, resetsCgroupOptions } from './lxcfs/version.js';
 import { AgentMetrics } from './metrics.js';
 import { nodeProblems } from './node-health.js';
 import { peekContainers } from './repair/peek.js';
@@ -30,7 +31,10 @@ import { Sweeper } from './repair/sweeper.js';
 
 export interface AgentOptions extends NodePaths {
   lxcfsBin: string;
-  lxcfsArgs: readonly string[];
+  /** lxcfs flags as the operator wrote them; undefined: the agent's choice for the lxcfs version it finds. */
+  lxcfsArgs?: readonly string[];
+  /** Part of the agent's choice: `-l`, a per-container /proc/loadavg (costs lxcfs a scan every 5 s). */
+  lxcfsLoadavg: boolean;
   healthPort: number;
   sweepIntervalMs: number;
   probeIntervalMs: number;
@@ -72,9 +76,33 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
   return api.supported;
 }
 
+/**
+ * The flags lxcfs starts with: the operator's, unless one would make this lxcfs exit at once, or the
+ * agent's choice for the version found. A version known to clear the node's cgroup2 options is logged.
+ */
+function lxcfsArgsFor(options: AgentOptions, log: Logger): readonly string[] {
+  const version = readLxcfsVersion(options.lxcfsBin, NATIVE_HELPER_TIMEOUT_MS);
+  if (version === undefined) log.warn({ lxcfsBin: options.lxcfsBin }, 'cannot read `lxcfs --version`: lxcfs starts with the flags every release accepts');
+  if (version !== undefined && options.lxcfsArgs !== undefined) {
+    const rejected = rejectedLxcfsArgs(version, options.lxcfsArgs);
+    if (rejected.length > 0) throw new LxcfsWebhookError('E_CONFIG', rejected.join('; '), { setting: 'lxcfsArgs' });
+  }
+  if (version !== undefined && resetsCgroupOptions(version)) {
+    log.warn(
+      { lxcfsVersion: version.text },
+      `lxcfs ${version.text} clears the node's cgroup2 mount options (nsdelegate, memory_recursiveprot) when it starts in the node's cgroup ` +
+        'namespace (lxc/lxcfs#681, fixed in 6.0.6): use lxcfs >= 6.0.6 (the agent image ships 7.0.0); `check node` shows the options',
+    );
+  }
+  const args = options.lxcfsArgs ?? defaultLxcfsArgs(version, { loadavg: options.lxcfsLoadavg });
+  log.info({ lxcfsVersion: version?.text ?? 'unknown', lxcfsArgs: args.join(' ') }, 'lxcfs version and flags');
+  return args;
+}
+
 export async function startAgent(options: AgentOptions, log: Logger): Promise<RunningAgent> {
   const { layout, pidfile, stateFile: statePath } = agentLayout(options);
   const remountSupported = await preflight(layout, log);
+  const lxcfsArgs = lxcfsArgsFor(options, log);
   const cgroupNs = planCgroupNamespace(options.proc);
   for (const warning of cgroupNs.warnings) log.warn(warning);
   if (cgroupNs.enter) log.info({ own: cgroupNs.own, host: cgroupNs.host }, 'agent runs in a private cgroup namespace: lxcfs starts in the host\'s');
@@ -87,7 +115,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   const supervisor = new Supervisor(
     {
       layout,
-      lxcfs: { bin: options.lxcfsBin, args: options.lxcfsArgs, fuseMount: layout.fuseMount, pidfile, cgroupNs },
+      lxcfs: { bin: options.lxcfsBin, args: lxcfsArgs, fuseMount: layout.fuseMount, pidfile, cgroupNs },
       proc: options.proc,
       probeIntervalMs: options.probeIntervalMs,
       probeTimeoutMs: options.probeTimeoutMs,

@@ -104,6 +104,7 @@ const COMBINATIONS: Record<string, RenderOptions> = {
   } }] },
   'another namespace, no namespace object or quota': { namespace: 'platform', releaseName: 'lx', values: [{ createNamespace: false, criticalPodsQuota: false }] },
   'mount-lxcfs label, as the kustomize component': { values: [{ injection: { mountLxcfsLabel: true } }] },
+  'loadavg off, as the kustomize component': { values: [{ agent: { lxcfsLoadavg: false } }] },
   'two -f files: a null removes a default, lists replace': { values: [
     { webhook: { nodeSelector: { pool: 'a' }, tolerations: [{ operator: 'Exists' }] } },
     { webhook: { nodeSelector: { 'kubernetes.io/os': null }, tolerations: [{ key: 'x', operator: 'Exists' }] } },
@@ -146,6 +147,17 @@ describe('helm chart: defaults are the kustomize cert-manager install', () => {
     assertSameObjects(chart, kustomize(work));
     checkInstall(chart, { mountLxcfsLabel: true });
   });
+  it('with agent.lxcfsLoadavg=false, renders the cert-manager overlay plus deploy/components/lxcfs-loadavg-off', () => {
+    const work = mkdtempSync(join(tmpdir(), 'chart-loadavg-off-'));
+    after(() => rmSync(work, { recursive: true, force: true }));
+    writeFileSync(join(work, 'kustomization.yaml'), [
+      'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+      `resources: [${relative(work, overlay('cert-manager'))}]`, `components: [${relative(work, join(repoRoot, 'deploy', 'components', 'lxcfs-loadavg-off'))}]`, '',
+    ].join('\n'));
+    const chart = releaseObjects(renderChart(COMBINATIONS['loadavg off, as the kustomize component']));
+    assertSameObjects(chart, kustomize(work));
+    checkInstall(chart);
+  });
   it('with OpenShift values, renders the same objects as deploy/overlays/openshift', () => {
     const chart = releaseObjects(renderChart(COMBINATIONS['OpenShift: service CA and SCC']));
     assertSameObjects(chart, kustomize(overlay('openshift')));
@@ -180,6 +192,7 @@ describe('helm chart: values reach the objects', () => {
     const args: string[] = ds.spec.template.spec.containers[0].args;
     assert.ok(args.includes('--lxcfs-args=--enable-cfs --enable-pidfd -l'));
     assert.ok(args.includes('--sweep-interval=30s'));
+    assert.ok(!args.some((a) => a.startsWith('--lxcfs-loadavg')), 'loadavg left to the agent by default');
     assert.deepEqual(ds.spec.updateStrategy, { type: 'OnDelete' });
     assert.equal(ds.spec.template.spec.tolerations, undefined);
     assert.equal(ds.spec.template.spec.priorityClassName, 'high');
@@ -220,6 +233,12 @@ describe('helm chart: values reach the objects', () => {
     for (const hook of find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook').webhooks) assert.equal(hook.clientConfig.caBundle, 'Q0EK');
     assert.equal(objects.some((o) => o.kind === 'Certificate' || o.kind === 'Secret'), false);
     assert.throws(() => renderRaw({ values: [{ certificates: { mode: 'secret', secretName: 'x' } }] }), /certificates.caBundle is required/);
+  });
+  it('agent.lxcfsLoadavg=false becomes --lxcfs-loadavg=false, and is refused beside agent.lxcfsArgs (the agent would refuse both)', () => {
+    const args: string[] = find(objectsOf('loadavg off, as the kustomize component'), 'DaemonSet', 'lxcfs-agent').spec.template.spec.containers[0].args;
+    assert.ok(args.includes('--lxcfs-loadavg=false'));
+    assert.throws(() => renderRaw({ values: [{ agent: { lxcfsLoadavg: false, lxcfsArgs: '--enable-cfs' } }] }),
+      /agent\.lxcfsLoadavg=false turns off -l among the agent's own lxcfs flags; with agent\.lxcfsArgs set, leave -l out of it instead/);
   });
   it('ServiceMonitors scrape each component\'s health port through a metrics Service', () => {
     const objects = objectsOf('ServiceMonitors');

@@ -13,11 +13,12 @@ function agentCli(...args: string[]): Promise<{ code: number; stdout: string; st
 test('--help lists every flag with its default', async () => {
   const { code, stdout } = await agentCli('--help');
   assert.equal(code, 0);
-  for (const flag of ['--lxcfs-root', '--fuse-mount', '--lxcfs-bin', '--lxcfs-args', '--proc', '--health-port', '--sweep-interval', '--mount-notifications', '--remount-helper', '--probe-interval', '--probe-timeout', '--hang-grace']) {
+  for (const flag of ['--lxcfs-root', '--fuse-mount', '--lxcfs-bin', '--lxcfs-args', '--lxcfs-loadavg', '--proc', '--health-port', '--sweep-interval', '--mount-notifications', '--remount-helper', '--probe-interval', '--probe-timeout', '--hang-grace']) {
     assert.match(stdout, new RegExp(`^  ${flag} `, 'm'), flag);
   }
   assert.match(stdout, /default \/var\/lib\/lxcfs/);
-  assert.match(stdout, /default "--enable-cfs -l"/);
+  assert.match(stdout, /--lxcfs-args WORDS\s.*instead of the agent's choice for the\s+lxcfs version it finds/s);
+  assert.match(stdout, /--lxcfs-loadavg true\|false\s.*\(default true\)/s);
   assert.match(stdout, /--mount-notifications true\|false\s.*\(default true\)/s);
 });
 

@@ -137,6 +137,28 @@ describe('deploy/components/mount-lxcfs-label, on top of each overlay', () => {
   });
 });
 
+describe('deploy/components/lxcfs-loadavg-off, on top of each overlay', () => {
+  const work = mkdtempSync(join(tmpdir(), 'lxcfs-loadavg-off-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+  for (const name of ['cert-manager', 'openshift']) {
+    it(`${name}: the agent runs lxcfs without -l, and nothing else changes`, () => {
+      const dir = join(work, name);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'kustomization.yaml'), [
+        'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+        `resources: [${relative(dir, overlay(name))}]`, `components: [${relative(dir, join(repoRoot, 'deploy', 'components', 'lxcfs-loadavg-off'))}]`, '',
+      ].join('\n'));
+      const objects = kustomize(dir);
+      checkInstall(objects);
+      const agent = find(objects, 'DaemonSet', 'lxcfs-agent').spec.template.spec.containers[0];
+      assert.equal(agentCommand.parse(agent.args.slice(1)).lxcfsLoadavg, false);
+      const without = find(kustomize(overlay(name)), 'DaemonSet', 'lxcfs-agent').spec.template.spec.containers[0];
+      assert.deepEqual(agent.args, [...without.args, '--lxcfs-loadavg=false']);
+      assert.equal(agentCommand.parse(without.args.slice(1)).lxcfsLoadavg, true);
+    });
+  }
+});
+
 describe('deploy/uninstall', () => {
   const objects = kustomize(posix.join(repoRoot, 'deploy', 'uninstall'));
   it('runs `agent --uninstall` on every node against the host\'s /var/lib/lxcfs, with unmounts reaching the host', () => {

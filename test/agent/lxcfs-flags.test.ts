@@ -1,0 +1,49 @@
+// The flags the agent starts the real lxcfs of this host with, chosen by its version: --enable-pidfd
+// where the release has it but does not default to it, -l (per-container loadavg) unless turned off, and
+// an operator's flag this lxcfs would reject refused at start instead of lxcfs exiting in a loop.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { readLxcfsVersion, resetsCgroupOptions } from '../../src/agent/lxcfs/version.js';
+import { scratchNode, startReadyAgent, waitUntil, withLxcfs } from '../helpers/node.js';
+
+const version = readLxcfsVersion('lxcfs', 5000)!;
+const argvOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+/** `r/t` of /proc/loadavg: t, the number of threads it counts. */
+const loadavgThreads = (text: string) => Number(/ \d+\/(\d+) /.exec(text)?.[1]);
+
+test(`lxcfs ${version.text} starts with the flags its version takes, and -l gives containers their own loadavg`, async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node);
+  const chosen = agent.logs.find((l) => l.msg === 'lxcfs version and flags');
+  assert.equal(chosen?.lxcfsVersion, version.text);
+  const argv = argvOf(node.lxcfsPid());
+  assert.ok(argv.includes('--enable-cfs') && argv.includes('-l'), argv.join(' '));
+  assert.equal(argv.includes('--enable-pidfd'), version.major >= 4 && version.major < 7, argv.join(' '));
+  assert.equal(agent.logs.some((l) => l.level === 'warn' && /clears the node's cgroup2 mount options/.test(l.msg)), resetsCgroupOptions(version));
+
+  const c = await node.container({ name: 'loadavg', ...withLxcfs });
+  const own = (await c.read('/proc/loadavg')).stdout;
+  assert.ok(loadavgThreads(own) < 20, `a container of one process counts its own threads, not the node's: ${own}`);
+});
+
+test('--lxcfs-loadavg=false: no -l, and /proc/loadavg through lxcfs is the node\'s', async (t) => {
+  const node = scratchNode(t);
+  const agent = await startReadyAgent(node, ['--lxcfs-loadavg=false']);
+  assert.ok(!argvOf(node.lxcfsPid()).includes('-l'), argvOf(node.lxcfsPid()).join(' '));
+  assert.equal(agent.logs.find((l) => l.msg === 'lxcfs version and flags')?.lxcfsArgs, argvOf(node.lxcfsPid()).slice(4, -1).join(' '));
+  const c = await node.container({ name: 'loadavg', ...withLxcfs });
+  const nodeThreads = loadavgThreads(readFileSync('/proc/loadavg', 'utf8'));
+  const seen = loadavgThreads((await c.read('/proc/loadavg')).stdout);
+  assert.ok(nodeThreads > 20 && Math.abs(seen - nodeThreads) <= nodeThreads * 0.3, `node ${nodeThreads} threads, the container read ${seen}`);
+});
+
+test('an --lxcfs-args flag this lxcfs rejects stops the agent at start, naming the flag: exit 2', async (t) => {
+  const node = scratchNode(t);
+  const rejected = version.major >= 7 ? '--enable-cgroup' : '--enable-psi-poll';
+  const agent = node.spawnAgent([`--lxcfs-args=--enable-cfs ${rejected}`]);
+  const exit = await agent.exited;
+  assert.equal(exit.code, 2, agent.stderr);
+  assert.match(agent.stderr.trim(), new RegExp(`^lxcfs-webhook agent: --lxcfs-args: lxcfs ${version.text.replaceAll('.', '\\.')} rejects ${rejected} \\(.*\\) and would exit at once: remove it \\[E_CONFIG\\]$`));
+  await waitUntil('nothing was mounted', () => !node.ownMounts().some((m) => m.mountPoint === node.fuseMount), 1000);
+});
