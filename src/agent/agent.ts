@@ -7,7 +7,7 @@
 //   running: probe lxcfs; periodic sweeps, each followed by reads inside a sample of containers;
 //            on lxcfs exit or hang: clear, restart with backoff, sweep
 //   stop:    lxcfs gets SIGTERM, its mounts are cleared, the anchor tmpfs (and its state file) stays
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
 import { MOUNT_WATCH_RESTART_BACKOFF, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -21,7 +21,7 @@ import { agentLayout, sweepConfig, type NodePaths } from './layout.js';
 import { inspectAnchor, prepareAnchor, type AnchorLayout } from './lxcfs/anchor.js';
 import { planCgroupNamespace } from './lxcfs/cgroup-namespace.js';
 import { Supervisor } from './lxcfs/supervisor.js';
-import { defaultLxcfsArgs, readLxcfsVersion, rejectedLxcfsArgs, resetsCgroupOptions } from './lxcfs/version.js';
+import { defaultLxcfsArgs, readLxcfsVersion, rejectedLxcfsArgs, resetsCgroupOptions, supportsCgroupV1 } from './lxcfs/version.js';
 import { AgentMetrics } from './metrics.js';
 import { nodeProblems } from './node-health.js';
 import { peekContainers } from './repair/peek.js';
@@ -76,13 +76,33 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
   return api.supported;
 }
 
+/** statfs(2)'s magic number of a cgroup2 filesystem. */
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+function isCgroup2(path: string): boolean {
+  try {
+    return statfsSync(path).type === CGROUP2_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The flags lxcfs starts with: the operator's, unless one would make this lxcfs exit at once, or the
- * agent's choice for the version found. A version known to clear the node's cgroup2 options is logged.
+ * agent's choice for the version found. An lxcfs that would serve the node's values on this node's
+ * cgroup layout stops the agent; a version known to clear the node's cgroup2 options is logged.
  */
-function lxcfsArgsFor(options: AgentOptions, log: Logger): readonly string[] {
+function lxcfsArgsFor(options: AgentOptions, log: Logger, cgroupRoot = '/sys/fs/cgroup'): readonly string[] {
   const version = readLxcfsVersion(options.lxcfsBin, NATIVE_HELPER_TIMEOUT_MS);
   if (version === undefined) log.warn({ lxcfsBin: options.lxcfsBin }, 'cannot read `lxcfs --version`: lxcfs starts with the flags every release accepts');
+  if (version !== undefined && !supportsCgroupV1(version) && !isCgroup2(cgroupRoot)) {
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      `lxcfs ${version.text} supports cgroup v2 only, and ${cgroupRoot} on this node is cgroup v1 or hybrid: it would serve every container ` +
+        "the node's own values; boot the node with cgroup v2 (Kubernetes >= 1.35 requires it) or give the agent an lxcfs 6.0.x",
+      { setting: 'bin' },
+    );
+  }
   if (version !== undefined && options.lxcfsArgs !== undefined) {
     const rejected = rejectedLxcfsArgs(version, options.lxcfsArgs);
     if (rejected.length > 0) throw new LxcfsWebhookError('E_CONFIG', rejected.join('; '), { setting: 'lxcfsArgs' });

@@ -2,7 +2,8 @@
 // where the release has it but does not default to it, -l (per-container loadavg) unless turned off, and
 // an operator's flag this lxcfs would reject refused at start instead of lxcfs exiting in a loop.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { readLxcfsVersion, resetsCgroupOptions } from '../../src/agent/lxcfs/version.js';
 import { scratchNode, startReadyAgent, waitUntil, withLxcfs } from '../helpers/node.js';
@@ -46,4 +47,22 @@ test('an --lxcfs-args flag this lxcfs rejects stops the agent at start, naming t
   assert.equal(exit.code, 2, agent.stderr);
   assert.match(agent.stderr.trim(), new RegExp(`^lxcfs-webhook agent: --lxcfs-args: lxcfs ${version.text.replaceAll('.', '\\.')} rejects ${rejected} \\(.*\\) and would exit at once: remove it \\[E_CONFIG\\]$`));
   await waitUntil('nothing was mounted', () => !node.ownMounts().some((m) => m.mountPoint === node.fuseMount), 1000);
+});
+
+test('an lxcfs 7.0 on a node whose /sys/fs/cgroup is not cgroup v2 stops the agent (it would serve the node\'s values), exit 2', async (t) => {
+  // lxcfs 7.0.0 on a hybrid host mounts and serves the node's own files (tried with the agent image's);
+  // here the host's lxcfs answers --version as 7.0.0.
+  const node = scratchNode(t);
+  const seven = join(node.dir, 'lxcfs-7');
+  writeFileSync(seven, '#!/bin/sh\nif [ "$1" = --version ]; then echo \'"7.0.0"\' >&2; exit 0; fi\nexec lxcfs "$@"\n');
+  chmodSync(seven, 0o755);
+  const agent = node.spawnAgent(['--lxcfs-bin', seven]);
+  if (statfsSync('/sys/fs/cgroup').type === 0x63677270) {
+    await agent.waitReady();
+    assert.equal(agent.logs.find((l) => l.msg === 'lxcfs version and flags')?.lxcfsArgs, '--enable-cfs -l', 'no --enable-pidfd for 7.0');
+    return;
+  }
+  const exit = await agent.exited;
+  assert.equal(exit.code, 2, agent.stderr);
+  assert.match(agent.stderr.trim(), /^lxcfs-webhook agent: --lxcfs-bin: lxcfs 7\.0\.0 supports cgroup v2 only, and \/sys\/fs\/cgroup on this node is cgroup v1 or hybrid: it would serve every container the node's own values; .* \[E_AGENT\]$/);
 });

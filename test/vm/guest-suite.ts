@@ -292,6 +292,29 @@ async function assertOwnValues(w: Workload, lxcfs: LxcfsVersion, agent?: string)
 }
 
 /**
+ * /proc/loadavg with -l: lxcfs answers a container's first read with `0.00 0.00 0.00 0/1 <pid>` and from
+ * then on counts the container's own tasks every 5 s. The distroless workload's node has several threads,
+ * so a second read after the refresh tells its count from that first answer and from the node's.
+ */
+async function assertLoadavgRefreshed(w: Workload, lxcfs: LxcfsVersion, agent: string): Promise<string> {
+  const read = async () => {
+    const [cmd, args] = execArgs(w, ['/nodejs/bin/node', '-e', "process.stdout.write(require('fs').readFileSync('/proc/loadavg','utf8'))"], `loadavg-${++execCounter}`);
+    return (await must(cmd, args)).trim();
+  };
+  await read();
+  await sleep(6000);
+  const seen = await read();
+  const threads = loadavgThreads(seen);
+  const nodeThreads = loadavgThreads(readFileSync('/proc/loadavg', 'utf8'));
+  const ok = threads >= 2 && threads < nodeThreads / 2;
+  results.table.push({ file: '/proc/loadavg, read again after 5 s', workload: w.name, agent, lxcfs: lxcfs.text,
+    expected: `the container's threads (2 or more, not the node's ${nodeThreads})`, seen, ok, shows: ok ? "container's tasks" : threads === 1 ? 'first answer (0/1)' : "node's?" });
+  save();
+  assert(ok, `${w.name}: /proc/loadavg 6 s after a first read: ${seen} (node: ${nodeThreads} threads)`);
+  return `${seen} (node: ${nodeThreads} threads)`;
+}
+
+/**
  * MemTotal only: the poll used while waiting for a recovery. lxcfs answers for the reader's PID namespace,
  * so entering the container's mount and PID namespaces reads exactly what its processes read; nsenter +
  * head cost milliseconds where a podman exec costs seconds of emulated CPU that the agent under test needs.
@@ -633,6 +656,8 @@ async function main(): Promise<void> {
     return workloads.map((w) => `${w.name} pid ${w.pid}`).join(', ');
   });
   for (const w of workloads) await check(`${w.name} reads its own values`, () => assertOwnValues(w, currentLxcfs, 'podman agent image'));
+  const distroless = workloads.find((w) => !w.shell)!;
+  await check('/proc/loadavg counts the container\'s own tasks once lxcfs has refreshed it', () => assertLoadavgRefreshed(distroless, currentLxcfs, 'podman agent image'));
   await check('check node (inside the agent container) is OK', async () => {
     const r = await run('podman', ['exec', 'lxcfs-agent', 'node', '/app/dist/src/cli/main.js', 'check', 'node']);
     assert(r.code === 0, `exit ${r.code}: ${r.stdout.slice(-600)}`);
@@ -774,6 +799,7 @@ async function main(): Promise<void> {
     assert(pids.length === 1 && ns(pids[0]!) === ns(1), `lxcfs ${pids.join(',')} not in the host cgroupns`);
     currentLxcfs = guestLxcfs;
     for (const w of workloads) await assertOwnValues(w, guestLxcfs, `systemd unit, guest lxcfs ${results.guest.lxcfs}`);
+    await assertLoadavgRefreshed(distroless, guestLxcfs, `systemd unit, guest lxcfs ${results.guest.lxcfs}`);
     const flags = assertFlagsFor(chosenLxcfs(await must('journalctl', ['-u', 'lxcfs-webhook-agent', '-o', 'cat', '--no-pager'])));
     return `switched in ${ms} ms; lxcfs ${results.guest.lxcfs} served every expected value; ${flags}`;
   });
@@ -804,7 +830,7 @@ async function main(): Promise<void> {
   // -- uninstall: what deploy/uninstall's clean-up DaemonSet runs, once the agent is gone ---------------
   await check('uninstall (the clean-up DaemonSet\'s agent --uninstall) leaves no lxcfs mount, directory or process on the node', async () => {
     await must('systemctl', ['stop', 'lxcfs-webhook-agent.service']);
-    const r = await run('podman', ['run', '--pull=never', '--rm', '--privileged', '--pid', 'host', '-v', '/var/lib:/host/var/lib:rshared', AGENT_IMAGE,
+    const r = await run('podman', ['run', '--pull=never', '--rm', '--privileged', '--pid', 'host', '--network', 'none', '-v', '/var/lib:/host/var/lib:rshared', AGENT_IMAGE,
       'agent', '--uninstall', '--lxcfs-root=/host/var/lib/lxcfs', `--fuse-mount=${FUSE}`, '--proc=/proc']);
     assert(r.code === 0, `agent --uninstall exit ${r.code}: ${(r.stdout + r.stderr).slice(-600)}`);
     const left = readFileSync('/proc/1/mountinfo', 'utf8').split('\n').filter((l) => / (\/var\/lib\/lxcfs|\/run\/lxcfs-webhook)(\/| )/.test(l));

@@ -43,6 +43,7 @@ const REQUIRED = [
   'lxcfs starts with the flags its version takes',
   "the node's cgroup2 options are unchanged after the agent started lxcfs",
   'ctr-parent-limits reads its own values',
+  "/proc/loadavg counts the container's own tasks once lxcfs has refreshed it",
   'drill: lxcfs SIGKILL',
   "the node's cgroup2 options are unchanged after lxcfs was killed and restarted",
   'a poll()ing reader of a frozen lxcfs waits as long as lxcfs is frozen and is freed when the agent kills it',

@@ -36,6 +36,15 @@ export function resetsCgroupOptions(v: LxcfsVersion): boolean {
 }
 
 /**
+ * lxcfs 7.0 dropped cgroup v1 and hybrid layouts. On such a node it does not exit: it fails to set up its
+ * cgroup driver, mounts anyway and serves every container the node's own files (seen with 7.0.0 on a
+ * hybrid host), so the agent must refuse it there.
+ */
+export function supportsCgroupV1(v: LxcfsVersion): boolean {
+  return !atLeast(v, 7);
+}
+
+/**
  * The flags the agent starts lxcfs with unless `--lxcfs-args` says otherwise:
  * - `--enable-cfs`: cpuinfo, `cpu/online` (and from 6.0.6 the cpuN lines of stat) follow the CPU quota;
  * - `--enable-pidfd` on 4.0 up to 6.x: lxcfs tracks the pid namespaces it caches by pidfd, so a reused

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { defaultLxcfsArgs, parseLxcfsVersion, readLxcfsVersion, rejectedLxcfsArgs, resetsCgroupOptions, type LxcfsVersion } from '../../../src/agent/lxcfs/version.js';
+import { defaultLxcfsArgs, parseLxcfsVersion, readLxcfsVersion, rejectedLxcfsArgs, resetsCgroupOptions, supportsCgroupV1, type LxcfsVersion } from '../../../src/agent/lxcfs/version.js';
 
 const v = (text: string) => parseLxcfsVersion(text) as LxcfsVersion;
 
@@ -19,6 +19,11 @@ describe('lxcfs versions', () => {
   it('knows which releases clear the node\'s cgroup2 options: up to 6.0.5 (lxc/lxcfs#681)', () => {
     for (const text of ['4.0.12', '5.0.3', '6.0.4', '6.0.5']) assert.equal(resetsCgroupOptions(v(text)), true, text);
     for (const text of ['6.0.6', '6.1.0', '7.0.0']) assert.equal(resetsCgroupOptions(v(text)), false, text);
+  });
+
+  it('knows 7.0 dropped cgroup v1 and hybrid nodes', () => {
+    assert.equal(supportsCgroupV1(v('6.0.6')), true);
+    assert.equal(supportsCgroupV1(v('7.0.0')), false);
   });
 
   it('chooses --enable-pidfd where the release has it and needs it, -l unless loadavg is off', () => {
