@@ -15,7 +15,8 @@ const flags = new FlagSet('check', nodeFlags);
 const usage = helpText(flags, {
   synopsis: 'check node [flags]',
   about: `Checks the node's lxcfs: running and answering, anchor mounted and bound, and every container's
-lxcfs files live. Exits 1 when something is wrong. Give it the flags the agent was given.`,
+lxcfs files live; and the node around it: other lxcfs processes, and cgroup2 mount options an lxcfs
+older than 6.0.6 cleared. Exits 1 when something is wrong. Give it the flags the agent was given.`,
 });
 
 /** `pod <uid> container <id>`, or the cgroup of a process outside Kubernetes. */
