@@ -16,6 +16,7 @@ export function clip(text: string, max = ECHO_MAX_CHARS): string {
 }
 
 /** The API server drops a warning holding a control character (a newline from an annotation value). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
 
 /**

@@ -131,7 +131,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   const metrics = new AgentMetrics();
   const stateFile = new StateFile(statePath);
   const watch = options.mountNotifications ? new MountWatch({ helper: layout.helper, proc: options.proc, backoff: MOUNT_WATCH_RESTART_BACKOFF }, log) : undefined;
-  const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), stateFile, stateFile.load(), metrics, log, watch);
+  const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), { stateFile, metrics, log, watch });
   const supervisor = new Supervisor(
     {
       layout,

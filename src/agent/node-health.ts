@@ -125,7 +125,7 @@ export async function inspectNode(paths: NodePaths): Promise<NodeReport> {
   const anchor = inspectAnchor(mounts, layout.root, liveDev);
   const mountApi = await checkMountApi(layout.helper, NATIVE_HELPER_TIMEOUT_MS);
 
-  const { views } = survey({ proc: paths.proc, files: ALLOWED_FILES }, liveDev ?? 'none', new StateFile(stateFile).load());
+  const { views } = survey({ proc: paths.proc, files: ALLOWED_FILES }, { liveDev: liveDev ?? 'none', state: new StateFile(stateFile).load() });
   const reads = await peekContainers(layout.helper, paths.proc, views, { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: DEFAULT_PROBE_TIMEOUT_MS });
   const containers = { stale: countTargets(views, 'stale'), missing: countTargets(views, 'missing'), reads };
 

@@ -26,13 +26,14 @@ export interface SwitchFlag {
 }
 
 // `any`: a set mixes flags of different value types; FlagValues recovers each one's type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type FlagDeclarations = Record<string, ValueFlag<any> | SwitchFlag>;
 
 export type FlagValues<F extends FlagDeclarations> = {
   -readonly [K in keyof F]: F[K] extends SwitchFlag
     ? boolean
     : F[K] extends { kind: ValueKind<infer T> }
-      ? F[K] extends { repeatable: true } ? T[] : F[K] extends { default: {} } ? T : T | undefined
+      ? F[K] extends { repeatable: true } ? T[] : F[K] extends { default: NonNullable<unknown> } ? T : T | undefined
       : never;
 };
 

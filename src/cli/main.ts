@@ -6,6 +6,7 @@ import { LxcfsWebhookError } from '../errors.js';
 import type { Command } from './command.js';
 
 // `any`: each command has its own options type, and only the command itself passes them along.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const commands: Record<string, () => Promise<{ command: Command<any> }>> = {
   serve: () => import('./serve.js'),
   inject: () => import('./inject.js'),

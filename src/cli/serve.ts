@@ -21,7 +21,6 @@ import {
   MUTATE_PATH,
   WEBHOOK_IN_FLIGHT_TIMEOUT_MS,
 } from '../config/defaults.js';
-import { LxcfsWebhookError } from '../errors.js';
 import { asyncStdout, createLogger, type Logger } from '../log.js';
 import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
 import type { Command } from './command.js';

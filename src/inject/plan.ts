@@ -45,12 +45,22 @@ function volumeStates(pod: Pod, lxcfsRoot: string, files: readonly LxcfsFile[]):
   }));
 }
 
+/** Where a container sits in the pod's spec. */
+interface ContainerSlot {
+  container: Container;
+  list: ContainerList;
+  index: number;
+}
+
+/** What every container of one pod is planned against: the files asked for and the pod's volumes. */
+interface PodFiles {
+  files: readonly LxcfsFile[];
+  volumes: Map<LxcfsFile, VolumeState>;
+}
+
 function planContainer(
-  container: Container,
-  list: ContainerList,
-  index: number,
-  files: readonly LxcfsFile[],
-  volumes: Map<LxcfsFile, VolumeState>,
+  { container, list, index }: ContainerSlot,
+  { files, volumes }: PodFiles,
   containerSkip: FileSkipReason | undefined,
 ): ContainerPlan {
   const plan: ContainerPlan = {
@@ -94,15 +104,16 @@ function volumesToAdd(containers: ContainerPlan[], volumes: Map<LxcfsFile, Volum
  */
 export function planPodCreate(pod: Pod, lxcfsRoot: string, options: PodOptions): InjectionPlan {
   const volumes = volumeStates(pod, lxcfsRoot, options.files);
+  const podFiles = { files: options.files, volumes };
   const excluded = (c: Container) => (c.name !== undefined && options.excludedContainers.has(c.name) ? 'excluded' : undefined);
   const containers = [
     ...indexedListOf<Container>(pod.spec?.initContainers).map(({ item: c, index: i }) => {
       const sidecar = c.restartPolicy === 'Always';
       const skip = excluded(c) ?? (sidecar || options.includeInitContainers ? undefined : 'init-container');
-      return planContainer(c, 'initContainers', i, options.files, volumes, skip);
+      return planContainer({ container: c, list: 'initContainers', index: i }, podFiles, skip);
     }),
     ...indexedListOf<Container>(pod.spec?.containers).map(({ item: c, index: i }) =>
-      planContainer(c, 'containers', i, options.files, volumes, excluded(c))),
+      planContainer({ container: c, list: 'containers', index: i }, podFiles, excluded(c))),
   ];
   return { addVolumes: volumesToAdd(containers, volumes, lxcfsRoot, options.files), containers };
 }
@@ -117,7 +128,7 @@ export function planEphemeralUpdate(pod: Pod, oldPod: Pod, lxcfsRoot: string, op
   const existing = new Set(listOf<Container>(oldPod.spec?.ephemeralContainers).map((c) => c.name));
   const containers = indexedListOf<Container>(pod.spec?.ephemeralContainers)
     .filter(({ item: c }) => !existing.has(c.name))
-    .map(({ item: c, index: i }) => planContainer(c, 'ephemeralContainers', i, options.files, volumes,
+    .map(({ item: c, index: i }) => planContainer({ container: c, list: 'ephemeralContainers', index: i }, { files: options.files, volumes },
       c.name !== undefined && options.excludedContainers.has(c.name) ? 'excluded' : undefined));
   return { addVolumes: [], containers };
 }

@@ -1,7 +1,7 @@
 // The checks every rendered install shares, whatever provides the certificate: each names what would
 // fail on a cluster if it did not hold.
 import assert from 'node:assert/strict';
-import { AGENT_PRIORITY_CLASS, ANNOTATIONS, DEFAULT_LXCFS_ROOT, INSTALL, MUTATE_PATH, NAMESPACE_LABEL, POD_LABEL, POD_LABEL_DISABLED, POD_LABEL_ENABLED, WEBHOOK_IN_FLIGHT_TIMEOUT_MS, WEBHOOK_PRIORITY_CLASS } from '../../src/config/defaults.js';
+import { AGENT_PRIORITY_CLASS, ANNOTATIONS, DEFAULT_LXCFS_ROOT, INSTALL, MUTATE_PATH, POD_LABEL, POD_LABEL_DISABLED, WEBHOOK_IN_FLIGHT_TIMEOUT_MS, WEBHOOK_PRIORITY_CLASS } from '../../src/config/defaults.js';
 import { EXCLUDED_NAMESPACES, type SelectionOptions } from '../../src/audit/selection.js';
 import { command as agentCommand } from '../../src/cli/agent.js';
 import { command as serveCommand } from '../../src/cli/serve.js';

@@ -96,9 +96,15 @@ export function checkSameAsSelectionModule(mwc: K8sObject, options: SelectionOpt
 }
 
 /** The rules as the README states them, written out once more so that both sides are checked against them. */
-function promised(
-  options: SelectionOptions, ns: string, nsLabel: string | undefined, mountLxcfs: string | undefined, level: string | undefined, podLabel: string | undefined,
-): string | undefined {
+interface Case {
+  ns: string;
+  nsLabel: string | undefined;
+  mountLxcfs: string | undefined;
+  level: string | undefined;
+  podLabel: string | undefined;
+}
+
+function promised(options: SelectionOptions, { ns, nsLabel, mountLxcfs, level, podLabel }: Case): string | undefined {
   const [enabled, podLabelEntry, required, mountLxcfsEntry] = INSTALL.webhooks;
   if (EXCLUDED_NAMESPACES.includes(ns) || HOSTPATH_REJECTING_LEVELS.includes(level ?? '')) return undefined;
   if (podLabel === 'disabled') return undefined;
@@ -124,7 +130,7 @@ export function checkEntriesPartitionPods(mwc: K8sObject, options: SelectionOpti
             const matched = mwc.webhooks.filter((h: any) => labelsMatch(h.namespaceSelector, nsLabels) && labelsMatch(h.objectSelector, podLabels));
             const what = `namespace ${JSON.stringify(nsLabels)}, pod ${JSON.stringify(podLabels)}`;
             assert.ok(matched.length <= 1, `${what}: called by ${matched.map((h: any) => h.name).join(' and ')}`);
-            const expectedName = promised(options, ns, nsLabel, mountLxcfs, level, podLabel);
+            const expectedName = promised(options, { ns, nsLabel, mountLxcfs, level, podLabel });
             assert.equal(matched[0]?.name, expectedName, `${what}: rendered configuration`);
             // webhookFor adds the name label itself, as the API server does: give it the labels without it.
             const { [NAMESPACE_NAME_LABEL]: _, ...withoutName } = nsLabels;

@@ -52,7 +52,7 @@ async function recoveryMs(containers: readonly TestContainer[], since: number): 
       const reads = await Promise.all(DEFAULT_FILES.map(async (f) => [f, (await c.read(f, 2000)).stderr.trim()] as const));
       return `${c.spec.name}: ${reads.filter(([, e]) => e !== '').map(([f, e]) => `${f} ${e}`).join('; ')}\n${c.mountinfo()}`;
     }));
-    throw new Error(`${(err as Error).message}\n${failing.join('\n')}`);
+    throw new Error(`${(err as Error).message}\n${failing.join('\n')}`, { cause: err });
   }
   return Date.now() - since;
 }

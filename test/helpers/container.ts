@@ -44,18 +44,39 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** How a started container is reached and cleaned up. */
+interface ContainerHandles {
+  pid: number;
+  podUid: string;
+  containerId: string;
+  cgroupPath: string;
+  cgroupBase: string;
+  runtime: ChildProcess;
+}
+
 export class TestContainer {
+  /** The container's init (pid 1 in its pid namespace), as the host sees it. */
+  readonly pid: number;
+  readonly podUid: string;
+  readonly containerId: string;
+  private readonly cgroupPath: string;
+  /** The test file's cgroup, removed by its owner once every container is gone. */
+  private readonly cgroupBase: string;
+  private readonly runtime: ChildProcess;
+
   constructor(
     readonly spec: ContainerSpec,
-    /** The container's init (pid 1 in its pid namespace), as the host sees it. */
-    readonly pid: number,
-    readonly podUid: string,
-    readonly containerId: string,
-    private readonly cgroupPath: string,
-    /** The test file's cgroup, removed by its owner once every container is gone. */
-    private readonly cgroupBase: string,
-    private readonly runtime: ChildProcess,
-  ) {}
+    handles: ContainerHandles,
+  ) {
+    ({
+      pid: this.pid,
+      podUid: this.podUid,
+      containerId: this.containerId,
+      cgroupPath: this.cgroupPath,
+      cgroupBase: this.cgroupBase,
+      runtime: this.runtime,
+    } = handles);
+  }
 
   /** Runs a command inside (mount + pid namespaces, like kubectl exec), with a timeout. */
   exec(argv: readonly string[], timeoutMs = 5000): Promise<ExecResult> {
@@ -132,7 +153,7 @@ export async function removeCgroup(path: string, stopAt = ''): Promise<void> {
           rmdirSync(dir);
           break;
         } catch (err) {
-          if (attempt > 250) throw new Error(`cannot remove cgroup ${dir}: ${(err as Error).message}`);
+          if (attempt > 250) throw new Error(`cannot remove cgroup ${dir}: ${(err as Error).message}`, { cause: err });
           await sleep(20);
         }
       }
@@ -207,5 +228,5 @@ export async function createContainer(world: ContainerWorld, spec: ContainerSpec
     await sleep(10);
   }
   const children = readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, 'utf8').trim();
-  return new TestContainer(spec, Number(children.split(' ')[0]), podUid, containerId, cgroupPath, world.cgroupBase, runtime);
+  return new TestContainer(spec, { pid: Number(children.split(' ')[0]), podUid, containerId, cgroupPath, cgroupBase: world.cgroupBase, runtime });
 }

@@ -71,7 +71,7 @@ function say(line: string): void {
 async function check(name: string, fn: () => Promise<string | void>): Promise<boolean> {
   const t0 = Date.now();
   let ok = true;
-  let detail = '';
+  let detail: string;
   try {
     detail = (await fn()) ?? '';
   } catch (err) {
@@ -384,7 +384,7 @@ async function recovery(workloads: readonly Workload[], t0: number): Promise<num
     }
   } catch (err) {
     const agentLog = await run('sh', ['-c', 'podman logs --tail 15 lxcfs-agent 2>&1 || journalctl -u lxcfs-webhook-agent -n 15 --no-pager']);
-    throw new Error(`${(err as Error).message}; still wrong: ${failing} (and maybe later ones); agent log: ${agentLog.stdout.slice(-1500)}`);
+    throw new Error(`${(err as Error).message}; still wrong: ${failing} (and maybe later ones); agent log: ${agentLog.stdout.slice(-1500)}`, { cause: err });
   }
   return Date.now() - t0;
 }

@@ -73,6 +73,12 @@ export function newSurveyMemory(): SurveyMemory {
 const NOTHING_REMEMBERED: ClassifyInput['remembered'] = Object.freeze({});
 
 /** Which mountinfo files to read: every one, or only those a change may have touched. */
+/** What the agent knows before a survey: the running lxcfs' connection and its remembered state. */
+export interface SurveyInput {
+  liveDev: string;
+  state: AgentState;
+}
+
 export interface SurveyReads {
   readAll: boolean;
   /** The mount watcher's view (host/mount-watch.ts); none when notifications are off. */
@@ -99,7 +105,8 @@ export interface Survey {
  * classified again whenever any input changed, read or not: an lxcfs restart changes the live connection
  * without any mount event. Otherwise its last classification stands.
  */
-export function survey(config: SurveyConfig, liveDev: string, state: AgentState, memory = newSurveyMemory(), reads: SurveyReads = { readAll: true }): Survey {
+export function survey(config: SurveyConfig, known: SurveyInput, memory = newSurveyMemory(), reads: SurveyReads = { readAll: true }): Survey {
+  const { liveDev, state } = known;
   if (memory.knownDevs?.list !== state.knownDevs) memory.knownDevs = { list: state.knownDevs, set: new Set(state.knownDevs) };
   const knownDevs = memory.knownDevs.set;
   const targets = new Set(config.files);

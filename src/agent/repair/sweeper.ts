@@ -48,6 +48,14 @@ export interface SweepMetrics {
   recordSweep(trigger: string, report: SweepReport, cpuSeconds: number): void;
 }
 
+/** What a sweeper works with: where its state lives, where it reports, and the mount watcher if any. */
+export interface SweeperParts {
+  stateFile: StateFile;
+  metrics: SweepMetrics;
+  log: Logger;
+  watch?: MountWatch;
+}
+
 export class Sweeper implements LxcfsListener {
   private readonly runner = new CoalescingRunner<SweepReport>();
   private readonly memory = newSurveyMemory();
@@ -61,16 +69,17 @@ export class Sweeper implements LxcfsListener {
   /** The state object last written: a state is saved only when it is another object (StateFile skips unchanged text). */
   private saved: AgentState | undefined;
 
-  constructor(
-    private readonly config: SweepConfig,
-    private readonly stateFile: StateFile,
-    private state: AgentState,
-    private readonly metrics: SweepMetrics,
-    private readonly log: Logger,
-    /** Mount notifications; without them every sweep reads every mount table. */
-    private readonly watch?: MountWatch,
-  ) {
-    this.deadDescriptors = new DeadDescriptorReporter(config.proc, log);
+  private readonly stateFile: StateFile;
+  private state: AgentState;
+  private readonly metrics: SweepMetrics;
+  private readonly log: Logger;
+  /** Mount notifications; without them every sweep reads every mount table. */
+  private readonly watch: MountWatch | undefined;
+
+  constructor(private readonly config: SweepConfig, parts: SweeperParts) {
+    ({ stateFile: this.stateFile, metrics: this.metrics, log: this.log, watch: this.watch } = parts);
+    this.state = this.stateFile.load();
+    this.deadDescriptors = new DeadDescriptorReporter(config.proc, this.log);
   }
 
   /** A sweep has looked at every container since lxcfs first came up. */
@@ -123,7 +132,7 @@ export class Sweeper implements LxcfsListener {
 
     const readAll = readsEverything(trigger, this.periodicSweeps, this.config.fullReadEvery);
     if (trigger === 'periodic') this.periodicSweeps++;
-    const { views, namespaces, mountinfoRead } = survey(this.config, liveDev, this.state, this.memory, { readAll, watch: this.watch });
+    const { views, namespaces, mountinfoRead } = survey(this.config, { liveDev, state: this.state }, this.memory, { readAll, watch: this.watch });
     // Our own remounts below change tables too: the watcher reports them, and the next sweep reads them.
     this.watch?.follow(namespaces);
     report.mountinfoRead = mountinfoRead;

@@ -7,7 +7,7 @@ import { parseMountinfo, type Mount } from '../../../src/agent/host/mountinfo.js
 import { fixturePath } from '../../helpers/paths.js';
 
 let nextId = 100;
-function mount(mountPoint: string, dev: string, fsType = 'fuse.lxcfs', root = mountPoint, options = ['rw']): Mount {
+function mount(mountPoint: string, dev: string, { fsType = 'fuse.lxcfs', root = mountPoint, options = ['rw'] } = {}): Mount {
   return { mountId: nextId++, parentId: 1, dev, root, rootDeleted: false, mountPoint, options, fsType, source: 'lxcfs' };
 }
 
@@ -20,7 +20,7 @@ function classify(mounts: Mount[], remembered: ClassifyInput['remembered'] = {})
 }
 
 test('a mount on the running lxcfs connection is live, and keeps its read-only flag', () => {
-  const statuses = classify([mount('/proc/meminfo', LIVE), mount('/proc/cpuinfo', LIVE, 'fuse.lxcfs', '/proc/cpuinfo', ['ro'])]);
+  const statuses = classify([mount('/proc/meminfo', LIVE), mount('/proc/cpuinfo', LIVE, { options: ['ro'] })]);
   assert.deepEqual(statuses, [
     { target: '/proc/cpuinfo', lxcfsPath: '/proc/cpuinfo', readOnly: true, state: 'live' },
     { target: '/proc/meminfo', lxcfsPath: '/proc/meminfo', readOnly: false, state: 'live' },
@@ -35,7 +35,7 @@ test('a mount on an earlier lxcfs connection of ours is stale, with its mount id
 });
 
 test('a remembered target with no lxcfs mount left is missing', () => {
-  const statuses = classify([mount('/proc', '0:60', 'proc', '/')], { '/proc/uptime': { lxcfsPath: '/proc/uptime', readOnly: true } });
+  const statuses = classify([mount('/proc', '0:60', { fsType: 'proc', root: '/' })], { '/proc/uptime': { lxcfsPath: '/proc/uptime', readOnly: true } });
   assert.deepEqual(statuses, [{ target: '/proc/uptime', lxcfsPath: '/proc/uptime', readOnly: true, state: 'missing' }]);
 });
 
@@ -49,15 +49,15 @@ test('another lxcfs (unknown connection) is never ours, not even where ours was'
 test('only files the webhook injects count: other paths and other lxcfs files are ignored', () => {
   const statuses = classify([
     mount('/proc/pressure', DEAD), // not injectable
-    mount('/var/lib/lxcfs', DEAD, 'fuse.lxcfs', '/'), // the whole lxcfs tree elsewhere
-    mount('/proc/meminfo', DEAD, 'fuse.lxcfs', '/sys/devices/system/cpu/cpu0'), // not an lxcfs file we serve there
+    mount('/var/lib/lxcfs', DEAD, { root: '/' }), // the whole lxcfs tree elsewhere
+    mount('/proc/meminfo', DEAD, { root: '/sys/devices/system/cpu/cpu0' }), // not an lxcfs file we serve there
   ]);
   assert.deepEqual(statuses, []);
 });
 
 test('non-lxcfs filesystems on a target are not ours even on a known dev number', () => {
   // dev numbers of anonymous filesystems are shared between FUSE and e.g. tmpfs
-  assert.deepEqual(classify([mount('/proc/meminfo', DEAD, 'tmpfs')]), []);
+  assert.deepEqual(classify([mount('/proc/meminfo', DEAD, { fsType: 'tmpfs' })]), []);
 });
 
 test('the visible mount decides: a live swap on top of a dead one is live', () => {
@@ -67,7 +67,7 @@ test('the visible mount decides: a live swap on top of a dead one is live', () =
 });
 
 test('a container that never had lxcfs files has nothing of ours', () => {
-  assert.deepEqual(classify([mount('/', '254:0', 'ext4', '/'), mount('/proc', '0:60', 'proc', '/')]), []);
+  assert.deepEqual(classify([mount('/', '254:0', { fsType: 'ext4', root: '/' }), mount('/proc', '0:60', { fsType: 'proc', root: '/' })]), []);
 });
 
 test('an input is the same only when every part is the same object: an equal copy is another input', () => {

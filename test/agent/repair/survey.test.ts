@@ -50,14 +50,14 @@ test('an unchanged namespace keeps its classification; a new live connection is 
   const { proc } = fakeProc('restart', ['/proc/meminfo', '/proc/uptime']);
   const config = { proc, files: ALLOWED_FILES };
   const memory = newSurveyMemory();
-  const first = survey(config, LIVE, state, memory).views;
+  const first = survey(config, { liveDev: LIVE, state }, memory).views;
   assert.deepEqual(first.map((v) => v.statuses.map((s) => s.state)), [['live', 'live']]);
-  const again = survey(config, LIVE, state, memory, quiet());
+  const again = survey(config, { liveDev: LIVE, state }, memory, quiet());
   assert.equal(again.mountinfoRead, 0);
   assert.equal(again.views[0]!.statuses, first[0]!.statuses, 'reused');
   assert.equal(again.views[0]!.fuseDevs, first[0]!.fuseDevs);
   // lxcfs restarted: no mount changed, yet every target is now on a dead connection
-  const restarted = survey(config, NEXT, state, memory, quiet()).views;
+  const restarted = survey(config, { liveDev: NEXT, state }, memory, quiet()).views;
   assert.deepEqual(restarted[0]!.statuses.map((s) => s.state), ['stale', 'stale']);
   assert.deepEqual(restarted[0]!.ourTargets, ['/proc/meminfo', '/proc/uptime']);
 });
@@ -66,12 +66,12 @@ test('reading everything: the same lines keep the classification, a changed line
   const { proc, setTargets } = fakeProc('fallback', ['/proc/meminfo']);
   const config = { proc, files: ALLOWED_FILES };
   const memory = newSurveyMemory();
-  const first = survey(config, LIVE, state, memory);
-  const again = survey(config, LIVE, state, memory);
+  const first = survey(config, { liveDev: LIVE, state }, memory);
+  const again = survey(config, { liveDev: LIVE, state }, memory);
   assert.equal(again.mountinfoRead, 1, 'read again');
   assert.equal(again.views[0]!.statuses, first.views[0]!.statuses, 'but not classified again');
   setTargets(['/proc/meminfo'], NEXT);
-  assert.deepEqual(survey(config, LIVE, state, memory).views[0]!.statuses.map((s) => s.state), ['stale']);
+  assert.deepEqual(survey(config, { liveDev: LIVE, state }, memory).views[0]!.statuses.map((s) => s.state), ['stale']);
 });
 
 test('new memory or new known connections are classified again', () => {
@@ -80,10 +80,10 @@ test('new memory or new known connections are classified again', () => {
   const memory = newSurveyMemory();
   const cgroup = '/kubepods/podaaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/cri-containerd-c1.scope';
   const remembered: AgentState = { ...state, namespaces: { 'mnt:[4026532301]': { cgroup, targets: { '/proc/uptime': { lxcfsPath: '/proc/uptime', readOnly: true } } } } };
-  survey(config, LIVE, state, memory);
-  assert.deepEqual(survey(config, LIVE, remembered, memory, quiet()).views[0]!.statuses.map((s) => `${s.target}=${s.state}`), ['/proc/meminfo=live', '/proc/uptime=missing']);
+  survey(config, { liveDev: LIVE, state }, memory);
+  assert.deepEqual(survey(config, { liveDev: LIVE, state: remembered }, memory, quiet()).views[0]!.statuses.map((s) => `${s.target}=${s.state}`), ['/proc/meminfo=live', '/proc/uptime=missing']);
   // a dead connection the agent no longer knows is not ours
   setTargets(['/proc/meminfo'], NEXT);
-  survey(config, LIVE, state, memory);
-  assert.deepEqual(survey(config, LIVE, { ...state, knownDevs: [LIVE] }, memory, quiet()).views, []);
+  survey(config, { liveDev: LIVE, state }, memory);
+  assert.deepEqual(survey(config, { liveDev: LIVE, state: { ...state, knownDevs: [LIVE] } }, memory, quiet()).views, []);
 });
