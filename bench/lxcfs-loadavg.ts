@@ -28,25 +28,44 @@ function cpuMs(pid: number): number {
 
 /** The cgroup.procs file of the container's cpu cgroup, as a path on the host (v1 or v2). */
 function cpuProcsFile(c: TestContainer): string {
-  const lines = readFileSync(`/proc/${c.pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
+  const lines = readFileSync(`/proc/${c.pid}/cgroup`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(':'));
   const v1 = lines.find(([, controllers]) => controllers!.split(',').includes('cpu'));
-  return v1 ? `/sys/fs/cgroup/cpu${v1[2]}/cgroup.procs` : `/sys/fs/cgroup${lines.find(([id]) => id === '0')![2]}/cgroup.procs`;
+  return v1
+    ? `/sys/fs/cgroup/cpu${v1[2]}/cgroup.procs`
+    : `/sys/fs/cgroup${lines.find(([id]) => id === '0')![2]}/cgroup.procs`;
 }
 
 async function inBatches<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += CONCURRENCY) await Promise.all(items.slice(i, i + CONCURRENCY).map(work));
+  for (let i = 0; i < items.length; i += CONCURRENCY)
+    await Promise.all(items.slice(i, i + CONCURRENCY).map(work));
 }
 
 const node = new TestNode();
 try {
   const version = readLxcfsVersion('lxcfs', 5000)?.text ?? '?';
   const containers: TestContainer[] = [];
-  let agent = await node.startAgent(['--probe-interval', '5s', '--sweep-interval', '60m', '--lxcfs-loadavg=false']);
+  let agent = await node.startAgent([
+    '--probe-interval',
+    '5s',
+    '--sweep-interval',
+    '60m',
+    '--lxcfs-loadavg=false',
+  ]);
   await agent.waitReady(60_000);
   await inBatches([...Array(CONTAINERS).keys()], async (i) => {
     const c = await node.container({ name: `c${i}`, ...LIMITS, files: DEFAULT_FILES });
     // TASKS - 1 sleeps beside the container's init, in its cgroup and pid namespace
-    const started = await c.exec(['sh', '-c', `echo $$ > ${cpuProcsFile(c)}; for i in $(seq ${TASKS - 1}); do sleep 100000 </dev/null >/dev/null 2>&1 & done`], 30_000);
+    const started = await c.exec(
+      [
+        'sh',
+        '-c',
+        `echo $$ > ${cpuProcsFile(c)}; for i in $(seq ${TASKS - 1}); do sleep 100000 </dev/null >/dev/null 2>&1 & done`,
+      ],
+      30_000,
+    );
     if (started.code !== 0) throw new Error(`tasks in ${c.spec.name}: ${started.stderr}`);
     containers.push(c);
   });

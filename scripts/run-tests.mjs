@@ -10,11 +10,13 @@ import { join, relative } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 
 function testFiles(dir) {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return testFiles(path);
-    return name.endsWith('.test.js') ? [path] : [];
-  }).sort();
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) return testFiles(path);
+      return name.endsWith('.test.js') ? [path] : [];
+    })
+    .sort();
 }
 
 // Tests that need root (namespaces, mounts, cgroups) or system packages (lxcfs, fuse3, Go, kubectl,
@@ -57,11 +59,22 @@ if (process.env.TEST_NODE24 === '0' || unit) runtimes.pop();
 /** Runs one runtime's pass with the TAP reporter, echoing it and counting its closing totals. */
 function runPass(rt) {
   return new Promise((resolvePass) => {
-    const child = spawn(rt.cmd, [...rt.args, '--test', '--test-reporter=tap', '--test-concurrency=1', '--test-timeout=600000', ...files.map((f) => relative(root, f))], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, NODE_OPTIONS: '--enable-source-maps' },
-    });
+    const child = spawn(
+      rt.cmd,
+      [
+        ...rt.args,
+        '--test',
+        '--test-reporter=tap',
+        '--test-concurrency=1',
+        '--test-timeout=600000',
+        ...files.map((f) => relative(root, f)),
+      ],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, NODE_OPTIONS: '--enable-source-maps' },
+      },
+    );
     let tail = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
@@ -69,7 +82,12 @@ function runPass(rt) {
     });
     child.on('close', (code, signal) => {
       const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(tail)?.[1] ?? 0);
-      resolvePass({ code: code ?? signal, passed: count('pass'), failed: count('fail'), skipped: count('skipped') });
+      resolvePass({
+        code: code ?? signal,
+        passed: count('pass'),
+        failed: count('fail'),
+        skipped: count('skipped'),
+      });
     });
   });
 }

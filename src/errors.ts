@@ -3,12 +3,16 @@
 // after the message, so a user can look it up here (and in the README).
 
 export const ERROR_CODES = {
-  E_CONFIG: 'a flag or setting has a value that cannot be used; nothing was started or written (CLI exit 2)',
-  E_ANNOTATION: 'a pod annotation of ours has a value that cannot be used; the pod gets no mounts, only the status annotation',
-  E_REQUEST: 'an HTTP request the webhook cannot answer with an AdmissionReview; answered with a 4xx (REQUEST_PROBLEMS)',
+  E_CONFIG:
+    'a flag or setting has a value that cannot be used; nothing was started or written (CLI exit 2)',
+  E_ANNOTATION:
+    'a pod annotation of ours has a value that cannot be used; the pod gets no mounts, only the status annotation',
+  E_REQUEST:
+    'an HTTP request the webhook cannot answer with an AdmissionReview; answered with a 4xx (REQUEST_PROBLEMS)',
   E_MANIFEST: 'a manifest the CLI cannot read, parse or inject; nothing is printed (CLI exit 2)',
   E_FILE: 'a file or directory the CLI writes cannot be written (CLI exit 2)',
-  E_TLS: 'a certificate or key that cannot be used; at start-up the process stops, on reload the old pair stays',
+  E_TLS:
+    'a certificate or key that cannot be used; at start-up the process stops, on reload the old pair stays',
   E_AGENT: 'node agent: a known fatal condition (missing privileges, lxcfs or the native helper)',
   E_NATIVE: 'node agent: the native remount helper failed',
 } as const;
@@ -31,18 +35,26 @@ export class LxcfsWebhookError extends Error {
 
   /** The same error with `where` (a file, a flag) put in front of the message. */
   within(where: string): LxcfsWebhookError {
-    return new LxcfsWebhookError(this.code, `${where}: ${this.message}`, { cause: this, setting: this.setting });
+    return new LxcfsWebhookError(this.code, `${where}: ${this.message}`, {
+      cause: this,
+      setting: this.setting,
+    });
   }
 }
 
-export const configError = (message: string, setting?: string) => new LxcfsWebhookError('E_CONFIG', message, { setting });
+export const configError = (message: string, setting?: string) =>
+  new LxcfsWebhookError('E_CONFIG', message, { setting });
 
 /**
  * A value that cannot be used, with what would be: `the lxcfs root has value "x"; expected an
  * absolute directory`. The CLI rewrites it to name the flag the value came from.
  */
 export class InvalidValue extends LxcfsWebhookError {
-  constructor(readonly subject: string, readonly value: string, readonly expected: string) {
+  constructor(
+    readonly subject: string,
+    readonly value: string,
+    readonly expected: string,
+  ) {
     super('E_CONFIG', `${subject} has value "${value}"; expected ${expected}`);
   }
 }
@@ -54,9 +66,18 @@ export class InvalidValue extends LxcfsWebhookError {
 export const REQUEST_PROBLEMS = {
   'not-found': { status: 404, meaning: 'a path other than the mutate path' },
   'method-not-allowed': { status: 405, meaning: 'a method other than POST' },
-  'unsupported-media-type': { status: 415, meaning: 'a Content-Type other than application/json (UTF-8)' },
-  'payload-too-large': { status: 413, meaning: 'a body over the request size limit; the connection is closed' },
-  'aborted': { status: 400, meaning: 'the client closed the connection before the body was complete' },
+  'unsupported-media-type': {
+    status: 415,
+    meaning: 'a Content-Type other than application/json (UTF-8)',
+  },
+  'payload-too-large': {
+    status: 413,
+    meaning: 'a body over the request size limit; the connection is closed',
+  },
+  aborted: {
+    status: 400,
+    meaning: 'the client closed the connection before the body was complete',
+  },
   'malformed-json': { status: 400, meaning: 'a body that is not JSON' },
   'invalid-review': { status: 400, meaning: 'JSON that is not an AdmissionReview we can answer' },
 } as const;

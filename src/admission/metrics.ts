@@ -52,7 +52,7 @@ export class WebhookMetrics {
 
   private readonly duration = new Histogram({
     name: `${PREFIX}request_duration_seconds`,
-    help: 'Time from a request\'s arrival to its answer, body reading included.',
+    help: "Time from a request's arrival to its answer, body reading included.",
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
@@ -96,7 +96,8 @@ export class WebhookMetrics {
     if (!log) return;
     if ((log.patchOperations ?? 0) > 0) this.patches.inc();
     if (log.result === 'skipped' && log.reason) this.podSkips.inc({ reason: log.reason });
-    for (const [reason, count] of Object.entries(log.fileSkips ?? {})) this.fileSkips.inc({ reason }, count);
+    for (const [reason, count] of Object.entries(log.fileSkips ?? {}))
+      this.fileSkips.inc({ reason }, count);
   }
 
   recordCertificate(notAfter: Date): void {

@@ -21,7 +21,13 @@ import {
 import { RequestProblem } from '../errors.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
-import { answerClientError, closeServer, endFailedHandshake, openConnections, trackSockets } from './connections.js';
+import {
+  answerClientError,
+  closeServer,
+  endFailedHandshake,
+  openConnections,
+  trackSockets,
+} from './connections.js';
 import type { RequestOutcome, WebhookMetrics } from './metrics.js';
 import { checkRequest, pathOf, readBody } from './request.js';
 import { reviewAdmission, type ReviewLog } from './review.js';
@@ -103,12 +109,14 @@ interface Reply {
 function respond({ t, res, started }: Exchange, reply: Reply): number {
   const text = JSON.stringify(reply.body);
   if (!res.headersSent && !res.destroyed) {
-    res.writeHead(reply.status, {
-      'Content-Type': 'application/json',
-      'Content-Length': Buffer.byteLength(text),
-      ...reply.headers,
-      ...(t.draining ? { Connection: 'close' } : {}),
-    }).end(text);
+    res
+      .writeHead(reply.status, {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(text),
+        ...reply.headers,
+        ...(t.draining ? { Connection: 'close' } : {}),
+      })
+      .end(text);
   }
   const seconds = (performance.now() - started) / 1000;
   t.metrics.recordRequest(reply.outcome, seconds, reply.log);
@@ -122,9 +130,17 @@ function reject(x: Exchange, problem: RequestProblem): void {
     outcome: { result: 'rejected', reason: problem.reason },
     headers: problem.headers,
   });
-  x.t.logger.warn({
-    status: problem.status, reason: problem.reason, error: problem.message, method: x.req.method, path: clip(pathOf(x.req.url)), latencyMs: roundMs(seconds * 1000),
-  }, 'rejected request');
+  x.t.logger.warn(
+    {
+      status: problem.status,
+      reason: problem.reason,
+      error: problem.message,
+      method: x.req.method,
+      path: clip(pathOf(x.req.url)),
+      latencyMs: roundMs(seconds * 1000),
+    },
+    'rejected request',
+  );
 }
 
 /** Decodes the body and answers with what review.ts decides; a body it cannot use is a 400. */
@@ -133,7 +149,10 @@ function answerReview(x: Exchange, body: Buffer): void {
   try {
     decoded = JSON.parse(body.toString('utf8'));
   } catch (err) {
-    throw new RequestProblem('malformed-json', `request body is not valid JSON (${clip((err as Error).message)}); send an AdmissionReview`);
+    throw new RequestProblem(
+      'malformed-json',
+      `request body is not valid JSON (${clip((err as Error).message)}); send an AdmissionReview`,
+    );
   }
   const result = reviewAdmission(decoded, x.t.settings);
   if (result.kind === 'invalid') throw new RequestProblem('invalid-review', result.problem);
@@ -145,8 +164,15 @@ function answerReview(x: Exchange, body: Buffer): void {
 /** Whatever a handler throws becomes an answer: its own status for a RequestProblem, else a 500. */
 function fail(x: Exchange, err: unknown): void {
   if (err instanceof RequestProblem) return reject(x, err);
-  x.t.logger.error({ err: clip(String(err)), method: x.req.method, path: clip(pathOf(x.req.url)) }, 'internal error');
-  respond(x, { status: 500, body: { error: 'internal error; see the webhook log' }, outcome: { result: 'error', reason: 'internal-error' } });
+  x.t.logger.error(
+    { err: clip(String(err)), method: x.req.method, path: clip(pathOf(x.req.url)) },
+    'internal error',
+  );
+  respond(x, {
+    status: 500,
+    body: { error: 'internal error; see the webhook log' },
+    outcome: { result: 'error', reason: 'internal-error' },
+  });
 }
 
 /** Runs `work`; whatever it throws becomes an answer, and if even that fails the connection is cut. */
@@ -167,10 +193,12 @@ function handleRequest(t: Transport, req: IncomingMessage, res: ServerResponse):
   guarded(x, () => {
     const problem = checkRequest(req, t.maxRequestBytes);
     if (problem) throw problem;
-    readBody(req, t.maxRequestBytes, (body) => guarded(x, () => {
-      if (body instanceof RequestProblem) throw body;
-      answerReview(x, body);
-    }));
+    readBody(req, t.maxRequestBytes, (body) =>
+      guarded(x, () => {
+        if (body instanceof RequestProblem) throw body;
+        answerReview(x, body);
+      }),
+    );
   });
 }
 
@@ -178,15 +206,22 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
   const transport: Transport = { ...options, draining: false };
   const handle = (req: IncomingMessage, res: ServerResponse) => handleRequest(transport, req, res);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-  const tlsOptions = { cert: options.keyPair.cert, key: options.keyPair.key, minVersion: TLS_MIN_VERSION } as const;
-  const server = createServer({
-    ...tlsOptions,
-    handshakeTimeout: timeouts.tlsHandshakeMs,
-    keepAliveTimeout: timeouts.keepAliveMs,
-    headersTimeout: timeouts.headersMs,
-    requestTimeout: timeouts.requestMs,
-    connectionsCheckingInterval: timeouts.checkIntervalMs,
-  }, handle);
+  const tlsOptions = {
+    cert: options.keyPair.cert,
+    key: options.keyPair.key,
+    minVersion: TLS_MIN_VERSION,
+  } as const;
+  const server = createServer(
+    {
+      ...tlsOptions,
+      handshakeTimeout: timeouts.tlsHandshakeMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: timeouts.checkIntervalMs,
+    },
+    handle,
+  );
   server.timeout = timeouts.socketIdleMs;
   server.maxConnections = options.maxConnections;
   options.metrics.countConnections(() => openConnections(server));
@@ -198,12 +233,17 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
     if (!checkRequest(req, options.maxRequestBytes)) res.writeContinue();
     handle(req, res);
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, options.logger));
-  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => endFailedHandshake(err, socket, options.logger));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
+    answerClientError(err, socket, options.logger),
+  );
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) =>
+    endFailedHandshake(err, socket, options.logger),
+  );
 
   return {
     server,
-    useKeyPair: (pair) => server.setSecureContext({ ...tlsOptions, cert: pair.cert, key: pair.key }),
+    useKeyPair: (pair) =>
+      server.setSecureContext({ ...tlsOptions, cert: pair.cert, key: pair.key }),
     startDraining: () => {
       transport.draining = true;
     },

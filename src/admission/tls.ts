@@ -36,14 +36,19 @@ const tlsError = (message: string, setting: keyof KeyPairFiles | undefined, caus
   new LxcfsWebhookError('E_TLS', message, { cause, setting });
 
 const FIX: Record<keyof KeyPairFiles, string> = {
-  certFile: 'it must hold a PEM certificate chain, leaf first (the tls.crt of a kubernetes.io/tls Secret)',
-  keyFile: 'it must hold the PEM private key of that certificate (the tls.key of a kubernetes.io/tls Secret)',
+  certFile:
+    'it must hold a PEM certificate chain, leaf first (the tls.crt of a kubernetes.io/tls Secret)',
+  keyFile:
+    'it must hold the PEM private key of that certificate (the tls.key of a kubernetes.io/tls Secret)',
 };
 
 /** How messages name the certificate and the key: by file when they came from files. */
 function describe(source: KeyPairFiles | undefined): Record<keyof KeyPairFiles, string> {
   return source
-    ? { certFile: `the certificate file "${source.certFile}"`, keyFile: `the key file "${source.keyFile}"` }
+    ? {
+        certFile: `the certificate file "${source.certFile}"`,
+        keyFile: `the key file "${source.keyFile}"`,
+      }
     : { certFile: 'the certificate', keyFile: 'the key' };
 }
 
@@ -54,13 +59,21 @@ export function parseKeyPair(cert: Buffer, key: Buffer, source?: KeyPairFiles): 
   try {
     leaf = new X509Certificate(cert);
   } catch (err) {
-    throw tlsError(`${name.certFile} holds no PEM certificate (${String(err)}); ${FIX.certFile}`, 'certFile', err);
+    throw tlsError(
+      `${name.certFile} holds no PEM certificate (${String(err)}); ${FIX.certFile}`,
+      'certFile',
+      err,
+    );
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw tlsError(`${name.keyFile} holds no PEM private key (${String(err)}); ${FIX.keyFile}`, 'keyFile', err);
+    throw tlsError(
+      `${name.keyFile} holds no PEM private key (${String(err)}); ${FIX.keyFile}`,
+      'keyFile',
+      err,
+    );
   }
   if (!leaf.checkPrivateKey(privateKey)) {
     throw tlsError(
@@ -71,9 +84,19 @@ export function parseKeyPair(cert: Buffer, key: Buffer, source?: KeyPairFiles): 
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw tlsError(`TLS cannot use ${name.certFile} with ${name.keyFile}: ${String(err)}`, undefined, err);
+    throw tlsError(
+      `TLS cannot use ${name.certFile} with ${name.keyFile}: ${String(err)}`,
+      undefined,
+      err,
+    );
   }
-  return { cert, key, fingerprint256: leaf.fingerprint256, notAfter: new Date(leaf.validTo), names: leaf.subjectAltName ?? '' };
+  return {
+    cert,
+    key,
+    fingerprint256: leaf.fingerprint256,
+    notAfter: new Date(leaf.validTo),
+    names: leaf.subjectAltName ?? '',
+  };
 }
 
 function readPemFile(files: KeyPairFiles, which: keyof KeyPairFiles): Buffer {
@@ -81,7 +104,12 @@ function readPemFile(files: KeyPairFiles, which: keyof KeyPairFiles): Buffer {
     return readFileSync(files[which]);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const problem = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : `cannot be read (${code})`;
+    const problem =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? 'is not readable by this user'
+          : `cannot be read (${code})`;
     throw tlsError(`${describe(files)[which]} ${problem}; ${FIX[which]}`, which, err);
   }
 }
@@ -158,7 +186,10 @@ export function watchKeyPair(options: KeyPairWatchOptions): KeyPairWatcher {
       // Same: the poll below still notices changes.
     }
   }
-  const poll = setInterval(requestCheck, options.pollIntervalMs ?? TLS_RELOAD_POLL_INTERVAL_MS).unref();
+  const poll = setInterval(
+    requestCheck,
+    options.pollIntervalMs ?? TLS_RELOAD_POLL_INTERVAL_MS,
+  ).unref();
 
   return {
     close() {

@@ -8,8 +8,13 @@ import { createHealthServer } from '../runtime/health-server.js';
 import { closeNow, listen } from '../runtime/listen.js';
 import { WebhookMetrics } from './metrics.js';
 import { createAdmissionServer, type TransportTimeouts } from './server.js';
-import { loadKeyPair, watchKeyPair, type KeyPair, type KeyPairFiles, type KeyPairWatcher } from './tls.js';
-
+import {
+  loadKeyPair,
+  watchKeyPair,
+  type KeyPair,
+  type KeyPairFiles,
+  type KeyPairWatcher,
+} from './tls.js';
 
 export interface WebhookConfig {
   port: number;
@@ -48,7 +53,10 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
   let keyPair = 'files' in config.tls ? loadKeyPair(config.tls.files) : config.tls.keyPair;
   metrics.recordCertificate(keyPair.notAfter);
   if (keyPair.notAfter.getTime() < Date.now()) {
-    logger.warn({ notAfter: keyPair.notAfter.toISOString() }, 'the TLS certificate has expired: the API server will refuse it until it is renewed');
+    logger.warn(
+      { notAfter: keyPair.notAfter.toISOString() },
+      'the TLS certificate has expired: the API server will refuse it until it is renewed',
+    );
   }
 
   const admission = createAdmissionServer({
@@ -61,7 +69,11 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
     logger,
   });
   let ready = false;
-  const health = createHealthServer({ registry: metrics.registry, notReadyReasons: () => (ready ? [] : ['shutting down']), logger });
+  const health = createHealthServer({
+    registry: metrics.registry,
+    notReadyReasons: () => (ready ? [] : ['shutting down']),
+    logger,
+  });
 
   let watcher: KeyPairWatcher | undefined;
   if ('files' in config.tls) {
@@ -74,18 +86,38 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
         keyPair = pair;
         metrics.recordTlsReload('loaded');
         metrics.recordCertificate(pair.notAfter);
-        logger.info({ fingerprint256: pair.fingerprint256, notAfter: pair.notAfter.toISOString(), names: pair.names }, 'TLS certificate reloaded');
+        logger.info(
+          {
+            fingerprint256: pair.fingerprint256,
+            notAfter: pair.notAfter.toISOString(),
+            names: pair.names,
+          },
+          'TLS certificate reloaded',
+        );
       },
       onReject(error) {
         metrics.recordTlsReload('rejected');
-        logger.warn({ err: error.message }, 'changed TLS files are not a usable pair (yet); keeping the current certificate');
+        logger.warn(
+          { err: error.message },
+          'changed TLS files are not a usable pair (yet); keeping the current certificate',
+        );
       },
     });
   }
 
   try {
-    const port = await listen(admission.server, { port: config.port, address: config.address, what: 'HTTPS port', setting: 'port' });
-    const healthPort = await listen(health, { port: config.healthPort, address: config.address, what: 'health port', setting: 'healthPort' }).catch(async (err: unknown) => {
+    const port = await listen(admission.server, {
+      port: config.port,
+      address: config.address,
+      what: 'HTTPS port',
+      setting: 'port',
+    });
+    const healthPort = await listen(health, {
+      port: config.healthPort,
+      address: config.address,
+      what: 'health port',
+      setting: 'healthPort',
+    }).catch(async (err: unknown) => {
       await closeNow(admission.server);
       throw err;
     });

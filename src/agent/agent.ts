@@ -8,7 +8,11 @@
 //            on lxcfs exit or hang: clear, restart with backoff, sweep
 //   stop:    lxcfs gets SIGTERM, its mounts are cleared, the anchor tmpfs (and its state file) stays
 import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
-import { MOUNT_WATCH_RESTART_BACKOFF, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
+import {
+  MOUNT_WATCH_RESTART_BACKOFF,
+  NATIVE_HELPER_TIMEOUT_MS,
+  PEEK_SAMPLE_SIZE,
+} from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../runtime/health-server.js';
@@ -21,7 +25,13 @@ import { agentLayout, sweepConfig, type NodePaths } from './layout.js';
 import { inspectAnchor, prepareAnchor, type AnchorLayout } from './lxcfs/anchor.js';
 import { planCgroupNamespace } from './lxcfs/cgroup-namespace.js';
 import { Supervisor } from './lxcfs/supervisor.js';
-import { defaultLxcfsArgs, readLxcfsVersion, rejectedLxcfsArgs, resetsCgroupOptions, supportsCgroupV1 } from './lxcfs/version.js';
+import {
+  defaultLxcfsArgs,
+  readLxcfsVersion,
+  rejectedLxcfsArgs,
+  resetsCgroupOptions,
+  supportsCgroupV1,
+} from './lxcfs/version.js';
 import { AgentMetrics } from './metrics.js';
 import { nodeProblems } from './node-health.js';
 import { peekContainers } from './repair/peek.js';
@@ -57,14 +67,24 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
   try {
     accessSync(layout.helper, constants.X_OK);
   } catch {
-    throw new LxcfsWebhookError('E_AGENT', `native helper ${layout.helper} is missing: build it with "npm run build" (make -C native) or give the agent its path`, { setting: 'helper' });
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      `native helper ${layout.helper} is missing: build it with "npm run build" (make -C native) or give the agent its path`,
+      { setting: 'helper' },
+    );
   }
   if (!existsSync('/dev/fuse')) {
-    throw new LxcfsWebhookError('E_AGENT', 'no /dev/fuse: run the agent privileged (securityContext.privileged: true) on a node with the fuse module loaded');
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      'no /dev/fuse: run the agent privileged (securityContext.privileged: true) on a node with the fuse module loaded',
+    );
   }
   const api = await checkMountApi(layout.helper, NATIVE_HELPER_TIMEOUT_MS);
   if (api.errno === 'EPERM') {
-    throw new LxcfsWebhookError('E_AGENT', 'not allowed to mount (EPERM): run the agent privileged (securityContext.privileged: true) with hostPID: true');
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      'not allowed to mount (EPERM): run the agent privileged (securityContext.privileged: true) with hostPID: true',
+    );
   }
   if (!api.supported) {
     log.error(
@@ -92,9 +112,17 @@ function isCgroup2(path: string): boolean {
  * agent's choice for the version found. An lxcfs that would serve the node's values on this node's
  * cgroup layout stops the agent; a version known to clear the node's cgroup2 options is logged.
  */
-function lxcfsArgsFor(options: AgentOptions, log: Logger, cgroupRoot = '/sys/fs/cgroup'): readonly string[] {
+function lxcfsArgsFor(
+  options: AgentOptions,
+  log: Logger,
+  cgroupRoot = '/sys/fs/cgroup',
+): readonly string[] {
   const version = readLxcfsVersion(options.lxcfsBin, NATIVE_HELPER_TIMEOUT_MS);
-  if (version === undefined) log.warn({ lxcfsBin: options.lxcfsBin }, 'cannot read `lxcfs --version`: lxcfs starts with the flags every release accepts');
+  if (version === undefined)
+    log.warn(
+      { lxcfsBin: options.lxcfsBin },
+      'cannot read `lxcfs --version`: lxcfs starts with the flags every release accepts',
+    );
   if (version !== undefined && !supportsCgroupV1(version) && !isCgroup2(cgroupRoot)) {
     throw new LxcfsWebhookError(
       'E_AGENT',
@@ -105,7 +133,8 @@ function lxcfsArgsFor(options: AgentOptions, log: Logger, cgroupRoot = '/sys/fs/
   }
   if (version !== undefined && options.lxcfsArgs !== undefined) {
     const rejected = rejectedLxcfsArgs(version, options.lxcfsArgs);
-    if (rejected.length > 0) throw new LxcfsWebhookError('E_CONFIG', rejected.join('; '), { setting: 'lxcfsArgs' });
+    if (rejected.length > 0)
+      throw new LxcfsWebhookError('E_CONFIG', rejected.join('; '), { setting: 'lxcfsArgs' });
   }
   if (version !== undefined && resetsCgroupOptions(version)) {
     log.warn(
@@ -115,7 +144,10 @@ function lxcfsArgsFor(options: AgentOptions, log: Logger, cgroupRoot = '/sys/fs/
     );
   }
   const args = options.lxcfsArgs ?? defaultLxcfsArgs(version, { loadavg: options.lxcfsLoadavg });
-  log.info({ lxcfsVersion: version?.text ?? 'unknown', lxcfsArgs: args.join(' ') }, 'lxcfs version and flags');
+  log.info(
+    { lxcfsVersion: version?.text ?? 'unknown', lxcfsArgs: args.join(' ') },
+    'lxcfs version and flags',
+  );
   return args;
 }
 
@@ -125,17 +157,37 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   const lxcfsArgs = lxcfsArgsFor(options, log);
   const cgroupNs = planCgroupNamespace(options.proc);
   for (const warning of cgroupNs.warnings) log.warn(warning);
-  if (cgroupNs.enter) log.info({ own: cgroupNs.own, host: cgroupNs.host }, 'agent runs in a private cgroup namespace: lxcfs starts in the host\'s');
+  if (cgroupNs.enter)
+    log.info(
+      { own: cgroupNs.own, host: cgroupNs.host },
+      "agent runs in a private cgroup namespace: lxcfs starts in the host's",
+    );
   await prepareAnchor(layout, log);
 
   const metrics = new AgentMetrics();
   const stateFile = new StateFile(statePath);
-  const watch = options.mountNotifications ? new MountWatch({ helper: layout.helper, proc: options.proc, backoff: MOUNT_WATCH_RESTART_BACKOFF }, log) : undefined;
-  const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), { stateFile, metrics, log, watch });
+  const watch = options.mountNotifications
+    ? new MountWatch(
+        { helper: layout.helper, proc: options.proc, backoff: MOUNT_WATCH_RESTART_BACKOFF },
+        log,
+      )
+    : undefined;
+  const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), {
+    stateFile,
+    metrics,
+    log,
+    watch,
+  });
   const supervisor = new Supervisor(
     {
       layout,
-      lxcfs: { bin: options.lxcfsBin, args: lxcfsArgs, fuseMount: layout.fuseMount, pidfile, cgroupNs },
+      lxcfs: {
+        bin: options.lxcfsBin,
+        args: lxcfsArgs,
+        fuseMount: layout.fuseMount,
+        pidfile,
+        cgroupNs,
+      },
       proc: options.proc,
       probeIntervalMs: options.probeIntervalMs,
       probeTimeoutMs: options.probeTimeoutMs,
@@ -153,14 +205,29 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       fuseMount: layout.fuseMount,
       lxcfsRunning: lxcfs.pid !== undefined,
       fuseMounted: lxcfs.dev !== undefined,
-      probe: lxcfs.lastProbe ?? (lxcfs.pid === undefined ? undefined : { ok: false, ms: 0, error: 'not probed yet' }),
+      probe:
+        lxcfs.lastProbe ??
+        (lxcfs.pid === undefined ? undefined : { ok: false, ms: 0, error: 'not probed yet' }),
       anchor: inspectAnchor(readOwnMounts(), layout.root, lxcfs.dev),
       firstSweepDone: sweeper.hasSwept,
     });
   };
   const health = createHealthServer({ registry: metrics.registry, notReadyReasons, logger: log });
-  const healthPort = await listen(health, { port: options.healthPort, what: 'health port', setting: 'healthPort' });
-  log.info({ healthPort, anchor: layout.root, fuseMount: layout.fuseMount, remountSupported, mountNotifications: options.mountNotifications }, 'agent starting');
+  const healthPort = await listen(health, {
+    port: options.healthPort,
+    what: 'health port',
+    setting: 'healthPort',
+  });
+  log.info(
+    {
+      healthPort,
+      anchor: layout.root,
+      fuseMount: layout.fuseMount,
+      remountSupported,
+      mountNotifications: options.mountNotifications,
+    },
+    'agent starting',
+  );
 
   try {
     await supervisor.start();
@@ -175,17 +242,28 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   const readBatches = new CoalescingRunner<void>();
   const checkReads = async (): Promise<void> => {
     try {
-      const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: options.probeTimeoutMs });
+      const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), {
+        sampleSize: PEEK_SAMPLE_SIZE,
+        timeoutMs: options.probeTimeoutMs,
+      });
       metrics.recordReads(reads);
       // One line per container, so a dead lxcfs does not cost a line per file.
       const byContainer = new Map<NamespaceView, Record<string, string>>();
-      for (const { view, target, error } of reads.unreadable) byContainer.set(view, { ...byContainer.get(view), [target]: error });
-      for (const [view, errors] of byContainer) log.warn({ ...containerFields(view), errors }, 'lxcfs files cannot be read inside the container');
+      for (const { view, target, error } of reads.unreadable)
+        byContainer.set(view, { ...byContainer.get(view), [target]: error });
+      for (const [view, errors] of byContainer)
+        log.warn(
+          { ...containerFields(view), errors },
+          'lxcfs files cannot be read inside the container',
+        );
     } catch (err) {
       log.error({ err: (err as Error).message }, 'reading lxcfs files inside containers failed');
     }
   };
-  const sweepTimer = setInterval(() => void sweeper.sweep('periodic').then(() => readBatches.runUnlessBusy(checkReads)), options.sweepIntervalMs);
+  const sweepTimer = setInterval(
+    () => void sweeper.sweep('periodic').then(() => readBatches.runUnlessBusy(checkReads)),
+    options.sweepIntervalMs,
+  );
 
   return {
     healthPort,

@@ -26,30 +26,57 @@ const agentDuration = duration(1);
 
 const flags = new FlagSet('agent', {
   ...nodeFlags,
-  'lxcfs-bin': { kind: path('PATH'), default: DEFAULT_LXCFS_BIN, help: 'lxcfs executable, a path or a name looked up in PATH' },
+  'lxcfs-bin': {
+    kind: path('PATH'),
+    default: DEFAULT_LXCFS_BIN,
+    help: 'lxcfs executable, a path or a name looked up in PATH',
+  },
   'lxcfs-args': {
     kind: words,
-    help: 'lxcfs flags, space-separated, instead of the agent\'s choice for the lxcfs version it finds (--enable-cfs; ' +
+    help:
+      "lxcfs flags, space-separated, instead of the agent's choice for the lxcfs version it finds (--enable-cfs; " +
       '--enable-pidfd on lxcfs 4.0 to 6.x; -l unless --lxcfs-loadavg=false); write --lxcfs-args=VALUE when VALUE starts with -',
   },
   'lxcfs-loadavg': {
     kind: onOff,
-    help: `per-container /proc/loadavg (lxcfs -l, in the agent's choice of flags): lxcfs then reads the task list of every container ` +
+    help:
+      `per-container /proc/loadavg (lxcfs -l, in the agent's choice of flags): lxcfs then reads the task list of every container ` +
       `that read /proc/loadavg every 5 s; false: lxcfs serves the node's loadavg (default ${DEFAULT_LXCFS_LOADAVG})`,
   },
-  'health-port': { kind: port, default: DEFAULT_AGENT_HEALTH_PORT, help: 'HTTP port for /livez, /readyz and /metrics' },
-  'sweep-interval': { kind: agentDuration, default: DEFAULT_SWEEP_INTERVAL_MS, help: 'how often to check every container' },
+  'health-port': {
+    kind: port,
+    default: DEFAULT_AGENT_HEALTH_PORT,
+    help: 'HTTP port for /livez, /readyz and /metrics',
+  },
+  'sweep-interval': {
+    kind: agentDuration,
+    default: DEFAULT_SWEEP_INTERVAL_MS,
+    help: 'how often to check every container',
+  },
   'mount-notifications': {
     kind: onOff,
     default: DEFAULT_MOUNT_NOTIFICATIONS,
     help: 'watch mount tables so a sweep reads only those that changed; false: every sweep reads all of them',
   },
-  'probe-interval': { kind: agentDuration, default: DEFAULT_PROBE_INTERVAL_MS, help: 'how often to read through lxcfs' },
-  'probe-timeout': { kind: agentDuration, default: DEFAULT_PROBE_TIMEOUT_MS, help: 'how long one read may take' },
-  'hang-grace': { kind: agentDuration, default: DEFAULT_HANG_GRACE_MS, help: 'restart lxcfs after it has not answered for this long' },
-  'uninstall': {
+  'probe-interval': {
+    kind: agentDuration,
+    default: DEFAULT_PROBE_INTERVAL_MS,
+    help: 'how often to read through lxcfs',
+  },
+  'probe-timeout': {
+    kind: agentDuration,
+    default: DEFAULT_PROBE_TIMEOUT_MS,
+    help: 'how long one read may take',
+  },
+  'hang-grace': {
+    kind: agentDuration,
+    default: DEFAULT_HANG_GRACE_MS,
+    help: 'restart lxcfs after it has not answered for this long',
+  },
+  uninstall: {
     kind: 'switch',
-    help: 'instead of running: stop a leftover lxcfs, remove its mounts, the anchor tmpfs and the directories, ' +
+    help:
+      'instead of running: stop a leftover lxcfs, remove its mounts, the anchor tmpfs and the directories, ' +
       'then exit (for uninstalling; the agent DaemonSet must be gone)',
   },
 });
@@ -66,7 +93,11 @@ type AgentCommandOptions = AgentOptions & { uninstall: boolean };
 async function uninstall(options: AgentOptions): Promise<number> {
   const log = createLogger('agent');
   const { layout } = agentLayout(options);
-  await killAndWait(options.proc, findLxcfsServing(options.proc, layout.fuseMount), LXCFS_STOP_TIMEOUT_MS);
+  await killAndWait(
+    options.proc,
+    findLxcfsServing(options.proc, layout.fuseMount),
+    LXCFS_STOP_TIMEOUT_MS,
+  );
   const { leftovers } = await removeAnchor(layout, log);
   if (leftovers.length > 0) {
     log.warn({ leftovers }, 'left in place: not empty or busy; remove by hand once checked');
@@ -93,7 +124,9 @@ export const command: Command<AgentCommandOptions> = {
   parse(args): AgentCommandOptions {
     const { values } = flags.parse(args);
     if (values['lxcfs-args'] !== undefined && values['lxcfs-loadavg'] !== undefined) {
-      throw flags.usageError('--lxcfs-loadavg chooses -l among the agent\'s own lxcfs flags; with --lxcfs-args, put -l in them or leave it out');
+      throw flags.usageError(
+        "--lxcfs-loadavg chooses -l among the agent's own lxcfs flags; with --lxcfs-args, put -l in them or leave it out",
+      );
     }
     return {
       lxcfsRoot: values['lxcfs-root'],

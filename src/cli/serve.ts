@@ -29,13 +29,28 @@ import { podRuleFlags, settingsFrom } from './shared-flags.js';
 import { byteSize, duration, integer, path, port, text } from './values.js';
 
 const flags = new FlagSet('serve', {
-  'port': { kind: port, default: DEFAULT_WEBHOOK_PORT, help: 'HTTPS port for AdmissionReviews; 0 picks a free one' },
-  'health-port': { kind: port, default: DEFAULT_WEBHOOK_HEALTH_PORT, help: 'HTTP port for /livez, /readyz and /metrics; 0 picks a free one' },
-  'address': { kind: text('ADDR', 'an IP address or host name (leave the flag out for all interfaces)'), help: 'address both ports listen on; all interfaces when not given' },
-  'tls-cert': { kind: path('FILE'), help: 'PEM certificate chain, leaf first; reloaded when the file changes' },
+  port: {
+    kind: port,
+    default: DEFAULT_WEBHOOK_PORT,
+    help: 'HTTPS port for AdmissionReviews; 0 picks a free one',
+  },
+  'health-port': {
+    kind: port,
+    default: DEFAULT_WEBHOOK_HEALTH_PORT,
+    help: 'HTTP port for /livez, /readyz and /metrics; 0 picks a free one',
+  },
+  address: {
+    kind: text('ADDR', 'an IP address or host name (leave the flag out for all interfaces)'),
+    help: 'address both ports listen on; all interfaces when not given',
+  },
+  'tls-cert': {
+    kind: path('FILE'),
+    help: 'PEM certificate chain, leaf first; reloaded when the file changes',
+  },
   'tls-key': {
     kind: path('FILE'),
-    help: 'PEM private key of that certificate; reloaded when the file changes. With neither: an in-memory ' +
+    help:
+      'PEM private key of that certificate; reloaded when the file changes. With neither: an in-memory ' +
       'self-signed certificate for localhost, to try it out',
   },
   ...podRuleFlags,
@@ -47,13 +62,15 @@ const flags = new FlagSet('serve', {
   'max-connections': {
     kind: integer(1, MAX_CONNECTIONS_LIMIT, 'connections'),
     default: DEFAULT_MAX_CONNECTIONS,
-    help: 'connections held at once on --port; more are refused and counted in ' +
+    help:
+      'connections held at once on --port; more are refused and counted in ' +
       'lxcfs_webhook_connections_dropped_total (the default fits the 256Mi memory limit)',
   },
   'shutdown-grace': {
     kind: duration(0),
     default: DEFAULT_SHUTDOWN_GRACE_MS,
-    help: 'how long to keep answering after SIGTERM, not ready and with Connection: close; plus ' +
+    help:
+      'how long to keep answering after SIGTERM, not ready and with Connection: close; plus ' +
       `${WEBHOOK_IN_FLIGHT_TIMEOUT_MS / 1000}s it must fit in the pod's terminationGracePeriodSeconds`,
   },
 });
@@ -77,11 +94,16 @@ function parseServeFlags(args: string[]): ServeFlags {
   const certFile = values['tls-cert'];
   const keyFile = values['tls-key'];
   if ((certFile === undefined) !== (keyFile === undefined)) {
-    const [given, missing] = certFile === undefined ? ['--tls-key', '--tls-cert'] : ['--tls-cert', '--tls-key'];
-    throw flags.usageError(`${given} is set but ${missing} is not; pass both, or neither for an in-memory localhost certificate`);
+    const [given, missing] =
+      certFile === undefined ? ['--tls-key', '--tls-cert'] : ['--tls-cert', '--tls-key'];
+    throw flags.usageError(
+      `${given} is set but ${missing} is not; pass both, or neither for an in-memory localhost certificate`,
+    );
   }
   if (values.port === values['health-port'] && values.port !== 0) {
-    throw flags.usageError(`--port and --health-port are both ${values.port}; give them different ports`);
+    throw flags.usageError(
+      `--port and --health-port are both ${values.port}; give them different ports`,
+    );
   }
   return {
     config: {
@@ -98,12 +120,20 @@ function parseServeFlags(args: string[]): ServeFlags {
 }
 
 /** The flag of each WebhookConfig setting the webhook's errors can name. */
-const FLAG_OF_SETTING: Record<string, string> = { certFile: '--tls-cert', keyFile: '--tls-key', port: '--port', healthPort: '--health-port' };
+const FLAG_OF_SETTING: Record<string, string> = {
+  certFile: '--tls-cert',
+  keyFile: '--tls-key',
+  port: '--port',
+  healthPort: '--health-port',
+};
 
 /** Shipped in the package (package.json `files`), so the printed command works from any directory. */
-const SAMPLE_REVIEW = fileURLToPath(new URL('../../../examples/admission-review.json', import.meta.url));
+const SAMPLE_REVIEW = fileURLToPath(
+  new URL('../../../examples/admission-review.json', import.meta.url),
+);
 
-const shellQuote = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
+const shellQuote = (word: string): string =>
+  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 
 /** What to paste to try the in-memory webhook: for people, so on stderr and apart from the JSON logs. */
 function tryItBanner(address: string | undefined, port: number, healthPort: number): string {
@@ -122,7 +152,9 @@ function tryItBanner(address: string | undefined, port: number, healthPort: numb
     'See the JSON patch it answers with:',
     '',
     `  ${send} | jq -r .response.patch | base64 -d | jq`,
-    ...(existsSync(SAMPLE_REVIEW) ? [] : ['', `(${SAMPLE_REVIEW} is missing: reinstall the package.)`]),
+    ...(existsSync(SAMPLE_REVIEW)
+      ? []
+      : ['', `(${SAMPLE_REVIEW} is missing: reinstall the package.)`]),
     '',
     `Health and metrics: http://${host}:${healthPort}/readyz and http://${host}:${healthPort}/metrics`,
     'For a cluster, pass --tls-cert and --tls-key with a certificate the API server trusts. Ctrl-C stops.',
@@ -130,9 +162,17 @@ function tryItBanner(address: string | undefined, port: number, healthPort: numb
   ].join('\n');
 }
 
-async function drainAndStop(webhook: RunningWebhook, signal: NodeJS.Signals, graceMs: number, logger: Logger): Promise<void> {
+async function drainAndStop(
+  webhook: RunningWebhook,
+  signal: NodeJS.Signals,
+  graceMs: number,
+  logger: Logger,
+): Promise<void> {
   webhook.startDraining();
-  logger.info({ signal, graceSeconds: graceMs / 1000 }, 'shutting down: not ready, still answering with Connection: close until the grace period ends');
+  logger.info(
+    { signal, graceSeconds: graceMs / 1000 },
+    'shutting down: not ready, still answering with Connection: close until the grace period ends',
+  );
   // Unreferenced: once a second signal ends the grace, the timer must not keep the process alive.
   const early = await untilDoneOrSecondSignal(sleep(graceMs, undefined, { ref: false }));
   if (early) logger.info({ signal: early }, 'second signal: ending the grace period now');
@@ -143,7 +183,9 @@ async function drainAndStop(webhook: RunningWebhook, signal: NodeJS.Signals, gra
 async function run(options: ServeFlags): Promise<number> {
   const logger = createLogger('webhook', undefined, asyncStdout());
   // Loaded only when used: the X.509 library costs ~25 MB of memory that a production pod never needs.
-  const local = options.tlsFiles ? undefined : await (await import('../admission/self-signed.js')).localhostCertificate();
+  const local = options.tlsFiles
+    ? undefined
+    : await (await import('../admission/self-signed.js')).localhostCertificate();
   const tls = options.tlsFiles ? { files: options.tlsFiles } : { keyPair: local!.keyPair };
   // Handlers go in before listening: a SIGTERM right after start-up still drains.
   const firstSignal = nextStopSignal();
@@ -153,25 +195,33 @@ async function run(options: ServeFlags): Promise<number> {
   });
   const { settings, maxRequestBytes, maxConnections, address } = options.config;
   const certificate = webhook.keyPair();
-  logger.info({
-    port: webhook.port,
-    healthPort: webhook.healthPort,
-    address: address ?? 'all interfaces',
-    tls: options.tlsFiles ?? 'in-memory self-signed certificate for localhost',
-    fingerprint256: certificate.fingerprint256,
-    notAfter: certificate.notAfter.toISOString(),
-    lxcfsRoot: settings.lxcfsRoot,
-    files: settings.files,
-    maxRequestBytes,
-    maxConnections,
-    shutdownGraceSeconds: options.shutdownGraceMs / 1000,
-    node: process.version,
-  }, 'serving');
+  logger.info(
+    {
+      port: webhook.port,
+      healthPort: webhook.healthPort,
+      address: address ?? 'all interfaces',
+      tls: options.tlsFiles ?? 'in-memory self-signed certificate for localhost',
+      fingerprint256: certificate.fingerprint256,
+      notAfter: certificate.notAfter.toISOString(),
+      lxcfsRoot: settings.lxcfsRoot,
+      files: settings.files,
+      maxRequestBytes,
+      maxConnections,
+      shutdownGraceSeconds: options.shutdownGraceMs / 1000,
+      node: process.version,
+    },
+    'serving',
+  );
   if (local) process.stderr.write(tryItBanner(address, webhook.port, webhook.healthPort));
 
   const signal = await firstSignal.signal;
   firstSignal.cancel();
-  await drainAndStop(webhook, signal, graceFor(signal, local !== undefined, options.shutdownGraceMs), logger);
+  await drainAndStop(
+    webhook,
+    signal,
+    graceFor(signal, local !== undefined, options.shutdownGraceMs),
+    logger,
+  );
   return 0;
 }
 
@@ -180,7 +230,11 @@ async function run(options: ServeFlags): Promise<number> {
  * (no --tls-* flags), where no API server or load balancer is routing to us and a person is waiting.
  * SIGTERM always drains: that is how Kubernetes stops a pod, whatever its certificate.
  */
-export function graceFor(signal: NodeJS.Signals, localDemo: boolean, shutdownGraceMs: number): number {
+export function graceFor(
+  signal: NodeJS.Signals,
+  localDemo: boolean,
+  shutdownGraceMs: number,
+): number {
   return localDemo && signal === 'SIGINT' ? 0 : shutdownGraceMs;
 }
 

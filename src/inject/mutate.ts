@@ -1,11 +1,21 @@
 // The one mutation function. The webhook, the `inject` CLI and the golden tests all call `mutatePod`,
 // so a pod is injected the same way whichever door it comes through.
 import { clip } from '../bounded.js';
-import { ANNOTATIONS, SHARED_PID_NAMESPACE_WARNING, WARNING_MAX_CHARS } from '../config/defaults.js';
+import {
+  ANNOTATIONS,
+  SHARED_PID_NAMESPACE_WARNING,
+  WARNING_MAX_CHARS,
+} from '../config/defaults.js';
 import { describeForeign, recogniseForeign } from './foreign.js';
 import { decidePod, type PodDecision, type PodSkipReason } from './options.js';
 import { buildPatch, type JsonPatchOperation } from './patch.js';
-import { planEphemeralUpdate, planPodCreate, unknownExcludedNames, type FileSkipReason, type InjectionPlan } from './plan.js';
+import {
+  planEphemeralUpdate,
+  planPodCreate,
+  unknownExcludedNames,
+  type FileSkipReason,
+  type InjectionPlan,
+} from './plan.js';
 import type { Pod } from './pod.js';
 import type { InjectionSettings } from './settings.js';
 import { formatStatus, skippedStatus, statusOf } from './status.js';
@@ -40,7 +50,12 @@ export interface MutationResult {
  * Pod skips written to the status annotation, because the owner cannot tell them from a webhook that
  * was never called. Opt-outs, mirror, Windows and hostPID pods stay untouched: nothing is written.
  */
-const RECORDED_POD_SKIPS: ReadonlySet<PodSkipReason> = new Set(['invalid-annotation', 'other-injector', 'sandboxed-runtime', 'user-namespace']);
+const RECORDED_POD_SKIPS: ReadonlySet<PodSkipReason> = new Set([
+  'invalid-annotation',
+  'other-injector',
+  'sandboxed-runtime',
+  'user-namespace',
+]);
 
 /** Skips that the user asked for: recorded in the status, not worth a warning. */
 const REQUESTED_SKIPS: ReadonlySet<FileSkipReason> = new Set(['excluded', 'init-container']);
@@ -50,14 +65,17 @@ function warning(text: string): string {
 }
 
 const SKIP_EXPLANATIONS: Record<FileSkipReason, string> = {
-  'excluded': 'excluded by annotation',
+  excluded: 'excluded by annotation',
   'init-container': 'init container',
   'mount-path-conflict': 'already mounts something there',
   'volume-name-conflict': 'pod has another volume of the same name',
   'no-volume': 'pod has no lxcfs volume to reuse',
 };
 
-function describePlan(plan: InjectionPlan): { warnings: string[]; fileSkips: MutationOutcome['fileSkips'] } {
+function describePlan(plan: InjectionPlan): {
+  warnings: string[];
+  fileSkips: MutationOutcome['fileSkips'];
+} {
   const warnings: string[] = [];
   const fileSkips: MutationOutcome['fileSkips'] = {};
   for (const container of plan.containers) {
@@ -69,7 +87,11 @@ function describePlan(plan: InjectionPlan): { warnings: string[]; fileSkips: Mut
     for (const [reason, files] of byReason) {
       if (REQUESTED_SKIPS.has(reason)) continue;
       // Reason first: a long file list is what gets cut at the length limit.
-      warnings.push(warning(`container "${container.name}": ${SKIP_EXPLANATIONS[reason]}; not mounted: ${files.join(', ')}`));
+      warnings.push(
+        warning(
+          `container "${container.name}": ${SKIP_EXPLANATIONS[reason]}; not mounted: ${files.join(', ')}`,
+        ),
+      );
     }
   }
   return { warnings, fileSkips };
@@ -96,30 +118,49 @@ export function mutatePod(request: MutationRequest): MutationResult {
     // Asked-for opt-outs and pods we never touch are silent; the rest get one warning per problem.
     const warnings = (decision.problems ?? []).map((problem) => warning(problem));
     const recorded = ephemeralUpdateOf === undefined && RECORDED_POD_SKIPS.has(decision.reason);
-    const annotation = { key: ANNOTATIONS.status, value: formatStatus(skippedStatus(decision.reason, decision.message)) };
+    const annotation = {
+      key: ANNOTATIONS.status,
+      value: formatStatus(skippedStatus(decision.reason, decision.message)),
+    };
     return {
       patch: recorded ? buildPatch(pod, { addVolumes: [], containers: [] }, annotation) : [],
       warnings,
-      outcome: { result: 'skipped', podSkipReason: decision.reason, mountsAdded: 0, filesAdded: 0, containersChanged: 0, fileSkips: {} },
+      outcome: {
+        result: 'skipped',
+        podSkipReason: decision.reason,
+        mountsAdded: 0,
+        filesAdded: 0,
+        containersChanged: 0,
+        fileSkips: {},
+      },
     };
   }
 
-  const plan = ephemeralUpdateOf === undefined
-    ? planPodCreate(pod, settings.lxcfsRoot, decision.options)
-    : planEphemeralUpdate(pod, ephemeralUpdateOf, settings.lxcfsRoot, decision.options);
+  const plan =
+    ephemeralUpdateOf === undefined
+      ? planPodCreate(pod, settings.lxcfsRoot, decision.options)
+      : planEphemeralUpdate(pod, ephemeralUpdateOf, settings.lxcfsRoot, decision.options);
   // The ephemeralcontainers subresource drops every change but the new containers, so the status
   // annotation is only written at creation.
-  const annotation = ephemeralUpdateOf === undefined && plan.containers.length > 0
-    ? { key: ANNOTATIONS.status, value: formatStatus(statusOf(plan.containers)) }
-    : undefined;
+  const annotation =
+    ephemeralUpdateOf === undefined && plan.containers.length > 0
+      ? { key: ANNOTATIONS.status, value: formatStatus(statusOf(plan.containers)) }
+      : undefined;
   const patch = buildPatch(pod, plan, annotation);
 
   const { warnings, fileSkips } = describePlan(plan);
-  if (pod.spec?.shareProcessNamespace === true && plan.containers.some((c) => c.injected.length > 0)) {
+  if (
+    pod.spec?.shareProcessNamespace === true &&
+    plan.containers.some((c) => c.injected.length > 0)
+  ) {
     warnings.push(warning(SHARED_PID_NAMESPACE_WARNING));
   }
   for (const name of unknownExcludedNames(pod, decision.options)) {
-    warnings.push(warning(`annotation ${ANNOTATIONS.excludeContainers} names "${name}", which the pod does not have`));
+    warnings.push(
+      warning(
+        `annotation ${ANNOTATIONS.excludeContainers} names "${name}", which the pod does not have`,
+      ),
+    );
   }
   const changed = plan.containers.filter((c) => c.add.length > 0);
   const mountsAdded = changed.reduce((sum, c) => sum + c.add.length, 0);
@@ -127,6 +168,12 @@ export function mutatePod(request: MutationRequest): MutationResult {
   return {
     patch,
     warnings,
-    outcome: { result: mountsAdded > 0 ? 'injected' : 'unchanged', mountsAdded, filesAdded, containersChanged: changed.length, fileSkips },
+    outcome: {
+      result: mountsAdded > 0 ? 'injected' : 'unchanged',
+      mountsAdded,
+      filesAdded,
+      containersChanged: changed.length,
+      fileSkips,
+    },
   };
 }

@@ -6,15 +6,19 @@ import { isObject, type Pod } from './pod.js';
 import type { InjectionPlan } from './plan.js';
 
 export type JsonPatchOperation =
-  | { op: 'add'; path: string; value: unknown }
-  | { op: 'replace'; path: string; value: unknown };
+  { op: 'add'; path: string; value: unknown } | { op: 'replace'; path: string; value: unknown };
 
 /** RFC 6901: `~` becomes `~0` first, then `/` becomes `~1`. */
 export function escapePointerToken(token: string): string {
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
-function appendAll(ops: JsonPatchOperation[], path: string, current: unknown, items: unknown[]): void {
+function appendAll(
+  ops: JsonPatchOperation[],
+  path: string,
+  current: unknown,
+  items: unknown[],
+): void {
   if (items.length === 0) return;
   if (Array.isArray(current)) {
     for (const value of items) ops.push({ op: 'add', path: `${path}/-`, value });
@@ -35,14 +39,23 @@ function setAnnotation(ops: JsonPatchOperation[], pod: Pod, key: string, value: 
   }
 }
 
-export function buildPatch(pod: Pod, plan: InjectionPlan, annotation?: { key: string; value: string }): JsonPatchOperation[] {
+export function buildPatch(
+  pod: Pod,
+  plan: InjectionPlan,
+  annotation?: { key: string; value: string },
+): JsonPatchOperation[] {
   const ops: JsonPatchOperation[] = [];
   appendAll(ops, '/spec/volumes', pod.spec?.volumes, plan.addVolumes);
   for (const container of plan.containers) {
     const list: unknown = pod.spec?.[container.list];
     const entry: unknown = Array.isArray(list) ? list[container.index] : undefined;
     const current = isObject(entry) ? entry.volumeMounts : undefined;
-    appendAll(ops, `/spec/${container.list}/${container.index}/volumeMounts`, current, container.add);
+    appendAll(
+      ops,
+      `/spec/${container.list}/${container.index}/volumeMounts`,
+      current,
+      container.add,
+    );
   }
   if (annotation) setAnnotation(ops, pod, annotation.key, annotation.value);
   return ops;

@@ -39,7 +39,8 @@ export function parseStatus(value: string | undefined): InjectionStatus | undefi
   if (value === undefined) return undefined;
   try {
     const parsed = JSON.parse(value) as unknown;
-    if (typeof parsed === 'object' && parsed !== null && 'containers' in parsed) return parsed as InjectionStatus;
+    if (typeof parsed === 'object' && parsed !== null && 'containers' in parsed)
+      return parsed as InjectionStatus;
   } catch {
     // Someone else's value under our key: treated as absent and overwritten.
   }

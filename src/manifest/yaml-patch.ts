@@ -5,13 +5,29 @@
 // A YAML alias shares one node between several places. Writing through an alias, or into a node an
 // alias points to, would change every place at once (two containers sharing one `volumeMounts` list
 // would both get each other's mounts), so that is refused with a message saying how to fix the file.
-import { isAlias, isMap, isNode, isPair, isScalar, isSeq, visit, type Document, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isNode,
+  isPair,
+  isScalar,
+  isSeq,
+  visit,
+  type Document,
+  type Node,
+  type YAMLMap,
+  type YAMLSeq,
+} from 'yaml';
 import { LxcfsWebhookError } from '../errors.js';
 import type { JsonPatchOperation } from '../inject/patch.js';
 import { ARRAY_INDEX, describePath, pointerTokens, type PathTokens } from './path.js';
 
 /** Applies `ops`, whose paths are relative to `base` (e.g. a Deployment's `spec.template`). */
-export function applyPatch(doc: Document, base: PathTokens, ops: readonly JsonPatchOperation[]): void {
+export function applyPatch(
+  doc: Document,
+  base: PathTokens,
+  ops: readonly JsonPatchOperation[],
+): void {
   if (ops.length === 0) return;
   const sharedAnchors = referencedAnchors(doc);
   for (const op of ops) {
@@ -42,24 +58,36 @@ function patchError({ op, path }: Step, problem: string): LxcfsWebhookError {
 /** Anchors (`&name`) some alias (`*name`) in the document refers to. */
 function referencedAnchors(doc: Document): Set<string> {
   const anchors = new Set<string>();
-  visit(doc, { Alias: (_, alias) => { anchors.add(alias.source); } });
+  visit(doc, {
+    Alias: (_, alias) => {
+      anchors.add(alias.source);
+    },
+  });
   return anchors;
 }
 
 function assertNotShared(step: Step, node: unknown, at: PathTokens): void {
   if (isAlias(node)) {
-    throw patchError(step, `${describePath(at)} is a YAML alias (*${node.source}), shared with the place that defines ` +
-      `&${node.source}; write the value out in full there instead of the alias`);
+    throw patchError(
+      step,
+      `${describePath(at)} is a YAML alias (*${node.source}), shared with the place that defines ` +
+        `&${node.source}; write the value out in full there instead of the alias`,
+    );
   }
   if (isNode(node) && node.anchor !== undefined && step.sharedAnchors.has(node.anchor)) {
-    throw patchError(step, `${describePath(at)} is a YAML anchor (&${node.anchor}) that aliases (*${node.anchor}) reuse; ` +
-      'write the value out in full where the aliases are');
+    throw patchError(
+      step,
+      `${describePath(at)} is a YAML anchor (&${node.anchor}) that aliases (*${node.anchor}) reuse; ` +
+        'write the value out in full where the aliases are',
+    );
   }
 }
 
 function pairOf(map: YAMLMap, key: string) {
   // Keys compare as JSON sees them: under YAML 1.1 an `on:` key is the boolean true, i.e. "true".
-  return map.items.find((pair) => isPair(pair) && isScalar(pair.key) && String(pair.key.value) === key);
+  return map.items.find(
+    (pair) => isPair(pair) && isScalar(pair.key) && String(pair.key.value) === key,
+  );
 }
 
 /** The mapping or list that holds the last token of `path`, walked to without crossing an alias. */
@@ -76,7 +104,8 @@ function parentOf(step: Step): YAMLMap | YAMLSeq {
     const key = parentPath[depth] as string;
     if (isMap(node)) {
       const pair = pairOf(node, key);
-      if (pair === undefined) throw patchError(step, `${describePath([...at, key])} does not exist${mergeHint(node)}`);
+      if (pair === undefined)
+        throw patchError(step, `${describePath([...at, key])} does not exist${mergeHint(node)}`);
       node = pair.value;
     } else if (isSeq(node) && ARRAY_INDEX.test(key) && Number(key) < node.items.length) {
       node = node.items[Number(key)];
@@ -89,7 +118,9 @@ function parentOf(step: Step): YAMLMap | YAMLSeq {
 /** Fields that come from a YAML merge key (`<<: *defaults`) are not in the mapping itself. */
 function mergeHint(map: YAMLMap): string {
   const hasMergeKey = map.items.some((pair) => isScalar(pair.key) && pair.key.source === '<<');
-  return !hasMergeKey ? '' : ' in the mapping itself (it may come from its `<<` merge key; write the field out)';
+  return !hasMergeKey
+    ? ''
+    : ' in the mapping itself (it may come from its `<<` merge key; write the field out)';
 }
 
 function setInMap(step: Step, map: YAMLMap, key: string): void {

@@ -11,7 +11,15 @@ import { DEFAULT_FILES, DEFAULT_LXCFS_ROOT } from '../../src/config/defaults.js'
 import type { Container, Pod, Volume } from '../../src/inject/pod.js';
 import { readJsonFixture, repoRoot } from '../helpers/paths.js';
 import { applyStrict, assertValidPod } from '../helpers/pod-check.js';
-import { exchange, postRequest, rawConnection, send, startTestWebhook, type Reply, type TestWebhook } from '../helpers/webhook.js';
+import {
+  exchange,
+  postRequest,
+  rawConnection,
+  send,
+  startTestWebhook,
+  type Reply,
+  type TestWebhook,
+} from '../helpers/webhook.js';
 
 interface Review {
   apiVersion: string;
@@ -19,8 +27,10 @@ interface Review {
   request: Record<string, unknown> & { uid: string; object?: Pod | null; oldObject?: Pod | null };
 }
 
-const peerReview = () => readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json');
-const exampleReview = () => JSON.parse(readFileSync(join(repoRoot, 'examples', 'admission-review.json'), 'utf8')) as Review;
+const peerReview = () =>
+  readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json');
+const exampleReview = () =>
+  JSON.parse(readFileSync(join(repoRoot, 'examples', 'admission-review.json'), 'utf8')) as Review;
 
 interface ReviewResponse {
   uid: string;
@@ -34,7 +44,11 @@ interface ReviewResponse {
 function responseOf(review: Review, reply: Reply): ReviewResponse {
   assert.equal(reply.status, 200, reply.text);
   assert.match(String(reply.headers['content-type']), /^application\/json/);
-  const body = JSON.parse(reply.text) as { apiVersion: string; kind: string; response: ReviewResponse };
+  const body = JSON.parse(reply.text) as {
+    apiVersion: string;
+    kind: string;
+    response: ReviewResponse;
+  };
   assert.equal(body.apiVersion, review.apiVersion);
   assert.equal(body.kind, 'AdmissionReview');
   assert.equal(body.response.uid, review.request.uid);
@@ -44,7 +58,10 @@ function responseOf(review: Review, reply: Reply): ReviewResponse {
 
 function patchOf(response: ReviewResponse): Array<{ op: string; path: string }> {
   assert.equal(response.patchType, 'JSONPatch');
-  return JSON.parse(Buffer.from(response.patch!, 'base64').toString('utf8')) as Array<{ op: string; path: string }>;
+  return JSON.parse(Buffer.from(response.patch!, 'base64').toString('utf8')) as Array<{
+    op: string;
+    path: string;
+  }>;
 }
 
 /** Applies the answer's patch the strict way and checks the pod the API server would store. */
@@ -60,7 +77,8 @@ function assertLxcfsMounts(pod: Pod, container: Container): void {
     const mount = container.volumeMounts?.find((m) => m.mountPath === file);
     assert.ok(mount, `container ${container.name} has no mount at ${file}`);
     assert.equal(mount.readOnly, true);
-    const volume = volumes.find((v) => v.name === mount.name) as { hostPath?: { path: string; type: string } } | undefined;
+    const volume = volumes.find((v) => v.name === mount.name) as
+      { hostPath?: { path: string; type: string } } | undefined;
     assert.deepEqual(volume?.hostPath, { path: `${DEFAULT_LXCFS_ROOT}${file}`, type: 'File' });
   }
 }
@@ -83,7 +101,8 @@ describe('webhook over HTTPS', () => {
   let test: TestWebhook;
   let idle: { socket: TLSSocket; since: number };
   let silent: { socket: TLSSocket; closed: boolean };
-  const post = (body: unknown, options: Partial<Parameters<typeof send>[2]> = {}) => send(test.webhook.port, body, { ca: test.ca, ...options });
+  const post = (body: unknown, options: Partial<Parameters<typeof send>[2]> = {}) =>
+    send(test.webhook.port, body, { ca: test.ca, ...options });
 
   before(async () => {
     test = await startTestWebhook();
@@ -94,7 +113,11 @@ describe('webhook over HTTPS', () => {
     idle = { socket, since: Date.now() };
     // For the test after it: a connection that completes the handshake and then never sends a byte.
     silent = { socket: await rawConnection(test.webhook.port, test.ca), closed: false };
-    silent.socket.on('close', () => { silent.closed = true; }).on('error', () => undefined);
+    silent.socket
+      .on('close', () => {
+        silent.closed = true;
+      })
+      .on('error', () => undefined);
   });
 
   after(async () => {
@@ -145,24 +168,40 @@ describe('webhook over HTTPS', () => {
     const deployment = peerReview();
     deployment.request.kind = { group: 'apps', version: 'v1', kind: 'Deployment' };
     deployment.request.resource = { group: 'apps', version: 'v1', resource: 'deployments' };
-    deployment.request.object = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: {} } as Pod;
+    deployment.request.object = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web' },
+      spec: {},
+    } as Pod;
     const deletion = peerReview();
     Object.assign(deletion.request, { operation: 'DELETE', object: null, oldObject: pod });
     const update = peerReview();
     Object.assign(update.request, { operation: 'UPDATE', oldObject: pod });
-    for (const review of [deployment, deletion, update]) assertUnchanged(review, await post(review));
+    for (const review of [deployment, deletion, update])
+      assertUnchanged(review, await post(review));
   });
 
   it('mounts lxcfs files into the new container of a pods/ephemeralcontainers UPDATE, and nothing else', async () => {
     const created = peerReview();
     const running = patchedPod(created, await post(created));
     const debugged = structuredClone(running);
-    debugged.spec!.ephemeralContainers = [{ name: 'debugger', image: 'busybox:1.36', targetContainerName: 'nginx' } as Container];
+    debugged.spec!.ephemeralContainers = [
+      { name: 'debugger', image: 'busybox:1.36', targetContainerName: 'nginx' } as Container,
+    ];
     const review = peerReview();
-    Object.assign(review.request, { operation: 'UPDATE', subResource: 'ephemeralcontainers', object: debugged, oldObject: running });
+    Object.assign(review.request, {
+      operation: 'UPDATE',
+      subResource: 'ephemeralcontainers',
+      object: debugged,
+      oldObject: running,
+    });
     const reply = await post(review);
     const patch = patchOf(responseOf(review, reply));
-    assert.ok(patch.every((op) => op.path.startsWith('/spec/ephemeralContainers/0/')), JSON.stringify(patch));
+    assert.ok(
+      patch.every((op) => op.path.startsWith('/spec/ephemeralContainers/0/')),
+      JSON.stringify(patch),
+    );
     const pod = patchedPod(review, reply);
     assertLxcfsMounts(pod, pod.spec!.ephemeralContainers![0]!);
   });
@@ -185,7 +224,9 @@ describe('webhook over HTTPS', () => {
   it('keeps the answer small when annotations are huge: a 1 MiB value and hundreds of unknown container names', async () => {
     const review = peerReview();
     const names = Array.from({ length: 500 }, (_, i) => `missing-${i}`).join(',');
-    review.request.object!.metadata!.annotations = { 'lxcfs-webhook.io/exclude-containers': `${names},${'z'.repeat(1 << 20)}` };
+    review.request.object!.metadata!.annotations = {
+      'lxcfs-webhook.io/exclude-containers': `${names},${'z'.repeat(1 << 20)}`,
+    };
     const reply = await post(review);
     const warnings = responseOf(review, reply).warnings!;
     assert.equal(warnings.at(-1), '… and 491 more');
@@ -199,7 +240,12 @@ describe('webhook over HTTPS', () => {
   });
 
   it('answers 415 to another or a missing content type, saying what is expected', async () => {
-    for (const contentType of ['text/plain', 'application/yaml', 'application/json; charset=latin1', null]) {
+    for (const contentType of [
+      'text/plain',
+      'application/yaml',
+      'application/json; charset=latin1',
+      null,
+    ]) {
       const reply = await post(peerReview(), { contentType });
       assert.equal(reply.status, 415, String(contentType));
       assert.match(JSON.parse(reply.text).error, /Content-Type must be application\/json/);
@@ -240,14 +286,20 @@ describe('webhook over HTTPS', () => {
     const huge = Buffer.alloc(8 * 1024 * 1024 + 1, 0x20);
     const reply = await post(huge);
     assert.equal(reply.status, 413);
-    assert.match(JSON.parse(reply.text).error, /larger than 8388608 bytes, this webhook.s limit; raise the limit/);
+    assert.match(
+      JSON.parse(reply.text).error,
+      /larger than 8388608 bytes, this webhook.s limit; raise the limit/,
+    );
     patchedPod(peerReview(), await post(peerReview()));
   });
 
   it('answers 413 to a chunked body that grows over the limit, and keeps serving', async () => {
     const small = await startTestWebhook({ maxRequestBytes: 64 * 1024 });
     try {
-      const reply = await send(small.webhook.port, Buffer.alloc(200 * 1024, 0x20), { ca: small.ca, chunked: true });
+      const reply = await send(small.webhook.port, Buffer.alloc(200 * 1024, 0x20), {
+        ca: small.ca,
+        chunked: true,
+      });
       assert.equal(reply.status, 413);
       assert.equal(reply.headers.connection, 'close');
       const review = peerReview();
@@ -264,12 +316,16 @@ describe('webhook over HTTPS', () => {
     garbage.destroy();
 
     await new Promise<void>((resolve) => {
-      const plain = tcpConnect(test.webhook.port, '127.0.0.1', () => plain.write('POST /mutate HTTP/1.1\r\nHost: x\r\n\r\n'));
+      const plain = tcpConnect(test.webhook.port, '127.0.0.1', () =>
+        plain.write('POST /mutate HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
       plain.on('error', () => resolve()).on('close', () => resolve());
     });
 
     const vanishing = await rawConnection(test.webhook.port, test.ca);
-    vanishing.write('POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"kind":');
+    vanishing.write(
+      'POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"kind":',
+    );
     await sleep(100);
     vanishing.destroy();
 
@@ -277,14 +333,18 @@ describe('webhook over HTTPS', () => {
   });
 
   // At the end: by now the connections opened in before() have been idle for a while.
-  it('keeps an idle keep-alive connection longer than the API server does (90 s)', { timeout: 180_000 }, async () => {
-    const idleMs = 95_000;
-    await sleep(Math.max(0, idle.since + idleMs - Date.now()));
-    const second = await exchange(idle.socket, postRequest(JSON.stringify(peerReview())));
-    assert.match(second.head, /^HTTP\/1.1 200/);
-    assert.match(second.head, /\r\nKeep-Alive: timeout=(\d+)/i);
-    assert.ok(Number(/timeout=(\d+)/.exec(second.head)![1]) > 90, second.head);
-  });
+  it(
+    'keeps an idle keep-alive connection longer than the API server does (90 s)',
+    { timeout: 180_000 },
+    async () => {
+      const idleMs = 95_000;
+      await sleep(Math.max(0, idle.since + idleMs - Date.now()));
+      const second = await exchange(idle.socket, postRequest(JSON.stringify(peerReview())));
+      assert.match(second.head, /^HTTP\/1.1 200/);
+      assert.match(second.head, /\r\nKeep-Alive: timeout=(\d+)/i);
+      assert.ok(Number(/timeout=(\d+)/.exec(second.head)![1]) > 90, second.head);
+    },
+  );
 
   it('closes a connection that never sends a request (after 15 s)', async () => {
     await eventually('the silent connection closed by the server', () => silent.closed);

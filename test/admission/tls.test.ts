@@ -9,12 +9,25 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadKeyPair } from '../../src/admission/tls.js';
 import { startWebhook } from '../../src/admission/webhook.js';
-import { createCA, issueServingCert, type CertificateAuthority, type IssuedCertificate } from '../../src/certs/authority.js';
+import {
+  createCA,
+  issueServingCert,
+  type CertificateAuthority,
+  type IssuedCertificate,
+} from '../../src/certs/authority.js';
 import { DEFAULT_MAX_CONNECTIONS } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import { LxcfsWebhookError } from '../../src/errors.js';
 import { readJsonFixture } from '../helpers/paths.js';
-import { eventually, HOST, memoryLogger, SecretVolume, send, underLoad, type LogLine } from '../helpers/webhook.js';
+import {
+  eventually,
+  HOST,
+  memoryLogger,
+  SecretVolume,
+  send,
+  underLoad,
+  type LogLine,
+} from '../helpers/webhook.js';
 
 const review = () => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json');
 const fingerprintOf = (pair: IssuedCertificate) => new X509Certificate(pair.certPem).fingerprint256;
@@ -26,7 +39,9 @@ describe('TLS certificate files', () => {
 
   before(async () => {
     ca = await createCA({ commonName: 'test CA', validDays: 1 });
-    pairs = await Promise.all([0, 1, 2].map(() => issueServingCert(ca, ['localhost', HOST], { validDays: 1 })));
+    pairs = await Promise.all(
+      [0, 1, 2].map(() => issueServingCert(ca, ['localhost', HOST], { validDays: 1 })),
+    );
     dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-tls-'));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,30 +66,48 @@ describe('TLS certificate files', () => {
     const key = file('good.key', good.keyPem);
     assert.equal(loadKeyPair({ certFile: cert, keyFile: key }).fingerprint256, fingerprintOf(good));
 
-    assert.match(tlsError(() => loadKeyPair({ certFile: join(dir, 'absent.crt'), keyFile: key })),
-      /^the certificate file ".*absent.crt" does not exist; it must hold a PEM certificate chain/);
-    assert.match(tlsError(() => loadKeyPair({ certFile: dir, keyFile: key })),
-      /^the certificate file ".*" cannot be read \(EISDIR\)/);
-    assert.match(tlsError(() => loadKeyPair({ certFile: file('text.crt', 'hello'), keyFile: key })),
-      /^the certificate file ".*text.crt" holds no PEM certificate/);
-    assert.match(tlsError(() => loadKeyPair({ certFile: cert, keyFile: file('cert-as.key', good.certPem) })),
-      /^the key file ".*cert-as.key" holds no PEM private key .*; it must hold the PEM private key of that certificate/);
-    assert.match(tlsError(() => loadKeyPair({ certFile: cert, keyFile: file('other.key', pairs[1]!.keyPem) })),
-      /^the key file ".*other.key" is not the key of the certificate file ".*good.crt"/);
+    assert.match(
+      tlsError(() => loadKeyPair({ certFile: join(dir, 'absent.crt'), keyFile: key })),
+      /^the certificate file ".*absent.crt" does not exist; it must hold a PEM certificate chain/,
+    );
+    assert.match(
+      tlsError(() => loadKeyPair({ certFile: dir, keyFile: key })),
+      /^the certificate file ".*" cannot be read \(EISDIR\)/,
+    );
+    assert.match(
+      tlsError(() => loadKeyPair({ certFile: file('text.crt', 'hello'), keyFile: key })),
+      /^the certificate file ".*text.crt" holds no PEM certificate/,
+    );
+    assert.match(
+      tlsError(() => loadKeyPair({ certFile: cert, keyFile: file('cert-as.key', good.certPem) })),
+      /^the key file ".*cert-as.key" holds no PEM private key .*; it must hold the PEM private key of that certificate/,
+    );
+    assert.match(
+      tlsError(() => loadKeyPair({ certFile: cert, keyFile: file('other.key', pairs[1]!.keyPem) })),
+      /^the key file ".*other.key" is not the key of the certificate file ".*good.crt"/,
+    );
   });
 
   /** Starts the webhook on `volume`'s files; `pollIntervalMs` huge means only the directory watch can notice. */
   async function serve(certFile: string, keyFile: string, pollIntervalMs: number) {
     const { logger, lines } = memoryLogger();
     const webhook = await startWebhook({
-      port: 0, healthPort: 0, address: HOST, tls: { files: { certFile, keyFile } }, settings: defaultSettings,
-      maxRequestBytes: 1024 * 1024, maxConnections: DEFAULT_MAX_CONNECTIONS, logger, tlsPollIntervalMs: pollIntervalMs,
+      port: 0,
+      healthPort: 0,
+      address: HOST,
+      tls: { files: { certFile, keyFile } },
+      settings: defaultSettings,
+      maxRequestBytes: 1024 * 1024,
+      maxConnections: DEFAULT_MAX_CONNECTIONS,
+      logger,
+      tlsPollIntervalMs: pollIntervalMs,
     });
     return { webhook, lines };
   }
 
   const HOUR = 3_600_000;
-  const warned = (lines: LogLine[]) => lines.some((l) => l.level === 'warn' && /keeping the current certificate/.test(l.msg));
+  const warned = (lines: LogLine[]) =>
+    lines.some((l) => l.level === 'warn' && /keeping the current certificate/.test(l.msg));
 
   it('takes a Secret volume update (..data symlink swap) under load: no failed request, new connections get the new certificate', async () => {
     const volume = new SecretVolume(mkdtempSync(join(dir, 'secret-')));
@@ -84,9 +117,15 @@ describe('TLS certificate files', () => {
       const load = await underLoad(webhook.port, ca.certPem, async (seen) => {
         assert.equal(seen(), fingerprintOf(pairs[0]!));
         volume.write(pairs[1]!);
-        await eventually('new connections see the second certificate', () => seen() === fingerprintOf(pairs[1]!));
+        await eventually(
+          'new connections see the second certificate',
+          () => seen() === fingerprintOf(pairs[1]!),
+        );
         volume.write(pairs[2]!);
-        await eventually('new connections see the third certificate', () => seen() === fingerprintOf(pairs[2]!));
+        await eventually(
+          'new connections see the third certificate',
+          () => seen() === fingerprintOf(pairs[2]!),
+        );
       });
       assert.deepEqual(load.failures, []);
       assert.ok(load.succeeded > 20);
@@ -110,7 +149,10 @@ describe('TLS certificate files', () => {
         const reply = await send(webhook.port, review(), { ca: ca.certPem });
         assert.equal(reply.fingerprint256, fingerprintOf(pairs[0]!));
         writeFileSync(keyFile, pairs[1]!.keyPem);
-        await eventually('new connections see the new certificate', () => seen() === fingerprintOf(pairs[1]!));
+        await eventually(
+          'new connections see the new certificate',
+          () => seen() === fingerprintOf(pairs[1]!),
+        );
       });
       assert.deepEqual(load.failures, []);
       const warning = lines.find((l) => l.level === 'warn');
@@ -153,8 +195,12 @@ describe('TLS certificate files', () => {
     try {
       writeFileSync(join(elsewhere, 'tls.crt'), pairs[1]!.certPem);
       writeFileSync(join(elsewhere, 'tls.key'), pairs[1]!.keyPem);
-      await eventually('the new certificate after a poll', async () =>
-        (await send(webhook.port, review(), { ca: ca.certPem })).fingerprint256 === fingerprintOf(pairs[1]!));
+      await eventually(
+        'the new certificate after a poll',
+        async () =>
+          (await send(webhook.port, review(), { ca: ca.certPem })).fingerprint256 ===
+          fingerprintOf(pairs[1]!),
+      );
     } finally {
       await webhook.stop();
     }

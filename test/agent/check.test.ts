@@ -11,9 +11,21 @@ const node = new TestNode();
 after(() => node.cleanup());
 
 function check(...extra: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const args = [cliPath, 'check', ...extra, '--lxcfs-root', node.anchor, '--fuse-mount', node.fuseMount, '--remount-helper', helperPath];
+  const args = [
+    cliPath,
+    'check',
+    ...extra,
+    '--lxcfs-root',
+    node.anchor,
+    '--fuse-mount',
+    node.fuseMount,
+    '--remount-helper',
+    helperPath,
+  ];
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { timeout: 15_000 }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }));
+    execFile(process.execPath, args, { timeout: 15_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -27,15 +39,37 @@ test('check node: a healthy node is one screen ending in OK, exit 0; a broken on
   // lxcfs instances of other tests on a shared machine are other lxcfs to this check: nothing else may be wrong.
   const foreign = healthy.stdout.split('\n').filter((l) => l.startsWith('  - another lxcfs (pid '));
   if (foreign.length === 0) assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
-  else assert.equal(healthy.stdout.split('PROBLEMS:\n')[1]?.trim().split('\n').length, foreign.length, healthy.stdout);
-  const version = /^[\d.]+/.exec(execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'lxcfs'], { encoding: 'utf8' }))?.[0];
-  assert.match(healthy.stdout, new RegExp(`^lxcfs       running \\(pid ${node.lxcfsPid()}, version ${version}\\), answering in \\d+ ms$`, 'm'));
-  assert.match(healthy.stdout, /^cgroup2     \/sys\/fs\/cgroup\S* \S+ \((systemd's|PID 1 is not systemd: not compared)\)$/m);
+  else
+    assert.equal(
+      healthy.stdout.split('PROBLEMS:\n')[1]?.trim().split('\n').length,
+      foreign.length,
+      healthy.stdout,
+    );
+  const version = /^[\d.]+/.exec(
+    execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'lxcfs'], { encoding: 'utf8' }),
+  )?.[0];
+  assert.match(
+    healthy.stdout,
+    new RegExp(
+      `^lxcfs       running \\(pid ${node.lxcfsPid()}, version ${version}\\), answering in \\d+ ms$`,
+      'm',
+    ),
+  );
+  assert.match(
+    healthy.stdout,
+    /^cgroup2     \/sys\/fs\/cgroup\S* \S+ \((systemd's|PID 1 is not systemd: not compared)\)$/m,
+  );
   assert.match(healthy.stdout, /^others      (no other lxcfs|lxcfs pid \d+ .*)$/m);
   assert.match(healthy.stdout, /^anchor      .*: tmpfs; proc live, sys live$/m);
   assert.match(healthy.stdout, /^remount     supported$/m);
   assert.match(healthy.stdout, /^containers  1 with lxcfs files, 0 stale, 0 missing$/m);
-  assert.match(healthy.stdout, new RegExp(`^reads       ${DEFAULT_FILES.length} files read inside 1 sampled containers, 0 failed$`, 'm'));
+  assert.match(
+    healthy.stdout,
+    new RegExp(
+      `^reads       ${DEFAULT_FILES.length} files read inside 1 sampled containers, 0 failed$`,
+      'm',
+    ),
+  );
   if (foreign.length === 0) assert.match(healthy.stdout, /\nOK\n$/);
 
   // the agent and its lxcfs die: the node is broken until the agent is back
@@ -47,11 +81,30 @@ test('check node: a healthy node is one screen ending in OK, exit 0; a broken on
   assert.equal(broken.code, 1, broken.stdout + broken.stderr);
   assert.match(broken.stdout, /^lxcfs       not running$/m);
   assert.match(broken.stdout, /proc dead, sys dead/);
-  assert.match(broken.stdout, new RegExp(`containers  1 with lxcfs files, ${DEFAULT_FILES.length} stale, 0 missing`));
-  assert.match(broken.stdout, new RegExp(`^  pod ${c.podUid} container ${c.containerId.slice(0, 12)}: stale cpuinfo, diskstats, .*meminfo.*online  \\(mnt:\\[\\d+\\], pid ${c.pid}\\)$`, 'm'));
-  assert.match(broken.stdout, /PROBLEMS:\n  - no lxcfs runs and .*\(kubectl -n lxcfs logs ds\/lxcfs-agent\)\n/);
-  const problems = broken.stdout.split('PROBLEMS:\n')[1]!.split('\n').filter((l) => l.startsWith('  - '));
-  assert.equal(new Set(problems.map((l) => l.split(':')[0])).size, problems.length, `no two problem lines about the same thing:\n${problems.join('\n')}`);
+  assert.match(
+    broken.stdout,
+    new RegExp(`containers  1 with lxcfs files, ${DEFAULT_FILES.length} stale, 0 missing`),
+  );
+  assert.match(
+    broken.stdout,
+    new RegExp(
+      `^  pod ${c.podUid} container ${c.containerId.slice(0, 12)}: stale cpuinfo, diskstats, .*meminfo.*online  \\(mnt:\\[\\d+\\], pid ${c.pid}\\)$`,
+      'm',
+    ),
+  );
+  assert.match(
+    broken.stdout,
+    /PROBLEMS:\n  - no lxcfs runs and .*\(kubectl -n lxcfs logs ds\/lxcfs-agent\)\n/,
+  );
+  const problems = broken.stdout
+    .split('PROBLEMS:\n')[1]!
+    .split('\n')
+    .filter((l) => l.startsWith('  - '));
+  assert.equal(
+    new Set(problems.map((l) => l.split(':')[0])).size,
+    problems.length,
+    `no two problem lines about the same thing:\n${problems.join('\n')}`,
+  );
 });
 
 test('check node: files that mountinfo shows live but that do not answer inside a container are a problem', async () => {
@@ -65,8 +118,18 @@ test('check node: files that mountinfo shows live but that do not answer inside 
   try {
     const hung = await check('node');
     assert.equal(hung.code, 1, hung.stdout + hung.stderr);
-    assert.match(hung.stdout, /^containers  \d+ with lxcfs files, 0 stale, 0 missing$/m, 'mountinfo alone sees nothing wrong');
-    assert.match(hung.stdout, new RegExp(`^  pod ${c.podUid} container ${c.containerId.slice(0, 12)}: /proc/\\S+ no answer within \\d+ ms`, 'm'));
+    assert.match(
+      hung.stdout,
+      /^containers  \d+ with lxcfs files, 0 stale, 0 missing$/m,
+      'mountinfo alone sees nothing wrong',
+    );
+    assert.match(
+      hung.stdout,
+      new RegExp(
+        `^  pod ${c.podUid} container ${c.containerId.slice(0, 12)}: /proc/\\S+ no answer within \\d+ ms`,
+        'm',
+      ),
+    );
     assert.match(hung.stdout, /- \d+ of \d+ lxcfs files read inside \d+ sampled containers failed/);
   } finally {
     process.kill(lxcfs, 'SIGCONT');

@@ -7,7 +7,9 @@ import { repoRoot } from '../helpers/paths.js';
 import { runCli } from '../helpers/run-cli.js';
 
 describe('lxcfs-webhook --version and version', () => {
-  const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+    version: string;
+  };
   for (const args of [['--version'], ['version']]) {
     it(`${args[0]} prints the package's version and the Node.js version, exit 0`, () => {
       const result = runCli(args);

@@ -9,12 +9,27 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { bindIntoAnchor, clearLxcfsMounts, prepareAnchor, type AnchorLayout } from '../../src/agent/lxcfs/anchor.js';
-import { findLxcfsServing, killAndWait, startLxcfs, type RunningLxcfs } from '../../src/agent/lxcfs/process.js';
+import {
+  bindIntoAnchor,
+  clearLxcfsMounts,
+  prepareAnchor,
+  type AnchorLayout,
+} from '../../src/agent/lxcfs/anchor.js';
+import {
+  findLxcfsServing,
+  killAndWait,
+  startLxcfs,
+  type RunningLxcfs,
+} from '../../src/agent/lxcfs/process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.js';
 import type { TestContext } from 'node:test';
 import { DEFAULT_FILES } from '../../src/config/defaults.js';
-import { createContainer, removeCgroup, type ContainerSpec, type TestContainer } from './container.js';
+import {
+  createContainer,
+  removeCgroup,
+  type ContainerSpec,
+  type TestContainer,
+} from './container.js';
 import { cliPath, repoRoot } from './paths.js';
 
 export const helperPath = join(repoRoot, 'native', 'build', 'lxcfs-remount');
@@ -43,10 +58,13 @@ export class AgentProcess {
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       const lines = (pending + chunk).split('\n');
       pending = lines.pop()!;
-      for (const line of lines) if (line.startsWith('{')) this.logs.push(JSON.parse(line) as LogLine);
+      for (const line of lines)
+        if (line.startsWith('{')) this.logs.push(JSON.parse(line) as LogLine);
     });
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
   }
 
   get running(): boolean {
@@ -54,13 +72,21 @@ export class AgentProcess {
   }
 
   /** Waits for a log line matching `match`, seen after `since` lines. */
-  async waitForLog(match: (line: LogLine) => boolean, timeoutMs = 15_000, since = 0): Promise<LogLine> {
+  async waitForLog(
+    match: (line: LogLine) => boolean,
+    timeoutMs = 15_000,
+    since = 0,
+  ): Promise<LogLine> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const line = this.logs.slice(since).find(match);
       if (line) return line;
-      if (!this.running) throw new Error(`agent exited while waiting for a log line; stderr: ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no matching agent log line within ${timeoutMs} ms; last: ${JSON.stringify(this.logs.slice(-5))}`);
+      if (!this.running)
+        throw new Error(`agent exited while waiting for a log line; stderr: ${this.stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `no matching agent log line within ${timeoutMs} ms; last: ${JSON.stringify(this.logs.slice(-5))}`,
+        );
       await sleep(20);
     }
   }
@@ -87,7 +113,10 @@ export class AgentProcess {
     const { body } = await this.get('/metrics');
     return body
       .split('\n')
-      .filter((line) => line.startsWith(`${name} `) || (line.startsWith(`${name}{`) && line.includes(labels)))
+      .filter(
+        (line) =>
+          line.startsWith(`${name} `) || (line.startsWith(`${name}{`) && line.includes(labels)),
+      )
       .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
   }
 
@@ -122,7 +151,13 @@ export class TestNode {
   /** The static init of minimal containers, compiled once per node. */
   miniInit(): Promise<string> {
     const out = join(this.dir, 'mini-init');
-    this.miniInitBinary ??= promisify(execFile)('cc', ['-static', '-O2', '-o', out, miniInitSource]).then(() => out);
+    this.miniInitBinary ??= promisify(execFile)('cc', [
+      '-static',
+      '-O2',
+      '-o',
+      out,
+      miniInitSource,
+    ]).then(() => out);
     return this.miniInitBinary;
   }
 
@@ -143,18 +178,32 @@ export class TestNode {
   /** Runs `lxcfs-webhook agent` on this node with short intervals. */
   spawnAgent(extraArgs: readonly string[] = []): AgentProcess {
     const args = [
-      cliPath, 'agent',
-      '--lxcfs-root', this.anchor,
-      '--fuse-mount', this.fuseMount,
-      '--remount-helper', helperPath,
-      '--health-port', '0',
-      '--sweep-interval', '1s',
-      '--probe-interval', '250ms',
-      '--probe-timeout', '500ms',
-      '--hang-grace', '1500ms',
+      cliPath,
+      'agent',
+      '--lxcfs-root',
+      this.anchor,
+      '--fuse-mount',
+      this.fuseMount,
+      '--remount-helper',
+      helperPath,
+      '--health-port',
+      '0',
+      '--sweep-interval',
+      '1s',
+      '--probe-interval',
+      '250ms',
+      '--probe-timeout',
+      '500ms',
+      '--hang-grace',
+      '1500ms',
       ...extraArgs,
     ];
-    const agent = new AgentProcess(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'debug' } }));
+    const agent = new AgentProcess(
+      spawn(process.execPath, args, {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, LOG_LEVEL: 'debug' },
+      }),
+    );
     this.agents.push(agent);
     return agent;
   }
@@ -164,7 +213,9 @@ export class TestNode {
     const mount = join(this.dir, 'foreign');
     rmSync(mount, { recursive: true, force: true });
     await promisify(execFile)('mkdir', ['-p', mount]);
-    const process_ = spawn('lxcfs', ['-f', '-p', join(this.dir, 'foreign.pid'), mount], { stdio: 'ignore' });
+    const process_ = spawn('lxcfs', ['-f', '-p', join(this.dir, 'foreign.pid'), mount], {
+      stdio: 'ignore',
+    });
     const foreign = { mount, process: process_ };
     this.foreign.push(foreign);
     for (let waited = 0; !this.ownMounts().some((m) => m.mountPoint === mount); waited += 20) {
@@ -183,7 +234,16 @@ export class TestNode {
     const log = pino({ level: 'silent' });
     await prepareAnchor(this.layout, log);
     await clearLxcfsMounts(this.layout, log);
-    const lxcfs = await startLxcfs({ bin: 'lxcfs', args: ['--enable-cfs'], fuseMount: this.fuseMount, pidfile: join(this.dir, 'run', 'lxcfs.pid') }, log, 5000);
+    const lxcfs = await startLxcfs(
+      {
+        bin: 'lxcfs',
+        args: ['--enable-cfs'],
+        fuseMount: this.fuseMount,
+        pidfile: join(this.dir, 'run', 'lxcfs.pid'),
+      },
+      log,
+      5000,
+    );
     await bindIntoAnchor(this.layout);
     return lxcfs;
   }
@@ -191,7 +251,8 @@ export class TestNode {
   /** The lxcfs the agent runs now. */
   lxcfsPid(): number {
     const pids = findLxcfsServing('/proc', this.fuseMount);
-    if (pids.length !== 1) throw new Error(`expected one lxcfs on ${this.fuseMount}, found ${pids.length}`);
+    if (pids.length !== 1)
+      throw new Error(`expected one lxcfs on ${this.fuseMount}, found ${pids.length}`);
     return pids[0]!;
   }
 
@@ -205,13 +266,18 @@ export class TestNode {
       await agent.exited;
     }
     for (const f of this.foreign) f.process.kill('SIGKILL');
-    await killAndWait('/proc', [...findLxcfsServing('/proc', this.fuseMount), ...this.foreign.map((f) => f.process.pid!)], 5000);
+    await killAndWait(
+      '/proc',
+      [...findLxcfsServing('/proc', this.fuseMount), ...this.foreign.map((f) => f.process.pid!)],
+      5000,
+    );
     for (const container of this.containers) await container.destroy();
     await removeCgroup(this.cgroupBase);
     for (let pass = 0; pass < 20; pass++) {
       const mounts = mountsAtOrBelow(this.ownMounts(), this.dir);
       if (mounts.length === 0) break;
-      for (const m of mounts) await promisify(execFile)(helperPath, ['detach', m.mountPoint]).catch(() => undefined);
+      for (const m of mounts)
+        await promisify(execFile)(helperPath, ['detach', m.mountPoint]).catch(() => undefined);
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -225,7 +291,10 @@ export function scratchNode(t: TestContext): TestNode {
   return node;
 }
 
-export async function startReadyAgent(node: TestNode, extraArgs: readonly string[] = []): Promise<AgentProcess> {
+export async function startReadyAgent(
+  node: TestNode,
+  extraArgs: readonly string[] = [],
+): Promise<AgentProcess> {
   const agent = await node.startAgent(extraArgs);
   await agent.waitReady();
   return agent;
@@ -233,21 +302,33 @@ export async function startReadyAgent(node: TestNode, extraArgs: readonly string
 
 /** Reads the container's limits through lxcfs: 256 MiB, half a CPU. */
 export async function readsLimits(c: TestContainer): Promise<boolean> {
-  const [meminfo, online] = await Promise.all([c.read('/proc/meminfo', 2000), c.read('/sys/devices/system/cpu/online', 2000)]);
+  const [meminfo, online] = await Promise.all([
+    c.read('/proc/meminfo', 2000),
+    c.read('/sys/devices/system/cpu/online', 2000),
+  ]);
   return meminfo.stdout.includes(EXPECTED_MEMTOTAL) && online.stdout === '0\n';
 }
 
-export async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+export async function waitUntil(
+  what: string,
+  condition: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
     await sleep(50);
   }
 }
 
 /** 20 s: about 20 periodic sweeps, so a slow CI machine passes and a remount that keeps failing does not. */
 export async function waitAllHealthy(containers: TestContainer[]): Promise<void> {
-  await waitUntil('every container reads its limits', async () => (await Promise.all(containers.map(readsLimits))).every(Boolean), 20_000);
+  await waitUntil(
+    'every container reads its limits',
+    async () => (await Promise.all(containers.map(readsLimits))).every(Boolean),
+    20_000,
+  );
 }
 
 /** The mounts at the container's injected targets, as (mountpoint, stacked count) pairs. */
@@ -255,7 +336,8 @@ export function targetDepths(c: TestContainer): Record<string, number> {
   const depths: Record<string, number> = {};
   for (const line of c.mountinfo().split('\n')) {
     const target = line.split(' ')[4];
-    if (target && DEFAULT_FILES.includes(target as never)) depths[target] = (depths[target] ?? 0) + 1;
+    if (target && DEFAULT_FILES.includes(target as never))
+      depths[target] = (depths[target] ?? 0) + 1;
   }
   return depths;
 }

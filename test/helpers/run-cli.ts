@@ -9,7 +9,10 @@ export interface CliResult {
 }
 
 export function runCli(args: string[], options: { stdin?: string } = {}): CliResult {
-  const result = spawnSync(process.execPath, [cliPath, ...args], { input: options.stdin ?? '', encoding: 'utf8' });
+  const result = spawnSync(process.execPath, [cliPath, ...args], {
+    input: options.stdin ?? '',
+    encoding: 'utf8',
+  });
   if (result.error) throw result.error;
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

@@ -13,7 +13,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { localhostCertificate } from '../../src/admission/self-signed.js';
-import { startWebhook, type RunningWebhook, type WebhookConfig } from '../../src/admission/webhook.js';
+import {
+  startWebhook,
+  type RunningWebhook,
+  type WebhookConfig,
+} from '../../src/admission/webhook.js';
 import { DEFAULT_MAX_CONNECTIONS } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import type { Logger } from '../../src/log.js';
@@ -31,7 +35,11 @@ export interface LogLine {
 export function memoryLogger(): { logger: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
   const logger = pino(
-    { level: 'debug', base: { component: 'webhook' }, formatters: { level: (label) => ({ level: label }) } },
+    {
+      level: 'debug',
+      base: { component: 'webhook' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
     { write: (line: string) => lines.push(JSON.parse(line) as LogLine) },
   );
   return { logger, lines };
@@ -45,7 +53,9 @@ export interface TestWebhook {
 }
 
 /** Starts the webhook on free loopback ports; the caller stops it. */
-export async function startTestWebhook(overrides: Partial<WebhookConfig> = {}): Promise<TestWebhook> {
+export async function startTestWebhook(
+  overrides: Partial<WebhookConfig> = {},
+): Promise<TestWebhook> {
   const { logger, lines } = memoryLogger();
   const local = overrides.tls ? undefined : await localhostCertificate();
   const webhook = await startWebhook({
@@ -83,38 +93,52 @@ export interface PostOptions {
 
 /** One HTTPS request; the body is JSON-encoded unless it is already a string or Buffer. */
 export function send(port: number, body: unknown, options: PostOptions): Promise<Reply> {
-  const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  const payload =
+    body === undefined
+      ? undefined
+      : Buffer.isBuffer(body)
+        ? body
+        : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
   const headers: Record<string, string | number> = {};
-  if (options.contentType !== null) headers['Content-Type'] = options.contentType ?? 'application/json';
+  if (options.contentType !== null)
+    headers['Content-Type'] = options.contentType ?? 'application/json';
   if (payload && !options.chunked) headers['Content-Length'] = payload.length;
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({
-      host: HOST,
-      port,
-      path: options.path ?? '/mutate?timeout=10s',
-      method: options.method ?? 'POST',
-      headers,
-      ca: options.ca,
-      agent: options.agent ?? false,
-    }, (res) => {
-      const socket = res.socket as TLSSocket;
-      const fingerprint256 = socket.getPeerCertificate().fingerprint256;
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({
-        status: res.statusCode!,
-        headers: res.headers,
-        text: Buffer.concat(chunks).toString('utf8'),
-        fingerprint256,
-        reusedSocket: req.reusedSocket,
-      }));
-      res.on('error', reject);
-    });
+    const req = httpsRequest(
+      {
+        host: HOST,
+        port,
+        path: options.path ?? '/mutate?timeout=10s',
+        method: options.method ?? 'POST',
+        headers,
+        ca: options.ca,
+        agent: options.agent ?? false,
+      },
+      (res) => {
+        const socket = res.socket as TLSSocket;
+        const fingerprint256 = socket.getPeerCertificate().fingerprint256;
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+            fingerprint256,
+            reusedSocket: req.reusedSocket,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     // Whether TLS was established before a failure: if not, the review never left the client.
     let secured = false;
     req.on('socket', (socket) => {
       if (req.reusedSocket) secured = true;
-      else socket.once('secureConnect', () => { secured = true; });
+      else
+        socket.once('secureConnect', () => {
+          secured = true;
+        });
     });
     req.on('error', (err: Error) => reject(Object.assign(err, { secured })));
     req.end(payload);
@@ -127,9 +151,13 @@ export function getHealth(port: number, path: string): Promise<{ status: number;
     httpRequest({ host: HOST, port, path, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString('utf8') }),
+      );
       res.on('error', reject);
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -142,13 +170,18 @@ export function sampleValue(metricsText: string, sample: string): number {
 /** A TLS connection the test controls byte by byte, for keep-alive checks. */
 export async function rawConnection(port: number, ca: string): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: HOST, port, ca, servername: 'localhost' }, () => resolve(socket));
+    const socket = connect({ host: HOST, port, ca, servername: 'localhost' }, () =>
+      resolve(socket),
+    );
     socket.once('error', reject);
   });
 }
 
 /** Writes one HTTP/1.1 request on `socket` and reads one response (Content-Length framed). */
-export function exchange(socket: TLSSocket, request: string): Promise<{ head: string; body: string }> {
+export function exchange(
+  socket: TLSSocket,
+  request: string,
+): Promise<{ head: string; body: string }> {
   return new Promise((resolve, reject) => {
     let received = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -166,7 +199,10 @@ export function exchange(socket: TLSSocket, request: string): Promise<{ head: st
       reject(new Error('the server closed the connection before answering'));
     };
     const cleanup = () => {
-      socket.removeListener('data', onData).removeListener('close', onClose).removeListener('error', onClose);
+      socket
+        .removeListener('data', onData)
+        .removeListener('close', onClose)
+        .removeListener('error', onClose);
     };
     socket.on('data', onData).once('close', onClose).once('error', onClose);
     socket.write(request);
@@ -178,7 +214,11 @@ export function postRequest(body: string, path = '/mutate'): string {
 }
 
 /** Waits for `condition`, failing with `what` after a generous deadline (no timing is asserted). */
-export async function eventually(what: string, condition: () => boolean | Promise<boolean>, deadlineMs = 30_000): Promise<void> {
+export async function eventually(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  deadlineMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   while (!(await condition())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
@@ -197,9 +237,15 @@ export interface ServeProcess {
 
 /** Starts the CLI (`lxcfs-webhook serve`) and waits for its "serving" log line, which carries the bound ports. */
 export async function startServe(args: string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--health-port', '0', ...args], { cwd: repoRoot });
+  const child = spawn(
+    process.execPath,
+    [cliPath, 'serve', '--port', '0', '--health-port', '0', ...args],
+    { cwd: repoRoot },
+  );
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -210,10 +256,19 @@ export async function startServe(args: string[]): Promise<ServeProcess> {
       lines.push(line);
       if (line.msg === 'serving') resolve(line);
     });
-    void exit.then(({ code }) => reject(new Error(`serve exited (${code}) before serving: ${stderr}`)));
+    void exit.then(({ code }) =>
+      reject(new Error(`serve exited (${code}) before serving: ${stderr}`)),
+    );
   });
   const line = await serving;
-  return { child, port: line.port as number, healthPort: line.healthPort as number, lines, stderr: () => stderr, exit };
+  return {
+    child,
+    port: line.port as number,
+    healthPort: line.healthPort as number,
+    lines,
+    stderr: () => stderr,
+    exit,
+  };
 }
 
 /** A Secret volume as kubelet writes it: files behind `..data`, a symlink swapped atomically on update. */
@@ -222,8 +277,12 @@ export class SecretVolume {
   private current = '';
   constructor(readonly dir: string) {}
 
-  get certFile() { return join(this.dir, 'tls.crt'); }
-  get keyFile() { return join(this.dir, 'tls.key'); }
+  get certFile() {
+    return join(this.dir, 'tls.crt');
+  }
+  get keyFile() {
+    return join(this.dir, 'tls.key');
+  }
 
   write(pair: { certPem: string; keyPem: string }): void {
     const previous = this.current;
@@ -265,9 +324,14 @@ export interface LoadOptions {
  * Sends reviews without pause while `during` runs: two loops on keep-alive connections and one that
  * opens a new connection per request and records the certificate it was shown. Targets 127.0.0.1 only.
  */
-export async function underLoad(port: number, ca: string, during: (seen: () => string, result: LoadResult) => Promise<void>,
-  options: LoadOptions = {}): Promise<LoadResult> {
-  const review = options.review ?? (() => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json'));
+export async function underLoad(
+  port: number,
+  ca: string,
+  during: (seen: () => string, result: LoadResult) => Promise<void>,
+  options: LoadOptions = {},
+): Promise<LoadResult> {
+  const review =
+    options.review ?? (() => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json'));
   const maxRequests = options.maxRequests ?? 50_000;
   const result: LoadResult = { succeeded: 0, failures: [], refused: 0 };
   let stop = false;

@@ -20,12 +20,21 @@ interface Review {
 
 /** The pods: our fixtures, and the pod of a real AdmissionReview another injector's repository recorded. */
 function pods(): Array<[string, Pod]> {
-  const ours = readdirSync(fixturePath('pods')).filter((n) => n.endsWith('.json')).sort();
-  const recorded = readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json').request.object;
-  return [...ours.map((n): [string, Pod] => [n, readJsonFixture<Pod>('pods', n)]), ['ymping-admissionreview-v1-pod-create.json', recorded]];
+  const ours = readdirSync(fixturePath('pods'))
+    .filter((n) => n.endsWith('.json'))
+    .sort();
+  const recorded = readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json')
+    .request.object;
+  return [
+    ...ours.map((n): [string, Pod] => [n, readJsonFixture<Pod>('pods', n)]),
+    ['ymping-admissionreview-v1-pod-create.json', recorded],
+  ];
 }
 
-interface Door { pod: Pod; warnings: string[] }
+interface Door {
+  pod: Pod;
+  warnings: string[];
+}
 
 async function throughWebhook(server: TestWebhook, pod: Pod): Promise<Door> {
   const review = readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json');
@@ -35,7 +44,9 @@ async function throughWebhook(server: TestWebhook, pod: Pod): Promise<Door> {
   assert.equal(reply.status, 200, reply.text);
   const answer = JSON.parse(reply.text) as Review;
   assert.equal(answer.response?.allowed, true);
-  const patch = answer.response?.patch ? (JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8')) as unknown[]) : [];
+  const patch = answer.response?.patch
+    ? (JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8')) as unknown[])
+    : [];
   return { pod: applyStrict(pod, patch), warnings: answer.response?.warnings ?? [] };
 }
 
@@ -45,7 +56,9 @@ function throughInject(dir: string, name: string, pod: Pod): Door {
   writeFileSync(file, JSON.stringify(pod, null, 2));
   const result = runCli(['inject', '-o', 'json', '-f', file]);
   assert.equal(result.status, 0, result.stderr);
-  const warnings = result.stderr.split('\n').flatMap((line) => /^.*?: warning: (.*)$/.exec(line)?.[1] ?? []);
+  const warnings = result.stderr
+    .split('\n')
+    .flatMap((line) => /^.*?: warning: (.*)$/.exec(line)?.[1] ?? []);
   return { pod: JSON.parse(result.stdout) as Pod, warnings };
 }
 
@@ -67,8 +80,16 @@ describe('the webhook and inject make the same pods', () => {
       const viaWebhook = await throughWebhook(server, pod);
       const viaInject = throughInject(dir, name, pod);
       assert.deepEqual(viaInject.pod, viaWebhook.pod);
-      assert.deepEqual(viaInject.warnings, viaWebhook.warnings, 'the same warnings through both doors');
-      assert.notDeepEqual(viaWebhook.pod, pod, 'the pod was changed: a comparison of two no-ops would prove nothing');
+      assert.deepEqual(
+        viaInject.warnings,
+        viaWebhook.warnings,
+        'the same warnings through both doors',
+      );
+      assert.notDeepEqual(
+        viaWebhook.pod,
+        pod,
+        'the pod was changed: a comparison of two no-ops would prove nothing',
+      );
       assertValidPod(viaWebhook.pod);
     });
   }

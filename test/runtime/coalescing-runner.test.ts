@@ -6,10 +6,11 @@ import { CoalescingRunner } from '../../src/runtime/coalescing-runner.js';
 function manualTask() {
   const finishers: Array<() => void> = [];
   let started = 0;
-  const task = () => new Promise<number>((resolve) => {
-    const n = ++started;
-    finishers.push(() => resolve(n));
-  });
+  const task = () =>
+    new Promise<number>((resolve) => {
+      const n = ++started;
+      finishers.push(() => resolve(n));
+    });
   return { task, finishNext: () => finishers.shift()!(), started: () => started };
 }
 

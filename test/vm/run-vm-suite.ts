@@ -9,13 +9,35 @@
 // A guest that hangs is killed at LXCFS_VM_TIMEOUT seconds (default 600; a guest run takes about 300) and fails with its console
 // log; a results file that is missing, incomplete or lacks a required check is a failure.
 import { spawn } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
 
-interface Check { name: string; ok: boolean; ms: number; detail: string }
-interface Row { file: string; workload: string; agent: string; lxcfs: string; expected: string; seen: string; ok: boolean; shows: string }
+interface Check {
+  name: string;
+  ok: boolean;
+  ms: number;
+  detail: string;
+}
+interface Row {
+  file: string;
+  workload: string;
+  agent: string;
+  lxcfs: string;
+  expected: string;
+  seen: string;
+  ok: boolean;
+  shows: string;
+}
 interface Results {
   guest: Record<string, string>;
   checks: Check[];
@@ -28,7 +50,7 @@ interface Results {
 /** Checks every guest must report (by name prefix); anything else it reports must pass too. */
 const REQUIRED = [
   'guest boots systemd on the cgroup v2 unified hierarchy',
-  'images are in podman\'s store, the workload rootfs for containerd',
+  "images are in podman's store, the workload rootfs for containerd",
   "agent refuses without the host's /sys/fs/cgroup",
   'agent refuses without host PID',
   'agent container (podman, private cgroupns by default) becomes ready',
@@ -75,24 +97,43 @@ function readmeTable(): Map<string, Map<string, string>> {
   const text = readFileSync(join(repoRoot, 'README.md'), 'utf8');
   const from = text.indexOf(README_TABLE.start);
   const to = text.indexOf(README_TABLE.end);
-  if (from < 0 || to < from) throw new Error(`README.md has no table between "${README_TABLE.start}" and "${README_TABLE.end}"`);
-  const lines = text.slice(from, to).split('\n').filter((l) => l.startsWith('|'));
-  const cells = (line: string) => line.split('|').slice(1, -1).map((c) => c.trim());
-  const versions = cells(lines[0]!).slice(1).map((h) => /\d+\.\d+\.\d+/.exec(h)?.[0] ?? h);
-  return new Map(lines.slice(2).map((line) => {
-    const [file, ...shows] = cells(line);
-    return [file!.replace(/`/g, ''), new Map(versions.map((v, i) => [v, shows[i] ?? '']))];
-  }));
+  if (from < 0 || to < from)
+    throw new Error(
+      `README.md has no table between "${README_TABLE.start}" and "${README_TABLE.end}"`,
+    );
+  const lines = text
+    .slice(from, to)
+    .split('\n')
+    .filter((l) => l.startsWith('|'));
+  const cells = (line: string) =>
+    line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
+  const versions = cells(lines[0]!)
+    .slice(1)
+    .map((h) => /\d+\.\d+\.\d+/.exec(h)?.[0] ?? h);
+  return new Map(
+    lines.slice(2).map((line) => {
+      const [file, ...shows] = cells(line);
+      return [file!.replace(/`/g, ''), new Map(versions.map((v, i) => [v, shows[i] ?? '']))];
+    }),
+  );
 }
 
-const GUESTS = (process.env.LXCFS_VM_GUESTS ?? 'bookworm,trixie').split(',').map((g) => g.trim()).filter(Boolean);
+const GUESTS = (process.env.LXCFS_VM_GUESTS ?? 'bookworm,trixie')
+  .split(',')
+  .map((g) => g.trim())
+  .filter(Boolean);
 const TIMEOUT_S = Number(process.env.LXCFS_VM_TIMEOUT ?? 600);
 const vm = join(repoRoot, 'scripts', 'vm');
 
 /** Runs a script, streaming its stderr, and returns stdout; bounded by `timeoutS`. */
 function runScript(args: string[], timeoutS: number): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn('timeout', ['--kill-after=10', String(timeoutS), 'bash', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('timeout', ['--kill-after=10', String(timeoutS), 'bash', ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
@@ -117,7 +158,8 @@ async function main(): Promise<number> {
   try {
     let t0 = Date.now();
     const images = await runScript([join(vm, 'build-images.sh'), join(scratch, 'shared')], 1200);
-    if (images.code !== 0) throw new Error(`building the images failed (exit ${images.code}); see above`);
+    if (images.code !== 0)
+      throw new Error(`building the images failed (exit ${images.code}); see above`);
     summary.push(`images (stand-ins, podman builds, image disk): ${secs(Date.now() - t0)}`);
 
     for (const guest of GUESTS) {
@@ -135,43 +177,65 @@ async function main(): Promise<number> {
       linkTree(join(scratch, 'shared'), work);
 
       t0 = Date.now();
-      const booted = await runScript([join(vm, 'run-guest.sh'), dir, work, String(TIMEOUT_S)], TIMEOUT_S + 120);
+      const booted = await runScript(
+        [join(vm, 'run-guest.sh'), dir, work, String(TIMEOUT_S)],
+        TIMEOUT_S + 120,
+      );
       const vmMs = Date.now() - t0;
-      const accel = existsSync(join(work, 'accel')) ? readFileSync(join(work, 'accel'), 'utf8').trim() : '?';
-      if (booted.code !== 0) failures.push(`${guest}: the guest did not finish (see its console above)`);
+      const accel = existsSync(join(work, 'accel'))
+        ? readFileSync(join(work, 'accel'), 'utf8').trim()
+        : '?';
+      if (booted.code !== 0)
+        failures.push(`${guest}: the guest did not finish (see its console above)`);
 
       const resultsPath = join(work, 'results.json');
       if (!existsSync(resultsPath)) {
         failures.push(`${guest}: no results file: the suite never ran or never wrote it`);
-        console.log(readFileSync(join(work, 'console.log'), 'utf8').split('\n').slice(-60).join('\n'));
+        console.log(
+          readFileSync(join(work, 'console.log'), 'utf8').split('\n').slice(-60).join('\n'),
+        );
         continue;
       }
       const results = JSON.parse(readFileSync(resultsPath, 'utf8')) as Results;
       if (!results.complete) failures.push(`${guest}: the suite did not run to its end`);
       for (const c of results.checks) {
-        console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${secs(c.ms)})${c.ok ? '' : `\n       ${c.detail.split('\n').join('\n       ')}`}`);
+        console.log(
+          `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${secs(c.ms)})${c.ok ? '' : `\n       ${c.detail.split('\n').join('\n       ')}`}`,
+        );
         if (!c.ok) failures.push(`${guest}: ${c.name}: ${c.detail.split('\n')[0]}`);
       }
       for (const required of [...REQUIRED, ...(REQUIRED_ON[guest] ?? [])]) {
-        if (!results.checks.some((c) => c.name.startsWith(required))) failures.push(`${guest}: missing result "${required}"`);
+        if (!results.checks.some((c) => c.name.startsWith(required)))
+          failures.push(`${guest}: missing result "${required}"`);
       }
       if (!results.complete || results.checks.some((c) => !c.ok)) {
         console.log(`--- ${guest} suite log (last 40 lines) ---`);
         const log = join(work, 'suite.log');
-        if (existsSync(log)) console.log(readFileSync(log, 'utf8').split('\n').slice(-40).join('\n'));
+        if (existsSync(log))
+          console.log(readFileSync(log, 'utf8').split('\n').slice(-40).join('\n'));
       }
       const f = results.figures;
       summary.push(
-        `${guest}: ${results.guest.kernel}, lxcfs ${results.guest.lxcfs}, ${results.guest.podman}, ${(results.guest.containerd ?? "?").replace(/ [0-9a-f]{40}$/, '')}; ` +
+        `${guest}: ${results.guest.kernel}, lxcfs ${results.guest.lxcfs}, ${results.guest.podman}, ${(results.guest.containerd ?? '?').replace(/ [0-9a-f]{40}$/, '')}; ` +
           `guest ${info.match(/built_seconds=(\d+)/)?.[1] ?? '?'} s to build (${secs(buildMs)} this run${buildMs < 5000 ? ', cached' : ''}); ` +
           `accel ${accel}; boot ${f.bootToSuiteSeconds} s; suite ${f.suiteSeconds} s; QEMU total ${secs(vmMs)}`,
       );
-      for (const [key, value] of Object.entries(f).filter(([k]) => k.startsWith('recovery'))) summary.push(`  ${guest} ${key}: ${value}`);
-      summary.push(`  ${guest} cgroup namespaces (podman agent): ${f.cgroupnsPodman}; remount path: ${f.remountHow}`);
-      summary.push(`  ${guest} lxcfs in a private cgroupns, 256 MiB container read MemTotal: ${f.privateCgroupnsLxcfsMemTotalKb} kB (node ${results.guest.memTotalKb} kB)`);
-      summary.push(`  ${guest} a poll()ing reader of the frozen lxcfs ${results.guest.imageLxcfs ?? '?'} was freed after ${f.pollFreedAfterSeconds ?? '?'} s`);
-      summary.push(`  ${guest} cgroup2 superblock options (/proc/1/mountinfo), image lxcfs ${results.guest.imageLxcfs ?? '?'}, guest lxcfs ${results.guest.lxcfs}:`);
-      for (const { stage, options } of results.cgroup2 ?? []) summary.push(`    ${options.padEnd(36)} ${stage}`);
+      for (const [key, value] of Object.entries(f).filter(([k]) => k.startsWith('recovery')))
+        summary.push(`  ${guest} ${key}: ${value}`);
+      summary.push(
+        `  ${guest} cgroup namespaces (podman agent): ${f.cgroupnsPodman}; remount path: ${f.remountHow}`,
+      );
+      summary.push(
+        `  ${guest} lxcfs in a private cgroupns, 256 MiB container read MemTotal: ${f.privateCgroupnsLxcfsMemTotalKb} kB (node ${results.guest.memTotalKb} kB)`,
+      );
+      summary.push(
+        `  ${guest} a poll()ing reader of the frozen lxcfs ${results.guest.imageLxcfs ?? '?'} was freed after ${f.pollFreedAfterSeconds ?? '?'} s`,
+      );
+      summary.push(
+        `  ${guest} cgroup2 superblock options (/proc/1/mountinfo), image lxcfs ${results.guest.imageLxcfs ?? '?'}, guest lxcfs ${results.guest.lxcfs}:`,
+      );
+      for (const { stage, options } of results.cgroup2 ?? [])
+        summary.push(`    ${options.padEnd(36)} ${stage}`);
       tables.push(...results.table.map((r) => ({ ...r, guest })));
     }
   } catch (err) {
@@ -186,7 +250,10 @@ async function main(): Promise<number> {
   console.log('\n=== file × guest: expected / seen ===');
   console.log('| file | guest | workload | agent | expected | seen | |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const r of tables) console.log(`| ${r.file} | ${r.guest} | ${r.workload} | ${r.agent} | ${r.expected} | ${r.seen} | ${r.ok ? 'ok' : 'WRONG'} |`);
+  for (const r of tables)
+    console.log(
+      `| ${r.file} | ${r.guest} | ${r.workload} | ${r.agent} | ${r.expected} | ${r.seen} | ${r.ok ? 'ok' : 'WRONG'} |`,
+    );
 
   // What each file shows, by lxcfs version: every guest and workload that can tell must agree, and so
   // must the README.
@@ -197,10 +264,15 @@ async function main(): Promise<number> {
     shown.set(r.file, byVersion);
   }
   const versions = [...new Set(tables.filter((t) => t.shows).map((t) => t.lxcfs))].sort();
-  console.log('\n=== file × lxcfs: what a container reads on cgroup v2 (README, "Which lxcfs") ===');
+  console.log(
+    '\n=== file × lxcfs: what a container reads on cgroup v2 (README, "Which lxcfs") ===',
+  );
   console.log(`| file | ${versions.map((v) => `lxcfs ${v}`).join(' | ')} |`);
   console.log(`|---|${versions.map(() => '---|').join('')}`);
-  for (const [file, byVersion] of shown) console.log(`| ${file} | ${versions.map((v) => [...(byVersion.get(v) ?? [])].join(' / ') || '–').join(' | ')} |`);
+  for (const [file, byVersion] of shown)
+    console.log(
+      `| ${file} | ${versions.map((v) => [...(byVersion.get(v) ?? [])].join(' / ') || '–').join(' | ')} |`,
+    );
   let readme: Map<string, Map<string, string>> | undefined;
   try {
     readme = readmeTable();
@@ -209,9 +281,15 @@ async function main(): Promise<number> {
   }
   for (const [file, byVersion] of shown) {
     for (const [version, seen] of byVersion) {
-      if (seen.size > 1) failures.push(`${file} on lxcfs ${version}: the guests disagree (${[...seen].join(' / ')})`);
+      if (seen.size > 1)
+        failures.push(
+          `${file} on lxcfs ${version}: the guests disagree (${[...seen].join(' / ')})`,
+        );
       const documented = readme?.get(file)?.get(version);
-      if (readme && documented !== [...seen][0]) failures.push(`README's table says "${documented ?? '(no row or column)'}" for ${file} on lxcfs ${version}; the suite saw "${[...seen].join(' / ')}"`);
+      if (readme && documented !== [...seen][0])
+        failures.push(
+          `README's table says "${documented ?? '(no row or column)'}" for ${file} on lxcfs ${version}; the suite saw "${[...seen].join(' / ')}"`,
+        );
     }
   }
   if (failures.length > 0) {

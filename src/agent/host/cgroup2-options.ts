@@ -23,22 +23,36 @@ export interface Cgroup2Options {
 }
 
 /** The node's cgroup2 line in mountinfo text: its mount point and superblock options. */
-export function cgroup2Mount(mountinfo: string): { mountPoint: string; options: string[] } | undefined {
+export function cgroup2Mount(
+  mountinfo: string,
+): { mountPoint: string; options: string[] } | undefined {
   const found: Array<{ mountPoint: string; options: string[] }> = [];
   for (const line of mountinfo.split('\n')) {
     const fields = line.split(' ');
     const separator = fields.indexOf('-', 6);
     if (separator < 0 || fields[separator + 1] !== 'cgroup2') continue;
-    found.push({ mountPoint: fields[4]!, options: (fields[separator + 3] ?? '').split(',').filter(Boolean) });
+    found.push({
+      mountPoint: fields[4]!,
+      options: (fields[separator + 3] ?? '').split(',').filter(Boolean),
+    });
   }
-  return found.find((m) => m.mountPoint === '/sys/fs/cgroup') ?? found.find((m) => m.mountPoint === '/sys/fs/cgroup/unified') ?? found[0];
+  return (
+    found.find((m) => m.mountPoint === '/sys/fs/cgroup') ??
+    found.find((m) => m.mountPoint === '/sys/fs/cgroup/unified') ??
+    found[0]
+  );
 }
 
 /** The options systemd would have set that this node's cgroup2 lacks (none when PID 1 is not systemd). */
 export function missingSystemdOptions(facts: Cgroup2Options): string[] {
   if (!facts.initIsSystemd) return [];
-  const wanted = facts.mountPoint === '/sys/fs/cgroup/unified' ? SYSTEMD_HYBRID_OPTIONS : SYSTEMD_CGROUP2_OPTIONS;
-  return wanted.filter((o) => (facts.kernelFeatures ?? wanted).includes(o) && !facts.options.includes(o));
+  const wanted =
+    facts.mountPoint === '/sys/fs/cgroup/unified'
+      ? SYSTEMD_HYBRID_OPTIONS
+      : SYSTEMD_CGROUP2_OPTIONS;
+  return wanted.filter(
+    (o) => (facts.kernelFeatures ?? wanted).includes(o) && !facts.options.includes(o),
+  );
 }
 
 /**
@@ -54,13 +68,16 @@ export function restoreCommand(facts: Cgroup2Options): string {
  * The problem, with its fix, when the node's cgroup2 lacks options systemd mounts it with; `cause` names
  * what is known to clear them on this node (an lxcfs older than 6.0.6 seen running), if anything.
  */
-export function cgroup2OptionsProblem(facts: Cgroup2Options | undefined, cause?: string): string | undefined {
+export function cgroup2OptionsProblem(
+  facts: Cgroup2Options | undefined,
+  cause?: string,
+): string | undefined {
   if (facts === undefined) return undefined;
   const missing = missingSystemdOptions(facts);
   if (missing.length === 0) return undefined;
   return (
     `the node's cgroup2 (${facts.mountPoint}) has options ${facts.options.join(',')}, without ${missing.join(', ')} that systemd mounts it with: ` +
-    `${cause ?? 'an lxcfs older than 6.0.6 started in the node\'s cgroup namespace clears them (lxc/lxcfs#681)'}; ` +
+    `${cause ?? "an lxcfs older than 6.0.6 started in the node's cgroup namespace clears them (lxc/lxcfs#681)"}; ` +
     'memory.min/memory.low protection and cgroup delegation now work differently on the whole node. ' +
     `Once no such lxcfs runs, restore them on the node (as root, outside containers): ${restoreCommand(facts)}`
   );
@@ -76,7 +93,8 @@ function readOrUndefined(path: string): string | undefined {
 
 /** The node's cgroup2 options, read through `proc` (PID 1's mount table, else this process's). */
 export function readCgroup2Options(proc: string): Cgroup2Options | undefined {
-  const mountinfo = readOrUndefined(`${proc}/1/mountinfo`) ?? readOrUndefined('/proc/self/mountinfo');
+  const mountinfo =
+    readOrUndefined(`${proc}/1/mountinfo`) ?? readOrUndefined('/proc/self/mountinfo');
   const mount = mountinfo === undefined ? undefined : cgroup2Mount(mountinfo);
   if (mount === undefined) return undefined;
   const features = readOrUndefined('/sys/kernel/cgroup/features');

@@ -30,7 +30,9 @@ const DELETED_SUFFIX = '//deleted';
 /** mountinfo escapes space, tab, newline and backslash as octal: `\040`. */
 function unescape(field: string): string {
   if (!field.includes('\\')) return field;
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) =>
+    String.fromCharCode(parseInt(octal, 8)),
+  );
 }
 
 /**

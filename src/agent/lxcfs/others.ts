@@ -29,7 +29,9 @@ export function findOtherLxcfs(proc: string, ourFuseMount: string): OtherLxcfs[]
     if (!/^\d+$/.test(name)) continue;
     try {
       if (readFileSync(`${proc}/${name}/comm`, 'utf8').trim() !== 'lxcfs') continue;
-      const argv = readFileSync(`${proc}/${name}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+      const argv = readFileSync(`${proc}/${name}/cmdline`, 'utf8')
+        .split('\0')
+        .filter((a) => a !== '');
       if (argv.at(-1) === ourFuseMount) continue;
       const identity = parsePodIdentity(readFileSync(`${proc}/${name}/cgroup`, 'utf8'));
       const mountPoint = argv.length > 1 && argv.at(-1)!.startsWith('/') ? argv.at(-1) : undefined;
@@ -53,14 +55,19 @@ export function otherLxcfsProblems(others: readonly OtherLxcfs[]): string[] {
   return others.map((other) => {
     const where = other.mountPoint === undefined ? '' : ` on ${other.mountPoint}`;
     const what = `another lxcfs (pid ${other.pid}${where})`;
-    const why = 'pods mounting its files get its view, which this agent neither watches nor repairs, and one older than 6.0.6 clears the node\'s cgroup2 options each time it starts';
+    const why =
+      "pods mounting its files get its view, which this agent neither watches nor repairs, and one older than 6.0.6 clears the node's cgroup2 options each time it starts";
     if (other.unit !== undefined) {
-      return `${what} runs as the node's ${other.unit}: ${why}; on the node: systemctl disable --now ${other.unit}` +
-        `${other.mountPoint === undefined ? '' : ` (then umount -l ${other.mountPoint} if it stays)`}`;
+      return (
+        `${what} runs as the node's ${other.unit}: ${why}; on the node: systemctl disable --now ${other.unit}` +
+        `${other.mountPoint === undefined ? '' : ` (then umount -l ${other.mountPoint} if it stays)`}`
+      );
     }
     if (other.podUid !== undefined) {
-      return `${what} runs in pod ${other.podUid} (another LXCFS DaemonSet?): ${why}; remove that install once its pods no longer mount its files ` +
-        '(`lxcfs-webhook audit` lists pods with other injectors\' volumes)';
+      return (
+        `${what} runs in pod ${other.podUid} (another LXCFS DaemonSet?): ${why}; remove that install once its pods no longer mount its files ` +
+        "(`lxcfs-webhook audit` lists pods with other injectors' volumes)"
+      );
     }
     return `${what} runs in cgroup ${other.cgroup}: ${why}; stop it`;
   });

@@ -16,7 +16,12 @@ export interface LxcfsVersion {
 export function parseLxcfsVersion(output: string): LxcfsVersion | undefined {
   const m = /(\d+)\.(\d+)\.(\d+)/.exec(output);
   if (!m) return undefined;
-  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), text: `${m[1]}.${m[2]}.${m[3]}` };
+  return {
+    major: Number(m[1]),
+    minor: Number(m[2]),
+    patch: Number(m[3]),
+    text: `${m[1]}.${m[2]}.${m[3]}`,
+  };
 }
 
 /** Whether `v` is at least `major.minor.patch`. */
@@ -55,7 +60,10 @@ export function supportsCgroupV1(v: LxcfsVersion): boolean {
  *   lxcfs serves the node's loadavg.
  * An unknown version gets no `--enable-pidfd`: every other flag here is accepted by every release.
  */
-export function defaultLxcfsArgs(version: LxcfsVersion | undefined, { loadavg }: { loadavg: boolean }): string[] {
+export function defaultLxcfsArgs(
+  version: LxcfsVersion | undefined,
+  { loadavg }: { loadavg: boolean },
+): string[] {
   const pidfd = version !== undefined && atLeast(version, 4) && !atLeast(version, 7);
   return ['--enable-cfs', ...(pidfd ? ['--enable-pidfd'] : []), ...(loadavg ? ['-l'] : [])];
 }
@@ -64,8 +72,18 @@ export function defaultLxcfsArgs(version: LxcfsVersion | undefined, { loadavg }:
  * lxcfs options that only some releases accept: any other release prints its usage and exits, so the
  * agent would restart it forever. Only what changed since 4.0 is listed.
  */
-const VERSIONED_FLAGS: ReadonlyArray<{ flag: string; from?: [number, number, number]; before?: [number, number, number]; note: string }> = [
-  { flag: '--enable-cgroup', from: [6, 0, 0], before: [7, 0, 0], note: 'the cgroupfs view of 6.0.x; 7.0 supports cgroup v2 only and dropped it' },
+const VERSIONED_FLAGS: ReadonlyArray<{
+  flag: string;
+  from?: [number, number, number];
+  before?: [number, number, number];
+  note: string;
+}> = [
+  {
+    flag: '--enable-cgroup',
+    from: [6, 0, 0],
+    before: [7, 0, 0],
+    note: 'the cgroupfs view of 6.0.x; 7.0 supports cgroup v2 only and dropped it',
+  },
   { flag: '--runtime-dir', from: [6, 0, 1], note: 'new in 6.0.1' },
   { flag: '--enable-psi-poll', from: [7, 0, 0], note: 'new in 7.0.0' },
   { flag: '--disable-zswap', from: [7, 0, 0], note: 'new in 7.0.0' },
@@ -81,14 +99,21 @@ export function rejectedLxcfsArgs(version: LxcfsVersion, args: readonly string[]
     if (known === undefined) continue;
     const tooOld = known.from !== undefined && !atLeast(version, ...known.from);
     const tooNew = known.before !== undefined && atLeast(version, ...known.before);
-    if (tooOld || tooNew) problems.push(`lxcfs ${version.text} rejects ${name} (${known.note}) and would exit at once: remove it`);
+    if (tooOld || tooNew)
+      problems.push(
+        `lxcfs ${version.text} rejects ${name} (${known.note}) and would exit at once: remove it`,
+      );
   }
   return problems;
 }
 
 /** `lxcfs --version`, bounded; undefined when it cannot be run or prints no version. */
 export function readLxcfsVersion(bin: string, timeoutMs: number): LxcfsVersion | undefined {
-  const result = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = spawnSync(bin, ['--version'], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (result.error !== undefined || result.status !== 0) return undefined;
   return parseLxcfsVersion(`${result.stdout}\n${result.stderr}`);
 }

@@ -25,6 +25,10 @@ export function mustReadMountinfo({ pid, cachedPid, watch, readAll }: ReadInput)
  * watcher; so does every `everyNth` periodic sweep, a safety net under a notification lost anyway.
  * `periodicSweeps` counts the periodic sweeps before this one.
  */
-export function readsEverything(trigger: string, periodicSweeps: number, everyNth: number): boolean {
+export function readsEverything(
+  trigger: string,
+  periodicSweeps: number,
+  everyNth: number,
+): boolean {
   return trigger !== 'periodic' || periodicSweeps % everyNth === 0;
 }

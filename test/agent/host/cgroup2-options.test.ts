@@ -2,7 +2,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { cgroup2Mount, cgroup2OptionsProblem, missingSystemdOptions, readCgroup2Options, restoreCommand, type Cgroup2Options } from '../../../src/agent/host/cgroup2-options.js';
+import {
+  cgroup2Mount,
+  cgroup2OptionsProblem,
+  missingSystemdOptions,
+  readCgroup2Options,
+  restoreCommand,
+  type Cgroup2Options,
+} from '../../../src/agent/host/cgroup2-options.js';
 
 // Debian 13 guest (kernel 6.12, systemd 257): as systemd mounted it, and after lxcfs 6.0.4 started in the
 // node's cgroup namespace.
@@ -19,12 +26,23 @@ const HYBRID = [
   '35 33 0:29 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd',
 ].join('\n');
 const FEATURES = ['nsdelegate', 'favordynmods', 'memory_localevents', 'memory_recursiveprot'];
-const facts = (mountinfo: string, more: Partial<Cgroup2Options> = {}): Cgroup2Options => ({ ...cgroup2Mount(mountinfo)!, kernelFeatures: FEATURES, initIsSystemd: true, ...more });
+const facts = (mountinfo: string, more: Partial<Cgroup2Options> = {}): Cgroup2Options => ({
+  ...cgroup2Mount(mountinfo)!,
+  kernelFeatures: FEATURES,
+  initIsSystemd: true,
+  ...more,
+});
 
 describe('cgroup2 options', () => {
-  it('reads the superblock options of the node\'s cgroup2, not the per-mount ones', () => {
-    assert.deepEqual(cgroup2Mount(SYSTEMD), { mountPoint: '/sys/fs/cgroup', options: ['rw', 'nsdelegate', 'memory_recursiveprot'] });
-    assert.deepEqual(cgroup2Mount(HYBRID), { mountPoint: '/sys/fs/cgroup/unified', options: ['rw', 'nsdelegate'] });
+  it("reads the superblock options of the node's cgroup2, not the per-mount ones", () => {
+    assert.deepEqual(cgroup2Mount(SYSTEMD), {
+      mountPoint: '/sys/fs/cgroup',
+      options: ['rw', 'nsdelegate', 'memory_recursiveprot'],
+    });
+    assert.deepEqual(cgroup2Mount(HYBRID), {
+      mountPoint: '/sys/fs/cgroup/unified',
+      options: ['rw', 'nsdelegate'],
+    });
     assert.equal(cgroup2Mount(SYSTEMD.split('\n')[0]!), undefined);
   });
 
@@ -35,25 +53,39 @@ describe('cgroup2 options', () => {
   });
 
   it('expects only what this kernel knows, only nsdelegate on a hybrid node, nothing when PID 1 is not systemd', () => {
-    assert.deepEqual(missingSystemdOptions(facts(RESET, { kernelFeatures: ['nsdelegate'] })), ['nsdelegate']);
+    assert.deepEqual(missingSystemdOptions(facts(RESET, { kernelFeatures: ['nsdelegate'] })), [
+      'nsdelegate',
+    ]);
     assert.deepEqual(missingSystemdOptions(facts(HYBRID)), []);
-    assert.deepEqual(missingSystemdOptions(facts(HYBRID.replace('rw,nsdelegate', 'rw'))), ['nsdelegate']);
+    assert.deepEqual(missingSystemdOptions(facts(HYBRID.replace('rw,nsdelegate', 'rw'))), [
+      'nsdelegate',
+    ]);
     assert.deepEqual(missingSystemdOptions(facts(RESET, { initIsSystemd: false })), []);
   });
 
   it('restores the missing options and keeps the ones the node still has (a remount clears what it does not name)', () => {
-    assert.equal(restoreCommand(facts(RESET)), 'mount -o remount,nsdelegate,memory_recursiveprot /sys/fs/cgroup');
-    assert.equal(restoreCommand(facts(RESET, { options: ['rw', 'favordynmods'] })),
-      'mount -o remount,favordynmods,nsdelegate,memory_recursiveprot /sys/fs/cgroup');
+    assert.equal(
+      restoreCommand(facts(RESET)),
+      'mount -o remount,nsdelegate,memory_recursiveprot /sys/fs/cgroup',
+    );
+    assert.equal(
+      restoreCommand(facts(RESET, { options: ['rw', 'favordynmods'] })),
+      'mount -o remount,favordynmods,nsdelegate,memory_recursiveprot /sys/fs/cgroup',
+    );
   });
 
   it('says what is missing, the cause when known, what it changes, and the command that restores it', () => {
     const problem = cgroup2OptionsProblem(facts(RESET), 'the cause');
-    assert.equal(problem,
+    assert.equal(
+      problem,
       "the node's cgroup2 (/sys/fs/cgroup) has options rw, without nsdelegate, memory_recursiveprot that systemd mounts it with: the cause; " +
-      'memory.min/memory.low protection and cgroup delegation now work differently on the whole node. Once no such lxcfs runs, restore them on ' +
-      'the node (as root, outside containers): mount -o remount,nsdelegate,memory_recursiveprot /sys/fs/cgroup');
-    assert.match(cgroup2OptionsProblem(facts(RESET)) ?? '', /: an lxcfs older than 6\.0\.6 started in the node's cgroup namespace clears them \(lxc\/lxcfs#681\); /);
+        'memory.min/memory.low protection and cgroup delegation now work differently on the whole node. Once no such lxcfs runs, restore them on ' +
+        'the node (as root, outside containers): mount -o remount,nsdelegate,memory_recursiveprot /sys/fs/cgroup',
+    );
+    assert.match(
+      cgroup2OptionsProblem(facts(RESET)) ?? '',
+      /: an lxcfs older than 6\.0\.6 started in the node's cgroup namespace clears them \(lxc\/lxcfs#681\); /,
+    );
   });
 
   it('reads this host: its cgroup2 mount and whether PID 1 is systemd', () => {
