@@ -12,11 +12,11 @@
 //      mounted, and until every container's mountinfo shows the new lxcfs on all its files (polled from
 //      this process); then every container is read through to confirm.
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fuseDevAt, parseMountinfo, topMountAt } from '../src/agent/host/mountinfo.js';
 import { DEFAULT_FILES } from '../src/config/defaults.js';
 import type { TestContainer } from '../test/helpers/container.js';
 import { EXPECTED_MEMTOTAL, LIMITS, TestNode, type AgentProcess } from '../test/helpers/node.js';
+import { waitUntil } from '../test/helpers/wait.js';
 
 const SIZES = [200, 1000] as const;
 const AIM = {
@@ -43,21 +43,6 @@ async function inBatches<T, R>(
     );
   }
   return results;
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs: number,
-  everyMs = 5,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
 }
 
 function allOnDev(containers: readonly TestContainer[], dev: string): boolean {
@@ -146,22 +131,20 @@ async function covering(
   notifications: boolean,
 ): Promise<number | undefined> {
   await agent.waitReady(60_000);
-  await waitFor(
+  await waitUntil(
     'every container covered',
     async () =>
       (await agent.metric('lxcfs_webhook_agent_containers_covered')) === count ? true : undefined,
-    60_000,
-    100,
+    { timeoutMs: 60_000, intervalMs: 100 },
   );
   if (!notifications) return undefined;
-  await waitFor(
+  await waitUntil(
     'every namespace watched',
     async () =>
       (await agent.metric('lxcfs_webhook_agent_mount_namespaces_watched')) >= count
         ? true
         : undefined,
-    60_000,
-    100,
+    { timeoutMs: 60_000, intervalMs: 100 },
   );
   return agent.logs.filter((l) => l.msg === 'mount watcher started').at(-1)!.pid as number;
 }
@@ -182,20 +165,19 @@ async function recovery(
   const logsBefore = agent.logs.length;
   const started = performance.now();
   process.kill(node.lxcfsPid(), 'SIGKILL');
-  const newDev = await waitFor(
+  const newDev = await waitUntil(
     'a new lxcfs',
     () => {
       const dev = fuseDevAt(node.ownMounts(), node.fuseMount);
       return dev !== undefined && dev !== oldDev ? dev : undefined;
     },
-    30_000,
-    2,
+    { timeoutMs: 30_000, intervalMs: 2 },
   );
   const backMs = performance.now() - started;
-  await waitFor(
+  await waitUntil(
     'every container on the new lxcfs',
     () => (allOnDev(containers, newDev) ? true : undefined),
-    60_000,
+    { timeoutMs: 60_000, intervalMs: 5 },
   );
   const healthyMs = performance.now() - started;
   const sweep = await agent.waitForLog(

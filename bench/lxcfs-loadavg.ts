@@ -12,6 +12,7 @@ import { readLxcfsVersion } from '../src/agent/lxcfs/version.js';
 import { DEFAULT_FILES } from '../src/config/defaults.js';
 import type { TestContainer } from '../test/helpers/container.js';
 import { LIMITS, TestNode } from '../test/helpers/node.js';
+import { waitUntil } from '../test/helpers/wait.js';
 
 const CONTAINERS = 200;
 const TASKS = 25;
@@ -38,7 +39,10 @@ function cpuProcsFile(c: TestContainer): string {
     : `/sys/fs/cgroup${lines.find(([id]) => id === '0')![2]}/cgroup.procs`;
 }
 
-async function inBatches<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+async function inBatches<T>(
+  items: readonly T[],
+  work: (item: T) => Promise<unknown>,
+): Promise<void> {
   for (let i = 0; i < items.length; i += CONCURRENCY)
     await Promise.all(items.slice(i, i + CONCURRENCY).map(work));
 }
@@ -82,14 +86,13 @@ try {
     const argv = readFileSync(`/proc/${lxcfs}/cmdline`, 'utf8').split('\0').filter(Boolean);
     if (argv.includes('-l') !== loadavg) throw new Error(`lxcfs runs as ${argv.join(' ')}`);
     // Every container reads /proc/loadavg once (after the first sweep has repaired its mounts), so lxcfs tracks all of them.
-    await inBatches(containers, async (c) => {
-      for (let tries = 0; ; tries++) {
-        const r = await c.read('/proc/loadavg', 5000);
-        if (r.code === 0) break;
-        if (tries > 50) throw new Error(`${c.spec.name} cannot read /proc/loadavg: ${r.stderr}`);
-        await sleep(200);
-      }
-    });
+    await inBatches(containers, (c) =>
+      waitUntil(
+        `${c.spec.name} reads /proc/loadavg`,
+        async () => (await c.read('/proc/loadavg', 5000)).code === 0,
+        { timeoutMs: 30_000, intervalMs: 200 },
+      ),
+    );
     const sample = (await containers[0]!.read('/proc/loadavg')).stdout.trim();
     const before = cpuMs(lxcfs);
     await sleep(WINDOW_MS);

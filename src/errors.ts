@@ -1,20 +1,20 @@
 // Typed errors with stable codes: callers and tests match on `code`, people read `message`, and every
 // message says what to do about it. ERROR_CODES is the one table of codes; the CLI prints the code
-// after the message, so a user can look it up here (and in the README).
+// after the message, so a user can look it up here. The README's table says exactly the same (a test
+// holds them equal). Bad annotations are not errors: they are warnings on the pod (inject/options.ts).
 
 export const ERROR_CODES = {
   E_CONFIG:
     'a flag or setting has a value that cannot be used; nothing was started or written (CLI exit 2)',
-  E_ANNOTATION:
-    'a pod annotation of ours has a value that cannot be used; the pod gets no mounts, only the status annotation',
   E_REQUEST:
-    'an HTTP request the webhook cannot answer with an AdmissionReview; answered with a 4xx (REQUEST_PROBLEMS)',
+    'an HTTP request the webhook cannot answer with an AdmissionReview; answered with a 4xx, its reason in the log and in the `reason` label of lxcfs_webhook_requests_total',
   E_MANIFEST: 'a manifest the CLI cannot read, parse or inject; nothing is printed (CLI exit 2)',
   E_FILE: 'a file or directory the CLI writes cannot be written (CLI exit 2)',
   E_TLS:
     'a certificate or key that cannot be used; at start-up the process stops, on reload the old pair stays',
   E_AGENT: 'node agent: a known fatal condition (missing privileges, lxcfs or the native helper)',
   E_NATIVE: 'node agent: the native remount helper failed',
+  E_INTERNAL: 'a bug in lxcfs-webhook: the message says what broke; please report it',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -15,7 +15,7 @@ const LAYERS: Array<[prefix: string, layer: number]> = [
   ['errors.ts', 0],
   ['bounded.ts', 1],
   ['log.ts', 0],
-  ['runtime/', 1],
+  ['plumbing/', 1],
   ['inject/', 2],
   ['certs/', 2],
   ['manifest/', 3],
@@ -25,6 +25,7 @@ const LAYERS: Array<[prefix: string, layer: number]> = [
   ['agent/repair/', 5],
   ['agent/', 6],
   ['audit/', 4],
+  ['policy/', 3],
   ['cli/', 9],
 ];
 

@@ -19,6 +19,15 @@ function completedHandshake(socket: Socket): boolean {
 }
 
 /**
+ * What a client's bad request or handshake is worth logging, in the shape pino gives an error: its code
+ * and clipped message. No stack (it is Node's parser, not our code) and none of the request's bytes
+ * (the parser's error carries them as rawPacket).
+ */
+function clientFault(err: NodeJS.ErrnoException): { type: string; code?: string; message: string } {
+  return { type: err.name, code: err.code, message: clip(err.message) };
+}
+
+/**
  * A request the HTTP parser refused, or one cut by the headers or request timeout: answered with a
  * status when the connection can still carry one, then destroyed once the answer is flushed.
  */
@@ -27,7 +36,7 @@ export function answerClientError(
   socket: Socket,
   logger: Logger,
 ): void {
-  logger.debug({ err: err.code ?? err.message }, 'malformed HTTP request');
+  logger.debug({ err: clientFault(err) }, 'malformed HTTP request');
   if (!completedHandshake(socket) || !socket.writable || err.code === 'ECONNRESET') {
     socket.destroy();
     return;
@@ -54,10 +63,10 @@ export function endFailedHandshake(
   // nothing worth a warning; a refused certificate ("bad certificate", "unknown ca") usually means the
   // webhook configuration's caBundle is wrong.
   if (err.code === 'ECONNRESET' || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
-    logger.debug({ err: err.code }, 'TLS handshake abandoned');
+    logger.debug({ err: clientFault(err) }, 'TLS handshake abandoned');
     return;
   }
-  logger.warn({ err: err.code ?? err.message, detail: clip(err.message) }, 'TLS handshake failed');
+  logger.warn({ err: clientFault(err) }, 'TLS handshake failed');
 }
 
 /**

@@ -1,8 +1,8 @@
-// Prometheus metrics of `serve` (see runtime/metrics.ts for the style). Every name starts with
+// Prometheus metrics of `serve` (see plumbing/metrics.ts for the style). Every name starts with
 // `lxcfs_webhook_`; label values are the stable result and reason strings of the review log, so the
 // label sets stay small.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { createRegistry } from '../runtime/metrics.js';
+import { createRegistry } from '../plumbing/metrics.js';
 import type { ReviewLog } from './review.js';
 
 const PREFIX = 'lxcfs_webhook_';

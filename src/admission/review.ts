@@ -28,7 +28,10 @@ export interface ReviewLog {
   mountsAdded?: number;
   fileSkips?: MutationOutcome['fileSkips'];
   patchOperations?: number;
+  /** Why the request was rejected: text from the request, clipped. */
   error?: string;
+  /** A bug of ours while deciding: the error itself, with its stack. */
+  err?: unknown;
 }
 
 export type ReviewResult =
@@ -128,7 +131,7 @@ export function reviewAdmission(body: unknown, settings: InjectionSettings): Rev
     // A bug of ours must not block a pod: allow it unchanged and say why in the log.
     return {
       ...answer({}),
-      log: { ...log, result: 'ignored', reason: 'internal-error', error: clip(String(err)) },
+      log: { ...log, result: 'ignored', reason: 'internal-error', err },
     };
   }
 }

@@ -158,16 +158,16 @@ function answerReview(x: Exchange, body: Buffer): void {
   if (result.kind === 'invalid') throw new RequestProblem('invalid-review', result.problem);
   const outcome = { result: result.log.result, reason: result.log.reason ?? '' };
   const seconds = respond(x, { status: 200, body: result.review, outcome, log: result.log });
-  x.t.logger.info({ ...result.log, status: 200, latencyMs: roundMs(seconds * 1000) }, 'review');
+  // A review that hit a bug of ours is still answered (allowed unchanged), and logged as the error it is.
+  const level = result.log.err === undefined ? 'info' : 'error';
+  x.t.logger[level]({ ...result.log, status: 200, latencyMs: roundMs(seconds * 1000) }, 'review');
 }
 
 /** Whatever a handler throws becomes an answer: its own status for a RequestProblem, else a 500. */
 function fail(x: Exchange, err: unknown): void {
   if (err instanceof RequestProblem) return reject(x, err);
-  x.t.logger.error(
-    { err: clip(String(err)), method: x.req.method, path: clip(pathOf(x.req.url)) },
-    'internal error',
-  );
+  // A bug of ours: the whole error, stack included, goes to the log; only the request's path is clipped.
+  x.t.logger.error({ err, method: x.req.method, path: clip(pathOf(x.req.url)) }, 'internal error');
   respond(x, {
     status: 500,
     body: { error: 'internal error; see the webhook log' },

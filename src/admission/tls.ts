@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { TLS_RELOAD_POLL_INTERVAL_MS, TLS_RELOAD_SETTLE_MS } from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
-import { CoalescingRunner } from '../runtime/coalescing-runner.js';
+import { CoalescingRunner } from '../plumbing/coalescing-runner.js';
 
 /** A certificate chain (PEM, leaf first) and its private key, checked to belong together. */
 export interface KeyPair {

@@ -4,8 +4,8 @@
 import { WEBHOOK_IN_FLIGHT_TIMEOUT_MS } from '../config/defaults.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
-import { createHealthServer } from '../runtime/health-server.js';
-import { closeNow, listen } from '../runtime/listen.js';
+import { createHealthServer } from '../plumbing/health-server.js';
+import { closeNow, listen } from '../plumbing/listen.js';
 import { WebhookMetrics } from './metrics.js';
 import { createAdmissionServer, type TransportTimeouts } from './server.js';
 import {
@@ -98,7 +98,7 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
       onReject(error) {
         metrics.recordTlsReload('rejected');
         logger.warn(
-          { err: error.message },
+          { err: error },
           'changed TLS files are not a usable pair (yet); keeping the current certificate',
         );
       },

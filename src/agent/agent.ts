@@ -15,9 +15,8 @@ import {
 } from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createHealthServer } from '../runtime/health-server.js';
-import { CoalescingRunner } from '../runtime/coalescing-runner.js';
-import { closeNow, listen } from '../runtime/listen.js';
+import { createHealthServer } from '../plumbing/health-server.js';
+import { closeNow, listen } from '../plumbing/listen.js';
 import { readOwnMounts } from './host/mountinfo.js';
 import { MountWatch } from './host/mount-watch.js';
 import { checkMountApi } from './host/native.js';
@@ -34,9 +33,8 @@ import {
 } from './lxcfs/version.js';
 import { AgentMetrics } from './metrics.js';
 import { nodeProblems } from './node-health.js';
-import { peekContainers } from './repair/peek.js';
+import { ContainerReads } from './repair/reads.js';
 import { StateFile } from './repair/state.js';
-import { containerFields, type NamespaceView } from './repair/survey.js';
 import { Sweeper } from './repair/sweeper.js';
 
 export interface AgentOptions extends NodePaths {
@@ -238,30 +236,18 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
     throw err;
   }
 
-  // Reads inside containers catch what mountinfo cannot show. One batch at a time: a hung lxcfs holds it.
-  const readBatches = new CoalescingRunner<void>();
-  const checkReads = async (): Promise<void> => {
-    try {
-      const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), {
-        sampleSize: PEEK_SAMPLE_SIZE,
-        timeoutMs: options.probeTimeoutMs,
-      });
-      metrics.recordReads(reads);
-      // One line per container, so a dead lxcfs does not cost a line per file.
-      const byContainer = new Map<NamespaceView, Record<string, string>>();
-      for (const { view, target, error } of reads.unreadable)
-        byContainer.set(view, { ...byContainer.get(view), [target]: error });
-      for (const [view, errors] of byContainer)
-        log.warn(
-          { ...containerFields(view), errors },
-          'lxcfs files cannot be read inside the container',
-        );
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'reading lxcfs files inside containers failed');
-    }
-  };
+  // Reads inside containers catch what mountinfo cannot show.
+  const reads = new ContainerReads(
+    {
+      helper: layout.helper,
+      proc: options.proc,
+      sampleSize: PEEK_SAMPLE_SIZE,
+      timeoutMs: options.probeTimeoutMs,
+    },
+    { metrics, log },
+  );
   const sweepTimer = setInterval(
-    () => void sweeper.sweep('periodic').then(() => readBatches.runUnlessBusy(checkReads)),
+    () => void sweeper.sweep('periodic').then(() => reads.check(sweeper.latestViews())),
     options.sweepIntervalMs,
   );
 

@@ -1,9 +1,10 @@
-// The agent's Prometheus metrics (see runtime/metrics.ts for the style). Names start with
+// The agent's Prometheus metrics (see plumbing/metrics.ts for the style). Names start with
 // `lxcfs_webhook_agent_`.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { createRegistry } from '../runtime/metrics.js';
+import { createRegistry } from '../plumbing/metrics.js';
 import type { LxcfsMetrics } from './lxcfs/supervisor.js';
 import type { PeekReport } from './repair/peek.js';
+import type { SweepTrigger } from './repair/read-plan.js';
 import type { SweepMetrics, SweepReport } from './repair/sweeper.js';
 
 const PREFIX = 'lxcfs_webhook_agent_';
@@ -96,7 +97,7 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     this.lxcfsRestarts.inc();
   }
 
-  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number): void {
+  recordSweep(trigger: SweepTrigger, report: SweepReport, cpuSeconds: number): void {
     this.sweeps.inc({ trigger });
     this.sweepDuration.observe(report.durationMs / 1000);
     this.lastSweepCpu.set(cpuSeconds);

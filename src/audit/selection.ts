@@ -1,8 +1,8 @@
 // Which pods the API server sends to the webhook: the MutatingWebhookConfiguration's four entries as
 // data, and `webhookFor`, which evaluates them the way the API server does. deploy/base/mutating-webhook.yaml
-// writes the same selectors by hand; test/audit/selection.test.ts renders every overlay with the real
-// kustomize and checks that they are exactly these, so the audit and the webhook cannot disagree on
-// which pods are in scope. Pure.
+// writes the same selectors by hand; test/deploy (webhook-configuration.ts) renders every overlay with
+// the real kustomize and checks every label combination against these, so the audit and the webhook
+// cannot disagree on which pods are in scope. Pure.
 import {
   HOSTPATH_REJECTING_LEVELS,
   INSTALL,

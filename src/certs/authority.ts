@@ -127,7 +127,10 @@ export async function issueServingCert(
   options: ValidityOptions = { validDays: DEFAULT_SERVING_CERT_VALID_DAYS },
 ): Promise<IssuedCertificate> {
   if (names.length === 0)
-    throw new Error('issueServingCert needs at least one DNS name or IP address');
+    throw new LxcfsWebhookError(
+      'E_CONFIG',
+      'a serving certificate needs at least one DNS name or IP address',
+    );
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialNumber(),

@@ -8,14 +8,11 @@ import {
   DEFAULT_PROBE_INTERVAL_MS,
   DEFAULT_PROBE_TIMEOUT_MS,
   DEFAULT_SWEEP_INTERVAL_MS,
-  LXCFS_STOP_TIMEOUT_MS,
 } from '../config/defaults.js';
 import { createLogger } from '../log.js';
 import { startAgent, type AgentOptions } from '../agent/agent.js';
-import { agentLayout } from '../agent/layout.js';
-import { removeAnchor } from '../agent/lxcfs/anchor.js';
-import { findLxcfsServing, killAndWait } from '../agent/lxcfs/process.js';
-import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
+import { uninstallNode } from '../agent/uninstall.js';
+import { nextStopSignal, untilDoneOrSecondSignal } from '../plumbing/signals.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, withFlagName } from './flags.js';
 import { nodeFlags } from './shared-flags.js';
@@ -90,23 +87,6 @@ mounts of running containers after lxcfs restarts. Needs root, /dev/fuse, hostPI
 
 type AgentCommandOptions = AgentOptions & { uninstall: boolean };
 
-async function uninstall(options: AgentOptions): Promise<number> {
-  const log = createLogger('agent');
-  const { layout } = agentLayout(options);
-  await killAndWait(
-    options.proc,
-    findLxcfsServing(options.proc, layout.fuseMount),
-    LXCFS_STOP_TIMEOUT_MS,
-  );
-  const { leftovers } = await removeAnchor(layout, log);
-  if (leftovers.length > 0) {
-    log.warn({ leftovers }, 'left in place: not empty or busy; remove by hand once checked');
-    return 1;
-  }
-  log.info({ anchor: layout.root }, 'uninstalled: no lxcfs mounts or directories left');
-  return 0;
-}
-
 /** The flag of each setting the agent's errors can name (anchor layout, lxcfs command, health port). */
 const FLAG_OF_SETTING: Record<string, string> = {
   root: '--lxcfs-root',
@@ -146,7 +126,7 @@ export const command: Command<AgentCommandOptions> = {
     };
   },
   async run({ uninstall: uninstalling, ...options }) {
-    if (uninstalling) return uninstall(options);
+    if (uninstalling) return (await uninstallNode(options, createLogger('agent'))) ? 0 : 1;
     const log = createLogger('agent');
     // Before start-up: a SIGTERM that arrives while lxcfs starts still stops it cleanly.
     const first = nextStopSignal();

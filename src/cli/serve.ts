@@ -22,7 +22,7 @@ import {
   WEBHOOK_IN_FLIGHT_TIMEOUT_MS,
 } from '../config/defaults.js';
 import { asyncStdout, createLogger, type Logger } from '../log.js';
-import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
+import { nextStopSignal, untilDoneOrSecondSignal } from '../plumbing/signals.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, withFlagName } from './flags.js';
 import { podRuleFlags, settingsFrom } from './shared-flags.js';

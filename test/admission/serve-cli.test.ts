@@ -12,7 +12,6 @@ import { createCA, issueServingCert, type IssuedCertificate } from '../../src/ce
 import { graceFor } from '../../src/cli/serve.js';
 import { cliPath, readJsonFixture, repoRoot } from '../helpers/paths.js';
 import {
-  eventually,
   exchange,
   getHealth,
   HOST,
@@ -22,6 +21,7 @@ import {
   send,
   startServe,
 } from '../helpers/webhook.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const review = () => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json');
 
@@ -44,7 +44,7 @@ describe('lxcfs-webhook serve', () => {
   it('without TLS flags, prints a command that sends the sample review, and that command works', async () => {
     const serve = await startServe(['--shutdown-grace', '0']);
     try {
-      await eventually('the banner on stderr', () => serve.stderr().includes('Ctrl-C stops'));
+      await waitUntil('the banner on stderr', () => serve.stderr().includes('Ctrl-C stops'));
       const commands = serve
         .stderr()
         .split('\n')
@@ -124,7 +124,7 @@ describe('lxcfs-webhook serve', () => {
       assert.match(before.head, /\r\nConnection: keep-alive/i);
 
       serve.child.kill('SIGTERM');
-      await eventually(
+      await waitUntil(
         '/readyz answering 503',
         async () => (await getHealth(serve.healthPort, '/readyz')).status === 503,
       );
@@ -154,7 +154,7 @@ describe('lxcfs-webhook serve', () => {
   it('in the local demo (no --tls-* flags), stops at once on Ctrl-C (SIGINT), not after --shutdown-grace', async () => {
     const serve = await startServe(['--address', HOST, '--shutdown-grace', '3600']);
     try {
-      await eventually('the banner on stderr', () => serve.stderr().includes('Ctrl-C stops'));
+      await waitUntil('the banner on stderr', () => serve.stderr().includes('Ctrl-C stops'));
       serve.child.kill('SIGINT');
       const timeout = new Promise((resolve) =>
         setTimeout(resolve, 10_000, 'still running after 10 s').unref(),
@@ -190,7 +190,7 @@ describe('lxcfs-webhook serve', () => {
     const serve = await startServe(['--address', HOST, '--shutdown-grace', '3600']);
     try {
       serve.child.kill('SIGTERM');
-      await eventually('the shutdown log line', () =>
+      await waitUntil('the shutdown log line', () =>
         serve.lines.some((l) => l.msg.startsWith('shutting down')),
       );
       serve.child.kill('SIGINT');
@@ -224,7 +224,7 @@ describe('lxcfs-webhook serve', () => {
       assert.equal(sampleValue(metrics, 'lxcfs_webhook_connections_dropped_total'), 1);
       assert.equal(sampleValue(metrics, 'lxcfs_webhook_open_connections'), 4);
       held.pop()!.destroy();
-      await eventually(
+      await waitUntil(
         'a review answered on a new connection',
         async () =>
           (await send(serve.port, review(), { ca }).catch(() => undefined))?.status === 200,

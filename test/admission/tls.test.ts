@@ -19,15 +19,9 @@ import { DEFAULT_MAX_CONNECTIONS } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import { LxcfsWebhookError } from '../../src/errors.js';
 import { readJsonFixture } from '../helpers/paths.js';
-import {
-  eventually,
-  HOST,
-  memoryLogger,
-  SecretVolume,
-  send,
-  underLoad,
-  type LogLine,
-} from '../helpers/webhook.js';
+import { HOST, memoryLogger, SecretVolume, send, underLoad } from '../helpers/webhook.js';
+import { errMessage, type LogLine } from '../helpers/log-lines.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const review = () => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json');
 const fingerprintOf = (pair: IssuedCertificate) => new X509Certificate(pair.certPem).fingerprint256;
@@ -117,12 +111,12 @@ describe('TLS certificate files', () => {
       const load = await underLoad(webhook.port, ca.certPem, async (seen) => {
         assert.equal(seen(), fingerprintOf(pairs[0]!));
         volume.write(pairs[1]!);
-        await eventually(
+        await waitUntil(
           'new connections see the second certificate',
           () => seen() === fingerprintOf(pairs[1]!),
         );
         volume.write(pairs[2]!);
-        await eventually(
+        await waitUntil(
           'new connections see the third certificate',
           () => seen() === fingerprintOf(pairs[2]!),
         );
@@ -145,18 +139,18 @@ describe('TLS certificate files', () => {
     try {
       const load = await underLoad(webhook.port, ca.certPem, async (seen) => {
         writeFileSync(certFile, pairs[1]!.certPem);
-        await eventually('a warning about the mismatched pair', () => warned(lines));
+        await waitUntil('a warning about the mismatched pair', () => warned(lines));
         const reply = await send(webhook.port, review(), { ca: ca.certPem });
         assert.equal(reply.fingerprint256, fingerprintOf(pairs[0]!));
         writeFileSync(keyFile, pairs[1]!.keyPem);
-        await eventually(
+        await waitUntil(
           'new connections see the new certificate',
           () => seen() === fingerprintOf(pairs[1]!),
         );
       });
       assert.deepEqual(load.failures, []);
       const warning = lines.find((l) => l.level === 'warn');
-      assert.match(String(warning?.err), /is not the key of the certificate/);
+      assert.match(errMessage(warning), /is not the key of the certificate/);
     } finally {
       await webhook.stop();
     }
@@ -170,7 +164,7 @@ describe('TLS certificate files', () => {
     const { webhook, lines } = await serve(certFile, keyFile, HOUR);
     try {
       writeFileSync(certFile, pairs[1]!.certPem.slice(0, pairs[1]!.certPem.length / 2));
-      await eventually('a warning about the half-written certificate', () => warned(lines));
+      await waitUntil('a warning about the half-written certificate', () => warned(lines));
       const reply = await send(webhook.port, review(), { ca: ca.certPem });
       assert.equal(reply.status, 200);
       assert.equal(reply.fingerprint256, fingerprintOf(pairs[0]!));
@@ -178,7 +172,7 @@ describe('TLS certificate files', () => {
       writeFileSync(certFile, pairs[1]!.certPem.slice(0, pairs[1]!.certPem.length / 2));
       await sleep(500);
       assert.equal(lines.filter((l) => l.level === 'warn').length, 1);
-      assert.match(String(lines.find((l) => l.level === 'warn')?.err), /holds no PEM certificate/);
+      assert.match(errMessage(lines.find((l) => l.level === 'warn')), /holds no PEM certificate/);
     } finally {
       await webhook.stop();
     }
@@ -195,7 +189,7 @@ describe('TLS certificate files', () => {
     try {
       writeFileSync(join(elsewhere, 'tls.crt'), pairs[1]!.certPem);
       writeFileSync(join(elsewhere, 'tls.key'), pairs[1]!.keyPem);
-      await eventually(
+      await waitUntil(
         'the new certificate after a poll',
         async () =>
           (await send(webhook.port, review(), { ca: ca.certPem })).fingerprint256 ===

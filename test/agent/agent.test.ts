@@ -20,9 +20,9 @@ import {
   statOutcome,
   targetDepths,
   waitAllHealthy,
-  waitUntil,
   withLxcfs,
 } from '../helpers/node.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /**
  * The container's mounts, without the kernel's `//deleted` mark: a lookup through a dead lxcfs (any
@@ -170,7 +170,7 @@ test('files looked up while lxcfs is dead (the kernel drops their dentries) are 
     'every container reads every file again',
     async () =>
       (await Promise.all(containers.map((c) => c.readsEvery(DEFAULT_FILES)))).every(Boolean),
-    20_000,
+    { timeoutMs: 20_000 },
   );
   await waitAllHealthy(containers);
 });
@@ -193,13 +193,13 @@ test('a hung lxcfs (SIGSTOP) never blocks the agent: it is killed after the grac
   await waitUntil(
     'reads inside the container fail',
     async () => (await agent.metric('lxcfs_webhook_agent_unreadable_files')) > 0,
-    3000,
+    { timeoutMs: 3000 },
   );
 
   await waitUntil(
     'the agent reports not ready',
     async () => (await agent.get('/readyz')).status === 503,
-    3000,
+    { timeoutMs: 3000 },
   );
   const started = Date.now();
   assert.equal((await agent.get('/livez')).status, 200);
@@ -398,7 +398,7 @@ test('known fatal errors at start: one line naming the fix, exit code 2', async 
   await waitUntil(
     'the other lxcfs mounted',
     () => node.ownMounts().some((m) => m.mountPoint === join(node.dir, 'elsewhere')),
-    5000,
+    { timeoutMs: 5000 },
   );
   await expectFatal([], /--fuse-mount: another lxcfs holds the pidfile .*lxcfs\.pid: stop it/);
 });

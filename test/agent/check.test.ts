@@ -1,39 +1,27 @@
 // `lxcfs-webhook check node` against a real agent, lxcfs and container.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { after, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_FILES } from '../../src/config/defaults.js';
-import { helperPath, LIMITS, TestNode } from '../helpers/node.js';
-import { cliPath } from '../helpers/paths.js';
+import { LIMITS, TestNode } from '../helpers/node.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const node = new TestNode();
 after(() => node.cleanup());
 
-function check(...extra: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const args = [
-    cliPath,
-    'check',
-    ...extra,
-    '--lxcfs-root',
-    node.anchor,
-    '--fuse-mount',
-    node.fuseMount,
-    '--remount-helper',
-    helperPath,
-  ];
-  return new Promise((resolve) => {
-    execFile(process.execPath, args, { timeout: 15_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
-    );
-  });
+function check(...extra: string[]): Promise<CliResult> {
+  return runCli(['check', ...extra, ...node.pathFlags]);
 }
 
 test('check node: a healthy node is one screen ending in OK, exit 0; a broken one lists problems, exit 1', async () => {
   const agent = await node.startAgent();
   await agent.waitReady();
   const c = await node.container({ name: 'c', ...LIMITS, files: DEFAULT_FILES });
-  while ((await agent.metric('lxcfs_webhook_agent_containers_covered')) !== 1) await sleep(50);
+  await waitUntil(
+    'the container covered',
+    async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1,
+  );
 
   const healthy = await check('node');
   // lxcfs instances of other tests on a shared machine are other lxcfs to this check: nothing else may be wrong.
@@ -112,7 +100,10 @@ test('check node: files that mountinfo shows live but that do not answer inside 
   const agent = await node.startAgent(['--hang-grace', '5m']);
   await agent.waitReady();
   const c = await node.container({ name: 'hung', ...LIMITS, files: DEFAULT_FILES });
-  while ((await agent.metric('lxcfs_webhook_agent_containers_covered')) < 1) await sleep(50);
+  await waitUntil(
+    'the container covered',
+    async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) >= 1,
+  );
   const lxcfs = node.lxcfsPid();
   process.kill(lxcfs, 'SIGSTOP');
   try {

@@ -6,7 +6,8 @@ import { chmodSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readLxcfsVersion, resetsCgroupOptions } from '../../src/agent/lxcfs/version.js';
-import { scratchNode, startReadyAgent, waitUntil, withLxcfs } from '../helpers/node.js';
+import { scratchNode, startReadyAgent, withLxcfs } from '../helpers/node.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const version = readLxcfsVersion('lxcfs', 5000)!;
 const argvOf = (pid: number) =>
@@ -73,7 +74,7 @@ test('an --lxcfs-args flag this lxcfs rejects stops the agent at start, naming t
   await waitUntil(
     'nothing was mounted',
     () => !node.ownMounts().some((m) => m.mountPoint === node.fuseMount),
-    1000,
+    { timeoutMs: 1000 },
   );
 });
 

@@ -1,31 +1,15 @@
 // `lxcfs-webhook agent --uninstall` (what the clean-up DaemonSet runs) against a real agent and lxcfs:
 // afterwards the node has no lxcfs process, no mount and no directory of ours left.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findLxcfsServing } from '../../src/agent/lxcfs/process.js';
-import { cliPath } from '../helpers/paths.js';
-import { helperPath, TestNode } from '../helpers/node.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
+import { TestNode } from '../helpers/node.js';
 
-function uninstall(node: TestNode): Promise<{ code: number; stdout: string }> {
-  const args = [
-    cliPath,
-    'agent',
-    '--uninstall',
-    '--lxcfs-root',
-    node.anchor,
-    '--fuse-mount',
-    node.fuseMount,
-    '--remount-helper',
-    helperPath,
-  ];
-  return new Promise((resolve) => {
-    execFile(process.execPath, args, { timeout: 30_000 }, (err, stdout) =>
-      resolve({ code: err ? Number(err.code) : 0, stdout }),
-    );
-  });
+function uninstall(node: TestNode): Promise<CliResult> {
+  return runCli(['agent', '--uninstall', ...node.pathFlags]);
 }
 
 function assertNothingLeft(node: TestNode): void {

@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { cliPath } from '../helpers/paths.js';
+import { runCli } from '../helpers/run-cli.js';
 
-function agentCli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cliPath, 'agent', ...args],
-      { timeout: 10_000 },
-      (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
-    );
-  });
-}
+const agentCli = (...args: string[]) => runCli(['agent', ...args]);
 
 test('--help lists every flag with its default', async () => {
   const { code, stdout } = await agentCli('--help');

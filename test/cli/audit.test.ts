@@ -1,7 +1,6 @@
 // `lxcfs-webhook audit` as users run it (the compiled CLI in a child process, files and stdin), its exit
 // codes and messages, and the kubectl plugin: the real kubectl finding `kubectl-lxcfs` on PATH.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   mkdtempSync,
@@ -15,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { cliPath, fixturePath, repoRoot } from '../helpers/paths.js';
-import { runCli } from '../helpers/run-cli.js';
+import { runCli, runCommand } from '../helpers/run-cli.js';
 
 const cluster = fixturePath('audit', 'cluster.json');
 const clean = fixturePath('audit', 'clean.json');
@@ -36,9 +35,9 @@ const namespace = (name: string, labels: Record<string, string> = {}) => ({
 });
 
 describe('lxcfs-webhook audit', () => {
-  it('prints the affected pods and one fix per owner, exit 1', () => {
-    const result = runCli(['audit', '-f', cluster]);
-    assert.equal(result.status, 1, result.stderr);
+  it('prints the affected pods and one fix per owner, exit 1', async () => {
+    const result = await runCli(['audit', '-f', cluster]);
+    assert.equal(result.code, 1, result.stderr);
     assert.match(result.stdout, /^NAMESPACE +POD +MODE +FINDING +OWNER +DETAIL$/m);
     assert.match(
       result.stdout,
@@ -56,10 +55,10 @@ describe('lxcfs-webhook audit', () => {
     assert.equal(result.stderr, '');
   });
 
-  it('says so and exits 0 on a clean cluster, from stdin with -f - or with no -f', () => {
+  it('says so and exits 0 on a clean cluster, from stdin with -f - or with no -f', async () => {
     for (const args of [['-f', '-'], []]) {
-      const result = runCli(['audit', ...args], { stdin: readFileSync(clean, 'utf8') });
-      assert.equal(result.status, 0, result.stderr);
+      const result = await runCli(['audit', ...args], { stdin: readFileSync(clean, 'utf8') });
+      assert.equal(result.code, 0, result.stderr);
       assert.equal(
         result.stdout,
         'audited 6 pods in 4 namespaces; selected by the webhook: 2 required, 2 enabled, 0 pod-label; none affected\n',
@@ -67,9 +66,9 @@ describe('lxcfs-webhook audit', () => {
     }
   });
 
-  it('writes the whole report as JSON with -o json', () => {
-    const result = runCli(['audit', '-o', 'json', '-f', cluster]);
-    assert.equal(result.status, 1);
+  it('writes the whole report as JSON with -o json', async () => {
+    const result = await runCli(['audit', '-o', 'json', '-f', cluster]);
+    assert.equal(result.code, 1);
     const report = JSON.parse(result.stdout) as {
       pods: Array<{ finding: { kind: string } }>;
       fixes: unknown[];
@@ -83,7 +82,7 @@ describe('lxcfs-webhook audit', () => {
     assert.equal(report.fixes.length, 12);
   });
 
-  it('reads several files: namespaces in one, pods in another', () => {
+  it('reads several files: namespaces in one, pods in another', async () => {
     const items = (JSON.parse(readFileSync(clean, 'utf8')) as { items: Array<{ kind: string }> })
       .items;
     const nsFile = file('ns.json', list(items.filter((o) => o.kind === 'Namespace')));
@@ -92,12 +91,12 @@ describe('lxcfs-webhook audit', () => {
       kind: 'PodList',
       items: items.filter((o) => o.kind === 'Pod').map(({ kind: _, ...rest }) => rest),
     });
-    const result = runCli(['audit', '-f', nsFile, '-f', podFile]);
-    assert.equal(result.status, 0, result.stderr);
+    const result = await runCli(['audit', '-f', nsFile, '-f', podFile]);
+    assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /audited 6 pods/);
   });
 
-  it('audits namespaces labelled mount-lxcfs=enabled only with --mount-lxcfs-label, as the install with that component', () => {
+  it('audits namespaces labelled mount-lxcfs=enabled only with --mount-lxcfs-label, as the install with that component', async () => {
     const pod = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -109,9 +108,13 @@ describe('lxcfs-webhook audit', () => {
       'mount-lxcfs.json',
       list([namespace('legacy', { 'mount-lxcfs': 'enabled' }), pod]),
     );
-    assert.equal(runCli(['audit', '-f', input]).status, 0, 'not selected by the default install');
-    const result = runCli(['audit', '--mount-lxcfs-label', '-f', input]);
-    assert.equal(result.status, 1, result.stderr);
+    assert.equal(
+      (await runCli(['audit', '-f', input])).code,
+      0,
+      'not selected by the default install',
+    );
+    const result = await runCli(['audit', '--mount-lxcfs-label', '-f', input]);
+    assert.equal(result.code, 1, result.stderr);
     assert.match(result.stdout, /legacy\s+app\s+enabled\s+never-injected/);
   });
 
@@ -202,9 +205,9 @@ describe('lxcfs-webhook audit', () => {
     ],
   ];
   for (const [what, args, message] of unusable) {
-    it(`exits 2 on ${what}, saying why`, () => {
-      const result = runCli(['audit', ...args]);
-      assert.equal(result.status, 2, result.stdout);
+    it(`exits 2 on ${what}, saying why`, async () => {
+      const result = await runCli(['audit', ...args]);
+      assert.equal(result.code, 2, result.stdout);
       assert.equal(result.stdout, '');
       assert.match(result.stderr, message);
     });
@@ -221,10 +224,9 @@ describe('the kubectl plugin kubectl-lxcfs', () => {
   const target = join(repoRoot, pkg.bin['kubectl-lxcfs'] ?? 'missing');
   symlinkSync(target, join(bin, 'kubectl-lxcfs'));
   chmodSync(target, statSync(target).mode | 0o111);
-  const kubectl = (args: string[], input = '') =>
-    spawnSync('kubectl', args, {
-      encoding: 'utf8',
-      input,
+  const kubectl = (args: string[], stdin = '') =>
+    runCommand('kubectl', args, {
+      stdin,
       env: {
         ...process.env,
         PATH: `${bin}:${join(process.execPath, '..')}:${process.env.PATH ?? ''}`,
@@ -235,24 +237,29 @@ describe('the kubectl plugin kubectl-lxcfs', () => {
     assert.equal(pkg.bin['kubectl-lxcfs'], pkg.bin['lxcfs-webhook']);
     assert.equal(target, cliPath);
   });
-  it('is found by kubectl on PATH', () => {
-    const result = kubectl(['plugin', 'list']);
+  it('is found by kubectl on PATH', async () => {
+    const result = await kubectl(['plugin', 'list']);
     assert.match(result.stdout, new RegExp(`${bin}/kubectl-lxcfs`), result.stderr);
   });
-  it('runs `kubectl lxcfs audit -f FILE` and from stdin, with its exit code', () => {
-    const found = kubectl(['lxcfs', 'audit', '-f', cluster]);
-    assert.equal(found.status, 1, found.stderr);
+  it('runs `kubectl lxcfs audit -f FILE` and from stdin, with its exit code', async () => {
+    const found = await kubectl(['lxcfs', 'audit', '-f', cluster]);
+    assert.equal(found.code, 1, found.stderr);
     assert.match(found.stdout, /kubectl -n shop rollout restart statefulset\/db/);
-    const piped = kubectl(['lxcfs', 'audit'], readFileSync(clean, 'utf8'));
-    assert.equal(piped.status, 0, piped.stderr);
+    const piped = await kubectl(['lxcfs', 'audit'], readFileSync(clean, 'utf8'));
+    assert.equal(piped.code, 0, piped.stderr);
     assert.match(piped.stdout, /none affected/);
   });
-  it('runs the other commands: `kubectl lxcfs inject -f`, `kubectl lxcfs --help`', () => {
-    const injected = kubectl(['lxcfs', 'inject', '-f', join(repoRoot, 'examples', 'web.yaml')]);
-    assert.equal(injected.status, 0, injected.stderr);
+  it('runs the other commands: `kubectl lxcfs inject -f`, `kubectl lxcfs --help`', async () => {
+    const injected = await kubectl([
+      'lxcfs',
+      'inject',
+      '-f',
+      join(repoRoot, 'examples', 'web.yaml'),
+    ]);
+    assert.equal(injected.code, 0, injected.stderr);
     assert.match(injected.stdout, /lxcfs-proc-meminfo/);
-    const help = kubectl(['lxcfs', '--help']);
-    assert.equal(help.status, 0);
+    const help = await kubectl(['lxcfs', '--help']);
+    assert.equal(help.code, 0);
     assert.match(help.stdout, /audit +find running pods/);
   });
 });

@@ -20,8 +20,16 @@ function tempDir(): string {
 describe('lxcfs-webhook certs', () => {
   it('writes a certificate a TLS client trusting only the CA accepts for the Service name', async () => {
     const out = tempDir();
-    const result = runCli(['certs', '--out', out, '--namespace', 'platform', '--service', 'lxcfs']);
-    assert.equal(result.status, 0, result.stderr);
+    const result = await runCli([
+      'certs',
+      '--out',
+      out,
+      '--namespace',
+      'platform',
+      '--service',
+      'lxcfs',
+    ]);
+    assert.equal(result.code, 0, result.stderr);
     assert.equal(
       statSync(join(out, 'ca.key')).mode & 0o077,
       0,
@@ -58,7 +66,7 @@ describe('lxcfs-webhook certs', () => {
     }
   });
 
-  it('refuses bad flags with the fix, writing nothing', () => {
+  it('refuses bad flags with the fix, writing nothing', async () => {
     const out = tempDir();
     const cases: Array<[string[], RegExp]> = [
       [['certs'], /--out is required/],
@@ -77,18 +85,18 @@ describe('lxcfs-webhook certs', () => {
       [['certs', '--out', out, '--valid-days', '1e3'], /flag --valid-days has value "1e3"/],
     ];
     for (const [args, message] of cases) {
-      const result = runCli(args);
-      assert.equal(result.status, 2, args.join(' '));
+      const result = await runCli(args);
+      assert.equal(result.code, 2, args.join(' '));
       assert.match(result.stderr, message);
     }
   });
 
-  it('says how to start over when the CA in --out is damaged', () => {
+  it('says how to start over when the CA in --out is damaged', async () => {
     const out = tempDir();
-    assert.equal(runCli(['certs', '--out', out]).status, 0);
+    assert.equal((await runCli(['certs', '--out', out])).code, 0);
     writeFileSync(join(out, 'ca.key'), readFileSync(join(out, 'tls.key')));
-    const result = runCli(['certs', '--out', out]);
-    assert.equal(result.status, 2);
+    const result = await runCli(['certs', '--out', out]);
+    assert.equal(result.code, 2);
     assert.match(
       result.stderr,
       /ca.key is not its key; remove ca.crt and ca.key to start a new CA/,

@@ -11,9 +11,9 @@ describe('lxcfs-webhook docker-args', () => {
   const root = mkdtempSync(join(tmpdir(), 'lxcfs-root-'));
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  it('prints one read-only --mount type=bind flag per default file, one per line', () => {
-    const result = runCli(['docker-args']);
-    assert.equal(result.status, 0);
+  it('prints one read-only --mount type=bind flag per default file, one per line', async () => {
+    const result = await runCli(['docker-args']);
+    assert.equal(result.code, 0);
     assert.equal(
       result.stdout,
       DEFAULT_FILES.map(
@@ -22,17 +22,17 @@ describe('lxcfs-webhook docker-args', () => {
     );
   });
 
-  it('prints -v flags with --style v', () => {
-    const result = runCli(['docker-args', '--style', 'v']);
-    assert.equal(result.status, 0);
+  it('prints -v flags with --style v', async () => {
+    const result = await runCli(['docker-args', '--style', 'v']);
+    assert.equal(result.code, 0);
     assert.equal(
       result.stdout,
       DEFAULT_FILES.map((file) => `-v /var/lib/lxcfs${file}:${file}:ro\n`).join(''),
     );
   });
 
-  it('honours --lxcfs-root and --files, and prints them on one line with --format inline', () => {
-    const mount = runCli([
+  it('honours --lxcfs-root and --files, and prints them on one line with --format inline', async () => {
+    const mount = await runCli([
       'docker-args',
       '--lxcfs-root',
       '/run/lxcfs/',
@@ -45,7 +45,7 @@ describe('lxcfs-webhook docker-args', () => {
       mount.stdout,
       '--mount type=bind,source=/run/lxcfs/proc/meminfo,target=/proc/meminfo,readonly\n',
     );
-    const result = runCli([
+    const result = await runCli([
       'docker-args',
       '--lxcfs-root',
       '/run/lxcfs/',
@@ -56,25 +56,19 @@ describe('lxcfs-webhook docker-args', () => {
       '--style',
       'v',
     ]);
-    assert.equal(result.status, 0);
+    assert.equal(result.code, 0);
     assert.equal(
       result.stdout,
       '-v /run/lxcfs/proc/meminfo:/proc/meminfo:ro -v /run/lxcfs/sys/devices/system/cpu/online:/sys/devices/system/cpu/online:ro\n',
     );
   });
 
-  it('splits into docker run arguments the way $(…) does, in either format', () => {
+  it('splits into docker run arguments the way $(…) does, in either format', async () => {
     for (const format of ['lines', 'inline']) {
-      const words = runCli([
-        'docker-args',
-        '--files',
-        'meminfo,stat',
-        '--format',
-        format,
-        '--style',
-        'v',
-      ])
-        .stdout.trim()
+      const words = (
+        await runCli(['docker-args', '--files', 'meminfo,stat', '--format', format, '--style', 'v'])
+      ).stdout
+        .trim()
         .split(/\s+/);
       assert.deepEqual(words, [
         '-v',
@@ -82,8 +76,10 @@ describe('lxcfs-webhook docker-args', () => {
         '-v',
         '/var/lib/lxcfs/proc/stat:/proc/stat:ro',
       ]);
-      const mounts = runCli(['docker-args', '--files', 'meminfo', '--format', format])
-        .stdout.trim()
+      const mounts = (
+        await runCli(['docker-args', '--files', 'meminfo', '--format', format])
+      ).stdout
+        .trim()
         .split(/\s+/);
       assert.deepEqual(mounts, [
         '--mount',
@@ -92,20 +88,21 @@ describe('lxcfs-webhook docker-args', () => {
     }
   });
 
-  it('warns on stderr when the files are missing on this machine, and not when they are there', () => {
-    const missing = runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo']);
-    assert.equal(missing.status, 0);
+  it('warns on stderr when the files are missing on this machine, and not when they are there', async () => {
+    const missing = await runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo']);
+    assert.equal(missing.code, 0);
     assert.match(
       missing.stderr,
       /warning: 1 of 1 files are missing on this machine \(.*\/proc\/meminfo\); start lxcfs first: the container will not start until then/,
     );
     assert.match(
-      runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo', '--style', 'v']).stderr,
+      (await runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo', '--style', 'v']))
+        .stderr,
       /docker would create empty directories/,
     );
     mkdirSync(dirname(join(root, 'proc/meminfo')), { recursive: true });
     writeFileSync(join(root, 'proc/meminfo'), 'MemTotal: 262144 kB\n');
-    const present = runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo']);
+    const present = await runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo']);
     assert.equal(present.stderr, '');
     assert.equal(
       present.stdout,
@@ -113,9 +110,9 @@ describe('lxcfs-webhook docker-args', () => {
     );
   });
 
-  it('refuses a file lxcfs does not serve, listing the allowed ones', () => {
-    const result = runCli(['docker-args', '--files', 'meminfo,pressure']);
-    assert.equal(result.status, 2);
+  it('refuses a file lxcfs does not serve, listing the allowed ones', async () => {
+    const result = await runCli(['docker-args', '--files', 'meminfo,pressure']);
+    assert.equal(result.code, 2);
     assert.equal(result.stdout, '');
     assert.match(
       result.stderr,
@@ -123,14 +120,14 @@ describe('lxcfs-webhook docker-args', () => {
     );
   });
 
-  it('refuses a root that -v cannot carry and an unknown format', () => {
+  it('refuses a root that -v cannot carry and an unknown format', async () => {
     assert.match(
-      runCli(['docker-args', '--lxcfs-root', '/var/lib/my lxcfs']).stderr,
+      (await runCli(['docker-args', '--lxcfs-root', '/var/lib/my lxcfs'])).stderr,
       /flag --lxcfs-root has value "\/var\/lib\/my lxcfs"; expected an absolute directory without spaces, colons or commas \(docker -v and --mount flags cannot carry them\)/,
     );
-    assert.equal(runCli(['docker-args', '--lxcfs-root', '/var/lib/a,b']).status, 2);
-    const format = runCli(['docker-args', '--format', 'json']);
-    assert.equal(format.status, 2);
+    assert.equal((await runCli(['docker-args', '--lxcfs-root', '/var/lib/a,b'])).code, 2);
+    const format = await runCli(['docker-args', '--format', 'json']);
+    assert.equal(format.code, 2);
     assert.match(
       format.stderr,
       /flag --format has value "json"; expected lines or inline; see 'lxcfs-webhook docker-args --help'/,

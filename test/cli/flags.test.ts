@@ -308,10 +308,12 @@ function shownDefaults(usage: string): Map<string, string> {
 }
 
 describe('--help', () => {
-  it(`fits in ${HELP_WIDTH} columns, for every command and the command list`, () => {
+  it(`fits in ${HELP_WIDTH} columns, for every command and the command list`, async () => {
     const helps = [
-      ['lxcfs-webhook', runCli(['--help']).stdout],
-      ...commands.map(([c]) => [c.name, runCli([c.name, '--help']).stdout]),
+      ['lxcfs-webhook', (await runCli(['--help'])).stdout],
+      ...(await Promise.all(
+        commands.map(async ([c]) => [c.name, (await runCli([c.name, '--help'])).stdout]),
+      )),
     ];
     for (const [name, help] of helps) {
       assert.ok(help!.includes('usage: lxcfs-webhook'), name);

@@ -15,16 +15,16 @@ import { runCli, type CliResult } from '../helpers/run-cli.js';
 const manifest = (name: string) => fixturePath('manifests', name);
 const read = (path: string) => readFileSync(path, 'utf8');
 
-function inject(args: string[], stdin?: string): CliResult {
-  const result = runCli(['inject', ...args], { stdin });
-  assert.equal(result.status, 0, `inject ${args.join(' ')} failed: ${result.stderr}`);
+async function inject(args: string[], stdin?: string): Promise<CliResult> {
+  const result = await runCli(['inject', ...args], { stdin });
+  assert.equal(result.code, 0, `inject ${args.join(' ')} failed: ${result.stderr}`);
   return result;
 }
 
-function failInject(args: string[], stdin?: string): CliResult {
-  const result = runCli(['inject', ...args], { stdin });
+async function failInject(args: string[], stdin?: string): Promise<CliResult> {
+  const result = await runCli(['inject', ...args], { stdin });
   assert.equal(
-    result.status,
+    result.code,
     2,
     `inject ${args.join(' ')} should fail with 2; stderr: ${result.stderr}`,
   );
@@ -100,8 +100,8 @@ function assertValidOutput(yaml: string): Array<{ object: Record<string, unknown
 const stderrLines = (result: CliResult) => result.stderr.trimEnd().split('\n');
 
 describe('lxcfs-webhook inject', () => {
-  it('injects every kind with a pod, leaves the rest alone, and says so per object', () => {
-    const result = inject(['-f', manifest('all-kinds.yaml')]);
+  it('injects every kind with a pod, leaves the rest alone, and says so per object', async () => {
+    const result = await inject(['-f', manifest('all-kinds.yaml')]);
     const output = assertValidOutput(result.stdout);
     assert.deepEqual(
       output.map(({ object }) => object.kind),
@@ -152,9 +152,9 @@ describe('lxcfs-webhook inject', () => {
     ]);
   });
 
-  it('copies objects that are not workloads byte for byte', () => {
+  it('copies objects that are not workloads byte for byte', async () => {
     const input = read(manifest('all-kinds.yaml'));
-    const { stdout } = inject(['-f', manifest('all-kinds.yaml')]);
+    const { stdout } = await inject(['-f', manifest('all-kinds.yaml')]);
     const documents = input.split(/^---\n/m);
     for (const kind of ['ConfigMap', 'Service']) {
       const document = documents.find((d) => d.includes(`\nkind: ${kind}\n`));
@@ -168,18 +168,18 @@ describe('lxcfs-webhook inject', () => {
     manifest('commented.yaml'),
     fixturePath('peers', 'ymping-lxcfs-test-deployment.yaml'),
   ]) {
-    it(`changes nothing when run on its own output: ${path.slice(repoRoot.length + 1)}`, () => {
-      const first = inject(['-f', path]).stdout;
-      const second = inject(['-f', '-'], first);
+    it(`changes nothing when run on its own output: ${path.slice(repoRoot.length + 1)}`, async () => {
+      const first = (await inject(['-f', path])).stdout;
+      const second = await inject(['-f', '-'], first);
       assert.equal(second.stdout, first);
       for (const line of stderrLines(second))
         assert.match(line, /: (unchanged: already injected|skipped: not a workload)/);
     });
   }
 
-  it('keeps comments, anchors, quoting and unrelated fields', () => {
+  it('keeps comments, anchors, quoting and unrelated fields', async () => {
     const input = read(manifest('commented.yaml'));
-    const { stdout } = inject(['-f', manifest('commented.yaml')]);
+    const { stdout } = await inject(['-f', manifest('commented.yaml')]);
     for (const comment of input.split('\n').filter((line) => line.trimStart().startsWith('#'))) {
       assert.ok(stdout.includes(comment.trim()), `comment kept: ${comment.trim()}`);
     }
@@ -208,8 +208,8 @@ describe('lxcfs-webhook inject', () => {
     );
   });
 
-  it('reads a JSON List and writes YAML, items in order', () => {
-    const result = inject(['-f', manifest('list.json')]);
+  it('reads a JSON List and writes YAML, items in order', async () => {
+    const result = await inject(['-f', manifest('list.json')]);
     assert.doesNotMatch(result.stdout, /^\s*[{"]/m, 'block YAML, not JSON');
     const [list] = assertValidOutput(result.stdout);
     const items = list?.object.items as Array<Record<string, unknown>>;
@@ -227,36 +227,42 @@ describe('lxcfs-webhook inject', () => {
     ]);
   });
 
-  it('reads stdin with -f - exactly as it reads a file', () => {
-    const fromFile = inject(['-f', manifest('commented.yaml')]);
-    const fromStdin = inject(['-f', '-'], read(manifest('commented.yaml')));
+  it('reads stdin with -f - exactly as it reads a file', async () => {
+    const fromFile = await inject(['-f', manifest('commented.yaml')]);
+    const fromStdin = await inject(['-f', '-'], read(manifest('commented.yaml')));
     assert.equal(fromStdin.stdout, fromFile.stdout);
     assert.equal(fromStdin.stderr, fromFile.stderr);
   });
 
-  it('reads several files into one stream, in order', () => {
-    const result = inject(['-f', manifest('list.json'), '-f', repoRoot + '/examples/web.yaml']);
+  it('reads several files into one stream, in order', async () => {
+    const result = await inject([
+      '-f',
+      manifest('list.json'),
+      '-f',
+      repoRoot + '/examples/web.yaml',
+    ]);
     assert.deepEqual(
       objectsOf(result.stdout).map((o) => o.kind),
       ['List', 'Namespace', 'Deployment', 'Service'],
     );
   });
 
-  it('writes JSON with -o json: one object as is, several as a List', () => {
+  it('writes JSON with -o json: one object as is, several as a List', async () => {
     const one = JSON.parse(
-      inject(['-o', 'json', '-f', fixturePath('peers', 'denverdino-web-deployment.yaml')]).stdout,
+      (await inject(['-o', 'json', '-f', fixturePath('peers', 'denverdino-web-deployment.yaml')]))
+        .stdout,
     ) as Record<string, unknown>;
     assert.equal(one.kind, 'Deployment');
     validateObject(one);
     const several = JSON.parse(
-      inject(['--output', 'json', '-f', manifest('all-kinds.yaml')]).stdout,
+      (await inject(['--output', 'json', '-f', manifest('all-kinds.yaml')])).stdout,
     ) as { kind: string; items: unknown[] };
     assert.equal(several.kind, 'List');
     assert.equal(several.items.length, 11);
   });
 
-  it('honours --lxcfs-root and --files', () => {
-    const { stdout } = inject([
+  it('honours --lxcfs-root and --files', async () => {
+    const { stdout } = await inject([
       '-f',
       manifest('all-kinds.yaml'),
       '--lxcfs-root',
@@ -272,8 +278,8 @@ describe('lxcfs-webhook inject', () => {
     });
   });
 
-  it('respects the opt-out label and annotations, leaving the file as it was', () => {
-    const result = inject(['-f', manifest('opt-out.yaml')]);
+  it('respects the opt-out label and annotations, leaving the file as it was', async () => {
+    const result = await inject(['-f', manifest('opt-out.yaml')]);
     assert.equal(result.stdout, read(manifest('opt-out.yaml')));
     assert.deepEqual(stderrLines(result), [
       'deployment.apps/debug-shell (ns ops): skipped: opted out',
@@ -282,8 +288,8 @@ describe('lxcfs-webhook inject', () => {
     ]);
   });
 
-  it('passes unknown kinds through untouched, including a Job of another API group', () => {
-    const result = inject(['-f', manifest('unknown-kinds.yaml')]);
+  it('passes unknown kinds through untouched, including a Job of another API group', async () => {
+    const result = await inject(['-f', manifest('unknown-kinds.yaml')]);
     assert.equal(result.stdout, read(manifest('unknown-kinds.yaml')));
     assert.deepEqual(stderrLines(result), [
       'rollout.argoproj.io/canary-web: skipped: not a workload',
@@ -292,11 +298,11 @@ describe('lxcfs-webhook inject', () => {
     ]);
   });
 
-  it('prints the warnings of the rules next to the object', () => {
+  it('prints the warnings of the rules next to the object', async () => {
     const pod =
       'apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    lxcfs-webhook.io/files: "meminfo,pressure"\n' +
       'spec:\n  containers:\n  - name: c\n    image: busybox\n';
-    const result = inject(['-f', '-'], pod);
+    const result = await inject(['-f', '-'], pod);
     // Nothing is mounted; only the status annotation, with the whole message, is added.
     assert.ok(result.stdout.startsWith(pod.split('spec:')[0]!), result.stdout);
     assert.match(result.stdout, /lxcfs-webhook\.io\/status: .*"reason":"invalid-annotation"/);
@@ -312,27 +318,27 @@ describe('lxcfs-webhook inject', () => {
     );
   });
 
-  it('skips sandboxed RuntimeClasses, by --sandbox-runtime-classes (gVisor, Kata and sysbox by default)', () => {
+  it('skips sandboxed RuntimeClasses, by --sandbox-runtime-classes (gVisor, Kata and sysbox by default)', async () => {
     const pod =
       'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  runtimeClassName: my-vm\n  containers:\n  - {name: c, image: busybox}\n';
-    assert.match(inject(['-f', '-'], pod).stderr, /^pod\/p: injected/);
+    assert.match((await inject(['-f', '-'], pod)).stderr, /^pod\/p: injected/);
     assert.equal(
-      inject(['-f', '-', '--sandbox-runtime-classes', 'my-*'], pod).stderr,
+      (await inject(['-f', '-', '--sandbox-runtime-classes', 'my-*'], pod)).stderr,
       'pod/p: skipped: sandboxed RuntimeClass (its own kernel or /proc)\n',
     );
     assert.match(
-      failInject(['-f', '-', '--sandbox-runtime-classes', 'My VM'], pod).stderr,
+      (await failInject(['-f', '-', '--sandbox-runtime-classes', 'My VM'], pod)).stderr,
       /--sandbox-runtime-classes.*"My VM".*RuntimeClass names/,
     );
   });
 
-  it("reports a pod with another injector's volumes, named, once", () => {
+  it("reports a pod with another injector's volumes, named, once", async () => {
     const manifests = [
       'apiVersion: v1\nkind: Pod\nmetadata: {name: old-injector}\nspec:\n  containers:\n  - name: app\n    image: app:1',
       '    volumeMounts:\n    - {name: meminfo, mountPath: /proc/meminfo}',
       '  volumes:\n  - {name: meminfo, hostPath: {path: /var/lib/lxcfs/proc/meminfo}}',
     ].join('\n');
-    const result = inject(['-f', '-'], manifests);
+    const result = await inject(['-f', '-'], manifests);
     const pod = objectsOf(result.stdout)[0] as Pod;
     assert.deepEqual(lxcfsMounts(pod, 'app'), {}, 'nothing of ours over theirs');
     assert.deepEqual(stderrLines(result), [
@@ -341,14 +347,14 @@ describe('lxcfs-webhook inject', () => {
     ]);
   });
 
-  it('reports files skipped for a conflict, and workloads without a pod template', () => {
+  it('reports files skipped for a conflict, and workloads without a pod template', async () => {
     const manifests = [
       'apiVersion: v1\nkind: Pod\nmetadata: {name: old-injector}\nspec:\n  containers:\n  - name: app\n    image: app:1',
       '    volumeMounts:\n    - {name: meminfo, mountPath: /proc/meminfo}',
       '  volumes:\n  - {name: meminfo, configMap: {name: fake-meminfo}}',
       '---\n# a kustomize patch\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 5\n',
     ].join('\n');
-    const result = inject(['-f', '-'], manifests);
+    const result = await inject(['-f', '-'], manifests);
     const pod = objectsOf(result.stdout)[0] as Pod;
     assertValidPod(pod);
     assert.equal(Object.keys(lxcfsMounts(pod, 'app')).length, 7);
@@ -371,9 +377,9 @@ describe('lxcfs-webhook inject', () => {
     .sort();
   it('has the example workloads of other injectors to check', () => assert.ok(peers.length >= 4));
   for (const name of peers) {
-    it(`injects the peer example ${name} into a valid Deployment`, () => {
+    it(`injects the peer example ${name} into a valid Deployment`, async () => {
       const [deployment, ...rest] = assertValidOutput(
-        inject(['-f', fixturePath('peers', name)]).stdout,
+        (await inject(['-f', fixturePath('peers', name)])).stdout,
       );
       assert.equal(rest.length, 0);
       assert.equal(deployment?.object.kind, 'Deployment');
@@ -384,9 +390,9 @@ describe('lxcfs-webhook inject', () => {
     });
   }
 
-  it('injects the example web server, which sits in a namespace the webhook selects', () => {
+  it('injects the example web server, which sits in a namespace the webhook selects', async () => {
     const [namespace, deployment, service] = assertValidOutput(
-      inject(['-f', `${repoRoot}/examples/web.yaml`]).stdout,
+      (await inject(['-f', `${repoRoot}/examples/web.yaml`])).stdout,
     );
     assert.deepEqual((namespace?.object.metadata as { labels: unknown }).labels, {
       'lxcfs-admission-webhook': 'enabled',
@@ -403,78 +409,78 @@ describe('lxcfs-webhook inject', () => {
 });
 
 describe('lxcfs-webhook inject errors', () => {
-  it('gives the line and column of a YAML syntax error', () => {
-    const { stderr } = failInject(['-f', manifest('malformed.yaml')]);
+  it('gives the line and column of a YAML syntax error', async () => {
+    const { stderr } = await failInject(['-f', manifest('malformed.yaml')]);
     assert.match(
       stderr,
       /malformed\.yaml: YAML syntax error at line 11, column \d+: .+ \[E_MANIFEST\]/,
     );
   });
 
-  it('names a missing file and a directory given as a file', () => {
+  it('names a missing file and a directory given as a file', async () => {
     assert.match(
-      failInject(['-f', manifest('no-such-file.yaml')]).stderr,
+      (await failInject(['-f', manifest('no-such-file.yaml')])).stderr,
       /no-such-file\.yaml: file not found; check the path/,
     );
     assert.match(
-      failInject(['-f', fixturePath('manifests')]).stderr,
+      (await failInject(['-f', fixturePath('manifests')])).stderr,
       /is a directory; pass each file with its own -f/,
     );
   });
 
-  it('refuses a document that is not an object, naming it', () => {
-    const { stderr } = failInject(['-f', manifest('not-an-object.yaml')]);
+  it('refuses a document that is not an object, naming it', async () => {
+    const { stderr } = await failInject(['-f', manifest('not-an-object.yaml')]);
     assert.match(
       stderr,
       /not-an-object\.yaml, document 2 \(line 6\): is a list, not a Kubernetes object/,
     );
   });
 
-  it('refuses annotation values YAML reads as booleans, as kubectl would', () => {
+  it('refuses annotation values YAML reads as booleans, as kubectl would', async () => {
     const pod =
       'apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    lxcfs-webhook.io/inject: false\nspec:\n  containers: []\n';
-    const { stderr } = failInject(['-f', '-'], pod);
+    const { stderr } = await failInject(['-f', '-'], pod);
     assert.match(
       stderr,
       /stdin, document 1 \(line 1\): metadata\.annotations\["lxcfs-webhook\.io\/inject"\] is a boolean, but annotations must be strings: put the value in quotes/,
     );
   });
 
-  it('refuses to inject through a YAML alias shared by two containers', () => {
+  it('refuses to inject through a YAML alias shared by two containers', async () => {
     const pod =
       'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: x\n    volumeMounts: &m\n' +
       '    - {name: data, mountPath: /data}\n  - name: b\n    image: x\n    volumeMounts: *m\n  volumes:\n  - {name: data, emptyDir: {}}\n';
-    const { stderr } = failInject(['-f', '-'], pod);
+    const { stderr } = await failInject(['-f', '-'], pod);
     assert.match(
       stderr,
       /stdin, document 1 \(line 1\): pod\/p: cannot add spec\.containers\[0\]\.volumeMounts\[-\]: .*anchor \(&m\)/,
     );
   });
 
-  it('refuses bad flags with the allowed values', () => {
+  it('refuses bad flags with the allowed values', async () => {
     assert.match(
-      failInject(['-f', '-', '--files', 'meminfo,pressure']).stderr,
+      (await failInject(['-f', '-', '--files', 'meminfo,pressure'])).stderr,
       /--files has value "meminfo,pressure"; expected a comma-separated list of cpuinfo, diskstats, loadavg, meminfo, slabinfo, stat, swaps, uptime, online/,
     );
     assert.match(
-      failInject(['-f', '-', '-o', 'xml']).stderr,
+      (await failInject(['-f', '-', '-o', 'xml'])).stderr,
       /flag --output has value "xml"; expected yaml or json/,
     );
     assert.match(
-      failInject(['--lxcfs-root', 'relative', '-f', '-']).stderr,
+      (await failInject(['--lxcfs-root', 'relative', '-f', '-'])).stderr,
       /--lxcfs-root has value "relative"; expected an absolute directory/,
     );
     assert.match(
-      failInject(['-f', '-', '--bogus']).stderr,
+      (await failInject(['-f', '-', '--bogus'])).stderr,
       /unknown flag --bogus; see 'lxcfs-webhook inject --help'/,
     );
-    assert.match(failInject(['-f']).stderr, /flag --filename needs a value/);
+    assert.match((await failInject(['-f'])).stderr, /flag --filename needs a value/);
     assert.match(
-      failInject(['web.yaml']).stderr,
+      (await failInject(['web.yaml'])).stderr,
       /unexpected argument "web.yaml"; see .lxcfs-webhook inject --help./,
     );
     assert.match(
-      failInject([]).stderr,
+      (await failInject([])).stderr,
       /no manifest given; name one with -f FILE, or -f - to read stdin/,
     );
   });

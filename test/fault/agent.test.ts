@@ -15,10 +15,10 @@ import {
   statOutcome,
   targetDepths,
   waitAllHealthy,
-  waitUntil,
   withLxcfs,
   type TestNode,
 } from '../helpers/node.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /** `min/median/max` of a list of milliseconds. */
 function spread(ms: readonly number[]): string {
@@ -50,11 +50,9 @@ const readsAll = async (containers: readonly TestContainer[]) =>
 /** Milliseconds from `since` until every container reads every file; fails after 20 s naming what does not. */
 async function recoveryMs(containers: readonly TestContainer[], since: number): Promise<number> {
   try {
-    await waitUntil(
-      'every container reads every lxcfs file again',
-      () => readsAll(containers),
-      20_000,
-    );
+    await waitUntil('every container reads every lxcfs file again', () => readsAll(containers), {
+      timeoutMs: 20_000,
+    });
   } catch (err) {
     const failing = await Promise.all(
       containers.map(async (c) => {

@@ -27,7 +27,6 @@ import {
 } from '../../src/config/defaults.js';
 import { readJsonFixture } from '../helpers/paths.js';
 import {
-  eventually,
   HOST,
   rawConnection,
   SecretVolume,
@@ -36,6 +35,7 @@ import {
   underLoad,
   type ServeProcess,
 } from '../helpers/webhook.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const review = () => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json');
 const fingerprintOf = (pair: IssuedCertificate) => new X509Certificate(pair.certPem).fingerprint256;
@@ -101,10 +101,10 @@ const PARTIAL_CLIENT_HELLO = Buffer.from([
 
 /** Waits until the serve process's descriptor count is back within `slack` of `baseline`. */
 async function fdsBackTo(serve: ServeProcess, baseline: number, slack = 3): Promise<Footprint> {
-  await eventually(
+  await waitUntil(
     `descriptors of serve back to ${baseline} (±${slack})`,
     () => footprint(serve.child.pid!).fds <= baseline + slack,
-    20_000,
+    { timeoutMs: 20_000 },
   );
   return footprint(serve.child.pid!);
 }
@@ -178,16 +178,16 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
           const started = performance.now();
           const silent = await openSilentClients(serve.port, 1500, undefined);
           const partial = await openSilentClients(serve.port, 500, PARTIAL_CLIENT_HELLO);
-          await eventually(
+          await waitUntil(
             'serve holding all 2,000 connections',
             () => footprint(serve.child.pid!).fds >= baseline.fds + 2000,
           );
           const during = footprint(serve.child.pid!);
           // The server, not the client, must end every one of them: the clients never close first.
-          await eventually(
+          await waitUntil(
             'the server closing every silent and half-handshaken connection',
             () => silent.closed() + partial.closed() === 2000,
-            TLS_HANDSHAKE_TIMEOUT_MS + 15_000,
+            { timeoutMs: TLS_HANDSHAKE_TIMEOUT_MS + 15_000 },
           );
           const cutAfterS = (performance.now() - started) / 1000;
           const afterwards = await fdsBackTo(serve, baseline.fds);
@@ -310,7 +310,7 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
             for (const pair of [pairs[1]!, pairs[2]!, pairs[3]!, pairs[0]!]) {
               volume.write(pair);
               symlinkSwaps++;
-              await eventually(
+              await waitUntil(
                 'new connections seeing the swapped-in certificate',
                 () => seen() === fingerprintOf(pair),
               );
@@ -340,7 +340,7 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
               writeFileSync(files.certFile, pair.certPem);
               writeFileSync(files.keyFile, pair.keyPem);
               rewrites++;
-              await eventually(
+              await waitUntil(
                 'new connections seeing the rewritten certificate',
                 () => seen() === fingerprintOf(pair),
               );

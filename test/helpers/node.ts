@@ -6,7 +6,6 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import {
@@ -31,6 +30,8 @@ import {
   type TestContainer,
 } from './container.js';
 import { cliPath, repoRoot } from './paths.js';
+import { collectLogLines, type LogLine } from './log-lines.js';
+import { waitUntil } from './wait.js';
 
 export const helperPath = join(repoRoot, 'native', 'build', 'lxcfs-remount');
 const miniInitSource = join(repoRoot, 'test', 'helpers', 'mini-init.c');
@@ -40,12 +41,6 @@ export const LIMITS = { memoryBytes: 256 * 1024 * 1024, cpuQuotaUs: 50_000 } as 
 /** What a container with those limits reads through lxcfs. */
 export const EXPECTED_MEMTOTAL = 'MemTotal:         262144 kB';
 
-export interface LogLine {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
-
 /** The agent as a real process (`lxcfs-webhook agent`), with its JSON log collected. */
 export class AgentProcess {
   readonly logs: LogLine[] = [];
@@ -54,13 +49,7 @@ export class AgentProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(readonly child: ChildProcess) {
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (pending + chunk).split('\n');
-      pending = lines.pop()!;
-      for (const line of lines)
-        if (line.startsWith('{')) this.logs.push(JSON.parse(line) as LogLine);
-    });
+    collectLogLines(child.stdout!, this.logs);
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => resolve({ code, signal })),
@@ -77,18 +66,15 @@ export class AgentProcess {
     timeoutMs = 15_000,
     since = 0,
   ): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.logs.slice(since).find(match);
-      if (line) return line;
-      if (!this.running)
-        throw new Error(`agent exited while waiting for a log line; stderr: ${this.stderr}`);
-      if (Date.now() > deadline)
-        throw new Error(
-          `no matching agent log line within ${timeoutMs} ms; last: ${JSON.stringify(this.logs.slice(-5))}`,
-        );
-      await sleep(20);
-    }
+    return waitUntil('a matching agent log line', () => this.logs.slice(since).find(match), {
+      timeoutMs,
+      intervalMs: 20,
+      abandon: () => (this.running ? undefined : `the agent exited; stderr: ${this.stderr}`),
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; last lines: ${JSON.stringify(this.logs.slice(-5))}`, {
+        cause: err,
+      });
+    });
   }
 
   async get(path: string): Promise<{ status: number; body: string }> {
@@ -97,15 +83,21 @@ export class AgentProcess {
   }
 
   async waitReady(timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last = { status: 0, body: '' };
-    while (Date.now() < deadline) {
-      if (!this.running) throw new Error(`agent exited before ready; stderr: ${this.stderr}`);
-      last = await this.get('/readyz');
-      if (last.status === 200) return;
-      await sleep(50);
-    }
-    throw new Error(`agent not ready within ${timeoutMs} ms: ${last.body}`);
+    let last = '';
+    await waitUntil(
+      'the agent ready',
+      async () => {
+        const ready = await this.get('/readyz');
+        last = ready.body;
+        return ready.status === 200;
+      },
+      {
+        timeoutMs,
+        abandon: () => (this.running ? undefined : `it exited; stderr: ${this.stderr}`),
+      },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; /readyz said: ${last}`, { cause: err });
+    });
   }
 
   /** The sum of a metric's samples whose labels contain `labels` (e.g. 'result="done"'). */
@@ -175,17 +167,24 @@ export class TestNode {
     return agent;
   }
 
-  /** Runs `lxcfs-webhook agent` on this node with short intervals. */
-  spawnAgent(extraArgs: readonly string[] = []): AgentProcess {
-    const args = [
-      cliPath,
-      'agent',
+  /** The flags that point a command (`agent`, `check`) at this node's paths. */
+  get pathFlags(): string[] {
+    return [
       '--lxcfs-root',
       this.anchor,
       '--fuse-mount',
       this.fuseMount,
       '--remount-helper',
       helperPath,
+    ];
+  }
+
+  /** Runs `lxcfs-webhook agent` on this node with short intervals. */
+  spawnAgent(extraArgs: readonly string[] = []): AgentProcess {
+    const args = [
+      cliPath,
+      'agent',
+      ...this.pathFlags,
       '--health-port',
       '0',
       '--sweep-interval',
@@ -218,10 +217,14 @@ export class TestNode {
     });
     const foreign = { mount, process: process_ };
     this.foreign.push(foreign);
-    for (let waited = 0; !this.ownMounts().some((m) => m.mountPoint === mount); waited += 20) {
-      if (waited > 5000) throw new Error('foreign lxcfs did not mount');
-      await sleep(20);
-    }
+    await waitUntil(
+      'the foreign lxcfs mounted',
+      () => this.ownMounts().some((m) => m.mountPoint === mount),
+      {
+        timeoutMs: 5000,
+        intervalMs: 20,
+      },
+    );
     return foreign;
   }
 
@@ -309,25 +312,12 @@ export async function readsLimits(c: TestContainer): Promise<boolean> {
   return meminfo.stdout.includes(EXPECTED_MEMTOTAL) && online.stdout === '0\n';
 }
 
-export async function waitUntil(
-  what: string,
-  condition: () => Promise<boolean> | boolean,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(50);
-  }
-}
-
 /** 20 s: about 20 periodic sweeps, so a slow CI machine passes and a remount that keeps failing does not. */
 export async function waitAllHealthy(containers: TestContainer[]): Promise<void> {
   await waitUntil(
     'every container reads its limits',
     async () => (await Promise.all(containers.map(readsLimits))).every(Boolean),
-    20_000,
+    { timeoutMs: 20_000 },
   );
 }
 

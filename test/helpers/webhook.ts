@@ -1,14 +1,12 @@
 // Test helpers for the webhook transport: start it in-process on free ports with a real certificate, or
 // as a real `serve` process; capture its JSON log lines; talk to it over real HTTPS (verifying the
 // certificate), alone or under a steady load; swap its certificate files the way kubelet does.
-import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
@@ -22,14 +20,10 @@ import { DEFAULT_MAX_CONNECTIONS } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import type { Logger } from '../../src/log.js';
 import { cliPath, readJsonFixture, repoRoot } from './paths.js';
+import { collectLogLines, type LogLine } from './log-lines.js';
+import { waitUntil } from './wait.js';
 
 export const HOST = '127.0.0.1';
-
-export interface LogLine {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
 
 /** A pino logger like the real one, writing parsed lines into `lines`. */
 export function memoryLogger(): { logger: Logger; lines: LogLine[] } {
@@ -213,19 +207,6 @@ export function postRequest(body: string, path = '/mutate'): string {
   return `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
-/** Waits for `condition`, failing with `what` after a generous deadline (no timing is asserted). */
-export async function eventually(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  deadlineMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(50);
-  }
-}
-
 export interface ServeProcess {
   child: ChildProcess;
   port: number;
@@ -251,9 +232,7 @@ export async function startServe(args: string[]): Promise<ServeProcess> {
   });
   const lines: LogLine[] = [];
   const serving = new Promise<LogLine>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      const line = JSON.parse(text) as LogLine;
-      lines.push(line);
+    collectLogLines(child.stdout!, lines, (line) => {
       if (line.msg === 'serving') resolve(line);
     });
     void exit.then(({ code }) =>
@@ -357,7 +336,7 @@ export async function underLoad(
   };
   const loops = [loop(false), loop(false), loop(true)];
   try {
-    await eventually('first answers under load', () => result.succeeded >= 20 && lastSeen !== '');
+    await waitUntil('first answers under load', () => result.succeeded >= 20 && lastSeen !== '');
     await during(() => lastSeen, result);
   } finally {
     stop = true;

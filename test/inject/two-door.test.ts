@@ -51,11 +51,11 @@ async function throughWebhook(server: TestWebhook, pod: Pod): Promise<Door> {
 }
 
 /** The pod `inject` prints, and the warnings it prints on stderr (`<object>: warning: <text>`). */
-function throughInject(dir: string, name: string, pod: Pod): Door {
+async function throughInject(dir: string, name: string, pod: Pod): Promise<Door> {
   const file = join(dir, name);
   writeFileSync(file, JSON.stringify(pod, null, 2));
-  const result = runCli(['inject', '-o', 'json', '-f', file]);
-  assert.equal(result.status, 0, result.stderr);
+  const result = await runCli(['inject', '-o', 'json', '-f', file]);
+  assert.equal(result.code, 0, result.stderr);
   const warnings = result.stderr
     .split('\n')
     .flatMap((line) => /^.*?: warning: (.*)$/.exec(line)?.[1] ?? []);
@@ -78,7 +78,7 @@ describe('the webhook and inject make the same pods', () => {
   for (const [name, pod] of all) {
     it(name, async () => {
       const viaWebhook = await throughWebhook(server, pod);
-      const viaInject = throughInject(dir, name, pod);
+      const viaInject = await throughInject(dir, name, pod);
       assert.deepEqual(viaInject.pod, viaWebhook.pod);
       assert.deepEqual(
         viaInject.warnings,

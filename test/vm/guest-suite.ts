@@ -38,6 +38,7 @@ import {
   DEFAULT_HANG_GRACE_MS,
   DEFAULT_PROBE_INTERVAL_MS,
 } from '../../src/config/defaults.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const REPO = '/mnt/repo';
 const WORK = '/mnt/work';
@@ -169,29 +170,6 @@ const podman = (...args: string[]) =>
 const ctr = (...args: string[]) => must('ctr', ['-n', CTR_NS, ...args]);
 const cli = (...args: string[]) => must('node', [CLI, ...args]);
 
-async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-  intervalMs = 500,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `${what}: not within ${timeoutMs} ms${last ? ` (last: ${(last as Error).message})` : ''}`,
-      );
-    await sleep(intervalMs);
-  }
-}
-
 async function httpStatus(url: string): Promise<number> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
   await res.text();
@@ -321,7 +299,12 @@ async function assertOwnValues(w: Workload, lxcfs: LxcfsVersion, agent?: string)
   const parent = w.cpuLimit === 'parent' ? ', limits on the parent cgroup only' : '';
   const rows: Row[] = [];
   // With the limits on the parent, only memory and CPU counts say something new.
-  const row = (file: string, expected: string, seen: string, ok: boolean, shows: string) =>
+  const row = (
+    file: string,
+    expected: string,
+    seen: string,
+    { ok, shows }: { ok: boolean; shows: string },
+  ) =>
     rows.push({
       file: `${file}${parent}`,
       workload: w.name,
@@ -334,73 +317,54 @@ async function assertOwnValues(w: Workload, lxcfs: LxcfsVersion, agent?: string)
     });
   const limit = w.cpuLimit === 'parent' ? "parent's limit" : "container's limit";
   const mem = memTotalKb(s.get('/proc/meminfo'));
-  row(
-    '/proc/meminfo MemTotal',
-    `${w.memMiB * 1024} kB`,
-    `${mem} kB`,
-    mem === w.memMiB * 1024,
-    mem === w.memMiB * 1024 ? limit : mem === nodeMemKb ? "node's" : `${mem} kB`,
-  );
+  row('/proc/meminfo MemTotal', `${w.memMiB * 1024} kB`, `${mem} kB`, {
+    ok: mem === w.memMiB * 1024,
+    shows: mem === w.memMiB * 1024 ? limit : mem === nodeMemKb ? "node's" : `${mem} kB`,
+  });
   if (w.shell) {
     const free = Number(/^Mem:\s+(\d+)/m.exec(s.get('free') ?? '')?.[1]);
-    row(
-      'free -m total',
-      `${w.memMiB}`,
-      `${free}`,
-      free === w.memMiB,
-      free === w.memMiB ? limit : `${free} MiB`,
-    );
+    row('free -m total', `${w.memMiB}`, `${free}`, {
+      ok: free === w.memMiB,
+      shows: free === w.memMiB ? limit : `${free} MiB`,
+    });
   }
   const processors = (s.get('/proc/cpuinfo') ?? '').match(/^processor\s*:/gm)?.length ?? 0;
-  row(
-    '/proc/cpuinfo processors',
-    `${cpus}`,
-    `${processors}`,
-    processors === cpus,
-    cpuVerdict(processors, w),
-  );
+  row('/proc/cpuinfo processors', `${cpus}`, `${processors}`, {
+    ok: processors === cpus,
+    shows: cpuVerdict(processors, w),
+  });
   const online = (s.get('/sys/devices/system/cpu/online') ?? '').trim();
   const onlineCount = online === '0' ? 1 : Number(/^0-(\d+)$/.exec(online)?.[1] ?? -2) + 1;
-  row(
-    '/sys/devices/system/cpu/online',
-    expectedOnline(cpus),
-    online,
-    online === expectedOnline(cpus),
-    cpuVerdict(onlineCount, w),
-  );
+  row('/sys/devices/system/cpu/online', expectedOnline(cpus), online, {
+    ok: online === expectedOnline(cpus),
+    shows: cpuVerdict(onlineCount, w),
+  });
   const [uptime, idle] = (s.get('/proc/uptime') ?? '').trim().split(/\s+/).map(Number) as [
     number,
     number,
   ];
   // lxcfs counts from the start of the container's init; the exec and TCG add a few seconds.
   const ownUptime = uptime >= 0 && Math.abs(uptime - age) <= 20;
-  row(
-    '/proc/uptime',
-    `≈ ${age.toFixed(0)} s (container age)`,
-    `${uptime.toFixed(0)} s`,
-    ownUptime,
-    ownUptime ? "container's" : "node's?",
-  );
+  row('/proc/uptime', `≈ ${age.toFixed(0)} s (container age)`, `${uptime.toFixed(0)} s`, {
+    ok: ownUptime,
+    shows: ownUptime ? "container's" : "node's?",
+  });
   // The idle field subtracts the container's cpuacct.usage from its uptime; cgroup v2 has no cpuacct.
   row(
     '/proc/uptime idle field',
     `${uptime.toFixed(2)} (= uptime: no cpuacct on v2)`,
     idle.toFixed(2),
-    idle === uptime,
-    idle === uptime ? '= uptime' : `${idle}`,
+    { ok: idle === uptime, shows: idle === uptime ? '= uptime' : `${idle}` },
   );
   // /proc/stat on cgroup v2: no lxcfs reads cpu.stat, so the values are the node's lines for the CPUs it
   // lists (checked between two reads of the node's file); how many it lists depends on the version.
   const stat = statLines(s.get('/proc/stat') ?? '');
   const statCpus = [...stat.keys()].filter((k) => k !== 'cpu').length;
   const wantStat = expectedStatCpus(w, lxcfs);
-  row(
-    '/proc/stat cpuN lines',
-    `${wantStat}`,
-    `${statCpus}`,
-    statCpus === wantStat,
-    cpuVerdict(statCpus, w),
-  );
+  row('/proc/stat cpuN lines', `${wantStat}`, `${statCpus}`, {
+    ok: statCpus === wantStat,
+    shows: cpuVerdict(statCpus, w),
+  });
   const [b, a] = [statLines(before.stat), statLines(after.stat)];
   const listed = [...stat.keys()].filter((k) => k !== 'cpu');
   const sum = (lines: Map<string, number[]>, field: number) =>
@@ -415,8 +379,7 @@ async function assertOwnValues(w: Workload, lxcfs: LxcfsVersion, agent?: string)
     '/proc/stat values',
     `node's, for the ${listed.length} CPUs listed`,
     `cpu user ${stat.get('cpu')?.[0]} (node ${sum(b, 0)}..${sum(a, 0)})`,
-    nodeValues,
-    nodeValues ? "node's" : "not the node's",
+    { ok: nodeValues, shows: nodeValues ? "node's" : "not the node's" },
   );
   const threads = loadavgThreads(s.get('/proc/loadavg') ?? '');
   const nodeThreads = loadavgThreads(before.loadavg);
@@ -425,20 +388,25 @@ async function assertOwnValues(w: Workload, lxcfs: LxcfsVersion, agent?: string)
     '/proc/loadavg',
     `container's (lxcfs -l): few of the node's ${nodeThreads} threads`,
     (s.get('/proc/loadavg') ?? '').trim(),
-    ownLoad,
-    ownLoad
-      ? "container's"
-      : Math.abs(threads - nodeThreads) <= nodeThreads / 4
-        ? "node's"
-        : `${threads} threads`,
+    {
+      ok: ownLoad,
+      shows: ownLoad
+        ? "container's"
+        : Math.abs(threads - nodeThreads) <= nodeThreads / 4
+          ? "node's"
+          : `${threads} threads`,
+    },
   );
   const swaps = (s.get('/proc/swaps') ?? '').trim().split('\n');
   row(
     '/proc/swaps',
     'header only (no swap on the guest)',
     swaps[0]!.replace(/\s+/g, ' ').slice(0, 30),
-    swaps[0]!.startsWith('Filename') && swaps.length === 1,
-    swaps.length === 1 ? 'header only (no swap on the guests)' : `${swaps.length - 1} entries`,
+    {
+      ok: swaps[0]!.startsWith('Filename') && swaps.length === 1,
+      shows:
+        swaps.length === 1 ? 'header only (no swap on the guests)' : `${swaps.length - 1} entries`,
+    },
   );
   const disks = diskCounters(s.get('/proc/diskstats') ?? '');
   const [db, da] = [diskCounters(before.diskstats), diskCounters(after.diskstats)];
@@ -452,8 +420,7 @@ async function assertOwnValues(w: Workload, lxcfs: LxcfsVersion, agent?: string)
     '/proc/diskstats',
     `node's: every device, counters between two reads of the node's (${db.size} devices)`,
     `${disks.size} devices`,
-    nodeDisks,
-    nodeDisks ? "node's" : "not the node's",
+    { ok: nodeDisks, shows: nodeDisks ? "node's" : "not the node's" },
   );
   // Served by lxcfs, not the kernel: every file is a read-only fuse.lxcfs mount in the container.
   const mountinfo = s.get('mountinfo') ?? '';
@@ -472,12 +439,11 @@ async function assertOwnValues(w: Workload, lxcfs: LxcfsVersion, agent?: string)
     'mounts (fuse.lxcfs, ro)',
     `${DEFAULT_FILES.length} files`,
     unserved.length === 0 ? `${DEFAULT_FILES.length} files` : `missing ${unserved.join(',')}`,
-    unserved.length === 0,
-    '',
+    { ok: unserved.length === 0, shows: '' },
   );
   if (w.user) {
     const uid = (s.get('id') ?? '').trim();
-    row('uid', w.user.split(':')[0]!, uid, uid === w.user.split(':')[0], '');
+    row('uid', w.user.split(':')[0]!, uid, { ok: uid === w.user.split(':')[0], shows: '' });
   }
   if (agent) results.table.push(...rows);
   const bad = rows.filter((r) => !r.ok);
@@ -614,11 +580,10 @@ function lxcfsPids(fuseMount = FUSE): number[] {
 
 async function waitReady(timeoutMs = 120_000): Promise<number> {
   const t0 = Date.now();
-  await waitFor(
+  await waitUntil(
     'agent /readyz 200',
-    timeoutMs,
     async () => ((await httpStatus('http://127.0.0.1:8081/readyz')) === 200 ? true : undefined),
-    1000,
+    { timeoutMs: timeoutMs, intervalMs: 1000 },
   );
   return Date.now() - t0;
 }
@@ -638,11 +603,10 @@ async function recovery(workloads: readonly Workload[], t0: number): Promise<num
     for (const w of workloads) {
       failing = w.name;
       const left = Math.max(1000, RECOVERY_TIMEOUT_MS - (Date.now() - t0));
-      await waitFor(
+      await waitUntil(
         `${w.name} reads its own MemTotal`,
-        left,
         async () => ((await readsOwnMemTotal(w)) ? true : undefined),
-        1000,
+        { timeoutMs: left, intervalMs: 1000 },
       );
     }
   } catch (err) {
@@ -1152,16 +1116,15 @@ async function main(): Promise<void> {
     process.kill(pids[0]!, 'SIGKILL');
   });
   await check('a process holding a dead lxcfs file open is reported', async () => {
-    const line = await waitFor(
+    const line = await waitUntil(
       'the agent reports the holder',
-      60_000,
       async () =>
         (await podman('logs', 'lxcfs-agent'))
           .split('\n')
           .find(
             (l) => /holds a descriptor on a dead lxcfs file/.test(l) && /"comm":"sleep"/.test(l),
           ),
-      2000,
+      { timeoutMs: 60_000, intervalMs: 2000 },
     );
     return line.slice(0, 300);
   });
@@ -1274,10 +1237,13 @@ async function main(): Promise<void> {
         { timeout: 300_000 },
       );
       try {
-        await waitFor('rogue lxcfs mounted', 30_000, async () =>
-          readFileSync('/proc/self/mountinfo', 'utf8').includes(' /run/rogue/fuse ')
-            ? true
-            : undefined,
+        await waitUntil(
+          'rogue lxcfs mounted',
+          async () =>
+            readFileSync('/proc/self/mountinfo', 'utf8').includes(' /run/rogue/fuse ')
+              ? true
+              : undefined,
+          { timeoutMs: 30_000, intervalMs: 500 },
         );
         const seen = memTotalKb(
           await podman(
@@ -1499,11 +1465,10 @@ async function main(): Promise<void> {
         '--port=8443',
         '--health-port=8080',
       );
-      await waitFor(
+      await waitUntil(
         'webhook /readyz 200',
-        90_000,
         async () => ((await httpStatus('http://127.0.0.1:8080/readyz')) === 200 ? true : undefined),
-        1000,
+        { timeoutMs: 90_000, intervalMs: 1000 },
       );
       const pid = Number((await podman('inspect', '-f', '{{.State.Pid}}', 'webhook')).trim());
       const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];

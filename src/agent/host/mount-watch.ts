@@ -134,7 +134,7 @@ export class MountWatch {
     child
       .stderr!.setEncoding('utf8')
       .on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-1000)));
-    child.once('error', (err) => this.lost(child, { err: err.message }));
+    child.once('error', (err) => this.lost(child, { err }));
     child.once('close', (code, signal) =>
       this.lost(child, { code, signal, stderr: stderr.trim() }),
     );

@@ -2,6 +2,7 @@
 // kernel produces it without any FUSE traffic, so it is the one safe way to look at mounts that may
 // belong to a dead or hung lxcfs: never stat() those.
 import { readFileSync } from 'node:fs';
+import { LxcfsWebhookError } from '../../errors.js';
 
 export interface Mount {
   mountId: number;
@@ -57,7 +58,11 @@ export function parseMountLines(lines: readonly string[]): Mount[] {
     const fields = line.split(' ');
     // Optional fields (shared:N, master:N, ...) run up to a lone "-".
     const separator = fields.indexOf('-', 6);
-    if (fields.length < 10 || separator < 0) throw new Error(`unparseable mountinfo line: ${line}`);
+    if (fields.length < 10 || separator < 0)
+      throw new LxcfsWebhookError(
+        'E_AGENT',
+        `unparseable mountinfo line (an unknown kernel format?): ${line}`,
+      );
     const root = unescape(fields[3]!);
     const rootDeleted = root.endsWith(DELETED_SUFFIX);
     mounts.push({

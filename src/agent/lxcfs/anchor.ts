@@ -80,33 +80,36 @@ export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<
  */
 export async function clearLxcfsMounts(layout: AnchorLayout, log: Logger): Promise<void> {
   const places = [layout.fuseMount, ...BOUND_DIRS.map((dir) => join(layout.root, dir))];
-  for (let pass = 0; pass < MAX_CLEAR_PASSES; pass++) {
-    const mounts = readOwnMounts();
-    const stacked = places.flatMap((place) => mountsAtOrBelow(mounts, place));
-    if (stacked.length === 0) return;
-    for (const mount of stacked) {
-      log.info(
-        { mountPoint: mount.mountPoint, fsType: mount.fsType, dev: mount.dev },
-        'lazily unmounting',
-      );
-      await runHelperStep(
-        layout.helper,
-        ['detach', mount.mountPoint],
-        NATIVE_HELPER_TIMEOUT_MS,
-      ).catch((err: unknown) =>
-        // EINVAL: already gone with its parent; the next pass looks again
-        log.warn(
-          { mountPoint: mount.mountPoint, err: (err as Error).message },
-          'lazy unmount failed',
-        ),
-      );
-    }
-  }
+  if (await detachEverythingBelow(places, layout.helper, log)) return;
   throw new LxcfsWebhookError(
     'E_AGENT',
     `mounts keep reappearing under ${places.join(', ')} after ${MAX_CLEAR_PASSES} rounds of lazy unmounts: ` +
       'find what mounts there (grep lxcfs /proc/self/mountinfo) and stop it',
   );
+}
+
+/**
+ * Lazily unmounts everything at or below `places`, deepest first, pass after pass until mountinfo shows
+ * nothing there; false when mounts were still there after MAX_CLEAR_PASSES passes.
+ */
+async function detachEverythingBelow(
+  places: readonly string[],
+  helper: string,
+  log: Logger,
+): Promise<boolean> {
+  for (let pass = 0; pass < MAX_CLEAR_PASSES; pass++) {
+    const mounts = readOwnMounts();
+    const stacked = places.flatMap((place) => mountsAtOrBelow(mounts, place));
+    if (stacked.length === 0) return true;
+    for (const { mountPoint, fsType, dev } of stacked) {
+      log.info({ mountPoint, fsType, dev }, 'lazily unmounting');
+      await runHelperStep(helper, ['detach', mountPoint], NATIVE_HELPER_TIMEOUT_MS).catch(
+        // EINVAL: already gone with its parent; the next pass looks again
+        (err: unknown) => log.warn({ mountPoint, err }, 'lazy unmount failed'),
+      );
+    }
+  }
+  return false;
 }
 
 /**
@@ -137,23 +140,8 @@ export async function removeAnchor(
   log: Logger,
 ): Promise<{ leftovers: string[] }> {
   await clearLxcfsMounts(layout, log);
-  for (let pass = 0; pass < MAX_CLEAR_PASSES; pass++) {
-    const stacked = mountsAtOrBelow(readOwnMounts(), layout.root);
-    if (stacked.length === 0) break;
-    for (const mount of stacked) {
-      log.info({ mountPoint: mount.mountPoint, fsType: mount.fsType }, 'unmounting');
-      await runHelperStep(
-        layout.helper,
-        ['detach', mount.mountPoint],
-        NATIVE_HELPER_TIMEOUT_MS,
-      ).catch((err: unknown) =>
-        log.warn(
-          { mountPoint: mount.mountPoint, err: (err as Error).message },
-          'lazy unmount failed',
-        ),
-      );
-    }
-  }
+  // What is left holds no lxcfs mount: the anchor tmpfs, and whatever else was mounted under it.
+  await detachEverythingBelow([layout.root], layout.helper, log);
   const leftovers: string[] = [];
   for (const dir of [layout.root, layout.fuseMount]) {
     try {

@@ -9,7 +9,7 @@ import {
   LXCFS_STOP_TIMEOUT_MS,
 } from '../../config/defaults.js';
 import type { Logger } from '../../log.js';
-import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
+import { CoalescingRunner } from '../../plumbing/coalescing-runner.js';
 import { bindIntoAnchor, clearLxcfsMounts, type AnchorLayout } from './anchor.js';
 import { probeLxcfs, type ProbeResult } from './probe.js';
 import {
@@ -181,10 +181,7 @@ export class Supervisor {
       await this.track(this.bringUp(true));
     } catch (err) {
       if (this.stopping) return;
-      this.log.error(
-        { err: (err as Error).message, retryInMs: this.nextBackoffMs },
-        'lxcfs restart failed',
-      );
+      this.log.error({ err, retryInMs: this.nextBackoffMs }, 'lxcfs restart failed');
       this.scheduleRestart();
     }
   }
@@ -217,7 +214,7 @@ export class Supervisor {
       );
     }
     this.log.warn(
-      { lxcfsPid: lxcfs.pid, err: result.error, failingMs: Date.now() - this.failingSince },
+      { lxcfsPid: lxcfs.pid, error: result.error, failingMs: Date.now() - this.failingSince },
       'lxcfs did not answer a probe',
     );
   }

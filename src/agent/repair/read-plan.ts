@@ -4,6 +4,9 @@
 // cache was read through that process. Everything else (new, changed, unwatched) is read.
 import type { WatchStatus } from '../host/mount-watch.js';
 
+/** Why a sweep runs: the agent started, lxcfs came back after a restart, or the sweep interval passed. */
+export type SweepTrigger = 'start' | 'lxcfs-restart' | 'periodic';
+
 export interface ReadInput {
   /** The namespace's representative in this sweep. */
   pid: number;
@@ -26,7 +29,7 @@ export function mustReadMountinfo({ pid, cachedPid, watch, readAll }: ReadInput)
  * `periodicSweeps` counts the periodic sweeps before this one.
  */
 export function readsEverything(
-  trigger: string,
+  trigger: SweepTrigger,
   periodicSweeps: number,
   everyNth: number,
 ): boolean {

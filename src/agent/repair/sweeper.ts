@@ -3,11 +3,11 @@
 // start, after every lxcfs restart and periodically, and never overlap. The sweeper learns about lxcfs
 // from the supervisor through `LxcfsListener`, so neither needs the other.
 import type { Logger } from '../../log.js';
-import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
+import { CoalescingRunner } from '../../plumbing/coalescing-runner.js';
 import type { LxcfsListener } from '../lxcfs/supervisor.js';
 import type { MountWatch } from '../host/mount-watch.js';
 import { DeadDescriptorReporter } from './dead-descriptors.js';
-import { readsEverything } from './read-plan.js';
+import { readsEverything, type SweepTrigger } from './read-plan.js';
 import { remember } from './remember.js';
 import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
 import type { AgentState, StateFile } from './state.js';
@@ -51,7 +51,7 @@ export interface SweepReport {
 
 /** What a sweep reports for metrics (the agent's metrics implement it). */
 export interface SweepMetrics {
-  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number): void;
+  recordSweep(trigger: SweepTrigger, report: SweepReport, cpuSeconds: number): void;
 }
 
 /** What a sweeper works with: where its state lives, where it reports, and the mount watcher if any. */
@@ -122,7 +122,7 @@ export class Sweeper implements LxcfsListener {
   }
 
   /** Runs a sweep (one more after the running one, if any); never rejects: a failure is logged. */
-  sweep(trigger: string): Promise<SweepReport | undefined> {
+  sweep(trigger: SweepTrigger): Promise<SweepReport | undefined> {
     return this.runner
       .run(() => this.runOnce(trigger))
       .then(
@@ -131,13 +131,13 @@ export class Sweeper implements LxcfsListener {
           return report;
         },
         (err: unknown) => {
-          this.log.error({ err: (err as Error).message, trigger }, 'sweep failed');
+          this.log.error({ err, trigger }, 'sweep failed');
           return undefined;
         },
       );
   }
 
-  private async runOnce(trigger: string): Promise<SweepReport> {
+  private async runOnce(trigger: SweepTrigger): Promise<SweepReport> {
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
     const report: SweepReport = {
@@ -258,7 +258,7 @@ export class Sweeper implements LxcfsListener {
       for (const failed of mine.filter((o) => !o.ok)) {
         failedNs.add(mntNs);
         this.log.error(
-          { ...containerFields(view), target: failed.target, err: failed.error },
+          { ...containerFields(view), target: failed.target, error: failed.error },
           'remount failed; retried at the next sweep',
         );
       }

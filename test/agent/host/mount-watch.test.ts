@@ -9,7 +9,8 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MountWatch } from '../../../src/agent/host/mount-watch.js';
 import { createLogger } from '../../../src/log.js';
-import { helperPath, waitUntil } from '../../helpers/node.js';
+import { helperPath } from '../../helpers/node.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-watch-'));
 writeFileSync(join(dir, 'source'), 'x');
@@ -38,7 +39,7 @@ async function namespace(): Promise<{ pid: number; mntNs: string; process: Child
       }
       return mntNs !== own;
     },
-    5000,
+    { timeoutMs: 5000 },
   );
   return { pid: child.pid!, mntNs, process: child };
 }
@@ -86,7 +87,7 @@ function rawWatcher() {
   const next = async (
     match: (line: Record<string, unknown>) => boolean,
   ): Promise<Record<string, unknown>> => {
-    await waitUntil('a matching watcher line', () => lines.some(match), 5000);
+    await waitUntil('a matching watcher line', () => lines.some(match), { timeoutMs: 5000 });
     return lines.find(match)!;
   };
   return { child, lines, next, send: (line: string) => child.stdin!.write(`${line}\n`) };
@@ -154,7 +155,7 @@ test('watch: an add for a process that is gone fails with the step and errno; re
   await waitUntil(
     'the watch is dropped',
     () => !descriptors(w.child.pid!).some((l) => l.includes('mountinfo')),
-    5000,
+    { timeoutMs: 5000 },
   );
   bindInside(live.pid);
   await sleep(100);
@@ -179,14 +180,14 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
   const a = await namespace();
   const b = await namespace();
   watch.follow([a, b]);
-  await waitUntil('both watches confirmed', () => watch.watched === 2, 5000);
+  await waitUntil('both watches confirmed', () => watch.watched === 2, { timeoutMs: 5000 });
   // The read the survey did before the watch began may have missed a change: one more read is due.
   assert.deepEqual(watch.status(a.mntNs), { pid: a.pid, confirmed: true, dirty: true });
   watch.reading(a.mntNs);
   watch.reading(b.mntNs);
 
   bindInside(a.pid);
-  await waitUntil('a is dirty', () => watch.status(a.mntNs)?.dirty === true, 5000);
+  await waitUntil('a is dirty', () => watch.status(a.mntNs)?.dirty === true, { timeoutMs: 5000 });
   assert.equal(watch.status(b.mntNs)?.dirty, false, 'b did not change');
 
   watch.follow([b]);
@@ -194,7 +195,9 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
 
   const watcher = watch.pid!;
   process.kill(watcher, 'SIGKILL');
-  await waitUntil('the watcher is noticed gone', () => watch.pid === undefined, 5000);
+  await waitUntil('the watcher is noticed gone', () => watch.pid === undefined, {
+    timeoutMs: 5000,
+  });
   assert.equal(watch.status(b.mntNs), undefined, 'nothing is watched while it is down');
   assert.equal(
     logs.filter(
@@ -210,6 +213,8 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
   await sleep(150);
   watch.follow([b]);
   assert.ok(watch.pid !== undefined && watch.pid !== watcher, 'restarted after the backoff');
-  await waitUntil('b watched again', () => watch.status(b.mntNs)?.confirmed === true, 5000);
+  await waitUntil('b watched again', () => watch.status(b.mntNs)?.confirmed === true, {
+    timeoutMs: 5000,
+  });
   assert.ok(logs.some((l) => l.msg === 'mount notifications back'));
 });

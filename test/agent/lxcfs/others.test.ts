@@ -6,12 +6,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   findOtherLxcfs,
   otherLxcfsProblems,
   systemdUnit,
 } from '../../../src/agent/lxcfs/others.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 const POD = '0b6c5a1e-1f2d-4c3b-9a8e-7d6c5b4a3f21';
 
@@ -123,11 +123,10 @@ describe('other lxcfs processes', () => {
       stdio: 'ignore',
     });
     try {
-      let found: ReturnType<typeof findOtherLxcfs> = [];
-      for (let i = 0; i < 100 && !found.some((o) => o.pid === lxcfs.pid); i++) {
-        await sleep(20);
-        found = findOtherLxcfs('/proc', join(dir, 'elsewhere'));
-      }
+      const found = await waitUntil('the lxcfs is seen', () => {
+        const others = findOtherLxcfs('/proc', join(dir, 'elsewhere'));
+        return others.some((o) => o.pid === lxcfs.pid) && others;
+      });
       assert.deepEqual(found.find((o) => o.pid === lxcfs.pid)?.mountPoint, join(dir, 'mnt'));
       assert.ok(
         !findOtherLxcfs('/proc', join(dir, 'mnt')).some((o) => o.pid === lxcfs.pid),

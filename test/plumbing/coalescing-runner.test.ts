@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CoalescingRunner } from '../../src/runtime/coalescing-runner.js';
+import { CoalescingRunner } from '../../src/plumbing/coalescing-runner.js';
 
 /** A task the test finishes by hand, counting how often it started. */
 function manualTask() {

@@ -45,7 +45,7 @@ export function createHealthServer({ registry, notReadyReasons, logger }: Health
         registry.metrics().then(
           (text) => send(res, 200, text, registry.contentType),
           (err: unknown) => {
-            logger.error({ err: String(err) }, 'metrics collection failed');
+            logger.error({ err }, 'metrics collection failed');
             send(res, 500, 'metrics collection failed\n');
           },
         );
