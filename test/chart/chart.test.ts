@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix, relative } from 'node:path';
+import { join, posix } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { cliPath, repoRoot } from '../helpers/paths.js';
@@ -15,7 +15,7 @@ import { HOST, startTestWebhook } from '../helpers/webhook.js';
 import { parseKeyPair } from '../../src/admission/tls.js';
 import { INSTALL } from '../../src/config/defaults.js';
 import { checkInstall } from '../deploy/check-install.js';
-import { find, kustomize, type K8sObject } from '../deploy/render.js';
+import { find, kustomize, kustomizeWithComponent, type K8sObject } from '../deploy/render.js';
 import {
   chartDir,
   releaseObjects,
@@ -252,39 +252,29 @@ describe('helm chart: defaults are the kustomize cert-manager install', () => {
   it('with injection.mountLxcfsLabel, renders the cert-manager overlay plus deploy/components/mount-lxcfs-label', () => {
     const work = mkdtempSync(join(tmpdir(), 'chart-mount-lxcfs-'));
     after(() => rmSync(work, { recursive: true, force: true }));
-    writeFileSync(
-      join(work, 'kustomization.yaml'),
-      [
-        'apiVersion: kustomize.config.k8s.io/v1beta1',
-        'kind: Kustomization',
-        `resources: [${relative(work, overlay('cert-manager'))}]`,
-        `components: [${relative(work, join(repoRoot, INSTALL.mountLxcfsComponent))}]`,
-        '',
-      ].join('\n'),
+    const kustomized = kustomizeWithComponent(
+      overlay('cert-manager'),
+      join(repoRoot, INSTALL.mountLxcfsComponent),
+      work,
     );
     const chart = releaseObjects(
       renderChart(COMBINATIONS['mount-lxcfs label, as the kustomize component']),
     );
-    assertSameObjects(chart, kustomize(work));
+    assertSameObjects(chart, kustomized);
     checkInstall(chart, { mountLxcfsLabel: true });
   });
   it('with agent.lxcfsLoadavg=false, renders the cert-manager overlay plus deploy/components/lxcfs-loadavg-off', () => {
     const work = mkdtempSync(join(tmpdir(), 'chart-loadavg-off-'));
     after(() => rmSync(work, { recursive: true, force: true }));
-    writeFileSync(
-      join(work, 'kustomization.yaml'),
-      [
-        'apiVersion: kustomize.config.k8s.io/v1beta1',
-        'kind: Kustomization',
-        `resources: [${relative(work, overlay('cert-manager'))}]`,
-        `components: [${relative(work, join(repoRoot, 'deploy', 'components', 'lxcfs-loadavg-off'))}]`,
-        '',
-      ].join('\n'),
+    const kustomized = kustomizeWithComponent(
+      overlay('cert-manager'),
+      join(repoRoot, 'deploy', 'components', 'lxcfs-loadavg-off'),
+      work,
     );
     const chart = releaseObjects(
       renderChart(COMBINATIONS['loadavg off, as the kustomize component']),
     );
-    assertSameObjects(chart, kustomize(work));
+    assertSameObjects(chart, kustomized);
     checkInstall(chart);
   });
   it('with OpenShift values, renders the same objects as deploy/overlays/openshift', () => {

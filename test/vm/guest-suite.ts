@@ -190,6 +190,8 @@ interface Workload {
   shell: boolean;
   startedAt: number;
   pid?: number;
+  /** When assertOwnValues last read its files (through the lxcfs running then). */
+  lastReadAt?: number;
   /** `parent`: the limits are on a parent cgroup only, as with pod-level resources (cpus, memMiB are the parent's). */
   cpuLimit?: 'parent';
 }
@@ -293,6 +295,7 @@ const loadavgThreads = (text: string) => Number(/ \d+\/(\d+) /.exec(text)?.[1]);
 async function assertOwnValues(w: Workload, lxcfs: LxcfsVersion, agent?: string): Promise<string> {
   const before = nodeFiles();
   const s = await readInside(w);
+  w.lastReadAt = Date.now();
   const after = nodeFiles();
   const age = (Date.now() - w.startedAt) / 1000;
   const cpus = expectedCpus(w, lxcfs);
@@ -476,8 +479,9 @@ async function assertLoadavgRefreshed(
     );
     return (await must(cmd, args)).trim();
   };
-  await read();
-  await sleep(6000);
+  // assertOwnValues' read was the first; lxcfs recounts every 5 s.
+  if (w.lastReadAt === undefined) await read();
+  await sleep(Math.max(0, 6000 - (Date.now() - (w.lastReadAt ?? Date.now()))));
   const seen = await read();
   const threads = loadavgThreads(seen);
   const nodeThreads = loadavgThreads(readFileSync('/proc/loadavg', 'utf8'));
@@ -542,6 +546,26 @@ const AGENT_ARGS = [
   '--proc=/proc',
   '--health-port=8081',
 ];
+
+/** `agent <args>` of the agent image, once, privileged, with podman `flags` and `-v` `volumes`. */
+function agentOnce(
+  flags: readonly string[],
+  volumes: readonly string[],
+  args: readonly string[],
+): Promise<Run> {
+  const mounts = volumes.flatMap((v) => ['-v', v]);
+  return run('podman', [
+    'run',
+    '--pull=never',
+    '--rm',
+    '--privileged',
+    ...flags,
+    ...mounts,
+    AGENT_IMAGE,
+    'agent',
+    ...args,
+  ]);
+}
 
 /** The README's docker run line, with podman, and the runtime's default cgroup namespace. */
 function agentRunArgs(image: string): string[] {
@@ -855,21 +879,11 @@ async function main(): Promise<void> {
   // -- the agent must refuse what would make lxcfs serve the node's values ----------------------------
   mkdirSync('/var/lib/lxcfs-refuse', { recursive: true });
   await check("agent refuses without the host's /sys/fs/cgroup, naming the fix", async () => {
-    const r = await run('podman', [
-      'run',
-      '--pull=never',
-      '--rm',
-      '--privileged',
-      '--pid',
-      'host',
-      '--network',
-      'host',
-      '-v',
-      '/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared',
-      AGENT_IMAGE,
-      'agent',
-      '--health-port=0',
-    ]);
+    const r = await agentOnce(
+      ['--pid', 'host', '--network', 'host'],
+      ['/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared'],
+      ['--health-port=0'],
+    );
     assert(r.code !== 0, 'the agent started');
     assert(
       /-v \/sys\/fs\/cgroup:\/sys\/fs\/cgroup/.test(r.stdout + r.stderr),
@@ -878,21 +892,11 @@ async function main(): Promise<void> {
     return (r.stdout + r.stderr).trim().split('\n').at(-1)!.slice(0, 300);
   });
   await check('agent refuses without host PID, naming the fix', async () => {
-    const r = await run('podman', [
-      'run',
-      '--pull=never',
-      '--rm',
-      '--privileged',
-      '--network',
-      'host',
-      '-v',
-      '/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared',
-      '-v',
-      '/sys/fs/cgroup:/sys/fs/cgroup',
-      AGENT_IMAGE,
-      'agent',
-      '--health-port=0',
-    ]);
+    const r = await agentOnce(
+      ['--network', 'host'],
+      ['/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared', '/sys/fs/cgroup:/sys/fs/cgroup'],
+      ['--health-port=0'],
+    );
     assert(r.code !== 0, 'the agent started');
     assert(
       /--pid host/.test(r.stdout + r.stderr),
@@ -1406,24 +1410,12 @@ async function main(): Promise<void> {
     "uninstall (the clean-up DaemonSet's agent --uninstall) leaves no lxcfs mount, directory or process on the node",
     async () => {
       await must('systemctl', ['stop', 'lxcfs-webhook-agent.service']);
-      const r = await run('podman', [
-        'run',
-        '--pull=never',
-        '--rm',
-        '--privileged',
-        '--pid',
-        'host',
-        '--network',
-        'none',
-        '-v',
-        '/var/lib:/host/var/lib:rshared',
-        AGENT_IMAGE,
-        'agent',
-        '--uninstall',
-        '--lxcfs-root=/host/var/lib/lxcfs',
-        `--fuse-mount=${FUSE}`,
-        '--proc=/proc',
-      ]);
+      // The clean-up DaemonSet's init container: host PID, the host's /var/lib with Bidirectional propagation.
+      const r = await agentOnce(
+        ['--pid', 'host', '--network', 'none'],
+        ['/var/lib:/host/var/lib:rshared'],
+        ['--uninstall', '--lxcfs-root=/host/var/lib/lxcfs', `--fuse-mount=${FUSE}`, '--proc=/proc'],
+      );
       assert(
         r.code === 0,
         `agent --uninstall exit ${r.code}: ${(r.stdout + r.stderr).slice(-600)}`,
