@@ -346,6 +346,17 @@ async function main(): Promise<number> {
         );
     }
   }
+  // And the other way: every cell of the README for a version measured here was measured ('–' is "not
+  // measured" in both tables).
+  for (const [file, byVersion] of readme ?? []) {
+    for (const version of versions) {
+      const documented = byVersion.get(version);
+      if (documented !== undefined && documented !== '–' && !shown.get(file)?.has(version))
+        failures.push(
+          `README's table says "${documented}" for ${file} on lxcfs ${version}; the suite measured nothing there`,
+        );
+    }
+  }
   if (failures.length > 0) {
     console.log(`\nvm suite FAILED:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
     return 1;
