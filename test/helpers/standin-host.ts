@@ -59,6 +59,16 @@ export interface StandInContainer {
   runtime: ChildProcess;
 }
 
+/** How the stand-in differs from the plain one (a private mount and pid namespace running `sleep`). */
+export interface StandInOptions {
+  /** Its own cgroup namespace too, so that no mount made inside can change the node's cgroup2 options. */
+  cgroupNamespace?: boolean;
+  /** Shell lines run inside before its init starts (mounts of the stand-in's own). */
+  setup?: readonly string[];
+  /** Its init's command name (`/proc/1/comm`), e.g. `systemd`: `sleep`, run through a link of that name. */
+  initName?: string;
+}
+
 export class StandInHost {
   private constructor(
     readonly dir: string,
@@ -68,20 +78,33 @@ export class StandInHost {
   ) {}
 
   /** Starts the stand-in; `dir` (the scratch node's directory) becomes a shared mount inside it. */
-  static async start(dir: string): Promise<StandInHost> {
+  static async start(dir: string, options: StandInOptions = {}): Promise<StandInHost> {
     const ready = join(dir, 'standin.ready');
+    const init = options.initName === undefined ? 'sleep' : join(dir, options.initName);
     const script = [
       'set -e',
       'mount -t proc proc /proc',
       // The agent's mounts under the scratch directory reach the stand-in host, as a Bidirectional hostPath's do.
       `mount --bind ${sh(dir)} ${sh(dir)}`,
       `mount --make-shared ${sh(dir)}`,
+      ...(options.setup ?? []),
+      ...(options.initName === undefined ? [] : [`ln -sf "$(command -v sleep)" ${sh(init)}`]),
       `echo ready > ${sh(ready)}`,
-      'exec sleep infinity',
+      `exec ${sh(init)} infinity`,
     ].join('\n');
     const runtime = spawn(
       'unshare',
-      ['--mount', '--pid', '--fork', '--propagation', 'private', 'sh', '-c', script],
+      [
+        '--mount',
+        '--pid',
+        ...(options.cgroupNamespace ? ['--cgroup'] : []),
+        '--fork',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        script,
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
