@@ -66,14 +66,15 @@ describe('check node: the cgroup2 options of a stand-in node', () => {
   const missing = SYSTEMD_CGROUP2_OPTIONS.filter(
     (o) => kernelFeatures.includes(o) && !before.includes(o),
   );
+  const needsMissing = {
+    skip:
+      missing.length === 0 &&
+      "this machine's cgroup2 has systemd's options: a stand-in without them would need the machine's own changed",
+  };
 
   it(
     "reports the options systemd's cgroup2 has and this one lacks, exits 1, and prints the remount that restores them",
-    {
-      skip:
-        missing.length === 0 &&
-        "this machine's cgroup2 has systemd's options: a stand-in without them would need the machine's own changed",
-    },
+    needsMissing,
     async () => {
       const { host, dir } = await standInNode('systemd');
       assert.equal(readFileSync(`${host.proc}/1/comm`, 'utf8').trim(), 'systemd');
@@ -114,11 +115,7 @@ describe('check node: the cgroup2 options of a stand-in node', () => {
 
   it(
     'with another lxcfs running on the node, blames it in the cgroup2 line and names it on a line of its own',
-    {
-      skip:
-        missing.length === 0 &&
-        "this machine's cgroup2 has systemd's options: a stand-in without them would need the machine's own changed",
-    },
+    needsMissing,
     async () => {
       const { host, dir } = await standInNode('systemd');
       // Debian's lxcfs on a mount point of its own, inside the stand-in (its cgroup namespace is the

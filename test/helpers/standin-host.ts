@@ -59,6 +59,22 @@ export interface StandInContainer {
   runtime: ChildProcess;
 }
 
+/** `sh -c script` in new mount and pid namespaces (and `more` ones), with mounts private to them. */
+function shellInNamespaces(script: string, more: readonly string[] = []): string[] {
+  return [
+    'unshare',
+    '--mount',
+    '--pid',
+    ...more,
+    '--fork',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    script,
+  ];
+}
+
 /** How the stand-in differs from the plain one (a private mount and pid namespace running `sleep`). */
 export interface StandInOptions {
   /** Its own cgroup namespace too, so that no mount made inside can change the node's cgroup2 options. */
@@ -92,21 +108,8 @@ export class StandInHost {
       `echo ready > ${sh(ready)}`,
       `exec ${sh(init)} infinity`,
     ].join('\n');
-    const runtime = spawn(
-      'unshare',
-      [
-        '--mount',
-        '--pid',
-        ...(options.cgroupNamespace ? ['--cgroup'] : []),
-        '--fork',
-        '--propagation',
-        'private',
-        'sh',
-        '-c',
-        script,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const argv = shellInNamespaces(script, options.cgroupNamespace ? ['--cgroup'] : []);
+    const runtime = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     runtime.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     await waitForFile(ready, 'the stand-in host', runtime, () => stderr);
@@ -177,17 +180,7 @@ export class StandInHost {
       `echo ready > ${sh(ready)}`,
       'exec sleep infinity',
     ].join('\n');
-    const argv = this.inside([
-      'unshare',
-      '--mount',
-      '--pid',
-      '--fork',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      script,
-    ]);
+    const argv = this.inside(shellInNamespaces(script));
     const runtime = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     runtime.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
