@@ -22,7 +22,7 @@ import {
 } from '../../src/agent/lxcfs/process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.js';
 import type { TestContext } from 'node:test';
-import { DEFAULT_FILES } from '../../src/config/defaults.js';
+import { AGENT_NODE_FLAGS, DEFAULT_FILES } from '../../src/config/defaults.js';
 import {
   createContainer,
   removeCgroup,
@@ -123,6 +123,13 @@ export interface ForeignLxcfs {
   process: ChildProcess;
 }
 
+export interface AgentSpawnOptions {
+  /** debug unless told: tests read the sweeps' log lines. */
+  logLevel?: string;
+  /** Node flags; the image's (AGENT_NODE_FLAGS) unless told. */
+  nodeFlags?: readonly string[];
+}
+
 export class TestNode {
   readonly dir: string;
   readonly anchor: string;
@@ -160,16 +167,26 @@ export class TestNode {
   }
 
   /** Starts `lxcfs-webhook agent` on this node with short intervals; resolves once it listens. */
-  async startAgent(extraArgs: readonly string[] = []): Promise<AgentProcess> {
-    const agent = this.spawnAgent(extraArgs);
+  async startAgent(
+    extraArgs: readonly string[] = [],
+    options: AgentSpawnOptions = {},
+  ): Promise<AgentProcess> {
+    const agent = this.spawnAgent(extraArgs, options);
     const starting = await agent.waitForLog((l) => l.msg === 'agent starting');
     agent.port = Number(starting.healthPort);
     return agent;
   }
 
-  /** Runs `lxcfs-webhook agent` on this node with short intervals. */
-  spawnAgent(extraArgs: readonly string[] = []): AgentProcess {
+  /**
+   * Runs `lxcfs-webhook agent` on this node with short intervals (`extraArgs` come last and win), with
+   * the Node flags of the agent's image unless told otherwise.
+   */
+  spawnAgent(
+    extraArgs: readonly string[] = [],
+    { logLevel = 'debug', nodeFlags = AGENT_NODE_FLAGS }: AgentSpawnOptions = {},
+  ): AgentProcess {
     const args = [
+      ...nodeFlags,
       cliPath,
       'agent',
       '--lxcfs-root',
@@ -193,7 +210,7 @@ export class TestNode {
     const agent = new AgentProcess(
       spawn(process.execPath, args, {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, LOG_LEVEL: 'debug' },
+        env: { ...process.env, LOG_LEVEL: logLevel },
       }),
     );
     this.agents.push(agent);

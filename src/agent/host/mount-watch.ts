@@ -1,7 +1,8 @@
 // Mount notifications: one long-running `lxcfs-remount watch` (native/lxcfs-remount.c says why epoll on
 // mountinfo, not fanotify or listmount) tells which mount namespaces changed their mount table, so an
 // idle sweep reads none. The agent tells it which namespaces exist (`follow`); it answers each add and
-// reports `changed` and `gone` (the watched process exited).
+// reports `changed` and `gone` (the watched process exited). Each of those, and the watcher's loss, is
+// also told to `changed()`, so the agent sweeps when something happened instead of on a timer.
 //
 // Anything uncertain counts as a change: a confirmed add (the sweep's read may predate it), a failed
 // add (not watched: read every sweep), the watcher's death (nothing is watched until it is back; it is
@@ -60,6 +61,8 @@ export class MountWatch {
   constructor(
     private readonly config: MountWatchConfig,
     private readonly log: Logger,
+    /** Something a sweep should look at: a table changed, a process exited, a watch began or the watcher is gone. */
+    private readonly changed: () => void = () => undefined,
   ) {}
 
   /** The watcher's pid while it runs. */
@@ -163,12 +166,15 @@ export class MountWatch {
     if (!watch || watch.pid !== e.pid) return;
     if (e.event === 'changed') {
       watch.dirty = true;
+      this.changed();
     } else if (e.event === 'gone') {
       this.watches.delete(e.key!);
+      this.changed();
     } else if (e.ok && e.mntNs === e.key) {
       // The sweep read this table before the watch began: one more read closes that gap.
       watch.confirmed = true;
       watch.dirty = true;
+      this.changed();
       if (this.failing) this.log.info({ pid: this.child?.pid }, 'mount notifications back');
       this.failing = false;
     } else {
@@ -204,6 +210,7 @@ export class MountWatch {
         ? firstMs
         : Math.min(maxMs, Math.max(firstMs, this.delayMs * 2));
     this.nextStartAt = Date.now() + this.delayMs;
+    this.changed();
     if (!this.failing) {
       this.log.warn(
         { ...how, retryMs: this.delayMs },

@@ -1,0 +1,93 @@
+// When the agent sweeps, besides start and lxcfs restarts (the supervisor's): on notifications, soon
+// after a change (`change`), and on two timers: the safety net every full-sweep interval (`full`), and,
+// only while notifications are off or incomplete, a poll every sweep interval (`poll`). With complete
+// notifications nothing else runs: a quiet node costs no sweep between safety nets.
+import type { SweepTrigger } from './read-plan.js';
+
+export interface SweepScheduleConfig {
+  /** Polls while notifications are off or incomplete (--sweep-interval). */
+  pollMs: number;
+  /** The safety net (--full-sweep-interval). */
+  fullMs: number;
+  /** A change is swept this long after its first notification, so a burst costs one sweep. */
+  settleMs: number;
+  /** Sweeps this long after a new cgroup: its namespace comes after it. */
+  newCgroupMs: readonly number[];
+}
+
+export class SweepSchedule {
+  private fullTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  /** Change sweeps due, by the time they are due. */
+  private readonly changeTimers = new Map<number, NodeJS.Timeout>();
+  /** Between start() and stop(): notifications before the agent is up, or after it stopped, start nothing. */
+  private running = false;
+
+  constructor(
+    private readonly config: SweepScheduleConfig,
+    private readonly sweep: (trigger: SweepTrigger) => Promise<unknown>,
+    /** Whether every change is notified (mount tables and new cgroups). */
+    private readonly notified: () => boolean,
+  ) {}
+
+  /** Also sweeps once: notifications that came before it (the watches the start sweep began) were ignored. */
+  start(): void {
+    this.running = true;
+    this.fullTimer = setInterval(() => this.run('full'), this.config.fullMs);
+    this.coverageChanged();
+    this.changed();
+  }
+
+  stop(): void {
+    this.running = false;
+    clearInterval(this.fullTimer);
+    clearInterval(this.pollTimer);
+    for (const timer of this.changeTimers.values()) clearTimeout(timer);
+    this.changeTimers.clear();
+  }
+
+  /** A notification: something may have changed. */
+  changed(): void {
+    this.changeAfter(this.config.settleMs);
+  }
+
+  cgroupCreated(): void {
+    for (const ms of this.config.newCgroupMs) this.changeAfter(ms);
+  }
+
+  /**
+   * Notifications became complete or incomplete: poll or stop polling. Either way it sweeps once:
+   * becoming incomplete, for what a lost notification may have said; becoming complete, for what
+   * changed between the last poll and now.
+   */
+  coverageChanged(): void {
+    if (!this.running) return;
+    const notified = this.notified();
+    if (notified && this.pollTimer !== undefined) {
+      clearInterval(this.pollTimer);
+      this.pollTimer = undefined;
+      this.changed();
+    } else if (!notified && this.pollTimer === undefined) {
+      this.pollTimer = setInterval(() => this.run('poll'), this.config.pollMs);
+      this.run('poll');
+    }
+  }
+
+  /** A change sweep `ms` from now, unless one is already due within the settle time of it. */
+  private changeAfter(ms: number): void {
+    if (!this.running) return;
+    const due = Date.now() + ms;
+    for (const other of this.changeTimers.keys())
+      if (Math.abs(other - due) <= this.config.settleMs) return;
+    const timer = setTimeout(() => {
+      this.changeTimers.delete(due);
+      this.run('change');
+    }, ms);
+    this.changeTimers.set(due, timer);
+  }
+
+  private run(trigger: SweepTrigger): void {
+    // Notifications may have been lost since (the watcher died): the sweep decides, then so do we.
+    void this.sweep(trigger).then(() => this.coverageChanged());
+  }
+}
