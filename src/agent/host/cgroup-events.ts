@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
-import { HelperProcess } from './helper-process.js';
+import { HelperProcess, restartDelayMs, type Backoff } from './helper-process.js';
 
 /** The hierarchy where a container's cgroup appears: v2's single one, or v1's memory controller (lxcfs' meminfo needs it). */
 export function cgroupHierarchy(cgroupRoot = '/sys/fs/cgroup'): string | undefined {
@@ -23,7 +23,7 @@ export interface CgroupEventsConfig {
   helper: string;
   /** The hierarchy to watch (cgroupHierarchy()). */
   root: string;
-  backoff: { readonly firstMs: number; readonly maxMs: number };
+  backoff: Backoff;
 }
 
 export interface CgroupListener {
@@ -109,11 +109,7 @@ export class CgroupEvents {
     if (this.child !== child) return;
     this.child = undefined;
     if (this.stopped) return;
-    const { firstMs, maxMs } = this.config.backoff;
-    this.delayMs =
-      Date.now() - this.startedAt >= maxMs
-        ? firstMs
-        : Math.min(maxMs, Math.max(firstMs, this.delayMs * 2));
+    this.delayMs = restartDelayMs(this.delayMs, Date.now() - this.startedAt, this.config.backoff);
     this.restartTimer = setTimeout(() => this.start(), this.delayMs);
     this.fail(how);
   }

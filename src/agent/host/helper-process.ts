@@ -3,6 +3,20 @@
 // is killed, and its end reported like any other.
 import { spawn, type ChildProcess } from 'node:child_process';
 
+export interface Backoff {
+  readonly firstMs: number;
+  readonly maxMs: number;
+}
+
+/**
+ * How long to wait before starting a helper that ended after running `ranForMs`: the first delay after
+ * a helper that ran a long time, else twice the last delay, up to the cap.
+ */
+export function restartDelayMs(lastDelayMs: number, ranForMs: number, backoff: Backoff): number {
+  if (ranForMs >= backoff.maxMs) return backoff.firstMs;
+  return Math.min(backoff.maxMs, Math.max(backoff.firstMs, lastDelayMs * 2));
+}
+
 export interface HelperProcessEvents<T> {
   line(value: T): void;
   /** It ended; `how` says how (exit code, signal, the end of its stderr, or a spawn error). */

@@ -9,6 +9,7 @@
 // restarted with backoff at a later sweep). So the worst case is today's cost, never a missed change.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../../log.js';
+import { restartDelayMs } from './helper-process.js';
 
 export interface MountWatchConfig {
   helper: string;
@@ -204,11 +205,7 @@ export class MountWatch {
     this.child = undefined;
     this.watches.clear();
     if (this.stopped) return;
-    const { firstMs, maxMs } = this.config.backoff;
-    this.delayMs =
-      Date.now() - this.startedAt >= maxMs
-        ? firstMs
-        : Math.min(maxMs, Math.max(firstMs, this.delayMs * 2));
+    this.delayMs = restartDelayMs(this.delayMs, Date.now() - this.startedAt, this.config.backoff);
     this.nextStartAt = Date.now() + this.delayMs;
     this.changed();
     if (!this.failing) {
