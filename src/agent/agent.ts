@@ -13,6 +13,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import {
   CHANGE_SETTLE_MS,
+  CHANGE_SWEEP_GAP_MS,
   MOUNT_WATCH_RESTART_BACKOFF,
   NATIVE_HELPER_TIMEOUT_MS,
   NEW_CGROUP_SWEEPS_MS,
@@ -167,6 +168,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       pollMs: options.sweepIntervalMs,
       fullMs: options.fullSweepIntervalMs,
       settleMs: CHANGE_SETTLE_MS,
+      changeGapMs: CHANGE_SWEEP_GAP_MS,
       newCgroupMs: NEW_CGROUP_SWEEPS_MS,
     },
     (trigger) => sweeper.sweep(trigger),

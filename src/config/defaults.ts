@@ -312,6 +312,11 @@ export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 /** A notified change is swept this long after it, so a burst of them (a container's set-up) costs one sweep. */
 export const CHANGE_SETTLE_MS = 100;
 /**
+ * Change sweeps start at least this far apart: on a node whose mount tables and cgroups change all the
+ * time, the agent sweeps at most once a second (each sweep lists every process's namespace).
+ */
+export const CHANGE_SWEEP_GAP_MS = 1_000;
+/**
  * A new cgroup is made before the container's processes and mount namespace exist: sweeps this long
  * after it find the namespace, from then on its mount changes are notified. A runtime sets a container
  * up within the first; the others catch a slow one.

@@ -27,6 +27,7 @@ import { request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import jsonPatch from 'fast-json-patch';
 import { DEFAULT_FILES } from '../../src/config/defaults.js';
+import { formatStandingCost, measureStandingCost } from '../helpers/standing-cost.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const REPO = '/mnt/repo';
@@ -357,6 +358,10 @@ async function initPid(w: Workload): Promise<number> {
 
 // ---------------------------------------------------------------------------------------------------
 // lxcfs and the agent
+
+/** The quiet window of the standing cost (bench/agent.ts measures 60 s on this machine). */
+const STANDING_WINDOW_MS = 30_000;
+const round2 = (n: number) => Math.round(n * 100) / 100;
 
 const AGENT_ARGS = [
   'agent',
@@ -694,6 +699,20 @@ async function main(): Promise<void> {
     assert(r.code === 0, `exit ${r.code}: ${r.stdout.slice(-600)}`);
     return r.stdout.split('\n')[0]!;
   });
+  await check(
+    'standing cost while nothing changes (figures only; the guest emulates its CPU)',
+    async () => {
+      // Past the sweeps the agent runs after the workloads' new cgroups (the last 10 s after them).
+      await sleep(12_000);
+      const agentPid = Number(await podman('inspect', '-f', '{{.State.Pid}}', 'lxcfs-agent'));
+      const cost = await measureStandingCost(agentPid, lxcfsPids()[0]!, STANDING_WINDOW_MS);
+      results.figures['standing CPU agent (ms/s)'] = round2(cost.agentMsPerS);
+      results.figures['standing CPU helpers (ms/s)'] = round2(cost.helpersMsPerS);
+      results.figures['standing CPU lxcfs (ms/s)'] = round2(cost.lxcfsMsPerS);
+      results.figures['standing RSS agent (MiB)'] = round2(cost.agentRssMiB);
+      return formatStandingCost(cost);
+    },
+  );
 
   // -- drills ----------------------------------------------------------------------------------------
   const before = new Map(workloads.map((w) => [w.name, w.pid]));

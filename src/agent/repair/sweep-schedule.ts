@@ -1,7 +1,8 @@
 // When the agent sweeps, besides start and lxcfs restarts (the supervisor's): on notifications, soon
 // after a change (`change`), and on two timers: the safety net every full-sweep interval (`full`), and,
 // only while notifications are off or incomplete, a poll every sweep interval (`poll`). With complete
-// notifications nothing else runs: a quiet node costs no sweep between safety nets.
+// notifications nothing else runs: a quiet node costs no sweep between safety nets, and a busy one at
+// most one change sweep per `changeGapMs`, however many notifications come.
 import type { SweepTrigger } from './read-plan.js';
 
 export interface SweepScheduleConfig {
@@ -11,6 +12,8 @@ export interface SweepScheduleConfig {
   fullMs: number;
   /** A change is swept this long after its first notification, so a burst costs one sweep. */
   settleMs: number;
+  /** Change sweeps start at least this far apart. */
+  changeGapMs: number;
   /** Sweeps this long after a new cgroup: its namespace comes after it. */
   newCgroupMs: readonly number[];
 }
@@ -18,8 +21,10 @@ export interface SweepScheduleConfig {
 export class SweepSchedule {
   private fullTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
-  /** Change sweeps due, by the time they are due. */
-  private readonly changeTimers = new Map<number, NodeJS.Timeout>();
+  /** When change sweeps are due (sorted), and the timer of the first. */
+  private changesDue: number[] = [];
+  private changeTimer: NodeJS.Timeout | undefined;
+  private lastChangeAt = -Infinity;
   /** Between start() and stop(): notifications before the agent is up, or after it stopped, start nothing. */
   private running = false;
 
@@ -42,8 +47,8 @@ export class SweepSchedule {
     this.running = false;
     clearInterval(this.fullTimer);
     clearInterval(this.pollTimer);
-    for (const timer of this.changeTimers.values()) clearTimeout(timer);
-    this.changeTimers.clear();
+    clearTimeout(this.changeTimer);
+    this.changesDue = [];
   }
 
   /** A notification: something may have changed. */
@@ -77,13 +82,27 @@ export class SweepSchedule {
   private changeAfter(ms: number): void {
     if (!this.running) return;
     const due = Date.now() + ms;
-    for (const other of this.changeTimers.keys())
-      if (Math.abs(other - due) <= this.config.settleMs) return;
-    const timer = setTimeout(() => {
-      this.changeTimers.delete(due);
-      this.run('change');
-    }, ms);
-    this.changeTimers.set(due, timer);
+    if (this.changesDue.some((other) => Math.abs(other - due) <= this.config.settleMs)) return;
+    this.changesDue = [...this.changesDue, due].sort((a, b) => a - b);
+    this.armChangeTimer();
+  }
+
+  /** Arms the timer for the first change due, no sooner than the gap after the last change sweep. */
+  private armChangeTimer(): void {
+    clearTimeout(this.changeTimer);
+    const first = this.changesDue[0];
+    if (first === undefined) return;
+    const at = Math.max(first, this.lastChangeAt + this.config.changeGapMs);
+    this.changeTimer = setTimeout(
+      () => {
+        const now = Date.now();
+        this.changesDue = this.changesDue.filter((due) => due > now);
+        this.lastChangeAt = now;
+        this.run('change');
+        this.armChangeTimer();
+      },
+      Math.max(0, at - Date.now()),
+    );
   }
 
   private run(trigger: SweepTrigger): void {

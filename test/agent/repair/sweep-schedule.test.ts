@@ -4,7 +4,13 @@ import { beforeEach, afterEach, mock, test } from 'node:test';
 import type { SweepTrigger } from '../../../src/agent/repair/read-plan.js';
 import { SweepSchedule } from '../../../src/agent/repair/sweep-schedule.js';
 
-const config = { pollMs: 1_000, fullMs: 60_000, settleMs: 100, newCgroupMs: [250, 2_500] };
+const config = {
+  pollMs: 1_000,
+  fullMs: 60_000,
+  settleMs: 100,
+  changeGapMs: 500,
+  newCgroupMs: [250, 2_500],
+};
 
 beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] }));
 afterEach(() => mock.timers.reset());
@@ -37,12 +43,14 @@ async function started(notified: { now: boolean }) {
   await advance(config.settleMs);
   // One sweep for notifications that came before start; without them, a poll at once too.
   assert.deepEqual(sweeps.splice(0), notified.now ? ['change'] : ['poll', 'change']);
+  // Past the gap that follows that change sweep, so each test starts clean.
+  await advance(config.changeGapMs);
   return { schedule, sweeps };
 }
 
 test('with complete notifications a quiet node sweeps only at the safety net', async () => {
   const { schedule, sweeps } = await started({ now: true });
-  await advance(59_899);
+  await advance(config.fullMs - config.settleMs - config.changeGapMs - 1);
   assert.deepEqual(sweeps, []);
   await advance(1);
   assert.deepEqual(sweeps, ['full']);
@@ -66,6 +74,19 @@ test('a burst of notifications is one change sweep, the settle time after the fi
   schedule.stop();
 });
 
+test('notifications all the time: change sweeps start no closer than the gap', async () => {
+  const { schedule, sweeps } = await started({ now: true });
+  const at: number[] = [];
+  const t0 = Date.now();
+  for (let ms = 0; ms < 3_000; ms += 50) {
+    schedule.changed();
+    await advance(50);
+    if (sweeps.length > at.length) at.push(Date.now() - t0);
+  }
+  assert.deepEqual(at, [100, 600, 1100, 1600, 2100, 2600]);
+  schedule.stop();
+});
+
 test('a new cgroup is swept after each of the delays its namespace may take', async () => {
   const { schedule, sweeps } = await started({ now: true });
   schedule.cgroupCreated();
@@ -82,7 +103,7 @@ test('a new cgroup is swept after each of the delays its namespace may take', as
 test('without complete notifications it polls; once they are complete it stops polling and sweeps once', async () => {
   const notified = { now: false };
   const { schedule, sweeps } = await started(notified);
-  await advance(2_900);
+  await advance(3_000 - config.settleMs - config.changeGapMs);
   assert.deepEqual(sweeps, ['poll', 'poll', 'poll']);
   notified.now = true;
   schedule.coverageChanged();
