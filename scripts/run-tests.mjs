@@ -24,10 +24,12 @@ function testFiles(dir) {
 const NEEDS_SYSTEM = [
   'agent/agent.test.js', // real lxcfs, containers in namespaces and cgroups
   'agent/check.test.js',
+  'agent/host/chosen-process.test.js', // a stand-in host: mount and pid namespaces
   'agent/host/mount-watch.test.js',
   'agent/host/namespaces.test.js',
   'agent/host/open-fds.test.js',
   'agent/lxcfs/',
+  'agent/pid-reuse.test.js',
   'agent/repair/remount.test.js',
   'agent/uninstall.test.js',
   'cli/agent.test.js',

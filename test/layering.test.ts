@@ -25,6 +25,7 @@ const LAYERS: Array<[prefix: string, layer: number]> = [
   ['agent/repair/', 5],
   ['agent/', 6],
   ['audit/', 4],
+  ['policy/', 3],
   ['cli/', 9],
 ];
 

@@ -109,7 +109,7 @@ function notificationSources(
   const watch = new MountWatch(
     { helper, proc: options.proc, backoff: MOUNT_WATCH_RESTART_BACKOFF },
     log,
-    listener.changed,
+    listener,
   );
   const root = cgroupHierarchy();
   if (root === undefined) {
@@ -148,7 +148,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       sampleSize: PEEK_SAMPLE_SIZE,
       timeoutMs: options.probeTimeoutMs,
     },
-    { metrics, log },
+    { metrics, log, forgetChosenProcess: (mntNs) => sweeper.forgetChosenProcess(mntNs) },
   );
   const events = notificationSources(options, layout.helper, log, {
     changed: () => schedule.changed(),
@@ -172,7 +172,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       newCgroupMs: NEW_CGROUP_SWEEPS_MS,
     },
     (trigger) => sweeper.sweep(trigger),
-    () => watch?.pid !== undefined && cgroups?.complete === true,
+    () => watch?.complete === true && cgroups?.complete === true,
   );
   const supervisor = new Supervisor(
     {

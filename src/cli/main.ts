@@ -15,6 +15,7 @@ const commands: Record<string, () => Promise<{ command: Command<any> }>> = {
   check: () => import('./check.js'),
   certs: () => import('./certs.js'),
   audit: () => import('./audit.js'),
+  policy: () => import('./policy.js'),
 };
 
 /**

@@ -27,7 +27,9 @@ export interface LxcfsMount {
  * Every mount, in any container, of a host copy of the lxcfs tree that provides one of the files lxcfs
  * can serve: a hostPath volume whose path ends with the container path it is mounted at
  * (`<root>/proc/meminfo` at /proc/meminfo, `<root>/sys/devices/system/cpu` at /sys/devices/system/cpu).
- * Any other mount over those paths (a ConfigMap, /etc/shadow) is a plain conflict the planner skips per file.
+ * The host's own tree at the same place (hostPath `/sys` at /sys, as cAdvisor has it, or `/proc` at
+ * /proc) is no copy of lxcfs: like any other mount over those paths (a ConfigMap, /etc/shadow) it is a
+ * plain conflict the planner skips per file, and the container gets the files it does not cover.
  */
 export function lxcfsMounts(pod: Pod): LxcfsMount[] {
   const volumes = new Map(listOf<Volume>(pod.spec?.volumes).map((v) => [v.name, v]));
@@ -45,6 +47,7 @@ export function lxcfsMounts(pod: Pod): LxcfsMount[] {
           !hostPath.endsWith(mountPath)
         )
           return [];
+        if (hostPath === mountPath) return []; // the host's own /proc or /sys: its root would be `/`
         const container = item.name ?? `${list}[${index}]`;
         return ALLOWED_FILES.filter((file) => shadowsPath(mountPath, file)).map((file) => ({
           container,
@@ -60,7 +63,7 @@ export function lxcfsMounts(pod: Pod): LxcfsMount[] {
 /** The host directory a mount takes the lxcfs tree from: its hostPath without the container path. */
 function rootOf({ mountPath, volume }: LxcfsMount): string {
   const path = normalisedMountPath(volume.hostPath?.path)!;
-  return path.slice(0, -mountPath.length) || '/';
+  return path.slice(0, -mountPath.length);
 }
 
 /**

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { DEFAULT_FILES } from '../../src/config/defaults.js';
-import { helperPath, LIMITS, TestNode } from '../helpers/node.js';
+import { LIMITS, TestNode } from '../helpers/node.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -10,16 +10,7 @@ const node = new TestNode();
 after(() => node.cleanup());
 
 function check(...extra: string[]): Promise<CliResult> {
-  return runCli([
-    'check',
-    ...extra,
-    '--lxcfs-root',
-    node.anchor,
-    '--fuse-mount',
-    node.fuseMount,
-    '--remount-helper',
-    helperPath,
-  ]);
+  return runCli(['check', ...extra, ...node.pathFlags]);
 }
 
 test('check node: a healthy node is one screen ending in OK, exit 0; a broken one lists problems, exit 1', async () => {

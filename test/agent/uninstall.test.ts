@@ -6,19 +6,10 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findLxcfsServing } from '../../src/agent/lxcfs/process.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
-import { helperPath, TestNode } from '../helpers/node.js';
+import { TestNode } from '../helpers/node.js';
 
 function uninstall(node: TestNode): Promise<CliResult> {
-  return runCli([
-    'agent',
-    '--uninstall',
-    '--lxcfs-root',
-    node.anchor,
-    '--fuse-mount',
-    node.fuseMount,
-    '--remount-helper',
-    helperPath,
-  ]);
+  return runCli(['agent', '--uninstall', ...node.pathFlags]);
 }
 
 function assertNothingLeft(node: TestNode): void {

@@ -277,6 +277,19 @@ describe('the audit and the webhook cannot drift', () => {
   }
 });
 
+describe("audit of pods mounting the host's own /proc or /sys", () => {
+  for (const name of ['cadvisor.json', 'host-proc-debug.json']) {
+    it(`${name}: never-injected before the webhook, nothing to report after it (a restart does clear it)`, () => {
+      const pod = readJsonFixture<Pod>('pods', name);
+      const before = examinePod(pod, defaultSettings);
+      assert.equal(before?.kind, 'never-injected');
+      assert.equal(before?.foreignVolumes, undefined);
+      const { pod: after } = throughWebhook(pod, pod.metadata!.namespace!);
+      assert.equal(examinePod(after, defaultSettings), undefined);
+    });
+  }
+});
+
 describe('the fixtures are what generate.mjs writes', () => {
   it('are Lists of kubectl-made objects', () => {
     for (const name of ['cluster.json', 'clean.json']) {

@@ -209,6 +209,54 @@ describe('mutatePod with conflicts', () => {
     ]);
   });
 
+  // The host's own /sys (cAdvisor) or /proc mounted at the same path is no lxcfs tree of another injector:
+  // only the files under it conflict, and the pod gets every other one.
+  it('a cAdvisor pod (host /sys at /sys) gets every /proc file; only /sys/devices/system/cpu/online is skipped', () => {
+    const { result, after } = inject(pod('cadvisor.json'));
+    assert.equal(result.outcome.result, 'injected');
+    const { '/sys/devices/system/cpu/online': _online, ...procFiles } = allDefaultMounts;
+    assert.deepEqual(lxcfsMounts(after, 'cadvisor'), procFiles);
+    const status = parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status]);
+    assert.deepEqual(status?.containers.cadvisor?.skipped, {
+      '/sys/devices/system/cpu/online': 'mount-path-conflict',
+    });
+    assert.equal(status?.skipped, undefined, 'not skipped as another injector');
+    assert.deepEqual(result.warnings, [
+      'lxcfs: container "cadvisor": already mounts something there; not mounted: /sys/devices/system/cpu/online',
+    ]);
+  });
+
+  it('a pod with the host /proc at /proc gets /sys/devices/system/cpu/online; its /proc files are skipped', () => {
+    const { result, after } = inject(pod('host-proc-debug.json'));
+    assert.equal(result.outcome.result, 'injected');
+    assert.deepEqual(lxcfsMounts(after, 'debug'), {
+      '/sys/devices/system/cpu/online': '/var/lib/lxcfs/sys/devices/system/cpu/online',
+    });
+    const skipped = parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status])?.containers.debug
+      ?.skipped;
+    assert.deepEqual(
+      Object.keys(skipped ?? {}),
+      DEFAULT_FILES.filter((f) => f.startsWith('/proc/')),
+    );
+    assert.ok(Object.values(skipped ?? {}).every((reason) => reason === 'mount-path-conflict'));
+  });
+
+  it("the host's own meminfo at /proc/meminfo conflicts for that file only", () => {
+    const input: Pod = {
+      metadata: { name: 'p' },
+      spec: {
+        containers: [
+          { name: 'app', volumeMounts: [{ name: 'host-meminfo', mountPath: '/proc/meminfo' }] },
+        ],
+        volumes: [{ name: 'host-meminfo', hostPath: { path: '/proc/meminfo', type: 'File' } }],
+      },
+    };
+    const { result, after } = inject(input);
+    assert.deepEqual(result.outcome.fileSkips, { 'mount-path-conflict': 1 });
+    assert.equal(lxcfsMounts(after, 'app')['/proc/meminfo'], undefined);
+    assert.equal(lxcfsMounts(after, 'app')['/proc/cpuinfo'], '/var/lib/lxcfs/proc/cpuinfo');
+  });
+
   const peerPod = (file: string, annotations: Record<string, string> = {}): Pod => {
     const peer = readJsonFixture<{ volumes: Volume[]; volumeMountsPerContainer: unknown[] }>(
       'peers',

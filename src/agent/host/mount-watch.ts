@@ -2,14 +2,22 @@
 // mountinfo, not fanotify or listmount) tells which mount namespaces changed their mount table, so an
 // idle sweep reads none. The agent tells it which namespaces exist (`follow`); it answers each add and
 // reports `changed` and `gone` (the watched process exited). Each of those, and the watcher's loss, is
-// also told to `changed()`, so the agent sweeps when something happened instead of on a timer.
+// also told to the listener's `changed()`, so the agent sweeps when something happened instead of on a
+// timer; a namespace that could not be watched, to its `coverageChanged()` (the agent then polls).
 //
 // Anything uncertain counts as a change: a confirmed add (the sweep's read may predate it), a failed
 // add (not watched: read every sweep), the watcher's death (nothing is watched until it is back; it is
 // restarted with backoff at a later sweep). So the worst case is today's cost, never a missed change.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../../log.js';
+import type { ChosenProcess } from './chosen-process.js';
 import { restartDelayMs } from './helper-process.js';
+
+/** Who hears of changes; see the top of this file. */
+export interface MountWatchListener {
+  changed(): void;
+  coverageChanged(): void;
+}
 
 export interface MountWatchConfig {
   helper: string;
@@ -21,17 +29,18 @@ export interface MountWatchConfig {
 export interface WatchStatus {
   /** The process whose mountinfo is watched. */
   pid: number;
+  startTime: number;
   /** The watcher has confirmed it; a change from then on is reported. */
   confirmed: boolean;
   /** A change was reported (or may have been missed) since the last read. */
   dirty: boolean;
 }
 
-/** A namespace to watch: its identity (the key) and the process whose mountinfo stands for it. */
-export interface WatchTarget {
-  mntNs: string;
-  pid: number;
-}
+/**
+ * A namespace to watch (its identity is the key) and the process chosen for it, whose mountinfo is read:
+ * the helper watches it only if it is still that process, in that namespace, and not the host's.
+ */
+export type WatchTarget = ChosenProcess;
 
 /** One line of the watcher. */
 interface WatchEvent {
@@ -42,6 +51,8 @@ interface WatchEvent {
   mntNs?: string;
   step?: string;
   errno?: string;
+  error?: string;
+  notEntered?: string;
   line?: string;
 }
 
@@ -59,12 +70,26 @@ export class MountWatch {
   private failing = false;
   private limitLogged = false;
 
+  /** The namespaces the last follow() asked for. */
+  private wanted = 0;
+
   constructor(
     private readonly config: MountWatchConfig,
     private readonly log: Logger,
-    /** Something a sweep should look at: a table changed, a process exited, a watch began or the watcher is gone. */
-    private readonly changed: () => void = () => undefined,
+    private readonly listener: MountWatchListener = {
+      changed: () => undefined,
+      coverageChanged: () => undefined,
+    },
   ) {}
+
+  /** The watcher runs and watches (or is adding) every namespace it was asked to follow. */
+  get complete(): boolean {
+    return this.child !== undefined && this.watches.size >= this.wanted;
+  }
+
+  private changed(): void {
+    this.listener.changed();
+  }
 
   /** The watcher's pid while it runs. */
   get pid(): number | undefined {
@@ -94,17 +119,19 @@ export class MountWatch {
     if (!this.child && !this.stopped && Date.now() >= this.nextStartAt) this.start();
     const child = this.child;
     if (!child) return;
-    const wanted = new Map(namespaces.map((ns) => [ns.mntNs, ns.pid]));
+    const wanted = new Map(namespaces.map((ns) => [ns.mntNs, ns]));
+    this.wanted = wanted.size;
     let commands = '';
     for (const [key, watch] of this.watches) {
-      if (wanted.get(key) === watch.pid) continue;
+      const chosen = wanted.get(key);
+      if (chosen?.pid === watch.pid && chosen.startTime === watch.startTime) continue;
       commands += `remove ${key}\n`;
       this.watches.delete(key);
     }
-    for (const [key, pid] of wanted) {
+    for (const [key, { pid, startTime }] of wanted) {
       if (this.watches.has(key)) continue;
-      commands += `add ${key} ${pid}\n`;
-      this.watches.set(key, { pid, confirmed: false, dirty: true });
+      commands += `add ${key} ${pid} ${startTime}\n`;
+      this.watches.set(key, { pid, startTime, confirmed: false, dirty: true });
     }
     if (commands !== '') child.stdin!.write(commands);
   }
@@ -179,16 +206,24 @@ export class MountWatch {
       if (this.failing) this.log.info({ pid: this.child?.pid }, 'mount notifications back');
       this.failing = false;
     } else {
-      // Failed, or the pid is in another namespace by now (reused): not watched, retried at the next sweep.
+      // Failed, or the pid is in another namespace by now (reused): not watched, retried at the next
+      // sweep; until then the agent polls.
       this.watches.delete(e.key!);
       if (e.ok) this.child?.stdin!.write(`remove ${e.key}\n`);
       this.logAddFailure(e);
+      this.listener.coverageChanged();
     }
   }
 
   private logAddFailure(e: WatchEvent): void {
     const fields = { mntNs: e.key, pid: e.pid, step: e.step, errno: e.errno, watching: e.mntNs };
-    if (e.errno && LIMIT_ERRNOS.has(e.errno) && !this.limitLogged) {
+    if (e.notEntered) {
+      // Read-only, so nothing was at risk; still never silent. The next sweep chooses again.
+      this.log.warn(
+        { mntNs: e.key, pid: e.pid, notEntered: e.notEntered, err: e.error },
+        'namespace not entered: mount watch refused',
+      );
+    } else if (e.errno && LIMIT_ERRNOS.has(e.errno) && !this.limitLogged) {
       this.limitLogged = true;
       this.log.warn(
         fields,

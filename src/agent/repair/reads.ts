@@ -28,7 +28,12 @@ export class ContainerReads implements SweepReads {
 
   constructor(
     private readonly config: ReadsConfig,
-    private readonly report: { metrics: ReadMetrics; log: Logger },
+    private readonly report: {
+      metrics: ReadMetrics;
+      log: Logger;
+      /** A container was refused (its process is not the one chosen, or the namespace is the host's). */
+      forgetChosenProcess: (mntNs: string) => void;
+    },
   ) {}
 
   sample(views: readonly NamespaceView[]): void {
@@ -56,7 +61,7 @@ export class ContainerReads implements SweepReads {
 
   /** Never rejects: a failure is logged. */
   private async readBatch(views: readonly NamespaceView[]): Promise<void> {
-    const { metrics, log } = this.report;
+    const { metrics, log, forgetChosenProcess } = this.report;
     try {
       const reads = await peekContainers(this.config.helper, this.config.proc, views, {
         sampleSize: views.length,
@@ -72,6 +77,13 @@ export class ContainerReads implements SweepReads {
           { ...containerFields(view), errors },
           'lxcfs files cannot be read inside the container',
         );
+      for (const { view, notEntered, error } of reads.notEntered) {
+        forgetChosenProcess(view.ns.mntNs);
+        log.error(
+          { ...containerFields(view), notEntered, err: error },
+          'namespace not entered: read inside the container refused',
+        );
+      }
     } catch (err) {
       log.error({ err }, 'reading lxcfs files inside containers failed');
     }
