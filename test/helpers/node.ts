@@ -25,7 +25,9 @@ import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.
 import type { TestContext } from 'node:test';
 import { AGENT_NODE_FLAGS, DEFAULT_FILES } from '../../src/config/defaults.js';
 import {
+  createCgroup,
   createContainer,
+  joinCgroupsScript,
   removeCgroup,
   type ContainerSpec,
   type TestContainer,
@@ -138,6 +140,11 @@ export interface AgentSpawnOptions {
   logLevel?: string;
   /** Node flags; the image's (AGENT_NODE_FLAGS) unless told. */
   nodeFlags?: readonly string[];
+  /**
+   * Run the agent (and so lxcfs and its helpers) in a cgroup of its own, as in its pod, instead of the
+   * test's: what lxcfs does for the agent's reads (its loadavg rescans) then costs what it does on a node.
+   */
+  ownCgroup?: boolean;
 }
 
 export class TestNode {
@@ -205,9 +212,10 @@ export class TestNode {
    */
   spawnAgent(
     extraArgs: readonly string[] = [],
-    { logLevel = 'debug', nodeFlags = AGENT_NODE_FLAGS }: AgentSpawnOptions = {},
+    { logLevel = 'debug', nodeFlags = AGENT_NODE_FLAGS, ownCgroup = false }: AgentSpawnOptions = {},
   ): AgentProcess {
     const args = [
+      process.execPath,
       ...nodeFlags,
       cliPath,
       'agent',
@@ -224,8 +232,12 @@ export class TestNode {
       '1500ms',
       ...extraArgs,
     ];
+    if (ownCgroup) createCgroup(this.agentCgroup);
+    const [command, ...argv] = ownCgroup
+      ? ['sh', '-c', `${joinCgroupsScript(this.agentCgroup)}; exec "$@"`, 'sh', ...args]
+      : args;
     const agent = new AgentProcess(
-      spawn(process.execPath, args, {
+      spawn(command!, argv, {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, LOG_LEVEL: logLevel },
       }),
@@ -253,6 +265,11 @@ export class TestNode {
       },
     );
     return foreign;
+  }
+
+  /** The agents' own cgroup (AgentSpawnOptions.ownCgroup). */
+  get agentCgroup(): string {
+    return `${this.cgroupBase}/agent`;
   }
 
   get layout(): AnchorLayout {
@@ -302,6 +319,7 @@ export class TestNode {
       5000,
     );
     for (const container of this.containers) await container.destroy();
+    await removeCgroup(this.agentCgroup, this.cgroupBase);
     await removeCgroup(this.cgroupBase);
     for (let pass = 0; pass < 20; pass++) {
       const mounts = mountsAtOrBelow(this.ownMounts(), this.dir);
