@@ -1,7 +1,7 @@
 // Keeps one lxcfs running: starts it (clearing dead mounts first), binds it into the anchor, restarts
 // it with backoff when it exits, and kills it when it stops answering for longer than a grace period.
-// A probe is one read of a file the agent keeps open, with a timeout (probe.ts, HeldFileProbe), so a
-// hung lxcfs never blocks the agent. Its exit is the child's exit event: nothing polls for it. What happens
+// A probe is one read of a file a helper process keeps open, with a timeout (probe.ts, HeldFileProbe),
+// so a hung lxcfs never blocks the agent. Its exit is the child's exit event: nothing polls for it. What happens
 // to lxcfs is told to an `LxcfsListener` (the sweeper), which is all the supervisor knows of repair.
 import { setTimeout as sleep } from 'node:timers/promises';
 import {

@@ -46,11 +46,6 @@ export class ContainerReads implements SweepReads {
     this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
 
-  /** Resolves once nothing is queued or being read. */
-  async idle(): Promise<void> {
-    while (this.draining) await this.draining;
-  }
-
   private async drain(): Promise<void> {
     while (this.queue.size > 0) {
       const batch = [...this.queue.values()].slice(0, this.config.sampleSize);

@@ -92,8 +92,6 @@ export class Sweeper implements LxcfsListener {
   private readonly deadDescriptors: DeadDescriptorReporter;
   /** dev of the running lxcfs' connection; undefined while it is down. */
   private liveDev: string | undefined;
-  /** What the last sweep saw, for reads inside containers between sweeps. */
-  private lastViews: readonly NamespaceView[] = [];
   private swept = false;
   /** The trigger the next run runs as: requests made while one runs merge into it (strongerTrigger). */
   private nextTrigger: SweepTrigger | undefined;
@@ -126,10 +124,6 @@ export class Sweeper implements LxcfsListener {
   /** A sweep has looked at every container since lxcfs first came up. */
   get hasSwept(): boolean {
     return this.swept;
-  }
-
-  latestViews(): readonly NamespaceView[] {
-    return this.lastViews;
   }
 
   /** The process chosen for `mntNs` was refused (another process has its pid): the next sweep chooses anew. */
@@ -205,7 +199,6 @@ export class Sweeper implements LxcfsListener {
     this.watch?.follow(namespaces);
     report.mountinfoRead = mountinfoRead;
     report.watched = this.watch?.watched ?? 0;
-    this.lastViews = views;
     // Saved before any remount, so an agent killed halfway still knows what was injected.
     this.state = remember(this.state, views, liveDev);
     const { namespaces: remembered } = this.state;
