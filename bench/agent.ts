@@ -336,6 +336,14 @@ async function flagCosts(node: TestNode, containers: readonly TestContainer[]): 
   }
 }
 
+/** The agent's CPU per request of `path` (the mean of 100, after 10 to warm up). */
+async function requestCpuMs(agent: AgentProcess, path: string): Promise<number> {
+  for (let i = 0; i < 10; i++) await agent.get(path);
+  const before = cpuMs(agent.child.pid!);
+  for (let i = 0; i < 100; i++) await agent.get(path);
+  return (cpuMs(agent.child.pid!) - before) / 100;
+}
+
 /** An agent with the production defaults on `size` containers: its standing cost over a quiet window. */
 async function standingCost(
   node: TestNode,
@@ -368,6 +376,13 @@ async function standingCost(
         ? ' (change sweeps here follow other work on this shared machine: its mount tables and cgroups change)'
         : ''),
   );
+  if (notifications) {
+    // What the kubelet's probes (readiness every 5 s, liveness every 10 s) and a scrape add to it.
+    const perRequest = [];
+    for (const path of ['/readyz', '/livez', '/metrics'])
+      perRequest.push(`${path} ${(await requestCpuMs(agent, path)).toFixed(2)} ms`);
+    console.log(`  agent CPU per request: ${perRequest.join(', ')}`);
+  }
   if (notifications && size === 200)
     console.log(
       `  aims at 200: agent ≤ ${AIM.agentMsPerS} ms/s ${verdict(cost.agentMsPerS <= AIM.agentMsPerS)}, ` +
