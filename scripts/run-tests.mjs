@@ -36,6 +36,9 @@ const NEEDS_SYSTEM = [
   'cli/agent.test.js',
   'fault/',
   'chart/', // the Go renderer, built from Debian's packaged Go sources
+  'helm/helm.test.js', // the Helm model renders with it too
+  'cli/certs-secret.test.js', // the chart's Job in a pod of the model: unshare, mount, the renderer
+  'package/', // npm pack with Debian's cross compiler, the arm64 helper under QEMU, kubectl
   'deploy/', // kubectl kustomize
   'images/',
 ];

@@ -6,6 +6,7 @@ import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../plumbing/health-server.js';
 import { closeNow, listen } from '../plumbing/listen.js';
+import { loadClientCa } from './client-ca.js';
 import { WebhookMetrics } from './metrics.js';
 import { createAdmissionServer, type TransportTimeouts } from './server.js';
 import {
@@ -25,8 +26,12 @@ export interface WebhookConfig {
   tls: { files: KeyPairFiles } | { keyPair: KeyPair };
   settings: InjectionSettings;
   maxRequestBytes: number;
-  /** Connections held at once on the webhook port; more are refused and counted. */
+  /** Connections held at once on the webhook port; a new one takes the place of an idle or unfinished one. */
   maxConnections: number;
+  /** Connections one peer address may hold on the webhook port. */
+  maxConnectionsPerPeer: number;
+  /** CA bundle (PEM file) client certificates must chain to; without it no client certificate is asked for. */
+  clientCaFile?: string;
   logger: Logger;
   /** Transport timeouts; tests shorten them. Defaults: config/defaults.ts. */
   timeouts?: Partial<TransportTimeouts>;
@@ -59,11 +64,15 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
     );
   }
 
+  const clientCa =
+    config.clientCaFile === undefined ? undefined : loadClientCa(config.clientCaFile);
   const admission = createAdmissionServer({
     keyPair,
     settings: config.settings,
     maxRequestBytes: config.maxRequestBytes,
     maxConnections: config.maxConnections,
+    maxConnectionsPerPeer: config.maxConnectionsPerPeer,
+    clientCa,
     timeouts: config.timeouts,
     metrics,
     logger,

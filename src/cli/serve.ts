@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startWebhook, type RunningWebhook, type WebhookConfig } from '../admission/webhook.js';
 import {
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_PEER,
   DEFAULT_MAX_REQUEST_BYTES,
   DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_WEBHOOK_HEALTH_PORT,
@@ -63,8 +64,21 @@ const flags = new FlagSet('serve', {
     kind: integer(1, MAX_CONNECTIONS_LIMIT, 'connections'),
     default: DEFAULT_MAX_CONNECTIONS,
     help:
-      'connections held at once on --port; more are refused and counted in ' +
-      'lxcfs_webhook_connections_dropped_total (the default fits the 256Mi memory limit)',
+      'connections held at once on --port (the default fits the 256Mi memory limit); beyond it a new ' +
+      'connection takes the place of an idle or unfinished one of the address holding the most',
+  },
+  'max-connections-per-peer': {
+    kind: integer(1, MAX_CONNECTIONS_LIMIT, 'connections'),
+    default: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+    help:
+      'connections one client address may hold on --port; beyond it its new connection takes the ' +
+      'place of one of its own',
+  },
+  'client-ca': {
+    kind: path('FILE'),
+    help:
+      'PEM CA bundle: only clients with a certificate it signed (the API server, given one in its ' +
+      "admission configuration's kubeConfigFile) complete the TLS handshake; read at start-up",
   },
   'shutdown-grace': {
     kind: duration(0),
@@ -113,6 +127,8 @@ function parseServeFlags(args: string[]): ServeFlags {
       settings: settingsFrom(values),
       maxRequestBytes: values['max-request-bytes'],
       maxConnections: values['max-connections'],
+      maxConnectionsPerPeer: values['max-connections-per-peer'],
+      clientCaFile: values['client-ca'],
     },
     tlsFiles: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
     shutdownGraceMs: values['shutdown-grace'],
@@ -123,6 +139,7 @@ function parseServeFlags(args: string[]): ServeFlags {
 const FLAG_OF_SETTING: Record<string, string> = {
   certFile: '--tls-cert',
   keyFile: '--tls-key',
+  clientCaFile: '--client-ca',
   port: '--port',
   healthPort: '--health-port',
 };
@@ -193,7 +210,14 @@ async function run(options: ServeFlags): Promise<number> {
     firstSignal.cancel();
     throw withFlagName(err, FLAG_OF_SETTING);
   });
-  const { settings, maxRequestBytes, maxConnections, address } = options.config;
+  const {
+    settings,
+    maxRequestBytes,
+    maxConnections,
+    maxConnectionsPerPeer,
+    clientCaFile,
+    address,
+  } = options.config;
   const certificate = webhook.keyPair();
   logger.info(
     {
@@ -207,6 +231,8 @@ async function run(options: ServeFlags): Promise<number> {
       files: settings.files,
       maxRequestBytes,
       maxConnections,
+      maxConnectionsPerPeer,
+      clientCa: clientCaFile ?? 'none: no client certificate asked for',
       shutdownGraceSeconds: options.shutdownGraceMs / 1000,
       node: process.version,
     },

@@ -15,7 +15,10 @@ import {
   type CertificateAuthority,
   type IssuedCertificate,
 } from '../../src/certs/authority.js';
-import { DEFAULT_MAX_CONNECTIONS } from '../../src/config/defaults.js';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_PEER,
+} from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import { LxcfsWebhookError } from '../../src/errors.js';
 import { readJsonFixture } from '../helpers/paths.js';
@@ -93,6 +96,7 @@ describe('TLS certificate files', () => {
       settings: defaultSettings,
       maxRequestBytes: 1024 * 1024,
       maxConnections: DEFAULT_MAX_CONNECTIONS,
+      maxConnectionsPerPeer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
       logger,
       tlsPollIntervalMs: pollIntervalMs,
     });
