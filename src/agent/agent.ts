@@ -6,7 +6,8 @@
 //   start:   anchor tmpfs → clear dead mounts → lxcfs → bind into anchor → sweep → ready
 //   running: probe lxcfs (one read); sweep when a notification says something changed (a mount table,
 //            a container's exit, a new cgroup), and as a safety net every full-sweep interval; poll
-//            every sweep interval only while notifications are off or incomplete (sweep-schedule.ts);
+//            every sweep interval only while notifications are off or incomplete, and retry a repair
+//            left undone a sweep interval later (sweep-schedule.ts);
 //            reads inside containers that have a reason for one (a new container, a restart);
 //            on lxcfs exit (the child's exit event) or hang: clear, restart with backoff, sweep
 //   stop:    lxcfs gets SIGTERM, its mounts are cleared, the anchor tmpfs (and its state file) stays
@@ -42,7 +43,7 @@ export interface AgentOptions extends NodePaths {
   lxcfsBin: string;
   lxcfsArgs: readonly string[];
   healthPort: number;
-  /** Polls while notifications are off or incomplete. */
+  /** Polls while notifications are off or incomplete; retries a repair left undone. */
   sweepIntervalMs: number;
   /** The safety net: every container looked at, every mount table read. */
   fullSweepIntervalMs: number;
@@ -163,6 +164,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
     log,
     watch,
     reads,
+    afterSweep: (report) => schedule.swept(report),
   });
   const schedule = new SweepSchedule(
     {

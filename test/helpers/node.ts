@@ -23,7 +23,7 @@ import {
 import { readStartTime, type ChosenProcess } from '../../src/agent/host/chosen-process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.js';
 import type { TestContext } from 'node:test';
-import { AGENT_NODE_FLAGS, DEFAULT_FILES } from '../../src/config/defaults.js';
+import { AGENT_NODE_FLAGS, AGENT_STATE_FILE, DEFAULT_FILES } from '../../src/config/defaults.js';
 import {
   createCgroup,
   createContainer,
@@ -358,6 +358,30 @@ export async function readsLimits(c: TestContainer): Promise<boolean> {
 }
 
 /** 20 s: about 20 periodic sweeps, so a slow CI machine passes and a remount that keeps failing does not. */
+/**
+ * Waits until the agent's state file remembers every file of the container as injected. Only then is a
+ * file that disappears "missing" to the agent: a sweep that ran while the container was still being set
+ * up saw only some of its files, and one unmounted before the next sweep was never seen.
+ */
+export async function waitRemembered(node: TestNode, c: TestContainer): Promise<void> {
+  const mntNs = readlinkSync(`/proc/${c.pid}/ns/mnt`);
+  await waitUntil(
+    'the agent remembers every file of the container',
+    () => {
+      try {
+        const state = JSON.parse(readFileSync(join(node.anchor, AGENT_STATE_FILE), 'utf8')) as {
+          namespaces?: Record<string, { targets?: Record<string, unknown> }>;
+        };
+        const targets = state.namespaces?.[mntNs]?.targets ?? {};
+        return (c.spec.files ?? []).every((file) => file in targets);
+      } catch {
+        return false; // not written yet, or being replaced
+      }
+    },
+    { timeoutMs: 10_000 },
+  );
+}
+
 export async function waitAllHealthy(containers: TestContainer[]): Promise<void> {
   await waitUntil(
     'every container reads its limits',

@@ -7,17 +7,19 @@ import type { WatchStatus } from '../host/mount-watch.js';
 
 /**
  * Why a sweep runs: the agent started; lxcfs came back after a restart; the safety net's interval passed
- * (`full`); the agent polls because notifications are off or incomplete (`poll`); a notification said
- * something changed (`change`: a mount table, a process gone, a new cgroup).
+ * (`full`); the agent polls because notifications are off or incomplete (`poll`); the last sweep left a
+ * repair undone (`retry`: a remount failed or a namespace was not entered, which no notification would
+ * report); a notification said something changed (`change`: a mount table, a process gone, a new cgroup).
  */
-export type SweepTrigger = 'start' | 'lxcfs-restart' | 'full' | 'poll' | 'change';
+export type SweepTrigger = 'start' | 'lxcfs-restart' | 'full' | 'poll' | 'retry' | 'change';
 
 /** Which trigger a sweep asked for twice (one waiting, one more) runs as: the one that does more. */
 const STRENGTH: Record<SweepTrigger, number> = {
-  start: 4,
-  'lxcfs-restart': 3,
-  full: 2,
-  poll: 1,
+  start: 5,
+  'lxcfs-restart': 4,
+  full: 3,
+  poll: 2,
+  retry: 1,
   change: 0,
 };
 

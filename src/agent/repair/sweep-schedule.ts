@@ -1,12 +1,20 @@
 // When the agent sweeps, besides start and lxcfs restarts (the supervisor's): on notifications, soon
 // after a change (`change`), and on two timers: the safety net every full-sweep interval (`full`), and,
-// only while notifications are off or incomplete, a poll every sweep interval (`poll`). With complete
+// only while notifications are off or incomplete, a poll every sweep interval (`poll`). A sweep that left
+// a repair undone (a failed remount, a namespace not entered, a failed sweep) changes no mount table, so
+// nothing would report it: it is retried a sweep interval later (`retry`), as a poll would. With complete
 // notifications nothing else runs: a quiet node costs no sweep between safety nets, and a busy one at
 // most one change sweep per `changeGapMs`, however many notifications come.
 import type { SweepTrigger } from './read-plan.js';
 
+/** What the schedule needs of a sweep's report: what it left undone. */
+export interface SweepOutcome {
+  failed: number;
+  notEntered: number;
+}
+
 export interface SweepScheduleConfig {
-  /** Polls while notifications are off or incomplete (--sweep-interval). */
+  /** Polls while notifications are off or incomplete, and retries what a sweep left undone (--sweep-interval). */
   pollMs: number;
   /** The safety net (--full-sweep-interval). */
   fullMs: number;
@@ -21,6 +29,7 @@ export interface SweepScheduleConfig {
 export class SweepSchedule {
   private fullTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   /** When change sweeps are due (sorted), and the timer of the first. */
   private changesDue: number[] = [];
   private changeTimer: NodeJS.Timeout | undefined;
@@ -47,8 +56,22 @@ export class SweepSchedule {
     this.running = false;
     clearInterval(this.fullTimer);
     clearInterval(this.pollTimer);
+    clearTimeout(this.retryTimer);
     clearTimeout(this.changeTimer);
     this.changesDue = [];
+  }
+
+  /**
+   * Told after every sweep, whoever asked for it (undefined: the sweep failed). What it left undone is
+   * retried a sweep interval later, unless polls already run or a retry is due.
+   */
+  swept(outcome: SweepOutcome | undefined): void {
+    if (!this.running || this.pollTimer !== undefined || this.retryTimer !== undefined) return;
+    if (outcome !== undefined && outcome.failed + outcome.notEntered === 0) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.run('retry');
+    }, this.config.pollMs);
   }
 
   /** A notification: something may have changed. */

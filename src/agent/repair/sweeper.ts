@@ -84,6 +84,8 @@ export interface SweeperParts {
   log: Logger;
   watch?: MountWatch;
   reads?: SweepReads;
+  /** Told after every sweep, whatever asked for it (undefined: the sweep failed), so what it left undone is retried. */
+  afterSweep?: (report: SweepReport | undefined) => void;
 }
 
 export class Sweeper implements LxcfsListener {
@@ -105,6 +107,7 @@ export class Sweeper implements LxcfsListener {
   /** Mount notifications; without them every sweep reads every mount table. */
   private readonly watch: MountWatch | undefined;
   private readonly reads: SweepReads | undefined;
+  private readonly afterSweep: ((report: SweepReport | undefined) => void) | undefined;
 
   constructor(
     private readonly config: SweepConfig,
@@ -116,6 +119,7 @@ export class Sweeper implements LxcfsListener {
       log: this.log,
       watch: this.watch,
       reads: this.reads,
+      afterSweep: this.afterSweep,
     } = parts);
     this.state = this.stateFile.load();
     this.deadDescriptors = new DeadDescriptorReporter(config.proc, this.log);
@@ -165,7 +169,11 @@ export class Sweeper implements LxcfsListener {
           this.log.error({ err, trigger }, 'sweep failed');
           return undefined;
         },
-      );
+      )
+      .then((report) => {
+        this.afterSweep?.(report);
+        return report;
+      });
   }
 
   private async runOnce(trigger: SweepTrigger): Promise<SweepReport> {

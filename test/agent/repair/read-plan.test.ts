@@ -53,11 +53,11 @@ test('new, unwatched, unconfirmed, changed or re-represented namespaces are read
     assert.equal(mustReadMountinfo(input), true, what);
 });
 
-test('start, lxcfs-restart and safety-net sweeps read every table; polls and changes what changed', () => {
-  const all: SweepTrigger[] = ['start', 'lxcfs-restart', 'full', 'poll', 'change'];
+test('start, lxcfs-restart and safety-net sweeps read every table; polls, retries and changes what changed', () => {
+  const all: SweepTrigger[] = ['start', 'lxcfs-restart', 'full', 'poll', 'retry', 'change'];
   assert.deepEqual(
     all.map((t) => readsEverything(t)),
-    [true, true, true, false, false],
+    [true, true, true, false, false, false],
   );
 });
 
@@ -66,6 +66,8 @@ test('a sweep asked for while another waits runs as the one that does more', () 
   assert.equal(strongerTrigger('change', 'lxcfs-restart'), 'lxcfs-restart');
   assert.equal(strongerTrigger('lxcfs-restart', 'change'), 'lxcfs-restart');
   assert.equal(strongerTrigger('poll', 'full'), 'full');
+  assert.equal(strongerTrigger('change', 'retry'), 'retry');
+  assert.equal(strongerTrigger('retry', 'poll'), 'poll');
   assert.equal(strongerTrigger('start', 'lxcfs-restart'), 'start');
 });
 
@@ -76,7 +78,7 @@ test('reads inside containers have a reason: a sample after start, restart and t
   assert.deepEqual(readsAfterSweep('lxcfs-restart', changed), { sample: true, namespaces: [] });
   // The safety net reads what changed unnoticed, and a sample.
   assert.deepEqual(readsAfterSweep('full', changed), { sample: true, namespaces: changed });
-  for (const trigger of ['change', 'poll'] as const)
+  for (const trigger of ['change', 'poll', 'retry'] as const)
     assert.deepEqual(readsAfterSweep(trigger, changed), { sample: false, namespaces: changed });
   // Nothing changed, nothing read: a quiet node costs no read.
   assert.deepEqual(readsAfterSweep('change', []), { sample: false, namespaces: [] });

@@ -121,3 +121,41 @@ test('without complete notifications it polls; once they are complete it stops p
   assert.deepEqual(sweeps.slice(4), ['poll', 'change', 'poll']);
   schedule.stop();
 });
+
+test('a sweep that left a repair undone is retried a sweep interval later, until one leaves nothing undone', async () => {
+  const { schedule, sweeps } = await started({ now: true });
+  // Done: nothing to retry.
+  schedule.swept({ failed: 0, notEntered: 0 });
+  await advance(5_000);
+  assert.deepEqual(sweeps, []);
+  // A failed remount (no mount table changed, so no notification): retried once, however often told.
+  schedule.swept({ failed: 1, notEntered: 0 });
+  schedule.swept({ failed: 1, notEntered: 0 });
+  await advance(config.pollMs - 1);
+  assert.deepEqual(sweeps, []);
+  await advance(1);
+  assert.deepEqual(sweeps, ['retry']);
+  // The retry failed too (a namespace not entered this time), then a sweep that failed as a whole.
+  schedule.swept({ failed: 0, notEntered: 1 });
+  await advance(config.pollMs);
+  schedule.swept(undefined);
+  await advance(config.pollMs);
+  assert.deepEqual(sweeps, ['retry', 'retry', 'retry']);
+  // Repaired: no more retries.
+  schedule.swept({ failed: 0, notEntered: 0 });
+  await advance(10_000);
+  assert.deepEqual(sweeps, ['retry', 'retry', 'retry']);
+  // Stopped with a retry due: it never runs.
+  schedule.swept({ failed: 1, notEntered: 0 });
+  schedule.stop();
+  await advance(10_000);
+  assert.equal(sweeps.length, 3);
+});
+
+test('while it polls, polls retry what a sweep left undone', async () => {
+  const { schedule, sweeps } = await started({ now: false });
+  schedule.swept({ failed: 1, notEntered: 0 });
+  await advance(3_000);
+  assert.deepEqual(sweeps, ['poll', 'poll', 'poll']);
+  schedule.stop();
+});
