@@ -19,6 +19,7 @@ import {
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_PEER,
+  WEBHOOK_NODE_FLAGS,
 } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import type { Logger } from '../../src/log.js';
@@ -232,11 +233,14 @@ export interface ServeProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the CLI (`lxcfs-webhook serve`) and waits for its "serving" log line, which carries the bound ports. */
+/**
+ * Starts the CLI (`lxcfs-webhook serve`) with the image's Node.js flags and waits for its "serving" log line,
+ * which carries the bound ports.
+ */
 export async function startServe(args: string[]): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
-    [cliPath, 'serve', '--port', '0', '--health-port', '0', ...args],
+    [...WEBHOOK_NODE_FLAGS, cliPath, 'serve', '--port', '0', '--health-port', '0', ...args],
     { cwd: repoRoot },
   );
   let stderr = '';
