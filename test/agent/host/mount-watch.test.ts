@@ -218,8 +218,9 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
   watch.follow([a, b]);
   assert.equal(watch.complete, true, 'every namespace followed is being added');
   await waitUntil('both watches confirmed', () => watch.watched === 2, { timeoutMs: 5000 });
-  // Each confirmation asks for a sweep: the table may have changed before the watch began.
-  assert.equal(heard.changed, 2);
+  // Each confirmation asks for a sweep: the table may have changed before the watch began. (At least:
+  // on a shared machine a namespace's table may change for reasons of its own, and that is told too.)
+  assert.ok(heard.changed >= 2, `confirmations told: ${heard.changed}`);
   // The read the survey did before the watch began may have missed a change: one more read is due.
   assert.deepEqual(watch.status(a.mntNs), {
     pid: a.pid,
@@ -230,22 +231,24 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
   watch.reading(a.mntNs);
   watch.reading(b.mntNs);
 
+  let told = heard.changed;
   bindInside(a.pid);
   await waitUntil('a is dirty', () => watch.status(a.mntNs)?.dirty === true, { timeoutMs: 5000 });
   assert.equal(watch.status(b.mntNs)?.dirty, false, 'b did not change');
-  assert.equal(heard.changed, 3, 'the change is told');
+  assert.ok(heard.changed > told, 'the change is told');
 
   watch.follow([b]);
   assert.equal(watch.status(a.mntNs), undefined, 'a namespace no longer listed is dropped');
 
   const watcher = watch.pid!;
+  told = heard.changed;
   process.kill(watcher, 'SIGKILL');
   await waitUntil('the watcher is noticed gone', () => watch.pid === undefined, {
     timeoutMs: 5000,
   });
   assert.equal(watch.status(b.mntNs), undefined, 'nothing is watched while it is down');
   assert.equal(watch.complete, false);
-  assert.equal(heard.changed, 4, 'its loss is told');
+  assert.ok(heard.changed > told, 'its loss is told');
   assert.equal(
     logs.filter(
       (l) =>
