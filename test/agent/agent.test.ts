@@ -33,6 +33,18 @@ function mountTable(c: TestContainer) {
   return parseMountinfo(c.mountinfo()).map(({ rootDeleted: _, ...mount }) => mount);
 }
 
+/**
+ * Unmounts `target` inside the container. The agent reads a new or changed container's files from inside
+ * (repair/reads.ts); while one is open, umount says busy: try again until that read is over.
+ */
+async function unmountInside(c: TestContainer, target: string): Promise<void> {
+  await waitUntil(
+    `${target} unmounted inside ${c.spec.name}`,
+    async () => (await c.exec(['umount', target])).code === 0,
+    { timeoutMs: 5000, intervalMs: 50 },
+  );
+}
+
 test('containers see their limits in free, /proc/meminfo, /proc/cpuinfo and cpu/online', async (t) => {
   const node = scratchNode(t);
   const agent = await startReadyAgent(node);
@@ -245,7 +257,7 @@ test('a target that went missing is mounted again at the next sweep', async (t) 
   const c = await node.container({ name: 'c', ...withLxcfs });
   await waitRemembered(node, c);
 
-  assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
+  await unmountInside(c, '/proc/meminfo');
   assert.ok(
     !(await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL),
     "the node's values show through",
@@ -273,7 +285,7 @@ test('a remount that failed is retried a sweep interval later, though no notific
   await waitRemembered(node, c);
 
   const since = agent.logs.length;
-  assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
+  await unmountInside(c, '/proc/meminfo');
   await agent.waitForLog((l) => l.msg === 'remount failed; retried at the next sweep', 5000, since);
   // A retry sweep a sweep interval (1 s here) later. On a shared machine a change sweep caused by other
   // work may repair it first; the retry runs all the same. The safety net is 5 minutes away.
@@ -316,7 +328,7 @@ test('with notifications the agent sweeps when something changed: a target gone 
 
   // A target unmounted inside a running container: its namespace reports the change.
   let since = agent.logs.length;
-  assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
+  await unmountInside(c, '/proc/meminfo');
   await waitAllHealthy([c]);
   const missing = await agent.waitForLog(
     (l) => l.msg === 'sweep done' && l.missing === 1,
@@ -371,6 +383,7 @@ test('with notifications the agent sweeps when something changed: a target gone 
   // The mount watcher killed: the agent polls, every poll reads every table, and still repairs.
   const watcher = agent.logs.filter((l) => l.msg === 'mount watcher started').at(-1)!.pid as number;
   since = agent.logs.length;
+  const pollsWithWatcher = await polls();
   process.kill(watcher, 'SIGKILL');
   await agent.waitForLog(
     (l) =>
@@ -380,10 +393,11 @@ test('with notifications the agent sweeps when something changed: a target gone 
     since,
   );
   const killed = since;
-  const pollsWithoutWatcher = await polls();
-  await waitUntil('a poll', async () => (await polls()) > pollsWithoutWatcher);
+  // The first poll comes at once; the watcher is back a second later (sooner, when a change sweep
+  // restarts it), and then the polls stop again.
+  await waitUntil('a poll', async () => (await polls()) > pollsWithWatcher);
   since = agent.logs.length;
-  assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
+  await unmountInside(c, '/proc/meminfo');
   await waitAllHealthy([c]);
   const fallback = await agent.waitForLog(
     (l) => l.msg === 'sweep done' && l.missing === 1,
