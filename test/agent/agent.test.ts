@@ -335,7 +335,10 @@ test('with notifications the agent sweeps when something changed: a target gone 
     1000,
     since,
   );
-  assert.deepEqual([missing.trigger, missing.mountinfoRead], ['change', 1]);
+  // It read the changed table, and more only when other namespaces on this shared machine were new or
+  // changed meanwhile (the agent sees the whole host; the bench and read-plan tests count reads exactly).
+  assert.equal(missing.trigger, 'change');
+  assert.ok((missing.mountinfoRead as number) >= 1, JSON.stringify(missing));
 
   // A container started after the last sweep, its file already on a dead lxcfs: its new cgroup is
   // reported, and the sweeps after it find the namespace.
