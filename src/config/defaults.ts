@@ -294,7 +294,7 @@ export const MALLOC_TRIM_ADDON_CANDIDATES: readonly string[] = nativeFiles('mall
  * How often `serve` looks whether to give freed memory back, and after how many closed connections it
  * does: a flood closes thousands a second, an API server a few a minute, so a quiet webhook never trims.
  */
-export const FREED_MEMORY_CHECK_MS = 5_000;
+export const FREED_MEMORY_CHECK_MS = 2_000;
 export const FREED_MEMORY_AFTER_CLOSES = 256;
 /** Most --max-connections takes: beyond it a replica runs out of memory or descriptors first. */
 export const MAX_CONNECTIONS_LIMIT = 65_536;
