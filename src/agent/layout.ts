@@ -7,7 +7,6 @@ import {
   ALLOWED_FILES,
   FUSECTL_DIR_NAME,
   LEGACY_AGENT_STATE_FILE,
-  MOUNTINFO_FULL_READ_EVERY,
   LXCFS_PIDFILE_NAME,
   MAX_NAMESPACES_PER_CONTAINER,
   MAX_REMEMBERED_NAMESPACES,
@@ -16,7 +15,7 @@ import {
   REFUSED_TARGET_BACKOFF,
   REMOUNT_BATCH_SIZE,
   REMOUNT_PARALLELISM,
-  REPAIR_RETRY_BACKOFF,
+  REPAIR_RETRY_MAX_MS,
 } from '../config/defaults.js';
 import type { AnchorLayout } from './lxcfs/anchor.js';
 import type { SweepConfig } from './repair/sweeper.js';
@@ -55,6 +54,7 @@ export function sweepConfig(
   layout: AnchorLayout,
   proc: string,
   remountSupported: boolean,
+  sweepIntervalMs: number,
 ): SweepConfig {
   return {
     proc,
@@ -65,11 +65,14 @@ export function sweepConfig(
     remountBatchSize: REMOUNT_BATCH_SIZE,
     helperTimeoutMs: NATIVE_HELPER_TIMEOUT_MS,
     remountSupported,
-    fullReadEvery: MOUNTINFO_FULL_READ_EVERY,
     watchPingTimeoutMs: MOUNT_WATCH_PING_TIMEOUT_MS,
     maxNamespacesPerContainer: MAX_NAMESPACES_PER_CONTAINER,
     maxRememberedNamespaces: MAX_REMEMBERED_NAMESPACES,
-    retryBackoff: REPAIR_RETRY_BACKOFF,
+    // The first retry is the `retry` sweep, one sweep interval after the failure (sweep-schedule.ts).
+    retryBackoff: {
+      firstMs: sweepIntervalMs,
+      maxMs: Math.max(sweepIntervalMs, REPAIR_RETRY_MAX_MS),
+    },
     refusedBackoff: REFUSED_TARGET_BACKOFF,
   };
 }

@@ -94,7 +94,7 @@ test('a pid reused by a host process while the helper is on its way: the host is
     (l) =>
       [
         'remounted',
-        'remount failed; retried at the next sweep',
+        'remount failed; retried a sweep interval later, then after a backoff',
         'namespace not entered: remount refused',
       ].includes(l.msg),
     15_000,

@@ -55,12 +55,15 @@ export class RepairAttempts {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Whether the target may be tried now. */
-  due(mntNs: string, status: TargetStatus, newLxcfs: boolean): boolean {
+  /**
+   * Whether the target may be tried now, or within `earlyMs`: the sweep that comes for it (the `retry`
+   * sweep one backoff after the failure) runs on a timer, which may fire a moment before the clock says.
+   */
+  due(mntNs: string, status: TargetStatus, newLxcfs: boolean, earlyMs = 0): boolean {
     const attempt = this.current(mntNs, status);
     if (!attempt) return true;
     if (newLxcfs && attempt.kind === 'failed') return true;
-    return this.now() >= attempt.retryAt;
+    return this.now() + earlyMs >= attempt.retryAt;
   }
 
   /** The attempt on record for the target in its present situation. */

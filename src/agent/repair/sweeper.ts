@@ -1,12 +1,17 @@
 // The stateful side of repair. One sweep: survey every container namespace, remember what was injected,
-// remount what is broken (stale or missing), and report processes a remount cannot help. Sweeps run at
-// start, after every lxcfs restart and periodically, and never overlap. The sweeper learns about lxcfs
-// from the supervisor through `LxcfsListener`, so neither needs the other.
+// The stateful side of repair. One sweep: survey every container namespace, remember what was injected,
+// remount what is broken (stale or missing), report processes a remount cannot help, and ask for reads
+// inside the containers that have a reason for one (read-plan.ts). Sweeps run at start, after every
+// lxcfs restart, when a notification says something changed, and on the agent's timers (sweep-schedule.ts);
+// they never overlap. The sweeper learns about lxcfs from the supervisor through `LxcfsListener`, so
+// neither needs the other.
 //
 // What one workload can cost is bounded: namespaces of other user namespaces are skipped unread
 // (survey), a container's extra namespaces beyond a limit are neither repaired nor remembered
 // (bounds.ts), the state holds a bounded number of namespaces (remember.ts), and a target that was
-// refused or failed waits out a backoff with one log line (attempts.ts). Ordinary containers are
+// refused or failed waits out a backoff with one log line (attempts.ts). A target waiting out its
+// backoff is not counted as failed, so it asks for no retry sweep (sweep-schedule.ts): a hostile target
+// costs one line and one try per backoff, not a sweep per sweep interval. Ordinary containers are
 // repaired first and never share a helper run with a namespace that failed before. A failed state save
 // is reported and never stops a repair.
 import type { Logger } from '../../log.js';
@@ -17,7 +22,12 @@ import { key, RepairAttempts, type AttemptSummary, type Backoff } from './attemp
 import { limitPerContainer } from './bounds.js';
 import type { TargetStatus } from './classify.js';
 import { DeadDescriptorReporter } from './dead-descriptors.js';
-import { readsEverything, type SweepTrigger } from './read-plan.js';
+import {
+  readsAfterSweep,
+  readsEverything,
+  strongerTrigger,
+  type SweepTrigger,
+} from './read-plan.js';
 import { remember } from './remember.js';
 import { remount, type RemountOptions, type RemountOutcome, type RemountPlan } from './remount.js';
 import type { NotEntered } from '../host/chosen-process.js';
@@ -30,6 +40,9 @@ import {
   type SurveyConfig,
 } from './survey.js';
 
+/** A target due this soon is tried by this sweep: a sweep's timer may fire a little before the clock says. */
+const DUE_EARLY_MS = 250;
+
 export interface SweepConfig extends SurveyConfig {
   fuseMount: string;
   helper: string;
@@ -38,8 +51,6 @@ export interface SweepConfig extends SurveyConfig {
   helperTimeoutMs: number;
   /** The kernel has open_tree/move_mount: without them broken mounts are only reported. */
   remountSupported: boolean;
-  /** Every this many periodic sweeps read every mount table, notifications or not. */
-  fullReadEvery: number;
   /** A sweep trusts the mount watcher only once it has answered a ping within this. */
   watchPingTimeoutMs: number;
   maxNamespacesPerContainer: number;
@@ -73,6 +84,8 @@ export interface SweepReport {
   /** Namespaces with a confirmed mount watch after the sweep (0 with notifications off). */
   watched: number;
   durationMs: number;
+  /** CPU time of the agent process during the sweep, remounts' waits included (0.1 ms steps). */
+  cpuMs: number;
 }
 
 /** What a sweep reports for metrics (the agent's metrics implement it). */
@@ -95,12 +108,26 @@ export interface SweeperHealth {
   attempts: AttemptSummary;
 }
 
-/** What a sweeper works with: where its state lives, where it reports, and the mount watcher if any. */
+/** Reads inside containers (repair/reads.ts), asked for after sweeps. */
+export interface SweepReads {
+  /** Reads inside a random sample of `views`. */
+  sample(views: readonly NamespaceView[]): void;
+  /** Reads inside each of `views`. */
+  read(views: readonly NamespaceView[]): void;
+}
+
+/**
+ * What a sweeper works with: where its state lives, where it reports, the mount watcher if any, and the
+ * reads inside containers it asks for after its sweeps, if any.
+ */
 export interface SweeperParts {
   stateFile: StateFile;
   metrics: SweepMetrics;
   log: Logger;
   watch?: MountWatch;
+  reads?: SweepReads;
+  /** Told after every sweep, whatever asked for it (undefined: the sweep failed), so what it left undone is retried. */
+  afterSweep?: (report: SweepReport | undefined) => void;
 }
 
 export class Sweeper implements LxcfsListener {
@@ -110,10 +137,9 @@ export class Sweeper implements LxcfsListener {
   private readonly attempts: RepairAttempts;
   /** dev of the running lxcfs' connection; undefined while it is down. */
   private liveDev: string | undefined;
-  /** What the last sweep saw, for reads inside containers between sweeps. */
-  private lastViews: readonly NamespaceView[] = [];
   private swept = false;
-  private periodicSweeps = 0;
+  /** The trigger the next run runs as: requests made while one runs merge into it (strongerTrigger). */
+  private nextTrigger: SweepTrigger | undefined;
   /** The state object last written: a state is saved only when it is another object (StateFile skips unchanged text). */
   private saved: AgentState | undefined;
   private stateSaveError: string | undefined;
@@ -126,6 +152,8 @@ export class Sweeper implements LxcfsListener {
   private readonly log: Logger;
   /** Mount notifications; without them every sweep reads every mount table. */
   private readonly watch: MountWatch | undefined;
+  private readonly reads: SweepReads | undefined;
+  private readonly afterSweep: ((report: SweepReport | undefined) => void) | undefined;
 
   constructor(
     private readonly config: SweepConfig,
@@ -136,6 +164,8 @@ export class Sweeper implements LxcfsListener {
       metrics: this.metrics,
       log: this.log,
       watch: this.watch,
+      reads: this.reads,
+      afterSweep: this.afterSweep,
     } = parts);
     this.state = this.stateFile.load();
     this.deadDescriptors = new DeadDescriptorReporter(config.proc, this.log);
@@ -148,10 +178,6 @@ export class Sweeper implements LxcfsListener {
   /** A sweep has looked at every container since lxcfs first came up. */
   get hasSwept(): boolean {
     return this.swept;
-  }
-
-  latestViews(): readonly NamespaceView[] {
-    return this.lastViews;
   }
 
   health(): SweeperHealth {
@@ -181,8 +207,13 @@ export class Sweeper implements LxcfsListener {
 
   /** Runs a sweep (one more after the running one, if any); never rejects: a failure is logged. */
   sweep(trigger: SweepTrigger): Promise<SweepReport | undefined> {
+    this.nextTrigger = strongerTrigger(this.nextTrigger, trigger);
     return this.runner
-      .run(() => this.runOnce(trigger))
+      .run(() => {
+        const merged = this.nextTrigger ?? trigger;
+        this.nextTrigger = undefined;
+        return this.runOnce(merged);
+      })
       .then(
         (report) => {
           this.swept ||= report.done;
@@ -192,7 +223,11 @@ export class Sweeper implements LxcfsListener {
           this.log.error({ err, trigger }, 'sweep failed');
           return undefined;
         },
-      );
+      )
+      .then((report) => {
+        this.afterSweep?.(report);
+        return report;
+      });
   }
 
   private async runOnce(trigger: SweepTrigger): Promise<SweepReport> {
@@ -215,12 +250,12 @@ export class Sweeper implements LxcfsListener {
       mountinfoRead: 0,
       watched: 0,
       durationMs: 0,
+      cpuMs: 0,
     };
     const liveDev = this.liveDev;
     if (liveDev === undefined) return report;
 
-    const readAll = readsEverything(trigger, this.periodicSweeps, this.config.fullReadEvery);
-    if (trigger === 'periodic') this.periodicSweeps++;
+    const readAll = readsEverything(trigger);
     // The watcher's word counts only once it has answered: one that stopped is killed, and meanwhile
     // (it is restarted after a backoff) nothing is watched, so every table is read.
     if (this.watch && !readAll) await this.watch.checkAnswering(this.config.watchPingTimeoutMs);
@@ -240,7 +275,6 @@ export class Sweeper implements LxcfsListener {
     } = limitPerContainer(surveyed.views, this.config.maxNamespacesPerContainer);
     report.overContainerLimit = surveyed.views.length - views.length;
     this.logOverLimit(views, over);
-    this.lastViews = views;
     // Saved before any remount, so an agent killed halfway still knows what was injected; a failed save
     // is reported, and the repairs go on from the state in memory.
     this.state = remember(this.state, views, liveDev, this.config.maxRememberedNamespaces);
@@ -253,9 +287,10 @@ export class Sweeper implements LxcfsListener {
     const { ordinary, suspects, unresolved } = this.plan(
       views,
       rank,
-      trigger !== 'periodic',
+      trigger === 'start' || trigger === 'lxcfs-restart',
       report,
     );
+    this.askForReads(trigger, views, surveyed.changed);
     for (const mntNs of await this.repair({ ordinary, suspects }, views, liveDev, report))
       unresolved.add(mntNs);
     report.covered = views.filter((v) => !unresolved.has(v.ns.mntNs)).length;
@@ -263,6 +298,7 @@ export class Sweeper implements LxcfsListener {
 
     report.durationMs = Math.round(performance.now() - started);
     const cpu = process.cpuUsage(cpuStarted);
+    report.cpuMs = Math.round((cpu.user + cpu.system) / 100) / 10;
     this.metrics.recordSweep(
       trigger,
       report,
@@ -310,7 +346,7 @@ export class Sweeper implements LxcfsListener {
           continue;
         }
         const before = this.attempts.current(mntNs, s);
-        if (!this.attempts.due(mntNs, s, newLxcfs)) {
+        if (!this.attempts.due(mntNs, s, newLxcfs, DUE_EARLY_MS)) {
           leftAlone++;
           if (before?.kind === 'refused') report.refused++;
           else report.deferred++;
@@ -351,6 +387,20 @@ export class Sweeper implements LxcfsListener {
       );
     }
     this.overLimit = new Set(over.keys());
+  }
+
+  /** Hands the reads this sweep has a reason for to `reads` (stale targets are not read: peek.ts). */
+  private askForReads(
+    trigger: SweepTrigger,
+    views: readonly NamespaceView[],
+    changed: readonly string[],
+  ): void {
+    const wanted = readsAfterSweep(trigger, changed);
+    if (!this.reads) return;
+    if (wanted.sample) this.reads.sample(views);
+    if (wanted.namespaces.length === 0) return;
+    const named = new Set(wanted.namespaces);
+    this.reads.read(views.filter((v) => named.has(v.ns.mntNs)));
   }
 
   /** Writes the state when it is another object than the one last written; a failed write is retried at the next call. */
@@ -468,7 +518,10 @@ export class Sweeper implements LxcfsListener {
           );
         } else {
           report.failed++;
-          this.log[news ? 'error' : 'debug'](fields, 'remount failed; retried after a backoff');
+          this.log[news ? 'error' : 'debug'](
+            fields,
+            'remount failed; retried a sweep interval later, then after a backoff',
+          );
         }
       }
       report.remounted += done.length;

@@ -53,6 +53,7 @@ test('a failure is retried at once by a new lxcfs; another situation starts afre
   const { a } = attempts();
   a.record('ns', stale, 'failed', 'move_mount: EINVAL');
   assert.equal(a.due('ns', stale, false), false);
+  assert.equal(a.due('ns', stale, false, 10), true, 'due within the given early margin');
   assert.equal(a.due('ns', stale, true), true);
   assert.equal(
     a.due('ns', { ...stale, deadMountId: 43 }, false),
