@@ -1,8 +1,9 @@
 // When the agent sweeps, besides start and lxcfs restarts (the supervisor's): on notifications, soon
 // after a change (`change`), and on two timers: the safety net every full-sweep interval (`full`), and,
 // only while notifications are off or incomplete, a poll every sweep interval (`poll`). A sweep that left
-// a repair undone (a failed remount, a namespace not entered, a failed sweep) changes no mount table, so
-// nothing would report it: it is retried a sweep interval later (`retry`), as a poll would. With complete
+// a repair undone (a failed remount, a namespace not entered, a failed sweep, a state it could not save)
+// changes no mount table, so nothing would report it: it is retried a sweep interval later (`retry`), as
+// a poll would. A target waiting out its backoff is no repair undone (sweeper.ts). With complete
 // notifications nothing else runs: a quiet node costs no sweep between safety nets, and a busy one at
 // most one change sweep per `changeGapMs`, however many notifications come.
 import type { SweepTrigger } from './read-plan.js';
@@ -11,6 +12,8 @@ import type { SweepTrigger } from './read-plan.js';
 export interface SweepOutcome {
   failed: number;
   notEntered: number;
+  /** The agent's state could not be saved (a full disk): a retry saves it once there is room again. */
+  stateUnsaved?: boolean;
 }
 
 export interface SweepScheduleConfig {
@@ -67,7 +70,8 @@ export class SweepSchedule {
    */
   swept(outcome: SweepOutcome | undefined): void {
     if (!this.running || this.pollTimer !== undefined || this.retryTimer !== undefined) return;
-    if (outcome !== undefined && outcome.failed + outcome.notEntered === 0) return;
+    if (outcome !== undefined && outcome.failed + outcome.notEntered === 0 && !outcome.stateUnsaved)
+      return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.run('retry');

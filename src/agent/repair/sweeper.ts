@@ -86,6 +86,8 @@ export interface SweepReport {
   durationMs: number;
   /** CPU time of the agent process during the sweep, remounts' waits included (0.1 ms steps). */
   cpuMs: number;
+  /** The state could not be saved (repairs went on): retried by a later sweep. */
+  stateUnsaved: boolean;
 }
 
 /** What a sweep reports for metrics (the agent's metrics implement it). */
@@ -251,6 +253,7 @@ export class Sweeper implements LxcfsListener {
       watched: 0,
       durationMs: 0,
       cpuMs: 0,
+      stateUnsaved: false,
     };
     const liveDev = this.liveDev;
     if (liveDev === undefined) return report;
@@ -281,6 +284,7 @@ export class Sweeper implements LxcfsListener {
     const { namespaces: remembered } = this.state;
     this.deadDescriptors.keepOnly((mntNs) => Object.hasOwn(remembered, mntNs));
     this.save();
+    report.stateUnsaved = this.stateSaveError !== undefined;
     report.done = true;
     report.namespaces = views.length;
 

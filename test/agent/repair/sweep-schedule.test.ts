@@ -145,11 +145,16 @@ test('a sweep that left a repair undone is retried a sweep interval later, until
   schedule.swept({ failed: 0, notEntered: 0 });
   await advance(10_000);
   assert.deepEqual(sweeps, ['retry', 'retry', 'retry']);
+  // The state could not be saved (a full disk): retried, so it is saved soon after space is freed.
+  schedule.swept({ failed: 0, notEntered: 0, stateUnsaved: true });
+  await advance(config.pollMs);
+  assert.deepEqual(sweeps, ['retry', 'retry', 'retry', 'retry']);
+  schedule.swept({ failed: 0, notEntered: 0 });
   // Stopped with a retry due: it never runs.
   schedule.swept({ failed: 1, notEntered: 0 });
   schedule.stop();
   await advance(10_000);
-  assert.equal(sweeps.length, 3);
+  assert.equal(sweeps.length, 4);
 });
 
 test('while it polls, polls retry what a sweep left undone', async () => {
