@@ -115,7 +115,17 @@ test('20 kill -9 cycles of lxcfs, with lookups in the dead window: every contain
         (o) => o === 'ENOTCONN',
       ).length;
     }
-    recoveries.push(await recoveryMs(containers, killedAt));
+    try {
+      recoveries.push(await recoveryMs(containers, killedAt));
+    } catch (err) {
+      const lines = agent.logs.slice(-40).map((l) => JSON.stringify(l));
+      throw new Error(
+        `cycle ${cycle}: ${(err as Error).message}\nthe agent's last lines:\n${lines.join('\n')}`,
+        {
+          cause: err,
+        },
+      );
+    }
   }
   figure(
     t,
