@@ -99,17 +99,21 @@ export function parseKeyPair(cert: Buffer, key: Buffer, source?: KeyPairFiles): 
   };
 }
 
+/** Why a file given by flag could not be read, in words that follow its name: "does not exist". */
+export function unreadableReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT'
+    ? 'does not exist'
+    : code === 'EACCES'
+      ? 'is not readable by this user'
+      : `cannot be read (${code})`;
+}
+
 function readPemFile(files: KeyPairFiles, which: keyof KeyPairFiles): Buffer {
   try {
     return readFileSync(files[which]);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const problem =
-      code === 'ENOENT'
-        ? 'does not exist'
-        : code === 'EACCES'
-          ? 'is not readable by this user'
-          : `cannot be read (${code})`;
+    const problem = unreadableReason(err);
     throw tlsError(`${describe(files)[which]} ${problem}; ${FIX[which]}`, which, err);
   }
 }

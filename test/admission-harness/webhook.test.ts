@@ -4,7 +4,7 @@
 // on real Namespace and Pod objects; the patched object is decoded into a typed corev1.Pod. Prints how
 // many cases passed.
 import assert from 'node:assert/strict';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ANNOTATIONS, DEFAULT_FILES } from '../../src/config/defaults.js';
 import type { Pod } from '../../src/inject/pod.js';
 import { parseStatus } from '../../src/inject/status.js';
@@ -13,6 +13,7 @@ import { HOST } from '../helpers/webhook.js';
 import {
   runHarness,
   namespace,
+  talliedCases,
   webhookCalls,
   type AdmissionCase,
   type AdmissionResult,
@@ -27,23 +28,7 @@ import {
 import { goldenPods, hasLxcfsVolumes, throughInject } from './pods.js';
 import { SIDECAR, serveWith, slowProxy, startSidecarInjector } from './servers.js';
 
-const tally = { passed: 0, failed: 0 };
-after(() =>
-  console.log(`admission harness, webhook: ${tally.passed} cases passed, ${tally.failed} failed`),
-);
-
-/** One case as its own subtest, counted in the tally. */
-async function check(t: TestContext, name: string, fn: () => void | Promise<void>): Promise<void> {
-  await t.test(name, async () => {
-    try {
-      await fn();
-      tally.passed++;
-    } catch (err) {
-      tally.failed++;
-      throw err;
-    }
-  });
-}
+const check = talliedCases('webhook');
 
 const LABEL = 'lxcfs-admission-webhook';
 const PSA = 'pod-security.kubernetes.io/enforce';

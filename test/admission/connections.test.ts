@@ -15,10 +15,13 @@ import { peerAddress, requestDeadlineMs } from '../../src/admission/connections.
 import type { WebhookConfig } from '../../src/admission/webhook.js';
 import { readJsonFixture } from '../helpers/paths.js';
 import {
+  evictedConnections,
   exchange,
   getHealth,
   postRequest,
   rawConnection,
+  readResponse,
+  refusedConnections,
   sampleValue,
   send,
   startTestWebhook,
@@ -51,19 +54,9 @@ function watchClose(socket: TLSSocket): { closed: () => boolean; done: Promise<v
 /** Splits a stream of HTTP/1.1 responses (Content-Length framed) into their status lines and bodies. */
 function responses(stream: Buffer): Array<{ status: number; body: string }> {
   const out: Array<{ status: number; body: string }> = [];
-  let at = 0;
-  for (;;) {
-    const end = stream.indexOf('\r\n\r\n', at);
-    if (end < 0) return out;
-    const head = stream.subarray(at, end).toString('latin1');
-    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-    if (stream.length < end + 4 + length) return out;
-    out.push({
-      status: Number(head.slice(9, 12)),
-      body: stream.subarray(end + 4, end + 4 + length).toString('utf8'),
-    });
-    at = end + 4 + length;
-  }
+  for (let response = readResponse(stream); response; response = readResponse(stream, response.end))
+    out.push({ status: Number(response.head.slice(9, 12)), body: response.body });
+  return out;
 }
 
 describe('webhook connections', () => {
@@ -98,17 +91,8 @@ describe('webhook connections', () => {
         "the oldest of the attacker's was closed",
       );
       const metrics = await scrape();
-      assert.equal(
-        sampleValue(
-          metrics,
-          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}',
-        ),
-        1,
-      );
-      assert.equal(
-        sampleValue(metrics, 'lxcfs_webhook_connections_refused_total{reason="max-connections"}'),
-        0,
-      );
+      assert.equal(evictedConnections(metrics, 'max-connections', 'unfinished'), 1);
+      assert.equal(refusedConnections(metrics, 'max-connections'), 0);
     } finally {
       for (const socket of held) socket.destroy();
       await stop();
@@ -155,20 +139,8 @@ describe('webhook connections', () => {
         'then the oldest unfinished one',
       );
       const metrics = await scrape();
-      assert.equal(
-        sampleValue(
-          metrics,
-          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="idle"}',
-        ),
-        2,
-      );
-      assert.equal(
-        sampleValue(
-          metrics,
-          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}',
-        ),
-        1,
-      );
+      assert.equal(evictedConnections(metrics, 'max-connections', 'idle'), 2);
+      assert.equal(evictedConnections(metrics, 'max-connections', 'unfinished'), 1);
     } finally {
       for (const socket of [...held, ...clients]) socket.destroy();
       await stop();
@@ -195,13 +167,7 @@ describe('webhook connections', () => {
         [true, false, false],
       );
       assert.equal(other.closed(), false);
-      assert.equal(
-        sampleValue(
-          await scrape(),
-          'lxcfs_webhook_connections_evicted_total{reason="peer-limit",phase="unfinished"}',
-        ),
-        1,
-      );
+      assert.equal(evictedConnections(await scrape(), 'peer-limit', 'unfinished'), 1);
     } finally {
       for (const socket of [...held, fourth, otherSocket]) socket.destroy();
       await stop();
@@ -340,41 +306,30 @@ describe('webhook connections: client certificates (--client-ca)', () => {
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   /** A CA, and a client certificate it signs (extendedKeyUsage clientAuth), made with the openssl CLI. */
   const makeCa = (name: string, client: string) => {
-    openssl(
-      'req',
-      '-x509',
-      '-new',
-      '-nodes',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-    );
-    openssl(
-      'req',
-      '-x509',
-      '-new',
-      '-nodes',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-keyout',
-      `${client}.key`,
-      '-out',
-      `${client}.crt`,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${client}`,
+    /** A new P-256 key and a certificate for it valid one day, self-signed unless `signing` names a CA. */
+    const newCertificate = (subject: string, ...signing: string[]) =>
+      openssl(
+        'req',
+        '-x509',
+        '-new',
+        '-nodes',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-keyout',
+        `${subject}.key`,
+        '-out',
+        `${subject}.crt`,
+        '-days',
+        '1',
+        '-subj',
+        `/CN=${subject}`,
+        ...signing,
+      );
+    newCertificate(name);
+    newCertificate(
+      client,
       '-CA',
       `${name}.crt`,
       '-CAkey',

@@ -13,11 +13,13 @@ import { createCA, issueServingCert, type IssuedCertificate } from '../../src/ce
 import { graceFor } from '../../src/cli/serve.js';
 import { cliPath, readJsonFixture, repoRoot } from '../helpers/paths.js';
 import {
+  evictedConnections,
   exchange,
   getHealth,
   HOST,
   postRequest,
   rawConnection,
+  refusedConnections,
   sampleValue,
   send,
   startServe,
@@ -236,17 +238,8 @@ describe('lxcfs-webhook serve', () => {
       assert.equal((await send(serve.port, review(), { ca })).status, 200);
       await firstClosed;
       const metrics = await scrape();
-      assert.equal(
-        sampleValue(
-          metrics,
-          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}',
-        ),
-        1,
-      );
-      assert.equal(
-        sampleValue(metrics, 'lxcfs_webhook_connections_refused_total{reason="max-connections"}'),
-        0,
-      );
+      assert.equal(evictedConnections(metrics, 'max-connections', 'unfinished'), 1);
+      assert.equal(refusedConnections(metrics, 'max-connections'), 0);
       // A third connection from one address, past --max-connections-per-peer 2, replaces that address's oldest.
       const third = await rawConnection(serve.port, ca, { localAddress: '127.0.0.11' });
       held.push(third);
@@ -255,13 +248,7 @@ describe('lxcfs-webhook serve', () => {
         /^HTTP\/1.1 200/,
       );
       await thirdClosed;
-      assert.equal(
-        sampleValue(
-          await scrape(),
-          'lxcfs_webhook_connections_evicted_total{reason="peer-limit",phase="unfinished"}',
-        ),
-        1,
-      );
+      assert.equal(evictedConnections(await scrape(), 'peer-limit', 'unfinished'), 1);
       const serving = serve.lines.find((l) => l.msg === 'serving');
       assert.deepEqual([serving?.maxConnections, serving?.maxConnectionsPerPeer], [4, 2]);
     } finally {

@@ -27,6 +27,7 @@ import {
   getHealth,
   HOST,
   postRequest,
+  readResponse,
   sampleValue,
   startServe,
   type ServeProcess,
@@ -129,12 +130,9 @@ function apiServerReview(
     const deadline = setTimeout(() => finish({ failed: 'deadline' }), timeoutSeconds * 1000);
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = received.subarray(0, end).toString('latin1');
-      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-      if (received.length < end + 4 + length) return;
-      const answer = received.subarray(end + 4, end + 4 + length).toString('utf8');
+      const response = readResponse(received);
+      if (!response) return;
+      const { head, body: answer } = response;
       const ok =
         head.startsWith('HTTP/1.1 200') &&
         (JSON.parse(answer) as { response?: { uid?: string } }).response?.uid === uid;
