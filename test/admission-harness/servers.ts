@@ -3,11 +3,11 @@
 // 127.0.0.1, stopped by the caller.
 import { createServer as createTcpServer, connect, type Server, type Socket } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCA, issueServingCert } from '../../src/certs/authority.js';
-import { HOST, startServe, type ServeProcess } from '../helpers/webhook.js';
+import { HOST, startServeOn, writeKeyPairFiles, type ServeProcess } from '../helpers/webhook.js';
 
 /** `lxcfs-webhook serve` as a real process, serving with the given certificate on a free loopback port. */
 export async function serveWith(
@@ -15,19 +15,7 @@ export async function serveWith(
   args: string[] = [],
 ): Promise<ServeProcess & { stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'harness-serve-'));
-  writeFileSync(join(dir, 'tls.crt'), serving.certPem);
-  writeFileSync(join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
-  const serve = await startServe([
-    '--address',
-    HOST,
-    '--tls-cert',
-    join(dir, 'tls.crt'),
-    '--tls-key',
-    join(dir, 'tls.key'),
-    '--shutdown-grace',
-    '0',
-    ...args,
-  ]);
+  const serve = await startServeOn(writeKeyPairFiles(dir, serving), args);
   const stop = async () => {
     serve.child.kill('SIGTERM');
     await serve.exit;

@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { createCA, issueServingCert, type IssuedCertificate } from '../../src/certs/authority.js';
+import type { KeyPairFiles } from '../../src/admission/tls.js';
 import { graceFor } from '../../src/cli/serve.js';
 import { cliPath, readJsonFixture, repoRoot } from '../helpers/paths.js';
 import {
@@ -23,6 +24,8 @@ import {
   sampleValue,
   send,
   startServe,
+  startServeOn,
+  writeKeyPairFiles,
 } from '../helpers/webhook.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -32,14 +35,14 @@ describe('lxcfs-webhook serve', () => {
   let dir: string;
   let ca: string;
   let pair: IssuedCertificate;
+  let files: KeyPairFiles;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-serve-'));
     const authority = await createCA({ commonName: 'serve test CA', validDays: 1 });
     ca = authority.certPem;
     pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
-    writeFileSync(join(dir, 'tls.crt'), pair.certPem);
-    writeFileSync(join(dir, 'tls.key'), pair.keyPem);
+    files = writeKeyPairFiles(dir, pair);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -87,16 +90,7 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('serves the certificate given with --tls-cert and --tls-key', async () => {
-    const serve = await startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      join(dir, 'tls.crt'),
-      '--tls-key',
-      join(dir, 'tls.key'),
-      '--shutdown-grace',
-      '0',
-    ]);
+    const serve = await startServeOn(files);
     try {
       const reply = await send(serve.port, review(), { ca });
       assert.equal(reply.status, 200);
@@ -109,16 +103,7 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('on SIGTERM: not ready at once, still answers with Connection: close during the grace period, then exits 0', async () => {
-    const serve = await startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      join(dir, 'tls.crt'),
-      '--tls-key',
-      join(dir, 'tls.key'),
-      '--shutdown-grace',
-      '8',
-    ]);
+    const serve = await startServeOn(files, ['--shutdown-grace', '8']);
     const kept = await rawConnection(serve.port, ca);
     try {
       assert.equal((await getHealth(serve.healthPort, '/readyz')).status, 200);
@@ -205,15 +190,7 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('with --max-connections 4: a fifth connection is answered, in place of the oldest one that never sent a request', async () => {
-    const serve = await startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      join(dir, 'tls.crt'),
-      '--tls-key',
-      join(dir, 'tls.key'),
-      '--shutdown-grace',
-      '0',
+    const serve = await startServeOn(files, [
       '--max-connections',
       '4',
       '--max-connections-per-peer',

@@ -14,7 +14,7 @@ import { command as serveCommand } from '../../src/cli/serve.js';
 import { INSTALL } from '../../src/config/defaults.js';
 import { repoRoot } from '../helpers/paths.js';
 import { readmeCommands, readmeExample, readmeFile } from '../helpers/readme.js';
-import { HOST, startServe } from '../helpers/webhook.js';
+import { HOST, startServeOn, writeKeyPairFiles } from '../helpers/webhook.js';
 import { waitUntil } from '../helpers/wait.js';
 import { checkInstall } from './check-install.js';
 import { checkNetworkPolicies } from './network-policy.js';
@@ -136,23 +136,10 @@ describe('client certificates, as the README sets them up', () => {
     mkdirSync(serverCa);
     const authority = await createCA({ commonName: 'serving CA', validDays: 1 });
     const pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
-    for (const [name, pem] of [
-      ['ca.crt', authority.certPem],
-      ['tls.crt', pair.certPem],
-      ['tls.key', pair.keyPem],
-    ] as const)
-      writeFileSync(join(serverCa, name), pem);
-    const serve = await startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      join(serverCa, 'tls.crt'),
-      '--tls-key',
-      join(serverCa, 'tls.key'),
+    writeFileSync(join(serverCa, 'ca.crt'), authority.certPem);
+    const serve = await startServeOn(writeKeyPairFiles(serverCa, pair), [
       '--client-ca',
       join(dir, 'client-ca.crt'),
-      '--shutdown-grace',
-      '0',
     ]);
     try {
       const curl = (...args: string[]) =>

@@ -29,7 +29,8 @@ import {
   postRequest,
   readResponse,
   sampleValue,
-  startServe,
+  startServeOn,
+  writeKeyPairFiles,
   type ServeProcess,
 } from '../helpers/webhook.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -222,23 +223,9 @@ describe(
       const authority = await createCA({ commonName: 'attack test CA', validDays: 1 });
       const pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
       ca = authority.certPem;
-      for (const [name, text] of [
-        ['ca.crt', ca],
-        ['tls.crt', pair.certPem],
-        ['tls.key', pair.keyPem],
-      ] as const)
-        writeFileSync(join(dir, name), text);
+      writeFileSync(join(dir, 'ca.crt'), ca);
       // Production settings: only the ports, the address and the certificate are given.
-      serve = await startServe([
-        '--address',
-        HOST,
-        '--tls-cert',
-        join(dir, 'tls.crt'),
-        '--tls-key',
-        join(dir, 'tls.key'),
-        '--shutdown-grace',
-        '0',
-      ]);
+      serve = await startServeOn(writeKeyPairFiles(dir, pair));
       for (let i = 0; i < 20; i++)
         assert.ok(
           'ms' in

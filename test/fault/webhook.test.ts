@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { KeyPairFiles } from '../../src/admission/tls.js';
 import {
   createCA,
   issueServingCert,
@@ -31,8 +32,9 @@ import {
   rawConnection,
   SecretVolume,
   send,
-  startServe,
+  startServeOn,
   underLoad,
+  writeKeyPairFiles,
   type ServeProcess,
 } from '../helpers/webhook.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -142,25 +144,9 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Plain files in a directory of their own, as `--tls-cert`/`--tls-key`. */
-  function pairFiles(pair: IssuedCertificate): { certFile: string; keyFile: string } {
-    const sub = mkdtempSync(join(dir, 'plain-'));
-    const files = { certFile: join(sub, 'tls.crt'), keyFile: join(sub, 'tls.key') };
-    writeFileSync(files.certFile, pair.certPem);
-    writeFileSync(files.keyFile, pair.keyPem);
-    return files;
-  }
-  const serveOn = (files: { certFile: string; keyFile: string }, ...args: string[]) =>
-    startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      files.certFile,
-      '--tls-key',
-      files.keyFile,
-      '--shutdown-grace',
-      '0',
-      ...args,
-    ]);
+  const pairFiles = (pair: IssuedCertificate) =>
+    writeKeyPairFiles(mkdtempSync(join(dir, 'plain-')), pair);
+  const serveOn = (files: KeyPairFiles, ...args: string[]) => startServeOn(files, args);
   const serveWith = (pair: IssuedCertificate, ...args: string[]) =>
     serveOn(pairFiles(pair), ...args);
   const assertAnswering = async (serve: ServeProcess, message?: string) =>

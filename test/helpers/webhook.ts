@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import type { EvictablePhase, LimitReason } from '../../src/admission/connection-table.js';
+import type { KeyPairFiles } from '../../src/admission/tls.js';
 import { localhostCertificate } from '../../src/admission/self-signed.js';
 import {
   startWebhook,
@@ -303,6 +304,35 @@ export async function startServe(args: string[]): Promise<ServeProcess> {
     stderr: () => stderr,
     exit,
   };
+}
+
+/** Writes `pair` into `dir` as tls.crt and tls.key, the file names of a kubernetes.io/tls Secret. */
+export function writeKeyPairFiles(
+  dir: string,
+  pair: { certPem: string; keyPem: string },
+): KeyPairFiles {
+  const files = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') };
+  writeFileSync(files.certFile, pair.certPem);
+  writeFileSync(files.keyFile, pair.keyPem, { mode: 0o600 });
+  return files;
+}
+
+/**
+ * `lxcfs-webhook serve` on 127.0.0.1 with the certificate and key in `files`, as a Deployment runs it,
+ * but without a shutdown grace period (tests stop it at once) unless `args` sets one.
+ */
+export function startServeOn(files: KeyPairFiles, args: string[] = []): Promise<ServeProcess> {
+  const unlessGiven = (flag: string, value: string) => (args.includes(flag) ? [] : [flag, value]);
+  return startServe([
+    '--address',
+    HOST,
+    '--tls-cert',
+    files.certFile,
+    '--tls-key',
+    files.keyFile,
+    ...unlessGiven('--shutdown-grace', '0'),
+    ...args,
+  ]);
 }
 
 /** A Secret volume as kubelet writes it: files behind `..data`, a symlink swapped atomically on update. */
