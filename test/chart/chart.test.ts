@@ -27,7 +27,7 @@ import { command as serveCommand } from '../../src/cli/serve.js';
 import { checkNetworkPolicies } from '../deploy/network-policy.js';
 import { readmeExample, readmeFile } from '../helpers/readme.js';
 import { INSTALL } from '../../src/config/defaults.js';
-import { checkInstall } from '../deploy/check-install.js';
+import { checkInstall, mountedClientCa } from '../deploy/check-install.js';
 import { find, kustomize, type K8sObject } from '../deploy/render.js';
 import {
   chartDir,
@@ -389,22 +389,7 @@ describe('helm chart: network policies and client certificates', () => {
     const objects = releaseObjects(
       renderChart(COMBINATIONS['webhook client certificates (webhook.clientCA)']),
     );
-    const deployment = find(objects, 'Deployment', 'lxcfs-webhook');
-    const pod = deployment.spec.template.spec;
-    const options = serveCommand.parse(pod.containers[0].args.slice(1));
-    const mount = pod.containers[0].volumeMounts.find((m: any) =>
-      options.config.clientCaFile?.startsWith(`${m.mountPath}/`),
-    );
-    assert.ok(mount, '--client-ca is in a mounted volume');
-    const configMap = find(
-      objects,
-      'ConfigMap',
-      pod.volumes.find((v: any) => v.name === mount.name).configMap.name,
-    );
-    assert.equal(
-      configMap.data[options.config.clientCaFile!.split('/').at(-1)!].trim(),
-      CLIENT_CA.trim(),
-    );
+    assert.equal(mountedClientCa(objects).trim(), CLIENT_CA.trim());
     const annotation = (ca: string) =>
       find(
         releaseObjects(renderChart({ values: [{ webhook: { clientCA: ca } }] })),

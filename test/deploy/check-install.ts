@@ -234,3 +234,18 @@ export function checkInstall(
   for (const sa of objects.filter((o) => o.kind === 'ServiceAccount'))
     assert.equal(sa.automountServiceAccountToken, false);
 }
+
+/**
+ * The CA the webhook reads at `--client-ca`, as its pod sees the file: the flag's path, the container's
+ * volume mount above it, and the ConfigMap behind that volume.
+ */
+export function mountedClientCa(objects: K8sObject[]): string {
+  const pod = find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec;
+  const file = serveCommand.parse(pod.containers[0].args.slice(1)).config.clientCaFile;
+  assert.ok(file, 'serve has --client-ca');
+  const mount = pod.containers[0].volumeMounts.find((m: any) => file.startsWith(`${m.mountPath}/`));
+  assert.ok(mount, '--client-ca is in a mounted volume');
+  const volume = pod.volumes.find((v: any) => v.name === mount.name);
+  const configMap = find(objects, 'ConfigMap', volume.configMap.name);
+  return configMap.data[file.slice(mount.mountPath.length + 1)];
+}

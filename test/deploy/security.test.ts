@@ -10,15 +10,14 @@ import { basename, join, posix } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { createCA, issueServingCert } from '../../src/certs/authority.js';
-import { command as serveCommand } from '../../src/cli/serve.js';
 import { INSTALL } from '../../src/config/defaults.js';
 import { repoRoot } from '../helpers/paths.js';
 import { readmeCommands, readmeExample, readmeFile } from '../helpers/readme.js';
 import { HOST, startServeOn, writeKeyPairFiles } from '../helpers/webhook.js';
 import { waitUntil } from '../helpers/wait.js';
-import { checkInstall } from './check-install.js';
+import { checkInstall, mountedClientCa } from './check-install.js';
 import { checkNetworkPolicies } from './network-policy.js';
-import { find, kustomize } from './render.js';
+import { kustomize } from './render.js';
 
 /** A copy of deploy/ with the README's example as the kustomization of deploy/overlays/mine/. */
 function exampleOverlay(example: string): { dir: string; remove: () => void } {
@@ -91,22 +90,7 @@ describe('client certificates, as the README sets them up', () => {
   it('the example overlay mounts the CA where --client-ca reads it', () => {
     const objects = kustomize(dir);
     checkInstall(objects);
-    const pod = find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec;
-    const options = serveCommand.parse(pod.containers[0].args.slice(1));
-    assert.ok(options.config.clientCaFile);
-    const mount = pod.containers[0].volumeMounts.find((m: any) =>
-      options.config.clientCaFile!.startsWith(`${m.mountPath}/`),
-    );
-    assert.ok(mount, '--client-ca is in a mounted volume');
-    const configMap = find(
-      objects,
-      'ConfigMap',
-      pod.volumes.find((v: any) => v.name === mount.name).configMap.name,
-    );
-    assert.equal(
-      configMap.data[basename(options.config.clientCaFile!)],
-      readFileSync(join(dir, 'client-ca.crt'), 'utf8'),
-    );
+    assert.equal(mountedClientCa(objects), readFileSync(join(dir, 'client-ca.crt'), 'utf8'));
   });
 
   it("the API server's admission configuration names a kubeconfig whose user is the webhook's host, with the certificate made above", () => {
