@@ -38,6 +38,14 @@ const review = (uid = 'c0ffee00-0000-4000-8000-000000000000') => {
   return r;
 };
 
+/** Sends one review on `socket` and checks that it is answered 200. */
+async function assertAnswersReview(socket: TLSSocket): Promise<void> {
+  assert.match(
+    (await exchange(socket, postRequest(JSON.stringify(review())))).head,
+    /^HTTP\/1.1 200/,
+  );
+}
+
 /** Resolves when the server closes `socket`; `closed()` says whether it has. */
 function watchClose(socket: TLSSocket): { closed: () => boolean; done: Promise<void> } {
   let closed = false;
@@ -110,18 +118,11 @@ describe('webhook connections', () => {
     const newClient = async () => {
       const socket = await rawConnection(webhook.port, ca);
       clients.push(socket);
-      assert.match(
-        (await exchange(socket, postRequest(JSON.stringify(review())))).head,
-        /^HTTP\/1.1 200/,
-      );
+      await assertAnswersReview(socket);
     };
     try {
       // 2 and then 1 answer a review each and go idle; the others never send a request.
-      for (const socket of [held[2]!, held[1]!])
-        assert.match(
-          (await exchange(socket, postRequest(JSON.stringify(review())))).head,
-          /^HTTP\/1.1 200/,
-        );
+      for (const socket of [held[2]!, held[1]!]) await assertAnswersReview(socket);
       await newClient();
       await watched[2]!.done;
       assert.deepEqual(
@@ -158,10 +159,7 @@ describe('webhook connections', () => {
     const fourth = await rawConnection(webhook.port, ca, { localAddress: '127.0.0.2' });
     try {
       await watched[0]!.done;
-      assert.match(
-        (await exchange(fourth, postRequest(JSON.stringify(review())))).head,
-        /^HTTP\/1.1 200/,
-      );
+      await assertAnswersReview(fourth);
       assert.deepEqual(
         watched.map((w) => w.closed()),
         [true, false, false],
@@ -204,10 +202,7 @@ describe('webhook connections', () => {
         uids,
       );
       // Still usable afterwards.
-      assert.match(
-        (await exchange(socket, postRequest(JSON.stringify(review())))).head,
-        /^HTTP\/1.1 200/,
-      );
+      await assertAnswersReview(socket);
     } finally {
       socket.destroy();
       await stop();
