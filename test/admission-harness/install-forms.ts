@@ -10,16 +10,16 @@
 // the Helm model (test/helm), whose hook Job runs the real `certs --secret`: its Secret and the caBundle
 // it wrote are what the cluster holds.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { createCA, issueServingCert } from '../../src/certs/authority.js';
 import { INSTALL } from '../../src/config/defaults.js';
 import { chartDir, releaseObjects, renderChart } from '../chart/render.js';
 import { Cluster } from '../helm/cluster.js';
 import { Helm } from '../helm/helm.js';
 import { LocalPodRunner } from '../helm/pods.js';
-import { find, kustomize, type K8sObject } from '../deploy/render.js';
+import { find, kustomizationWithComponent, kustomize, type K8sObject } from '../deploy/render.js';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 
 export interface InstallForm {
@@ -108,19 +108,11 @@ function certs(out: string, namespace = INSTALL.namespace): void {
 
 /** The overlay plus the mount-lxcfs-label component, as a user adds it to their own kustomization. */
 function withMountLxcfsComponent(work: string, overlayDir: string): string {
-  const dir = join(work, 'with-component');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'kustomization.yaml'),
-    [
-      'apiVersion: kustomize.config.k8s.io/v1beta1',
-      'kind: Kustomization',
-      `resources: [${relative(dir, overlayDir)}]`,
-      `components: [${relative(dir, join(repoRoot, INSTALL.mountLxcfsComponent))}]`,
-      '',
-    ].join('\n'),
+  return kustomizationWithComponent(
+    overlayDir,
+    join(repoRoot, INSTALL.mountLxcfsComponent),
+    join(work, 'with-component'),
   );
-  return dir;
 }
 
 export const INSTALL_FORMS: FormRecipe[] = [

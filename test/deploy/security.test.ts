@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, posix } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { createCA, issueServingCert } from '../../src/certs/authority.js';
@@ -17,7 +17,7 @@ import { HOST, startServeOn, writeKeyPairFiles } from '../helpers/webhook.js';
 import { waitUntil } from '../helpers/wait.js';
 import { checkInstall, mountedClientCa } from './check-install.js';
 import { checkNetworkPolicies } from './network-policy.js';
-import { kustomize } from './render.js';
+import { kustomize, kustomizeWithComponent } from './render.js';
 
 /** A copy of deploy/ with the README's example as the kustomization of deploy/overlays/mine/. */
 function exampleOverlay(example: string): { dir: string; remove: () => void } {
@@ -34,17 +34,11 @@ describe('deploy/components/network-policy', () => {
     it(`on ${overlay}: valid objects; the webhook port from any source until set, health ports from the node only, no egress`, () => {
       const work = mkdtempSync(join(tmpdir(), 'lxcfs-np-'));
       after(() => rmSync(work, { recursive: true, force: true }));
-      writeFileSync(
-        join(work, 'kustomization.yaml'),
-        [
-          'apiVersion: kustomize.config.k8s.io/v1beta1',
-          'kind: Kustomization',
-          `resources: [${posix.relative(work, join(repoRoot, 'deploy', 'overlays', overlay))}]`,
-          `components: [${posix.relative(work, join(repoRoot, 'deploy', 'components', 'network-policy'))}]`,
-          '',
-        ].join('\n'),
+      const objects = kustomizeWithComponent(
+        join(repoRoot, 'deploy', 'overlays', overlay),
+        join(repoRoot, 'deploy', 'components', 'network-policy'),
+        work,
       );
-      const objects = kustomize(work);
       checkInstall(objects);
       checkNetworkPolicies(objects, { apiServer: 'any', metrics: [] });
     });
