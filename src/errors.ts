@@ -5,7 +5,7 @@
 export const ERROR_CODES = {
   E_CONFIG: 'a flag or setting has a value that cannot be used; nothing was started or written (CLI exit 2)',
   E_ANNOTATION: 'a pod annotation of ours has a value that cannot be used; the pod gets no mounts, only the status annotation',
-  E_REQUEST: 'an HTTP request the webhook cannot answer with an AdmissionReview; answered with a 4xx (REQUEST_PROBLEMS)',
+  E_REQUEST: 'an HTTP request the webhook cannot answer with an AdmissionReview; answered with a 4xx, or a 503 when busy (REQUEST_PROBLEMS)',
   E_MANIFEST: 'a manifest the CLI cannot read, parse or inject; nothing is printed (CLI exit 2)',
   E_FILE: 'a file or directory the CLI writes cannot be written (CLI exit 2)',
   E_TLS: 'a certificate or key that cannot be used; at start-up the process stops, on reload the old pair stays',
@@ -56,6 +56,7 @@ export const REQUEST_PROBLEMS = {
   'method-not-allowed': { status: 405, meaning: 'a method other than POST' },
   'unsupported-media-type': { status: 415, meaning: 'a Content-Type other than application/json (UTF-8)' },
   'payload-too-large': { status: 413, meaning: 'a body over the request size limit; the connection is closed' },
+  'busy': { status: 503, meaning: 'request bodies in flight fill the body budget (--max-request-bytes-in-flight); answered unread, the connection is closed' },
   'aborted': { status: 400, meaning: 'the client closed the connection before the body was complete' },
   'malformed-json': { status: 400, meaning: 'a body that is not JSON' },
   'invalid-review': { status: 400, meaning: 'JSON that is not an AdmissionReview we can answer' },
@@ -73,5 +74,30 @@ export class RequestProblem extends LxcfsWebhookError {
   ) {
     super('E_REQUEST', message);
     this.status = REQUEST_PROBLEMS[reason].status;
+  }
+}
+
+/**
+ * E_TLS in detail: why a certificate and key are not served. The reasons are stable: they are the
+ * `reason` label of lxcfs_webhook_tls_reloads_total{result="rejected"} and of the log.
+ */
+export const TLS_PROBLEMS = {
+  'unreadable': 'a file cannot be read',
+  'no-certificate': 'the certificate file holds no PEM certificate, or one that does not parse',
+  'no-key': 'the key file holds no PEM private key',
+  'key-mismatch': 'the key is not the key of the certificate',
+  'not-yet-valid': 'the certificate\'s notBefore is still ahead',
+  'expired': 'the certificate\'s notAfter has passed',
+  'wrong-name': 'the certificate is not for the name the API server checks (--tls-server-name)',
+  'chain-too-large': 'the chain is larger than TLS clients take in one handshake',
+  'unusable': 'TLS refuses the pair for another reason',
+} as const;
+
+export type TlsProblemReason = keyof typeof TLS_PROBLEMS;
+
+/** An E_TLS error with its reason; `setting` names the file at fault (certFile or keyFile). */
+export class TlsProblem extends LxcfsWebhookError {
+  constructor(readonly reason: TlsProblemReason, message: string, options?: { cause?: unknown; setting?: string }) {
+    super('E_TLS', message, options);
   }
 }

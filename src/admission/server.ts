@@ -21,6 +21,7 @@ import {
 import { RequestProblem } from '../errors.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
+import { BodyBudget } from './body-budget.js';
 import { answerClientError, closeServer, endFailedHandshake, openConnections, trackSockets } from './connections.js';
 import type { RequestOutcome, WebhookMetrics } from './metrics.js';
 import { checkRequest, pathOf, readBody } from './request.js';
@@ -54,6 +55,8 @@ export interface AdmissionServerOptions {
   keyPair: KeyPair;
   settings: InjectionSettings;
   maxRequestBytes: number;
+  /** Request bodies held at once, all connections together (see body-budget.ts). */
+  maxRequestBytesInFlight: number;
   metrics: WebhookMetrics;
   logger: Logger;
   /** Connections held at once; more are refused at accept and counted as dropped. */
@@ -77,6 +80,7 @@ const roundMs = (ms: number): number => Math.round(ms * 100) / 100;
 interface Transport {
   settings: InjectionSettings;
   maxRequestBytes: number;
+  bodyBudget: BodyBudget;
   metrics: WebhookMetrics;
   logger: Logger;
   draining: boolean;
@@ -139,12 +143,18 @@ function guarded(t: Transport, req: IncomingMessage, res: ServerResponse, starte
   }
 }
 
+/** `Expect: 100-continue` (curl, for large bodies): the body is invited only once it will be read. */
+function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {
+  if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+}
+
 function handleRequest(t: Transport, req: IncomingMessage, res: ServerResponse): void {
   const started = performance.now();
   guarded(t, req, res, started, () => {
     const problem = checkRequest(req, t.maxRequestBytes);
     if (problem) throw problem;
-    readBody(req, t.maxRequestBytes, (body) => guarded(t, req, res, started, () => {
+    const limits = { maxBytes: t.maxRequestBytes, budget: t.bodyBudget, onAdmitted: () => continueIfExpected(req, res) };
+    readBody(req, limits, (body) => guarded(t, req, res, started, () => {
       if (body instanceof RequestProblem) throw body;
       answerReview(t, res, started, body);
     }));
@@ -152,7 +162,8 @@ function handleRequest(t: Transport, req: IncomingMessage, res: ServerResponse):
 }
 
 export function createAdmissionServer(options: AdmissionServerOptions): AdmissionServer {
-  const transport: Transport = { ...options, draining: false };
+  const bodyBudget = new BodyBudget(options.maxRequestBytesInFlight);
+  const transport: Transport = { ...options, bodyBudget, draining: false };
   const handle = (req: IncomingMessage, res: ServerResponse) => handleRequest(transport, req, res);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const tlsOptions = { cert: options.keyPair.cert, key: options.keyPair.key, minVersion: TLS_MIN_VERSION } as const;
@@ -167,14 +178,12 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
   server.timeout = timeouts.socketIdleMs;
   server.maxConnections = options.maxConnections;
   options.metrics.countConnections(() => openConnections(server));
+  options.metrics.countBodyBytes(() => bodyBudget.inUseBytes);
   const sockets = trackSockets(server);
   // Node >= 18.6 emits 'drop' for a connection refused at maxConnections (it closes it itself).
   server.on('drop', () => options.metrics.recordDroppedConnection());
-  // `Expect: 100-continue` (curl, for large bodies): invite the body only if it will be read.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (!checkRequest(req, options.maxRequestBytes)) res.writeContinue();
-    handle(req, res);
-  });
+  // `Expect: 100-continue`: handled like any request; continueIfExpected invites the body once admitted.
+  server.on('checkContinue', handle);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, options.logger));
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => endFailedHandshake(err, socket, options.logger));
 

@@ -1,14 +1,14 @@
 // Puts the webhook together: certificate (from files, watched, or given), metrics, the HTTPS review
 // server and the plain-HTTP health server. `serve` adds flags and signals on top; tests start it the
 // same way in-process. Errors name WebhookConfig fields in `setting`, never flags: serve adds those.
-import { WEBHOOK_IN_FLIGHT_TIMEOUT_MS } from '../config/defaults.js';
+import { CERT_EXPIRY_CHECK_INTERVAL_MS, WEBHOOK_IN_FLIGHT_TIMEOUT_MS } from '../config/defaults.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../runtime/health-server.js';
 import { closeNow, listen } from '../runtime/listen.js';
 import { WebhookMetrics } from './metrics.js';
 import { createAdmissionServer, type TransportTimeouts } from './server.js';
-import { loadKeyPair, watchKeyPair, type KeyPair, type KeyPairFiles, type KeyPairWatcher } from './tls.js';
+import { expiresSoon, loadKeyPair, watchKeyPair, type KeyPair, type KeyPairFiles, type KeyPairWatcher } from './tls.js';
 
 
 export interface WebhookConfig {
@@ -16,10 +16,15 @@ export interface WebhookConfig {
   healthPort: number;
   /** Bind address of both ports; all interfaces when absent. */
   address?: string;
-  /** Certificate files (watched and reloaded), or a pair made in memory. */
-  tls: { files: KeyPairFiles } | { keyPair: KeyPair };
+  /**
+   * Certificate files (watched and reloaded), checked at every load for `serverName`, the name the API
+   * server checks; or a pair made in memory.
+   */
+  tls: { files: KeyPairFiles; serverName: string } | { keyPair: KeyPair };
   settings: InjectionSettings;
   maxRequestBytes: number;
+  /** Request bodies held at once, all connections together; a body that does not fit gets a 503. */
+  maxRequestBytesInFlight: number;
   /** Connections held at once on the webhook port; more are refused and counted. */
   maxConnections: number;
   logger: Logger;
@@ -45,16 +50,22 @@ export interface RunningWebhook {
 export async function startWebhook(config: WebhookConfig): Promise<RunningWebhook> {
   const { logger } = config;
   const metrics = new WebhookMetrics();
-  let keyPair = 'files' in config.tls ? loadKeyPair(config.tls.files) : config.tls.keyPair;
-  metrics.recordCertificate(keyPair.notAfter);
-  if (keyPair.notAfter.getTime() < Date.now()) {
-    logger.warn({ notAfter: keyPair.notAfter.toISOString() }, 'the TLS certificate has expired: the API server will refuse it until it is renewed');
-  }
+  // Files are checked as they will be at every reload; a bad pair stops the start with what to fix.
+  let keyPair = 'files' in config.tls ? loadKeyPair(config.tls.files, { serverName: config.tls.serverName }) : config.tls.keyPair;
+  metrics.recordCertificate(keyPair);
+  const warnIfExpiring = () => {
+    const warning = expiresSoon(keyPair);
+    if (warning) logger.warn({ notAfter: keyPair.notAfter.toISOString(), fingerprint256: keyPair.fingerprint256 }, warning);
+  };
+  warnIfExpiring();
+  // A certificate nobody renews warns again every hour once its end is near, not only when loaded.
+  const expiryCheck = setInterval(warnIfExpiring, CERT_EXPIRY_CHECK_INTERVAL_MS).unref();
 
   const admission = createAdmissionServer({
     keyPair,
     settings: config.settings,
     maxRequestBytes: config.maxRequestBytes,
+    maxRequestBytesInFlight: config.maxRequestBytesInFlight,
     maxConnections: config.maxConnections,
     timeouts: config.timeouts,
     metrics,
@@ -65,22 +76,27 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
 
   let watcher: KeyPairWatcher | undefined;
   if ('files' in config.tls) {
-    watcher = watchKeyPair({
+    const tlsFiles = watchKeyPair({
       ...config.tls.files,
+      serverName: config.tls.serverName,
       current: keyPair,
       pollIntervalMs: config.tlsPollIntervalMs,
       onReload(pair) {
         admission.useKeyPair(pair);
         keyPair = pair;
         metrics.recordTlsReload('loaded');
-        metrics.recordCertificate(pair.notAfter);
+        metrics.recordCertificate(pair);
         logger.info({ fingerprint256: pair.fingerprint256, notAfter: pair.notAfter.toISOString(), names: pair.names }, 'TLS certificate reloaded');
+        warnIfExpiring();
       },
-      onReject(error) {
-        metrics.recordTlsReload('rejected');
-        logger.warn({ err: error.message }, 'changed TLS files are not a usable pair (yet); keeping the current certificate');
+      onReject(problem) {
+        metrics.recordTlsReload('rejected', problem.reason);
+        logger.warn({ reason: problem.reason, err: problem.message, servedFingerprint256: keyPair.fingerprint256 },
+          'changed TLS files are not served; keeping the current certificate');
       },
     });
+    metrics.watchTlsFiles(() => tlsFiles.refusing());
+    watcher = tlsFiles;
   }
 
   try {
@@ -102,11 +118,13 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
       async stop() {
         ready = false;
         watcher?.close();
+        clearInterval(expiryCheck);
         await Promise.all([admission.close(WEBHOOK_IN_FLIGHT_TIMEOUT_MS), closeNow(health)]);
       },
     };
   } catch (err) {
     watcher?.close();
+    clearInterval(expiryCheck);
     throw err;
   }
 }

@@ -12,7 +12,9 @@ import { startWebhook, type RunningWebhook, type WebhookConfig } from '../admiss
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  DEFAULT_TLS_SERVER_NAME,
   DEFAULT_WEBHOOK_HEALTH_PORT,
   DEFAULT_WEBHOOK_PORT,
   MAX_CONNECTIONS_LIMIT,
@@ -27,7 +29,7 @@ import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, withFlagName } from './flags.js';
 import { podRuleFlags, settingsFrom } from './shared-flags.js';
-import { byteSize, duration, integer, path, port, text } from './values.js';
+import { byteSize, duration, hostName, integer, path, port, text } from './values.js';
 
 const flags = new FlagSet('serve', {
   'port': { kind: port, default: DEFAULT_WEBHOOK_PORT, help: 'HTTPS port for AdmissionReviews; 0 picks a free one' },
@@ -39,11 +41,23 @@ const flags = new FlagSet('serve', {
     help: 'PEM private key of that certificate; reloaded when the file changes. With neither: an in-memory ' +
       'self-signed certificate for localhost, to try it out',
   },
+  'tls-server-name': {
+    kind: hostName,
+    default: DEFAULT_TLS_SERVER_NAME,
+    help: 'the name the API server checks the certificate for: <service>.<namespace>.svc of the webhook ' +
+      'configuration\'s Service (or the host of its url); with --tls-cert, a certificate not for it is not served',
+  },
   ...podRuleFlags,
   'max-request-bytes': {
     kind: byteSize(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES),
     default: DEFAULT_MAX_REQUEST_BYTES,
     help: 'largest request body read, in bytes or with a Ki or Mi suffix',
+  },
+  'max-request-bytes-in-flight': {
+    kind: byteSize(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES),
+    default: DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
+    help: 'request bodies held in memory at once, all connections together; a body that does not fit is ' +
+      'answered 503 unread (the API server applies failurePolicy); at least --max-request-bytes',
   },
   'max-connections': {
     kind: integer(1, MAX_CONNECTIONS_LIMIT, 'connections'),
@@ -70,6 +84,7 @@ Environment: LOG_LEVEL (info; debug shows malformed HTTP requests).`,
 interface ServeFlags {
   config: Omit<WebhookConfig, 'tls' | 'logger'>;
   tlsFiles?: { certFile: string; keyFile: string };
+  tlsServerName: string;
   shutdownGraceMs: number;
 }
 
@@ -81,6 +96,10 @@ function parseServeFlags(args: string[]): ServeFlags {
     const [given, missing] = certFile === undefined ? ['--tls-key', '--tls-cert'] : ['--tls-cert', '--tls-key'];
     throw flags.usageError(`${given} is set but ${missing} is not; pass both, or neither for an in-memory localhost certificate`);
   }
+  if (values['max-request-bytes-in-flight'] < values['max-request-bytes']) {
+    throw flags.usageError(`--max-request-bytes-in-flight (${values['max-request-bytes-in-flight']}) is below --max-request-bytes ` +
+      `(${values['max-request-bytes']}): the largest review allowed could never be read; raise it or lower --max-request-bytes`);
+  }
   if (values.port === values['health-port'] && values.port !== 0) {
     throw flags.usageError(`--port and --health-port are both ${values.port}; give them different ports`);
   }
@@ -91,15 +110,19 @@ function parseServeFlags(args: string[]): ServeFlags {
       address: values.address,
       settings: settingsFrom(values),
       maxRequestBytes: values['max-request-bytes'],
+      maxRequestBytesInFlight: values['max-request-bytes-in-flight'],
       maxConnections: values['max-connections'],
     },
     tlsFiles: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+    tlsServerName: values['tls-server-name'],
     shutdownGraceMs: values['shutdown-grace'],
   };
 }
 
 /** The flag of each WebhookConfig setting the webhook's errors can name. */
-const FLAG_OF_SETTING: Record<string, string> = { certFile: '--tls-cert', keyFile: '--tls-key', port: '--port', healthPort: '--health-port' };
+const FLAG_OF_SETTING: Record<string, string> = {
+  certFile: '--tls-cert', keyFile: '--tls-key', serverName: '--tls-server-name', port: '--port', healthPort: '--health-port',
+};
 
 /** Shipped in the package (package.json `files`), so the printed command works from any directory. */
 const SAMPLE_REVIEW = fileURLToPath(new URL('../../../examples/admission-review.json', import.meta.url));
@@ -145,25 +168,27 @@ async function run(options: ServeFlags): Promise<number> {
   const logger = createLogger('webhook', undefined, asyncStdout());
   // Loaded only when used: the X.509 library costs ~25 MB of memory that a production pod never needs.
   const local = options.tlsFiles ? undefined : await (await import('../admission/self-signed.js')).localhostCertificate();
-  const tls = options.tlsFiles ? { files: options.tlsFiles } : { keyPair: local!.keyPair };
+  const tls = options.tlsFiles ? { files: options.tlsFiles, serverName: options.tlsServerName } : { keyPair: local!.keyPair };
   // Handlers go in before listening: a SIGTERM right after start-up still drains.
   const firstSignal = nextStopSignal();
   const webhook = await startWebhook({ ...options.config, tls, logger }).catch((err: unknown) => {
     firstSignal.cancel();
     throw withFlagName(err, FLAG_OF_SETTING);
   });
-  const { settings, maxRequestBytes, maxConnections, address } = options.config;
+  const { settings, maxRequestBytes, maxRequestBytesInFlight, maxConnections, address } = options.config;
   const certificate = webhook.keyPair();
   logger.info({
     port: webhook.port,
     healthPort: webhook.healthPort,
     address: address ?? 'all interfaces',
     tls: options.tlsFiles ?? 'in-memory self-signed certificate for localhost',
+    ...(options.tlsFiles ? { tlsServerName: options.tlsServerName } : {}),
     fingerprint256: certificate.fingerprint256,
     notAfter: certificate.notAfter.toISOString(),
     lxcfsRoot: settings.lxcfsRoot,
     files: settings.files,
     maxRequestBytes,
+    maxRequestBytesInFlight,
     maxConnections,
     shutdownGraceSeconds: options.shutdownGraceMs / 1000,
     node: process.version,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCA, issueServingCert, type IssuedCertificate } from '../../src/certs/authority.js';
 import { graceFor } from '../../src/cli/serve.js';
+import { DEFAULT_TLS_SERVER_NAME } from '../../src/config/defaults.js';
 import { cliPath, readJsonFixture, repoRoot } from '../helpers/paths.js';
 import { eventually, exchange, getHealth, HOST, postRequest, rawConnection, sampleValue, send, startServe } from '../helpers/webhook.js';
 
@@ -27,6 +28,9 @@ describe('lxcfs-webhook serve', () => {
     pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
     writeFileSync(join(dir, 'tls.crt'), pair.certPem);
     writeFileSync(join(dir, 'tls.key'), pair.keyPem);
+    const expired = await issueServingCert(authority, [DEFAULT_TLS_SERVER_NAME], { validDays: 1, now: new Date(Date.now() - 3 * 86_400_000) });
+    writeFileSync(join(dir, 'expired.crt'), expired.certPem);
+    writeFileSync(join(dir, 'expired.key'), expired.keyPem);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -60,7 +64,7 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('serves the certificate given with --tls-cert and --tls-key', async () => {
-    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--shutdown-grace', '0']);
+    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--tls-server-name', 'localhost', '--shutdown-grace', '0']);
     try {
       const reply = await send(serve.port, review(), { ca });
       assert.equal(reply.status, 200);
@@ -73,7 +77,7 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('on SIGTERM: not ready at once, still answers with Connection: close during the grace period, then exits 0', async () => {
-    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--shutdown-grace', '8']);
+    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--tls-server-name', 'localhost', '--shutdown-grace', '8']);
     const kept = await rawConnection(serve.port, ca);
     try {
       assert.equal((await getHealth(serve.healthPort, '/readyz')).status, 200);
@@ -143,7 +147,7 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('with --max-connections 4: drops the fifth connection, counts it, and answers reviews once one closes', async () => {
-    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--shutdown-grace', '0', '--max-connections', '4']);
+    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--tls-server-name', 'localhost', '--shutdown-grace', '0', '--max-connections', '4']);
     const held = await Promise.all([1, 2, 3, 4].map(() => rawConnection(serve.port, ca)));
     try {
       const scrape = async () => (await getHealth(serve.healthPort, '/metrics')).text;
@@ -174,6 +178,13 @@ describe('lxcfs-webhook serve', () => {
       [['--tls-key', join(dir, 'tls.key')], /--tls-key is set but --tls-cert is not/],
       [['--tls-cert', join(dir, 'nope.crt'), '--tls-key', join(dir, 'tls.key')], /--tls-cert: the certificate file ".*nope.crt" does not exist/],
       [['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.crt')], /--tls-key: the key file ".*tls.crt" holds no PEM private key/],
+      // The default name is the install's Service; this certificate is for localhost only.
+      [['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')],
+        /--tls-server-name: the certificate file ".*tls.crt" is for DNS:localhost, IP Address:127.0.0.1, not "lxcfs-webhook.lxcfs.svc", the name the API server checks/],
+      [['--tls-cert', join(dir, 'expired.crt'), '--tls-key', join(dir, 'expired.key')],
+        /--tls-cert: the certificate file ".*expired.crt" expired at \d{4}-.*; issue a new one \(cert-manager: see `kubectl describe certificate`/],
+      [['--tls-server-name', 'Webhook_Service'], /--tls-server-name has value "Webhook_Service"; expected a DNS name/],
+      [['--max-request-bytes-in-flight', '1Mi'], /--max-request-bytes-in-flight \(1048576\) is below --max-request-bytes \(8388608\)/],
       [['--files', 'meminfo,pressure'], /--files has value "meminfo,pressure"/],
       [['--lxcfs-root', 'var/lib/lxcfs'], /--lxcfs-root has value "var\/lib\/lxcfs"/],
       [['--max-request-bytes', '100'], /--max-request-bytes has value "100"; expected a size from 64Ki/],

@@ -257,6 +257,53 @@ describe('webhook over HTTPS', () => {
     }
   });
 
+  it('answers 503 at once, unread, to a body that does not fit the shared budget, and takes bodies again once it is given back', async () => {
+    const KiB = 1024;
+    const budgeted = await startTestWebhook({ maxRequestBytes: 512 * KiB, maxRequestBytesInFlight: 768 * KiB });
+    const port = budgeted.webhook.port;
+    const bytesInFlight = async () => Number(/^lxcfs_webhook_request_bytes_in_flight (\d+)$/m.exec(await budgeted.webhook.metrics.registry.metrics())?.[1]);
+    const head = (length: number) => `POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    try {
+      // A client that declares 500 KiB and sends 100: the budget holds all 500 until it ends.
+      const hog = await rawConnection(port, budgeted.ca);
+      hog.on('error', () => undefined);
+      hog.write(head(500 * KiB) + ' '.repeat(100 * KiB));
+      await sleep(200);
+      assert.equal(await bytesInFlight(), 500 * KiB);
+
+      // 300 KiB more does not fit: 503, Connection: close, and the body is never invited.
+      const started = Date.now();
+      const refused = await rawConnection(port, budgeted.ca);
+      const answer = await exchange(refused, head(300 * KiB));
+      assert.match(answer.head, /^HTTP\/1.1 503 /);
+      assert.match(answer.head, /\r\nConnection: close\r\n/i);
+      assert.doesNotMatch(answer.head, /Retry-After/i);
+      assert.match(JSON.parse(answer.body).error, /^the webhook is busy: request bodies in flight hold 0\.5 MiB of the 0\.8 MiB it reads at once; the API server applies failurePolicy$/);
+      assert.ok(Date.now() - started < 2_000);
+      refused.destroy();
+      // A chunked body is counted as it arrives: refused once it passes the budget.
+      const chunked = await send(port, Buffer.alloc(400 * KiB, 0x20), { ca: budgeted.ca, chunked: true });
+      assert.equal(chunked.status, 503);
+
+      // A real review still fits beside the hog.
+      patchedPod(peerReview(), await send(port, peerReview(), { ca: budgeted.ca }));
+
+      // The hog goes away: its share comes back, and a 300 KiB review is read and answered.
+      hog.destroy();
+      const start = Date.now();
+      while (await bytesInFlight() !== 0) {
+        assert.ok(Date.now() - start < 10_000, 'budget given back');
+        await sleep(50);
+      }
+      const padded = peerReview();
+      padded.request.object!.metadata!.annotations = { padding: 'x'.repeat(300 * KiB) };
+      assert.equal((await send(port, padded, { ca: budgeted.ca })).status, 200);
+      assert.equal(await bytesInFlight(), 0);
+    } finally {
+      await budgeted.webhook.stop();
+    }
+  });
+
   it('survives garbage, plain HTTP on the TLS port and clients that vanish mid-body', async () => {
     const garbage = await rawConnection(test.webhook.port, test.ca);
     const answer = await exchange(garbage, 'THIS IS NOT HTTP\r\n\r\n');

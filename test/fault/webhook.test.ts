@@ -116,7 +116,7 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
     return files;
   }
   const serveOn = (files: { certFile: string; keyFile: string }, ...args: string[]) =>
-    startServe(['--address', HOST, '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--shutdown-grace', '0', ...args]);
+    startServe(['--address', HOST, '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--tls-server-name', 'localhost', '--shutdown-grace', '0', ...args]);
   const serveWith = (pair: IssuedCertificate, ...args: string[]) => serveOn(pairFiles(pair), ...args);
 
   it('cuts silent TCP clients and partial ClientHellos at the handshake timeout, twice over: fds back to baseline, RSS stays bounded', { timeout: 60_000 }, async (t) => {

@@ -14,7 +14,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { localhostCertificate } from '../../src/admission/self-signed.js';
 import { startWebhook, type RunningWebhook, type WebhookConfig } from '../../src/admission/webhook.js';
-import { DEFAULT_MAX_CONNECTIONS } from '../../src/config/defaults.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import type { Logger } from '../../src/log.js';
 import { cliPath, readJsonFixture, repoRoot } from './paths.js';
@@ -55,6 +55,7 @@ export async function startTestWebhook(overrides: Partial<WebhookConfig> = {}): 
     tls: overrides.tls ?? { keyPair: local!.keyPair },
     settings: defaultSettings,
     maxRequestBytes: 8 * 1024 * 1024,
+    maxRequestBytesInFlight: DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
     maxConnections: DEFAULT_MAX_CONNECTIONS,
     logger,
     ...overrides,
