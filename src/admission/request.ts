@@ -47,18 +47,23 @@ function tooLarge(maxRequestBytes: number): RequestProblem {
 }
 
 /**
- * The budget is full: answered at once, the body unread, and the connection closed. A 503 is a call
- * failure to the API server, which then applies the webhook's failurePolicy (Ignore: the pod is created
- * without lxcfs; Fail: refused, and its controller retries). No Retry-After: with it the API server's
- * client would wait and resend within the same call (client-go rest, checkWait), delaying every pod
- * while the bodies that fill the budget are held for up to the request timeout. An answer of
- * `allowed` cannot be given: the uid it must echo is in the body that was not read.
+ * The budget is full: answered at once, and the body is not kept. A 503 is a call failure to the API
+ * server, which then applies the webhook's failurePolicy (Ignore: the pod is created without lxcfs;
+ * Fail: refused, and its controller retries). No Retry-After: with it the API server's client would
+ * wait and resend within the same call (client-go rest, checkWait), delaying every pod while the
+ * bodies that fill the budget are held for up to the request timeout. An answer of `allowed` cannot be
+ * given: the uid it must echo is in the body that was not read.
+ *
+ * Refused before any of it was read, the body is then read and dropped by Node (no memory kept) and
+ * the connection stays open: closing it with the body unread would make the kernel reset it, and the
+ * reset can destroy the 503 before the client reads it. Refused mid-body (chunked), or when the client
+ * waits for `100 Continue` and so will not send the body, the connection is closed.
  */
-function overBudget(budget: BodyBudget): RequestProblem {
+function overBudget(budget: BodyBudget, close: boolean): RequestProblem {
   const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
   return new RequestProblem('busy',
     `the webhook is busy: request bodies in flight hold ${mib(budget.inUseBytes)} MiB of the ${mib(budget.limitBytes)} MiB it reads at once; ` +
-    'the API server applies failurePolicy', { Connection: 'close' });
+    'the API server applies failurePolicy', close ? { Connection: 'close' } : {});
 }
 
 export interface BodyLimits {
@@ -69,6 +74,8 @@ export interface BodyLimits {
   /** Called once the body is admitted (its declared length taken from the budget), before it is read. */
   onAdmitted?: () => void;
 }
+
+export const expectsContinue = (req: IncomingMessage): boolean => req.headers.expect?.toLowerCase() === '100-continue';
 
 /** The Content-Length the client declared; undefined for a chunked body. */
 function declaredLength(req: IncomingMessage): number | undefined {
@@ -105,7 +112,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, done: (body: 
     size += chunk.length;
     if (size > maxBytes) return settle(tooLarge(maxBytes));
     if (size > held) {
-      if (!budget.tryTake(size - held)) return settle(overBudget(budget));
+      if (!budget.tryTake(size - held)) return settle(overBudget(budget, true));
       held = size;
     }
     chunks.push(chunk);
@@ -113,7 +120,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, done: (body: 
 
   const declared = declaredLength(req);
   if (declared !== undefined) {
-    if (!budget.tryTake(declared)) return settle(overBudget(budget));
+    if (!budget.tryTake(declared)) return settle(overBudget(budget, expectsContinue(req)));
     held = declared;
   }
   limits.onAdmitted?.();

@@ -24,7 +24,7 @@ import type { Logger } from '../log.js';
 import { BodyBudget } from './body-budget.js';
 import { answerClientError, closeServer, endFailedHandshake, openConnections, trackSockets } from './connections.js';
 import type { RequestOutcome, WebhookMetrics } from './metrics.js';
-import { checkRequest, pathOf, readBody } from './request.js';
+import { checkRequest, expectsContinue, pathOf, readBody } from './request.js';
 import { reviewAdmission, type ReviewLog } from './review.js';
 import type { KeyPair } from './tls.js';
 
@@ -145,7 +145,7 @@ function guarded(t: Transport, req: IncomingMessage, res: ServerResponse, starte
 
 /** `Expect: 100-continue` (curl, for large bodies): the body is invited only once it will be read. */
 function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {
-  if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+  if (expectsContinue(req)) res.writeContinue();
 }
 
 function handleRequest(t: Transport, req: IncomingMessage, res: ServerResponse): void {

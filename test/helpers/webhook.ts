@@ -196,9 +196,12 @@ export interface ServeProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the CLI (`lxcfs-webhook serve`) and waits for its "serving" log line, which carries the bound ports. */
-export async function startServe(args: string[]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--health-port', '0', ...args], { cwd: repoRoot });
+/**
+ * Starts the CLI (`lxcfs-webhook serve`) and waits for its "serving" log line, which carries the bound
+ * ports. `nodeArgs` go to node itself (the image's WEBHOOK_NODE_FLAGS, for memory figures).
+ */
+export async function startServe(args: string[], nodeArgs: readonly string[] = []): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, cliPath, 'serve', '--port', '0', '--health-port', '0', ...args], { cwd: repoRoot });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
