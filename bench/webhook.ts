@@ -165,6 +165,7 @@ async function startServer(runtime: Runtime, script: string, args: readonly stri
 
 const startServe = (runtime: Runtime, tls: TlsFiles): Promise<Server> => startServer(runtime, cli, [
   'serve', '--address', '127.0.0.1', '--port', '0', '--health-port', '0', '--shutdown-grace', '0', '--tls-cert', tls.cert, '--tls-key', tls.key,
+  '--tls-server-name', 'localhost',
 ], tls);
 
 const startFloor = (runtime: Runtime, tls: TlsFiles, responseFile: string): Promise<Server> =>
