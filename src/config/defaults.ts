@@ -193,9 +193,10 @@ export const TLS_RELOAD_POLL_INTERVAL_MS = 10_000;
 export const DEFAULT_TLS_SERVER_NAME = `${INSTALL.service}.${INSTALL.namespace}.svc`;
 /**
  * Largest certificate chain served, in DER bytes (what the TLS Certificate message carries, plus 3-5
- * bytes of framing a certificate). Go's TLS client, which the API server uses, refused handshake
- * messages over 64 KiB before Go 1.19 (it now takes 256 KiB for certificates, golang/go#50773), and
- * OpenSSL clients refuse more than 100 KiB; 60 KiB keeps every such client working. Real chains are 1-6 KiB.
+ * bytes of framing a certificate). Go's TLS client, which the API server uses, takes 256 KiB for a
+ * Certificate message (maxHandshakeCertificateMsg, crypto/tls/common.go) but refused anything over
+ * 64 KiB before that was raised in 2022 (golang/go#50773), and OpenSSL clients refuse more than
+ * 100 KiB; 60 KiB keeps every such client working. Real chains are 1-6 KiB.
  */
 export const CERT_CHAIN_MAX_BYTES = 60 * 1024;
 /**
