@@ -12,11 +12,11 @@
 //      mounted, and until every container's mountinfo shows the new lxcfs on all its files (polled from
 //      this process); then every container is read through to confirm.
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fuseDevAt, parseMountinfo, topMountAt } from '../src/agent/host/mountinfo.js';
 import { DEFAULT_FILES } from '../src/config/defaults.js';
 import type { TestContainer } from '../test/helpers/container.js';
 import { EXPECTED_MEMTOTAL, LIMITS, TestNode, type AgentProcess } from '../test/helpers/node.js';
+import { waitUntil } from '../test/helpers/wait.js';
 
 const SIZES = [200, 1000] as const;
 const AIM = {
@@ -32,22 +32,17 @@ const IDLE_SWEEPS = 9;
 const AGENT_ARGS = ['--probe-interval', '5s'];
 const CLOCK_TICKS_PER_S = 100; // USER_HZ: what /proc/<pid>/stat counts in on every Linux architecture we run on
 
-async function inBatches<T, R>(items: readonly T[], work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+async function inBatches<T, R>(
+  items: readonly T[],
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = [];
   for (let i = 0; i < items.length; i += CONCURRENCY) {
-    results.push(...(await Promise.all(items.slice(i, i + CONCURRENCY).map((item, j) => work(item, i + j)))));
+    results.push(
+      ...(await Promise.all(items.slice(i, i + CONCURRENCY).map((item, j) => work(item, i + j)))),
+    );
   }
   return results;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 5): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
 }
 
 function allOnDev(containers: readonly TestContainer[], dev: string): boolean {
@@ -93,10 +88,17 @@ interface IdleFigures {
  */
 async function nextPeriodicSweep(agent: AgentProcess, since: number): Promise<number> {
   await agent.waitForLog((l) => l.msg === 'sweep done' && l.trigger === 'periodic', 10_000, since);
-  return agent.logs.findIndex((l, i) => i >= since && l.msg === 'sweep done' && l.trigger === 'periodic') + 1;
+  return (
+    agent.logs.findIndex(
+      (l, i) => i >= since && l.msg === 'sweep done' && l.trigger === 'periodic',
+    ) + 1
+  );
 }
 
-async function idleFigures(agent: AgentProcess, watcherPid: number | undefined): Promise<IdleFigures> {
+async function idleFigures(
+  agent: AgentProcess,
+  watcherPid: number | undefined,
+): Promise<IdleFigures> {
   let since = await nextPeriodicSweep(agent, agent.logs.length);
   const agentCpuBefore = cpuMs(agent.child.pid);
   const watcherCpuBefore = cpuMs(watcherPid);
@@ -116,15 +118,34 @@ async function idleFigures(agent: AgentProcess, watcherPid: number | undefined):
 }
 
 function startAgent(node: TestNode, notifications: boolean): Promise<AgentProcess> {
-  return node.startAgent([...AGENT_ARGS, ...(notifications ? [] : ['--mount-notifications=false'])]);
+  return node.startAgent([
+    ...AGENT_ARGS,
+    ...(notifications ? [] : ['--mount-notifications=false']),
+  ]);
 }
 
 /** Waits until the agent covers every container (and, with notifications, watches them); the watcher's pid. */
-async function covering(agent: AgentProcess, count: number, notifications: boolean): Promise<number | undefined> {
+async function covering(
+  agent: AgentProcess,
+  count: number,
+  notifications: boolean,
+): Promise<number | undefined> {
   await agent.waitReady(60_000);
-  await waitFor('every container covered', async () => ((await agent.metric('lxcfs_webhook_agent_containers_covered')) === count ? true : undefined), 60_000, 100);
+  await waitUntil(
+    'every container covered',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_containers_covered')) === count ? true : undefined,
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
   if (!notifications) return undefined;
-  await waitFor('every namespace watched', async () => ((await agent.metric('lxcfs_webhook_agent_mount_namespaces_watched')) >= count ? true : undefined), 60_000, 100);
+  await waitUntil(
+    'every namespace watched',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_mount_namespaces_watched')) >= count
+        ? true
+        : undefined,
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
   return agent.logs.filter((l) => l.msg === 'mount watcher started').at(-1)!.pid as number;
 }
 
@@ -134,28 +155,55 @@ async function stopAgent(agent: AgentProcess): Promise<void> {
 }
 
 /** kill -9 of lxcfs → every container on the new lxcfs; returns whether every container then reads right. */
-async function recovery(node: TestNode, agent: AgentProcess, containers: readonly TestContainer[], withAim: boolean): Promise<boolean> {
+async function recovery(
+  node: TestNode,
+  agent: AgentProcess,
+  containers: readonly TestContainer[],
+  withAim: boolean,
+): Promise<boolean> {
   const oldDev = fuseDevAt(node.ownMounts(), node.fuseMount)!;
   const logsBefore = agent.logs.length;
   const started = performance.now();
   process.kill(node.lxcfsPid(), 'SIGKILL');
-  const newDev = await waitFor('a new lxcfs', () => {
-    const dev = fuseDevAt(node.ownMounts(), node.fuseMount);
-    return dev !== undefined && dev !== oldDev ? dev : undefined;
-  }, 30_000, 2);
+  const newDev = await waitUntil(
+    'a new lxcfs',
+    () => {
+      const dev = fuseDevAt(node.ownMounts(), node.fuseMount);
+      return dev !== undefined && dev !== oldDev ? dev : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 2 },
+  );
   const backMs = performance.now() - started;
-  await waitFor('every container on the new lxcfs', () => (allOnDev(containers, newDev) ? true : undefined), 60_000);
+  await waitUntil(
+    'every container on the new lxcfs',
+    () => (allOnDev(containers, newDev) ? true : undefined),
+    { timeoutMs: 60_000, intervalMs: 5 },
+  );
   const healthyMs = performance.now() - started;
-  const sweep = await agent.waitForLog((l) => l.msg === 'sweep done' && l.trigger === 'lxcfs-restart', 10_000, logsBefore);
+  const sweep = await agent.waitForLog(
+    (l) => l.msg === 'sweep done' && l.trigger === 'lxcfs-restart',
+    10_000,
+    logsBefore,
+  );
   const n = containers.length;
-  const aim = withAim ? `  aim ≤ ${AIM.healthyAfterLxcfsBackMs} ms  ${verdict(healthyMs - backMs <= AIM.healthyAfterLxcfsBackMs)}` : '';
+  const aim = withAim
+    ? `  aim ≤ ${AIM.healthyAfterLxcfsBackMs} ms  ${verdict(healthyMs - backMs <= AIM.healthyAfterLxcfsBackMs)}`
+    : '';
   console.log(`  kill -9 lxcfs → new lxcfs mounted:               ${backMs.toFixed(0)} ms`);
-  console.log(`  new lxcfs mounted → all ${n} containers live:     ${(healthyMs - backMs).toFixed(0)} ms${aim}`);
+  console.log(
+    `  new lxcfs mounted → all ${n} containers live:     ${(healthyMs - backMs).toFixed(0)} ms${aim}`,
+  );
   console.log(`  kill -9 lxcfs → all ${n} containers live:         ${healthyMs.toFixed(0)} ms`);
-  console.log(`  repair sweep: ${sweep.remounted} targets remounted, ${sweep.failed} failed, in ${sweep.durationMs} ms`);
-  const reads = await inBatches(containers, async (c) => (await c.read('/proc/meminfo', 5000)).stdout.includes(EXPECTED_MEMTOTAL));
+  console.log(
+    `  repair sweep: ${sweep.remounted} targets remounted, ${sweep.failed} failed, in ${sweep.durationMs} ms`,
+  );
+  const reads = await inBatches(containers, async (c) =>
+    (await c.read('/proc/meminfo', 5000)).stdout.includes(EXPECTED_MEMTOTAL),
+  );
   const correct = reads.filter(Boolean).length;
-  console.log(`  read through afterwards: ${correct}/${n} containers see their 256 MiB in /proc/meminfo`);
+  console.log(
+    `  read through afterwards: ${correct}/${n} containers see their 256 MiB in /proc/meminfo`,
+  );
   return correct === n && sweep.failed === 0;
 }
 
@@ -169,9 +217,14 @@ async function main(): Promise<number> {
       let agent = await startAgent(node, true);
       await agent.waitReady(60_000);
       const started = performance.now();
-      containers.push(...(await inBatches(Array.from({ length: size - containers.length }), (_, i) =>
-        node.container({ name: `c${containers.length + i}`, ...LIMITS, files: DEFAULT_FILES }))));
-      console.log(`\n${size} containers × ${DEFAULT_FILES.length} lxcfs files (${((performance.now() - started) / 1000).toFixed(1)} s to create the new ones)`);
+      containers.push(
+        ...(await inBatches(Array.from({ length: size - containers.length }), (_, i) =>
+          node.container({ name: `c${containers.length + i}`, ...LIMITS, files: DEFAULT_FILES }),
+        )),
+      );
+      console.log(
+        `\n${size} containers × ${DEFAULT_FILES.length} lxcfs files (${((performance.now() - started) / 1000).toFixed(1)} s to create the new ones)`,
+      );
 
       for (const notifications of [true, false]) {
         if (!notifications) agent = await startAgent(node, false);
@@ -179,12 +232,21 @@ async function main(): Promise<number> {
         const idle = await idleFigures(agent, watcherPid);
         const cpu = median(idle.sweepCpuMs);
         const aimMs = notifications ? AIM.idleSweepCpuMs : AIM.idleSweepCpuFallbackMs;
-        const aim = notifications && size !== 200 ? '' : `  aim ≤ ${aimMs} ms  ${verdict(cpu <= aimMs)}`;
-        console.log(`${notifications ? 'with mount notifications' : 'fallback (--mount-notifications=false)'}:`);
-        console.log(`  idle sweep CPU:         ${cpu.toFixed(1)} ms (median of ${idle.sweepCpuMs.length}: ${idle.sweepCpuMs.map((c) => c.toFixed(1)).join(', ')})${aim}`);
+        const aim =
+          notifications && size !== 200 ? '' : `  aim ≤ ${aimMs} ms  ${verdict(cpu <= aimMs)}`;
+        console.log(
+          `${notifications ? 'with mount notifications' : 'fallback (--mount-notifications=false)'}:`,
+        );
+        console.log(
+          `  idle sweep CPU:         ${cpu.toFixed(1)} ms (median of ${idle.sweepCpuMs.length}: ${idle.sweepCpuMs.map((c) => c.toFixed(1)).join(', ')})${aim}`,
+        );
         console.log(`  mountinfo read/sweep:   ${idle.mountinfoReads.join(', ')}`);
-        console.log(`  per sweep interval:     agent process ${idle.agentCpuPerIntervalMs.toFixed(1)} ms CPU (sweep, reads inside 10 containers, probes), watcher ${notifications ? `${idle.watcherCpuPerIntervalMs.toFixed(1)} ms` : '-'}`);
-        console.log(`  agent RSS:              ${rssMiB(agent.child.pid!).toFixed(1)} MiB${watcherPid ? `, watcher ${rssMiB(watcherPid).toFixed(1)} MiB` : ''} (lxcfs: ${rssMiB(node.lxcfsPid()).toFixed(1)} MiB)`);
+        console.log(
+          `  per sweep interval:     agent process ${idle.agentCpuPerIntervalMs.toFixed(1)} ms CPU (sweep, reads inside 10 containers, probes), watcher ${notifications ? `${idle.watcherCpuPerIntervalMs.toFixed(1)} ms` : '-'}`,
+        );
+        console.log(
+          `  agent RSS:              ${rssMiB(agent.child.pid!).toFixed(1)} MiB${watcherPid ? `, watcher ${rssMiB(watcherPid).toFixed(1)} MiB` : ''} (lxcfs: ${rssMiB(node.lxcfsPid()).toFixed(1)} MiB)`,
+        );
         if (notifications) ok = (await recovery(node, agent, containers, size === 200)) && ok;
         await stopAgent(agent);
       }

@@ -37,21 +37,37 @@ const LATENCY_CONNECTIONS = 32;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const floorServer = join(root, 'dist', 'bench', 'support', 'floor-server.js');
-const reviewFile = join(root, 'test', 'fixtures', 'peers', 'ymping-admissionreview-v1-pod-create.json');
+const reviewFile = join(
+  root,
+  'test',
+  'fixtures',
+  'peers',
+  'ymping-admissionreview-v1-pod-create.json',
+);
 const review = readFileSync(reviewFile);
 const request = Buffer.concat([
-  Buffer.from(`POST /mutate?timeout=10s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${review.length}\r\n\r\n`),
+  Buffer.from(
+    `POST /mutate?timeout=10s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${review.length}\r\n\r\n`,
+  ),
   review,
 ]);
 
 /** Both servers run with the production node flags, plus any given to profile them: BENCH_SERVER_NODE_ARGS='--cpu-prof'. */
-const serverNodeArgs = [...WEBHOOK_NODE_FLAGS, ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '')];
+const serverNodeArgs = [
+  ...WEBHOOK_NODE_FLAGS,
+  ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== ''),
+];
 const canPin = availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
 
 /** One keep-alive connection: one request in flight at a time, responses framed by Content-Length. */
 class Connection {
   private received: Buffer = Buffer.alloc(0);
-  private waiting: { resolve: (response: { status: number; body: Buffer }) => void; reject: (err: Error) => void } | undefined;
+  private waiting:
+    | {
+        resolve: (response: { status: number; body: Buffer }) => void;
+        reject: (err: Error) => void;
+      }
+    | undefined;
   /** Closed by us, or by the server while idle (its keep-alive timeout): no longer usable. */
   closed = false;
 
@@ -59,12 +75,20 @@ class Connection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.fail(err));
     // A server that closes a connection with a review in flight fails the run instead of hanging it.
-    socket.on('close', () => this.fail(new Error(`the server closed a connection${this.waiting ? ' with a review in flight' : ''}`)));
+    socket.on('close', () =>
+      this.fail(
+        new Error(
+          `the server closed a connection${this.waiting ? ' with a review in flight' : ''}`,
+        ),
+      ),
+    );
   }
 
   static open({ port, ca }: Server): Promise<Connection> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port, ca }, () => resolve(new Connection(socket)));
+      const socket = connect({ host: '127.0.0.1', port, ca }, () =>
+        resolve(new Connection(socket)),
+      );
       socket.once('error', reject);
     });
   }
@@ -139,17 +163,29 @@ process.on('exit', () => {
 });
 
 /** Starts a server script pinned to CPU 0; resolves once it logs "serving" with its port. */
-async function startServer(runtime: Runtime, script: string, args: readonly string[], tls: TlsFiles): Promise<Server> {
+async function startServer(
+  runtime: Runtime,
+  script: string,
+  args: readonly string[],
+  tls: TlsFiles,
+): Promise<Server> {
   const argv = [...serverNodeArgs, script, ...args];
   // serve logs one line per review, as in production.
-  const options: SpawnOptions = { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } };
-  const child = canPin ? spawn('taskset', ['-c', '0', runtime.node, ...argv], options) : spawn(runtime.node, argv, options);
+  const options: SpawnOptions = {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'info' },
+  };
+  const child = canPin
+    ? spawn('taskset', ['-c', '0', runtime.node, ...argv], options)
+    : spawn(runtime.node, argv, options);
   liveServers.add(child);
   child.on('exit', () => liveServers.delete(child));
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
-      const record = line.startsWith('{') ? JSON.parse(line) as { msg: string; port?: number } : undefined;
+      const record = line.startsWith('{')
+        ? (JSON.parse(line) as { msg: string; port?: number })
+        : undefined;
       if (record?.msg !== 'serving') return;
       resolve(record.port!);
       // From now on the log lines are read and dropped, as a container runtime would read them.
@@ -157,16 +193,39 @@ async function startServer(runtime: Runtime, script: string, args: readonly stri
       child.stdout!.resume();
     });
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    child.on('exit', (code) => reject(new Error(`${script} exited with ${code} before serving: ${stderr}`)));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('exit', (code) =>
+      reject(new Error(`${script} exited with ${code} before serving: ${stderr}`)),
+    );
   });
   return { child, port, ca: tls.ca };
 }
 
-const startServe = (runtime: Runtime, tls: TlsFiles): Promise<Server> => startServer(runtime, cli, [
-  'serve', '--address', '127.0.0.1', '--port', '0', '--health-port', '0', '--shutdown-grace', '0', '--tls-cert', tls.cert, '--tls-key', tls.key,
-  '--tls-server-name', 'localhost',
-], tls);
+const startServe = (runtime: Runtime, tls: TlsFiles): Promise<Server> =>
+  startServer(
+    runtime,
+    cli,
+    [
+      'serve',
+      '--address',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--health-port',
+      '0',
+      '--shutdown-grace',
+      '0',
+      '--tls-cert',
+      tls.cert,
+      '--tls-key',
+      tls.key,
+      '--tls-server-name',
+      'localhost',
+    ],
+    tls,
+  );
 
 const startFloor = (runtime: Runtime, tls: TlsFiles, responseFile: string): Promise<Server> =>
   startServer(runtime, floorServer, [tls.cert, tls.key, responseFile], tls);
@@ -177,8 +236,11 @@ async function serveResponse(server: Server): Promise<Buffer> {
   try {
     const response = await connection.send();
     check(response);
-    const answer = JSON.parse(response.body.toString()) as { response: { allowed: boolean; patch?: string } };
-    if (!answer.response.allowed || !answer.response.patch) throw new Error('the review was not answered with a patch');
+    const answer = JSON.parse(response.body.toString()) as {
+      response: { allowed: boolean; patch?: string };
+    };
+    if (!answer.response.allowed || !answer.response.patch)
+      throw new Error('the review was not answered with a patch');
     return response.body;
   } finally {
     connection.close();
@@ -187,7 +249,9 @@ async function serveResponse(server: Server): Promise<Buffer> {
 
 function procStatus(pid: number, field: string): number | undefined {
   try {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
+      readFileSync(`/proc/${pid}/status`, 'utf8'),
+    );
     return match ? Number(match[1]) * 1024 : undefined;
   } catch {
     return undefined;
@@ -207,7 +271,12 @@ function cpuSeconds(pid: number): number | undefined {
 /** Busy and stolen (taken by the hypervisor) CPU time of the whole machine so far, in ticks (Linux). */
 function machineTicks(): { total: number; steal: number } | undefined {
   try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const fields = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
     return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
   } catch {
     return undefined;
@@ -215,13 +284,18 @@ function machineTicks(): { total: number; steal: number } | undefined {
 }
 
 function check(response: { status: number; body: Buffer }): void {
-  if (response.status !== 200) throw new Error(`review answered ${response.status}: ${response.body.toString()}`);
+  if (response.status !== 200)
+    throw new Error(`review answered ${response.status}: ${response.body.toString()}`);
 }
 
 /** Closed loop: every connection sends again as soon as it is answered. Returns answers per second. */
-async function measureThroughput(server: Server): Promise<{ perSecond: number; serverCpu?: number; clientCpu: number }> {
+async function measureThroughput(
+  server: Server,
+): Promise<{ perSecond: number; serverCpu?: number; clientCpu: number }> {
   const pid = server.child.pid!;
-  const connections = await Promise.all(Array.from({ length: CONNECTIONS }, () => Connection.open(server)));
+  const connections = await Promise.all(
+    Array.from({ length: CONNECTIONS }, () => Connection.open(server)),
+  );
   let counting = false;
   let count = 0;
   let running = true;
@@ -244,13 +318,22 @@ async function measureThroughput(server: Server): Promise<{ perSecond: number; s
   running = false;
   await Promise.all(loops);
   for (const connection of connections) connection.close();
-  const serverCpu = cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / elapsed : undefined;
-  return { perSecond: count / elapsed, serverCpu, clientCpu: (client.user + client.system) / 1e6 / elapsed };
+  const serverCpu =
+    cpuBefore !== undefined && cpuAfter !== undefined
+      ? (cpuAfter - cpuBefore) / elapsed
+      : undefined;
+  return {
+    perSecond: count / elapsed,
+    serverCpu,
+    clientCpu: (client.user + client.system) / 1e6 / elapsed,
+  };
 }
 
 /** Open loop at `rate` reviews/s; each latency counts from when its review was due. */
 async function measureLatency(server: Server, rate: number): Promise<number[]> {
-  const idle = await Promise.all(Array.from({ length: LATENCY_CONNECTIONS }, () => Connection.open(server)));
+  const idle = await Promise.all(
+    Array.from({ length: LATENCY_CONNECTIONS }, () => Connection.open(server)),
+  );
   const latencies: number[] = [];
   const queue: number[] = [];
   let inFlight = 0;
@@ -288,20 +371,30 @@ async function measureLatency(server: Server, rate: number): Promise<number[]> {
   return latencies.sort((a, b) => a - b);
 }
 
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const percentile = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const verdict = (ok: boolean) => (ok ? 'ok' : 'MISSED');
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const percent = (share: number) => `${fmt(share * 100)}%`;
 
 /** This Node.js, and Node 24 (the image's runtime) when npx can fetch it. */
 function runtimes(): Runtime[] {
   const found: Runtime[] = [{ node: process.execPath, version: process.version }];
   if (process.versions.node.startsWith('24.')) return found;
-  const npx = spawnSync('npx', ['-y', 'node@24', '-p', 'process.execPath + " " + process.version'], { encoding: 'utf8' });
+  const npx = spawnSync(
+    'npx',
+    ['-y', 'node@24', '-p', 'process.execPath + " " + process.version'],
+    { encoding: 'utf8' },
+  );
   const [node, version] = npx.stdout.trim().split(' ');
   if (npx.status === 0 && node && version) found.push({ node, version });
-  else console.log(`  Node 24 is not measured: "npx -y node@24" failed (${npx.stderr.trim().split('\n').at(-1)})`);
+  else
+    console.log(
+      `  Node 24 is not measured: "npx -y node@24" failed (${npx.stderr.trim().split('\n').at(-1)})`,
+    );
   return found;
 }
 
@@ -315,8 +408,10 @@ interface Figures {
 
 function latencyLine(latencies: number[]): string {
   const p99 = percentile(latencies, 99);
-  return `p50 ${fmt(percentile(latencies, 50), 2)} ms, p99 ${fmt(p99, 2)} ms, p99.9 ${fmt(percentile(latencies, 99.9), 2)} ms, ` +
-    `max ${fmt(latencies.at(-1)!, 2)} ms over ${fmt(latencies.length)} reviews`;
+  return (
+    `p50 ${fmt(percentile(latencies, 50), 2)} ms, p99 ${fmt(p99, 2)} ms, p99.9 ${fmt(percentile(latencies, 99.9), 2)} ms, ` +
+    `max ${fmt(latencies.at(-1)!, 2)} ms over ${fmt(latencies.length)} reviews`
+  );
 }
 
 /** Both servers on one runtime: throughput rounds alternating, then latency of both at half of serve's peak. */
@@ -329,7 +424,10 @@ async function measureRuntime(runtime: Runtime, tls: TlsFiles, dir: string): Pro
     throw err;
   });
   const servers = { serve, floor };
-  const figures = { serve: { throughputs: [], serverCpu: [], clientCpu: [], latencies: [] }, floor: { throughputs: [], serverCpu: [], clientCpu: [], latencies: [] } } as Record<'serve' | 'floor', Figures>;
+  const figures = {
+    serve: { throughputs: [], serverCpu: [], clientCpu: [], latencies: [] },
+    floor: { throughputs: [], serverCpu: [], clientCpu: [], latencies: [] },
+  } as Record<'serve' | 'floor', Figures>;
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const name of ['serve', 'floor'] as const) {
@@ -351,22 +449,31 @@ async function measureRuntime(runtime: Runtime, tls: TlsFiles, dir: string): Pro
     console.log(`node ${runtime.version}`);
     for (const name of ['serve', 'floor'] as const) {
       const f = figures[name];
-      const cpu = f.serverCpu.length > 0 ? `server CPU ${f.serverCpu.map(percent).join(' / ')}, ` : '';
-      console.log(`  ${name.padEnd(5)} throughput: ${f.throughputs.map((t) => fmt(t)).join(' / ')} reviews/s (median ${fmt(median(f.throughputs))}; ` +
-        `${cpu}load generator CPU ${f.clientCpu.map(percent).join(' / ')})`);
+      const cpu =
+        f.serverCpu.length > 0 ? `server CPU ${f.serverCpu.map(percent).join(' / ')}, ` : '';
+      console.log(
+        `  ${name.padEnd(5)} throughput: ${f.throughputs.map((t) => fmt(t)).join(' / ')} reviews/s (median ${fmt(median(f.throughputs))}; ` +
+          `${cpu}load generator CPU ${f.clientCpu.map(percent).join(' / ')})`,
+      );
     }
-    console.log(`  serve/floor: ${percent(share)} of the floor's throughput  (aim >= ${percent(AIM.floorShare)}: ${verdict(share >= AIM.floorShare)})`);
+    console.log(
+      `  serve/floor: ${percent(share)} of the floor's throughput  (aim >= ${percent(AIM.floorShare)}: ${verdict(share >= AIM.floorShare)})`,
+    );
     // CPU per review does not depend on how much of its CPU the server got: the steadier figure on a busy machine.
-    const cpuPerReview = (f: Figures) => median(f.serverCpu.map((cpu, i) => (cpu / f.throughputs[i]!) * 1e6));
+    const cpuPerReview = (f: Figures) =>
+      median(f.serverCpu.map((cpu, i) => (cpu / f.throughputs[i]!) * 1e6));
     if (figures.serve.serverCpu.length === ROUNDS && figures.floor.serverCpu.length === ROUNDS) {
       const serveCpu = cpuPerReview(figures.serve);
       const floorCpu = cpuPerReview(figures.floor);
-      console.log(`  CPU per review (median): serve ${fmt(serveCpu)} µs, floor ${fmt(floorCpu)} µs: serve costs ${fmt(serveCpu / floorCpu, 2)}× the floor`);
+      console.log(
+        `  CPU per review (median): serve ${fmt(serveCpu)} µs, floor ${fmt(floorCpu)} µs: serve costs ${fmt(serveCpu / floorCpu, 2)}× the floor`,
+      );
     }
     console.log(`  latency at ${fmt(rate)} reviews/s (half of serve's peak), open loop:`);
     for (const name of ['serve', 'floor'] as const) {
       const p99 = percentile(figures[name].latencies, 99);
-      const aim = name === 'serve' ? `  (aim p99 <= ${AIM.p99Ms} ms: ${verdict(p99 <= AIM.p99Ms)})` : '';
+      const aim =
+        name === 'serve' ? `  (aim p99 <= ${AIM.p99Ms} ms: ${verdict(p99 <= AIM.p99Ms)})` : '';
       console.log(`    ${name.padEnd(5)} ${latencyLine(figures[name].latencies)}${aim}`);
     }
     const rss = (name: 'serve' | 'floor') => {
@@ -374,8 +481,12 @@ async function measureRuntime(runtime: Runtime, tls: TlsFiles, dir: string): Pro
       return peak === undefined ? 'not measurable (no /proc)' : `${fmt(peak / 1024 / 1024, 1)} MiB`;
     };
     const servePeak = figures.serve.peakRss;
-    console.log(`  peak RSS: serve ${rss('serve')}, floor ${rss('floor')}` +
-      (servePeak === undefined ? '' : `  (aim serve <= ${AIM.rssMb} MB: ${verdict(servePeak <= AIM.rssMb * 1e6)})`));
+    console.log(
+      `  peak RSS: serve ${rss('serve')}, floor ${rss('floor')}` +
+        (servePeak === undefined
+          ? ''
+          : `  (aim serve <= ${AIM.rssMb} MB: ${verdict(servePeak <= AIM.rssMb * 1e6)})`),
+    );
   } finally {
     serve.child.kill('SIGTERM');
     floor.child.kill('SIGTERM');
@@ -383,17 +494,28 @@ async function measureRuntime(runtime: Runtime, tls: TlsFiles, dir: string): Pro
 }
 
 async function main(): Promise<void> {
-  if (canPin) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  if (canPin)
+    spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   const dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-bench-'));
   try {
-    console.log(`webhook: serve against the floor (a bare Node.js HTTPS server: same TLS, body and response size)`);
-    console.log(`  POST /mutate over loopback HTTPS with keep-alive, a real v1 pod CREATE review (${fmt(review.length / 1024, 1)} KiB)`);
-    console.log(`  servers: node ${serverNodeArgs.join(' ')}; ${ROUNDS} alternating throughput rounds of ${THROUGHPUT_MS / 1000} s on ${CONNECTIONS} connections each`);
-    console.log(canPin
-      ? '  servers pinned to CPU 0, load generator to CPU 1'
-      : '  servers and load generator share the CPUs (taskset or a second CPU is missing): figures are pessimistic');
+    console.log(
+      `webhook: serve against the floor (a bare Node.js HTTPS server: same TLS, body and response size)`,
+    );
+    console.log(
+      `  POST /mutate over loopback HTTPS with keep-alive, a real v1 pod CREATE review (${fmt(review.length / 1024, 1)} KiB)`,
+    );
+    console.log(
+      `  servers: node ${serverNodeArgs.join(' ')}; ${ROUNDS} alternating throughput rounds of ${THROUGHPUT_MS / 1000} s on ${CONNECTIONS} connections each`,
+    );
+    console.log(
+      canPin
+        ? '  servers pinned to CPU 0, load generator to CPU 1'
+        : '  servers and load generator share the CPUs (taskset or a second CPU is missing): figures are pessimistic',
+    );
     // Other work on the machine takes CPU from the pinned servers too: say how busy it was.
-    console.log(`  machine load average before the run: ${fmt(loadavg()[0]!, 2)} (${cpus().length} CPUs)`);
+    console.log(
+      `  machine load average before the run: ${fmt(loadavg()[0]!, 2)} (${cpus().length} CPUs)`,
+    );
     const tls = await writeTlsFiles(dir);
     const ticksBefore = machineTicks();
     for (const runtime of runtimes()) await measureRuntime(runtime, tls, dir);

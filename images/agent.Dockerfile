@@ -25,7 +25,7 @@ RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
 # Debian 13 for lxcfs 6.0.x (the LTS line peers ship). Debian 12's lxcfs 5.0.3 was measured too on cgroup
 # v2 guests (README, "Where it runs"). util-linux provides nsenter: lxcfs is started in the host's cgroup
-# namespace when the runtime gives the agent a private one (src/agent/cgroup-namespace.ts).
+# namespace when the runtime gives the agent a private one (src/agent/lxcfs/cgroup-namespace.ts).
 FROM ${BASE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends lxcfs fuse3 util-linux \

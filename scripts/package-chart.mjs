@@ -15,33 +15,51 @@ const destination = resolve(destIndex > 0 ? process.argv[destIndex + 1] : '.');
 const chart = parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8'));
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 if (chart.version !== version || chart.appVersion !== version) {
-  console.error(`chart: Chart.yaml version ${chart.version} / appVersion ${chart.appVersion} must both be package.json's ${version}`);
+  console.error(
+    `chart: Chart.yaml version ${chart.version} / appVersion ${chart.appVersion} must both be package.json's ${version}`,
+  );
   process.exit(1);
 }
 
 /** .helmignore lines as tests on a path relative to the chart: `dir/` for directories, globs with * and ?. */
 function ignoreRules() {
   let text = '';
-  try { text = readFileSync(join(chartDir, '.helmignore'), 'utf8'); } catch { /* none */ }
-  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((pattern) => {
-    const dirOnly = pattern.endsWith('/');
-    const glob = pattern.replace(/\/$/, '');
-    const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
-    // A pattern without a slash matches a name at any depth, as in .helmignore.
-    return (rel, isDir) => (!dirOnly || isDir) && (glob.includes('/') ? re.test(rel) : re.test(rel.split('/').pop()));
-  });
+  try {
+    text = readFileSync(join(chartDir, '.helmignore'), 'utf8');
+  } catch {
+    /* none */
+  }
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((pattern) => {
+      const dirOnly = pattern.endsWith('/');
+      const glob = pattern.replace(/\/$/, '');
+      const re = new RegExp(
+        `^${glob
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '[^/]*')
+          .replace(/\?/g, '[^/]')}$`,
+      );
+      // A pattern without a slash matches a name at any depth, as in .helmignore.
+      return (rel, isDir) =>
+        (!dirOnly || isDir) && (glob.includes('/') ? re.test(rel) : re.test(rel.split('/').pop()));
+    });
 }
 const rules = ignoreRules();
 const ignored = (rel, isDir) => rules.some((r) => r(rel, isDir));
 
 function files(dir) {
-  return readdirSync(dir).sort().flatMap((name) => {
-    const path = join(dir, name);
-    const rel = relative(chartDir, path);
-    const isDir = statSync(path).isDirectory();
-    if (ignored(rel, isDir)) return [];
-    return isDir ? files(path) : [rel];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const path = join(dir, name);
+      const rel = relative(chartDir, path);
+      const isDir = statSync(path).isDirectory();
+      if (ignored(rel, isDir)) return [];
+      return isDir ? files(path) : [rel];
+    });
 }
 
 /** One ustar header block; names over 100 bytes go in the prefix field. */
@@ -52,7 +70,8 @@ function header(name, size) {
     const cut = name.lastIndexOf('/');
     prefix = name.slice(0, cut);
     name = name.slice(cut + 1);
-    if (Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155) throw new Error(`path too long for ustar: ${prefix}/${name}`);
+    if (Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155)
+      throw new Error(`path too long for ustar: ${prefix}/${name}`);
   }
   const put = (value, offset, length) => block.write(value, offset, length, 'utf8');
   const octal = (n, length) => n.toString(8).padStart(length - 1, '0') + '\0';
@@ -78,7 +97,11 @@ const rank = (rel) => (first.includes(rel) ? first.indexOf(rel) : first.length);
 const blocks = [];
 for (const rel of files(chartDir).sort((a, b) => rank(a) - rank(b))) {
   const data = readFileSync(join(chartDir, rel));
-  blocks.push(header(`${chart.name}/${rel.split('\\').join('/')}`, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  blocks.push(
+    header(`${chart.name}/${rel.split('\\').join('/')}`, data.length),
+    data,
+    Buffer.alloc((512 - (data.length % 512)) % 512),
+  );
 }
 blocks.push(Buffer.alloc(1024)); // end of archive
 mkdirSync(destination, { recursive: true });

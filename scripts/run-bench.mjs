@@ -7,7 +7,9 @@ import { join } from 'node:path';
 const dir = new URL('../dist/bench/', import.meta.url).pathname;
 let files;
 try {
-  files = readdirSync(dir).filter((name) => name.endsWith('.js')).sort();
+  files = readdirSync(dir)
+    .filter((name) => name.endsWith('.js'))
+    .sort();
 } catch {
   files = [];
 }

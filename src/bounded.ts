@@ -16,6 +16,7 @@ export function clip(text: string, max = ECHO_MAX_CHARS): string {
 }
 
 /** The API server drops a warning holding a control character (a newline from an annotation value). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
 
 /**
@@ -26,7 +27,9 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
 export function boundWarnings(warnings: readonly string[]): string[] {
   const unique = [...new Set(warnings)];
   const shown = unique.slice(0, WARNING_MAX_COUNT);
-  const bounded = shown.map((warning) => clip(warning.replace(CONTROL_CHARACTERS, ' '), WARNING_MAX_CHARS));
+  const bounded = shown.map((warning) =>
+    clip(warning.replace(CONTROL_CHARACTERS, ' '), WARNING_MAX_CHARS),
+  );
   const left = unique.length - shown.length;
   return left > 0 ? [...bounded, `${ELLIPSIS} and ${left} more`] : bounded;
 }

@@ -18,13 +18,20 @@ function isoTime(): string {
   return formatted;
 }
 
-export function createLogger(component: string, level = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
-  return pino({
-    level,
-    base: { component },
-    timestamp: isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  }, destination);
+export function createLogger(
+  component: string,
+  level = process.env.LOG_LEVEL ?? 'info',
+  destination?: DestinationStream,
+): Logger {
+  return pino(
+    {
+      level,
+      base: { component },
+      timestamp: isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
 }
 
 /**
@@ -35,7 +42,9 @@ export function createLogger(component: string, level = process.env.LOG_LEVEL ??
  * it held, together a sixth of a busy webhook's CPU. Buffered lines are flushed at exit.
  */
 export function asyncStdout(): DestinationStream {
-  return new BatchedStream(pino.destination({ dest: 1, sync: false, maxLength: LOG_ASYNC_BUFFER_BYTES }));
+  return new BatchedStream(
+    pino.destination({ dest: 1, sync: false, maxLength: LOG_ASYNC_BUFFER_BYTES }),
+  );
 }
 
 class BatchedStream implements DestinationStream {

@@ -11,15 +11,28 @@ const SRC = join(repoRoot, 'src');
 
 /** Lower numbers are lower layers; a module may import from its own layer and those below. */
 const LAYERS: Array<[prefix: string, layer: number]> = [
-  ['config/', 0], ['errors.ts', 0], ['bounded.ts', 1], ['log.ts', 0], ['runtime/', 1],
-  ['inject/', 2], ['certs/', 2],
-  ['manifest/', 3], ['admission/', 3], ['agent/host/', 3], ['agent/lxcfs/', 4], ['agent/repair/', 5], ['agent/', 6],
+  ['config/', 0],
+  ['errors.ts', 0],
+  ['bounded.ts', 1],
+  ['log.ts', 0],
+  ['plumbing/', 1],
+  ['inject/', 2],
+  ['certs/', 2],
+  ['manifest/', 3],
+  ['admission/', 3],
+  ['agent/host/', 3],
+  ['agent/lxcfs/', 4],
+  ['agent/repair/', 5],
+  ['agent/', 6],
   ['audit/', 4],
+  ['policy/', 3],
   ['cli/', 9],
 ];
 
 function layerOf(file: string): number {
-  const match = LAYERS.filter(([prefix]) => file.startsWith(prefix)).sort((a, b) => b[0].length - a[0].length)[0];
+  const match = LAYERS.filter(([prefix]) => file.startsWith(prefix)).sort(
+    (a, b) => b[0].length - a[0].length,
+  )[0];
   assert.ok(match, `${file} belongs to no layer: add its folder to LAYERS (and to the README map)`);
   return match[1];
 }
@@ -27,7 +40,11 @@ function layerOf(file: string): number {
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
-    return statSync(path).isDirectory() ? sourceFiles(path) : name.endsWith('.ts') ? [relative(SRC, path)] : [];
+    return statSync(path).isDirectory()
+      ? sourceFiles(path)
+      : name.endsWith('.ts')
+        ? [relative(SRC, path)]
+        : [];
   });
 }
 
@@ -43,12 +60,17 @@ const files = sourceFiles(SRC);
 const graph = new Map(files.map((f) => [f, importsOf(f)]));
 
 test('every relative import names a source file', () => {
-  for (const [file, imports] of graph) for (const target of imports) assert.ok(graph.has(target), `${file} imports ${target}, which does not exist`);
+  for (const [file, imports] of graph)
+    for (const target of imports)
+      assert.ok(graph.has(target), `${file} imports ${target}, which does not exist`);
 });
 
 test('nothing imports from a higher layer', () => {
   const upward = [...graph].flatMap(([file, imports]) =>
-    imports.filter((target) => layerOf(target) > layerOf(file)).map((target) => `${file} (layer ${layerOf(file)}) → ${target} (layer ${layerOf(target)})`));
+    imports
+      .filter((target) => layerOf(target) > layerOf(file))
+      .map((target) => `${file} (layer ${layerOf(file)}) → ${target} (layer ${layerOf(target)})`),
+  );
   assert.deepEqual(upward, []);
 });
 

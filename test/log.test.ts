@@ -6,10 +6,27 @@ import { test } from 'node:test';
 
 const logModule = new URL('../src/log.js', import.meta.url).href;
 
-function linesOf(script: string): { status: number | null; records: Array<{ msg: string; level: string; time: string; component: string }> } {
-  const run = spawnSync(process.execPath, ['--input-type=module', '-e', `import { createLogger, asyncStdout } from '${logModule}';\n${script}`], { encoding: 'utf8' });
+function linesOf(script: string): {
+  status: number | null;
+  records: Array<{ msg: string; level: string; time: string; component: string }>;
+} {
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { createLogger, asyncStdout } from '${logModule}';\n${script}`,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(run.stderr, '');
-  return { status: run.status, records: run.stdout.trim().split('\n').map((line) => JSON.parse(line)) };
+  return {
+    status: run.status,
+    records: run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line)),
+  };
 }
 
 test('lines logged in a burst reach stdout in order, and the last one before the loop drains too', () => {
@@ -20,7 +37,10 @@ test('lines logged in a burst reach stdout in order, and the last one before the
   `);
   assert.equal(status, 0);
   assert.equal(records.length, 2001);
-  assert.deepEqual(records.slice(0, 2000).map((r) => (r as unknown as { i: number }).i), [...Array(2000).keys()]);
+  assert.deepEqual(
+    records.slice(0, 2000).map((r) => (r as unknown as { i: number }).i),
+    [...Array(2000).keys()],
+  );
   assert.equal(records.at(-1)!.msg, 'stopped');
   assert.equal(records[0]!.component, 'webhook');
   assert.equal(records[0]!.level, 'info');
@@ -34,5 +54,8 @@ test('a line logged just before process.exit() is written', () => {
     setTimeout(() => { log.error('cannot go on'); process.exit(3); }, 30);
   `);
   assert.equal(status, 3);
-  assert.deepEqual(records.map((r) => r.msg), ['serving', 'cannot go on']);
+  assert.deepEqual(
+    records.map((r) => r.msg),
+    ['serving', 'cannot go on'],
+  );
 });

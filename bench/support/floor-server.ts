@@ -10,17 +10,23 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 const [certFile, keyFile, responseFile] = process.argv.slice(2);
-if (!certFile || !keyFile || !responseFile) throw new Error('usage: floor-server <tls.crt> <tls.key> <response file>');
+if (!certFile || !keyFile || !responseFile)
+  throw new Error('usage: floor-server <tls.crt> <tls.key> <response file>');
 const response = readFileSync(responseFile);
 
-const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' }, (req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.on('end', () => {
-    JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': response.length }).end(response);
-  });
-});
+const server = createServer(
+  { cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' },
+  (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      res
+        .writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': response.length })
+        .end(response);
+    });
+  },
+);
 server.listen(0, '127.0.0.1', () => {
   console.log(JSON.stringify({ msg: 'serving', port: (server.address() as AddressInfo).port }));
 });

@@ -19,32 +19,54 @@ function completedHandshake(socket: Socket): boolean {
 }
 
 /**
+ * What a client's bad request or handshake is worth logging, in the shape pino gives an error: its code
+ * and clipped message. No stack (it is Node's parser, not our code) and none of the request's bytes
+ * (the parser's error carries them as rawPacket).
+ */
+function clientFault(err: NodeJS.ErrnoException): { type: string; code?: string; message: string } {
+  return { type: err.name, code: err.code, message: clip(err.message) };
+}
+
+/**
  * A request the HTTP parser refused, or one cut by the headers or request timeout: answered with a
  * status when the connection can still carry one, then destroyed once the answer is flushed.
  */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
-  logger.debug({ err: err.code ?? err.message }, 'malformed HTTP request');
+export function answerClientError(
+  err: NodeJS.ErrnoException,
+  socket: Socket,
+  logger: Logger,
+): void {
+  logger.debug({ err: clientFault(err) }, 'malformed HTTP request');
   if (!completedHandshake(socket) || !socket.writable || err.code === 'ECONNRESET') {
     socket.destroy();
     return;
   }
-  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout'
-    : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
-    : '400 Bad Request';
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+  const status =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? '408 Request Timeout'
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : '400 Bad Request';
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () =>
+    socket.destroy(),
+  );
 }
 
 /** A failed or timed-out TLS handshake. Node reports a handshake timeout here but leaves the socket open. */
-export function endFailedHandshake(err: NodeJS.ErrnoException, socket: TLSSocket, logger: Logger): void {
+export function endFailedHandshake(
+  err: NodeJS.ErrnoException,
+  socket: TLSSocket,
+  logger: Logger,
+): void {
   socket.destroy();
   // A client that resets during the handshake, or one that stays silent (scanners, TCP probes), says
   // nothing worth a warning; a refused certificate ("bad certificate", "unknown ca") usually means the
   // webhook configuration's caBundle is wrong.
   if (err.code === 'ECONNRESET' || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
-    logger.debug({ err: err.code }, 'TLS handshake abandoned');
+    logger.debug({ err: clientFault(err) }, 'TLS handshake abandoned');
     return;
   }
-  logger.warn({ err: err.code ?? err.message, detail: clip(err.message) }, 'TLS handshake failed');
+  logger.warn({ err: clientFault(err) }, 'TLS handshake failed');
 }
 
 /**
@@ -61,7 +83,11 @@ export function trackSockets(server: Server): Set<Socket> {
 }
 
 /** Stops accepting, lets in-flight requests finish for up to `timeoutMs`, then cuts every socket left. */
-export function closeServer(server: Server, sockets: ReadonlySet<Socket>, timeoutMs: number): Promise<void> {
+export function closeServer(
+  server: Server,
+  sockets: ReadonlySet<Socket>,
+  timeoutMs: number,
+): Promise<void> {
   return new Promise((resolve) => {
     const cut = setTimeout(() => {
       server.closeAllConnections();
@@ -81,5 +107,7 @@ export function closeServer(server: Server, sockets: ReadonlySet<Socket>, timeou
 }
 
 export function openConnections(server: Server): Promise<number> {
-  return new Promise((resolve, reject) => server.getConnections((err, count) => (err ? reject(err) : resolve(count))));
+  return new Promise((resolve, reject) =>
+    server.getConnections((err, count) => (err ? reject(err) : resolve(count))),
+  );
 }

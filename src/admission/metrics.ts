@@ -1,9 +1,9 @@
-// Prometheus metrics of `serve` (see runtime/metrics.ts for the style). Every name starts with
+// Prometheus metrics of `serve` (see plumbing/metrics.ts for the style). Every name starts with
 // `lxcfs_webhook_`; label values are the stable result and reason strings of the review log, so the
 // label sets stay small.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { createRegistry } from '../runtime/metrics.js';
 import type { TlsProblemReason } from '../errors.js';
+import { createRegistry } from '../plumbing/metrics.js';
 import type { ReviewLog } from './review.js';
 
 const PREFIX = 'lxcfs_webhook_';
@@ -53,7 +53,7 @@ export class WebhookMetrics {
 
   private readonly duration = new Histogram({
     name: `${PREFIX}request_duration_seconds`,
-    help: 'Time from a request\'s arrival to its answer, body reading included.',
+    help: "Time from a request's arrival to its answer, body reading included.",
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
@@ -133,7 +133,8 @@ export class WebhookMetrics {
     if (!log) return;
     if ((log.patchOperations ?? 0) > 0) this.patches.inc();
     if (log.result === 'skipped' && log.reason) this.podSkips.inc({ reason: log.reason });
-    for (const [reason, count] of Object.entries(log.fileSkips ?? {})) this.fileSkips.inc({ reason }, count);
+    for (const [reason, count] of Object.entries(log.fileSkips ?? {}))
+      this.fileSkips.inc({ reason }, count);
   }
 
   recordCertificate(pair: { notAfter: Date }): void {

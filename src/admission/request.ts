@@ -14,25 +14,40 @@ function isJsonContentType(header: string | undefined): boolean {
   if (mediaType.trim().toLowerCase() !== 'application/json') return false;
   return params.every((param) => {
     const [name = '', value = ''] = param.split('=');
-    return name.trim().toLowerCase() !== 'charset' || value.trim().replace(/"/g, '').toLowerCase() === 'utf-8';
+    return (
+      name.trim().toLowerCase() !== 'charset' ||
+      value.trim().replace(/"/g, '').toLowerCase() === 'utf-8'
+    );
   });
 }
 
 export const pathOf = (url: string | undefined): string => (url ?? '/').split('?', 1)[0]!;
 
 /** Checks everything about a request that can be known before its body is read. */
-export function checkRequest(req: IncomingMessage, maxRequestBytes: number): RequestProblem | undefined {
+export function checkRequest(
+  req: IncomingMessage,
+  maxRequestBytes: number,
+): RequestProblem | undefined {
   const path = pathOf(req.url);
   if (path !== MUTATE_PATH) {
-    return new RequestProblem('not-found', `no such path "${clip(path)}"; AdmissionReviews go to POST ${MUTATE_PATH}`);
+    return new RequestProblem(
+      'not-found',
+      `no such path "${clip(path)}"; AdmissionReviews go to POST ${MUTATE_PATH}`,
+    );
   }
   if (req.method !== 'POST') {
-    return new RequestProblem('method-not-allowed', `${clip(String(req.method))} is not supported; send AdmissionReviews with POST`, { Allow: 'POST' });
+    return new RequestProblem(
+      'method-not-allowed',
+      `${clip(String(req.method))} is not supported; send AdmissionReviews with POST`,
+      { Allow: 'POST' },
+    );
   }
   const contentType = req.headers['content-type'];
   if (!isJsonContentType(contentType)) {
-    return new RequestProblem('unsupported-media-type',
-      `Content-Type must be application/json (UTF-8), not ${contentType === undefined ? 'missing' : `"${clip(contentType)}"`}`);
+    return new RequestProblem(
+      'unsupported-media-type',
+      `Content-Type must be application/json (UTF-8), not ${contentType === undefined ? 'missing' : `"${clip(contentType)}"`}`,
+    );
   }
   const declared = Number(req.headers['content-length']);
   if (declared > maxRequestBytes) return tooLarge(maxRequestBytes);
@@ -41,9 +56,11 @@ export function checkRequest(req: IncomingMessage, maxRequestBytes: number): Req
 
 /** Closes the connection too: the rest of the body is not read, so the connection cannot be reused. */
 function tooLarge(maxRequestBytes: number): RequestProblem {
-  return new RequestProblem('payload-too-large',
+  return new RequestProblem(
+    'payload-too-large',
     `request body is larger than ${maxRequestBytes} bytes, this webhook's limit; raise the limit if real reviews are this large`,
-    { Connection: 'close' });
+    { Connection: 'close' },
+  );
 }
 
 /**
@@ -61,9 +78,12 @@ function tooLarge(maxRequestBytes: number): RequestProblem {
  */
 function overBudget(budget: BodyBudget, close: boolean): RequestProblem {
   const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
-  return new RequestProblem('busy',
+  return new RequestProblem(
+    'busy',
     `the webhook is busy: request bodies in flight hold ${mib(budget.inUseBytes)} MiB of the ${mib(budget.limitBytes)} MiB it reads at once; ` +
-    'the API server applies failurePolicy', close ? { Connection: 'close' } : {});
+      'the API server applies failurePolicy',
+    close ? { Connection: 'close' } : {},
+  );
 }
 
 export interface BodyLimits {
@@ -75,7 +95,8 @@ export interface BodyLimits {
   onAdmitted?: () => void;
 }
 
-export const expectsContinue = (req: IncomingMessage): boolean => req.headers.expect?.toLowerCase() === '100-continue';
+export const expectsContinue = (req: IncomingMessage): boolean =>
+  req.headers.expect?.toLowerCase() === '100-continue';
 
 /** The Content-Length the client declared; undefined for a chunked body. */
 function declaredLength(req: IncomingMessage): number | undefined {
@@ -91,7 +112,11 @@ function declaredLength(req: IncomingMessage): number | undefined {
  * ends without a body. Over the size limit or the budget it stops at once and reports why. `done` is
  * called once at most: a client that aborts after its answer is not answered twice.
  */
-export function readBody(req: IncomingMessage, limits: BodyLimits, done: (body: Buffer | RequestProblem) => void): void {
+export function readBody(
+  req: IncomingMessage,
+  limits: BodyLimits,
+  done: (body: Buffer | RequestProblem) => void,
+): void {
   const { maxBytes, budget } = limits;
   const chunks: Buffer[] = [];
   let size = 0;
@@ -126,7 +151,13 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, done: (body: 
   limits.onAdmitted?.();
   req.on('data', onData);
   req.on('end', () => settle(Buffer.concat(chunks, size)));
-  const aborted = () => settle(new RequestProblem('aborted', 'the client closed the connection before the body was complete'));
+  const aborted = () =>
+    settle(
+      new RequestProblem(
+        'aborted',
+        'the client closed the connection before the body was complete',
+      ),
+    );
   req.on('error', aborted);
   // Whatever ends the request (a reset, the request timeout), its share of the budget comes back.
   req.on('close', aborted);

@@ -28,7 +28,10 @@ export interface ReviewLog {
   mountsAdded?: number;
   fileSkips?: MutationOutcome['fileSkips'];
   patchOperations?: number;
+  /** Why the request was rejected: text from the request, clipped. */
   error?: string;
+  /** A bug of ours while deciding: the error itself, with its stack. */
+  err?: unknown;
 }
 
 export type ReviewResult =
@@ -43,12 +46,16 @@ function invalid(problem: string): ReviewResult {
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 /** A request string for the log: real ones are short, a hostile one must not make a huge line. */
-const logged = (value: unknown): string | undefined => (typeof value === 'string' ? clip(value) : undefined);
+const logged = (value: unknown): string | undefined =>
+  typeof value === 'string' ? clip(value) : undefined;
 
 /** `name`, or `generateName*` for controller-made pods that have no name yet. */
 function podName(pod: Pod, request: Record<string, unknown>): string | undefined {
   const meta = pod.metadata;
-  const name = str(meta?.name) || (str(meta?.generateName) ? `${meta?.generateName}*` : undefined) || str(request.name);
+  const name =
+    str(meta?.name) ||
+    (str(meta?.generateName) ? `${meta?.generateName}*` : undefined) ||
+    str(request.name);
   return name === undefined ? undefined : clip(name);
 }
 
@@ -61,11 +68,15 @@ function isPodRequest(request: Record<string, unknown>): boolean {
 
 export function reviewAdmission(body: unknown, settings: InjectionSettings): ReviewResult {
   if (!isObject(body) || body.kind !== 'AdmissionReview') {
-    return invalid('body is not an AdmissionReview: expected a JSON object with "kind": "AdmissionReview"');
+    return invalid(
+      'body is not an AdmissionReview: expected a JSON object with "kind": "AdmissionReview"',
+    );
   }
   const apiVersion = str(body.apiVersion);
   if (!ADMISSION_VERSIONS.some((v) => v === apiVersion)) {
-    return invalid(`apiVersion "${clip(String(body.apiVersion))}" is not supported; expected one of ${ADMISSION_VERSIONS.join(', ')}`);
+    return invalid(
+      `apiVersion "${clip(String(body.apiVersion))}" is not supported; expected one of ${ADMISSION_VERSIONS.join(', ')}`,
+    );
   }
   const request = body.request;
   if (!isObject(request)) return invalid('AdmissionReview has no "request" object');
@@ -76,7 +87,12 @@ export function reviewAdmission(body: unknown, settings: InjectionSettings): Rev
   const subResource = str(request.subResource) ?? '';
   // The response echoes the uid whole (the API server matches it); the log gets a clipped copy.
   const log: ReviewLog = {
-    uid: clip(uid), apiVersion, operation: logged(operation), namespace: logged(request.namespace), dryRun: request.dryRun === true, result: 'ignored',
+    uid: clip(uid),
+    apiVersion,
+    operation: logged(operation),
+    namespace: logged(request.namespace),
+    dryRun: request.dryRun === true,
+    result: 'ignored',
   };
   const answer = (response: Record<string, unknown>): ReviewResult => ({
     kind: 'answer',
@@ -104,12 +120,18 @@ export function reviewAdmission(body: unknown, settings: InjectionSettings): Rev
     });
     return answer({
       ...(result.patch.length > 0
-        ? { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(result.patch)).toString('base64') }
+        ? {
+            patchType: 'JSONPatch',
+            patch: Buffer.from(JSON.stringify(result.patch)).toString('base64'),
+          }
         : {}),
       ...(result.warnings.length > 0 ? { warnings: boundWarnings(result.warnings) } : {}),
     });
   } catch (err) {
     // A bug of ours must not block a pod: allow it unchanged and say why in the log.
-    return { ...answer({}), log: { ...log, result: 'ignored', reason: 'internal-error', error: clip(String(err)) } };
+    return {
+      ...answer({}),
+      log: { ...log, result: 'ignored', reason: 'internal-error', err },
+    };
   }
 }

@@ -14,8 +14,13 @@ export interface LocalCertificate {
 }
 
 export async function localhostCertificate(): Promise<LocalCertificate> {
-  const ca = await createCA({ commonName: 'lxcfs-webhook in-memory CA', validDays: LOCALHOST_CERT_VALID_DAYS });
-  const issued = await issueServingCert(ca, LOCALHOST_NAMES, { validDays: LOCALHOST_CERT_VALID_DAYS });
+  const ca = await createCA({
+    commonName: 'lxcfs-webhook in-memory CA',
+    validDays: LOCALHOST_CERT_VALID_DAYS,
+  });
+  const issued = await issueServingCert(ca, LOCALHOST_NAMES, {
+    validDays: LOCALHOST_CERT_VALID_DAYS,
+  });
   const keyPair = parseKeyPair(Buffer.from(issued.certPem), Buffer.from(issued.keyPem));
   return { keyPair, caCertPem: ca.certPem };
 }

@@ -22,7 +22,13 @@ import { RequestProblem } from '../errors.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
 import { BodyBudget } from './body-budget.js';
-import { answerClientError, closeServer, endFailedHandshake, openConnections, trackSockets } from './connections.js';
+import {
+  answerClientError,
+  closeServer,
+  endFailedHandshake,
+  openConnections,
+  trackSockets,
+} from './connections.js';
 import type { RequestOutcome, WebhookMetrics } from './metrics.js';
 import { checkRequest, expectsContinue, pathOf, readBody } from './request.js';
 import { reviewAdmission, type ReviewLog } from './review.js';
@@ -86,59 +92,102 @@ interface Transport {
   draining: boolean;
 }
 
+/** One request being answered: the transport, the request and response, and when it arrived. */
+interface Exchange {
+  t: Transport;
+  req: IncomingMessage;
+  res: ServerResponse;
+  started: number;
+}
+
+/** What to answer: the status, the JSON body, and how it is counted and logged. */
+interface Reply {
+  status: number;
+  body: unknown;
+  outcome: RequestOutcome;
+  log?: ReviewLog;
+  headers?: OutgoingHttpHeaders;
+}
+
 /** Writes one JSON response (unless the client is gone), records it, and returns its latency in seconds. */
-function respond(t: Transport, res: ServerResponse, started: number, status: number, body: unknown, outcome: RequestOutcome, log?: ReviewLog, headers: OutgoingHttpHeaders = {}): number {
-  const text = JSON.stringify(body);
+function respond({ t, res, started }: Exchange, reply: Reply): number {
+  const text = JSON.stringify(reply.body);
   if (!res.headersSent && !res.destroyed) {
-    res.writeHead(status, {
-      'Content-Type': 'application/json',
-      'Content-Length': Buffer.byteLength(text),
-      ...headers,
-      ...(t.draining ? { Connection: 'close' } : {}),
-    }).end(text);
+    res
+      .writeHead(reply.status, {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(text),
+        ...reply.headers,
+        ...(t.draining ? { Connection: 'close' } : {}),
+      })
+      .end(text);
   }
   const seconds = (performance.now() - started) / 1000;
-  t.metrics.recordRequest(outcome, seconds, log);
+  t.metrics.recordRequest(reply.outcome, seconds, reply.log);
   return seconds;
 }
 
-function reject(t: Transport, req: IncomingMessage, res: ServerResponse, started: number, problem: RequestProblem): void {
-  const seconds = respond(t, res, started, problem.status, { error: problem.message }, { result: 'rejected', reason: problem.reason }, undefined, problem.headers);
-  t.logger.warn({
-    status: problem.status, reason: problem.reason, error: problem.message, method: req.method, path: clip(pathOf(req.url)), latencyMs: roundMs(seconds * 1000),
-  }, 'rejected request');
+function reject(x: Exchange, problem: RequestProblem): void {
+  const seconds = respond(x, {
+    status: problem.status,
+    body: { error: problem.message },
+    outcome: { result: 'rejected', reason: problem.reason },
+    headers: problem.headers,
+  });
+  x.t.logger.warn(
+    {
+      status: problem.status,
+      reason: problem.reason,
+      error: problem.message,
+      method: x.req.method,
+      path: clip(pathOf(x.req.url)),
+      latencyMs: roundMs(seconds * 1000),
+    },
+    'rejected request',
+  );
 }
 
 /** Decodes the body and answers with what review.ts decides; a body it cannot use is a 400. */
-function answerReview(t: Transport, res: ServerResponse, started: number, body: Buffer): void {
+function answerReview(x: Exchange, body: Buffer): void {
   let decoded: unknown;
   try {
     decoded = JSON.parse(body.toString('utf8'));
   } catch (err) {
-    throw new RequestProblem('malformed-json', `request body is not valid JSON (${clip((err as Error).message)}); send an AdmissionReview`);
+    throw new RequestProblem(
+      'malformed-json',
+      `request body is not valid JSON (${clip((err as Error).message)}); send an AdmissionReview`,
+    );
   }
-  const result = reviewAdmission(decoded, t.settings);
+  const result = reviewAdmission(decoded, x.t.settings);
   if (result.kind === 'invalid') throw new RequestProblem('invalid-review', result.problem);
-  const seconds = respond(t, res, started, 200, result.review, { result: result.log.result, reason: result.log.reason ?? '' }, result.log);
-  t.logger.info({ ...result.log, status: 200, latencyMs: roundMs(seconds * 1000) }, 'review');
+  const outcome = { result: result.log.result, reason: result.log.reason ?? '' };
+  const seconds = respond(x, { status: 200, body: result.review, outcome, log: result.log });
+  // A review that hit a bug of ours is still answered (allowed unchanged), and logged as the error it is.
+  const level = result.log.err === undefined ? 'info' : 'error';
+  x.t.logger[level]({ ...result.log, status: 200, latencyMs: roundMs(seconds * 1000) }, 'review');
 }
 
 /** Whatever a handler throws becomes an answer: its own status for a RequestProblem, else a 500. */
-function fail(t: Transport, req: IncomingMessage, res: ServerResponse, started: number, err: unknown): void {
-  if (err instanceof RequestProblem) return reject(t, req, res, started, err);
-  t.logger.error({ err: clip(String(err)), method: req.method, path: clip(pathOf(req.url)) }, 'internal error');
-  respond(t, res, started, 500, { error: 'internal error; see the webhook log' }, { result: 'error', reason: 'internal-error' });
+function fail(x: Exchange, err: unknown): void {
+  if (err instanceof RequestProblem) return reject(x, err);
+  // A bug of ours: the whole error, stack included, goes to the log; only the request's path is clipped.
+  x.t.logger.error({ err, method: x.req.method, path: clip(pathOf(x.req.url)) }, 'internal error');
+  respond(x, {
+    status: 500,
+    body: { error: 'internal error; see the webhook log' },
+    outcome: { result: 'error', reason: 'internal-error' },
+  });
 }
 
 /** Runs `work`; whatever it throws becomes an answer, and if even that fails the connection is cut. */
-function guarded(t: Transport, req: IncomingMessage, res: ServerResponse, started: number, work: () => void): void {
+function guarded(x: Exchange, work: () => void): void {
   try {
     work();
   } catch (err) {
     try {
-      fail(t, req, res, started, err);
+      fail(x, err);
     } catch {
-      res.destroy();
+      x.res.destroy();
     }
   }
 }
@@ -149,15 +198,21 @@ function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {
 }
 
 function handleRequest(t: Transport, req: IncomingMessage, res: ServerResponse): void {
-  const started = performance.now();
-  guarded(t, req, res, started, () => {
+  const x: Exchange = { t, req, res, started: performance.now() };
+  guarded(x, () => {
     const problem = checkRequest(req, t.maxRequestBytes);
     if (problem) throw problem;
-    const limits = { maxBytes: t.maxRequestBytes, budget: t.bodyBudget, onAdmitted: () => continueIfExpected(req, res) };
-    readBody(req, limits, (body) => guarded(t, req, res, started, () => {
-      if (body instanceof RequestProblem) throw body;
-      answerReview(t, res, started, body);
-    }));
+    const limits = {
+      maxBytes: t.maxRequestBytes,
+      budget: t.bodyBudget,
+      onAdmitted: () => continueIfExpected(req, res),
+    };
+    readBody(req, limits, (body) =>
+      guarded(x, () => {
+        if (body instanceof RequestProblem) throw body;
+        answerReview(x, body);
+      }),
+    );
   });
 }
 
@@ -166,15 +221,22 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
   const transport: Transport = { ...options, bodyBudget, draining: false };
   const handle = (req: IncomingMessage, res: ServerResponse) => handleRequest(transport, req, res);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-  const tlsOptions = { cert: options.keyPair.cert, key: options.keyPair.key, minVersion: TLS_MIN_VERSION } as const;
-  const server = createServer({
-    ...tlsOptions,
-    handshakeTimeout: timeouts.tlsHandshakeMs,
-    keepAliveTimeout: timeouts.keepAliveMs,
-    headersTimeout: timeouts.headersMs,
-    requestTimeout: timeouts.requestMs,
-    connectionsCheckingInterval: timeouts.checkIntervalMs,
-  }, handle);
+  const tlsOptions = {
+    cert: options.keyPair.cert,
+    key: options.keyPair.key,
+    minVersion: TLS_MIN_VERSION,
+  } as const;
+  const server = createServer(
+    {
+      ...tlsOptions,
+      handshakeTimeout: timeouts.tlsHandshakeMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: timeouts.checkIntervalMs,
+    },
+    handle,
+  );
   server.timeout = timeouts.socketIdleMs;
   server.maxConnections = options.maxConnections;
   options.metrics.countConnections(() => openConnections(server));
@@ -184,12 +246,17 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
   server.on('drop', () => options.metrics.recordDroppedConnection());
   // `Expect: 100-continue`: handled like any request; continueIfExpected invites the body once admitted.
   server.on('checkContinue', handle);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, options.logger));
-  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => endFailedHandshake(err, socket, options.logger));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
+    answerClientError(err, socket, options.logger),
+  );
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) =>
+    endFailedHandshake(err, socket, options.logger),
+  );
 
   return {
     server,
-    useKeyPair: (pair) => server.setSecureContext({ ...tlsOptions, cert: pair.cert, key: pair.key }),
+    useKeyPair: (pair) =>
+      server.setSecureContext({ ...tlsOptions, cert: pair.cert, key: pair.key }),
     startDraining: () => {
       transport.draining = true;
     },

@@ -15,10 +15,14 @@ import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { isIP } from 'node:net';
 import {
-  CERT_CHAIN_MAX_BYTES, CERT_EXPIRY_WARNING_FRACTION, CERT_EXPIRY_WARNING_MAX_MS, TLS_RELOAD_POLL_INTERVAL_MS, TLS_RELOAD_SETTLE_MS,
+  CERT_CHAIN_MAX_BYTES,
+  CERT_EXPIRY_WARNING_FRACTION,
+  CERT_EXPIRY_WARNING_MAX_MS,
+  TLS_RELOAD_POLL_INTERVAL_MS,
+  TLS_RELOAD_SETTLE_MS,
 } from '../config/defaults.js';
 import { TlsProblem, type TlsProblemReason } from '../errors.js';
-import { CoalescingRunner } from '../runtime/coalescing-runner.js';
+import { CoalescingRunner } from '../plumbing/coalescing-runner.js';
 
 /** A certificate chain (PEM, leaf first) and its private key, checked to belong together and to be servable. */
 export interface KeyPair {
@@ -51,21 +55,31 @@ export interface CertificateChecks {
 /** The fields of KeyPairFiles and CertificateChecks a problem can be about, so a caller can name them its own way (serve: the flag). */
 export type KeyPairSetting = keyof KeyPairFiles | 'serverName';
 
-const tlsError = (reason: TlsProblemReason, message: string, setting: KeyPairSetting | undefined, cause?: unknown) =>
-  new TlsProblem(reason, message, { cause, setting });
+const tlsError = (
+  reason: TlsProblemReason,
+  message: string,
+  setting: KeyPairSetting | undefined,
+  cause?: unknown,
+) => new TlsProblem(reason, message, { cause, setting });
 
 const FIX: Record<keyof KeyPairFiles, string> = {
-  certFile: 'it must hold a PEM certificate chain, leaf first (the tls.crt of a kubernetes.io/tls Secret)',
-  keyFile: 'it must hold the PEM private key of that certificate (the tls.key of a kubernetes.io/tls Secret)',
+  certFile:
+    'it must hold a PEM certificate chain, leaf first (the tls.crt of a kubernetes.io/tls Secret)',
+  keyFile:
+    'it must hold the PEM private key of that certificate (the tls.key of a kubernetes.io/tls Secret)',
 };
 
 /** How a new certificate is had, for messages about one that cannot be served. */
-const RENEW = 'issue a new one (cert-manager: see `kubectl describe certificate`; `lxcfs-webhook certs`: run it again and apply its Secret)';
+const RENEW =
+  'issue a new one (cert-manager: see `kubectl describe certificate`; `lxcfs-webhook certs`: run it again and apply its Secret)';
 
 /** How messages name the certificate and the key: by file when they came from files. */
 function describe(source: KeyPairFiles | undefined): Record<keyof KeyPairFiles, string> {
   return source
-    ? { certFile: `the certificate file "${source.certFile}"`, keyFile: `the key file "${source.keyFile}"` }
+    ? {
+        certFile: `the certificate file "${source.certFile}"`,
+        keyFile: `the key file "${source.keyFile}"`,
+      }
     : { certFile: 'the certificate', keyFile: 'the key' };
 }
 
@@ -75,13 +89,22 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE---
 function parseChain(cert: Buffer, name: string): X509Certificate[] {
   const blocks = cert.toString('latin1').match(PEM_CERTIFICATE) ?? [];
   if (blocks.length === 0) {
-    throw tlsError('no-certificate', `${name} holds no PEM certificate; ${FIX.certFile}`, 'certFile');
+    throw tlsError(
+      'no-certificate',
+      `${name} holds no PEM certificate; ${FIX.certFile}`,
+      'certFile',
+    );
   }
   return blocks.map((block, index) => {
     try {
       return new X509Certificate(block);
     } catch (err) {
-      throw tlsError('no-certificate', `certificate ${index + 1} of ${name} does not parse (${String(err)}); ${FIX.certFile}`, 'certFile', err);
+      throw tlsError(
+        'no-certificate',
+        `certificate ${index + 1} of ${name} does not parse (${String(err)}); ${FIX.certFile}`,
+        'certFile',
+        err,
+      );
     }
   });
 }
@@ -92,7 +115,14 @@ const dateOf = (text: string): Date => new Date(text);
 /** `leaf` answers for `serverName` the way Go's TLS client checks it: subjectAltName only, wildcards in the first label only. */
 function isFor(leaf: X509Certificate, serverName: string): boolean {
   if (isIP(serverName)) return leaf.checkIP(serverName) !== undefined;
-  return leaf.checkHost(serverName, { subject: 'never', wildcards: true, partialWildcards: false, multiLabelWildcards: false }) !== undefined;
+  return (
+    leaf.checkHost(serverName, {
+      subject: 'never',
+      wildcards: true,
+      partialWildcards: false,
+      multiLabelWildcards: false,
+    }) !== undefined
+  );
 }
 
 /** The checks a served certificate must pass beyond belonging to its key: time, name and chain size. */
@@ -102,21 +132,33 @@ function checkServable(chain: X509Certificate[], name: string, checks: Certifica
   const notBefore = dateOf(leaf.validFrom);
   const notAfter = dateOf(leaf.validTo);
   if (now < notBefore) {
-    throw tlsError('not-yet-valid', `${name} is not valid before ${notBefore.toISOString()} (it is ${now.toISOString()} here): ` +
-      'the clocks of this node and of the issuer disagree, or it was issued for later; it is loaded once valid', 'certFile');
+    throw tlsError(
+      'not-yet-valid',
+      `${name} is not valid before ${notBefore.toISOString()} (it is ${now.toISOString()} here): ` +
+        'the clocks of this node and of the issuer disagree, or it was issued for later; it is loaded once valid',
+      'certFile',
+    );
   }
   if (now > notAfter) {
     throw tlsError('expired', `${name} expired at ${notAfter.toISOString()}; ${RENEW}`, 'certFile');
   }
   if (checks.serverName !== undefined && !isFor(leaf, checks.serverName)) {
-    throw tlsError('wrong-name', `${name} is for ${leaf.subjectAltName ?? 'no subjectAltName'}, not "${checks.serverName}", the name the API server ` +
-      'checks (<service>.<namespace>.svc of the webhook configuration\'s Service); issue the certificate for it, or set this to the name ' +
-      'the webhook configuration uses', 'serverName');
+    throw tlsError(
+      'wrong-name',
+      `${name} is for ${leaf.subjectAltName ?? 'no subjectAltName'}, not "${checks.serverName}", the name the API server ` +
+        "checks (<service>.<namespace>.svc of the webhook configuration's Service); issue the certificate for it, or set this to the name " +
+        'the webhook configuration uses',
+      'serverName',
+    );
   }
   const chainBytes = chain.reduce((sum, certificate) => sum + certificate.raw.length, 0);
   if (chainBytes > CERT_CHAIN_MAX_BYTES) {
-    throw tlsError('chain-too-large', `${name} holds ${chain.length} certificates, ${chainBytes} bytes (DER): over ${CERT_CHAIN_MAX_BYTES}, ` +
-      'more than TLS clients take in one handshake; keep the serving certificate and its intermediates only', 'certFile');
+    throw tlsError(
+      'chain-too-large',
+      `${name} holds ${chain.length} certificates, ${chainBytes} bytes (DER): over ${CERT_CHAIN_MAX_BYTES}, ` +
+        'more than TLS clients take in one handshake; keep the serving certificate and its intermediates only',
+      'certFile',
+    );
   }
 }
 
@@ -125,7 +167,12 @@ function checkServable(chain: X509Certificate[], name: string, checks: Certifica
  * valid now, is for `checks.serverName`, and its chain fits a handshake. `source`, when they were read
  * from files, names them in errors. Throws a TlsProblem saying what is wrong and how to fix it.
  */
-export function parseKeyPair(cert: Buffer, key: Buffer, source?: KeyPairFiles, checks: CertificateChecks = {}): KeyPair {
+export function parseKeyPair(
+  cert: Buffer,
+  key: Buffer,
+  source?: KeyPairFiles,
+  checks: CertificateChecks = {},
+): KeyPair {
   const name = describe(source);
   const chain = parseChain(cert, name.certFile);
   const leaf = chain[0]!;
@@ -133,10 +180,16 @@ export function parseKeyPair(cert: Buffer, key: Buffer, source?: KeyPairFiles, c
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw tlsError('no-key', `${name.keyFile} holds no PEM private key (${String(err)}); ${FIX.keyFile}`, 'keyFile', err);
+    throw tlsError(
+      'no-key',
+      `${name.keyFile} holds no PEM private key (${String(err)}); ${FIX.keyFile}`,
+      'keyFile',
+      err,
+    );
   }
   if (!leaf.checkPrivateKey(privateKey)) {
-    throw tlsError('key-mismatch',
+    throw tlsError(
+      'key-mismatch',
       `${name.keyFile} is not the key of ${name.certFile}; use the key and certificate issued together (both from the same Secret)`,
       'keyFile',
     );
@@ -145,10 +198,20 @@ export function parseKeyPair(cert: Buffer, key: Buffer, source?: KeyPairFiles, c
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw tlsError('unusable', `TLS cannot use ${name.certFile} with ${name.keyFile}: ${String(err)}`, undefined, err);
+    throw tlsError(
+      'unusable',
+      `TLS cannot use ${name.certFile} with ${name.keyFile}: ${String(err)}`,
+      undefined,
+      err,
+    );
   }
   return {
-    cert, key, fingerprint256: leaf.fingerprint256, notBefore: dateOf(leaf.validFrom), notAfter: dateOf(leaf.validTo), names: leaf.subjectAltName ?? '',
+    cert,
+    key,
+    fingerprint256: leaf.fingerprint256,
+    notBefore: dateOf(leaf.validFrom),
+    notAfter: dateOf(leaf.validTo),
+    names: leaf.subjectAltName ?? '',
   };
 }
 
@@ -162,10 +225,14 @@ export function expiryWarningMs(pair: Pick<KeyPair, 'notBefore' | 'notAfter'>): 
 }
 
 /** A warning when `pair` expires within expiryWarningMs of `now`; undefined otherwise. */
-export function expiresSoon(pair: Pick<KeyPair, 'notBefore' | 'notAfter'>, now = new Date()): string | undefined {
+export function expiresSoon(
+  pair: Pick<KeyPair, 'notBefore' | 'notAfter'>,
+  now = new Date(),
+): string | undefined {
   const left = pair.notAfter.getTime() - now.getTime();
   if (left > expiryWarningMs(pair)) return undefined;
-  if (left <= 0) return `the TLS certificate in use expired at ${pair.notAfter.toISOString()}: the API server refuses it; ${RENEW}`;
+  if (left <= 0)
+    return `the TLS certificate in use expired at ${pair.notAfter.toISOString()}: the API server refuses it; ${RENEW}`;
   const days = (left / 86_400_000).toFixed(1);
   return `the TLS certificate in use expires in ${days} days (${pair.notAfter.toISOString()}) and has not been renewed; ${RENEW}`;
 }
@@ -175,7 +242,12 @@ function readPemFile(files: KeyPairFiles, which: keyof KeyPairFiles): Buffer {
     return readFileSync(files[which]);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const problem = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : `cannot be read (${code})`;
+    const problem =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? 'is not readable by this user'
+          : `cannot be read (${code})`;
     throw tlsError('unreadable', `${describe(files)[which]} ${problem}; ${FIX[which]}`, which, err);
   }
 }
@@ -222,19 +294,32 @@ export function watchKeyPair(options: KeyPairWatchOptions): KeyPairWatcher {
     } catch (err) {
       // Mid-swap a path can be briefly missing; the next event or poll reads it again.
       const code = (err as NodeJS.ErrnoException).code ?? String(err);
-      return report(Buffer.alloc(0), Buffer.alloc(0), tlsError('unreadable', `the TLS files cannot be read (${code})`, undefined, err));
+      return report(
+        Buffer.alloc(0),
+        Buffer.alloc(0),
+        tlsError('unreadable', `the TLS files cannot be read (${code})`, undefined, err),
+      );
     }
     if (cert.equals(current.cert) && key.equals(current.key)) {
       lastRejected = undefined;
       return;
     }
     try {
-      const pair = parseKeyPair(cert, key, { certFile, keyFile }, { serverName: options.serverName });
+      const pair = parseKeyPair(
+        cert,
+        key,
+        { certFile, keyFile },
+        { serverName: options.serverName },
+      );
       current = pair;
       lastRejected = undefined;
       if (!closed) onReload(pair);
     } catch (err) {
-      report(cert, key, err instanceof TlsProblem ? err : tlsError('unusable', String(err), undefined, err));
+      report(
+        cert,
+        key,
+        err instanceof TlsProblem ? err : tlsError('unusable', String(err), undefined, err),
+      );
     }
   }
 
@@ -263,7 +348,10 @@ export function watchKeyPair(options: KeyPairWatchOptions): KeyPairWatcher {
       // Same: the poll below still notices changes.
     }
   }
-  const poll = setInterval(requestCheck, options.pollIntervalMs ?? TLS_RELOAD_POLL_INTERVAL_MS).unref();
+  const poll = setInterval(
+    requestCheck,
+    options.pollIntervalMs ?? TLS_RELOAD_POLL_INTERVAL_MS,
+  ).unref();
 
   return {
     refusing: () => lastRejected !== undefined,

@@ -4,12 +4,18 @@
 import { CERT_EXPIRY_CHECK_INTERVAL_MS, WEBHOOK_IN_FLIGHT_TIMEOUT_MS } from '../config/defaults.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
-import { createHealthServer } from '../runtime/health-server.js';
-import { closeNow, listen } from '../runtime/listen.js';
+import { createHealthServer } from '../plumbing/health-server.js';
+import { closeNow, listen } from '../plumbing/listen.js';
 import { WebhookMetrics } from './metrics.js';
 import { createAdmissionServer, type TransportTimeouts } from './server.js';
-import { expiresSoon, loadKeyPair, watchKeyPair, type KeyPair, type KeyPairFiles, type KeyPairWatcher } from './tls.js';
-
+import {
+  expiresSoon,
+  loadKeyPair,
+  watchKeyPair,
+  type KeyPair,
+  type KeyPairFiles,
+  type KeyPairWatcher,
+} from './tls.js';
 
 export interface WebhookConfig {
   port: number;
@@ -51,11 +57,18 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
   const { logger } = config;
   const metrics = new WebhookMetrics();
   // Files are checked as they will be at every reload; a bad pair stops the start with what to fix.
-  let keyPair = 'files' in config.tls ? loadKeyPair(config.tls.files, { serverName: config.tls.serverName }) : config.tls.keyPair;
+  let keyPair =
+    'files' in config.tls
+      ? loadKeyPair(config.tls.files, { serverName: config.tls.serverName })
+      : config.tls.keyPair;
   metrics.recordCertificate(keyPair);
   const warnIfExpiring = () => {
     const warning = expiresSoon(keyPair);
-    if (warning) logger.warn({ notAfter: keyPair.notAfter.toISOString(), fingerprint256: keyPair.fingerprint256 }, warning);
+    if (warning)
+      logger.warn(
+        { notAfter: keyPair.notAfter.toISOString(), fingerprint256: keyPair.fingerprint256 },
+        warning,
+      );
   };
   warnIfExpiring();
   // A certificate nobody renews warns again every hour once its end is near, not only when loaded.
@@ -72,7 +85,11 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
     logger,
   });
   let ready = false;
-  const health = createHealthServer({ registry: metrics.registry, notReadyReasons: () => (ready ? [] : ['shutting down']), logger });
+  const health = createHealthServer({
+    registry: metrics.registry,
+    notReadyReasons: () => (ready ? [] : ['shutting down']),
+    logger,
+  });
 
   let watcher: KeyPairWatcher | undefined;
   if ('files' in config.tls) {
@@ -86,13 +103,22 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
         keyPair = pair;
         metrics.recordTlsReload('loaded');
         metrics.recordCertificate(pair);
-        logger.info({ fingerprint256: pair.fingerprint256, notAfter: pair.notAfter.toISOString(), names: pair.names }, 'TLS certificate reloaded');
+        logger.info(
+          {
+            fingerprint256: pair.fingerprint256,
+            notAfter: pair.notAfter.toISOString(),
+            names: pair.names,
+          },
+          'TLS certificate reloaded',
+        );
         warnIfExpiring();
       },
       onReject(problem) {
         metrics.recordTlsReload('rejected', problem.reason);
-        logger.warn({ reason: problem.reason, err: problem.message, servedFingerprint256: keyPair.fingerprint256 },
-          'changed TLS files are not served; keeping the current certificate');
+        logger.warn(
+          { reason: problem.reason, err: problem, servedFingerprint256: keyPair.fingerprint256 },
+          'changed TLS files are not served; keeping the current certificate',
+        );
       },
     });
     metrics.watchTlsFiles(() => tlsFiles.refusing());
@@ -100,8 +126,18 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
   }
 
   try {
-    const port = await listen(admission.server, { port: config.port, address: config.address, what: 'HTTPS port', setting: 'port' });
-    const healthPort = await listen(health, { port: config.healthPort, address: config.address, what: 'health port', setting: 'healthPort' }).catch(async (err: unknown) => {
+    const port = await listen(admission.server, {
+      port: config.port,
+      address: config.address,
+      what: 'HTTPS port',
+      setting: 'port',
+    });
+    const healthPort = await listen(health, {
+      port: config.healthPort,
+      address: config.address,
+      what: 'health port',
+      setting: 'healthPort',
+    }).catch(async (err: unknown) => {
       await closeNow(admission.server);
       throw err;
     });

@@ -8,12 +8,15 @@
 //            on lxcfs exit or hang: clear, restart with backoff, sweep
 //   stop:    lxcfs gets SIGTERM, its mounts are cleared, the anchor tmpfs (and its state file) stays
 import { accessSync, constants, existsSync } from 'node:fs';
-import { MOUNT_WATCH_RESTART_BACKOFF, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
+import {
+  MOUNT_WATCH_RESTART_BACKOFF,
+  NATIVE_HELPER_TIMEOUT_MS,
+  PEEK_SAMPLE_SIZE,
+} from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createHealthServer } from '../runtime/health-server.js';
-import { CoalescingRunner } from '../runtime/coalescing-runner.js';
-import { closeNow, listen } from '../runtime/listen.js';
+import { createHealthServer } from '../plumbing/health-server.js';
+import { closeNow, listen } from '../plumbing/listen.js';
 import { readOwnMounts } from './host/mountinfo.js';
 import { MountWatch } from './host/mount-watch.js';
 import { checkMountApi } from './host/native.js';
@@ -23,9 +26,8 @@ import { planCgroupNamespace } from './lxcfs/cgroup-namespace.js';
 import { Supervisor } from './lxcfs/supervisor.js';
 import { AgentMetrics } from './metrics.js';
 import { nodeProblems } from './node-health.js';
-import { peekContainers } from './repair/peek.js';
+import { ContainerReads } from './repair/reads.js';
 import { StateFile } from './repair/state.js';
-import { containerFields, type NamespaceView } from './repair/survey.js';
 import { Sweeper } from './repair/sweeper.js';
 
 export interface AgentOptions extends NodePaths {
@@ -53,14 +55,24 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
   try {
     accessSync(layout.helper, constants.X_OK);
   } catch {
-    throw new LxcfsWebhookError('E_AGENT', `native helper ${layout.helper} is missing: build it with "npm run build" (make -C native) or give the agent its path`, { setting: 'helper' });
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      `native helper ${layout.helper} is missing: build it with "npm run build" (make -C native) or give the agent its path`,
+      { setting: 'helper' },
+    );
   }
   if (!existsSync('/dev/fuse')) {
-    throw new LxcfsWebhookError('E_AGENT', 'no /dev/fuse: run the agent privileged (securityContext.privileged: true) on a node with the fuse module loaded');
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      'no /dev/fuse: run the agent privileged (securityContext.privileged: true) on a node with the fuse module loaded',
+    );
   }
   const api = await checkMountApi(layout.helper, NATIVE_HELPER_TIMEOUT_MS);
   if (api.errno === 'EPERM') {
-    throw new LxcfsWebhookError('E_AGENT', 'not allowed to mount (EPERM): run the agent privileged (securityContext.privileged: true) with hostPID: true');
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      'not allowed to mount (EPERM): run the agent privileged (securityContext.privileged: true) with hostPID: true',
+    );
   }
   if (!api.supported) {
     log.error(
@@ -77,17 +89,37 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
   const remountSupported = await preflight(layout, log);
   const cgroupNs = planCgroupNamespace(options.proc);
   for (const warning of cgroupNs.warnings) log.warn(warning);
-  if (cgroupNs.enter) log.info({ own: cgroupNs.own, host: cgroupNs.host }, 'agent runs in a private cgroup namespace: lxcfs starts in the host\'s');
+  if (cgroupNs.enter)
+    log.info(
+      { own: cgroupNs.own, host: cgroupNs.host },
+      "agent runs in a private cgroup namespace: lxcfs starts in the host's",
+    );
   await prepareAnchor(layout, log);
 
   const metrics = new AgentMetrics();
   const stateFile = new StateFile(statePath);
-  const watch = options.mountNotifications ? new MountWatch({ helper: layout.helper, proc: options.proc, backoff: MOUNT_WATCH_RESTART_BACKOFF }, log) : undefined;
-  const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), stateFile, stateFile.load(), metrics, log, watch);
+  const watch = options.mountNotifications
+    ? new MountWatch(
+        { helper: layout.helper, proc: options.proc, backoff: MOUNT_WATCH_RESTART_BACKOFF },
+        log,
+      )
+    : undefined;
+  const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), {
+    stateFile,
+    metrics,
+    log,
+    watch,
+  });
   const supervisor = new Supervisor(
     {
       layout,
-      lxcfs: { bin: options.lxcfsBin, args: options.lxcfsArgs, fuseMount: layout.fuseMount, pidfile, cgroupNs },
+      lxcfs: {
+        bin: options.lxcfsBin,
+        args: options.lxcfsArgs,
+        fuseMount: layout.fuseMount,
+        pidfile,
+        cgroupNs,
+      },
       proc: options.proc,
       probeIntervalMs: options.probeIntervalMs,
       probeTimeoutMs: options.probeTimeoutMs,
@@ -105,14 +137,29 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       fuseMount: layout.fuseMount,
       lxcfsRunning: lxcfs.pid !== undefined,
       fuseMounted: lxcfs.dev !== undefined,
-      probe: lxcfs.lastProbe ?? (lxcfs.pid === undefined ? undefined : { ok: false, ms: 0, error: 'not probed yet' }),
+      probe:
+        lxcfs.lastProbe ??
+        (lxcfs.pid === undefined ? undefined : { ok: false, ms: 0, error: 'not probed yet' }),
       anchor: inspectAnchor(readOwnMounts(), layout.root, lxcfs.dev),
       firstSweepDone: sweeper.hasSwept,
     });
   };
   const health = createHealthServer({ registry: metrics.registry, notReadyReasons, logger: log });
-  const healthPort = await listen(health, { port: options.healthPort, what: 'health port', setting: 'healthPort' });
-  log.info({ healthPort, anchor: layout.root, fuseMount: layout.fuseMount, remountSupported, mountNotifications: options.mountNotifications }, 'agent starting');
+  const healthPort = await listen(health, {
+    port: options.healthPort,
+    what: 'health port',
+    setting: 'healthPort',
+  });
+  log.info(
+    {
+      healthPort,
+      anchor: layout.root,
+      fuseMount: layout.fuseMount,
+      remountSupported,
+      mountNotifications: options.mountNotifications,
+    },
+    'agent starting',
+  );
 
   try {
     await supervisor.start();
@@ -123,21 +170,20 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
     throw err;
   }
 
-  // Reads inside containers catch what mountinfo cannot show. One batch at a time: a hung lxcfs holds it.
-  const readBatches = new CoalescingRunner<void>();
-  const checkReads = async (): Promise<void> => {
-    try {
-      const reads = await peekContainers(layout.helper, options.proc, sweeper.latestViews(), { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: options.probeTimeoutMs });
-      metrics.recordReads(reads);
-      // One line per container, so a dead lxcfs does not cost a line per file.
-      const byContainer = new Map<NamespaceView, Record<string, string>>();
-      for (const { view, target, error } of reads.unreadable) byContainer.set(view, { ...byContainer.get(view), [target]: error });
-      for (const [view, errors] of byContainer) log.warn({ ...containerFields(view), errors }, 'lxcfs files cannot be read inside the container');
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'reading lxcfs files inside containers failed');
-    }
-  };
-  const sweepTimer = setInterval(() => void sweeper.sweep('periodic').then(() => readBatches.runUnlessBusy(checkReads)), options.sweepIntervalMs);
+  // Reads inside containers catch what mountinfo cannot show.
+  const reads = new ContainerReads(
+    {
+      helper: layout.helper,
+      proc: options.proc,
+      sampleSize: PEEK_SAMPLE_SIZE,
+      timeoutMs: options.probeTimeoutMs,
+    },
+    { metrics, log },
+  );
+  const sweepTimer = setInterval(
+    () => void sweeper.sweep('periodic').then(() => reads.check(sweeper.latestViews())),
+    options.sweepIntervalMs,
+  );
 
   return {
     healthPort,

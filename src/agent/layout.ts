@@ -25,7 +25,11 @@ export interface NodePaths {
 
 /** Both paths resolved, and everything derived from them. */
 export function agentLayout(paths: NodePaths) {
-  const layout: AnchorLayout = { root: resolve(paths.lxcfsRoot), fuseMount: resolve(paths.fuseMount), helper: resolve(paths.remountHelper) };
+  const layout: AnchorLayout = {
+    root: resolve(paths.lxcfsRoot),
+    fuseMount: resolve(paths.fuseMount),
+    helper: resolve(paths.remountHelper),
+  };
   return {
     layout,
     pidfile: join(dirname(layout.fuseMount), LXCFS_PIDFILE_NAME),
@@ -33,7 +37,11 @@ export function agentLayout(paths: NodePaths) {
   };
 }
 
-export function sweepConfig(layout: AnchorLayout, proc: string, remountSupported: boolean): SweepConfig {
+export function sweepConfig(
+  layout: AnchorLayout,
+  proc: string,
+  remountSupported: boolean,
+): SweepConfig {
   return {
     proc,
     fuseMount: layout.fuseMount,

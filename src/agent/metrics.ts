@@ -1,9 +1,10 @@
-// The agent's Prometheus metrics (see runtime/metrics.ts for the style). Names start with
+// The agent's Prometheus metrics (see plumbing/metrics.ts for the style). Names start with
 // `lxcfs_webhook_agent_`.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { createRegistry } from '../runtime/metrics.js';
+import { createRegistry } from '../plumbing/metrics.js';
 import type { LxcfsMetrics } from './lxcfs/supervisor.js';
 import type { PeekReport } from './repair/peek.js';
+import type { SweepTrigger } from './repair/read-plan.js';
 import type { SweepMetrics, SweepReport } from './repair/sweeper.js';
 
 const PREFIX = 'lxcfs_webhook_agent_';
@@ -12,8 +13,16 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
   readonly registry = createRegistry(PREFIX);
   private readonly registers = [this.registry];
 
-  private readonly lxcfsUp = new Gauge({ name: `${PREFIX}lxcfs_up`, help: '1 while lxcfs runs and answers probes', registers: this.registers });
-  private readonly lxcfsRestarts = new Counter({ name: `${PREFIX}lxcfs_restarts_total`, help: 'lxcfs (re)starts after the first', registers: this.registers });
+  private readonly lxcfsUp = new Gauge({
+    name: `${PREFIX}lxcfs_up`,
+    help: '1 while lxcfs runs and answers probes',
+    registers: this.registers,
+  });
+  private readonly lxcfsRestarts = new Counter({
+    name: `${PREFIX}lxcfs_restarts_total`,
+    help: 'lxcfs (re)starts after the first',
+    registers: this.registers,
+  });
   private readonly sweeps = new Counter({
     name: `${PREFIX}sweeps_total`,
     help: 'Sweeps over all container mount namespaces',
@@ -26,7 +35,11 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: this.registers,
   });
-  private readonly lastSweepCpu = new Gauge({ name: `${PREFIX}last_sweep_cpu_seconds`, help: 'CPU time the agent spent in its last sweep', registers: this.registers });
+  private readonly lastSweepCpu = new Gauge({
+    name: `${PREFIX}last_sweep_cpu_seconds`,
+    help: 'CPU time the agent spent in its last sweep',
+    registers: this.registers,
+  });
   private readonly lastSweepMountinfoReads = new Gauge({
     name: `${PREFIX}last_sweep_mountinfo_reads`,
     help: 'mountinfo files the last sweep read; with mount notifications, only those of new or changed mount namespaces',
@@ -37,8 +50,16 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     help: 'Mount namespaces whose changes the mount watcher reports (0 with notifications off or while the watcher is down)',
     registers: this.registers,
   });
-  private readonly staleFound = new Counter({ name: `${PREFIX}stale_found_total`, help: 'Targets found on a dead lxcfs connection', registers: this.registers });
-  private readonly missingFound = new Counter({ name: `${PREFIX}missing_found_total`, help: 'Targets injected earlier whose lxcfs mount is gone', registers: this.registers });
+  private readonly staleFound = new Counter({
+    name: `${PREFIX}stale_found_total`,
+    help: 'Targets found on a dead lxcfs connection',
+    registers: this.registers,
+  });
+  private readonly missingFound = new Counter({
+    name: `${PREFIX}missing_found_total`,
+    help: 'Targets injected earlier whose lxcfs mount is gone',
+    registers: this.registers,
+  });
   private readonly remounts = new Counter({
     name: `${PREFIX}remounts_total`,
     help: 'Targets remounted in running containers',
@@ -76,7 +97,7 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     this.lxcfsRestarts.inc();
   }
 
-  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number): void {
+  recordSweep(trigger: SweepTrigger, report: SweepReport, cpuSeconds: number): void {
     this.sweeps.inc({ trigger });
     this.sweepDuration.observe(report.durationMs / 1000);
     this.lastSweepCpu.set(cpuSeconds);

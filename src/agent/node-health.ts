@@ -2,7 +2,13 @@
 // anchor and the containers go in, one line per problem (with its fix) comes out. `inspectNode` gathers
 // the facts for `check node` independently of the running agent (which may be what is broken), and only
 // looks: nothing is mounted, remounted or saved.
-import { ALLOWED_FILES, DEFAULT_PROBE_TIMEOUT_MS, INSTALL, NATIVE_HELPER_TIMEOUT_MS, PEEK_SAMPLE_SIZE } from '../config/defaults.js';
+import {
+  ALLOWED_FILES,
+  DEFAULT_PROBE_TIMEOUT_MS,
+  INSTALL,
+  NATIVE_HELPER_TIMEOUT_MS,
+  PEEK_SAMPLE_SIZE,
+} from '../config/defaults.js';
 import { fuseDevAt, readOwnMounts } from './host/mountinfo.js';
 import { checkMountApi, type MountApiSupport } from './host/native.js';
 import { agentLayout, type NodePaths } from './layout.js';
@@ -44,23 +50,43 @@ const AGENT_LOGS = `kubectl -n ${INSTALL.namespace} logs ds/${INSTALL.agentDaemo
 export function nodeProblems(facts: NodeFacts): string[] {
   const problems: string[] = [];
   if (!facts.lxcfsRunning) {
-    const mount = facts.fuseMounted ? `a dead lxcfs mount is left on ${facts.fuseMount}` : `nothing is mounted on ${facts.fuseMount}`;
+    const mount = facts.fuseMounted
+      ? `a dead lxcfs mount is left on ${facts.fuseMount}`
+      : `nothing is mounted on ${facts.fuseMount}`;
     problems.push(`no lxcfs runs and ${mount}: is the agent running? (${AGENT_LOGS})`);
   } else if (!facts.fuseMounted) {
     problems.push(`nothing is mounted on ${facts.fuseMount}`);
   }
   problems.push(...(facts.lxcfsCgroupProblems ?? []));
-  if (facts.probe && !facts.probe.ok) problems.push(`lxcfs does not answer (${facts.probe.error}): the agent restarts a hung lxcfs after its grace period`);
-  if (!facts.anchor.tmpfs) problems.push(`${facts.anchorRoot} is not a tmpfs anchor: the agent mounts one at start`);
-  for (const [state, one, several] of [['dead', 'is a dead lxcfs mount', 'are dead lxcfs mounts'], ['absent', 'is not bound to lxcfs', 'are not bound to lxcfs']] as const) {
-    const dirs = Object.entries(facts.anchor.binds).filter(([, s]) => s === state).map(([dir]) => `${facts.anchorRoot}/${dir}`);
-    if (dirs.length > 0) problems.push(`${dirs.join(' and ')} ${dirs.length > 1 ? several : one}: new pods cannot start`);
+  if (facts.probe && !facts.probe.ok)
+    problems.push(
+      `lxcfs does not answer (${facts.probe.error}): the agent restarts a hung lxcfs after its grace period`,
+    );
+  if (!facts.anchor.tmpfs)
+    problems.push(`${facts.anchorRoot} is not a tmpfs anchor: the agent mounts one at start`);
+  for (const [state, one, several] of [
+    ['dead', 'is a dead lxcfs mount', 'are dead lxcfs mounts'],
+    ['absent', 'is not bound to lxcfs', 'are not bound to lxcfs'],
+  ] as const) {
+    const dirs = Object.entries(facts.anchor.binds)
+      .filter(([, s]) => s === state)
+      .map(([dir]) => `${facts.anchorRoot}/${dir}`);
+    if (dirs.length > 0)
+      problems.push(
+        `${dirs.join(' and ')} ${dirs.length > 1 ? several : one}: new pods cannot start`,
+      );
   }
-  if (facts.mountApi && !facts.mountApi.supported) problems.push(`the remount helper cannot work here (${facts.mountApi.errno}): needs Linux >= 5.2 and privileges`);
-  if (facts.firstSweepDone === false) problems.push('the first sweep over running containers is not done yet');
+  if (facts.mountApi && !facts.mountApi.supported)
+    problems.push(
+      `the remount helper cannot work here (${facts.mountApi.errno}): needs Linux >= 5.2 and privileges`,
+    );
+  if (facts.firstSweepDone === false)
+    problems.push('the first sweep over running containers is not done yet');
   const found = facts.containers;
   if (found && found.stale + found.missing > 0) {
-    problems.push(`${found.stale} stale and ${found.missing} missing lxcfs files in running containers: the agent repairs them at its next sweep`);
+    problems.push(
+      `${found.stale} stale and ${found.missing} missing lxcfs files in running containers: the agent repairs them at its next sweep`,
+    );
   }
   if (found && found.reads.unreadable.length > 0) {
     const { reads } = found;
@@ -90,18 +116,43 @@ export async function inspectNode(paths: NodePaths): Promise<NodeReport> {
   const mounts = readOwnMounts();
   const fuseDev = fuseDevAt(mounts, layout.fuseMount);
   const lxcfsRunning = lxcfsPids.length > 0;
-  const lxcfsCgroupProblems = lxcfsPids.map((pid) => lxcfsCgroupProblem(paths.proc, pid)).filter((p): p is string => p !== undefined);
-  const probe = fuseDev !== undefined && lxcfsRunning ? await probeLxcfs(layout.helper, layout.fuseMount, DEFAULT_PROBE_TIMEOUT_MS) : undefined;
+  const lxcfsCgroupProblems = lxcfsPids
+    .map((pid) => lxcfsCgroupProblem(paths.proc, pid))
+    .filter((p): p is string => p !== undefined);
+  const probe =
+    fuseDev !== undefined && lxcfsRunning
+      ? await probeLxcfs(layout.helper, layout.fuseMount, DEFAULT_PROBE_TIMEOUT_MS)
+      : undefined;
   // Mounts on the running lxcfs' connection are live even while it hangs (the probe says so); with no
   // lxcfs running every mount of ours is stale.
   const liveDev = lxcfsRunning ? fuseDev : undefined;
   const anchor = inspectAnchor(mounts, layout.root, liveDev);
   const mountApi = await checkMountApi(layout.helper, NATIVE_HELPER_TIMEOUT_MS);
 
-  const { views } = survey({ proc: paths.proc, files: ALLOWED_FILES }, liveDev ?? 'none', new StateFile(stateFile).load());
-  const reads = await peekContainers(layout.helper, paths.proc, views, { sampleSize: PEEK_SAMPLE_SIZE, timeoutMs: DEFAULT_PROBE_TIMEOUT_MS });
-  const containers = { stale: countTargets(views, 'stale'), missing: countTargets(views, 'missing'), reads };
+  const { views } = survey(
+    { proc: paths.proc, files: ALLOWED_FILES },
+    { liveDev: liveDev ?? 'none', state: new StateFile(stateFile).load() },
+  );
+  const reads = await peekContainers(layout.helper, paths.proc, views, {
+    sampleSize: PEEK_SAMPLE_SIZE,
+    timeoutMs: DEFAULT_PROBE_TIMEOUT_MS,
+  });
+  const containers = {
+    stale: countTargets(views, 'stale'),
+    missing: countTargets(views, 'missing'),
+    reads,
+  };
 
-  const facts = { anchorRoot: layout.root, fuseMount: layout.fuseMount, lxcfsRunning, fuseMounted: fuseDev !== undefined, lxcfsCgroupProblems, probe, anchor, mountApi, containers };
+  const facts = {
+    anchorRoot: layout.root,
+    fuseMount: layout.fuseMount,
+    lxcfsRunning,
+    fuseMounted: fuseDev !== undefined,
+    lxcfsCgroupProblems,
+    probe,
+    anchor,
+    mountApi,
+    containers,
+  };
   return { ...facts, lxcfsPids, fuseDev, views, problems: nodeProblems(facts) };
 }

@@ -4,13 +4,25 @@
 import type { LxcfsFile } from '../config/defaults.js';
 import { lxcfsMounts, recogniseForeign, type LxcfsMount } from '../inject/foreign.js';
 import { mutatePod } from '../inject/mutate.js';
-import { listOf, type Container, type ContainerList, type Pod, type Volume, type VolumeMount } from '../inject/pod.js';
+import {
+  listOf,
+  type Container,
+  type ContainerList,
+  type Pod,
+  type Volume,
+  type VolumeMount,
+} from '../inject/pod.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import { normalisedMountPath } from '../inject/volumes.js';
 import { pointerTokens } from '../manifest/path.js';
 
 /** Most serious first: a finding of an earlier kind hides the later ones for the same pod. */
-export const FINDING_KINDS = ['other-injector', 'other-root', 'partially-injected', 'never-injected'] as const;
+export const FINDING_KINDS = [
+  'other-injector',
+  'other-root',
+  'partially-injected',
+  'never-injected',
+] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
 export interface MissingFiles {
@@ -42,7 +54,10 @@ function missingFrom(pod: Pod, patch: ReturnType<typeof mutatePod>['patch']): Mi
     const container = listOf<Container>(pod.spec?.[list as ContainerList])[Number(index)];
     const name = container?.name ?? `${list}[${index}]`;
     const mounts = (Array.isArray(op.value) ? op.value : [op.value]) as VolumeMount[];
-    byContainer.set(name, [...(byContainer.get(name) ?? []), ...mounts.map((m) => m.mountPath as LxcfsFile)]);
+    byContainer.set(name, [
+      ...(byContainer.get(name) ?? []),
+      ...mounts.map((m) => m.mountPath as LxcfsFile),
+    ]);
   }
   return [...byContainer].map(([container, files]) => ({ container, files }));
 }
@@ -55,7 +70,8 @@ export function examinePod(pod: Pod, settings: InjectionSettings): PodFinding | 
   const result = mutatePod({ pod, settings });
   // Opted out, Windows, hostPID, mirror pod...; a pod with another injector's mounts is skipped by the
   // webhook too (it never stacks mounts on them), but that is what the audit is here to report.
-  if (result.outcome.result === 'skipped' && result.outcome.podSkipReason !== 'other-injector') return undefined;
+  if (result.outcome.result === 'skipped' && result.outcome.podSkipReason !== 'other-injector')
+    return undefined;
   const missing = missingFrom(pod, result.patch);
 
   const foreign = recogniseForeign(pod, settings.lxcfsRoot);
@@ -76,7 +92,8 @@ function foreignVolumes(pod: Pod, foreign: LxcfsMount[]): ForeignVolume[] {
   // The host's `/` is above everything, and no injector's: a pod mounting it (node exporters) keeps it.
   const hostPath = (v: Volume) => normalisedMountPath(v.hostPath?.path);
   const paths = foreign.map((m) => hostPath(m.volume)!);
-  const contains = (dir: string) => dir !== '/' && paths.some((p) => p === dir || p.startsWith(`${dir}/`));
+  const contains = (dir: string) =>
+    dir !== '/' && paths.some((p) => p === dir || p.startsWith(`${dir}/`));
   return listOf<Volume>(pod.spec?.volumes).flatMap((v) => {
     const path = hostPath(v);
     return path !== undefined && contains(path) ? [{ name: String(v.name), hostPath: path }] : [];

@@ -30,7 +30,8 @@ export function controllerOf(object: { metadata?: Record<string, unknown> }): Ow
   const refs = object.metadata?.ownerReferences;
   if (!Array.isArray(refs)) return undefined;
   const ref: unknown = refs.find((r: unknown) => isObject(r) && r.controller === true);
-  if (!isObject(ref) || typeof ref.kind !== 'string' || typeof ref.name !== 'string') return undefined;
+  if (!isObject(ref) || typeof ref.kind !== 'string' || typeof ref.name !== 'string')
+    return undefined;
   const apiVersion = typeof ref.apiVersion === 'string' ? ref.apiVersion : 'v1';
   return {
     kind: ref.kind,
@@ -46,14 +47,20 @@ export function controllerOf(object: { metadata?: Record<string, unknown> }): Ow
  */
 export function ownerOf(pod: Pod, namespace: string, replicaSets: ReplicaSetIndex): Owner {
   const controller = controllerOf(pod);
-  if (controller === undefined) return { namespace, kind: 'Pod', group: '', name: String(pod.metadata?.name) };
+  if (controller === undefined)
+    return { namespace, kind: 'Pod', group: '', name: String(pod.metadata?.name) };
   if (controller.kind === 'ReplicaSet' && controller.group === 'apps') {
     const key = replicaSetKey(namespace, controller.name);
     if (!replicaSets.has(key)) {
-      return { namespace, ...controller, note: 'its Deployment unknown: add replicasets to the input' };
+      return {
+        namespace,
+        ...controller,
+        note: 'its Deployment unknown: add replicasets to the input',
+      };
     }
     const deployment = replicaSets.get(key);
-    if (deployment !== undefined) return { namespace, kind: deployment.kind, group: deployment.group, name: deployment.name };
+    if (deployment !== undefined)
+      return { namespace, kind: deployment.kind, group: deployment.group, name: deployment.name };
   }
   return { namespace, kind: controller.kind, group: controller.group, name: controller.name };
 }
@@ -77,11 +84,15 @@ export interface Fix {
 /** The command that recreates `pods` (all of one owner) so that the webhook sees them again. */
 export function fixFor(owner: Owner, pods: readonly string[]): Fix {
   const ns = `kubectl -n ${owner.namespace}`;
-  if (ROLLOUT_KINDS.has(`${owner.kind}.${owner.group}`)) return { command: `${ns} rollout restart ${ownerName(owner)}` };
+  if (ROLLOUT_KINDS.has(`${owner.kind}.${owner.group}`))
+    return { command: `${ns} rollout restart ${ownerName(owner)}` };
   const deletePods = `${ns} delete pod ${pods.join(' ')}`;
   switch (`${owner.kind}.${owner.group}`) {
     case 'Pod.':
-      return { command: deletePods, note: 'a bare pod is not recreated: create it again from its manifest' };
+      return {
+        command: deletePods,
+        note: 'a bare pod is not recreated: create it again from its manifest',
+      };
     case 'Job.batch':
       return {
         command: deletePods,
@@ -91,6 +102,9 @@ export function fixFor(owner: Owner, pods: readonly string[]): Fix {
     case 'ReplicationController.':
       return { command: deletePods, note: `the ${owner.kind} recreates them` };
     default:
-      return { command: deletePods, note: `its controller (${owner.kind}${owner.group === '' ? '' : `.${owner.group}`}) should recreate them` };
+      return {
+        command: deletePods,
+        note: `its controller (${owner.kind}${owner.group === '' ? '' : `.${owner.group}`}) should recreate them`,
+      };
   }
 }

@@ -1,8 +1,8 @@
 // Which pods the API server sends to the webhook: the MutatingWebhookConfiguration's four entries as
 // data, and `webhookFor`, which evaluates them the way the API server does. deploy/base/mutating-webhook.yaml
-// writes the same selectors by hand; test/audit/selection.test.ts renders every overlay with the real
-// kustomize and checks that they are exactly these, so the audit and the webhook cannot disagree on
-// which pods are in scope. Pure.
+// writes the same selectors by hand; test/deploy (webhook-configuration.ts) renders every overlay with
+// the real kustomize and checks every label combination against these, so the audit and the webhook
+// cannot disagree on which pods are in scope. Pure.
 import {
   HOSTPATH_REJECTING_LEVELS,
   INSTALL,
@@ -45,7 +45,9 @@ const exclusions: LabelSelectorRequirement[] = [
   { key: NAMESPACE_NAME_LABEL, operator: 'NotIn', values: [...EXCLUDED_NAMESPACES] },
   { key: POD_SECURITY_ENFORCE_LABEL, operator: 'NotIn', values: [...HOSTPATH_REJECTING_LEVELS] },
 ];
-const podNotOptedOut: LabelSelector = { matchExpressions: [{ key: POD_LABEL, operator: 'NotIn', values: [POD_LABEL_DISABLED] }] };
+const podNotOptedOut: LabelSelector = {
+  matchExpressions: [{ key: POD_LABEL, operator: 'NotIn', values: [POD_LABEL_DISABLED] }],
+};
 const namespaceMode = (operator: 'In' | 'NotIn', values: string[]): LabelSelector => ({
   matchExpressions: [{ key: NAMESPACE_LABEL.key, operator, values }, ...exclusions],
 });
@@ -64,13 +66,24 @@ export interface SelectionOptions {
  * every namespace some namespace entry selects, so a pod is sent at most once.
  */
 export function webhookEntries(options: SelectionOptions): readonly WebhookEntry[] {
-  const mountLxcfs = (operator: 'In' | 'NotIn'): LabelSelectorRequirement => ({ key: MOUNT_LXCFS_LABEL.key, operator, values: [MOUNT_LXCFS_LABEL.value] });
+  const mountLxcfs = (operator: 'In' | 'NotIn'): LabelSelectorRequirement => ({
+    key: MOUNT_LXCFS_LABEL.key,
+    operator,
+    values: [MOUNT_LXCFS_LABEL.value],
+  });
   // Without the component, the entry is installed but selects nothing: the API server sets
   // kubernetes.io/metadata.name on every namespace, so DoesNotExist never holds (no call is ever made).
   // Keeping the entry in the base keeps the webhook names, which `certs` patches by name, the same.
-  const off: LabelSelectorRequirement[] = options.mountLxcfsLabel ? [] : [{ key: NAMESPACE_NAME_LABEL, operator: 'DoesNotExist' }];
-  const notMountLxcfs: LabelSelectorRequirement[] = options.mountLxcfsLabel ? [mountLxcfs('NotIn')] : [];
-  const podLabelNamespaces = namespaceMode('NotIn', [NAMESPACE_LABEL.value, NAMESPACE_LABEL_REQUIRED]);
+  const off: LabelSelectorRequirement[] = options.mountLxcfsLabel
+    ? []
+    : [{ key: NAMESPACE_NAME_LABEL, operator: 'DoesNotExist' }];
+  const notMountLxcfs: LabelSelectorRequirement[] = options.mountLxcfsLabel
+    ? [mountLxcfs('NotIn')]
+    : [];
+  const podLabelNamespaces = namespaceMode('NotIn', [
+    NAMESPACE_LABEL.value,
+    NAMESPACE_LABEL_REQUIRED,
+  ]);
   return [
     {
       name: enabledName,
@@ -83,8 +96,12 @@ export function webhookEntries(options: SelectionOptions): readonly WebhookEntry
       name: podLabelName,
       mode: 'pod-label',
       failurePolicy: 'Ignore',
-      namespaceSelector: { matchExpressions: [...podLabelNamespaces.matchExpressions!, ...notMountLxcfs] },
-      objectSelector: { matchExpressions: [{ key: POD_LABEL, operator: 'In', values: [POD_LABEL_ENABLED] }] },
+      namespaceSelector: {
+        matchExpressions: [...podLabelNamespaces.matchExpressions!, ...notMountLxcfs],
+      },
+      objectSelector: {
+        matchExpressions: [{ key: POD_LABEL, operator: 'In', values: [POD_LABEL_ENABLED] }],
+      },
     },
     {
       name: requiredName,
@@ -110,17 +127,28 @@ export function webhookEntries(options: SelectionOptions): readonly WebhookEntry
 export const WEBHOOK_ENTRIES: readonly WebhookEntry[] = webhookEntries({ mountLxcfsLabel: false });
 
 /** Kubernetes label-selector semantics: every requirement holds; NotIn and DoesNotExist hold for an absent key. */
-export function selectorMatches(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
+export function selectorMatches(
+  selector: LabelSelector,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   const has = (key: string) => Object.hasOwn(labels, key);
-  return Object.entries(selector.matchLabels ?? {}).every(([key, value]) => has(key) && labels[key] === value)
-    && (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) => {
+  return (
+    Object.entries(selector.matchLabels ?? {}).every(
+      ([key, value]) => has(key) && labels[key] === value,
+    ) &&
+    (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) => {
       switch (operator) {
-        case 'In': return has(key) && values.includes(labels[key]!);
-        case 'NotIn': return !has(key) || !values.includes(labels[key]!);
-        case 'Exists': return has(key);
-        case 'DoesNotExist': return !has(key);
+        case 'In':
+          return has(key) && values.includes(labels[key]!);
+        case 'NotIn':
+          return !has(key) || !values.includes(labels[key]!);
+        case 'Exists':
+          return has(key);
+        case 'DoesNotExist':
+          return !has(key);
       }
-    });
+    })
+  );
 }
 
 /**
@@ -128,7 +156,10 @@ export function selectorMatches(selector: LabelSelector, labels: Readonly<Record
  * name on every namespace (and overwrites any other value), so a namespace read from a file without it
  * is still excluded by name.
  */
-export function namespaceLabels(name: string, labels: Readonly<Record<string, string>>): Record<string, string> {
+export function namespaceLabels(
+  name: string,
+  labels: Readonly<Record<string, string>>,
+): Record<string, string> {
   return { ...labels, [NAMESPACE_NAME_LABEL]: name };
 }
 
@@ -160,7 +191,10 @@ export function webhookFor(
  * the label names no mode, or an exclusion wins. The audit reports these, since their pods run
  * without lxcfs whatever the webhook does.
  */
-export function namespaceProblem(name: string, labels: Readonly<Record<string, string>>): string | undefined {
+export function namespaceProblem(
+  name: string,
+  labels: Readonly<Record<string, string>>,
+): string | undefined {
   const value = labels[NAMESPACE_LABEL.key];
   if (value === undefined) return undefined;
   const modes = [NAMESPACE_LABEL.value, NAMESPACE_LABEL_REQUIRED];

@@ -33,8 +33,14 @@ export interface ValidityOptions {
   now?: Date;
 }
 
-function validity({ validDays, now = new Date() }: ValidityOptions): { notBefore: Date; notAfter: Date } {
-  return { notBefore: new Date(now.getTime() - CERT_CLOCK_SKEW_MS), notAfter: new Date(now.getTime() + validDays * DAY_MS) };
+function validity({ validDays, now = new Date() }: ValidityOptions): {
+  notBefore: Date;
+  notAfter: Date;
+} {
+  return {
+    notBefore: new Date(now.getTime() - CERT_CLOCK_SKEW_MS),
+    notAfter: new Date(now.getTime() + validDays * DAY_MS),
+  };
 }
 
 /** A random positive 128-bit serial (the top bit cleared: DER integers are signed). */
@@ -45,14 +51,19 @@ function serialNumber(): string {
 }
 
 async function generateKeys(): Promise<CryptoKeyPair> {
-  return webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+  return webcrypto.subtle.generateKey(KEY_ALGORITHM, true, [
+    'sign',
+    'verify',
+  ]) as Promise<CryptoKeyPair>;
 }
 
 function privateKeyPem(key: CryptoKey): string {
   return KeyObject.from(key).export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
-export async function createCA(options: { commonName: string } & ValidityOptions): Promise<CertificateAuthority> {
+export async function createCA(
+  options: { commonName: string } & ValidityOptions,
+): Promise<CertificateAuthority> {
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),
@@ -62,11 +73,19 @@ export async function createCA(options: { commonName: string } & ValidityOptions
     keys,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { cert, signingKey: keys.privateKey, certPem: cert.toString('pem'), keyPem: privateKeyPem(keys.privateKey) };
+  return {
+    cert,
+    signingKey: keys.privateKey,
+    certPem: cert.toString('pem'),
+    keyPem: privateKeyPem(keys.privateKey),
+  };
 }
 
 /**
@@ -81,10 +100,17 @@ export async function loadCA(certPem: string, keyPem: string): Promise<Certifica
     checked = new X509Certificate(certPem);
     key = createPrivateKey(keyPem);
   } catch (err) {
-    throw new LxcfsWebhookError('E_TLS', `the CA certificate or key cannot be read (${(err as Error).message}); ${fix}`, { cause: err });
+    throw new LxcfsWebhookError(
+      'E_TLS',
+      `the CA certificate or key cannot be read (${(err as Error).message}); ${fix}`,
+      { cause: err },
+    );
   }
   if (!checked.ca || !checked.checkPrivateKey(key)) {
-    throw new LxcfsWebhookError('E_TLS', `ca.crt is not a CA certificate or ca.key is not its key; ${fix}`);
+    throw new LxcfsWebhookError(
+      'E_TLS',
+      `ca.crt is not a CA certificate or ca.key is not its key; ${fix}`,
+    );
   }
   const der = key.export({ type: 'pkcs8', format: 'der' });
   const signingKey = await webcrypto.subtle.importKey('pkcs8', der, KEY_ALGORITHM, true, ['sign']);
@@ -100,7 +126,11 @@ export async function issueServingCert(
   names: readonly string[],
   options: ValidityOptions = { validDays: DEFAULT_SERVING_CERT_VALID_DAYS },
 ): Promise<IssuedCertificate> {
-  if (names.length === 0) throw new Error('issueServingCert needs at least one DNS name or IP address');
+  if (names.length === 0)
+    throw new LxcfsWebhookError(
+      'E_CONFIG',
+      'a serving certificate needs at least one DNS name or IP address',
+    );
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serialNumber(),
@@ -114,7 +144,12 @@ export async function issueServingCert(
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(names.map((name): x509.JsonGeneralName => ({ type: isIP(name) ? 'ip' : 'dns', value: name }))),
+      new x509.SubjectAlternativeNameExtension(
+        names.map((name): x509.JsonGeneralName => ({
+          type: isIP(name) ? 'ip' : 'dns',
+          value: name,
+        })),
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
     ],

@@ -8,14 +8,11 @@ import {
   DEFAULT_PROBE_INTERVAL_MS,
   DEFAULT_PROBE_TIMEOUT_MS,
   DEFAULT_SWEEP_INTERVAL_MS,
-  LXCFS_STOP_TIMEOUT_MS,
 } from '../config/defaults.js';
 import { createLogger } from '../log.js';
 import { startAgent, type AgentOptions } from '../agent/agent.js';
-import { agentLayout } from '../agent/layout.js';
-import { removeAnchor } from '../agent/lxcfs/anchor.js';
-import { findLxcfsServing, killAndWait } from '../agent/lxcfs/process.js';
-import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
+import { uninstallNode } from '../agent/uninstall.js';
+import { nextStopSignal, untilDoneOrSecondSignal } from '../plumbing/signals.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, withFlagName } from './flags.js';
 import { nodeFlags } from './shared-flags.js';
@@ -26,21 +23,50 @@ const agentDuration = duration(1);
 
 const flags = new FlagSet('agent', {
   ...nodeFlags,
-  'lxcfs-bin': { kind: path('PATH'), default: DEFAULT_LXCFS_BIN, help: 'lxcfs executable, a path or a name looked up in PATH' },
-  'lxcfs-args': { kind: words, default: DEFAULT_LXCFS_ARGS, help: 'lxcfs flags, space-separated; write --lxcfs-args=VALUE when VALUE starts with -' },
-  'health-port': { kind: port, default: DEFAULT_AGENT_HEALTH_PORT, help: 'HTTP port for /livez, /readyz and /metrics' },
-  'sweep-interval': { kind: agentDuration, default: DEFAULT_SWEEP_INTERVAL_MS, help: 'how often to check every container' },
+  'lxcfs-bin': {
+    kind: path('PATH'),
+    default: DEFAULT_LXCFS_BIN,
+    help: 'lxcfs executable, a path or a name looked up in PATH',
+  },
+  'lxcfs-args': {
+    kind: words,
+    default: DEFAULT_LXCFS_ARGS,
+    help: 'lxcfs flags, space-separated; write --lxcfs-args=VALUE when VALUE starts with -',
+  },
+  'health-port': {
+    kind: port,
+    default: DEFAULT_AGENT_HEALTH_PORT,
+    help: 'HTTP port for /livez, /readyz and /metrics',
+  },
+  'sweep-interval': {
+    kind: agentDuration,
+    default: DEFAULT_SWEEP_INTERVAL_MS,
+    help: 'how often to check every container',
+  },
   'mount-notifications': {
     kind: onOff,
     default: DEFAULT_MOUNT_NOTIFICATIONS,
     help: 'watch mount tables so a sweep reads only those that changed; false: every sweep reads all of them',
   },
-  'probe-interval': { kind: agentDuration, default: DEFAULT_PROBE_INTERVAL_MS, help: 'how often to read through lxcfs' },
-  'probe-timeout': { kind: agentDuration, default: DEFAULT_PROBE_TIMEOUT_MS, help: 'how long one read may take' },
-  'hang-grace': { kind: agentDuration, default: DEFAULT_HANG_GRACE_MS, help: 'restart lxcfs after it has not answered for this long' },
-  'uninstall': {
+  'probe-interval': {
+    kind: agentDuration,
+    default: DEFAULT_PROBE_INTERVAL_MS,
+    help: 'how often to read through lxcfs',
+  },
+  'probe-timeout': {
+    kind: agentDuration,
+    default: DEFAULT_PROBE_TIMEOUT_MS,
+    help: 'how long one read may take',
+  },
+  'hang-grace': {
+    kind: agentDuration,
+    default: DEFAULT_HANG_GRACE_MS,
+    help: 'restart lxcfs after it has not answered for this long',
+  },
+  uninstall: {
     kind: 'switch',
-    help: 'instead of running: stop a leftover lxcfs, remove its mounts, the anchor tmpfs and the directories, ' +
+    help:
+      'instead of running: stop a leftover lxcfs, remove its mounts, the anchor tmpfs and the directories, ' +
       'then exit (for uninstalling; the agent DaemonSet must be gone)',
   },
 });
@@ -53,19 +79,6 @@ mounts of running containers after lxcfs restarts. Needs root, /dev/fuse, hostPI
 });
 
 type AgentCommandOptions = AgentOptions & { uninstall: boolean };
-
-async function uninstall(options: AgentOptions): Promise<number> {
-  const log = createLogger('agent');
-  const { layout } = agentLayout(options);
-  await killAndWait(options.proc, findLxcfsServing(options.proc, layout.fuseMount), LXCFS_STOP_TIMEOUT_MS);
-  const { leftovers } = await removeAnchor(layout, log);
-  if (leftovers.length > 0) {
-    log.warn({ leftovers }, 'left in place: not empty or busy; remove by hand once checked');
-    return 1;
-  }
-  log.info({ anchor: layout.root }, 'uninstalled: no lxcfs mounts or directories left');
-  return 0;
-}
 
 /** The flag of each setting the agent's errors can name (anchor layout, lxcfs command, health port). */
 const FLAG_OF_SETTING: Record<string, string> = {
@@ -99,7 +112,7 @@ export const command: Command<AgentCommandOptions> = {
     };
   },
   async run({ uninstall: uninstalling, ...options }) {
-    if (uninstalling) return uninstall(options);
+    if (uninstalling) return (await uninstallNode(options, createLogger('agent'))) ? 0 : 1;
     const log = createLogger('agent');
     // Before start-up: a SIGTERM that arrives while lxcfs starts still stops it cleanly.
     const first = nextStopSignal();

@@ -15,14 +15,20 @@ import { podRuleFlags, settingsFrom } from './shared-flags.js';
 import { choice, path } from './values.js';
 
 const flags = new FlagSet('audit', {
-  'filename': {
+  filename: {
     kind: path('FILE'),
     short: 'f',
     repeatable: true,
-    help: 'JSON from kubectl get (a List of Namespaces, Pods and, to name Deployments, ReplicaSets); ' +
+    help:
+      'JSON from kubectl get (a List of Namespaces, Pods and, to name Deployments, ReplicaSets); ' +
       '- reads stdin (the default without -f); repeat for more files',
   },
-  'output': { kind: choice(['table', 'json']), short: 'o', default: 'table', help: 'format of the report' },
+  output: {
+    kind: choice(['table', 'json']),
+    short: 'o',
+    default: 'table',
+    help: 'format of the report',
+  },
   'mount-lxcfs-label': {
     kind: 'switch',
     help: `the install includes ${INSTALL.mountLxcfsComponent}: namespaces labelled ${MOUNT_LXCFS_LABEL.key}=${MOUNT_LXCFS_LABEL.value} are selected too`,
@@ -33,12 +39,15 @@ const flags = new FlagSet('audit', {
 const usage = helpText(flags, {
   synopsis: 'audit [-f FILE ...] [flags]   (or: kubectl lxcfs audit ...)',
   about: [
-    ...wrap('Finds running pods the webhook would change today: pods never injected (created while the webhook ' +
-      'was down, or before it was installed), partially injected, mounting lxcfs from another root, or injected ' +
-      'by another LXCFS injector. It applies the selection of the installed MutatingWebhookConfiguration ' +
-      '(namespace label lxcfs-admission-webhook=enabled|required, pod label lxcfs-webhook.io/inject, excluded ' +
-      "namespaces, Pod Security levels) and the webhook's own injection rules, and prints one command per owner " +
-      'that recreates its pods. --lxcfs-root and --files must be the webhook\'s.', 0),
+    ...wrap(
+      'Finds running pods the webhook would change today: pods never injected (created while the webhook ' +
+        'was down, or before it was installed), partially injected, mounting lxcfs from another root, or injected ' +
+        'by another LXCFS injector. It applies the selection of the installed MutatingWebhookConfiguration ' +
+        '(namespace label lxcfs-admission-webhook=enabled|required, pod label lxcfs-webhook.io/inject, excluded ' +
+        "namespaces, Pod Security levels) and the webhook's own injection rules, and prints one command per owner " +
+        "that recreates its pods. --lxcfs-root and --files must be the webhook's.",
+      0,
+    ),
     '',
     `  ${INPUT_HINT} | lxcfs-webhook audit`,
     '',
@@ -60,16 +69,21 @@ export const command: Command<AuditOptions> = {
   parse(args) {
     const { values } = flags.parse(args);
     return {
-      paths: values.filename.length > 0 ? values.filename : [STDIN], output: values.output, settings: settingsFrom(values),
+      paths: values.filename.length > 0 ? values.filename : [STDIN],
+      output: values.output,
+      settings: settingsFrom(values),
       selection: { mountLxcfsLabel: values['mount-lxcfs-label'] },
     };
   },
   async run({ paths, output, settings, selection }) {
     const input = emptyInput();
-    for (const path of paths) addDocument(input, path === STDIN ? 'stdin' : path, await readInput(path, INPUT_HINT));
+    for (const path of paths)
+      addDocument(input, path === STDIN ? 'stdin' : path, await readInput(path, INPUT_HINT));
     checkComplete(input);
     const report = audit(input, settings, selection);
-    process.stdout.write(output === 'json' ? renderJson(report) : renderTable(report, settings.lxcfsRoot));
+    process.stdout.write(
+      output === 'json' ? renderJson(report) : renderTable(report, settings.lxcfsRoot),
+    );
     return report.pods.length > 0 || report.namespaces.length > 0 ? 1 : 0;
   },
 };

@@ -7,8 +7,18 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { DEFAULT_CA_VALID_DAYS, DEFAULT_SERVING_CERT_VALID_DAYS, INSTALL, MAX_CERT_VALID_DAYS } from '../config/defaults.js';
-import { createCA, issueServingCert, loadCA, type CertificateAuthority } from '../certs/authority.js';
+import {
+  DEFAULT_CA_VALID_DAYS,
+  DEFAULT_SERVING_CERT_VALID_DAYS,
+  INSTALL,
+  MAX_CERT_VALID_DAYS,
+} from '../config/defaults.js';
+import {
+  createCA,
+  issueServingCert,
+  loadCA,
+  type CertificateAuthority,
+} from '../certs/authority.js';
 import { LxcfsWebhookError } from '../errors.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText } from './flags.js';
@@ -17,10 +27,18 @@ import { integer, kubernetesName, path } from './values.js';
 const days = integer(1, MAX_CERT_VALID_DAYS, 'days');
 
 const flags = new FlagSet('certs', {
-  'out': { kind: path('DIR'), help: 'directory to write to, created if missing (required)' },
-  'namespace': { kind: kubernetesName, default: INSTALL.namespace, help: 'namespace of the webhook Service' },
-  'service': { kind: kubernetesName, default: INSTALL.service, help: 'name of the webhook Service' },
-  'valid-days': { kind: days, default: DEFAULT_SERVING_CERT_VALID_DAYS, help: 'lifetime of the serving certificate' },
+  out: { kind: path('DIR'), help: 'directory to write to, created if missing (required)' },
+  namespace: {
+    kind: kubernetesName,
+    default: INSTALL.namespace,
+    help: 'namespace of the webhook Service',
+  },
+  service: { kind: kubernetesName, default: INSTALL.service, help: 'name of the webhook Service' },
+  'valid-days': {
+    kind: days,
+    default: DEFAULT_SERVING_CERT_VALID_DAYS,
+    help: 'lifetime of the serving certificate',
+  },
   'ca-valid-days': { kind: days, default: DEFAULT_CA_VALID_DAYS, help: 'lifetime of a new CA' },
 });
 
@@ -38,14 +56,25 @@ Rotate:  run both again; the CA in DIR is reused and serve reloads the new Secre
 });
 
 export function serviceDnsNames(service: string, namespace: string): string[] {
-  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.cluster.local`,
+  ];
 }
 
-async function caIn(dir: string, validDays: number): Promise<{ ca: CertificateAuthority; reused: boolean }> {
+async function caIn(
+  dir: string,
+  validDays: number,
+): Promise<{ ca: CertificateAuthority; reused: boolean }> {
   const certPath = join(dir, 'ca.crt');
   const keyPath = join(dir, 'ca.key');
   if (existsSync(certPath) && existsSync(keyPath)) {
-    return { ca: await loadCA(readFileSync(certPath, 'utf8'), readFileSync(keyPath, 'utf8')), reused: true };
+    return {
+      ca: await loadCA(readFileSync(certPath, 'utf8'), readFileSync(keyPath, 'utf8')),
+      reused: true,
+    };
   }
   return { ca: await createCA({ commonName: `${INSTALL.service}-ca`, validDays }), reused: false };
 }
@@ -64,7 +93,10 @@ export const command: Command<CertsOptions> = {
   usage,
   parse(args) {
     const { values } = flags.parse(args);
-    if (values.out === undefined) throw flags.usageError('--out is required: the directory to write the certificates, Secret and patch to');
+    if (values.out === undefined)
+      throw flags.usageError(
+        '--out is required: the directory to write the certificates, Secret and patch to',
+      );
     return {
       out: values.out,
       namespace: values.namespace,
@@ -80,13 +112,23 @@ export const command: Command<CertsOptions> = {
       const code = (err as NodeJS.ErrnoException).code;
       // fs errors (EACCES, ENOTDIR, ENOSPC...) are the user's to fix; anything else is ours.
       if (typeof code !== 'string' || !code.startsWith('E')) throw err;
-      throw new LxcfsWebhookError('E_FILE', `--out ${options.out}: ${(err as Error).message}; ` +
-        'pick a directory this user can create, read and write', { cause: err });
+      throw new LxcfsWebhookError(
+        'E_FILE',
+        `--out ${options.out}: ${(err as Error).message}; ` +
+          'pick a directory this user can create, read and write',
+        { cause: err },
+      );
     }
   },
 };
 
-async function writeCertificates({ out, namespace, service, validDays, caValidDays }: CertsOptions): Promise<number> {
+async function writeCertificates({
+  out,
+  namespace,
+  service,
+  validDays,
+  caValidDays,
+}: CertsOptions): Promise<number> {
   mkdirSync(out, { recursive: true });
   const { ca, reused } = await caIn(out, caValidDays);
   const serving = await issueServingCert(ca, serviceDnsNames(service, namespace), { validDays });
@@ -95,7 +137,10 @@ async function writeCertificates({ out, namespace, service, validDays, caValidDa
     kind: 'Secret',
     metadata: { name: INSTALL.tlsSecret, namespace },
     type: 'kubernetes.io/tls',
-    data: { 'tls.crt': Buffer.from(serving.certPem).toString('base64'), 'tls.key': Buffer.from(serving.keyPem).toString('base64') },
+    data: {
+      'tls.crt': Buffer.from(serving.certPem).toString('base64'),
+      'tls.key': Buffer.from(serving.keyPem).toString('base64'),
+    },
   };
   const caBundle = Buffer.from(ca.certPem).toString('base64');
   const patch = {
@@ -113,7 +158,7 @@ async function writeCertificates({ out, namespace, service, validDays, caValidDa
   writeFileSync(join(out, 'cabundle-patch.yaml'), stringify(patch));
   process.stderr.write(
     `lxcfs-webhook certs: ${reused ? 'reused the CA in' : 'created a new CA in'} ${out}; ` +
-    `serving certificate for ${serviceDnsNames(service, namespace).join(', ')}, valid ${validDays} days\n`,
+      `serving certificate for ${serviceDnsNames(service, namespace).join(', ')}, valid ${validDays} days\n`,
   );
   return 0;
 }

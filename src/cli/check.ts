@@ -28,7 +28,13 @@ function describeContainer(view: NamespaceView): string {
 function describeBroken(view: NamespaceView): string {
   const who = describeContainer(view);
   const byState = (['stale', 'missing'] as const)
-    .map((state) => [state, view.statuses.filter((s) => s.state === state).map((s) => basename(s.target))] as const)
+    .map(
+      (state) =>
+        [
+          state,
+          view.statuses.filter((s) => s.state === state).map((s) => basename(s.target)),
+        ] as const,
+    )
     .filter(([, files]) => files.length > 0)
     .map(([state, files]) => `${state} ${files.join(', ')}`);
   return `${who}: ${byState.join('; ')}  (${view.ns.mntNs}, pid ${view.ns.pid})`;
@@ -39,8 +45,12 @@ function render(report: NodeReport): string {
     report.lxcfsPids.length === 0
       ? 'not running'
       : `running (pid ${report.lxcfsPids.join(', ')}), ` +
-        (report.probe?.ok ? `answering in ${report.probe.ms} ms` : `NOT answering (${report.probe?.error ?? 'not mounted'})`);
-  const binds = Object.entries(report.anchor.binds).map(([dir, state]) => `${dir} ${state}`).join(', ');
+        (report.probe?.ok
+          ? `answering in ${report.probe.ms} ms`
+          : `NOT answering (${report.probe?.error ?? 'not mounted'})`);
+  const binds = Object.entries(report.anchor.binds)
+    .map(([dir, state]) => `${dir} ${state}`)
+    .join(', ');
   const anchor = `${report.anchorRoot}: ${report.anchor.tmpfs ? 'tmpfs' : 'NOT a tmpfs'}; ${binds}`;
   const remount = report.mountApi.supported
     ? `supported${report.mountApi.mountSetattr ? '' : ' (without mount_setattr)'}`
@@ -53,15 +63,27 @@ function render(report: NodeReport): string {
     `containers  ${report.views.length} with lxcfs files, ${report.containers.stale} stale, ${report.containers.missing} missing`,
   ];
   const broken = report.views.filter((v) => v.statuses.some((s) => s.state !== 'live'));
-  for (const view of broken.slice(0, CHECK_MAX_LISTED_CONTAINERS)) lines.push(`  ${describeBroken(view)}`);
-  if (broken.length > CHECK_MAX_LISTED_CONTAINERS) lines.push(`  ... and ${broken.length - CHECK_MAX_LISTED_CONTAINERS} more`);
+  for (const view of broken.slice(0, CHECK_MAX_LISTED_CONTAINERS))
+    lines.push(`  ${describeBroken(view)}`);
+  if (broken.length > CHECK_MAX_LISTED_CONTAINERS)
+    lines.push(`  ... and ${broken.length - CHECK_MAX_LISTED_CONTAINERS} more`);
   const { reads } = report.containers;
-  lines.push(`reads       ${reads.files} files read inside ${reads.containers} sampled containers, ${reads.unreadable.length} failed`);
+  lines.push(
+    `reads       ${reads.files} files read inside ${reads.containers} sampled containers, ${reads.unreadable.length} failed`,
+  );
   for (const failed of reads.unreadable.slice(0, CHECK_MAX_LISTED_CONTAINERS)) {
-    lines.push(`  ${describeContainer(failed.view)}: ${failed.target} ${failed.error}  (${failed.view.ns.mntNs}, pid ${failed.view.ns.pid})`);
+    lines.push(
+      `  ${describeContainer(failed.view)}: ${failed.target} ${failed.error}  (${failed.view.ns.mntNs}, pid ${failed.view.ns.pid})`,
+    );
   }
-  if (reads.unreadable.length > CHECK_MAX_LISTED_CONTAINERS) lines.push(`  ... and ${reads.unreadable.length - CHECK_MAX_LISTED_CONTAINERS} more`);
-  lines.push('', report.problems.length === 0 ? 'OK' : ['PROBLEMS:', ...report.problems.map((p) => `  - ${p}`)].join('\n'));
+  if (reads.unreadable.length > CHECK_MAX_LISTED_CONTAINERS)
+    lines.push(`  ... and ${reads.unreadable.length - CHECK_MAX_LISTED_CONTAINERS} more`);
+  lines.push(
+    '',
+    report.problems.length === 0
+      ? 'OK'
+      : ['PROBLEMS:', ...report.problems.map((p) => `  - ${p}`)].join('\n'),
+  );
   return lines.join('\n');
 }
 
@@ -71,7 +93,8 @@ export const command: Command<Parameters<typeof inspectNode>[0]> = {
   usage,
   parse(args) {
     const { values, positionals } = flags.parse(args, { allowPositionals: true });
-    if (positionals.length !== 1 || positionals[0] !== 'node') throw configError('what to check? use: lxcfs-webhook check node');
+    if (positionals.length !== 1 || positionals[0] !== 'node')
+      throw configError('what to check? use: lxcfs-webhook check node');
     return {
       lxcfsRoot: values['lxcfs-root'],
       fuseMount: values['fuse-mount'],

@@ -16,19 +16,27 @@ import { injectionFlags, settingsFrom } from './shared-flags.js';
 import { choice, lxcfsRoot, narrowed } from './values.js';
 
 const flags = new FlagSet('docker-args', {
-  'format': { kind: choice(['lines', 'inline']), default: 'lines', help: 'lines: one flag per line; inline: all on one line' },
-  'style': {
+  format: {
+    kind: choice(['lines', 'inline']),
+    default: 'lines',
+    help: 'lines: one flag per line; inline: all on one line',
+  },
+  style: {
     kind: choice(['mount', 'v']),
     default: 'mount',
-    help: 'mount: --mount type=bind,source=…,target=…,readonly, which refuses to start the container while lxcfs ' +
+    help:
+      'mount: --mount type=bind,source=…,target=…,readonly, which refuses to start the container while lxcfs ' +
       'is not serving; v: -v source:target:ro, which creates empty directories in place of missing files',
   },
   ...injectionFlags,
   'lxcfs-root': {
     ...injectionFlags['lxcfs-root'],
     // $(…) splits the output on whitespace, -v splits its value on colons and --mount on commas.
-    kind: narrowed(lxcfsRoot, (root) => !/[\s:,]/.test(root),
-      'an absolute directory without spaces, colons or commas (docker -v and --mount flags cannot carry them)'),
+    kind: narrowed(
+      lxcfsRoot,
+      (root) => !/[\s:,]/.test(root),
+      'an absolute directory without spaces, colons or commas (docker -v and --mount flags cannot carry them)',
+    ),
   },
 });
 
@@ -48,7 +56,9 @@ interface DockerArgsOptions {
 
 /** One flag (as the words $(…) splits it into) mounting `source` read-only at `target`. */
 function mountFlag(style: 'mount' | 'v', source: string, target: string): string {
-  return style === 'mount' ? `--mount type=bind,source=${source},target=${target},readonly` : `-v ${source}:${target}:ro`;
+  return style === 'mount'
+    ? `--mount type=bind,source=${source},target=${target},readonly`
+    : `-v ${source}:${target}:ro`;
 }
 
 export const command: Command<DockerArgsOptions> = {
@@ -60,15 +70,19 @@ export const command: Command<DockerArgsOptions> = {
     return { format: values.format, style: values.style, settings: settingsFrom(values) };
   },
   async run({ format, style, settings }) {
-    const flags = settings.files.map((file) => mountFlag(style, hostPathOf(settings.lxcfsRoot, file), file));
+    const flags = settings.files.map((file) =>
+      mountFlag(style, hostPathOf(settings.lxcfsRoot, file), file),
+    );
     process.stdout.write(`${flags.join(format === 'lines' ? '\n' : ' ')}\n`);
 
-    const missing = settings.files.map((file) => hostPathOf(settings.lxcfsRoot, file)).filter((path) => !existsSync(path));
+    const missing = settings.files
+      .map((file) => hostPathOf(settings.lxcfsRoot, file))
+      .filter((path) => !existsSync(path));
     if (missing.length > 0) {
       process.stderr.write(
         `lxcfs-webhook docker-args: warning: ${missing.length} of ${settings.files.length} files are missing on this machine ` +
-        `(${missing[0]}${missing.length > 1 ? ', ...' : ''}); start lxcfs first: ` +
-        `${style === 'mount' ? 'the container will not start until then' : 'docker would create empty directories in their place'}\n`,
+          `(${missing[0]}${missing.length > 1 ? ', ...' : ''}); start lxcfs first: ` +
+          `${style === 'mount' ? 'the container will not start until then' : 'docker would create empty directories in their place'}\n`,
       );
     }
     return 0;

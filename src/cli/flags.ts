@@ -26,13 +26,18 @@ export interface SwitchFlag {
 }
 
 // `any`: a set mixes flags of different value types; FlagValues recovers each one's type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type FlagDeclarations = Record<string, ValueFlag<any> | SwitchFlag>;
 
 export type FlagValues<F extends FlagDeclarations> = {
   -readonly [K in keyof F]: F[K] extends SwitchFlag
     ? boolean
     : F[K] extends { kind: ValueKind<infer T> }
-      ? F[K] extends { repeatable: true } ? T[] : F[K] extends { default: {} } ? T : T | undefined
+      ? F[K] extends { repeatable: true }
+        ? T[]
+        : F[K] extends { default: NonNullable<unknown> }
+          ? T
+          : T | undefined
       : never;
 };
 
@@ -70,7 +75,10 @@ export class FlagSet<F extends FlagDeclarations> {
 
   /** `flag --port has value "x"; expected ...; see 'lxcfs-webhook serve --help'`. */
   private valueError(flag: keyof F & string, value: string, expected: string): LxcfsWebhookError {
-    return configError(`flag --${flag} has value "${value}"; expected ${expected}; ${this.seeHelp}`, flag);
+    return configError(
+      `flag --${flag} has value "${value}"; expected ${expected}; ${this.seeHelp}`,
+      flag,
+    );
   }
 
   /** Any other problem with the flags given, e.g. two that do not go together. */
@@ -79,12 +87,20 @@ export class FlagSet<F extends FlagDeclarations> {
   }
 
   /** Parses `args`; positionals are refused unless `allowPositionals`, and left to the command otherwise. */
-  parse(args: string[], { allowPositionals = false } = {}): { values: FlagValues<F>; positionals: string[] } {
-    const options = Object.fromEntries(Object.entries(this.flags).map(([name, flag]) => [name, {
-      type: flag.kind === 'switch' ? 'boolean' as const : 'string' as const,
-      ...(flag.kind !== 'switch' && flag.short ? { short: flag.short } : {}),
-      ...(flag.kind !== 'switch' && flag.repeatable ? { multiple: true } : {}),
-    }]));
+  parse(
+    args: string[],
+    { allowPositionals = false } = {},
+  ): { values: FlagValues<F>; positionals: string[] } {
+    const options = Object.fromEntries(
+      Object.entries(this.flags).map(([name, flag]) => [
+        name,
+        {
+          type: flag.kind === 'switch' ? ('boolean' as const) : ('string' as const),
+          ...(flag.kind !== 'switch' && flag.short ? { short: flag.short } : {}),
+          ...(flag.kind !== 'switch' && flag.repeatable ? { multiple: true } : {}),
+        },
+      ]),
+    );
     let parsed: ReturnType<typeof parseArgs>;
     try {
       parsed = parseArgs({ args, options, strict: true, allowPositionals });
@@ -96,7 +112,8 @@ export class FlagSet<F extends FlagDeclarations> {
       const given = parsed.values[name];
       if (flag.kind === 'switch') values[name] = given === true;
       else if (given === undefined) values[name] = flag.repeatable ? [] : flag.default;
-      else if (Array.isArray(given)) values[name] = given.map((text) => this.parseValue(name, flag.kind, String(text)));
+      else if (Array.isArray(given))
+        values[name] = given.map((text) => this.parseValue(name, flag.kind, String(text)));
       else values[name] = this.parseValue(name, flag.kind, String(given));
     }
     return { values: values as FlagValues<F>, positionals: parsed.positionals };
@@ -122,9 +139,12 @@ export class FlagSet<F extends FlagDeclarations> {
         return this.usageError(`unexpected argument "${quoted}"`);
       case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
         if (err.message.includes('ambiguous')) {
-          return this.usageError(`flag ${flag} has a value starting with "-"; write it as ${flag}=VALUE`);
+          return this.usageError(
+            `flag ${flag} has a value starting with "-"; write it as ${flag}=VALUE`,
+          );
         }
-        if (err.message.includes('does not take')) return this.usageError(`flag ${flag} takes no value`);
+        if (err.message.includes('does not take'))
+          return this.usageError(`flag ${flag} takes no value`);
         return this.usageError(`flag ${flag} needs a value`);
       default:
         return this.usageError(`cannot read the flags (${err.message})`);
@@ -137,18 +157,21 @@ export class FlagSet<F extends FlagDeclarations> {
       if (flag.kind === 'switch') return { left: `  --${name}`, text: flag.help };
       const short = flag.short ? `-${flag.short}, ` : '';
       // "(default" stays on the line of the value's first word.
-      const shown = flag.default === undefined ? '' : ` (default${NO_BREAK}${flag.kind.format(flag.default)})`;
+      const shown =
+        flag.default === undefined ? '' : ` (default${NO_BREAK}${flag.kind.format(flag.default)})`;
       return { left: `  ${short}--${name} ${flag.kind.placeholder}`, text: `${flag.help}${shown}` };
     });
     const column = Math.min(MAX_NAME_COLUMN, Math.max(...entries.map((e) => e.left.length)) + 2);
-    return entries.flatMap(({ left, text }) => {
-      const fits = left.length + 2 <= column;
-      const lines = wrap(text, column);
-      const body = lines.map((line) => `${' '.repeat(column)}${line}`);
-      if (fits) body[0] = `${left.padEnd(column)}${lines[0]}`;
-      else body.unshift(left);
-      return body;
-    }).join('\n');
+    return entries
+      .flatMap(({ left, text }) => {
+        const fits = left.length + 2 <= column;
+        const lines = wrap(text, column);
+        const body = lines.map((line) => `${' '.repeat(column)}${line}`);
+        if (fits) body[0] = `${left.padEnd(column)}${lines[0]}`;
+        else body.unshift(left);
+        return body;
+      })
+      .join('\n');
   }
 }
 
@@ -161,15 +184,32 @@ export interface HelpText {
   footer?: string;
 }
 
-export function helpText(flags: FlagSet<FlagDeclarations>, { synopsis, about, footer }: HelpText): string {
-  return [`usage: lxcfs-webhook ${synopsis}`, '', about, '', 'flags:', flags.help(), ...(footer ? ['', footer] : [])].join('\n');
+export function helpText(
+  flags: FlagSet<FlagDeclarations>,
+  { synopsis, about, footer }: HelpText,
+): string {
+  return [
+    `usage: lxcfs-webhook ${synopsis}`,
+    '',
+    about,
+    '',
+    'flags:',
+    flags.help(),
+    ...(footer ? ['', footer] : []),
+  ].join('\n');
 }
 
 /**
  * A lower layer's error, with the flag it is about in front (`--tls-cert: the certificate file ...`):
  * lower layers name their own settings (`certFile`), and each command knows which flag sets which.
  */
-export function withFlagName(err: unknown, flagOfSetting: Readonly<Record<string, string>>): unknown {
-  const flag = err instanceof LxcfsWebhookError && err.setting !== undefined ? flagOfSetting[err.setting] : undefined;
+export function withFlagName(
+  err: unknown,
+  flagOfSetting: Readonly<Record<string, string>>,
+): unknown {
+  const flag =
+    err instanceof LxcfsWebhookError && err.setting !== undefined
+      ? flagOfSetting[err.setting]
+      : undefined;
   return flag ? (err as LxcfsWebhookError).within(flag) : err;
 }

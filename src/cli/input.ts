@@ -18,13 +18,20 @@ const READ_PROBLEMS: Record<string, string> = {
  */
 export async function readInput(path: string, stdinHint?: string): Promise<string> {
   if (path === STDIN) {
-    if (stdinHint !== undefined && process.stdin.isTTY) throw configError(`nothing to read on stdin (a terminal); pipe \`${stdinHint}\` into it, or give -f FILE`);
+    if (stdinHint !== undefined && process.stdin.isTTY)
+      throw configError(
+        `nothing to read on stdin (a terminal); pipe \`${stdinHint}\` into it, or give -f FILE`,
+      );
     return text(process.stdin);
   }
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
     const code = String((err as NodeJS.ErrnoException).code);
-    throw new LxcfsWebhookError('E_MANIFEST', `-f ${path}: ${READ_PROBLEMS[code] ?? `cannot be read (${code})`}`, { cause: err });
+    throw new LxcfsWebhookError(
+      'E_MANIFEST',
+      `-f ${path}: ${READ_PROBLEMS[code] ?? `cannot be read (${code})`}`,
+      { cause: err },
+    );
   }
 }

@@ -6,6 +6,7 @@ import { LxcfsWebhookError } from '../errors.js';
 import type { Command } from './command.js';
 
 // `any`: each command has its own options type, and only the command itself passes them along.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const commands: Record<string, () => Promise<{ command: Command<any> }>> = {
   serve: () => import('./serve.js'),
   inject: () => import('./inject.js'),
@@ -14,6 +15,7 @@ const commands: Record<string, () => Promise<{ command: Command<any> }>> = {
   check: () => import('./check.js'),
   certs: () => import('./certs.js'),
   audit: () => import('./audit.js'),
+  policy: () => import('./policy.js'),
 };
 
 /**
@@ -22,7 +24,9 @@ const commands: Record<string, () => Promise<{ command: Command<any> }>> = {
  * things a bug report needs.
  */
 function versionLine(): string {
-  const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const { version } = JSON.parse(
+    readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+  ) as { version: string };
   return `lxcfs-webhook ${version} (Node.js ${process.version})`;
 }
 
@@ -32,7 +36,9 @@ async function usage(): Promise<string> {
     const { command } = await load();
     lines.push(`  ${command.name.padEnd(12)} ${command.summary}`);
   }
-  lines.push(`  ${'version'.padEnd(12)} print the version of lxcfs-webhook and of Node.js (also --version)`);
+  lines.push(
+    `  ${'version'.padEnd(12)} print the version of lxcfs-webhook and of Node.js (also --version)`,
+  );
   lines.push('', "Run 'lxcfs-webhook <command> --help' for the flags of one command.");
   return lines.join('\n');
 }
@@ -49,7 +55,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const load = commands[name];
   if (!load) {
-    console.error(`lxcfs-webhook: unknown command "${name}"; expected one of ${[...Object.keys(commands), 'version'].join(', ')}`);
+    console.error(
+      `lxcfs-webhook: unknown command "${name}"; expected one of ${[...Object.keys(commands), 'version'].join(', ')}`,
+    );
     return 2;
   }
   const { command } = await load();
@@ -69,7 +77,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     console.error(err);
     process.exitCode = 1;

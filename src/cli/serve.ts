@@ -23,29 +23,44 @@ import {
   MUTATE_PATH,
   WEBHOOK_IN_FLIGHT_TIMEOUT_MS,
 } from '../config/defaults.js';
-import { LxcfsWebhookError } from '../errors.js';
 import { asyncStdout, createLogger, type Logger } from '../log.js';
-import { nextStopSignal, untilDoneOrSecondSignal } from '../runtime/signals.js';
+import { nextStopSignal, untilDoneOrSecondSignal } from '../plumbing/signals.js';
 import type { Command } from './command.js';
 import { FlagSet, helpText, withFlagName } from './flags.js';
 import { podRuleFlags, settingsFrom } from './shared-flags.js';
 import { byteSize, duration, hostName, integer, path, port, text } from './values.js';
 
 const flags = new FlagSet('serve', {
-  'port': { kind: port, default: DEFAULT_WEBHOOK_PORT, help: 'HTTPS port for AdmissionReviews; 0 picks a free one' },
-  'health-port': { kind: port, default: DEFAULT_WEBHOOK_HEALTH_PORT, help: 'HTTP port for /livez, /readyz and /metrics; 0 picks a free one' },
-  'address': { kind: text('ADDR', 'an IP address or host name (leave the flag out for all interfaces)'), help: 'address both ports listen on; all interfaces when not given' },
-  'tls-cert': { kind: path('FILE'), help: 'PEM certificate chain, leaf first; reloaded when the file changes' },
+  port: {
+    kind: port,
+    default: DEFAULT_WEBHOOK_PORT,
+    help: 'HTTPS port for AdmissionReviews; 0 picks a free one',
+  },
+  'health-port': {
+    kind: port,
+    default: DEFAULT_WEBHOOK_HEALTH_PORT,
+    help: 'HTTP port for /livez, /readyz and /metrics; 0 picks a free one',
+  },
+  address: {
+    kind: text('ADDR', 'an IP address or host name (leave the flag out for all interfaces)'),
+    help: 'address both ports listen on; all interfaces when not given',
+  },
+  'tls-cert': {
+    kind: path('FILE'),
+    help: 'PEM certificate chain, leaf first; reloaded when the file changes',
+  },
   'tls-key': {
     kind: path('FILE'),
-    help: 'PEM private key of that certificate; reloaded when the file changes. With neither: an in-memory ' +
+    help:
+      'PEM private key of that certificate; reloaded when the file changes. With neither: an in-memory ' +
       'self-signed certificate for localhost, to try it out',
   },
   'tls-server-name': {
     kind: hostName,
     default: DEFAULT_TLS_SERVER_NAME,
-    help: 'the name the API server checks the certificate for: <service>.<namespace>.svc of the webhook ' +
-      'configuration\'s Service (or the host of its url); with --tls-cert, a certificate not for it is not served',
+    help:
+      'the name the API server checks the certificate for: <service>.<namespace>.svc of the webhook ' +
+      "configuration's Service (or the host of its url); with --tls-cert, a certificate not for it is not served",
   },
   ...podRuleFlags,
   'max-request-bytes': {
@@ -56,19 +71,22 @@ const flags = new FlagSet('serve', {
   'max-request-bytes-in-flight': {
     kind: byteSize(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES),
     default: DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
-    help: 'request bodies held in memory at once, all connections together; a body that does not fit is ' +
+    help:
+      'request bodies held in memory at once, all connections together; a body that does not fit is ' +
       'answered 503 unread (the API server applies failurePolicy); at least --max-request-bytes',
   },
   'max-connections': {
     kind: integer(1, MAX_CONNECTIONS_LIMIT, 'connections'),
     default: DEFAULT_MAX_CONNECTIONS,
-    help: 'connections held at once on --port; more are refused and counted in ' +
+    help:
+      'connections held at once on --port; more are refused and counted in ' +
       'lxcfs_webhook_connections_dropped_total (the default fits the 256Mi memory limit)',
   },
   'shutdown-grace': {
     kind: duration(0),
     default: DEFAULT_SHUTDOWN_GRACE_MS,
-    help: 'how long to keep answering after SIGTERM, not ready and with Connection: close; plus ' +
+    help:
+      'how long to keep answering after SIGTERM, not ready and with Connection: close; plus ' +
       `${WEBHOOK_IN_FLIGHT_TIMEOUT_MS / 1000}s it must fit in the pod's terminationGracePeriodSeconds`,
   },
 });
@@ -93,15 +111,22 @@ function parseServeFlags(args: string[]): ServeFlags {
   const certFile = values['tls-cert'];
   const keyFile = values['tls-key'];
   if ((certFile === undefined) !== (keyFile === undefined)) {
-    const [given, missing] = certFile === undefined ? ['--tls-key', '--tls-cert'] : ['--tls-cert', '--tls-key'];
-    throw flags.usageError(`${given} is set but ${missing} is not; pass both, or neither for an in-memory localhost certificate`);
+    const [given, missing] =
+      certFile === undefined ? ['--tls-key', '--tls-cert'] : ['--tls-cert', '--tls-key'];
+    throw flags.usageError(
+      `${given} is set but ${missing} is not; pass both, or neither for an in-memory localhost certificate`,
+    );
   }
   if (values['max-request-bytes-in-flight'] < values['max-request-bytes']) {
-    throw flags.usageError(`--max-request-bytes-in-flight (${values['max-request-bytes-in-flight']}) is below --max-request-bytes ` +
-      `(${values['max-request-bytes']}): the largest review allowed could never be read; raise it or lower --max-request-bytes`);
+    throw flags.usageError(
+      `--max-request-bytes-in-flight (${values['max-request-bytes-in-flight']}) is below --max-request-bytes ` +
+        `(${values['max-request-bytes']}): the largest review allowed could never be read; raise it or lower --max-request-bytes`,
+    );
   }
   if (values.port === values['health-port'] && values.port !== 0) {
-    throw flags.usageError(`--port and --health-port are both ${values.port}; give them different ports`);
+    throw flags.usageError(
+      `--port and --health-port are both ${values.port}; give them different ports`,
+    );
   }
   return {
     config: {
@@ -121,13 +146,20 @@ function parseServeFlags(args: string[]): ServeFlags {
 
 /** The flag of each WebhookConfig setting the webhook's errors can name. */
 const FLAG_OF_SETTING: Record<string, string> = {
-  certFile: '--tls-cert', keyFile: '--tls-key', serverName: '--tls-server-name', port: '--port', healthPort: '--health-port',
+  certFile: '--tls-cert',
+  keyFile: '--tls-key',
+  serverName: '--tls-server-name',
+  port: '--port',
+  healthPort: '--health-port',
 };
 
 /** Shipped in the package (package.json `files`), so the printed command works from any directory. */
-const SAMPLE_REVIEW = fileURLToPath(new URL('../../../examples/admission-review.json', import.meta.url));
+const SAMPLE_REVIEW = fileURLToPath(
+  new URL('../../../examples/admission-review.json', import.meta.url),
+);
 
-const shellQuote = (word: string): string => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
+const shellQuote = (word: string): string =>
+  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 
 /** What to paste to try the in-memory webhook: for people, so on stderr and apart from the JSON logs. */
 function tryItBanner(address: string | undefined, port: number, healthPort: number): string {
@@ -146,7 +178,9 @@ function tryItBanner(address: string | undefined, port: number, healthPort: numb
     'See the JSON patch it answers with:',
     '',
     `  ${send} | jq -r .response.patch | base64 -d | jq`,
-    ...(existsSync(SAMPLE_REVIEW) ? [] : ['', `(${SAMPLE_REVIEW} is missing: reinstall the package.)`]),
+    ...(existsSync(SAMPLE_REVIEW)
+      ? []
+      : ['', `(${SAMPLE_REVIEW} is missing: reinstall the package.)`]),
     '',
     `Health and metrics: http://${host}:${healthPort}/readyz and http://${host}:${healthPort}/metrics`,
     'For a cluster, pass --tls-cert and --tls-key with a certificate the API server trusts. Ctrl-C stops.',
@@ -154,9 +188,17 @@ function tryItBanner(address: string | undefined, port: number, healthPort: numb
   ].join('\n');
 }
 
-async function drainAndStop(webhook: RunningWebhook, signal: NodeJS.Signals, graceMs: number, logger: Logger): Promise<void> {
+async function drainAndStop(
+  webhook: RunningWebhook,
+  signal: NodeJS.Signals,
+  graceMs: number,
+  logger: Logger,
+): Promise<void> {
   webhook.startDraining();
-  logger.info({ signal, graceSeconds: graceMs / 1000 }, 'shutting down: not ready, still answering with Connection: close until the grace period ends');
+  logger.info(
+    { signal, graceSeconds: graceMs / 1000 },
+    'shutting down: not ready, still answering with Connection: close until the grace period ends',
+  );
   // Unreferenced: once a second signal ends the grace, the timer must not keep the process alive.
   const early = await untilDoneOrSecondSignal(sleep(graceMs, undefined, { ref: false }));
   if (early) logger.info({ signal: early }, 'second signal: ending the grace period now');
@@ -167,37 +209,50 @@ async function drainAndStop(webhook: RunningWebhook, signal: NodeJS.Signals, gra
 async function run(options: ServeFlags): Promise<number> {
   const logger = createLogger('webhook', undefined, asyncStdout());
   // Loaded only when used: the X.509 library costs ~25 MB of memory that a production pod never needs.
-  const local = options.tlsFiles ? undefined : await (await import('../admission/self-signed.js')).localhostCertificate();
-  const tls = options.tlsFiles ? { files: options.tlsFiles, serverName: options.tlsServerName } : { keyPair: local!.keyPair };
+  const local = options.tlsFiles
+    ? undefined
+    : await (await import('../admission/self-signed.js')).localhostCertificate();
+  const tls = options.tlsFiles
+    ? { files: options.tlsFiles, serverName: options.tlsServerName }
+    : { keyPair: local!.keyPair };
   // Handlers go in before listening: a SIGTERM right after start-up still drains.
   const firstSignal = nextStopSignal();
   const webhook = await startWebhook({ ...options.config, tls, logger }).catch((err: unknown) => {
     firstSignal.cancel();
     throw withFlagName(err, FLAG_OF_SETTING);
   });
-  const { settings, maxRequestBytes, maxRequestBytesInFlight, maxConnections, address } = options.config;
+  const { settings, maxRequestBytes, maxRequestBytesInFlight, maxConnections, address } =
+    options.config;
   const certificate = webhook.keyPair();
-  logger.info({
-    port: webhook.port,
-    healthPort: webhook.healthPort,
-    address: address ?? 'all interfaces',
-    tls: options.tlsFiles ?? 'in-memory self-signed certificate for localhost',
-    ...(options.tlsFiles ? { tlsServerName: options.tlsServerName } : {}),
-    fingerprint256: certificate.fingerprint256,
-    notAfter: certificate.notAfter.toISOString(),
-    lxcfsRoot: settings.lxcfsRoot,
-    files: settings.files,
-    maxRequestBytes,
-    maxRequestBytesInFlight,
-    maxConnections,
-    shutdownGraceSeconds: options.shutdownGraceMs / 1000,
-    node: process.version,
-  }, 'serving');
+  logger.info(
+    {
+      port: webhook.port,
+      healthPort: webhook.healthPort,
+      address: address ?? 'all interfaces',
+      tls: options.tlsFiles ?? 'in-memory self-signed certificate for localhost',
+      ...(options.tlsFiles ? { tlsServerName: options.tlsServerName } : {}),
+      fingerprint256: certificate.fingerprint256,
+      notAfter: certificate.notAfter.toISOString(),
+      lxcfsRoot: settings.lxcfsRoot,
+      files: settings.files,
+      maxRequestBytes,
+      maxRequestBytesInFlight,
+      maxConnections,
+      shutdownGraceSeconds: options.shutdownGraceMs / 1000,
+      node: process.version,
+    },
+    'serving',
+  );
   if (local) process.stderr.write(tryItBanner(address, webhook.port, webhook.healthPort));
 
   const signal = await firstSignal.signal;
   firstSignal.cancel();
-  await drainAndStop(webhook, signal, graceFor(signal, local !== undefined, options.shutdownGraceMs), logger);
+  await drainAndStop(
+    webhook,
+    signal,
+    graceFor(signal, local !== undefined, options.shutdownGraceMs),
+    logger,
+  );
   return 0;
 }
 
@@ -206,7 +261,11 @@ async function run(options: ServeFlags): Promise<number> {
  * (no --tls-* flags), where no API server or load balancer is routing to us and a person is waiting.
  * SIGTERM always drains: that is how Kubernetes stops a pod, whatever its certificate.
  */
-export function graceFor(signal: NodeJS.Signals, localDemo: boolean, shutdownGraceMs: number): number {
+export function graceFor(
+  signal: NodeJS.Signals,
+  localDemo: boolean,
+  shutdownGraceMs: number,
+): number {
   return localDemo && signal === 'SIGINT' ? 0 : shutdownGraceMs;
 }
 

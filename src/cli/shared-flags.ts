@@ -19,9 +19,9 @@ export const injectionFlags = {
   'lxcfs-root': {
     kind: lxcfsRoot,
     default: DEFAULT_LXCFS_ROOT,
-    help: 'host directory lxcfs serves its files under: the node agent\'s --lxcfs-root',
+    help: "host directory lxcfs serves its files under: the node agent's --lxcfs-root",
   },
-  'files': {
+  files: {
     kind: lxcfsFiles,
     default: DEFAULT_FILES,
     help: `comma-separated files to mount, by name (meminfo) or path (/proc/meminfo); also allowed: ${describeAllowed(optionalFiles)}`,
@@ -34,12 +34,15 @@ export const podRuleFlags = {
   'sandbox-runtime-classes': {
     kind: runtimeClasses,
     default: DEFAULT_SANDBOX_RUNTIME_CLASSES,
-    help: 'comma-separated RuntimeClass names whose pods are never injected (their own kernel or /proc); ' +
+    help:
+      'comma-separated RuntimeClass names whose pods are never injected (their own kernel or /proc); ' +
       'a trailing * matches a prefix; "" for none',
   },
 } as const;
 
-export function settingsFrom(values: FlagValues<typeof injectionFlags> & { 'sandbox-runtime-classes'?: readonly string[] }): InjectionSettings {
+export function settingsFrom(
+  values: FlagValues<typeof injectionFlags> & { 'sandbox-runtime-classes'?: readonly string[] },
+): InjectionSettings {
   return {
     lxcfsRoot: values['lxcfs-root'],
     files: values.files,
@@ -49,8 +52,20 @@ export function settingsFrom(values: FlagValues<typeof injectionFlags> & { 'sand
 
 /** Where lxcfs and its anchor live on the node: `agent` and `check node`, which must agree. */
 export const nodeFlags = {
-  'lxcfs-root': { kind: lxcfsRoot, default: DEFAULT_LXCFS_ROOT, help: 'the anchor directory pods mount the lxcfs files from' },
-  'fuse-mount': { kind: path('DIR'), default: DEFAULT_FUSE_MOUNT, help: 'where lxcfs itself mounts, private to the agent' },
-  'proc': { kind: path('DIR'), default: DEFAULT_PROC, help: 'the host\'s procfs' },
-  'remount-helper': { kind: path('FILE'), default: DEFAULT_REMOUNT_HELPER, help: 'the native remount helper' },
+  'lxcfs-root': {
+    kind: lxcfsRoot,
+    default: DEFAULT_LXCFS_ROOT,
+    help: 'the anchor directory pods mount the lxcfs files from',
+  },
+  'fuse-mount': {
+    kind: path('DIR'),
+    default: DEFAULT_FUSE_MOUNT,
+    help: 'where lxcfs itself mounts, private to the agent',
+  },
+  proc: { kind: path('DIR'), default: DEFAULT_PROC, help: "the host's procfs" },
+  'remount-helper': {
+    kind: path('FILE'),
+    default: DEFAULT_REMOUNT_HELPER,
+    help: 'the native remount helper',
+  },
 } as const;

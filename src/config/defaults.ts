@@ -24,7 +24,9 @@ export const ALLOWED_FILES = [
 export type LxcfsFile = (typeof ALLOWED_FILES)[number];
 
 /** Injected unless configured otherwise. slabinfo is left out: it is root-only and rarely read. */
-export const DEFAULT_FILES: readonly LxcfsFile[] = ALLOWED_FILES.filter((file) => file !== '/proc/slabinfo');
+export const DEFAULT_FILES: readonly LxcfsFile[] = ALLOWED_FILES.filter(
+  (file) => file !== '/proc/slabinfo',
+);
 
 /** Namespace label users of the older lxcfs-admission-webhook already know. */
 export const NAMESPACE_LABEL = { key: 'lxcfs-admission-webhook', value: 'enabled' } as const;
@@ -64,7 +66,10 @@ export const ANNOTATIONS = {
  * never injects a pod its owner had opted out). Each takes BOOLEAN_WORDS; a true word changes nothing.
  */
 export const OPT_OUT_ANNOTATIONS: readonly string[] = [
-  ANNOTATIONS.inject, ANNOTATIONS.legacyMutate, ANNOTATIONS.aliyunMutate, ANNOTATIONS.forkEnable,
+  ANNOTATIONS.inject,
+  ANNOTATIONS.legacyMutate,
+  ANNOTATIONS.aliyunMutate,
+  ANNOTATIONS.forkEnable,
 ];
 
 /**
@@ -82,8 +87,15 @@ export const BOOLEAN_WORDS = {
  * mounts on theirs: by an annotation they write, or by the host directory their volumes come from (the
  * hostPath minus the container path it is mounted at). The first entry that matches names the injector.
  */
-export const OTHER_INJECTORS: ReadonlyArray<{ name: string; annotation?: string; roots?: readonly string[] }> = [
-  { name: 'Aliyun lxcfs-admission-webhook', annotation: 'lxcfs-admission-webhook.aliyun.com/status' },
+export const OTHER_INJECTORS: ReadonlyArray<{
+  name: string;
+  annotation?: string;
+  roots?: readonly string[];
+}> = [
+  {
+    name: 'Aliyun lxcfs-admission-webhook',
+    annotation: 'lxcfs-admission-webhook.aliyun.com/status',
+  },
   { name: 'kubeservice-stack/lxcfs-webhook', roots: ['/var/lib/lxc/lxcfs'] },
   { name: 'cndoit18/lxcfs-on-kubernetes', roots: ['/var/lib/lxcfs-on-k8s/lxcfs'] },
   // Our default root without our volume shape (no `type: File`): the Aliyun injector and its many copies.
@@ -98,7 +110,13 @@ export const OTHER_INJECTORS: ReadonlyArray<{ name: string; annotation?: string;
  * sees the VM's process, not the container's cgroup) or is refused. A trailing `*` matches a prefix.
  * Pods of these classes are skipped with `skipped.reason: sandboxed-runtime` in the status.
  */
-export const DEFAULT_SANDBOX_RUNTIME_CLASSES: readonly string[] = ['gvisor', 'runsc', 'kata', 'kata-*', 'sysbox-runc'];
+export const DEFAULT_SANDBOX_RUNTIME_CLASSES: readonly string[] = [
+  'gvisor',
+  'runsc',
+  'kata',
+  'kata-*',
+  'sysbox-runc',
+];
 
 /**
  * Pods with `hostUsers: false` (their own user namespace; GA in Kubernetes 1.36) are skipped. The kubelet
@@ -120,7 +138,7 @@ export const USER_NAMESPACE_SKIP =
  * when one has none) and the pod's uptime, not its own limits. Still closer than the node's /proc.
  */
 export const SHARED_PID_NAMESPACE_WARNING =
-  'shareProcessNamespace: every container sees the pod\'s totals in lxcfs (pid 1 is pause), not its own limits';
+  "shareProcessNamespace: every container sees the pod's totals in lxcfs (pid 1 is pause), not its own limits";
 
 /** Kubelet marks mirror pods of static pods with this annotation; they must never be mutated. */
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
@@ -153,7 +171,12 @@ export const INSTALL = {
   service: 'lxcfs-webhook',
   tlsSecret: 'lxcfs-webhook-tls',
   webhookConfiguration: 'lxcfs-webhook',
-  webhooks: ['namespaces.lxcfs-webhook.io', 'pods.lxcfs-webhook.io', 'required.lxcfs-webhook.io', 'mount-lxcfs.lxcfs-webhook.io'],
+  webhooks: [
+    'namespaces.lxcfs-webhook.io',
+    'pods.lxcfs-webhook.io',
+    'required.lxcfs-webhook.io',
+    'mount-lxcfs.lxcfs-webhook.io',
+  ],
   /** The kustomize component that turns on the MOUNT_LXCFS_LABEL entry (deploy/components/). */
   mountLxcfsComponent: 'deploy/components/mount-lxcfs-label',
 } as const;
@@ -318,7 +341,9 @@ export const DEFAULT_LXCFS_BIN = 'lxcfs';
 export const DEFAULT_LXCFS_ARGS: readonly string[] = ['--enable-cfs', '-l'];
 export const DEFAULT_PROC = '/proc';
 /** The native remount helper, built by `npm run build` into native/build of this package. */
-export const DEFAULT_REMOUNT_HELPER = fileURLToPath(new URL('../../../native/build/lxcfs-remount', import.meta.url));
+export const DEFAULT_REMOUNT_HELPER = fileURLToPath(
+  new URL('../../../native/build/lxcfs-remount', import.meta.url),
+);
 /** Mount options of the anchor tmpfs: it holds only directories, binds and the agent's small state file. */
 export const ANCHOR_TMPFS_OPTIONS = 'mode=0755,size=8m';
 /** The agent's memory of injected targets, kept on the anchor so it outlives the agent process. */
@@ -375,7 +400,11 @@ export const HELP_WIDTH = 100;
  */
 export const NAMESPACE_LABEL_REQUIRED = 'required';
 /** Namespaces no webhook entry ever selects, so a dead webhook can never block the control plane or its own recovery. */
-export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+export const SYSTEM_NAMESPACES: readonly string[] = [
+  'kube-system',
+  'kube-public',
+  'kube-node-lease',
+];
 /** Pod Security levels that reject hostPath volumes: namespaces enforcing them are never selected. */
 export const POD_SECURITY_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
 export const HOSTPATH_REJECTING_LEVELS: readonly string[] = ['baseline', 'restricted'];

@@ -1,11 +1,22 @@
 // The one mutation function. The webhook, the `inject` CLI and the golden tests all call `mutatePod`,
 // so a pod is injected the same way whichever door it comes through.
 import { clip } from '../bounded.js';
-import { ANNOTATIONS, SHARED_PID_NAMESPACE_WARNING, TOTAL_ANNOTATIONS_MAX_BYTES, WARNING_MAX_CHARS } from '../config/defaults.js';
+import {
+  ANNOTATIONS,
+  SHARED_PID_NAMESPACE_WARNING,
+  TOTAL_ANNOTATIONS_MAX_BYTES,
+  WARNING_MAX_CHARS,
+} from '../config/defaults.js';
 import { describeForeign, recogniseForeign } from './foreign.js';
 import { decidePod, type PodDecision, type PodSkipReason } from './options.js';
 import { annotationPatch, buildPatch, type JsonPatchOperation } from './patch.js';
-import { planEphemeralUpdate, planPodCreate, unknownExcludedNames, type FileSkipReason, type InjectionPlan } from './plan.js';
+import {
+  planEphemeralUpdate,
+  planPodCreate,
+  unknownExcludedNames,
+  type FileSkipReason,
+  type InjectionPlan,
+} from './plan.js';
 import { stringMap, type Pod } from './pod.js';
 import type { InjectionSettings } from './settings.js';
 import { annotationRoom, PodSizeCheck } from './size.js';
@@ -41,7 +52,12 @@ export interface MutationResult {
  * Pod skips written to the status annotation, because the owner cannot tell them from a webhook that
  * was never called. Opt-outs, mirror, Windows and hostPID pods stay untouched: nothing is written.
  */
-const RECORDED_POD_SKIPS: ReadonlySet<PodSkipReason> = new Set(['invalid-annotation', 'other-injector', 'sandboxed-runtime', 'user-namespace']);
+const RECORDED_POD_SKIPS: ReadonlySet<PodSkipReason> = new Set([
+  'invalid-annotation',
+  'other-injector',
+  'sandboxed-runtime',
+  'user-namespace',
+]);
 
 /** Skips that the user asked for: recorded in the status, not worth a warning. */
 const REQUESTED_SKIPS: ReadonlySet<FileSkipReason> = new Set(['excluded', 'init-container']);
@@ -51,14 +67,17 @@ function warning(text: string): string {
 }
 
 const SKIP_EXPLANATIONS: Record<FileSkipReason, string> = {
-  'excluded': 'excluded by annotation',
+  excluded: 'excluded by annotation',
   'init-container': 'init container',
   'mount-path-conflict': 'already mounts something there',
   'volume-name-conflict': 'pod has another volume of the same name',
   'no-volume': 'pod has no lxcfs volume to reuse',
 };
 
-function describePlan(plan: InjectionPlan): { warnings: string[]; fileSkips: MutationOutcome['fileSkips'] } {
+function describePlan(plan: InjectionPlan): {
+  warnings: string[];
+  fileSkips: MutationOutcome['fileSkips'];
+} {
   const warnings: string[] = [];
   const fileSkips: MutationOutcome['fileSkips'] = {};
   for (const container of plan.containers) {
@@ -70,7 +89,11 @@ function describePlan(plan: InjectionPlan): { warnings: string[]; fileSkips: Mut
     for (const [reason, files] of byReason) {
       if (REQUESTED_SKIPS.has(reason)) continue;
       // Reason first: a long file list is what gets cut at the length limit.
-      warnings.push(warning(`container "${container.name}": ${SKIP_EXPLANATIONS[reason]}; not mounted: ${files.join(', ')}`));
+      warnings.push(
+        warning(
+          `container "${container.name}": ${SKIP_EXPLANATIONS[reason]}; not mounted: ${files.join(', ')}`,
+        ),
+      );
     }
   }
   return { warnings, fileSkips };
@@ -91,29 +114,57 @@ function podDecision(pod: Pod, settings: InjectionSettings): PodDecision {
 }
 
 /**
- * Our status annotation as a patch, in the form the pod's other annotations and its size leave room
- * for (see fitStatus and PodSizeCheck); a warning says when it was shortened or left out.
+ * Our status annotation as a patch for `size.pod` beside `otherOps`, in the form the pod's other
+ * annotations and its size leave room for (see fitStatus and PodSizeCheck); a warning says when it was
+ * shortened or left out.
  */
-function statusPatch(pod: Pod, status: InjectionStatus, size: PodSizeCheck, otherOps: JsonPatchOperation[], warnings: string[]): JsonPatchOperation[] {
-  const fit = fitStatus(status, annotationRoom(stringMap(pod.metadata?.annotations), ANNOTATIONS.status));
+function statusPatch(
+  size: PodSizeCheck,
+  status: InjectionStatus,
+  otherOps: JsonPatchOperation[],
+  warnings: string[],
+): JsonPatchOperation[] {
+  const { pod } = size;
+  const fit = fitStatus(
+    status,
+    annotationRoom(stringMap(pod.metadata?.annotations), ANNOTATIONS.status),
+  );
   if (fit.form === 'none') {
-    warnings.push(warning(`status annotation ${ANNOTATIONS.status} left out: the pod's annotations leave no room under ${ANNOTATIONS_LIMIT_KIB} KiB`));
+    warnings.push(
+      warning(
+        `status annotation ${ANNOTATIONS.status} left out: the pod's annotations leave no room under ${ANNOTATIONS_LIMIT_KIB} KiB`,
+      ),
+    );
     return [];
   }
   if (fit.form === 'short') {
-    warnings.push(warning(`status annotation ${ANNOTATIONS.status} shortened to counts: the full one (${kib(fit.fullBytes)} KiB) would not fit in ${Math.floor(fit.allowedBytes / 1024)} KiB`));
+    warnings.push(
+      warning(
+        `status annotation ${ANNOTATIONS.status} shortened to counts: the full one (${kib(fit.fullBytes)} KiB) would not fit in ${Math.floor(fit.allowedBytes / 1024)} KiB`,
+      ),
+    );
   }
   const ops = annotationPatch(pod, ANNOTATIONS.status, fit.value);
   if (size.fits([...otherOps, ...ops])) return ops;
-  warnings.push(warning(`status annotation ${ANNOTATIONS.status} left out: the pod is near the size the API server can store`));
+  warnings.push(
+    warning(
+      `status annotation ${ANNOTATIONS.status} left out: the pod is near the size the API server can store`,
+    ),
+  );
   return [];
 }
 
 const ANNOTATIONS_LIMIT_KIB = TOTAL_ANNOTATIONS_MAX_BYTES / 1024;
 const kib = (bytes: number): number => Math.ceil(bytes / 1024);
 
-const skippedOutcome = (reason: PodSkipReason): MutationOutcome =>
-  ({ result: 'skipped', podSkipReason: reason, mountsAdded: 0, filesAdded: 0, containersChanged: 0, fileSkips: {} });
+const skippedOutcome = (reason: PodSkipReason): MutationOutcome => ({
+  result: 'skipped',
+  podSkipReason: reason,
+  mountsAdded: 0,
+  filesAdded: 0,
+  containersChanged: 0,
+  fileSkips: {},
+});
 
 export function mutatePod(request: MutationRequest): MutationResult {
   const { pod, settings, ephemeralUpdateOf } = request;
@@ -124,15 +175,18 @@ export function mutatePod(request: MutationRequest): MutationResult {
     const warnings = (decision.problems ?? []).map((problem) => warning(problem));
     const recorded = ephemeralUpdateOf === undefined && RECORDED_POD_SKIPS.has(decision.reason);
     return {
-      patch: recorded ? statusPatch(pod, skippedStatus(decision.reason, decision.message), size, [], warnings) : [],
+      patch: recorded
+        ? statusPatch(size, skippedStatus(decision.reason, decision.message), [], warnings)
+        : [],
       warnings,
       outcome: skippedOutcome(decision.reason),
     };
   }
 
-  const plan = ephemeralUpdateOf === undefined
-    ? planPodCreate(pod, settings.lxcfsRoot, decision.options)
-    : planEphemeralUpdate(pod, ephemeralUpdateOf, settings.lxcfsRoot, decision.options);
+  const plan =
+    ephemeralUpdateOf === undefined
+      ? planPodCreate(pod, settings.lxcfsRoot, decision.options)
+      : planEphemeralUpdate(pod, ephemeralUpdateOf, settings.lxcfsRoot, decision.options);
   const mountOps = buildPatch(pod, plan);
   const changed = plan.containers.filter((c) => c.add.length > 0);
   if (!size.fits(mountOps)) {
@@ -144,21 +198,35 @@ export function mutatePod(request: MutationRequest): MutationResult {
   const { warnings, fileSkips } = describePlan(plan);
   // The ephemeralcontainers subresource drops every change but the new containers, so the status
   // annotation is only written at creation.
-  const patch = ephemeralUpdateOf === undefined && plan.containers.length > 0
-    ? [...mountOps, ...statusPatch(pod, statusOf(plan.containers), size, mountOps, warnings)]
-    : mountOps;
+  const patch =
+    ephemeralUpdateOf === undefined && plan.containers.length > 0
+      ? [...mountOps, ...statusPatch(size, statusOf(plan.containers), mountOps, warnings)]
+      : mountOps;
 
-  if (pod.spec?.shareProcessNamespace === true && plan.containers.some((c) => c.injected.length > 0)) {
+  if (
+    pod.spec?.shareProcessNamespace === true &&
+    plan.containers.some((c) => c.injected.length > 0)
+  ) {
     warnings.push(warning(SHARED_PID_NAMESPACE_WARNING));
   }
   for (const name of unknownExcludedNames(pod, decision.options)) {
-    warnings.push(warning(`annotation ${ANNOTATIONS.excludeContainers} names "${name}", which the pod does not have`));
+    warnings.push(
+      warning(
+        `annotation ${ANNOTATIONS.excludeContainers} names "${name}", which the pod does not have`,
+      ),
+    );
   }
   const mountsAdded = changed.reduce((sum, c) => sum + c.add.length, 0);
   const filesAdded = new Set(changed.flatMap((c) => c.add.map((m) => m.mountPath))).size;
   return {
     patch,
     warnings,
-    outcome: { result: mountsAdded > 0 ? 'injected' : 'unchanged', mountsAdded, filesAdded, containersChanged: changed.length, fileSkips },
+    outcome: {
+      result: mountsAdded > 0 ? 'injected' : 'unchanged',
+      mountsAdded,
+      filesAdded,
+      containersChanged: changed.length,
+      fileSkips,
+    },
   };
 }

@@ -2,8 +2,23 @@
 // planner uses. Pure. A value we cannot understand never guesses: the pod is left unchanged and one
 // warning per bad annotation names the annotation, the value and what is expected (E_ANNOTATION).
 import { clip } from '../bounded.js';
-import { ANNOTATIONS, BOOLEAN_WORDS, MIRROR_POD_ANNOTATION, OPT_OUT_ANNOTATIONS, POD_LABEL, POD_LABEL_DISABLED, USER_NAMESPACE_SKIP, type LxcfsFile } from '../config/defaults.js';
-import { describeAllowed, isSandboxRuntime, resolveFile, splitList, type InjectionSettings } from './settings.js';
+import {
+  ANNOTATIONS,
+  BOOLEAN_WORDS,
+  MIRROR_POD_ANNOTATION,
+  OPT_OUT_ANNOTATIONS,
+  POD_LABEL,
+  POD_LABEL_DISABLED,
+  USER_NAMESPACE_SKIP,
+  type LxcfsFile,
+} from '../config/defaults.js';
+import {
+  describeAllowed,
+  isSandboxRuntime,
+  resolveFile,
+  splitList,
+  type InjectionSettings,
+} from './settings.js';
 import { stringMap, type Pod } from './pod.js';
 
 export interface PodOptions {
@@ -41,7 +56,10 @@ function expected(key: string, value: string, what: string): string {
 const BOOLEAN_EXPECTED = `${BOOLEAN_WORDS.true.join(', ')} or ${BOOLEAN_WORDS.false.join(', ')} (any case)`;
 
 /** One boolean annotation: its value, undefined when absent, or the problem with it. */
-function readBoolean(annotations: Record<string, string>, key: string): boolean | undefined | { problem: string } {
+function readBoolean(
+  annotations: Record<string, string>,
+  key: string,
+): boolean | undefined | { problem: string } {
   const raw = annotations[key];
   if (raw === undefined) return undefined;
   const value = raw.trim().toLowerCase();
@@ -57,28 +75,50 @@ export function decidePod(pod: Pod, settings: InjectionSettings): PodDecision {
   const spec = pod.spec ?? {};
 
   if (annotations[MIRROR_POD_ANNOTATION] !== undefined) {
-    return { inject: false, reason: 'mirror-pod', message: 'mirror pod of a static pod; left unchanged' };
+    return {
+      inject: false,
+      reason: 'mirror-pod',
+      message: 'mirror pod of a static pod; left unchanged',
+    };
   }
   if (spec.os?.name === 'windows' || spec.nodeSelector?.['kubernetes.io/os'] === 'windows') {
-    return { inject: false, reason: 'windows', message: 'Windows pod; lxcfs serves Linux nodes only' };
+    return {
+      inject: false,
+      reason: 'windows',
+      message: 'Windows pod; lxcfs serves Linux nodes only',
+    };
   }
   if (spec.hostPID === true) {
-    return { inject: false, reason: 'host-pid', message: 'hostPID pod; lxcfs would show it the node anyway' };
+    return {
+      inject: false,
+      reason: 'host-pid',
+      message: 'hostPID pod; lxcfs would show it the node anyway',
+    };
   }
   if (labels[POD_LABEL] === POD_LABEL_DISABLED) {
-    return { inject: false, reason: 'opted-out', message: `label ${POD_LABEL}=${POD_LABEL_DISABLED}` };
+    return {
+      inject: false,
+      reason: 'opted-out',
+      message: `label ${POD_LABEL}=${POD_LABEL_DISABLED}`,
+    };
   }
   // Every annotation is read before deciding, so each bad one is reported, not only the first. An
   // opt-out wins over any problem: its owner asked for the pod to be left alone, and it is.
   const problems: string[] = [];
   for (const key of OPT_OUT_ANNOTATIONS) {
     const value = readBoolean(annotations, key);
-    if (value === false) return { inject: false, reason: 'opted-out', message: `annotation ${key}: "${clip(annotations[key]!)}"` };
+    if (value === false)
+      return {
+        inject: false,
+        reason: 'opted-out',
+        message: `annotation ${key}: "${clip(annotations[key]!)}"`,
+      };
     if (typeof value === 'object') problems.push(value.problem);
   }
   if (isSandboxRuntime(spec.runtimeClassName, settings.sandboxRuntimeClasses)) {
     return {
-      inject: false, reason: 'sandboxed-runtime',
+      inject: false,
+      reason: 'sandboxed-runtime',
       message: `runtimeClassName ${String(spec.runtimeClassName)} gives the pod its own kernel or /proc; lxcfs is not used there`,
     };
   }
@@ -90,14 +130,20 @@ export function decidePod(pod: Pod, settings: InjectionSettings): PodDecision {
   const options = readOptions(annotations, settings, problems);
   if (problems.length > 0) {
     return {
-      inject: false, reason: 'invalid-annotation',
-      message: `${problems.join('; ')}; nothing mounted`, problems: problems.map((p) => `${p}; nothing mounted`),
+      inject: false,
+      reason: 'invalid-annotation',
+      message: `${problems.join('; ')}; nothing mounted`,
+      problems: problems.map((p) => `${p}; nothing mounted`),
     };
   }
   return { inject: true, options };
 }
 
-function readOptions(annotations: Record<string, string>, settings: InjectionSettings, problems: string[]): PodOptions {
+function readOptions(
+  annotations: Record<string, string>,
+  settings: InjectionSettings,
+  problems: string[],
+): PodOptions {
   const init = readBoolean(annotations, ANNOTATIONS.includeInitContainers);
   if (typeof init === 'object') problems.push(init.problem);
   const files = readFiles(annotations[ANNOTATIONS.files], settings.files);
@@ -110,12 +156,19 @@ function readOptions(annotations: Record<string, string>, settings: InjectionSet
 }
 
 /** The annotation can only narrow the operator's file set, never widen it. A string is the problem with it. */
-function readFiles(value: string | undefined, configured: readonly LxcfsFile[]): readonly LxcfsFile[] | string {
+function readFiles(
+  value: string | undefined,
+  configured: readonly LxcfsFile[],
+): readonly LxcfsFile[] | string {
   if (value === undefined) return configured;
   const names = splitList(value);
   const chosen = names.map((name) => resolveFile(name, configured));
   if (names.length === 0 || chosen.includes(undefined)) {
-    return expected(ANNOTATIONS.files, value, `a comma-separated subset of ${describeAllowed(configured)}`);
+    return expected(
+      ANNOTATIONS.files,
+      value,
+      `a comma-separated subset of ${describeAllowed(configured)}`,
+    );
   }
   return configured.filter((file) => chosen.includes(file));
 }

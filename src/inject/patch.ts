@@ -6,15 +6,19 @@ import { isObject, type Pod } from './pod.js';
 import type { InjectionPlan } from './plan.js';
 
 export type JsonPatchOperation =
-  | { op: 'add'; path: string; value: unknown }
-  | { op: 'replace'; path: string; value: unknown };
+  { op: 'add'; path: string; value: unknown } | { op: 'replace'; path: string; value: unknown };
 
 /** RFC 6901: `~` becomes `~0` first, then `/` becomes `~1`. */
 export function escapePointerToken(token: string): string {
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
-function appendAll(ops: JsonPatchOperation[], path: string, current: unknown, items: unknown[]): void {
+function appendAll(
+  ops: JsonPatchOperation[],
+  path: string,
+  current: unknown,
+  items: unknown[],
+): void {
   if (items.length === 0) return;
   if (Array.isArray(current)) {
     for (const value of items) ops.push({ op: 'add', path: `${path}/-`, value });
@@ -26,8 +30,10 @@ function appendAll(ops: JsonPatchOperation[], path: string, current: unknown, it
 /** The operation that sets annotation `key` to `value`; none when it already has that value. */
 export function annotationPatch(pod: Pod, key: string, value: string): JsonPatchOperation[] {
   const metadata = pod.metadata;
-  if (!isObject(metadata)) return [{ op: 'add', path: '/metadata', value: { annotations: { [key]: value } } }];
-  if (!isObject(metadata.annotations)) return [{ op: 'add', path: '/metadata/annotations', value: { [key]: value } }];
+  if (!isObject(metadata))
+    return [{ op: 'add', path: '/metadata', value: { annotations: { [key]: value } } }];
+  if (!isObject(metadata.annotations))
+    return [{ op: 'add', path: '/metadata/annotations', value: { [key]: value } }];
   if (metadata.annotations[key] === value) return [];
   const op = key in metadata.annotations ? 'replace' : 'add';
   return [{ op, path: `/metadata/annotations/${escapePointerToken(key)}`, value }];
@@ -41,7 +47,12 @@ export function buildPatch(pod: Pod, plan: InjectionPlan): JsonPatchOperation[] 
     const list: unknown = pod.spec?.[container.list];
     const entry: unknown = Array.isArray(list) ? list[container.index] : undefined;
     const current = isObject(entry) ? entry.volumeMounts : undefined;
-    appendAll(ops, `/spec/${container.list}/${container.index}/volumeMounts`, current, container.add);
+    appendAll(
+      ops,
+      `/spec/${container.list}/${container.index}/volumeMounts`,
+      current,
+      container.add,
+    );
   }
   return ops;
 }

@@ -5,16 +5,31 @@
 // (idempotent), and a partially injected pod only gets what is missing.
 import type { LxcfsFile } from '../config/defaults.js';
 import type { PodOptions } from './options.js';
-import { indexedListOf, listOf, type Container, type ContainerList, type Pod, type Volume, type VolumeMount } from './pod.js';
-import { isLxcfsVolume, lxcfsMount, lxcfsVolume, normalisedMountPath, conflictsWithFile, volumeName } from './volumes.js';
+import {
+  indexedListOf,
+  listOf,
+  type Container,
+  type ContainerList,
+  type Pod,
+  type Volume,
+  type VolumeMount,
+} from './pod.js';
+import {
+  isLxcfsVolume,
+  lxcfsMount,
+  lxcfsVolume,
+  normalisedMountPath,
+  conflictsWithFile,
+  volumeName,
+} from './volumes.js';
 
 /** Why one file is not mounted in one container. Stable strings: metric labels and status values. */
 export type FileSkipReason =
-  | 'excluded'               // named in the exclude-containers annotation
-  | 'init-container'         // init containers need include-init-containers: "true"
-  | 'mount-path-conflict'    // the container already mounts something at the target, above or below it
-  | 'volume-name-conflict'   // the pod has a different volume under our volume name
-  | 'no-volume';             // ephemeral container, but the pod has no lxcfs volume to reuse
+  | 'excluded' // named in the exclude-containers annotation
+  | 'init-container' // init containers need include-init-containers: "true"
+  | 'mount-path-conflict' // the container already mounts something at the target, above or below it
+  | 'volume-name-conflict' // the pod has a different volume under our volume name
+  | 'no-volume'; // ephemeral container, but the pod has no lxcfs volume to reuse
 
 export interface ContainerPlan {
   list: ContainerList;
@@ -35,28 +50,56 @@ export interface InjectionPlan {
 
 type VolumeState = 'present' | 'absent' | 'conflict';
 
-function volumeStates(pod: Pod, lxcfsRoot: string, files: readonly LxcfsFile[]): Map<LxcfsFile, VolumeState> {
+function volumeStates(
+  pod: Pod,
+  lxcfsRoot: string,
+  files: readonly LxcfsFile[],
+): Map<LxcfsFile, VolumeState> {
   const volumes = listOf<Volume>(pod.spec?.volumes);
-  return new Map(files.map((file) => {
-    const existing = volumes.find((v) => v.name === volumeName(file));
-    const state: VolumeState = existing === undefined ? 'absent'
-      : isLxcfsVolume(existing, lxcfsRoot, file) ? 'present' : 'conflict';
-    return [file, state];
-  }));
+  return new Map(
+    files.map((file) => {
+      const existing = volumes.find((v) => v.name === volumeName(file));
+      const state: VolumeState =
+        existing === undefined
+          ? 'absent'
+          : isLxcfsVolume(existing, lxcfsRoot, file)
+            ? 'present'
+            : 'conflict';
+      return [file, state];
+    }),
+  );
+}
+
+/** Where a container sits in the pod's spec. */
+interface ContainerSlot {
+  container: Container;
+  list: ContainerList;
+  index: number;
+}
+
+/** What every container of one pod is planned against: the files asked for and the pod's volumes. */
+interface PodFiles {
+  files: readonly LxcfsFile[];
+  volumes: Map<LxcfsFile, VolumeState>;
 }
 
 function planContainer(
-  container: Container,
-  list: ContainerList,
-  index: number,
-  files: readonly LxcfsFile[],
-  volumes: Map<LxcfsFile, VolumeState>,
+  { container, list, index }: ContainerSlot,
+  { files, volumes }: PodFiles,
   containerSkip: FileSkipReason | undefined,
 ): ContainerPlan {
   const plan: ContainerPlan = {
-    list, index, name: container.name ?? `${list}[${index}]`, add: [], injected: [], skipped: new Map(),
+    list,
+    index,
+    name: container.name ?? `${list}[${index}]`,
+    add: [],
+    injected: [],
+    skipped: new Map(),
   };
-  const mounts = listOf<VolumeMount>(container.volumeMounts).map((m) => ({ name: m.name, path: normalisedMountPath(m.mountPath) }));
+  const mounts = listOf<VolumeMount>(container.volumeMounts).map((m) => ({
+    name: m.name,
+    path: normalisedMountPath(m.mountPath),
+  }));
   for (const file of files) {
     if (containerSkip) {
       plan.skipped.set(file, containerSkip);
@@ -81,7 +124,12 @@ function planContainer(
   return plan;
 }
 
-function volumesToAdd(containers: ContainerPlan[], volumes: Map<LxcfsFile, VolumeState>, lxcfsRoot: string, files: readonly LxcfsFile[]): Volume[] {
+function volumesToAdd(
+  containers: ContainerPlan[],
+  volumes: Map<LxcfsFile, VolumeState>,
+  lxcfsRoot: string,
+  files: readonly LxcfsFile[],
+): Volume[] {
   const mounted = new Set(containers.flatMap((c) => c.add.map((m) => m.name)));
   return files
     .filter((file) => volumes.get(file) === 'absent' && mounted.has(volumeName(file)))
@@ -94,15 +142,19 @@ function volumesToAdd(containers: ContainerPlan[], volumes: Map<LxcfsFile, Volum
  */
 export function planPodCreate(pod: Pod, lxcfsRoot: string, options: PodOptions): InjectionPlan {
   const volumes = volumeStates(pod, lxcfsRoot, options.files);
-  const excluded = (c: Container) => (c.name !== undefined && options.excludedContainers.has(c.name) ? 'excluded' : undefined);
+  const podFiles = { files: options.files, volumes };
+  const excluded = (c: Container) =>
+    c.name !== undefined && options.excludedContainers.has(c.name) ? 'excluded' : undefined;
   const containers = [
     ...indexedListOf<Container>(pod.spec?.initContainers).map(({ item: c, index: i }) => {
       const sidecar = c.restartPolicy === 'Always';
-      const skip = excluded(c) ?? (sidecar || options.includeInitContainers ? undefined : 'init-container');
-      return planContainer(c, 'initContainers', i, options.files, volumes, skip);
+      const skip =
+        excluded(c) ?? (sidecar || options.includeInitContainers ? undefined : 'init-container');
+      return planContainer({ container: c, list: 'initContainers', index: i }, podFiles, skip);
     }),
     ...indexedListOf<Container>(pod.spec?.containers).map(({ item: c, index: i }) =>
-      planContainer(c, 'containers', i, options.files, volumes, excluded(c))),
+      planContainer({ container: c, list: 'containers', index: i }, podFiles, excluded(c)),
+    ),
   ];
   return { addVolumes: volumesToAdd(containers, volumes, lxcfsRoot, options.files), containers };
 }
@@ -112,19 +164,32 @@ export function planPodCreate(pod: Pod, lxcfsRoot: string, options: PodOptions):
  * not in `oldPod` get mounts, and only from lxcfs volumes the pod already has, because that
  * subresource may change nothing but the new containers.
  */
-export function planEphemeralUpdate(pod: Pod, oldPod: Pod, lxcfsRoot: string, options: PodOptions): InjectionPlan {
+export function planEphemeralUpdate(
+  pod: Pod,
+  oldPod: Pod,
+  lxcfsRoot: string,
+  options: PodOptions,
+): InjectionPlan {
   const volumes = volumeStates(pod, lxcfsRoot, options.files);
   const existing = new Set(listOf<Container>(oldPod.spec?.ephemeralContainers).map((c) => c.name));
   const containers = indexedListOf<Container>(pod.spec?.ephemeralContainers)
     .filter(({ item: c }) => !existing.has(c.name))
-    .map(({ item: c, index: i }) => planContainer(c, 'ephemeralContainers', i, options.files, volumes,
-      c.name !== undefined && options.excludedContainers.has(c.name) ? 'excluded' : undefined));
+    .map(({ item: c, index: i }) =>
+      planContainer(
+        { container: c, list: 'ephemeralContainers', index: i },
+        { files: options.files, volumes },
+        c.name !== undefined && options.excludedContainers.has(c.name) ? 'excluded' : undefined,
+      ),
+    );
   return { addVolumes: [], containers };
 }
 
 /** Containers named in exclude-containers that the pod does not have: most likely a typo. */
 export function unknownExcludedNames(pod: Pod, options: PodOptions): string[] {
-  const names = new Set((['containers', 'initContainers', 'ephemeralContainers'] as const)
-    .flatMap((list) => listOf<Container>(pod.spec?.[list]).map((c) => c.name)));
+  const names = new Set(
+    (['containers', 'initContainers', 'ephemeralContainers'] as const).flatMap((list) =>
+      listOf<Container>(pod.spec?.[list]).map((c) => c.name),
+    ),
+  );
   return [...options.excludedContainers].filter((name) => !names.has(name));
 }

@@ -65,7 +65,9 @@ export function listOf<T>(value: unknown): T[] {
 /** The object entries of a list with their index in the original array, for patch paths. */
 export function indexedListOf<T>(value: unknown): Array<{ item: T; index: number }> {
   if (!Array.isArray(value)) return [];
-  return value.flatMap((item: unknown, index) => (isObject(item) ? [{ item: item as T, index }] : []));
+  return value.flatMap((item: unknown, index) =>
+    isObject(item) ? [{ item: item as T, index }] : [],
+  );
 }
 
 /**
@@ -74,5 +76,9 @@ export function indexedListOf<T>(value: unknown): Array<{ item: T; index: number
  */
 export function stringMap(value: unknown): Record<string, string> {
   if (!isObject(value)) return {};
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, String(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => [k, String(v)]),
+  );
 }

@@ -1,7 +1,13 @@
 // What the operator configures for injection (flags of `serve`, `inject`, `docker-args`), validated
 // once at start-up so that a bad value stops the process with a message instead of breaking pods.
 import { posix } from 'node:path';
-import { ALLOWED_FILES, DEFAULT_FILES, DEFAULT_LXCFS_ROOT, DEFAULT_SANDBOX_RUNTIME_CLASSES, type LxcfsFile } from '../config/defaults.js';
+import {
+  ALLOWED_FILES,
+  DEFAULT_FILES,
+  DEFAULT_LXCFS_ROOT,
+  DEFAULT_SANDBOX_RUNTIME_CLASSES,
+  type LxcfsFile,
+} from '../config/defaults.js';
 import { InvalidValue } from '../errors.js';
 
 export interface InjectionSettings {
@@ -14,7 +20,9 @@ export interface InjectionSettings {
 }
 
 export const defaultSettings: InjectionSettings = {
-  lxcfsRoot: DEFAULT_LXCFS_ROOT, files: DEFAULT_FILES, sandboxRuntimeClasses: DEFAULT_SANDBOX_RUNTIME_CLASSES,
+  lxcfsRoot: DEFAULT_LXCFS_ROOT,
+  files: DEFAULT_FILES,
+  sandboxRuntimeClasses: DEFAULT_SANDBOX_RUNTIME_CLASSES,
 };
 
 /** `meminfo` for `/proc/meminfo`, `online` for `/sys/devices/system/cpu/online`. */
@@ -38,14 +46,27 @@ export function describeAllowed(candidates: readonly LxcfsFile[]): string {
 
 /** Splits a comma-separated list, dropping blanks and repeats. */
 export function splitList(value: string): string[] {
-  return [...new Set(value.split(',').map((s) => s.trim()).filter((s) => s !== ''))];
+  return [
+    ...new Set(
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    ),
+  ];
 }
 
-export function parseSettings(input: { lxcfsRoot?: string; files?: string; sandboxRuntimeClasses?: string }): InjectionSettings {
+export function parseSettings(input: {
+  lxcfsRoot?: string;
+  files?: string;
+  sandboxRuntimeClasses?: string;
+}): InjectionSettings {
   const lxcfsRoot = parseLxcfsRoot(input.lxcfsRoot ?? DEFAULT_LXCFS_ROOT);
   const files = input.files === undefined ? DEFAULT_FILES : parseFileList(input.files);
-  const sandboxRuntimeClasses = input.sandboxRuntimeClasses === undefined
-    ? DEFAULT_SANDBOX_RUNTIME_CLASSES : parseRuntimeClassList(input.sandboxRuntimeClasses);
+  const sandboxRuntimeClasses =
+    input.sandboxRuntimeClasses === undefined
+      ? DEFAULT_SANDBOX_RUNTIME_CLASSES
+      : parseRuntimeClassList(input.sandboxRuntimeClasses);
   return { lxcfsRoot, files, sandboxRuntimeClasses };
 }
 
@@ -55,8 +76,11 @@ const RUNTIME_CLASS_PATTERN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$|^[a-z0-9][-a-z0-
 export function parseRuntimeClassList(value: string): string[] {
   const names = splitList(value);
   if (!names.every((name) => RUNTIME_CLASS_PATTERN.test(name) && name.length <= 253)) {
-    throw new InvalidValue('the list of sandbox RuntimeClasses', value,
-      'comma-separated RuntimeClass names (lower-case letters, digits, "-" and "."), each may end in * to match a prefix; "" for none');
+    throw new InvalidValue(
+      'the list of sandbox RuntimeClasses',
+      value,
+      'comma-separated RuntimeClass names (lower-case letters, digits, "-" and "."), each may end in * to match a prefix; "" for none',
+    );
   }
   return names;
 }
@@ -64,14 +88,20 @@ export function parseRuntimeClassList(value: string): string[] {
 /** True when `runtimeClassName` is one of `classes` (or starts with one ending in `*`). */
 export function isSandboxRuntime(runtimeClassName: unknown, classes: readonly string[]): boolean {
   if (typeof runtimeClassName !== 'string') return false;
-  return classes.some((c) => (c.endsWith('*') ? runtimeClassName.startsWith(c.slice(0, -1)) : runtimeClassName === c));
+  return classes.some((c) =>
+    c.endsWith('*') ? runtimeClassName.startsWith(c.slice(0, -1)) : runtimeClassName === c,
+  );
 }
 
 /** The lxcfs root, normalised (no trailing slash); throws InvalidValue for anything pods cannot mount from. */
 export function parseLxcfsRoot(value: string): string {
   const normalised = posix.normalize(value).replace(/(.)\/+$/, '$1');
   if (!posix.isAbsolute(value) || value.split('/').includes('..') || normalised === '/') {
-    throw new InvalidValue('the lxcfs root', value, `an absolute directory such as ${DEFAULT_LXCFS_ROOT}, not / and without ".."`);
+    throw new InvalidValue(
+      'the lxcfs root',
+      value,
+      `an absolute directory such as ${DEFAULT_LXCFS_ROOT}, not / and without ".."`,
+    );
   }
   return normalised;
 }

@@ -31,7 +31,7 @@ export function patchBytes(ops: readonly JsonPatchOperation[], stopAbove = Infin
  */
 export class PodSizeCheck {
   private measured: number | undefined;
-  constructor(private readonly pod: Pod) {}
+  constructor(readonly pod: Pod) {}
 
   /** The pod's JSON bytes, measured on first use. */
   get podBytes(): number {
@@ -49,7 +49,10 @@ export class PodSizeCheck {
  * Bytes the API server counts for `annotations` (ValidateAnnotationsSize: every key and value, in
  * bytes), leaving out `except`, the key we are about to write.
  */
-export function annotationBytes(annotations: Readonly<Record<string, string>>, except?: string): number {
+export function annotationBytes(
+  annotations: Readonly<Record<string, string>>,
+  except?: string,
+): number {
   let total = 0;
   for (const [key, value] of Object.entries(annotations)) {
     if (key !== except) total += Buffer.byteLength(key) + Buffer.byteLength(value);

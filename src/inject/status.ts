@@ -6,7 +6,11 @@
 // clipped, and fitStatus writes it whole, in a short form, or not at all, by the room the pod's other
 // annotations leave (TOTAL_ANNOTATIONS_MAX_BYTES, STATUS_MAX_BYTES in config/defaults.ts).
 import { clip } from '../bounded.js';
-import { STATUS_MAX_BYTES, TOTAL_ANNOTATIONS_MAX_BYTES, type LxcfsFile } from '../config/defaults.js';
+import {
+  STATUS_MAX_BYTES,
+  TOTAL_ANNOTATIONS_MAX_BYTES,
+  type LxcfsFile,
+} from '../config/defaults.js';
 import type { ContainerPlan, FileSkipReason } from './plan.js';
 
 export interface ContainerStatus {
@@ -49,7 +53,11 @@ const LIMIT_KIB = TOTAL_ANNOTATIONS_MAX_BYTES / 1024;
 /** The status without per-container detail or skip message: counts only, a few hundred bytes. */
 function shortStatus(status: InjectionStatus): InjectionStatus {
   if (status.skipped) {
-    return { containers: {}, skipped: { reason: status.skipped.reason, message: '' }, omitted: `message left out: the pod's annotations are near the ${LIMIT_KIB} KiB limit` };
+    return {
+      containers: {},
+      skipped: { reason: status.skipped.reason, message: '' },
+      omitted: `message left out: the pod's annotations are near the ${LIMIT_KIB} KiB limit`,
+    };
   }
   const containers = Object.values(status.containers);
   const withFiles = containers.filter((c) => c.injected.length > 0).length;
@@ -75,7 +83,8 @@ export function fitStatus(status: InjectionStatus, room: number): StatusFit {
   const allowedBytes = Math.min(room, STATUS_MAX_BYTES);
   if (fullBytes <= allowedBytes) return { form: 'full', value: full };
   const short = formatStatus(shortStatus(status));
-  if (Buffer.byteLength(short) <= room) return { form: 'short', value: short, fullBytes, allowedBytes };
+  if (Buffer.byteLength(short) <= room)
+    return { form: 'short', value: short, fullBytes, allowedBytes };
   return { form: 'none' };
 }
 
@@ -84,7 +93,8 @@ export function parseStatus(value: string | undefined): InjectionStatus | undefi
   if (value === undefined) return undefined;
   try {
     const parsed = JSON.parse(value) as unknown;
-    if (typeof parsed === 'object' && parsed !== null && 'containers' in parsed) return parsed as InjectionStatus;
+    if (typeof parsed === 'object' && parsed !== null && 'containers' in parsed)
+      return parsed as InjectionStatus;
   } catch {
     // Someone else's value under our key: treated as absent and overwritten.
   }

@@ -12,7 +12,8 @@ const hostPaths = new Map<string, Map<LxcfsFile, string>>();
 /** `/proc/meminfo` → `lxcfs-proc-meminfo`; `/sys/devices/system/cpu/online` → `lxcfs-sys-devices-system-cpu-online`. */
 export function volumeName(file: LxcfsFile): string {
   let name = volumeNames.get(file);
-  if (name === undefined) volumeNames.set(file, (name = VOLUME_PREFIX + file.slice(1).replaceAll('/', '-')));
+  if (name === undefined)
+    volumeNames.set(file, (name = VOLUME_PREFIX + file.slice(1).replaceAll('/', '-')));
   return name;
 }
 
@@ -35,10 +36,12 @@ export function lxcfsMount(file: LxcfsFile): VolumeMount {
 
 /** True when `volume` is exactly the one we would add, so reusing it mounts no other host path. */
 export function isLxcfsVolume(volume: Volume, lxcfsRoot: string, file: LxcfsFile): boolean {
-  return volume.name === volumeName(file)
-    && volume.hostPath?.path === hostPathOf(lxcfsRoot, file)
-    && volume.hostPath?.type === 'File'
-    && Object.keys(volume).every((key) => key === 'name' || key === 'hostPath');
+  return (
+    volume.name === volumeName(file) &&
+    volume.hostPath?.path === hostPathOf(lxcfsRoot, file) &&
+    volume.hostPath?.type === 'File' &&
+    Object.keys(volume).every((key) => key === 'name' || key === 'hostPath')
+  );
 }
 
 /** `/a/b`: segments of anything but `/`, none of them `.` or `..`; normalising it changes nothing. */

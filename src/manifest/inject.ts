@@ -25,7 +25,7 @@ export interface ObjectReport {
 const POD_SKIPS: Record<PodSkipReason, string> = {
   'opted-out': 'skipped: opted out',
   'invalid-annotation': 'skipped: an lxcfs annotation has a value it cannot use (see warning)',
-  'windows': 'skipped: Windows pod',
+  windows: 'skipped: Windows pod',
   'host-pid': 'skipped: hostPID pod',
   'mirror-pod': 'skipped: mirror pod',
   'other-injector': "skipped: it has another injector's lxcfs volumes (see warning)",
@@ -37,7 +37,10 @@ const POD_SKIPS: Record<PodSkipReason, string> = {
 /** Injects every pod in `file` in place (its documents are marked for rewriting) and reports on each object. */
 export function injectManifests(file: ManifestFile, settings: InjectionSettings): ObjectReport[] {
   return file.documents.flatMap((document) =>
-    within(`${file.name}, document ${document.number} (line ${document.line})`, () => injectDocument(document, settings)));
+    within(`${file.name}, document ${document.number} (line ${document.line})`, () =>
+      injectDocument(document, settings),
+    ),
+  );
 }
 
 /** Runs `fn`, prefixing the message of an error the user must fix with where it happened. */
@@ -60,7 +63,10 @@ function injectDocument(document: ManifestDocument, settings: InjectionSettings)
   }
   if (object === null || object === undefined) return []; // an empty document, e.g. after a trailing `---`
   if (!isObject(object)) {
-    throw new LxcfsWebhookError('E_MANIFEST', `is ${describeValue(object)}, not a Kubernetes object (a mapping with apiVersion and kind)`);
+    throw new LxcfsWebhookError(
+      'E_MANIFEST',
+      `is ${describeValue(object)}, not a Kubernetes object (a mapping with apiVersion and kind)`,
+    );
   }
   return findPods(object).map((found) => {
     const name = describeObject(found.ref);
@@ -69,8 +75,14 @@ function injectDocument(document: ManifestDocument, settings: InjectionSettings)
     within(name, () => applyPatch(document.doc, found.path, result.patch));
     if (result.patch.length > 0) document.rewrite = true;
     // The status annotation, as it is after the patch, lists what every container has.
-    const status = parseStatus(stringAt(document, [...found.path, 'metadata', 'annotations', ANNOTATIONS.status]));
-    return { object: name, summary: outcomeSummary(result.outcome, status), warnings: result.warnings };
+    const status = parseStatus(
+      stringAt(document, [...found.path, 'metadata', 'annotations', ANNOTATIONS.status]),
+    );
+    return {
+      object: name,
+      summary: outcomeSummary(result.outcome, status),
+      warnings: result.warnings,
+    };
   });
 }
 
@@ -80,7 +92,9 @@ function stringAt(document: ManifestDocument, path: PathTokens): string | undefi
 }
 
 function skipSummary(found: Exclude<FoundObject, { found: 'pod' }>): string {
-  return found.found === 'no-pod' ? `skipped: no pod template at ${describePath(found.path)}` : 'skipped: not a workload';
+  return found.found === 'no-pod'
+    ? `skipped: no pod template at ${describePath(found.path)}`
+    : 'skipped: not a workload';
 }
 
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
@@ -89,11 +103,16 @@ function outcomeSummary(outcome: MutationOutcome, status: InjectionStatus | unde
   if (outcome.podSkipReason !== undefined) return POD_SKIPS[outcome.podSkipReason];
   const skips = Object.entries(outcome.fileSkips);
   const total = skips.reduce((sum, [, count]) => sum + count, 0);
-  const reasons = skips.length === 1 ? skips[0]?.[0] : skips.map(([reason, count]) => `${reason} ${count}`).join(', ');
+  const reasons =
+    skips.length === 1
+      ? skips[0]?.[0]
+      : skips.map(([reason, count]) => `${reason} ${count}`).join(', ');
   const skipped = total === 0 ? '' : ` (${plural(total, 'mount')} skipped: ${reasons})`;
   if (outcome.result === 'injected') {
     return `injected ${plural(outcome.filesAdded, 'file')} into ${plural(outcome.containersChanged, 'container')}${skipped}`;
   }
-  const hasMounts = Object.values(status?.containers ?? {}).some((container) => container.injected.length > 0);
+  const hasMounts = Object.values(status?.containers ?? {}).some(
+    (container) => container.injected.length > 0,
+  );
   return `unchanged: ${hasMounts ? 'already injected' : 'nothing to add'}${skipped}`;
 }

@@ -1,14 +1,20 @@
 // Locations inside a manifest document, as the unescaped tokens of a JSON pointer (RFC 6901), and their
 // readable form for messages: `spec.template.spec.containers[0]`, `metadata.annotations["a.io/b"]`.
 
+import { LxcfsWebhookError } from '../errors.js';
+
 /** `['spec', 'containers', '0']` for `/spec/containers/0`. */
 export type PathTokens = readonly string[];
 
 /** RFC 6901: `~1` becomes `/` first, then `~0` becomes `~` (the reverse of escaping). */
 export function pointerTokens(pointer: string): string[] {
   if (pointer === '') return [];
-  if (!pointer.startsWith('/')) throw new Error(`JSON pointer "${pointer}" does not start with /`);
-  return pointer.slice(1).split('/').map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'));
+  if (!pointer.startsWith('/'))
+    throw new LxcfsWebhookError('E_INTERNAL', `JSON pointer "${pointer}" does not start with /`);
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'));
 }
 
 /** An array index token of RFC 6901: digits, no sign, no leading zeros. */

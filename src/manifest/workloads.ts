@@ -9,9 +9,9 @@ import { describePath, describeValue, type PathTokens } from './path.js';
 
 /** Keyed like kubectl names resource types: `Kind` in the core group, `Kind.group` otherwise. */
 const POD_LOCATIONS: Readonly<Record<string, PathTokens>> = {
-  'Pod': [],
-  'PodTemplate': ['template'],
-  'ReplicationController': ['spec', 'template'],
+  Pod: [],
+  PodTemplate: ['template'],
+  ReplicationController: ['spec', 'template'],
   'Deployment.apps': ['spec', 'template'],
   'StatefulSet.apps': ['spec', 'template'],
   'DaemonSet.apps': ['spec', 'template'],
@@ -38,7 +38,10 @@ export type FoundObject =
   | { ref: ObjectRef; found: 'not-a-workload' };
 
 function manifestError(path: PathTokens, problem: string): LxcfsWebhookError {
-  return new LxcfsWebhookError('E_MANIFEST', path.length === 0 ? problem : `${describePath(path)} ${problem}`);
+  return new LxcfsWebhookError(
+    'E_MANIFEST',
+    path.length === 0 ? problem : `${describePath(path)} ${problem}`,
+  );
 }
 
 /**
@@ -50,10 +53,15 @@ export function findPods(object: Record<string, unknown>, path: PathTokens = [])
   const ref = refOf(object, path);
   if (ref.kind === 'List' && ref.group === '') {
     const items = object.items ?? [];
-    if (!Array.isArray(items)) throw manifestError([...path, 'items'], `is ${describeValue(items)}; a List needs a list of objects`);
+    if (!Array.isArray(items))
+      throw manifestError(
+        [...path, 'items'],
+        `is ${describeValue(items)}; a List needs a list of objects`,
+      );
     return items.flatMap((item: unknown, index) => {
       const itemPath = [...path, 'items', String(index)];
-      if (!isObject(item)) throw manifestError(itemPath, `is ${describeValue(item)}, not a Kubernetes object`);
+      if (!isObject(item))
+        throw manifestError(itemPath, `is ${describeValue(item)}, not a Kubernetes object`);
       return findPods(item, itemPath);
     });
   }
@@ -69,8 +77,16 @@ export function findPods(object: Record<string, unknown>, path: PathTokens = [])
 
 function refOf(object: Record<string, unknown>, path: PathTokens): ObjectRef {
   const { apiVersion, kind } = object;
-  if (typeof apiVersion !== 'string' || typeof kind !== 'string' || apiVersion === '' || kind === '') {
-    throw manifestError(path, 'has no apiVersion or kind; every Kubernetes object needs both (e.g. apiVersion: apps/v1, kind: Deployment)');
+  if (
+    typeof apiVersion !== 'string' ||
+    typeof kind !== 'string' ||
+    apiVersion === '' ||
+    kind === ''
+  ) {
+    throw manifestError(
+      path,
+      'has no apiVersion or kind; every Kubernetes object needs both (e.g. apiVersion: apps/v1, kind: Deployment)',
+    );
   }
   const metadata = isObject(object.metadata) ? object.metadata : {};
   const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
@@ -92,15 +108,23 @@ function valueAt(object: Record<string, unknown>, location: PathTokens): unknown
 function assertStringMaps(pod: Pod, podPath: PathTokens): void {
   const metadata: unknown = pod.metadata;
   if (metadata === undefined) return;
-  if (!isObject(metadata)) throw manifestError([...podPath, 'metadata'], `is ${describeValue(metadata)}; it must be a mapping`);
+  if (!isObject(metadata))
+    throw manifestError(
+      [...podPath, 'metadata'],
+      `is ${describeValue(metadata)}; it must be a mapping`,
+    );
   for (const field of ['labels', 'annotations']) {
     const map = metadata[field];
     if (map === undefined) continue;
     const mapPath = [...podPath, 'metadata', field];
-    if (!isObject(map)) throw manifestError(mapPath, `is ${describeValue(map)}; it must be a mapping of strings`);
+    if (!isObject(map))
+      throw manifestError(mapPath, `is ${describeValue(map)}; it must be a mapping of strings`);
     for (const [key, value] of Object.entries(map)) {
       if (typeof value !== 'string') {
-        throw manifestError([...mapPath, key], `is ${describeValue(value)}, but ${field} must be strings: put the value in quotes`);
+        throw manifestError(
+          [...mapPath, key],
+          `is ${describeValue(value)}, but ${field} must be strings: put the value in quotes`,
+        );
       }
     }
   }

@@ -2,7 +2,17 @@
 // and writes them back. A document nobody changed is written back exactly as it was read; a changed
 // one is rendered by the yaml library, which keeps comments, key order, quoting and anchors, in the
 // layout detected from the original (indent width, indented or flush lists, spacing inside `{ }`).
-import { isCollection, isNode, isSeq, LineCounter, parseAllDocuments, Scalar, visit, type Document, type ToStringOptions } from 'yaml';
+import {
+  isCollection,
+  isNode,
+  isSeq,
+  LineCounter,
+  parseAllDocuments,
+  Scalar,
+  visit,
+  type Document,
+  type ToStringOptions,
+} from 'yaml';
 import { LxcfsWebhookError } from '../errors.js';
 
 /** Kubernetes reads YAML 1.1 (go-yaml): `defaultMode: 0644` is octal, `yes` and `on` are booleans. */
@@ -37,7 +47,10 @@ export function parseManifestFile(name: string, text: string): ManifestFile {
     const [error] = doc.errors;
     if (error) {
       const { line, col } = lineCounter.linePos(error.pos[0]);
-      throw new LxcfsWebhookError('E_MANIFEST', `${name}: YAML syntax error at line ${line}, column ${col}: ${error.message}`);
+      throw new LxcfsWebhookError(
+        'E_MANIFEST',
+        `${name}: YAML syntax error at line ${line}, column ${col}: ${error.message}`,
+      );
     }
     // A document's text runs to the end of its `...` marker, or for the last one to the end of the file.
     const end = index === docs.length - 1 ? text.length : doc.range[2];
@@ -77,7 +90,8 @@ function detectLayout(doc: Document.Parsed, text: string): ToStringOptions {
       else if (step > 0) indents.add(step);
     },
     Collection: (_, node) => {
-      if (node.flow && node.items.length > 0 && node.range) flowCollectionPadding.add(text[node.range[0] + 1] === ' ');
+      if (node.flow && node.items.length > 0 && node.range)
+        flowCollectionPadding.add(text[node.range[0] + 1] === ' ');
     },
   });
   // Defaults follow kubectl's own output. lineWidth 0: long strings are never folded onto new lines.
@@ -108,8 +122,12 @@ class Tally<T> {
 /** JSON is written out as YAML: block collections, strings unquoted where YAML allows. */
 function toBlockStyle(doc: Document): void {
   visit(doc, {
-    Collection: (_, node) => { node.flow = false; },
-    Scalar: (_, node) => { if (node.type === Scalar.QUOTE_DOUBLE) node.type = undefined; },
+    Collection: (_, node) => {
+      node.flow = false;
+    },
+    Scalar: (_, node) => {
+      if (node.type === Scalar.QUOTE_DOUBLE) node.type = undefined;
+    },
   });
 }
 
@@ -121,7 +139,8 @@ function renderDocument(document: ManifestDocument): string {
 export function renderYaml(files: ManifestFile[]): string {
   let out = '';
   for (const file of files) {
-    const text = file.documents.length === 0 ? file.text : file.documents.map(renderDocument).join('');
+    const text =
+      file.documents.length === 0 ? file.text : file.documents.map(renderDocument).join('');
     const first = file.documents[0];
     if (out !== '' && text !== '') {
       if (!out.endsWith('\n')) out += '\n';
@@ -135,7 +154,10 @@ export function renderYaml(files: ManifestFile[]): string {
 
 /** One object as it is, several as a `v1 List` (what `kubectl apply -f` takes as one JSON file). */
 export function renderJson(files: ManifestFile[]): string {
-  const objects = files.flatMap((file) => file.documents.map((d) => d.doc.toJS() as unknown).filter((o) => o != null));
-  const output = objects.length === 1 ? objects[0] : { apiVersion: 'v1', kind: 'List', items: objects };
+  const objects = files.flatMap((file) =>
+    file.documents.map((d) => d.doc.toJS() as unknown).filter((o) => o != null),
+  );
+  const output =
+    objects.length === 1 ? objects[0] : { apiVersion: 'v1', kind: 'List', items: objects };
   return `${JSON.stringify(output, null, 2)}\n`;
 }

@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from '../../src/inject/pod.js';
 import { readJsonFixture } from '../helpers/paths.js';
-import { getHealth, sampleValue, send, startTestWebhook, type TestWebhook } from '../helpers/webhook.js';
+import {
+  getHealth,
+  sampleValue,
+  send,
+  startTestWebhook,
+  type TestWebhook,
+} from '../helpers/webhook.js';
 
 interface Review {
   apiVersion: string;
@@ -11,7 +17,8 @@ interface Review {
   request: { uid: string; object: Pod };
 }
 
-const peerReview = () => readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json');
+const peerReview = () =>
+  readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json');
 
 describe('health port', () => {
   let test: TestWebhook;
@@ -20,7 +27,8 @@ describe('health port', () => {
     assert.equal(reply.status, 200);
     return reply.text;
   };
-  const review = (body: unknown, contentType?: string) => send(test.webhook.port, body, { ca: test.ca, contentType });
+  const review = (body: unknown, contentType?: string) =>
+    send(test.webhook.port, body, { ca: test.ca, contentType });
 
   before(async () => {
     test = await startTestWebhook();
@@ -28,8 +36,14 @@ describe('health port', () => {
   after(() => test.webhook.stop());
 
   it('answers /livez and /readyz, and 404 elsewhere', async () => {
-    assert.deepEqual(await getHealth(test.webhook.healthPort, '/livez'), { status: 200, text: 'ok\n' });
-    assert.deepEqual(await getHealth(test.webhook.healthPort, '/readyz'), { status: 200, text: 'ok\n' });
+    assert.deepEqual(await getHealth(test.webhook.healthPort, '/livez'), {
+      status: 200,
+      text: 'ok\n',
+    });
+    assert.deepEqual(await getHealth(test.webhook.healthPort, '/readyz'), {
+      status: 200,
+      text: 'ok\n',
+    });
     const other = await getHealth(test.webhook.healthPort, '/healthz');
     assert.equal(other.status, 404);
     assert.match(other.text, /try \/livez, \/readyz or \/metrics/);
@@ -45,7 +59,10 @@ describe('health port', () => {
     assert.equal((await review(optedOut)).status, 200);
 
     const conflicting = peerReview();
-    conflicting.request.object.spec!.containers![0]!.volumeMounts!.push({ name: 'default-token-46sr4', mountPath: '/proc/meminfo' });
+    conflicting.request.object.spec!.containers![0]!.volumeMounts!.push({
+      name: 'default-token-46sr4',
+      mountPath: '/proc/meminfo',
+    });
     assert.equal((await review(conflicting)).status, 200);
 
     assert.equal((await review(peerReview(), 'text/plain')).status, 415);
@@ -54,7 +71,10 @@ describe('health port', () => {
     const moved = (sample: string) => sampleValue(now, sample) - sampleValue(before, sample);
     assert.equal(moved('lxcfs_webhook_requests_total{result="injected",reason=""}'), 2);
     assert.equal(moved('lxcfs_webhook_requests_total{result="skipped",reason="opted-out"}'), 1);
-    assert.equal(moved('lxcfs_webhook_requests_total{result="rejected",reason="unsupported-media-type"}'), 1);
+    assert.equal(
+      moved('lxcfs_webhook_requests_total{result="rejected",reason="unsupported-media-type"}'),
+      1,
+    );
     assert.equal(moved('lxcfs_webhook_patches_total'), 2);
     assert.equal(moved('lxcfs_webhook_pod_skips_total{reason="opted-out"}'), 1);
     assert.equal(moved('lxcfs_webhook_file_skips_total{reason="mount-path-conflict"}'), 1);
@@ -68,10 +88,16 @@ describe('health port', () => {
     const expiry = sampleValue(text, 'lxcfs_webhook_tls_certificate_expiry_timestamp_seconds');
     assert.equal(expiry, test.webhook.keyPair().notAfter.getTime() / 1000);
     const secondsLeft = sampleValue(text, 'lxcfs_webhook_certificate_expiry_seconds');
-    assert.ok(Math.abs(secondsLeft - (expiry - Date.now() / 1000)) < 5, `certificate_expiry_seconds ${secondsLeft}`);
+    assert.ok(
+      Math.abs(secondsLeft - (expiry - Date.now() / 1000)) < 5,
+      `certificate_expiry_seconds ${secondsLeft}`,
+    );
     assert.equal(sampleValue(text, 'lxcfs_webhook_request_bytes_in_flight'), 0);
     assert.ok(sampleValue(text, 'lxcfs_webhook_process_resident_memory_bytes') > 0);
-    assert.ok(!/^(?!lxcfs_webhook_|#|$)/m.test(text), 'every metric name starts with lxcfs_webhook_');
+    assert.ok(
+      !/^(?!lxcfs_webhook_|#|$)/m.test(text),
+      'every metric name starts with lxcfs_webhook_',
+    );
   });
 
   it('reports not ready once draining, while staying live', async () => {

@@ -14,9 +14,14 @@ interface Review {
   request: Record<string, unknown> & { uid: string; object?: Pod; oldObject?: Pod };
 }
 
-const peerReview = () => readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json');
+const peerReview = () =>
+  readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json');
 
-function podReview(pod: Pod, overrides: Partial<Review['request']> = {}, apiVersion = 'admission.k8s.io/v1'): Review {
+function podReview(
+  pod: Pod,
+  overrides: Partial<Review['request']> = {},
+  apiVersion = 'admission.k8s.io/v1',
+): Review {
   return {
     apiVersion,
     kind: 'AdmissionReview',
@@ -43,7 +48,13 @@ function problemOf(result: ReviewResult): string {
   return result.kind === 'invalid' ? result.problem : '';
 }
 
-function responseOf(body: Record<string, unknown>): { uid: string; allowed: boolean; patchType?: string; patch?: string; warnings?: string[] } {
+function responseOf(body: Record<string, unknown>): {
+  uid: string;
+  allowed: boolean;
+  patchType?: string;
+  patch?: string;
+  warnings?: string[];
+} {
   return body.response as never;
 }
 
@@ -85,7 +96,10 @@ describe('reviewAdmission', () => {
 
   it('uses request.namespace and generateName for pods made by controllers', () => {
     const pod = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
-    const answer = reviewAdmission(podReview(pod, { namespace: 'shop', name: '' }), defaultSettings);
+    const answer = reviewAdmission(
+      podReview(pod, { namespace: 'shop', name: '' }),
+      defaultSettings,
+    );
     assert.equal(answer.log.namespace, 'shop');
     assert.equal(answer.log.pod, 'web-7d9c6b5f4-*');
     assertValidPod(applyStrict(pod, patchOf(answered(answer))));
@@ -93,22 +107,59 @@ describe('reviewAdmission', () => {
 
   it('patches only the new ephemeral container on UPDATE pods/ephemeralcontainers', () => {
     const created = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
-    const running = applyStrict(created, patchOf(answered(reviewAdmission(podReview(created), defaultSettings))));
+    const running = applyStrict(
+      created,
+      patchOf(answered(reviewAdmission(podReview(created), defaultSettings))),
+    );
     const debugged = structuredClone(running);
-    debugged.spec!.ephemeralContainers = [{ name: 'debugger', image: 'busybox:1.36', targetContainerName: 'web' }];
-    const answer = reviewAdmission(podReview(debugged, { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: running }), defaultSettings);
+    debugged.spec!.ephemeralContainers = [
+      { name: 'debugger', image: 'busybox:1.36', targetContainerName: 'web' },
+    ];
+    const answer = reviewAdmission(
+      podReview(debugged, {
+        operation: 'UPDATE',
+        subResource: 'ephemeralcontainers',
+        oldObject: running,
+      }),
+      defaultSettings,
+    );
     const patch = patchOf(answered(answer)) as Array<{ path: string }>;
-    assert.deepEqual([...new Set(patch.map((op) => op.path))], ['/spec/ephemeralContainers/0/volumeMounts']);
+    assert.deepEqual(
+      [...new Set(patch.map((op) => op.path))],
+      ['/spec/ephemeralContainers/0/volumeMounts'],
+    );
   });
 
   it('allows without a patch whatever it does not mutate', () => {
     const pod = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
     const cases: Array<[string, Review, string]> = [
-      ['a ConfigMap', podReview({ kind: 'ConfigMap' } as Pod, { kind: { group: '', version: 'v1', kind: 'ConfigMap' }, resource: { group: '', version: 'v1', resource: 'configmaps' } }), 'not-a-pod'],
-      ['a Deployment', podReview(pod, { kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, resource: { group: 'apps', version: 'v1', resource: 'deployments' } }), 'not-a-pod'],
+      [
+        'a ConfigMap',
+        podReview({ kind: 'ConfigMap' } as Pod, {
+          kind: { group: '', version: 'v1', kind: 'ConfigMap' },
+          resource: { group: '', version: 'v1', resource: 'configmaps' },
+        }),
+        'not-a-pod',
+      ],
+      [
+        'a Deployment',
+        podReview(pod, {
+          kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+          resource: { group: 'apps', version: 'v1', resource: 'deployments' },
+        }),
+        'not-a-pod',
+      ],
       ['a pod UPDATE', podReview(pod, { operation: 'UPDATE', oldObject: pod }), 'operation'],
-      ['a pod DELETE', podReview(pod, { operation: 'DELETE', object: undefined, oldObject: pod }), 'operation'],
-      ['a pods/status UPDATE', podReview(pod, { operation: 'UPDATE', subResource: 'status' }), 'operation'],
+      [
+        'a pod DELETE',
+        podReview(pod, { operation: 'DELETE', object: undefined, oldObject: pod }),
+        'operation',
+      ],
+      [
+        'a pods/status UPDATE',
+        podReview(pod, { operation: 'UPDATE', subResource: 'status' }),
+        'operation',
+      ],
       ['a CREATE with no object', podReview(pod, { object: undefined }), 'no-object'],
       ['a CREATE whose object is a string', podReview('pod' as never), 'no-object'],
     ];
@@ -126,9 +177,17 @@ describe('reviewAdmission', () => {
     const answer = reviewAdmission(podReview(pod), defaultSettings);
     const response = responseOf(answered(answer));
     assert.equal(response.allowed, true);
-    const patch = JSON.parse(Buffer.from(response.patch!, 'base64').toString('utf8')) as Array<{ path: string }>;
-    assert.deepEqual(patch.map((op) => op.path), ['/metadata/annotations/lxcfs-webhook.io~1status']);
-    assert.match(response.warnings?.[0] ?? '', /annotation lxcfs-webhook.io\/inject has value "sometimes"; expected true, yes, y, on, enabled or false/);
+    const patch = JSON.parse(Buffer.from(response.patch!, 'base64').toString('utf8')) as Array<{
+      path: string;
+    }>;
+    assert.deepEqual(
+      patch.map((op) => op.path),
+      ['/metadata/annotations/lxcfs-webhook.io~1status'],
+    );
+    assert.match(
+      response.warnings?.[0] ?? '',
+      /annotation lxcfs-webhook.io\/inject has value "sometimes"; expected true, yes, y, on, enabled or false/,
+    );
   });
 
   it('returns opt-outs as allowed, unpatched, without a warning', () => {
@@ -146,10 +205,23 @@ describe('reviewAdmission', () => {
       [null, /not an AdmissionReview/],
       [[], /not an AdmissionReview/],
       [{ kind: 'Pod' }, /not an AdmissionReview/],
-      [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v2' }, /apiVersion "admission.k8s.io\/v2" is not supported; expected one of admission.k8s.io\/v1, admission.k8s.io\/v1beta1/],
+      [
+        { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v2' },
+        /apiVersion "admission.k8s.io\/v2" is not supported; expected one of admission.k8s.io\/v1, admission.k8s.io\/v1beta1/,
+      ],
       [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1' }, /no "request" object/],
-      [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { operation: 'CREATE' } }, /request.uid is missing/],
-      [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: 42 } }, /request.uid is missing/],
+      [
+        {
+          kind: 'AdmissionReview',
+          apiVersion: 'admission.k8s.io/v1',
+          request: { operation: 'CREATE' },
+        },
+        /request.uid is missing/,
+      ],
+      [
+        { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: 42 } },
+        /request.uid is missing/,
+      ],
     ];
     for (const [body, message] of cases) {
       const answer = reviewAdmission(body, defaultSettings);
@@ -163,7 +235,9 @@ describe('reviewAdmission', () => {
     const pod = readJsonFixture<Pod>('pods', 'web-no-volumes.json');
     const unknownNames = Array.from({ length: 40 }, (_, i) => `sidecar-${i}-${'x'.repeat(200)}`);
     pod.metadata!.annotations = { 'lxcfs-webhook.io/exclude-containers': unknownNames.join(',') };
-    const warnings = responseOf(answered(reviewAdmission(podReview(pod), defaultSettings))).warnings!;
+    const warnings = responseOf(
+      answered(reviewAdmission(podReview(pod), defaultSettings)),
+    ).warnings!;
     assert.equal(warnings.length, WARNING_MAX_COUNT + 1);
     assert.equal(warnings.at(-1), `… and ${40 - WARNING_MAX_COUNT} more`);
     for (const warning of warnings) assert.ok(warning.length <= WARNING_MAX_CHARS, warning);
@@ -177,12 +251,21 @@ describe('reviewAdmission', () => {
     const answer = reviewAdmission(podReview(pod, { uid: 'u'.repeat(1 << 20) }), defaultSettings);
     const [warning, ...others] = responseOf(answered(answer)).warnings!;
     // The pod's own 1 MiB annotation is over the API server's 256 KiB: no room for our status either.
-    assert.deepEqual(others, ["lxcfs: status annotation lxcfs-webhook.io/status left out: the pod's annotations leave no room under 256 KiB"]);
+    assert.deepEqual(others, [
+      "lxcfs: status annotation lxcfs-webhook.io/status left out: the pod's annotations leave no room under 256 KiB",
+    ]);
     assert.ok(warning!.length <= WARNING_MAX_CHARS && !/[\n\r]/.test(warning!), warning);
     assert.ok(JSON.stringify(answer.log).length < 2 * ECHO_MAX_CHARS + 300, 'log line bounded');
-    assert.equal(responseOf(answered(answer)).uid.length, 1 << 20, 'the uid is echoed whole: the API server matches it');
+    assert.equal(
+      responseOf(answered(answer)).uid.length,
+      1 << 20,
+      'the uid is echoed whole: the API server matches it',
+    );
 
-    const badVersion = reviewAdmission({ kind: 'AdmissionReview', apiVersion: 'v'.repeat(1 << 20) }, defaultSettings);
+    const badVersion = reviewAdmission(
+      { kind: 'AdmissionReview', apiVersion: 'v'.repeat(1 << 20) },
+      defaultSettings,
+    );
     assert.ok(problemOf(badVersion).length < ECHO_MAX_CHARS + 200, 'error answer bounded');
     assert.match(problemOf(badVersion), /apiVersion "v+…" is not supported/);
   });

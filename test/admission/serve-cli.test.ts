@@ -12,7 +12,17 @@ import { createCA, issueServingCert, type IssuedCertificate } from '../../src/ce
 import { graceFor } from '../../src/cli/serve.js';
 import { DEFAULT_TLS_SERVER_NAME } from '../../src/config/defaults.js';
 import { cliPath, readJsonFixture, repoRoot } from '../helpers/paths.js';
-import { eventually, exchange, getHealth, HOST, postRequest, rawConnection, sampleValue, send, startServe } from '../helpers/webhook.js';
+import {
+  exchange,
+  getHealth,
+  HOST,
+  postRequest,
+  rawConnection,
+  sampleValue,
+  send,
+  startServe,
+} from '../helpers/webhook.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const review = () => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json');
 
@@ -28,7 +38,10 @@ describe('lxcfs-webhook serve', () => {
     pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
     writeFileSync(join(dir, 'tls.crt'), pair.certPem);
     writeFileSync(join(dir, 'tls.key'), pair.keyPem);
-    const expired = await issueServingCert(authority, [DEFAULT_TLS_SERVER_NAME], { validDays: 1, now: new Date(Date.now() - 3 * 86_400_000) });
+    const expired = await issueServingCert(authority, [DEFAULT_TLS_SERVER_NAME], {
+      validDays: 1,
+      now: new Date(Date.now() - 3 * 86_400_000),
+    });
     writeFileSync(join(dir, 'expired.crt'), expired.certPem);
     writeFileSync(join(dir, 'expired.key'), expired.keyPem);
   });
@@ -38,22 +51,36 @@ describe('lxcfs-webhook serve', () => {
   it('without TLS flags, prints a command that sends the sample review, and that command works', async () => {
     const serve = await startServe(['--shutdown-grace', '0']);
     try {
-      await eventually('the banner on stderr', () => serve.stderr().includes('Ctrl-C stops'));
-      const commands = serve.stderr().split('\n').filter((l) => l.startsWith('  curl ')).map((l) => l.trim());
+      await waitUntil('the banner on stderr', () => serve.stderr().includes('Ctrl-C stops'));
+      const commands = serve
+        .stderr()
+        .split('\n')
+        .filter((l) => l.startsWith('  curl '))
+        .map((l) => l.trim());
       assert.equal(commands.length, 2, serve.stderr());
       const [sendCommand, decodeCommand] = commands as [string, string];
-      assert.equal(sendCommand,
-        `curl -sk -H 'Content-Type: application/json' --data @${join(repoRoot, 'examples', 'admission-review.json')} https://localhost:${serve.port}/mutate`);
+      assert.equal(
+        sendCommand,
+        `curl -sk -H 'Content-Type: application/json' --data @${join(repoRoot, 'examples', 'admission-review.json')} https://localhost:${serve.port}/mutate`,
+      );
       // From another directory than the repository: the path is absolute.
       const sent = spawnSync('sh', ['-c', sendCommand], { cwd: tmpdir(), encoding: 'utf8' });
       assert.equal(sent.status, 0, sent.stderr);
-      const answer = JSON.parse(sent.stdout) as { response: { allowed: boolean; patchType: string } };
+      const answer = JSON.parse(sent.stdout) as {
+        response: { allowed: boolean; patchType: string };
+      };
       assert.equal(answer.response.allowed, true);
       assert.equal(answer.response.patchType, 'JSONPatch');
       const decoded = spawnSync('sh', ['-c', decodeCommand], { cwd: tmpdir(), encoding: 'utf8' });
       assert.equal(decoded.status, 0, decoded.stderr);
-      const patch = JSON.parse(decoded.stdout) as Array<{ path: string; value: { mountPath?: string } }>;
-      assert.ok(patch.some((op) => op.value.mountPath === '/proc/meminfo'), decoded.stdout);
+      const patch = JSON.parse(decoded.stdout) as Array<{
+        path: string;
+        value: { mountPath?: string };
+      }>;
+      assert.ok(
+        patch.some((op) => op.value.mountPath === '/proc/meminfo'),
+        decoded.stdout,
+      );
       const serving = serve.lines.find((l) => l.msg === 'serving')!;
       assert.equal(serving.tls, 'in-memory self-signed certificate for localhost');
       assert.ok(!serve.stderr().includes('"level"'), 'JSON logs stay on stdout');
@@ -64,7 +91,18 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('serves the certificate given with --tls-cert and --tls-key', async () => {
-    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--tls-server-name', 'localhost', '--shutdown-grace', '0']);
+    const serve = await startServe([
+      '--address',
+      HOST,
+      '--tls-cert',
+      join(dir, 'tls.crt'),
+      '--tls-key',
+      join(dir, 'tls.key'),
+      '--tls-server-name',
+      'localhost',
+      '--shutdown-grace',
+      '0',
+    ]);
     try {
       const reply = await send(serve.port, review(), { ca });
       assert.equal(reply.status, 200);
@@ -77,7 +115,18 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('on SIGTERM: not ready at once, still answers with Connection: close during the grace period, then exits 0', async () => {
-    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--tls-server-name', 'localhost', '--shutdown-grace', '8']);
+    const serve = await startServe([
+      '--address',
+      HOST,
+      '--tls-cert',
+      join(dir, 'tls.crt'),
+      '--tls-key',
+      join(dir, 'tls.key'),
+      '--tls-server-name',
+      'localhost',
+      '--shutdown-grace',
+      '8',
+    ]);
     const kept = await rawConnection(serve.port, ca);
     try {
       assert.equal((await getHealth(serve.healthPort, '/readyz')).status, 200);
@@ -86,7 +135,10 @@ describe('lxcfs-webhook serve', () => {
       assert.match(before.head, /\r\nConnection: keep-alive/i);
 
       serve.child.kill('SIGTERM');
-      await eventually('/readyz answering 503', async () => (await getHealth(serve.healthPort, '/readyz')).status === 503);
+      await waitUntil(
+        '/readyz answering 503',
+        async () => (await getHealth(serve.healthPort, '/readyz')).status === 503,
+      );
       assert.equal((await getHealth(serve.healthPort, '/livez')).status, 200);
 
       const onKept = await exchange(kept, postRequest(JSON.stringify(review())));
@@ -98,7 +150,10 @@ describe('lxcfs-webhook serve', () => {
 
       assert.deepEqual(await serve.exit, { code: 0, signal: null });
       const messages = serve.lines.map((l) => l.msg);
-      assert.ok(messages.some((m) => m.startsWith('shutting down')), messages.join('\n'));
+      assert.ok(
+        messages.some((m) => m.startsWith('shutting down')),
+        messages.join('\n'),
+      );
       assert.equal(messages.at(-1), 'stopped');
       assert.equal(serve.lines.find((l) => l.msg.startsWith('shutting down'))?.signal, 'SIGTERM');
     } finally {
@@ -110,10 +165,16 @@ describe('lxcfs-webhook serve', () => {
   it('in the local demo (no --tls-* flags), stops at once on Ctrl-C (SIGINT), not after --shutdown-grace', async () => {
     const serve = await startServe(['--address', HOST, '--shutdown-grace', '3600']);
     try {
-      await eventually('the banner on stderr', () => serve.stderr().includes('Ctrl-C stops'));
+      await waitUntil('the banner on stderr', () => serve.stderr().includes('Ctrl-C stops'));
       serve.child.kill('SIGINT');
-      const timeout = new Promise((resolve) => setTimeout(resolve, 10_000, 'still running after 10 s').unref());
-      assert.deepEqual(await Promise.race([serve.exit, timeout]), { code: 0, signal: null }, 'no hour-long drain');
+      const timeout = new Promise((resolve) =>
+        setTimeout(resolve, 10_000, 'still running after 10 s').unref(),
+      );
+      assert.deepEqual(
+        await Promise.race([serve.exit, timeout]),
+        { code: 0, signal: null },
+        'no hour-long drain',
+      );
       assert.equal(serve.lines.find((l) => l.msg.startsWith('shutting down'))?.graceSeconds, 0);
     } finally {
       serve.child.kill('SIGKILL');
@@ -121,7 +182,10 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('ships the sample review the banner names in the package (npm pack lists it)', () => {
-    const packed = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8' });
+    const packed = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
     assert.equal(packed.status, 0, packed.stderr);
     const [pack] = JSON.parse(packed.stdout) as Array<{ files: Array<{ path: string }> }>;
     assert.ok(pack?.files.some((f) => f.path === 'examples/admission-review.json'));
@@ -137,7 +201,9 @@ describe('lxcfs-webhook serve', () => {
     const serve = await startServe(['--address', HOST, '--shutdown-grace', '3600']);
     try {
       serve.child.kill('SIGTERM');
-      await eventually('the shutdown log line', () => serve.lines.some((l) => l.msg.startsWith('shutting down')));
+      await waitUntil('the shutdown log line', () =>
+        serve.lines.some((l) => l.msg.startsWith('shutting down')),
+      );
       serve.child.kill('SIGINT');
       assert.deepEqual(await serve.exit, { code: 0, signal: null });
       assert.equal(serve.lines.find((l) => l.msg.startsWith('second signal'))?.signal, 'SIGINT');
@@ -147,7 +213,20 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('with --max-connections 4: drops the fifth connection, counts it, and answers reviews once one closes', async () => {
-    const serve = await startServe(['--address', HOST, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--tls-server-name', 'localhost', '--shutdown-grace', '0', '--max-connections', '4']);
+    const serve = await startServe([
+      '--address',
+      HOST,
+      '--tls-cert',
+      join(dir, 'tls.crt'),
+      '--tls-key',
+      join(dir, 'tls.key'),
+      '--tls-server-name',
+      'localhost',
+      '--shutdown-grace',
+      '0',
+      '--max-connections',
+      '4',
+    ]);
     const held = await Promise.all([1, 2, 3, 4].map(() => rawConnection(serve.port, ca)));
     try {
       const scrape = async () => (await getHealth(serve.healthPort, '/metrics')).text;
@@ -158,7 +237,11 @@ describe('lxcfs-webhook serve', () => {
       assert.equal(sampleValue(metrics, 'lxcfs_webhook_connections_dropped_total'), 1);
       assert.equal(sampleValue(metrics, 'lxcfs_webhook_open_connections'), 4);
       held.pop()!.destroy();
-      await eventually('a review answered on a new connection', async () => (await send(serve.port, review(), { ca }).catch(() => undefined))?.status === 200);
+      await waitUntil(
+        'a review answered on a new connection',
+        async () =>
+          (await send(serve.port, review(), { ca }).catch(() => undefined))?.status === 200,
+      );
       assert.equal(serve.lines.find((l) => l.msg === 'serving')?.maxConnections, 4);
     } finally {
       for (const socket of held) socket.destroy();
@@ -176,30 +259,58 @@ describe('lxcfs-webhook serve', () => {
       [['--port'], /flag --port needs a value/],
       [['--tls-cert', join(dir, 'tls.crt')], /--tls-cert is set but --tls-key is not; pass both/],
       [['--tls-key', join(dir, 'tls.key')], /--tls-key is set but --tls-cert is not/],
-      [['--tls-cert', join(dir, 'nope.crt'), '--tls-key', join(dir, 'tls.key')], /--tls-cert: the certificate file ".*nope.crt" does not exist/],
-      [['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.crt')], /--tls-key: the key file ".*tls.crt" holds no PEM private key/],
+      [
+        ['--tls-cert', join(dir, 'nope.crt'), '--tls-key', join(dir, 'tls.key')],
+        /--tls-cert: the certificate file ".*nope.crt" does not exist/,
+      ],
+      [
+        ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.crt')],
+        /--tls-key: the key file ".*tls.crt" holds no PEM private key/,
+      ],
       // The default name is the install's Service; this certificate is for localhost only.
-      [['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')],
-        /--tls-server-name: the certificate file ".*tls.crt" is for DNS:localhost, IP Address:127.0.0.1, not "lxcfs-webhook.lxcfs.svc", the name the API server checks/],
-      [['--tls-cert', join(dir, 'expired.crt'), '--tls-key', join(dir, 'expired.key')],
-        /--tls-cert: the certificate file ".*expired.crt" expired at \d{4}-.*; issue a new one \(cert-manager: see `kubectl describe certificate`/],
-      [['--tls-server-name', 'Webhook_Service'], /--tls-server-name has value "Webhook_Service"; expected a DNS name/],
-      [['--max-request-bytes-in-flight', '1Mi'], /--max-request-bytes-in-flight \(1048576\) is below --max-request-bytes \(8388608\)/],
+      [
+        ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')],
+        /--tls-server-name: the certificate file ".*tls.crt" is for DNS:localhost, IP Address:127.0.0.1, not "lxcfs-webhook.lxcfs.svc", the name the API server checks/,
+      ],
+      [
+        ['--tls-cert', join(dir, 'expired.crt'), '--tls-key', join(dir, 'expired.key')],
+        /--tls-cert: the certificate file ".*expired.crt" expired at \d{4}-.*; issue a new one \(cert-manager: see `kubectl describe certificate`/,
+      ],
+      [
+        ['--tls-server-name', 'Webhook_Service'],
+        /--tls-server-name has value "Webhook_Service"; expected a DNS name/,
+      ],
+      [
+        ['--max-request-bytes-in-flight', '1Mi'],
+        /--max-request-bytes-in-flight \(1048576\) is below --max-request-bytes \(8388608\)/,
+      ],
       [['--files', 'meminfo,pressure'], /--files has value "meminfo,pressure"/],
       [['--lxcfs-root', 'var/lib/lxcfs'], /--lxcfs-root has value "var\/lib\/lxcfs"/],
-      [['--max-request-bytes', '100'], /--max-request-bytes has value "100"; expected a size from 64Ki/],
+      [
+        ['--max-request-bytes', '100'],
+        /--max-request-bytes has value "100"; expected a size from 64Ki/,
+      ],
       [['--max-request-bytes', '8MB'], /--max-request-bytes has value "8MB"/],
       [['--shutdown-grace', 'soon'], /flag --shutdown-grace has value "soon"; expected a duration/],
       [['--shutdown-grace', '61m'], /flag --shutdown-grace has value "61m"/],
-      [['--port', '0x1f91'], /flag --port has value "0x1f91"; expected a port number from 0 to 65535, in decimal/],
+      [
+        ['--port', '0x1f91'],
+        /flag --port has value "0x1f91"; expected a port number from 0 to 65535, in decimal/,
+      ],
       [['--address', ''], /flag --address has value ""; expected an IP address or host name/],
-      [['--max-connections', '0'], /flag --max-connections has value "0"; expected a whole number of connections from 1 to 65536/],
+      [
+        ['--max-connections', '0'],
+        /flag --max-connections has value "0"; expected a whole number of connections from 1 to 65536/,
+      ],
       [['--max-connections', 'lots'], /flag --max-connections has value "lots"/],
       [['--tls'], /unknown flag --tls; see 'lxcfs-webhook serve --help'/],
       [['now'], /unexpected argument "now"/],
     ];
     for (const [args, message] of cases) {
-      const run = spawnSync(process.execPath, [cliPath, 'serve', ...args], { encoding: 'utf8', timeout: 30_000 });
+      const run = spawnSync(process.execPath, [cliPath, 'serve', ...args], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, message, args.join(' '));
     }
@@ -210,10 +321,16 @@ describe('lxcfs-webhook serve', () => {
     await new Promise<void>((resolve) => taken.listen(0, HOST, resolve));
     const port = (taken.address() as { port: number }).port;
     try {
-      const run = spawnSync(process.execPath, [cliPath, 'serve', '--address', HOST, '--port', String(port), '--health-port', '0'],
-        { encoding: 'utf8', timeout: 30_000 });
+      const run = spawnSync(
+        process.execPath,
+        [cliPath, 'serve', '--address', HOST, '--port', String(port), '--health-port', '0'],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
       assert.equal(run.status, 2, run.stderr);
-      assert.match(run.stderr, new RegExp(`--port: HTTPS port ${port} on address ${HOST} is in use by another process`));
+      assert.match(
+        run.stderr,
+        new RegExp(`--port: HTTPS port ${port} on address ${HOST} is in use by another process`),
+      );
     } finally {
       taken.close();
     }

@@ -2,7 +2,7 @@
 // namespaces, memory/cpu cgroups). Each test gets its own scratch node and cleans it up.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,9 +20,9 @@ import {
   statOutcome,
   targetDepths,
   waitAllHealthy,
-  waitUntil,
   withLxcfs,
 } from '../helpers/node.js';
+import { waitUntil } from '../helpers/wait.js';
 
 /**
  * The container's mounts, without the kernel's `//deleted` mark: a lookup through a dead lxcfs (any
@@ -31,7 +31,6 @@ import {
 function mountTable(c: TestContainer) {
   return parseMountinfo(c.mountinfo()).map(({ rootDeleted: _, ...mount }) => mount);
 }
-
 
 test('containers see their limits in free, /proc/meminfo, /proc/cpuinfo and cpu/online', async (t) => {
   const node = scratchNode(t);
@@ -47,8 +46,16 @@ test('containers see their limits in free, /proc/meminfo, /proc/cpuinfo and cpu/
   // without lxcfs files, the node's values
   assert.doesNotMatch((await bare.exec(['free', '-m'])).stdout, /^Mem:\s+256\s/m);
 
-  await waitUntil('the agent counts the container as covered', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1);
-  await waitUntil('the agent has read the files inside the container', async () => (await agent.metric('lxcfs_webhook_agent_files_read_total', 'result="ok"')) >= DEFAULT_FILES.length);
+  await waitUntil(
+    'the agent counts the container as covered',
+    async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1,
+  );
+  await waitUntil(
+    'the agent has read the files inside the container',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_files_read_total', 'result="ok"')) >=
+      DEFAULT_FILES.length,
+  );
   assert.equal(await agent.metric('lxcfs_webhook_agent_unreadable_files'), 0);
   assert.equal(await agent.metric('lxcfs_webhook_agent_lxcfs_up'), 1);
   assert.equal((await agent.get('/livez')).status, 200);
@@ -58,7 +65,11 @@ test('after kill -9 of lxcfs every container reads correct values again; others 
   const node = scratchNode(t);
   const agent = await startReadyAgent(node);
   const foreign = await node.startForeignLxcfs();
-  const plain = await node.container({ name: 'plain', ...withLxcfs, readOnlyFiles: ['/proc/cpuinfo'] });
+  const plain = await node.container({
+    name: 'plain',
+    ...withLxcfs,
+    readOnlyFiles: ['/proc/cpuinfo'],
+  });
   const minimal = await node.container({ name: 'minimal', ...withLxcfs, minimal: true });
   const holder = await node.container({ name: 'holder', ...withLxcfs, holdOpen: '/proc/meminfo' });
   const bare = await node.container({ name: 'bare', ...LIMITS });
@@ -66,33 +77,64 @@ test('after kill -9 of lxcfs every container reads correct values again; others 
   const injected = [plain, minimal, holder];
   const depthsBefore = targetDepths(plain);
   const untouched = { bare: mountTable(bare), other: mountTable(other) };
-  assert.equal((await minimal.exec(['mount', '--version'])).code, 127, 'the minimal image has no mount binary');
+  assert.equal(
+    (await minimal.exec(['mount', '--version'])).code,
+    127,
+    'the minimal image has no mount binary',
+  );
   const logsBefore = agent.logs.length;
 
   process.kill(node.lxcfsPid(), 'SIGKILL');
   await waitAllHealthy(injected);
 
-  const broken = await agent.waitForLog((l) => l.msg === 'broken lxcfs mounts' && l.containerId === plain.containerId, 1000, logsBefore);
-  assert.deepEqual([broken.podUid, broken.stale, broken.missing], [plain.podUid, [...DEFAULT_FILES].sort(), []]);
-  const remounted = await agent.waitForLog((l) => l.msg === 'remounted' && l.containerId === minimal.containerId, 1000, logsBefore);
-  assert.deepEqual([remounted.how, (remounted.targets as string[]).length], ['beneath', DEFAULT_FILES.length]);
+  const broken = await agent.waitForLog(
+    (l) => l.msg === 'broken lxcfs mounts' && l.containerId === plain.containerId,
+    1000,
+    logsBefore,
+  );
+  assert.deepEqual(
+    [broken.podUid, broken.stale, broken.missing],
+    [plain.podUid, [...DEFAULT_FILES].sort(), []],
+  );
+  const remounted = await agent.waitForLog(
+    (l) => l.msg === 'remounted' && l.containerId === minimal.containerId,
+    1000,
+    logsBefore,
+  );
+  assert.deepEqual(
+    [remounted.how, (remounted.targets as string[]).length],
+    ['beneath', DEFAULT_FILES.length],
+  );
   assert.equal(await agent.metric('lxcfs_webhook_agent_lxcfs_restarts_total'), 1);
-  assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="done"'), injected.length * DEFAULT_FILES.length);
+  assert.equal(
+    await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="done"'),
+    injected.length * DEFAULT_FILES.length,
+  );
   assert.equal(await agent.metric('lxcfs_webhook_agent_remounts_total', 'result="failed"'), 0);
 
   assert.deepEqual(targetDepths(plain), depthsBefore, 'dead mounts are replaced, not stacked');
-  assert.notEqual((await plain.exec(['sh', '-c', 'echo x > /proc/cpuinfo'])).code, 0, 'read-only kept');
+  assert.notEqual(
+    (await plain.exec(['sh', '-c', 'echo x > /proc/cpuinfo'])).code,
+    0,
+    'read-only kept',
+  );
   assert.match((await plain.exec(['free', '-m'])).stdout, /^Mem:\s+256\s/m);
 
   // The holder's own descriptor stays dead: reported, not fixable by a remount.
-  await waitUntil('the holder is reported', async () => (await agent.metric('lxcfs_webhook_agent_dead_descriptor_processes')) === 1);
+  await waitUntil(
+    'the holder is reported',
+    async () => (await agent.metric('lxcfs_webhook_agent_dead_descriptor_processes')) === 1,
+  );
   const report = await agent.waitForLog((l) => l.holderPid === holder.pid, 1000, logsBefore);
   assert.equal(report.containerId, holder.containerId);
 
   // Another lxcfs' mounts are not ours, not even once it is dead.
   foreign.process.kill('SIGKILL');
   const sweeps = await agent.metric('lxcfs_webhook_agent_sweeps_total');
-  await waitUntil('two more sweeps', async () => (await agent.metric('lxcfs_webhook_agent_sweeps_total')) >= sweeps + 2);
+  await waitUntil(
+    'two more sweeps',
+    async () => (await agent.metric('lxcfs_webhook_agent_sweeps_total')) >= sweeps + 2,
+  );
   assert.deepEqual(mountTable(bare), untouched.bare);
   assert.deepEqual(mountTable(other), untouched.other);
   assert.match((await other.read('/proc/meminfo')).stderr, /Transport endpoint is not connected/);
@@ -101,8 +143,13 @@ test('after kill -9 of lxcfs every container reads correct values again; others 
 test('files looked up while lxcfs is dead (the kernel drops their dentries) are repaired in every container', async (t) => {
   const node = scratchNode(t);
   const agent = await startReadyAgent(node);
-  const containers = await Promise.all(Array.from({ length: 20 }, (_, i) => node.container({ name: `c${i}`, ...withLxcfs })));
-  await waitUntil('the agent has seen every container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 20);
+  const containers = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => node.container({ name: `c${i}`, ...withLxcfs })),
+  );
+  await waitUntil(
+    'the agent has seen every container',
+    async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 20,
+  );
   // A lookup revalidates a FUSE dentry only after lxcfs' 1 s entry timeout, as for any pod older than that.
   await sleep(1100);
 
@@ -110,10 +157,21 @@ test('files looked up while lxcfs is dead (the kernel drops their dentries) are 
   await sleep(20);
   // What the kubelet or runc do when a pod starts in that window: look the anchor's files up.
   const lookups = DEFAULT_FILES.map((file) => statOutcome(join(node.anchor, file)));
-  assert.ok(lookups.some((outcome) => outcome === 'ENOTCONN'), `lookups in the dead window: ${lookups.join(', ')}`);
-  assert.ok(containers[0]!.mountinfo().includes('//deleted'), 'the kernel marked the container mounts deleted');
+  assert.ok(
+    lookups.some((outcome) => outcome === 'ENOTCONN'),
+    `lookups in the dead window: ${lookups.join(', ')}`,
+  );
+  assert.ok(
+    containers[0]!.mountinfo().includes('//deleted'),
+    'the kernel marked the container mounts deleted',
+  );
 
-  await waitUntil('every container reads every file again', async () => (await Promise.all(containers.map((c) => c.readsEvery(DEFAULT_FILES)))).every(Boolean), 20_000);
+  await waitUntil(
+    'every container reads every file again',
+    async () =>
+      (await Promise.all(containers.map((c) => c.readsEvery(DEFAULT_FILES)))).every(Boolean),
+    { timeoutMs: 20_000 },
+  );
   await waitAllHealthy(containers);
 });
 
@@ -132,9 +190,17 @@ test('a hung lxcfs (SIGSTOP) never blocks the agent: it is killed after the grac
   const c = await node.container({ name: 'c', ...withLxcfs });
   const hung = node.lxcfsPid();
   process.kill(hung, 'SIGSTOP');
-  await waitUntil('reads inside the container fail', async () => (await agent.metric('lxcfs_webhook_agent_unreadable_files')) > 0, 3000);
+  await waitUntil(
+    'reads inside the container fail',
+    async () => (await agent.metric('lxcfs_webhook_agent_unreadable_files')) > 0,
+    { timeoutMs: 3000 },
+  );
 
-  await waitUntil('the agent reports not ready', async () => (await agent.get('/readyz')).status === 503, 3000);
+  await waitUntil(
+    'the agent reports not ready',
+    async () => (await agent.get('/readyz')).status === 503,
+    { timeoutMs: 3000 },
+  );
   const started = Date.now();
   assert.equal((await agent.get('/livez')).status, 200);
   assert.ok(Date.now() - started < 500, 'the agent answers while lxcfs hangs');
@@ -155,7 +221,9 @@ test('the agent killed (with or without its lxcfs) and restarted over dead mount
   first.kill('SIGKILL');
   process.kill(lxcfs, 'SIGKILL');
   await first.exited;
-  await waitUntil('the container sees the dead mount', async () => /not connected/.test((await c.read('/proc/meminfo')).stderr));
+  await waitUntil('the container sees the dead mount', async () =>
+    /not connected/.test((await c.read('/proc/meminfo')).stderr),
+  );
   const second = await startReadyAgent(node);
   await waitAllHealthy([c, minimal]);
 
@@ -173,13 +241,22 @@ test('a target that went missing is mounted again at the next sweep', async (t) 
   const node = scratchNode(t);
   const agent = await startReadyAgent(node);
   const c = await node.container({ name: 'c', ...withLxcfs });
-  await waitUntil('the agent has seen the container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1);
+  await waitUntil(
+    'the agent has seen the container',
+    async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1,
+  );
 
   assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
-  assert.ok(!(await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL), "the node's values show through");
+  assert.ok(
+    !(await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL),
+    "the node's values show through",
+  );
   await waitAllHealthy([c]);
   const broken = await agent.waitForLog((l) => l.msg === 'broken lxcfs mounts', 1000);
-  assert.deepEqual([broken.missing, broken.stale, broken.containerId], [['/proc/meminfo'], [], c.containerId]);
+  assert.deepEqual(
+    [broken.missing, broken.stale, broken.containerId],
+    [['/proc/meminfo'], [], c.containerId],
+  );
 });
 
 test('with mount notifications, periodic sweeps still catch a target gone missing, a new container born stale, and go on without the watcher', async (t) => {
@@ -193,24 +270,47 @@ test('with mount notifications, periodic sweeps still catch a target gone missin
   const keep = join(node.dir, 'keep');
   mkdirSync(join(keep, 'proc'), { recursive: true });
   writeFileSync(join(keep, 'proc', 'meminfo'), '');
-  await promisify(execFile)(helperPath, ['bind', join(node.anchor, 'proc', 'meminfo'), join(keep, 'proc', 'meminfo')]);
-  await waitUntil('idle sweeps read no mount table', async () =>
-    (await agent.metric('lxcfs_webhook_agent_mount_namespaces_watched')) >= 2 && (await agent.metric('lxcfs_webhook_agent_last_sweep_mountinfo_reads')) === 0);
+  await promisify(execFile)(helperPath, [
+    'bind',
+    join(node.anchor, 'proc', 'meminfo'),
+    join(keep, 'proc', 'meminfo'),
+  ]);
+  await waitUntil(
+    'idle sweeps read no mount table',
+    async () =>
+      (await agent.metric('lxcfs_webhook_agent_mount_namespaces_watched')) >= 2 &&
+      (await agent.metric('lxcfs_webhook_agent_last_sweep_mountinfo_reads')) === 0,
+  );
 
   // A target unmounted inside a running container: its namespace reports the change.
   let since = agent.logs.length;
   assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
   await waitAllHealthy([c]);
-  const missing = await agent.waitForLog((l) => l.msg === 'sweep done' && l.missing === 1, 1000, since);
+  const missing = await agent.waitForLog(
+    (l) => l.msg === 'sweep done' && l.missing === 1,
+    1000,
+    since,
+  );
   assert.equal(missing.trigger, 'periodic');
 
   // A container started after the last sweep, its file already on a dead lxcfs: a new namespace is read.
   process.kill(node.lxcfsPid(), 'SIGKILL');
-  await agent.waitForLog((l) => l.msg === 'sweep done' && l.trigger === 'lxcfs-restart', 10_000, since);
+  await agent.waitForLog(
+    (l) => l.msg === 'sweep done' && l.trigger === 'lxcfs-restart',
+    10_000,
+    since,
+  );
   await waitAllHealthy([c, stacked]);
   since = agent.logs.length;
-  const late = await node.container({ name: 'late', ...LIMITS, source: keep, files: ['/proc/meminfo'] });
-  await waitUntil('the late container reads its limits', async () => (await late.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL));
+  const late = await node.container({
+    name: 'late',
+    ...LIMITS,
+    source: keep,
+    files: ['/proc/meminfo'],
+  });
+  await waitUntil('the late container reads its limits', async () =>
+    (await late.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL),
+  );
   const stale = await agent.waitForLog((l) => l.msg === 'sweep done' && l.stale === 1, 1000, since);
   assert.equal(stale.trigger, 'periodic');
 
@@ -218,11 +318,24 @@ test('with mount notifications, periodic sweeps still catch a target gone missin
   const watcher = agent.logs.filter((l) => l.msg === 'mount watcher started').at(-1)!.pid as number;
   since = agent.logs.length;
   process.kill(watcher, 'SIGKILL');
-  await agent.waitForLog((l) => l.msg === 'mount notifications stopped: every sweep reads every mount table until the watcher is back', 5000, since);
+  await agent.waitForLog(
+    (l) =>
+      l.msg ===
+      'mount notifications stopped: every sweep reads every mount table until the watcher is back',
+    5000,
+    since,
+  );
   assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
   await waitAllHealthy([c]);
-  const fallback = await agent.waitForLog((l) => l.msg === 'sweep done' && l.missing === 1, 1000, since);
-  assert.ok((fallback.mountinfoRead as number) >= 3, `read every table: ${JSON.stringify(fallback)}`);
+  const fallback = await agent.waitForLog(
+    (l) => l.msg === 'sweep done' && l.missing === 1,
+    1000,
+    since,
+  );
+  assert.ok(
+    (fallback.mountinfoRead as number) >= 3,
+    `read every table: ${JSON.stringify(fallback)}`,
+  );
   await agent.waitForLog((l) => l.msg === 'mount notifications back', 10_000, since);
 });
 
@@ -230,12 +343,17 @@ test('SIGTERM stops lxcfs and clears its mounts, keeps the anchor; a new agent t
   const node = scratchNode(t);
   const agent = await startReadyAgent(node);
   const c = await node.container({ name: 'c', ...withLxcfs });
-  await waitUntil('the agent has seen the container', async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1);
+  await waitUntil(
+    'the agent has seen the container',
+    async () => (await agent.metric('lxcfs_webhook_agent_containers_covered')) === 1,
+  );
 
   agent.kill('SIGTERM');
   assert.deepEqual(await agent.exited, { code: 0, signal: null });
   assert.deepEqual(findLxcfsServing('/proc', node.fuseMount), []);
-  const left = [node.fuseMount, join(node.anchor, 'proc'), join(node.anchor, 'sys')].flatMap((p) => mountsAtOrBelow(node.ownMounts(), p));
+  const left = [node.fuseMount, join(node.anchor, 'proc'), join(node.anchor, 'sys')].flatMap((p) =>
+    mountsAtOrBelow(node.ownMounts(), p),
+  );
   assert.deepEqual(left, []);
   assert.equal(node.ownMounts().find((m) => m.mountPoint === node.anchor)?.fsType, 'tmpfs');
   assert.ok(existsSync(join(node.anchor, AGENT_STATE_FILE)));
@@ -256,17 +374,31 @@ test('known fatal errors at start: one line naming the fix, exit code 2', async 
     assert.match(lines[0]!, /\[E_AGENT\]$/);
   };
 
-  await expectFatal(['--lxcfs-bin', '/nonexistent/lxcfs'], /^lxcfs-webhook agent: --lxcfs-bin: lxcfs binary "\/nonexistent\/lxcfs" not found: install lxcfs/);
+  await expectFatal(
+    ['--lxcfs-bin', '/nonexistent/lxcfs'],
+    /^lxcfs-webhook agent: --lxcfs-bin: lxcfs binary "\/nonexistent\/lxcfs" not found: install lxcfs/,
+  );
 
   const fileInTheWay = join(node.dir, 'a-file');
   writeFileSync(fileInTheWay, '');
-  await expectFatal(['--fuse-mount', join(fileInTheWay, 'fuse')], /--fuse-mount: the FUSE mountpoint .* is unusable \(ENOTDIR\): give the agent a directory it can create/);
+  await expectFatal(
+    ['--fuse-mount', join(fileInTheWay, 'fuse')],
+    /--fuse-mount: the FUSE mountpoint .* is unusable \(ENOTDIR\): give the agent a directory it can create/,
+  );
 
   // another lxcfs holding the pidfile next to the agent's FUSE mountpoint
   mkdirSync(join(node.dir, 'elsewhere'));
   mkdirSync(join(node.dir, 'run'), { recursive: true });
-  const holder = spawn('lxcfs', ['-f', '-p', join(node.dir, 'run', 'lxcfs.pid'), join(node.dir, 'elsewhere')], { stdio: 'ignore' });
+  const holder = spawn(
+    'lxcfs',
+    ['-f', '-p', join(node.dir, 'run', 'lxcfs.pid'), join(node.dir, 'elsewhere')],
+    { stdio: 'ignore' },
+  );
   t.after(() => holder.kill('SIGKILL'));
-  await waitUntil('the other lxcfs mounted', () => node.ownMounts().some((m) => m.mountPoint === join(node.dir, 'elsewhere')), 5000);
+  await waitUntil(
+    'the other lxcfs mounted',
+    () => node.ownMounts().some((m) => m.mountPoint === join(node.dir, 'elsewhere')),
+    { timeoutMs: 5000 },
+  );
   await expectFatal([], /--fuse-mount: another lxcfs holds the pidfile .*lxcfs\.pid: stop it/);
 });

@@ -17,8 +17,13 @@ describe('nodeProblems', () => {
   it('is empty on a healthy node', () => assert.deepEqual(nodeProblems(healthy), []));
 
   it('says lxcfs is down and its mount gone in one line, naming the real namespace and DaemonSet', () => {
-    const problems = nodeProblems({ ...healthy, lxcfsRunning: false, fuseMounted: false, probe: undefined,
-      anchor: { tmpfs: true, binds: { proc: 'dead', sys: 'dead' } } as NodeFacts['anchor'] });
+    const problems = nodeProblems({
+      ...healthy,
+      lxcfsRunning: false,
+      fuseMounted: false,
+      probe: undefined,
+      anchor: { tmpfs: true, binds: { proc: 'dead', sys: 'dead' } } as NodeFacts['anchor'],
+    });
     assert.deepEqual(problems, [
       'no lxcfs runs and nothing is mounted on /run/lxcfs-webhook/fuse: is the agent running? (kubectl -n lxcfs logs ds/lxcfs-agent)',
       '/var/lib/lxcfs/proc and /var/lib/lxcfs/sys are dead lxcfs mounts: new pods cannot start',
@@ -26,8 +31,11 @@ describe('nodeProblems', () => {
   });
 
   it('tells a dead mount left behind from none, and one unbound directory from two', () => {
-    const problems = nodeProblems({ ...healthy, lxcfsRunning: false,
-      anchor: { tmpfs: true, binds: { proc: 'absent', sys: 'live' } } as NodeFacts['anchor'] });
+    const problems = nodeProblems({
+      ...healthy,
+      lxcfsRunning: false,
+      anchor: { tmpfs: true, binds: { proc: 'absent', sys: 'live' } } as NodeFacts['anchor'],
+    });
     assert.deepEqual(problems, [
       'no lxcfs runs and a dead lxcfs mount is left on /run/lxcfs-webhook/fuse: is the agent running? (kubectl -n lxcfs logs ds/lxcfs-agent)',
       '/var/lib/lxcfs/proc is not bound to lxcfs: new pods cannot start',

@@ -1,31 +1,35 @@
 // `lxcfs-webhook agent --uninstall` (what the clean-up DaemonSet runs) against a real agent and lxcfs:
 // afterwards the node has no lxcfs process, no mount and no directory of ours left.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findLxcfsServing } from '../../src/agent/lxcfs/process.js';
-import { cliPath } from '../helpers/paths.js';
-import { helperPath, TestNode } from '../helpers/node.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
+import { TestNode } from '../helpers/node.js';
 
-function uninstall(node: TestNode): Promise<{ code: number; stdout: string }> {
-  const args = [cliPath, 'agent', '--uninstall', '--lxcfs-root', node.anchor, '--fuse-mount', node.fuseMount, '--remount-helper', helperPath];
-  return new Promise((resolve) => {
-    execFile(process.execPath, args, { timeout: 30_000 }, (err, stdout) => resolve({ code: err ? Number(err.code) : 0, stdout }));
-  });
+function uninstall(node: TestNode): Promise<CliResult> {
+  return runCli(['agent', '--uninstall', ...node.pathFlags]);
 }
 
 function assertNothingLeft(node: TestNode): void {
-  const ours = node.ownMounts().filter((m) => m.mountPoint.startsWith(node.anchor) || m.mountPoint.startsWith(node.fuseMount));
-  assert.deepEqual(ours.map((m) => `${m.mountPoint} ${m.fsType}`), [], 'no mounts left');
+  const ours = node
+    .ownMounts()
+    .filter((m) => m.mountPoint.startsWith(node.anchor) || m.mountPoint.startsWith(node.fuseMount));
+  assert.deepEqual(
+    ours.map((m) => `${m.mountPoint} ${m.fsType}`),
+    [],
+    'no mounts left',
+  );
   assert.deepEqual(findLxcfsServing('/proc', node.fuseMount), [], 'no lxcfs left');
   assert.ok(!existsSync(node.fuseMount), 'FUSE mountpoint removed');
 }
 
 describe('agent --uninstall', () => {
   const nodes: TestNode[] = [];
-  after(async () => { for (const node of nodes) await node.cleanup(); });
+  after(async () => {
+    for (const node of nodes) await node.cleanup();
+  });
 
   it('removes everything after the agent stopped on SIGTERM', async () => {
     const node = new TestNode();
@@ -35,7 +39,10 @@ describe('agent --uninstall', () => {
     assert.ok(node.ownMounts().some((m) => m.mountPoint === node.anchor && m.fsType === 'tmpfs'));
     agent.kill('SIGTERM');
     assert.equal((await agent.exited).code, 0);
-    assert.ok(node.ownMounts().some((m) => m.mountPoint === node.anchor), 'a stopped agent keeps the anchor for its successor');
+    assert.ok(
+      node.ownMounts().some((m) => m.mountPoint === node.anchor),
+      'a stopped agent keeps the anchor for its successor',
+    );
 
     const result = await uninstall(node);
     assert.equal(result.code, 0, result.stdout);

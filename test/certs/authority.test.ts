@@ -5,11 +5,20 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:tls';
 import { before, describe, it } from 'node:test';
-import { createCA, issueServingCert, type CertificateAuthority, type IssuedCertificate } from '../../src/certs/authority.js';
+import {
+  createCA,
+  issueServingCert,
+  type CertificateAuthority,
+  type IssuedCertificate,
+} from '../../src/certs/authority.js';
 // After authority.js, which loads the reflect-metadata polyfill @peculiar/x509 needs.
 import * as x509 from '@peculiar/x509';
 
-const SERVICE_NAMES = ['lxcfs-webhook.lxcfs-webhook.svc', 'lxcfs-webhook.lxcfs-webhook.svc.cluster.local', '10.96.0.10'];
+const SERVICE_NAMES = [
+  'lxcfs-webhook.lxcfs-webhook.svc',
+  'lxcfs-webhook.lxcfs-webhook.svc.cluster.local',
+  '10.96.0.10',
+];
 
 describe('certificate authority', () => {
   let ca: CertificateAuthority;
@@ -42,26 +51,43 @@ describe('certificate authority', () => {
     assert.ok(cert.verify(caCert.publicKey));
     assert.equal(cert.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
     assert.ok(cert.checkPrivateKey(createPrivateKey(issued.keyPem)));
-    assert.equal(cert.subjectAltName,
-      'DNS:lxcfs-webhook.lxcfs-webhook.svc, DNS:lxcfs-webhook.lxcfs-webhook.svc.cluster.local, IP Address:10.96.0.10');
+    assert.equal(
+      cert.subjectAltName,
+      'DNS:lxcfs-webhook.lxcfs-webhook.svc, DNS:lxcfs-webhook.lxcfs-webhook.svc.cluster.local, IP Address:10.96.0.10',
+    );
     assert.deepEqual(cert.keyUsage, ['1.3.6.1.5.5.7.3.1']);
     const days = (Date.parse(cert.validTo) - Date.now()) / 86_400_000;
     assert.ok(days > 4.9 && days <= 5, `valid for ${days} days`);
-    assert.ok(Date.parse(cert.validFrom) < Date.now(), 'valid from a little before now, for clock skew');
+    assert.ok(
+      Date.parse(cert.validFrom) < Date.now(),
+      'valid from a little before now, for clock skew',
+    );
   });
 
   it('serves TLS that a client trusting only the CA verifies for the Service name', async () => {
-    const server = createServer({ cert: issued.certPem, key: issued.keyPem }, (socket) => socket.end('ok'));
+    const server = createServer({ cert: issued.certPem, key: issued.keyPem }, (socket) =>
+      socket.end('ok'),
+    );
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     try {
       const { port } = server.address() as { port: number };
-      const socket = connect({ host: '127.0.0.1', port, ca: ca.certPem, servername: SERVICE_NAMES[0] });
+      const socket = connect({
+        host: '127.0.0.1',
+        port,
+        ca: ca.certPem,
+        servername: SERVICE_NAMES[0],
+      });
       await once(socket, 'secureConnect');
       assert.equal(socket.authorized, true);
       socket.destroy();
 
-      const wrongName = connect({ host: '127.0.0.1', port, ca: ca.certPem, servername: 'other.example.svc' });
+      const wrongName = connect({
+        host: '127.0.0.1',
+        port,
+        ca: ca.certPem,
+        servername: 'other.example.svc',
+      });
       const [error] = (await once(wrongName, 'error')) as [NodeJS.ErrnoException];
       assert.equal(error.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
     } finally {

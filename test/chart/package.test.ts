@@ -9,24 +9,40 @@ import { after, describe, it } from 'node:test';
 import { repoRoot } from '../helpers/paths.js';
 import { chartDir, renderRaw } from './render.js';
 
-const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  version: string;
+};
 
 function walk(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)]));
+  return readdirSync(dir).flatMap((n) =>
+    statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)],
+  );
 }
 
 describe('npm run chart', () => {
   const work = mkdtempSync(join(tmpdir(), 'chart-package-'));
   after(() => rmSync(work, { recursive: true, force: true }));
-  execFileSync('npm', ['run', '-s', 'chart', '--', '--destination', work], { cwd: repoRoot, stdio: 'pipe' });
+  execFileSync('npm', ['run', '-s', 'chart', '--', '--destination', work], {
+    cwd: repoRoot,
+    stdio: 'pipe',
+  });
   const archive = join(work, `lxcfs-webhook-${version}.tgz`);
 
   it('names the archive after the chart and package version, Chart.yaml first, all under lxcfs-webhook/', () => {
     const listing = execFileSync('tar', ['tzf', archive], { encoding: 'utf8' }).trim().split('\n');
     assert.equal(listing[0], 'lxcfs-webhook/Chart.yaml');
-    assert.ok(listing.every((p) => p.startsWith('lxcfs-webhook/')), listing.join(', '));
-    const expected = walk(chartDir).map((p) => `lxcfs-webhook/${relative(chartDir, p)}`).filter((p) => !p.endsWith('/.helmignore'));
-    assert.deepEqual([...listing].sort(), expected.sort(), 'every chart file except the ones .helmignore names');
+    assert.ok(
+      listing.every((p) => p.startsWith('lxcfs-webhook/')),
+      listing.join(', '),
+    );
+    const expected = walk(chartDir)
+      .map((p) => `lxcfs-webhook/${relative(chartDir, p)}`)
+      .filter((p) => !p.endsWith('/.helmignore'));
+    assert.deepEqual(
+      [...listing].sort(),
+      expected.sort(),
+      'every chart file except the ones .helmignore names',
+    );
   });
 
   it('unpacks with tar into a chart that renders the same manifests as the source', () => {

@@ -3,7 +3,16 @@
 // node_modules/.cache so that a second run does not compile again.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -24,12 +33,25 @@ export function rendererPath(): string {
   if (built) return built;
   const goVersion = execFileSync('go', ['version'], { encoding: 'utf8' });
   // Rebuilt when the source, Go, or a Debian Go package it is built from changes (their directories' mtimes).
-  const packages = ['Masterminds/sprig', 'Masterminds/semver', 'ghodss/yaml', 'xeipuuv/gojsonschema'].map((p) => {
+  const packages = [
+    'Masterminds/sprig',
+    'Masterminds/semver',
+    'ghodss/yaml',
+    'xeipuuv/gojsonschema',
+  ].map((p) => {
     const dir = join(DEBIAN_GOPATH, 'src', 'github.com', p);
-    if (!existsSync(dir)) throw new Error(`${dir} is missing: run scripts/setup-system.sh (as root) for Go and Debian's Go packages`);
+    if (!existsSync(dir))
+      throw new Error(
+        `${dir} is missing: run scripts/setup-system.sh (as root) for Go and Debian's Go packages`,
+      );
     return `${p}@${statSync(dir).mtimeMs}`;
   });
-  const hash = createHash('sha256').update(readFileSync(source)).update(goVersion).update(packages.join()).digest('hex').slice(0, 16);
+  const hash = createHash('sha256')
+    .update(readFileSync(source))
+    .update(goVersion)
+    .update(packages.join())
+    .digest('hex')
+    .slice(0, 16);
   const cache = join(repoRoot, 'node_modules', '.cache', 'lxcfs-chart-renderer');
   const binary = join(cache, `renderer-${hash}`);
   if (!existsSync(binary)) {
@@ -37,9 +59,23 @@ export function rendererPath(): string {
     const work = mkdtempSync(join(tmpdir(), 'chart-renderer-'));
     try {
       // GOPATH mode, offline: only Debian's packaged sources are importable, nothing is downloaded.
-      const env = { ...process.env, GO111MODULE: 'off', GOFLAGS: '', GOPROXY: 'off', GOPATH: `${work}:${DEBIAN_GOPATH}`, GOCACHE: join(cache, 'gocache') };
-      const result = spawnSync('nice', ['-n', '10', 'go', 'build', '-o', join(work, 'renderer'), source], { env, encoding: 'utf8', timeout: BUILD_TIMEOUT_MS });
-      if (result.status !== 0) throw new Error(`building the chart renderer failed (run scripts/setup-system.sh for Go and the Debian Go packages): ${result.error?.message ?? ''}${result.stderr}`);
+      const env = {
+        ...process.env,
+        GO111MODULE: 'off',
+        GOFLAGS: '',
+        GOPROXY: 'off',
+        GOPATH: `${work}:${DEBIAN_GOPATH}`,
+        GOCACHE: join(cache, 'gocache'),
+      };
+      const result = spawnSync(
+        'nice',
+        ['-n', '10', 'go', 'build', '-o', join(work, 'renderer'), source],
+        { env, encoding: 'utf8', timeout: BUILD_TIMEOUT_MS },
+      );
+      if (result.status !== 0)
+        throw new Error(
+          `building the chart renderer failed (run scripts/setup-system.sh for Go and the Debian Go packages): ${result.error?.message ?? ''}${result.stderr}`,
+        );
       renameSync(join(work, 'renderer'), binary); // atomic: a concurrent run never sees half a binary
     } finally {
       rmSync(work, { recursive: true, force: true });
@@ -69,7 +105,14 @@ export class RenderError extends Error {}
 export function renderRaw(opts: RenderOptions = {}): string {
   const work = mkdtempSync(join(tmpdir(), 'chart-values-'));
   try {
-    const args = ['--chart', opts.chart ?? chartDir, '--namespace', opts.namespace ?? 'lxcfs', '--name', opts.releaseName ?? 'lxcfs-webhook'];
+    const args = [
+      '--chart',
+      opts.chart ?? chartDir,
+      '--namespace',
+      opts.namespace ?? 'lxcfs',
+      '--name',
+      opts.releaseName ?? 'lxcfs-webhook',
+    ];
     (opts.values ?? []).forEach((v, i) => {
       const file = join(work, `values-${i}.yaml`);
       writeFileSync(file, stringify(v));
@@ -90,17 +133,24 @@ export function renderRaw(opts: RenderOptions = {}): string {
   }
 }
 
-export interface Rendered { source: string; object: K8sObject }
+export interface Rendered {
+  source: string;
+  object: K8sObject;
+}
 
 /** Renders and parses the manifests, keeping each one's `# Source:` template. */
 export function renderChart(opts: RenderOptions = {}): Rendered[] {
   return parseAllDocuments(renderRaw(opts)).map((doc) => {
-    const source = /^# Source: (.*)$/m.exec(String(doc.commentBefore ?? ''))?.[1] ?? /# Source: (.*)/.exec(doc.toString())?.[1];
+    const source =
+      /^# Source: (.*)$/m.exec(String(doc.commentBefore ?? ''))?.[1] ??
+      /# Source: (.*)/.exec(doc.toString())?.[1];
     return { source: source ?? '', object: doc.toJS() as K8sObject };
   });
 }
 
 /** Objects Helm installs with the release (test hooks run only on `helm test`). */
 export function releaseObjects(rendered: Rendered[]): K8sObject[] {
-  return rendered.map((r) => r.object).filter((o) => o.metadata.annotations?.['helm.sh/hook'] === undefined);
+  return rendered
+    .map((r) => r.object)
+    .filter((o) => o.metadata.annotations?.['helm.sh/hook'] === undefined);
 }

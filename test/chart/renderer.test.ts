@@ -15,9 +15,13 @@ let charts = 0;
 function chart(templates: Record<string, string>, values = ''): string {
   const dir = join(work, `c${charts++}`);
   mkdirSync(join(dir, 'templates'), { recursive: true });
-  writeFileSync(join(dir, 'Chart.yaml'), 'apiVersion: v2\nname: demo\nversion: 1.2.3\nappVersion: "4.5"\n');
+  writeFileSync(
+    join(dir, 'Chart.yaml'),
+    'apiVersion: v2\nname: demo\nversion: 1.2.3\nappVersion: "4.5"\n',
+  );
   writeFileSync(join(dir, 'values.yaml'), values);
-  for (const [name, text] of Object.entries(templates)) writeFileSync(join(dir, 'templates', name), text);
+  for (const [name, text] of Object.entries(templates))
+    writeFileSync(join(dir, 'templates', name), text);
   return dir;
 }
 
@@ -33,38 +37,69 @@ const refusal = (fn: () => unknown) => assert.throws(fn, RenderError);
 describe('chart renderer: values as Helm coalesces them', () => {
   const defaults = 'a:\n  b: 1\n  c: [1, 2]\n  d: keep\n';
   it('maps merge deeply, lists replace, later -f files win', () => {
-    const out = show('{{ toJson .Values.a }}', defaults, { values: [{ a: { b: 2, c: [9] } }, { a: { b: 3 } }] });
+    const out = show('{{ toJson .Values.a }}', defaults, {
+      values: [{ a: { b: 2, c: [9] } }, { a: { b: 3 } }],
+    });
     assert.deepEqual(JSON.parse(out), { b: 3, c: [9], d: 'keep' });
   });
   it('a null in a -f file deletes the default', () => {
-    assert.deepEqual(JSON.parse(show('{{ toJson .Values.a }}', defaults, { values: [{ a: { d: null } }] })), { b: 1, c: [1, 2] });
+    assert.deepEqual(
+      JSON.parse(show('{{ toJson .Values.a }}', defaults, { values: [{ a: { d: null } }] })),
+      { b: 1, c: [1, 2] },
+    );
   });
   it('a null for a key with no default stays a null, as in Helm', () => {
-    assert.equal(show('{{ hasKey .Values.a "new" }} {{ hasKey .Values.a "d" }}', defaults, { values: [{ a: { new: null, d: null } }] }), 'true false');
+    assert.equal(
+      show('{{ hasKey .Values.a "new" }} {{ hasKey .Values.a "d" }}', defaults, {
+        values: [{ a: { new: null, d: null } }],
+      }),
+      'true false',
+    );
   });
   it('numbers are float64 as in Helm: large ones print in e-notation unless int64 is applied', () => {
-    assert.equal(show('{{ .Values.num }} {{ int64 .Values.num }}', 'num: 12345678\n'), '1.2345678e+07 12345678');
+    assert.equal(
+      show('{{ .Values.num }} {{ int64 .Values.num }}', 'num: 12345678\n'),
+      '1.2345678e+07 12345678',
+    );
   });
 });
 
 describe('chart renderer: Chart.yaml kubeVersion', () => {
   it('refuses a cluster older than the constraint, as helm does', () => {
     const dir = chart({ 'x.yaml': 'a: 1\n' });
-    writeFileSync(join(dir, 'Chart.yaml'), 'apiVersion: v2\nname: demo\nversion: 1.2.3\nkubeVersion: ">=1.25.0-0"\n');
-    assert.throws(() => renderRaw({ chart: dir, kubeVersion: 'v1.24.9' }), /chart requires kubeVersion: >=1.25.0-0 which is incompatible with Kubernetes v1.24.9/);
+    writeFileSync(
+      join(dir, 'Chart.yaml'),
+      'apiVersion: v2\nname: demo\nversion: 1.2.3\nkubeVersion: ">=1.25.0-0"\n',
+    );
+    assert.throws(
+      () => renderRaw({ chart: dir, kubeVersion: 'v1.24.9' }),
+      /chart requires kubeVersion: >=1.25.0-0 which is incompatible with Kubernetes v1.24.9/,
+    );
     assert.doesNotThrow(() => renderRaw({ chart: dir, kubeVersion: 'v1.28.3-gke.100' }));
   });
 });
 
 describe('chart renderer: built-in objects', () => {
   it('.Release, .Chart and .Template', () => {
-    const out = show('{{ .Release.Name }} {{ .Release.Namespace }} {{ .Release.IsInstall }} {{ .Release.Service }} {{ .Chart.Name }} {{ .Chart.Version }} {{ .Chart.AppVersion }} {{ .Template.Name }}', '', { releaseName: 'r', namespace: 'n' });
+    const out = show(
+      '{{ .Release.Name }} {{ .Release.Namespace }} {{ .Release.IsInstall }} {{ .Release.Service }} {{ .Chart.Name }} {{ .Chart.Version }} {{ .Chart.AppVersion }} {{ .Template.Name }}',
+      '',
+      { releaseName: 'r', namespace: 'n' },
+    );
     assert.equal(out, 'r n true Helm demo 1.2.3 4.5 demo/templates/x.yaml');
-    assert.equal(show('{{ .Release.IsUpgrade }} {{ .Release.Revision }}', '', { upgradeFrom: [] }), 'true 2');
+    assert.equal(
+      show('{{ .Release.IsUpgrade }} {{ .Release.Revision }}', '', { upgradeFrom: [] }),
+      'true 2',
+    );
   });
-  it('a missing value prints as nothing (Helm replaces "<no value>")', () => assert.equal(show('[{{ .Values.nope }}]'), '[]'));
+  it('a missing value prints as nothing (Helm replaces "<no value>")', () =>
+    assert.equal(show('[{{ .Values.nope }}]'), '[]'));
   it('refuses .Files, .Capabilities and .Subcharts rather than rendering them empty', () => {
-    for (const expr of ['{{ .Files.Get "x" }}', '{{ .Capabilities.KubeVersion }}', '{{ $.Subcharts }}']) {
+    for (const expr of [
+      '{{ .Files.Get "x" }}',
+      '{{ .Capabilities.KubeVersion }}',
+      '{{ $.Subcharts }}',
+    ]) {
       assert.throws(() => show(expr), /is not implemented by this renderer/, expr);
     }
   });
@@ -72,10 +107,14 @@ describe('chart renderer: built-in objects', () => {
 
 describe('chart renderer: functions', () => {
   it('include renders a named template from a partial, which itself is not output', () => {
-    const dir = chart({ '_h.tpl': '{{ define "h" }}hello {{ . }}{{ end }}', 'x.yaml': 'v: {{ include "h" "you" | upper }}\n' });
+    const dir = chart({
+      '_h.tpl': '{{ define "h" }}hello {{ . }}{{ end }}',
+      'x.yaml': 'v: {{ include "h" "you" | upper }}\n',
+    });
     assert.equal(renderRaw({ chart: dir }), '---\n# Source: demo/templates/x.yaml\nv: HELLO YOU\n');
   });
-  it('tpl renders a value as a template', () => assert.equal(show('{{ tpl .Values.t . }}', 't: "{{ .Release.Name }}-x"\n'), 'lxcfs-webhook-x'));
+  it('tpl renders a value as a template', () =>
+    assert.equal(show('{{ tpl .Values.t . }}', 't: "{{ .Release.Name }}-x"\n'), 'lxcfs-webhook-x'));
   it('required fails with its message on nil and empty string', () => {
     assert.throws(() => show('{{ required "give x" .Values.x }}'), /give x/);
     assert.throws(() => show('{{ required "give x" .Values.x }}', 'x: ""\n'), /give x/);
@@ -91,18 +130,35 @@ describe('chart renderer: functions', () => {
     assert.equal(show('{{ toJson .Values.m }}', 'm: {b: 1}\n'), '{"b":1}');
   });
   it('lookup: an empty map when absent, the object when the cluster has it, a list without a name', () => {
-    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'lxcfs' }, data: { k: 'dg==' } };
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's', namespace: 'lxcfs' },
+      data: { k: 'dg==' },
+    };
     assert.equal(show('{{ len (lookup "v1" "Secret" "lxcfs" "s") }}'), '0');
-    assert.equal(show('{{ (lookup "v1" "Secret" "lxcfs" "s").data.k }}', '', { upgradeFrom: [secret] }), 'dg==');
-    assert.equal(show('{{ len (lookup "v1" "Secret" "other" "s") }}', '', { upgradeFrom: [secret] }), '0');
-    assert.equal(show('{{ len (lookup "v1" "Secret" "" "").items }}', '', { upgradeFrom: [secret] }), '1');
+    assert.equal(
+      show('{{ (lookup "v1" "Secret" "lxcfs" "s").data.k }}', '', { upgradeFrom: [secret] }),
+      'dg==',
+    );
+    assert.equal(
+      show('{{ len (lookup "v1" "Secret" "other" "s") }}', '', { upgradeFrom: [secret] }),
+      '0',
+    );
+    assert.equal(
+      show('{{ len (lookup "v1" "Secret" "" "").items }}', '', { upgradeFrom: [secret] }),
+      '1',
+    );
   });
   it('sprig is there, minus env and expandenv as in Helm, and an unknown function is a parse error', () => {
     assert.equal(show('{{ list 1 2 | join "-" }}'), '1-2');
-    for (const fn of ['env "HOME"', 'expandenv "$HOME"', 'fromJson "{}"', 'toToml .']) refusal(() => show(`{{ ${fn} }}`));
+    for (const fn of ['env "HOME"', 'expandenv "$HOME"', 'fromJson "{}"', 'toToml .'])
+      refusal(() => show(`{{ ${fn} }}`));
   });
   it('empty documents are dropped and every document names its template', () => {
-    const out = renderRaw({ chart: chart({ 'x.yaml': '---\n   \n---\n\n---\na: 1\n---\nb: 2\n---\nc: 3' }) });
+    const out = renderRaw({
+      chart: chart({ 'x.yaml': '---\n   \n---\n\n---\na: 1\n---\nb: 2\n---\nc: 3' }),
+    });
     assert.equal(out.split('# Source: demo/templates/x.yaml').length - 1, 3);
   });
 });

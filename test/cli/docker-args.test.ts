@@ -11,60 +11,126 @@ describe('lxcfs-webhook docker-args', () => {
   const root = mkdtempSync(join(tmpdir(), 'lxcfs-root-'));
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  it('prints one read-only --mount type=bind flag per default file, one per line', () => {
-    const result = runCli(['docker-args']);
-    assert.equal(result.status, 0);
-    assert.equal(result.stdout, DEFAULT_FILES.map((file) => `--mount type=bind,source=/var/lib/lxcfs${file},target=${file},readonly\n`).join(''));
+  it('prints one read-only --mount type=bind flag per default file, one per line', async () => {
+    const result = await runCli(['docker-args']);
+    assert.equal(result.code, 0);
+    assert.equal(
+      result.stdout,
+      DEFAULT_FILES.map(
+        (file) => `--mount type=bind,source=/var/lib/lxcfs${file},target=${file},readonly\n`,
+      ).join(''),
+    );
   });
 
-  it('prints -v flags with --style v', () => {
-    const result = runCli(['docker-args', '--style', 'v']);
-    assert.equal(result.status, 0);
-    assert.equal(result.stdout, DEFAULT_FILES.map((file) => `-v /var/lib/lxcfs${file}:${file}:ro\n`).join(''));
+  it('prints -v flags with --style v', async () => {
+    const result = await runCli(['docker-args', '--style', 'v']);
+    assert.equal(result.code, 0);
+    assert.equal(
+      result.stdout,
+      DEFAULT_FILES.map((file) => `-v /var/lib/lxcfs${file}:${file}:ro\n`).join(''),
+    );
   });
 
-  it('honours --lxcfs-root and --files, and prints them on one line with --format inline', () => {
-    const mount = runCli(['docker-args', '--lxcfs-root', '/run/lxcfs/', '--files', 'meminfo', '--format', 'inline']);
-    assert.equal(mount.stdout, '--mount type=bind,source=/run/lxcfs/proc/meminfo,target=/proc/meminfo,readonly\n');
-    const result = runCli(['docker-args', '--lxcfs-root', '/run/lxcfs/', '--files', 'online,meminfo', '--format', 'inline', '--style', 'v']);
-    assert.equal(result.status, 0);
-    assert.equal(result.stdout, '-v /run/lxcfs/proc/meminfo:/proc/meminfo:ro -v /run/lxcfs/sys/devices/system/cpu/online:/sys/devices/system/cpu/online:ro\n');
+  it('honours --lxcfs-root and --files, and prints them on one line with --format inline', async () => {
+    const mount = await runCli([
+      'docker-args',
+      '--lxcfs-root',
+      '/run/lxcfs/',
+      '--files',
+      'meminfo',
+      '--format',
+      'inline',
+    ]);
+    assert.equal(
+      mount.stdout,
+      '--mount type=bind,source=/run/lxcfs/proc/meminfo,target=/proc/meminfo,readonly\n',
+    );
+    const result = await runCli([
+      'docker-args',
+      '--lxcfs-root',
+      '/run/lxcfs/',
+      '--files',
+      'online,meminfo',
+      '--format',
+      'inline',
+      '--style',
+      'v',
+    ]);
+    assert.equal(result.code, 0);
+    assert.equal(
+      result.stdout,
+      '-v /run/lxcfs/proc/meminfo:/proc/meminfo:ro -v /run/lxcfs/sys/devices/system/cpu/online:/sys/devices/system/cpu/online:ro\n',
+    );
   });
 
-  it('splits into docker run arguments the way $(…) does, in either format', () => {
+  it('splits into docker run arguments the way $(…) does, in either format', async () => {
     for (const format of ['lines', 'inline']) {
-      const words = runCli(['docker-args', '--files', 'meminfo,stat', '--format', format, '--style', 'v']).stdout.trim().split(/\s+/);
-      assert.deepEqual(words, ['-v', '/var/lib/lxcfs/proc/meminfo:/proc/meminfo:ro', '-v', '/var/lib/lxcfs/proc/stat:/proc/stat:ro']);
-      const mounts = runCli(['docker-args', '--files', 'meminfo', '--format', format]).stdout.trim().split(/\s+/);
-      assert.deepEqual(mounts, ['--mount', 'type=bind,source=/var/lib/lxcfs/proc/meminfo,target=/proc/meminfo,readonly']);
+      const words = (
+        await runCli(['docker-args', '--files', 'meminfo,stat', '--format', format, '--style', 'v'])
+      ).stdout
+        .trim()
+        .split(/\s+/);
+      assert.deepEqual(words, [
+        '-v',
+        '/var/lib/lxcfs/proc/meminfo:/proc/meminfo:ro',
+        '-v',
+        '/var/lib/lxcfs/proc/stat:/proc/stat:ro',
+      ]);
+      const mounts = (
+        await runCli(['docker-args', '--files', 'meminfo', '--format', format])
+      ).stdout
+        .trim()
+        .split(/\s+/);
+      assert.deepEqual(mounts, [
+        '--mount',
+        'type=bind,source=/var/lib/lxcfs/proc/meminfo,target=/proc/meminfo,readonly',
+      ]);
     }
   });
 
-  it('warns on stderr when the files are missing on this machine, and not when they are there', () => {
-    const missing = runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo']);
-    assert.equal(missing.status, 0);
-    assert.match(missing.stderr, /warning: 1 of 1 files are missing on this machine \(.*\/proc\/meminfo\); start lxcfs first: the container will not start until then/);
-    assert.match(runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo', '--style', 'v']).stderr, /docker would create empty directories/);
+  it('warns on stderr when the files are missing on this machine, and not when they are there', async () => {
+    const missing = await runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo']);
+    assert.equal(missing.code, 0);
+    assert.match(
+      missing.stderr,
+      /warning: 1 of 1 files are missing on this machine \(.*\/proc\/meminfo\); start lxcfs first: the container will not start until then/,
+    );
+    assert.match(
+      (await runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo', '--style', 'v']))
+        .stderr,
+      /docker would create empty directories/,
+    );
     mkdirSync(dirname(join(root, 'proc/meminfo')), { recursive: true });
     writeFileSync(join(root, 'proc/meminfo'), 'MemTotal: 262144 kB\n');
-    const present = runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo']);
+    const present = await runCli(['docker-args', '--lxcfs-root', root, '--files', 'meminfo']);
     assert.equal(present.stderr, '');
-    assert.equal(present.stdout, `--mount type=bind,source=${root}/proc/meminfo,target=/proc/meminfo,readonly\n`);
+    assert.equal(
+      present.stdout,
+      `--mount type=bind,source=${root}/proc/meminfo,target=/proc/meminfo,readonly\n`,
+    );
   });
 
-  it('refuses a file lxcfs does not serve, listing the allowed ones', () => {
-    const result = runCli(['docker-args', '--files', 'meminfo,pressure']);
-    assert.equal(result.status, 2);
+  it('refuses a file lxcfs does not serve, listing the allowed ones', async () => {
+    const result = await runCli(['docker-args', '--files', 'meminfo,pressure']);
+    assert.equal(result.code, 2);
     assert.equal(result.stdout, '');
-    assert.match(result.stderr, /--files has value "meminfo,pressure"; expected a comma-separated list of cpuinfo, diskstats, loadavg, meminfo, slabinfo, stat, swaps, uptime, online/);
+    assert.match(
+      result.stderr,
+      /--files has value "meminfo,pressure"; expected a comma-separated list of cpuinfo, diskstats, loadavg, meminfo, slabinfo, stat, swaps, uptime, online/,
+    );
   });
 
-  it('refuses a root that -v cannot carry and an unknown format', () => {
-    assert.match(runCli(['docker-args', '--lxcfs-root', '/var/lib/my lxcfs']).stderr,
-      /flag --lxcfs-root has value "\/var\/lib\/my lxcfs"; expected an absolute directory without spaces, colons or commas \(docker -v and --mount flags cannot carry them\)/);
-    assert.equal(runCli(['docker-args', '--lxcfs-root', '/var/lib/a,b']).status, 2);
-    const format = runCli(['docker-args', '--format', 'json']);
-    assert.equal(format.status, 2);
-    assert.match(format.stderr, /flag --format has value "json"; expected lines or inline; see 'lxcfs-webhook docker-args --help'/);
+  it('refuses a root that -v cannot carry and an unknown format', async () => {
+    assert.match(
+      (await runCli(['docker-args', '--lxcfs-root', '/var/lib/my lxcfs'])).stderr,
+      /flag --lxcfs-root has value "\/var\/lib\/my lxcfs"; expected an absolute directory without spaces, colons or commas \(docker -v and --mount flags cannot carry them\)/,
+    );
+    assert.equal((await runCli(['docker-args', '--lxcfs-root', '/var/lib/a,b'])).code, 2);
+    const format = await runCli(['docker-args', '--format', 'json']);
+    assert.equal(format.code, 2);
+    assert.match(
+      format.stderr,
+      /flag --format has value "json"; expected lines or inline; see 'lxcfs-webhook docker-args --help'/,
+    );
   });
 });

@@ -20,16 +20,23 @@ const overlay = (name: string) => posix.join(repoRoot, 'deploy', 'overlays', nam
 describe('deploy/overlays/cert-manager', () => {
   const objects = kustomize(overlay('cert-manager'));
   it('renders valid objects with consistent cross-references', () => checkInstall(objects));
-  it('issues the Secret the webhook mounts, for the Service\'s DNS names, and injects its CA', () => {
+  it("issues the Secret the webhook mounts, for the Service's DNS names, and injects its CA", () => {
     const cert = find(objects, 'Certificate', 'lxcfs-webhook');
     assert.equal(cert.spec.secretName, 'lxcfs-webhook-tls');
     assert.ok(cert.spec.dnsNames.includes('lxcfs-webhook.lxcfs.svc'));
-    assert.deepEqual(cert.spec.privateKey, { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' });
+    assert.deepEqual(cert.spec.privateKey, {
+      algorithm: 'ECDSA',
+      size: 256,
+      rotationPolicy: 'Always',
+    });
     const issuer = find(objects, 'Issuer', cert.spec.issuerRef.name);
     const ca = find(objects, 'Certificate', 'lxcfs-webhook-ca');
     assert.equal(issuer.spec.ca.secretName, ca.spec.secretName);
     const mwc = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
-    assert.equal(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${cert.metadata.namespace}/${cert.metadata.name}`);
+    assert.equal(
+      mwc.metadata.annotations?.['cert-manager.io/inject-ca-from'],
+      `${cert.metadata.namespace}/${cert.metadata.name}`,
+    );
   });
 });
 
@@ -39,7 +46,11 @@ describe('deploy/overlays/self-managed, with certificates from `lxcfs-webhook ce
   after(() => rmSync(work, { recursive: true, force: true }));
   cpSync(join(repoRoot, 'deploy'), join(work, 'deploy'), { recursive: true });
   const generated = join(work, 'deploy', 'overlays', 'self-managed', 'generated');
-  const certs = () => execFileSync(process.execPath, [cliPath, 'certs', '--out', generated], { encoding: 'utf8', stdio: 'pipe' });
+  const certs = () =>
+    execFileSync(process.execPath, [cliPath, 'certs', '--out', generated], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
   certs();
   const objects = kustomize(join(work, 'deploy', 'overlays', 'self-managed'));
 
@@ -57,7 +68,11 @@ describe('deploy/overlays/self-managed, with certificates from `lxcfs-webhook ce
     for (const hook of mwc.webhooks) {
       const ca = new X509Certificate(Buffer.from(hook.clientConfig.caBundle, 'base64'));
       assert.ok(cert.verify(ca.publicKey), `${hook.name}: caBundle signed the serving certificate`);
-      assert.equal(hook.clientConfig.service.name, 'lxcfs-webhook', 'the patch kept the service reference');
+      assert.equal(
+        hook.clientConfig.service.name,
+        'lxcfs-webhook',
+        'the patch kept the service reference',
+      );
     }
   });
 
@@ -75,16 +90,36 @@ describe('deploy/overlays/openshift', () => {
   it('renders valid objects with consistent cross-references', () => checkInstall(objects));
   it('lets the service CA issue the webhook Secret and lets only the agent use its SCC', () => {
     const service = find(objects, 'Service', 'lxcfs-webhook');
-    assert.equal(service.metadata.annotations?.['service.beta.openshift.io/serving-cert-secret-name'], 'lxcfs-webhook-tls');
-    assert.equal(find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook').metadata.annotations?.['service.beta.openshift.io/inject-cabundle'], 'true');
+    assert.equal(
+      service.metadata.annotations?.['service.beta.openshift.io/serving-cert-secret-name'],
+      'lxcfs-webhook-tls',
+    );
+    assert.equal(
+      find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook').metadata.annotations?.[
+        'service.beta.openshift.io/inject-cabundle'
+      ],
+      'true',
+    );
     const scc = find(objects, 'SecurityContextConstraints', 'lxcfs-agent');
     assert.equal(scc.allowHostNetwork, false);
     assert.equal(scc.allowHostPID, true);
     const binding = find(objects, 'RoleBinding', 'lxcfs-agent-scc');
-    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'lxcfs-agent', namespace: 'lxcfs' }]);
+    assert.deepEqual(binding.subjects, [
+      { kind: 'ServiceAccount', name: 'lxcfs-agent', namespace: 'lxcfs' },
+    ]);
     const role = find(objects, 'ClusterRole', binding.roleRef.name);
-    assert.deepEqual(role.rules, [{ apiGroups: ['security.openshift.io'], resources: ['securitycontextconstraints'], resourceNames: [scc.metadata.name], verbs: ['use'] }]);
-    assert.equal(find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec.securityContext.runAsUser, undefined);
+    assert.deepEqual(role.rules, [
+      {
+        apiGroups: ['security.openshift.io'],
+        resources: ['securitycontextconstraints'],
+        resourceNames: [scc.metadata.name],
+        verbs: ['use'],
+      },
+    ]);
+    assert.equal(
+      find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec.securityContext.runAsUser,
+      undefined,
+    );
   });
 });
 
@@ -92,24 +127,67 @@ describe('deploy/overlays/openshift: the SCC for injected workloads', () => {
   const objects = kustomize(overlay('openshift'));
   // OpenShift's restricted-v2 (4.11 and later), as `oc get scc restricted-v2 -o yaml` shows it, without metadata.
   const restrictedV2 = {
-    allowHostDirVolumePlugin: false, allowHostIPC: false, allowHostNetwork: false, allowHostPID: false, allowHostPorts: false,
-    allowPrivilegeEscalation: false, allowPrivilegedContainer: false, allowedCapabilities: ['NET_BIND_SERVICE'],
-    defaultAddCapabilities: null, fsGroup: { type: 'MustRunAs' }, groups: [], priority: null, readOnlyRootFilesystem: false,
-    requiredDropCapabilities: ['ALL'], runAsUser: { type: 'MustRunAsRange' }, seLinuxContext: { type: 'MustRunAs' },
-    seccompProfiles: ['runtime/default'], supplementalGroups: { type: 'RunAsAny' }, users: [],
-    volumes: ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'],
+    allowHostDirVolumePlugin: false,
+    allowHostIPC: false,
+    allowHostNetwork: false,
+    allowHostPID: false,
+    allowHostPorts: false,
+    allowPrivilegeEscalation: false,
+    allowPrivilegedContainer: false,
+    allowedCapabilities: ['NET_BIND_SERVICE'],
+    defaultAddCapabilities: null,
+    fsGroup: { type: 'MustRunAs' },
+    groups: [],
+    priority: null,
+    readOnlyRootFilesystem: false,
+    requiredDropCapabilities: ['ALL'],
+    runAsUser: { type: 'MustRunAsRange' },
+    seLinuxContext: { type: 'MustRunAs' },
+    seccompProfiles: ['runtime/default'],
+    supplementalGroups: { type: 'RunAsAny' },
+    users: [],
+    volumes: [
+      'configMap',
+      'csi',
+      'downwardAPI',
+      'emptyDir',
+      'ephemeral',
+      'persistentVolumeClaim',
+      'projected',
+      'secret',
+    ],
   };
 
   it('is restricted-v2 plus host directory volumes, nothing else', () => {
-    const { apiVersion: _a, kind: _k, metadata: _m, ...scc } = find(objects, 'SecurityContextConstraints', 'lxcfs-workloads');
-    assert.deepEqual({ ...scc, volumes: [...scc.volumes].sort() },
-      { ...restrictedV2, allowHostDirVolumePlugin: true, volumes: [...restrictedV2.volumes, 'hostPath'].sort() });
+    const {
+      apiVersion: _a,
+      kind: _k,
+      metadata: _m,
+      ...scc
+    } = find(objects, 'SecurityContextConstraints', 'lxcfs-workloads');
+    assert.deepEqual(
+      { ...scc, volumes: [...scc.volumes].sort() },
+      {
+        ...restrictedV2,
+        allowHostDirVolumePlugin: true,
+        volumes: [...restrictedV2.volumes, 'hostPath'].sort(),
+      },
+    );
   });
 
   it('is granted by a ClusterRole that allows using it and nothing else, bound by no one until an admin does', () => {
     const role = find(objects, 'ClusterRole', 'lxcfs-workloads-scc');
-    assert.deepEqual(role.rules, [{ apiGroups: ['security.openshift.io'], resources: ['securitycontextconstraints'], resourceNames: ['lxcfs-workloads'], verbs: ['use'] }]);
-    assert.ok(!objects.some((o) => /Binding$/.test(o.kind) && o.roleRef?.name === role.metadata.name));
+    assert.deepEqual(role.rules, [
+      {
+        apiGroups: ['security.openshift.io'],
+        resources: ['securitycontextconstraints'],
+        resourceNames: ['lxcfs-workloads'],
+        verbs: ['use'],
+      },
+    ]);
+    assert.ok(
+      !objects.some((o) => /Binding$/.test(o.kind) && o.roleRef?.name === role.metadata.name),
+    );
   });
 });
 
@@ -121,25 +199,44 @@ describe('deploy/components/mount-lxcfs-label, on top of each overlay', () => {
     it(`${name}: also selects namespaces labelled mount-lxcfs=enabled, still once per pod`, () => {
       const dir = join(work, name);
       mkdirSync(dir);
-      writeFileSync(join(dir, 'kustomization.yaml'), [
-        'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
-        `resources: [${relative(dir, overlay(name))}]`, `components: [${relative(dir, join(repoRoot, INSTALL.mountLxcfsComponent))}]`, '',
-      ].join('\n'));
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        [
+          'apiVersion: kustomize.config.k8s.io/v1beta1',
+          'kind: Kustomization',
+          `resources: [${relative(dir, overlay(name))}]`,
+          `components: [${relative(dir, join(repoRoot, INSTALL.mountLxcfsComponent))}]`,
+          '',
+        ].join('\n'),
+      );
       const objects = kustomize(dir);
       checkInstall(objects, { mountLxcfsLabel: true });
       const mwc = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
-      assert.ok(mwc.webhooks.some((h: any) => h.namespaceSelector.matchExpressions.some((e: any) => e.key === 'mount-lxcfs' && e.operator === 'In')));
+      assert.ok(
+        mwc.webhooks.some((h: any) =>
+          h.namespaceSelector.matchExpressions.some(
+            (e: any) => e.key === 'mount-lxcfs' && e.operator === 'In',
+          ),
+        ),
+      );
     });
   }
   it('is off by default: without it, a namespace labelled only mount-lxcfs=enabled is not selected', () => {
     assert.equal(webhookFor({ name: 'shop', labels: { 'mount-lxcfs': 'enabled' } }, {}), undefined);
-    assert.equal(webhookFor({ name: 'shop', labels: { 'mount-lxcfs': 'enabled' } }, {}, webhookEntries({ mountLxcfsLabel: true }))?.mode, 'enabled');
+    assert.equal(
+      webhookFor(
+        { name: 'shop', labels: { 'mount-lxcfs': 'enabled' } },
+        {},
+        webhookEntries({ mountLxcfsLabel: true }),
+      )?.mode,
+      'enabled',
+    );
   });
 });
 
 describe('deploy/uninstall', () => {
   const objects = kustomize(posix.join(repoRoot, 'deploy', 'uninstall'));
-  it('runs `agent --uninstall` on every node against the host\'s /var/lib/lxcfs, with unmounts reaching the host', () => {
+  it("runs `agent --uninstall` on every node against the host's /var/lib/lxcfs, with unmounts reaching the host", () => {
     objects.forEach(validateObject);
     const daemonSet = find(objects, 'DaemonSet', 'lxcfs-cleanup');
     const pod = daemonSet.spec.template.spec;
@@ -147,11 +244,19 @@ describe('deploy/uninstall', () => {
     assert.equal(cleanup.args[0], 'agent');
     const options = agentCommand.parse(cleanup.args.slice(1));
     assert.equal(options.uninstall, true);
-    const mount = cleanup.volumeMounts.find((m: any) => options.lxcfsRoot.startsWith(`${m.mountPath}/`));
-    assert.ok(mount, '--lxcfs-root is below a mounted volume (so the directory itself can be removed)');
+    const mount = cleanup.volumeMounts.find((m: any) =>
+      options.lxcfsRoot.startsWith(`${m.mountPath}/`),
+    );
+    assert.ok(
+      mount,
+      '--lxcfs-root is below a mounted volume (so the directory itself can be removed)',
+    );
     assert.equal(mount.mountPropagation, 'Bidirectional');
     const hostPath = pod.volumes.find((v: any) => v.name === mount.name).hostPath.path;
-    assert.equal(posix.join(hostPath, posix.relative(mount.mountPath, options.lxcfsRoot)), DEFAULT_LXCFS_ROOT);
+    assert.equal(
+      posix.join(hostPath, posix.relative(mount.mountPath, options.lxcfsRoot)),
+      DEFAULT_LXCFS_ROOT,
+    );
     assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
     assert.equal(daemonSet.metadata.namespace, 'lxcfs');
   });

@@ -4,7 +4,14 @@
 // cgroupfs layout (kubepods/burstable/pod<uid>/<container id>), so the agent can name pod and container.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -44,26 +51,52 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** How a started container is reached and cleaned up. */
+interface ContainerHandles {
+  pid: number;
+  podUid: string;
+  containerId: string;
+  cgroupPath: string;
+  cgroupBase: string;
+  runtime: ChildProcess;
+}
+
 export class TestContainer {
+  /** The container's init (pid 1 in its pid namespace), as the host sees it. */
+  readonly pid: number;
+  readonly podUid: string;
+  readonly containerId: string;
+  private readonly cgroupPath: string;
+  /** The test file's cgroup, removed by its owner once every container is gone. */
+  private readonly cgroupBase: string;
+  private readonly runtime: ChildProcess;
+
   constructor(
     readonly spec: ContainerSpec,
-    /** The container's init (pid 1 in its pid namespace), as the host sees it. */
-    readonly pid: number,
-    readonly podUid: string,
-    readonly containerId: string,
-    private readonly cgroupPath: string,
-    /** The test file's cgroup, removed by its owner once every container is gone. */
-    private readonly cgroupBase: string,
-    private readonly runtime: ChildProcess,
-  ) {}
+    handles: ContainerHandles,
+  ) {
+    ({
+      pid: this.pid,
+      podUid: this.podUid,
+      containerId: this.containerId,
+      cgroupPath: this.cgroupPath,
+      cgroupBase: this.cgroupBase,
+      runtime: this.runtime,
+    } = handles);
+  }
 
   /** Runs a command inside (mount + pid namespaces, like kubectl exec), with a timeout. */
   exec(argv: readonly string[], timeoutMs = 5000): Promise<ExecResult> {
     return new Promise((resolve) => {
-      execFile('nsenter', ['-t', String(this.pid), '-m', '-p', ...argv], { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-        resolve({ code, stdout, stderr });
-      });
+      execFile(
+        'nsenter',
+        ['-t', String(this.pid), '-m', '-p', ...argv],
+        { timeout: timeoutMs, killSignal: 'SIGKILL' },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
     });
   }
 
@@ -74,7 +107,10 @@ export class TestContainer {
 
   /** Whether every one of `files` reads without an error inside, as the container's processes see them. */
   async readsEvery(files: readonly string[], timeoutMs = 2000): Promise<boolean> {
-    if (this.spec.minimal) return (await Promise.all(files.map((f) => this.read(f, timeoutMs)))).every((r) => r.code === 0 && r.stderr === '');
+    if (this.spec.minimal)
+      return (await Promise.all(files.map((f) => this.read(f, timeoutMs)))).every(
+        (r) => r.code === 0 && r.stderr === '',
+      );
     const script = 'for f in "$@"; do cat "$f" > /dev/null || exit 1; done';
     const result = await this.exec(['sh', '-c', script, 'sh', ...files], timeoutMs);
     return result.code === 0 && result.stderr === '';
@@ -113,7 +149,8 @@ function createCgroup(path: string): void {
       if (existsSync(dir)) continue;
       mkdirSync(dir);
       if (controller === 'cpuset') {
-        for (const file of ['cpuset.cpus', 'cpuset.mems']) writeFileSync(join(dir, file), readFileSync(join(parent, file)));
+        for (const file of ['cpuset.cpus', 'cpuset.mems'])
+          writeFileSync(join(dir, file), readFileSync(join(parent, file)));
       }
     }
   }
@@ -122,7 +159,11 @@ function createCgroup(path: string): void {
 /** Removes `path` and its ancestors up to (not including) `stopAt`, as far as no other cgroup is below. */
 export async function removeCgroup(path: string, stopAt = ''): Promise<void> {
   for (const controller of CONTROLLERS) {
-    for (let current = path; current !== stopAt && current !== ''; current = current.slice(0, current.lastIndexOf('/'))) {
+    for (
+      let current = path;
+      current !== stopAt && current !== '';
+      current = current.slice(0, current.lastIndexOf('/'))
+    ) {
       const dir = cgroupDir(controller, current);
       if (!existsSync(dir)) continue;
       if (readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory())) break; // a sibling's
@@ -132,7 +173,10 @@ export async function removeCgroup(path: string, stopAt = ''): Promise<void> {
           rmdirSync(dir);
           break;
         } catch (err) {
-          if (attempt > 250) throw new Error(`cannot remove cgroup ${dir}: ${(err as Error).message}`);
+          if (attempt > 250)
+            throw new Error(`cannot remove cgroup ${dir}: ${(err as Error).message}`, {
+              cause: err,
+            });
           await sleep(20);
         }
       }
@@ -147,7 +191,10 @@ function sh(value: string): string {
 function bindLines(spec: ContainerSpec, rootPrefix: string): string[] {
   return (spec.files ?? []).flatMap((file) => {
     const target = sh(`${rootPrefix}${file}`);
-    const lines = [`mount --bind ${sh(`${spec.source}${file}`)} ${target}`, `mount --make-private ${target}`];
+    const lines = [
+      `mount --bind ${sh(`${spec.source}${file}`)} ${target}`,
+      `mount --make-private ${target}`,
+    ];
     if (spec.readOnlyFiles?.includes(file)) lines.push(`mount -o remount,bind,ro ${target}`);
     return lines;
   });
@@ -164,7 +211,12 @@ function hostRootScript(spec: ContainerSpec, readyFile: string): string {
   ].join('\n');
 }
 
-function minimalScript(spec: ContainerSpec, rootfs: string, init: string, readyFile: string): string {
+function minimalScript(
+  spec: ContainerSpec,
+  rootfs: string,
+  init: string,
+  readyFile: string,
+): string {
   return [
     'set -e',
     `mkdir -p ${sh(`${rootfs}/proc`)} ${sh(`${rootfs}/sys`)}`,
@@ -177,28 +229,56 @@ function minimalScript(spec: ContainerSpec, rootfs: string, init: string, readyF
   ].join('\n');
 }
 
-export async function createContainer(world: ContainerWorld, spec: ContainerSpec): Promise<TestContainer> {
+export async function createContainer(
+  world: ContainerWorld,
+  spec: ContainerSpec,
+): Promise<TestContainer> {
   const podUid = randomUUID();
   const containerId = randomBytes(32).toString('hex');
   const cgroupPath = `${world.cgroupBase}/kubepods/burstable/pod${podUid}/${containerId}`;
   createCgroup(cgroupPath);
-  if (spec.memoryBytes !== undefined) writeFileSync(join(cgroupDir('memory', cgroupPath), 'memory.limit_in_bytes'), String(spec.memoryBytes));
-  if (spec.cpuQuotaUs !== undefined) writeFileSync(join(cgroupDir('cpu', cgroupPath), 'cpu.cfs_quota_us'), String(spec.cpuQuotaUs));
+  if (spec.memoryBytes !== undefined)
+    writeFileSync(
+      join(cgroupDir('memory', cgroupPath), 'memory.limit_in_bytes'),
+      String(spec.memoryBytes),
+    );
+  if (spec.cpuQuotaUs !== undefined)
+    writeFileSync(join(cgroupDir('cpu', cgroupPath), 'cpu.cfs_quota_us'), String(spec.cpuQuotaUs));
 
   const readyFile = join(world.dir, `${spec.name}.ready`);
   const script = join(world.dir, `${spec.name}.sh`);
   writeFileSync(
     script,
-    spec.minimal ? minimalScript(spec, join(world.dir, `rootfs-${spec.name}`), await world.miniInit(), readyFile) : hostRootScript(spec, readyFile),
+    spec.minimal
+      ? minimalScript(
+          spec,
+          join(world.dir, `rootfs-${spec.name}`),
+          await world.miniInit(),
+          readyFile,
+        )
+      : hostRootScript(spec, readyFile),
   );
-  const joinCgroups = CONTROLLERS.map((c) => `echo $$ > ${sh(join(cgroupDir(c, cgroupPath), 'cgroup.procs'))}`).join('; ');
-  const runtime = spawn('sh', ['-c', `${joinCgroups}; exec unshare --mount --pid --fork --propagation private sh ${sh(script)}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const joinCgroups = CONTROLLERS.map(
+    (c) => `echo $$ > ${sh(join(cgroupDir(c, cgroupPath), 'cgroup.procs'))}`,
+  ).join('; ');
+  const runtime = spawn(
+    'sh',
+    [
+      '-c',
+      `${joinCgroups}; exec unshare --mount --pid --fork --propagation private sh ${sh(script)}`,
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   runtime.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
 
-  for (let waited = 0; !existsSync(readyFile) || readFileSync(readyFile, 'utf8') === ''; waited += 10) {
+  for (
+    let waited = 0;
+    !existsSync(readyFile) || readFileSync(readyFile, 'utf8') === '';
+    waited += 10
+  ) {
     if (runtime.exitCode !== null || waited > 10_000) {
       runtime.kill('SIGKILL');
       await removeCgroup(cgroupPath, world.cgroupBase);
@@ -207,5 +287,12 @@ export async function createContainer(world: ContainerWorld, spec: ContainerSpec
     await sleep(10);
   }
   const children = readFileSync(`/proc/${runtime.pid}/task/${runtime.pid}/children`, 'utf8').trim();
-  return new TestContainer(spec, Number(children.split(' ')[0]), podUid, containerId, cgroupPath, world.cgroupBase, runtime);
+  return new TestContainer(spec, {
+    pid: Number(children.split(' ')[0]),
+    podUid,
+    containerId,
+    cgroupPath,
+    cgroupBase: world.cgroupBase,
+    runtime,
+  });
 }

@@ -13,8 +13,12 @@ function groupKey(group: string): string {
 }
 
 export function schemaFor(apiVersion: string, kind: string): ModelClass | undefined {
-  const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/') as [string, string]) : ['', apiVersion];
-  for (const pkg of [core, certManager, prometheusOperator] as unknown as Array<Record<string, any>>) {
+  const [group, version] = apiVersion.includes('/')
+    ? (apiVersion.split('/') as [string, string])
+    : ['', apiVersion];
+  for (const pkg of [core, certManager, prometheusOperator] as unknown as Array<
+    Record<string, any>
+  >) {
     // Core kinds live at `v1.Pod`, grouped ones at `apps.v1.DaemonSet`.
     const versionExports = group === '' ? pkg[version] : pkg[groupKey(group)]?.[version];
     const model = versionExports?.[kind] as ModelClass | undefined;

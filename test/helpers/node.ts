@@ -6,16 +6,32 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { bindIntoAnchor, clearLxcfsMounts, prepareAnchor, type AnchorLayout } from '../../src/agent/lxcfs/anchor.js';
-import { findLxcfsServing, killAndWait, startLxcfs, type RunningLxcfs } from '../../src/agent/lxcfs/process.js';
+import {
+  bindIntoAnchor,
+  clearLxcfsMounts,
+  prepareAnchor,
+  type AnchorLayout,
+} from '../../src/agent/lxcfs/anchor.js';
+import {
+  findLxcfsServing,
+  killAndWait,
+  startLxcfs,
+  type RunningLxcfs,
+} from '../../src/agent/lxcfs/process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.js';
 import type { TestContext } from 'node:test';
 import { DEFAULT_FILES } from '../../src/config/defaults.js';
-import { createContainer, removeCgroup, type ContainerSpec, type TestContainer } from './container.js';
+import {
+  createContainer,
+  removeCgroup,
+  type ContainerSpec,
+  type TestContainer,
+} from './container.js';
 import { cliPath, repoRoot } from './paths.js';
+import { collectLogLines, type LogLine } from './log-lines.js';
+import { waitUntil } from './wait.js';
 
 export const helperPath = join(repoRoot, 'native', 'build', 'lxcfs-remount');
 const miniInitSource = join(repoRoot, 'test', 'helpers', 'mini-init.c');
@@ -25,12 +41,6 @@ export const LIMITS = { memoryBytes: 256 * 1024 * 1024, cpuQuotaUs: 50_000 } as 
 /** What a container with those limits reads through lxcfs. */
 export const EXPECTED_MEMTOTAL = 'MemTotal:         262144 kB';
 
-export interface LogLine {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
-
 /** The agent as a real process (`lxcfs-webhook agent`), with its JSON log collected. */
 export class AgentProcess {
   readonly logs: LogLine[] = [];
@@ -39,14 +49,11 @@ export class AgentProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(readonly child: ChildProcess) {
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (pending + chunk).split('\n');
-      pending = lines.pop()!;
-      for (const line of lines) if (line.startsWith('{')) this.logs.push(JSON.parse(line) as LogLine);
-    });
+    collectLogLines(child.stdout!, this.logs);
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
   }
 
   get running(): boolean {
@@ -54,15 +61,20 @@ export class AgentProcess {
   }
 
   /** Waits for a log line matching `match`, seen after `since` lines. */
-  async waitForLog(match: (line: LogLine) => boolean, timeoutMs = 15_000, since = 0): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.logs.slice(since).find(match);
-      if (line) return line;
-      if (!this.running) throw new Error(`agent exited while waiting for a log line; stderr: ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no matching agent log line within ${timeoutMs} ms; last: ${JSON.stringify(this.logs.slice(-5))}`);
-      await sleep(20);
-    }
+  async waitForLog(
+    match: (line: LogLine) => boolean,
+    timeoutMs = 15_000,
+    since = 0,
+  ): Promise<LogLine> {
+    return waitUntil('a matching agent log line', () => this.logs.slice(since).find(match), {
+      timeoutMs,
+      intervalMs: 20,
+      abandon: () => (this.running ? undefined : `the agent exited; stderr: ${this.stderr}`),
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; last lines: ${JSON.stringify(this.logs.slice(-5))}`, {
+        cause: err,
+      });
+    });
   }
 
   async get(path: string): Promise<{ status: number; body: string }> {
@@ -71,15 +83,21 @@ export class AgentProcess {
   }
 
   async waitReady(timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last = { status: 0, body: '' };
-    while (Date.now() < deadline) {
-      if (!this.running) throw new Error(`agent exited before ready; stderr: ${this.stderr}`);
-      last = await this.get('/readyz');
-      if (last.status === 200) return;
-      await sleep(50);
-    }
-    throw new Error(`agent not ready within ${timeoutMs} ms: ${last.body}`);
+    let last = '';
+    await waitUntil(
+      'the agent ready',
+      async () => {
+        const ready = await this.get('/readyz');
+        last = ready.body;
+        return ready.status === 200;
+      },
+      {
+        timeoutMs,
+        abandon: () => (this.running ? undefined : `it exited; stderr: ${this.stderr}`),
+      },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; /readyz said: ${last}`, { cause: err });
+    });
   }
 
   /** The sum of a metric's samples whose labels contain `labels` (e.g. 'result="done"'). */
@@ -87,7 +105,10 @@ export class AgentProcess {
     const { body } = await this.get('/metrics');
     return body
       .split('\n')
-      .filter((line) => line.startsWith(`${name} `) || (line.startsWith(`${name}{`) && line.includes(labels)))
+      .filter(
+        (line) =>
+          line.startsWith(`${name} `) || (line.startsWith(`${name}{`) && line.includes(labels)),
+      )
       .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
   }
 
@@ -122,7 +143,13 @@ export class TestNode {
   /** The static init of minimal containers, compiled once per node. */
   miniInit(): Promise<string> {
     const out = join(this.dir, 'mini-init');
-    this.miniInitBinary ??= promisify(execFile)('cc', ['-static', '-O2', '-o', out, miniInitSource]).then(() => out);
+    this.miniInitBinary ??= promisify(execFile)('cc', [
+      '-static',
+      '-O2',
+      '-o',
+      out,
+      miniInitSource,
+    ]).then(() => out);
     return this.miniInitBinary;
   }
 
@@ -140,21 +167,42 @@ export class TestNode {
     return agent;
   }
 
+  /** The flags that point a command (`agent`, `check`) at this node's paths. */
+  get pathFlags(): string[] {
+    return [
+      '--lxcfs-root',
+      this.anchor,
+      '--fuse-mount',
+      this.fuseMount,
+      '--remount-helper',
+      helperPath,
+    ];
+  }
+
   /** Runs `lxcfs-webhook agent` on this node with short intervals. */
   spawnAgent(extraArgs: readonly string[] = []): AgentProcess {
     const args = [
-      cliPath, 'agent',
-      '--lxcfs-root', this.anchor,
-      '--fuse-mount', this.fuseMount,
-      '--remount-helper', helperPath,
-      '--health-port', '0',
-      '--sweep-interval', '1s',
-      '--probe-interval', '250ms',
-      '--probe-timeout', '500ms',
-      '--hang-grace', '1500ms',
+      cliPath,
+      'agent',
+      ...this.pathFlags,
+      '--health-port',
+      '0',
+      '--sweep-interval',
+      '1s',
+      '--probe-interval',
+      '250ms',
+      '--probe-timeout',
+      '500ms',
+      '--hang-grace',
+      '1500ms',
       ...extraArgs,
     ];
-    const agent = new AgentProcess(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'debug' } }));
+    const agent = new AgentProcess(
+      spawn(process.execPath, args, {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, LOG_LEVEL: 'debug' },
+      }),
+    );
     this.agents.push(agent);
     return agent;
   }
@@ -164,13 +212,19 @@ export class TestNode {
     const mount = join(this.dir, 'foreign');
     rmSync(mount, { recursive: true, force: true });
     await promisify(execFile)('mkdir', ['-p', mount]);
-    const process_ = spawn('lxcfs', ['-f', '-p', join(this.dir, 'foreign.pid'), mount], { stdio: 'ignore' });
+    const process_ = spawn('lxcfs', ['-f', '-p', join(this.dir, 'foreign.pid'), mount], {
+      stdio: 'ignore',
+    });
     const foreign = { mount, process: process_ };
     this.foreign.push(foreign);
-    for (let waited = 0; !this.ownMounts().some((m) => m.mountPoint === mount); waited += 20) {
-      if (waited > 5000) throw new Error('foreign lxcfs did not mount');
-      await sleep(20);
-    }
+    await waitUntil(
+      'the foreign lxcfs mounted',
+      () => this.ownMounts().some((m) => m.mountPoint === mount),
+      {
+        timeoutMs: 5000,
+        intervalMs: 20,
+      },
+    );
     return foreign;
   }
 
@@ -183,7 +237,16 @@ export class TestNode {
     const log = pino({ level: 'silent' });
     await prepareAnchor(this.layout, log);
     await clearLxcfsMounts(this.layout, log);
-    const lxcfs = await startLxcfs({ bin: 'lxcfs', args: ['--enable-cfs'], fuseMount: this.fuseMount, pidfile: join(this.dir, 'run', 'lxcfs.pid') }, log, 5000);
+    const lxcfs = await startLxcfs(
+      {
+        bin: 'lxcfs',
+        args: ['--enable-cfs'],
+        fuseMount: this.fuseMount,
+        pidfile: join(this.dir, 'run', 'lxcfs.pid'),
+      },
+      log,
+      5000,
+    );
     await bindIntoAnchor(this.layout);
     return lxcfs;
   }
@@ -191,7 +254,8 @@ export class TestNode {
   /** The lxcfs the agent runs now. */
   lxcfsPid(): number {
     const pids = findLxcfsServing('/proc', this.fuseMount);
-    if (pids.length !== 1) throw new Error(`expected one lxcfs on ${this.fuseMount}, found ${pids.length}`);
+    if (pids.length !== 1)
+      throw new Error(`expected one lxcfs on ${this.fuseMount}, found ${pids.length}`);
     return pids[0]!;
   }
 
@@ -205,13 +269,18 @@ export class TestNode {
       await agent.exited;
     }
     for (const f of this.foreign) f.process.kill('SIGKILL');
-    await killAndWait('/proc', [...findLxcfsServing('/proc', this.fuseMount), ...this.foreign.map((f) => f.process.pid!)], 5000);
+    await killAndWait(
+      '/proc',
+      [...findLxcfsServing('/proc', this.fuseMount), ...this.foreign.map((f) => f.process.pid!)],
+      5000,
+    );
     for (const container of this.containers) await container.destroy();
     await removeCgroup(this.cgroupBase);
     for (let pass = 0; pass < 20; pass++) {
       const mounts = mountsAtOrBelow(this.ownMounts(), this.dir);
       if (mounts.length === 0) break;
-      for (const m of mounts) await promisify(execFile)(helperPath, ['detach', m.mountPoint]).catch(() => undefined);
+      for (const m of mounts)
+        await promisify(execFile)(helperPath, ['detach', m.mountPoint]).catch(() => undefined);
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -225,7 +294,10 @@ export function scratchNode(t: TestContext): TestNode {
   return node;
 }
 
-export async function startReadyAgent(node: TestNode, extraArgs: readonly string[] = []): Promise<AgentProcess> {
+export async function startReadyAgent(
+  node: TestNode,
+  extraArgs: readonly string[] = [],
+): Promise<AgentProcess> {
   const agent = await node.startAgent(extraArgs);
   await agent.waitReady();
   return agent;
@@ -233,21 +305,20 @@ export async function startReadyAgent(node: TestNode, extraArgs: readonly string
 
 /** Reads the container's limits through lxcfs: 256 MiB, half a CPU. */
 export async function readsLimits(c: TestContainer): Promise<boolean> {
-  const [meminfo, online] = await Promise.all([c.read('/proc/meminfo', 2000), c.read('/sys/devices/system/cpu/online', 2000)]);
+  const [meminfo, online] = await Promise.all([
+    c.read('/proc/meminfo', 2000),
+    c.read('/sys/devices/system/cpu/online', 2000),
+  ]);
   return meminfo.stdout.includes(EXPECTED_MEMTOTAL) && online.stdout === '0\n';
-}
-
-export async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(50);
-  }
 }
 
 /** 20 s: about 20 periodic sweeps, so a slow CI machine passes and a remount that keeps failing does not. */
 export async function waitAllHealthy(containers: TestContainer[]): Promise<void> {
-  await waitUntil('every container reads its limits', async () => (await Promise.all(containers.map(readsLimits))).every(Boolean), 20_000);
+  await waitUntil(
+    'every container reads its limits',
+    async () => (await Promise.all(containers.map(readsLimits))).every(Boolean),
+    { timeoutMs: 20_000 },
+  );
 }
 
 /** The mounts at the container's injected targets, as (mountpoint, stacked count) pairs. */
@@ -255,7 +326,8 @@ export function targetDepths(c: TestContainer): Record<string, number> {
   const depths: Record<string, number> = {};
   for (const line of c.mountinfo().split('\n')) {
     const target = line.split(' ')[4];
-    if (target && DEFAULT_FILES.includes(target as never)) depths[target] = (depths[target] ?? 0) + 1;
+    if (target && DEFAULT_FILES.includes(target as never))
+      depths[target] = (depths[target] ?? 0) + 1;
   }
   return depths;
 }

@@ -1,37 +1,42 @@
 // Test helpers for the webhook transport: start it in-process on free ports with a real certificate, or
 // as a real `serve` process; capture its JSON log lines; talk to it over real HTTPS (verifying the
 // certificate), alone or under a steady load; swap its certificate files the way kubelet does.
-import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { localhostCertificate } from '../../src/admission/self-signed.js';
-import { startWebhook, type RunningWebhook, type WebhookConfig } from '../../src/admission/webhook.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT } from '../../src/config/defaults.js';
+import {
+  startWebhook,
+  type RunningWebhook,
+  type WebhookConfig,
+} from '../../src/admission/webhook.js';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
+} from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import type { Logger } from '../../src/log.js';
 import { cliPath, readJsonFixture, repoRoot } from './paths.js';
+import { collectLogLines, type LogLine } from './log-lines.js';
+import { waitUntil } from './wait.js';
 
 export const HOST = '127.0.0.1';
-
-export interface LogLine {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
 
 /** A pino logger like the real one, writing parsed lines into `lines`. */
 export function memoryLogger(): { logger: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
   const logger = pino(
-    { level: 'debug', base: { component: 'webhook' }, formatters: { level: (label) => ({ level: label }) } },
+    {
+      level: 'debug',
+      base: { component: 'webhook' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
     { write: (line: string) => lines.push(JSON.parse(line) as LogLine) },
   );
   return { logger, lines };
@@ -45,7 +50,9 @@ export interface TestWebhook {
 }
 
 /** Starts the webhook on free loopback ports; the caller stops it. */
-export async function startTestWebhook(overrides: Partial<WebhookConfig> = {}): Promise<TestWebhook> {
+export async function startTestWebhook(
+  overrides: Partial<WebhookConfig> = {},
+): Promise<TestWebhook> {
   const { logger, lines } = memoryLogger();
   const local = overrides.tls ? undefined : await localhostCertificate();
   const webhook = await startWebhook({
@@ -84,38 +91,52 @@ export interface PostOptions {
 
 /** One HTTPS request; the body is JSON-encoded unless it is already a string or Buffer. */
 export function send(port: number, body: unknown, options: PostOptions): Promise<Reply> {
-  const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  const payload =
+    body === undefined
+      ? undefined
+      : Buffer.isBuffer(body)
+        ? body
+        : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
   const headers: Record<string, string | number> = {};
-  if (options.contentType !== null) headers['Content-Type'] = options.contentType ?? 'application/json';
+  if (options.contentType !== null)
+    headers['Content-Type'] = options.contentType ?? 'application/json';
   if (payload && !options.chunked) headers['Content-Length'] = payload.length;
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({
-      host: HOST,
-      port,
-      path: options.path ?? '/mutate?timeout=10s',
-      method: options.method ?? 'POST',
-      headers,
-      ca: options.ca,
-      agent: options.agent ?? false,
-    }, (res) => {
-      const socket = res.socket as TLSSocket;
-      const fingerprint256 = socket.getPeerCertificate().fingerprint256;
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({
-        status: res.statusCode!,
-        headers: res.headers,
-        text: Buffer.concat(chunks).toString('utf8'),
-        fingerprint256,
-        reusedSocket: req.reusedSocket,
-      }));
-      res.on('error', reject);
-    });
+    const req = httpsRequest(
+      {
+        host: HOST,
+        port,
+        path: options.path ?? '/mutate?timeout=10s',
+        method: options.method ?? 'POST',
+        headers,
+        ca: options.ca,
+        agent: options.agent ?? false,
+      },
+      (res) => {
+        const socket = res.socket as TLSSocket;
+        const fingerprint256 = socket.getPeerCertificate().fingerprint256;
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+            fingerprint256,
+            reusedSocket: req.reusedSocket,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     // Whether TLS was established before a failure: if not, the review never left the client.
     let secured = false;
     req.on('socket', (socket) => {
       if (req.reusedSocket) secured = true;
-      else socket.once('secureConnect', () => { secured = true; });
+      else
+        socket.once('secureConnect', () => {
+          secured = true;
+        });
     });
     req.on('error', (err: Error) => reject(Object.assign(err, { secured })));
     req.end(payload);
@@ -128,9 +149,13 @@ export function getHealth(port: number, path: string): Promise<{ status: number;
     httpRequest({ host: HOST, port, path, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString('utf8') }),
+      );
       res.on('error', reject);
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -143,13 +168,18 @@ export function sampleValue(metricsText: string, sample: string): number {
 /** A TLS connection the test controls byte by byte, for keep-alive checks. */
 export async function rawConnection(port: number, ca: string): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: HOST, port, ca, servername: 'localhost' }, () => resolve(socket));
+    const socket = connect({ host: HOST, port, ca, servername: 'localhost' }, () =>
+      resolve(socket),
+    );
     socket.once('error', reject);
   });
 }
 
 /** Writes one HTTP/1.1 request on `socket` and reads one response (Content-Length framed). */
-export function exchange(socket: TLSSocket, request: string): Promise<{ head: string; body: string }> {
+export function exchange(
+  socket: TLSSocket,
+  request: string,
+): Promise<{ head: string; body: string }> {
   return new Promise((resolve, reject) => {
     let received = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -167,7 +197,10 @@ export function exchange(socket: TLSSocket, request: string): Promise<{ head: st
       reject(new Error('the server closed the connection before answering'));
     };
     const cleanup = () => {
-      socket.removeListener('data', onData).removeListener('close', onClose).removeListener('error', onClose);
+      socket
+        .removeListener('data', onData)
+        .removeListener('close', onClose)
+        .removeListener('error', onClose);
     };
     socket.on('data', onData).once('close', onClose).once('error', onClose);
     socket.write(request);
@@ -176,15 +209,6 @@ export function exchange(socket: TLSSocket, request: string): Promise<{ head: st
 
 export function postRequest(body: string, path = '/mutate'): string {
   return `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-}
-
-/** Waits for `condition`, failing with `what` after a generous deadline (no timing is asserted). */
-export async function eventually(what: string, condition: () => boolean | Promise<boolean>, deadlineMs = 30_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await sleep(50);
-  }
 }
 
 export interface ServeProcess {
@@ -200,24 +224,40 @@ export interface ServeProcess {
  * Starts the CLI (`lxcfs-webhook serve`) and waits for its "serving" log line, which carries the bound
  * ports. `nodeArgs` go to node itself (the image's WEBHOOK_NODE_FLAGS, for memory figures).
  */
-export async function startServe(args: string[], nodeArgs: readonly string[] = []): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, cliPath, 'serve', '--port', '0', '--health-port', '0', ...args], { cwd: repoRoot });
+export async function startServe(
+  args: string[],
+  nodeArgs: readonly string[] = [],
+): Promise<ServeProcess> {
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, cliPath, 'serve', '--port', '0', '--health-port', '0', ...args],
+    { cwd: repoRoot },
+  );
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
   const lines: LogLine[] = [];
   const serving = new Promise<LogLine>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      const line = JSON.parse(text) as LogLine;
-      lines.push(line);
+    collectLogLines(child.stdout!, lines, (line) => {
       if (line.msg === 'serving') resolve(line);
     });
-    void exit.then(({ code }) => reject(new Error(`serve exited (${code}) before serving: ${stderr}`)));
+    void exit.then(({ code }) =>
+      reject(new Error(`serve exited (${code}) before serving: ${stderr}`)),
+    );
   });
   const line = await serving;
-  return { child, port: line.port as number, healthPort: line.healthPort as number, lines, stderr: () => stderr, exit };
+  return {
+    child,
+    port: line.port as number,
+    healthPort: line.healthPort as number,
+    lines,
+    stderr: () => stderr,
+    exit,
+  };
 }
 
 /** A Secret volume as kubelet writes it: files behind `..data`, a symlink swapped atomically on update. */
@@ -226,8 +266,12 @@ export class SecretVolume {
   private current = '';
   constructor(readonly dir: string) {}
 
-  get certFile() { return join(this.dir, 'tls.crt'); }
-  get keyFile() { return join(this.dir, 'tls.key'); }
+  get certFile() {
+    return join(this.dir, 'tls.crt');
+  }
+  get keyFile() {
+    return join(this.dir, 'tls.key');
+  }
 
   write(pair: { certPem: string; keyPem: string }): void {
     const previous = this.current;
@@ -269,9 +313,14 @@ export interface LoadOptions {
  * Sends reviews without pause while `during` runs: two loops on keep-alive connections and one that
  * opens a new connection per request and records the certificate it was shown. Targets 127.0.0.1 only.
  */
-export async function underLoad(port: number, ca: string, during: (seen: () => string, result: LoadResult) => Promise<void>,
-  options: LoadOptions = {}): Promise<LoadResult> {
-  const review = options.review ?? (() => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json'));
+export async function underLoad(
+  port: number,
+  ca: string,
+  during: (seen: () => string, result: LoadResult) => Promise<void>,
+  options: LoadOptions = {},
+): Promise<LoadResult> {
+  const review =
+    options.review ?? (() => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json'));
   const maxRequests = options.maxRequests ?? 50_000;
   const result: LoadResult = { succeeded: 0, failures: [], refused: 0 };
   let stop = false;
@@ -297,7 +346,7 @@ export async function underLoad(port: number, ca: string, during: (seen: () => s
   };
   const loops = [loop(false), loop(false), loop(true)];
   try {
-    await eventually('first answers under load', () => result.succeeded >= 20 && lastSeen !== '');
+    await waitUntil('first answers under load', () => result.succeeded >= 20 && lastSeen !== '');
     await during(() => lastSeen, result);
   } finally {
     stop = true;

@@ -12,13 +12,19 @@ import { WEBHOOK_NODE_FLAGS } from '../../src/config/defaults.js';
 import { repoRoot } from '../helpers/paths.js';
 import { find, kustomize } from '../deploy/render.js';
 
-interface Instruction { op: string; args: string; stage: string }
+interface Instruction {
+  op: string;
+  args: string;
+  stage: string;
+}
 
 /** Global `ARG NAME=default` lines before the first FROM: the bases, overridable with --build-arg. */
 function argDefaults(name: string): Map<string, string> {
   const text = readFileSync(join(repoRoot, 'images', name), 'utf8');
   const head = text.slice(0, text.search(/^FROM /m));
-  return new Map([...head.matchAll(/^ARG (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!] as [string, string]));
+  return new Map(
+    [...head.matchAll(/^ARG (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!] as [string, string]),
+  );
 }
 
 /** Instructions, with FROM's `${ARG}` replaced by the default: the image users get without build args. */
@@ -27,24 +33,31 @@ function parseDockerfile(name: string): Instruction[] {
   const defaults = argDefaults(name);
   let stage = '';
   let seenFrom = false;
-  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).flatMap((line) => {
-    const [op, ...rest] = line.split(/\s+/);
-    let args = rest.join(' ');
-    if (op!.toUpperCase() === 'ARG' && !seenFrom) return [];
-    if (op!.toUpperCase() === 'FROM') {
-      seenFrom = true;
-      args = args.replace(/\$\{(\w+)\}/g, (_, arg: string) => {
-        const value = defaults.get(arg);
-        assert.ok(value, `FROM \${${arg}} has a default in a global ARG`);
-        return value;
-      });
-      stage = /\bAS\s+(\S+)/i.exec(args)?.[1] ?? '(final)';
-    }
-    return [{ op: op!.toUpperCase(), args, stage }];
-  });
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .flatMap((line) => {
+      const [op, ...rest] = line.split(/\s+/);
+      let args = rest.join(' ');
+      if (op!.toUpperCase() === 'ARG' && !seenFrom) return [];
+      if (op!.toUpperCase() === 'FROM') {
+        seenFrom = true;
+        args = args.replace(/\$\{(\w+)\}/g, (_, arg: string) => {
+          const value = defaults.get(arg);
+          assert.ok(value, `FROM \${${arg}} has a default in a global ARG`);
+          return value;
+        });
+        stage = /\bAS\s+(\S+)/i.exec(args)?.[1] ?? '(final)';
+      }
+      return [{ op: op!.toUpperCase(), args, stage }];
+    });
 }
 
-const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  version: string;
+  bin: Record<string, string>;
+};
 
 function checkCommon(instructions: Instruction[]): void {
   const stages = new Set(instructions.filter((i) => i.op === 'FROM').map((i) => i.stage));
@@ -54,16 +67,27 @@ function checkCommon(instructions: Instruction[]): void {
     if (from) {
       assert.ok(stages.has(from), `COPY --from=${from} names a stage`);
     } else {
-      for (const source of sources) assert.ok(existsSync(join(repoRoot, source)), `COPY source ${source} exists in the repository`);
+      for (const source of sources)
+        assert.ok(
+          existsSync(join(repoRoot, source)),
+          `COPY source ${source} exists in the repository`,
+        );
     }
   }
   for (const i of instructions) {
     assert.notEqual(i.op, 'ADD', 'ADD can fetch URLs; COPY only copies');
     assert.ok(!/\b(curl|wget)\b|https?:\/\//.test(i.args), `no download step: ${i.op} ${i.args}`);
-    if (i.op === 'RUN' && i.args.includes('npm ')) assert.match(i.args, /npm (ci|prune)/, 'npm installs from the lock file only');
+    if (i.op === 'RUN' && i.args.includes('npm '))
+      assert.match(i.args, /npm (ci|prune)/, 'npm installs from the lock file only');
   }
-  const entry = JSON.parse(instructions.filter((i) => i.op === 'ENTRYPOINT').at(-1)!.args) as string[];
-  assert.equal(entry.at(-1), `/app/${pkg.bin['lxcfs-webhook']}`, 'the entry point is the package CLI');
+  const entry = JSON.parse(
+    instructions.filter((i) => i.op === 'ENTRYPOINT').at(-1)!.args,
+  ) as string[];
+  assert.equal(
+    entry.at(-1),
+    `/app/${pkg.bin['lxcfs-webhook']}`,
+    'the entry point is the package CLI',
+  );
 }
 
 describe('images/webhook.Dockerfile', () => {
@@ -73,9 +97,16 @@ describe('images/webhook.Dockerfile', () => {
     const final = instructions.filter((i) => i.stage === '(final)');
     assert.match(final[0]!.args, /distroless\/nodejs24-debian12:nonroot/);
     assert.equal(final.find((i) => i.op === 'USER')?.args, '65532:65532');
-    assert.ok(!final.some((i) => i.op === 'RUN'), 'nothing runs in the final image: it has no shell');
+    assert.ok(
+      !final.some((i) => i.op === 'RUN'),
+      'nothing runs in the final image: it has no shell',
+    );
     const entry = JSON.parse(final.find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
-    assert.deepEqual(entry.slice(1, -1), [...WEBHOOK_NODE_FLAGS], 'the webhook runs with the Node flags the benchmark measured');
+    assert.deepEqual(
+      entry.slice(1, -1),
+      [...WEBHOOK_NODE_FLAGS],
+      'the webhook runs with the Node flags the benchmark measured',
+    );
   });
 });
 
@@ -86,8 +117,18 @@ describe('images/agent.Dockerfile', () => {
     const final = instructions.filter((i) => i.stage === '(final)');
     // Debian 13: lxcfs 6.0.x (see README, "Where it runs"); every stage on the same base.
     assert.match(final[0]!.args, /^node:24-trixie-slim$/);
-    assert.ok(instructions.filter((i) => i.op === 'FROM').every((i) => i.args.startsWith('node:24-trixie-slim')));
-    assert.ok(final.some((i) => i.op === 'RUN' && /apt-get install .*\blxcfs\b.*\bfuse3\b.*\butil-linux\b/.test(i.args)), 'nsenter for the host cgroup namespace');
+    assert.ok(
+      instructions
+        .filter((i) => i.op === 'FROM')
+        .every((i) => i.args.startsWith('node:24-trixie-slim')),
+    );
+    assert.ok(
+      final.some(
+        (i) =>
+          i.op === 'RUN' && /apt-get install .*\blxcfs\b.*\bfuse3\b.*\butil-linux\b/.test(i.args),
+      ),
+      'nsenter for the host cgroup namespace',
+    );
     const native = instructions.filter((i) => i.stage === 'native');
     assert.ok(native.some((i) => i.op === 'RUN' && i.args.includes('make -C /src/native')));
     const helper = final.find((i) => i.op === 'COPY' && i.args.includes('--from=native'));
@@ -98,22 +139,32 @@ describe('images/agent.Dockerfile', () => {
 });
 
 describe('lxcfs-webhook on PATH in both images, for kubectl exec … -- lxcfs-webhook check node', () => {
-  it('webhook image: a node script at /usr/local/bin/lxcfs-webhook, run by the image\'s node (no shell, no env)', () => {
+  it("webhook image: a node script at /usr/local/bin/lxcfs-webhook, run by the image's node (no shell, no env)", () => {
     const final = parseDockerfile('webhook.Dockerfile').filter((i) => i.stage === '(final)');
-    const copy = final.find((i) => i.op === 'COPY' && i.args.endsWith(' /usr/local/bin/lxcfs-webhook'));
+    const copy = final.find(
+      (i) => i.op === 'COPY' && i.args.endsWith(' /usr/local/bin/lxcfs-webhook'),
+    );
     assert.match(copy?.args ?? '', /^--chmod=755 images\/lxcfs-webhook\.cjs /);
     const launcher = readFileSync(join(repoRoot, 'images', 'lxcfs-webhook.cjs'), 'utf8');
-    assert.equal(launcher.split('\n')[0], '#!/nodejs/bin/node', 'distroless keeps node at /nodejs/bin/node');
+    assert.equal(
+      launcher.split('\n')[0],
+      '#!/nodejs/bin/node',
+      'distroless keeps node at /nodejs/bin/node',
+    );
     const entry = JSON.parse(final.find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
-    assert.ok(launcher.includes(`import('${entry.at(-1)}')`), 'it loads the entry point\'s CLI');
+    assert.ok(launcher.includes(`import('${entry.at(-1)}')`), "it loads the entry point's CLI");
   });
 
-  it('webhook image\'s launcher runs the CLI with its arguments (here with this node and this checkout)', () => {
+  it("webhook image's launcher runs the CLI with its arguments (here with this node and this checkout)", () => {
     const dir = mkdtempSync(join(tmpdir(), 'launcher-'));
     try {
       const launcher = join(dir, 'lxcfs-webhook');
-      writeFileSync(launcher, readFileSync(join(repoRoot, 'images', 'lxcfs-webhook.cjs'), 'utf8')
-        .replace('#!/nodejs/bin/node', `#!${process.execPath}`).replace("'/app/", `'${repoRoot}/`));
+      writeFileSync(
+        launcher,
+        readFileSync(join(repoRoot, 'images', 'lxcfs-webhook.cjs'), 'utf8')
+          .replace('#!/nodejs/bin/node', `#!${process.execPath}`)
+          .replace("'/app/", `'${repoRoot}/`),
+      );
       chmodSync(launcher, 0o755);
       const result = spawnSync(launcher, ['--version'], { encoding: 'utf8', cwd: dir });
       assert.equal(result.status, 0, result.stderr);
@@ -127,16 +178,29 @@ describe('lxcfs-webhook on PATH in both images, for kubectl exec … -- lxcfs-we
     const final = parseDockerfile('agent.Dockerfile').filter((i) => i.stage === '(final)');
     const entry = JSON.parse(final.find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
     const main = entry.at(-1)!;
-    assert.ok(final.some((i) => i.op === 'RUN' && i.args.includes(`chmod 755 ${main}`) && i.args.includes(`ln -s ${main} /usr/local/bin/lxcfs-webhook`)));
-    assert.equal(readFileSync(join(repoRoot, 'src', 'cli', 'main.ts'), 'utf8').split('\n')[0], '#!/usr/bin/env node');
+    assert.ok(
+      final.some(
+        (i) =>
+          i.op === 'RUN' &&
+          i.args.includes(`chmod 755 ${main}`) &&
+          i.args.includes(`ln -s ${main} /usr/local/bin/lxcfs-webhook`),
+      ),
+    );
+    assert.equal(
+      readFileSync(join(repoRoot, 'src', 'cli', 'main.ts'), 'utf8').split('\n')[0],
+      '#!/usr/bin/env node',
+    );
   });
 });
 
 describe('images named by the manifests', () => {
-  it('carry this package\'s version', () => {
+  it("carry this package's version", () => {
     const objects = kustomize(join(repoRoot, 'deploy', 'overlays', 'cert-manager'));
-    const images = [find(objects, 'Deployment', 'lxcfs-webhook'), find(objects, 'DaemonSet', 'lxcfs-agent')]
-      .map((o) => o.spec.template.spec.containers[0].image as string);
-    for (const image of images) assert.ok(image.endsWith(`:${pkg.version}`), `${image} is tagged ${pkg.version}`);
+    const images = [
+      find(objects, 'Deployment', 'lxcfs-webhook'),
+      find(objects, 'DaemonSet', 'lxcfs-agent'),
+    ].map((o) => o.spec.template.spec.containers[0].image as string);
+    for (const image of images)
+      assert.ok(image.endsWith(`:${pkg.version}`), `${image} is tagged ${pkg.version}`);
   });
 });

@@ -8,13 +8,18 @@ import type { Pod } from '../../src/inject/pod.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import { fixturePath, readJsonFixture } from '../helpers/paths.js';
 
-const pods = readdirSync(fixturePath('pods')).filter((name) => name.endsWith('.json')).sort();
+const pods = readdirSync(fixturePath('pods'))
+  .filter((name) => name.endsWith('.json'))
+  .sort();
 
 describe('golden patches', () => {
   it('has pods to check', () => assert.ok(pods.length >= 3));
   for (const name of pods) {
     it(name, () => {
-      const { patch, warnings } = mutatePod({ pod: readJsonFixture<Pod>('pods', name), settings: defaultSettings });
+      const { patch, warnings } = mutatePod({
+        pod: readJsonFixture<Pod>('pods', name),
+        settings: defaultSettings,
+      });
       const actual = `${JSON.stringify({ patch, warnings }, null, 2)}\n`;
       const golden = fixturePath('golden', name.replace(/\.json$/, '.patch.json'));
       if (process.env.UPDATE_GOLDEN === '1') writeFileSync(golden, actual);

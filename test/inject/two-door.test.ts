@@ -20,12 +20,21 @@ interface Review {
 
 /** The pods: our fixtures, and the pod of a real AdmissionReview another injector's repository recorded. */
 function pods(): Array<[string, Pod]> {
-  const ours = readdirSync(fixturePath('pods')).filter((n) => n.endsWith('.json')).sort();
-  const recorded = readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json').request.object;
-  return [...ours.map((n): [string, Pod] => [n, readJsonFixture<Pod>('pods', n)]), ['ymping-admissionreview-v1-pod-create.json', recorded]];
+  const ours = readdirSync(fixturePath('pods'))
+    .filter((n) => n.endsWith('.json'))
+    .sort();
+  const recorded = readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json')
+    .request.object;
+  return [
+    ...ours.map((n): [string, Pod] => [n, readJsonFixture<Pod>('pods', n)]),
+    ['ymping-admissionreview-v1-pod-create.json', recorded],
+  ];
 }
 
-interface Door { pod: Pod; warnings: string[] }
+interface Door {
+  pod: Pod;
+  warnings: string[];
+}
 
 async function throughWebhook(server: TestWebhook, pod: Pod): Promise<Door> {
   const review = readJsonFixture<Review>('peers', 'ymping-admissionreview-v1-pod-create.json');
@@ -35,17 +44,21 @@ async function throughWebhook(server: TestWebhook, pod: Pod): Promise<Door> {
   assert.equal(reply.status, 200, reply.text);
   const answer = JSON.parse(reply.text) as Review;
   assert.equal(answer.response?.allowed, true);
-  const patch = answer.response?.patch ? (JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8')) as unknown[]) : [];
+  const patch = answer.response?.patch
+    ? (JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8')) as unknown[])
+    : [];
   return { pod: applyStrict(pod, patch), warnings: answer.response?.warnings ?? [] };
 }
 
 /** The pod `inject` prints, and the warnings it prints on stderr (`<object>: warning: <text>`). */
-function throughInject(dir: string, name: string, pod: Pod): Door {
+async function throughInject(dir: string, name: string, pod: Pod): Promise<Door> {
   const file = join(dir, name);
   writeFileSync(file, JSON.stringify(pod, null, 2));
-  const result = runCli(['inject', '-o', 'json', '-f', file]);
-  assert.equal(result.status, 0, result.stderr);
-  const warnings = result.stderr.split('\n').flatMap((line) => /^.*?: warning: (.*)$/.exec(line)?.[1] ?? []);
+  const result = await runCli(['inject', '-o', 'json', '-f', file]);
+  assert.equal(result.code, 0, result.stderr);
+  const warnings = result.stderr
+    .split('\n')
+    .flatMap((line) => /^.*?: warning: (.*)$/.exec(line)?.[1] ?? []);
   return { pod: JSON.parse(result.stdout) as Pod, warnings };
 }
 
@@ -65,10 +78,18 @@ describe('the webhook and inject make the same pods', () => {
   for (const [name, pod] of all) {
     it(name, async () => {
       const viaWebhook = await throughWebhook(server, pod);
-      const viaInject = throughInject(dir, name, pod);
+      const viaInject = await throughInject(dir, name, pod);
       assert.deepEqual(viaInject.pod, viaWebhook.pod);
-      assert.deepEqual(viaInject.warnings, viaWebhook.warnings, 'the same warnings through both doors');
-      assert.notDeepEqual(viaWebhook.pod, pod, 'the pod was changed: a comparison of two no-ops would prove nothing');
+      assert.deepEqual(
+        viaInject.warnings,
+        viaWebhook.warnings,
+        'the same warnings through both doors',
+      );
+      assert.notDeepEqual(
+        viaWebhook.pod,
+        pod,
+        'the pod was changed: a comparison of two no-ops would prove nothing',
+      );
       assertValidPod(viaWebhook.pod);
     });
   }

@@ -10,11 +10,31 @@ const kubelet = (path: string) => posix.normalize(`/${path}`).replace(/(.)\/+$/,
 
 test('normalisedMountPath agrees with full normalisation on clean and unclean paths', () => {
   const paths = [
-    '/proc/meminfo', '/sys/devices/system/cpu/online', '/proc/meminfo/', '/proc//meminfo', 'proc/meminfo',
-    '/proc/./meminfo', '/proc/../proc/meminfo', '/proc/meminfo/.', '/proc/meminfo/..', '/.', '/..', '/', '//', '',
-    '/...', '/a/...', '/.hidden/x', '/x/.hidden', '/a/..b', '/a/b..', '/a b/c', '/proc/meminfo//',
+    '/proc/meminfo',
+    '/sys/devices/system/cpu/online',
+    '/proc/meminfo/',
+    '/proc//meminfo',
+    'proc/meminfo',
+    '/proc/./meminfo',
+    '/proc/../proc/meminfo',
+    '/proc/meminfo/.',
+    '/proc/meminfo/..',
+    '/.',
+    '/..',
+    '/',
+    '//',
+    '',
+    '/...',
+    '/a/...',
+    '/.hidden/x',
+    '/x/.hidden',
+    '/a/..b',
+    '/a/b..',
+    '/a b/c',
+    '/proc/meminfo//',
   ];
-  for (const path of paths) assert.equal(normalisedMountPath(path), kubelet(path), `mountPath ${JSON.stringify(path)}`);
+  for (const path of paths)
+    assert.equal(normalisedMountPath(path), kubelet(path), `mountPath ${JSON.stringify(path)}`);
 });
 
 test('normalisedMountPath maps the forms the API server accepts onto the file they land on', () => {

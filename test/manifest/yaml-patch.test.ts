@@ -16,12 +16,18 @@ import { applyStrict } from '../helpers/pod-check.js';
 const parse = (text: string) => parseDocument(text, { version: '1.1' });
 
 function assertPatchError(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (err: unknown) => err instanceof LxcfsWebhookError && err.code === 'E_MANIFEST' && message.test(err.message));
+  assert.throws(
+    fn,
+    (err: unknown) =>
+      err instanceof LxcfsWebhookError && err.code === 'E_MANIFEST' && message.test(err.message),
+  );
 }
 
 describe('applyPatch on a YAML document', () => {
   const pods = [
-    ...readdirSync(fixturePath('pods')).filter((name) => name.endsWith('.json')).map((name) => ['pods', name]),
+    ...readdirSync(fixturePath('pods'))
+      .filter((name) => name.endsWith('.json'))
+      .map((name) => ['pods', name]),
     ['peers', 'kubeservice-unittest-pod-1.json'],
     ['peers', 'kubeservice-unittest-pod-2.json'],
   ];
@@ -33,16 +39,26 @@ describe('applyPatch on a YAML document', () => {
       const doc = parse(stringify(pod));
       applyPatch(doc, [], patch);
       assert.deepEqual(doc.toJS(), applyStrict(pod, patch));
-      assert.deepEqual(parse(doc.toString()).toJS(), doc.toJS(), 'the rendered YAML reads back the same');
+      assert.deepEqual(
+        parse(doc.toString()).toJS(),
+        doc.toJS(),
+        'the rendered YAML reads back the same',
+      );
     });
   }
 
-  it('applies paths under a base path, e.g. a Deployment\'s pod template', () => {
+  it("applies paths under a base path, e.g. a Deployment's pod template", () => {
     const deployment = {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: 'web' },
-      spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'nginx' }] } } },
+      spec: {
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: { containers: [{ name: 'web', image: 'nginx' }] },
+        },
+      },
     };
     const { patch } = mutatePod({ pod: deployment.spec.template, settings: defaultSettings });
     const doc = parse(stringify(deployment));
@@ -52,24 +68,40 @@ describe('applyPatch on a YAML document', () => {
   });
 
   it('keeps comments and the quoting of untouched values', () => {
-    const doc = parse([
-      '# pod header',
-      'metadata:',
-      '  annotations:',
-      '    note: "quoted" # why',
-      'spec:',
-      '  containers:',
-      '  # the app',
-      '  - name: app',
-      '    image: \'app:1\'',
-      '',
-    ].join('\n'));
-    applyPatch(doc, [], [
-      { op: 'add', path: '/metadata/annotations/a.io~1status', value: 'done' },
-      { op: 'add', path: '/spec/containers/0/volumeMounts', value: [{ name: 'v', mountPath: '/proc/meminfo', readOnly: true }] },
-    ]);
+    const doc = parse(
+      [
+        '# pod header',
+        'metadata:',
+        '  annotations:',
+        '    note: "quoted" # why',
+        'spec:',
+        '  containers:',
+        '  # the app',
+        '  - name: app',
+        "    image: 'app:1'",
+        '',
+      ].join('\n'),
+    );
+    applyPatch(
+      doc,
+      [],
+      [
+        { op: 'add', path: '/metadata/annotations/a.io~1status', value: 'done' },
+        {
+          op: 'add',
+          path: '/spec/containers/0/volumeMounts',
+          value: [{ name: 'v', mountPath: '/proc/meminfo', readOnly: true }],
+        },
+      ],
+    );
     const text = doc.toString({ indentSeq: false });
-    for (const kept of ['# pod header', 'note: "quoted" # why', '# the app', "image: 'app:1'", 'a.io/status: done']) {
+    for (const kept of [
+      '# pod header',
+      'note: "quoted" # why',
+      '# the app',
+      "image: 'app:1'",
+      'a.io/status: done',
+    ]) {
       assert.ok(text.includes(kept), `${kept} in\n${text}`);
     }
   });
@@ -90,19 +122,36 @@ describe('applyPatch on a YAML document', () => {
 
   it('is strict like the API server: nothing missing is created on the way', () => {
     const doc = parse('spec:\n  containers:\n  - name: app\n');
-    assertPatchError(() => applyPatch(doc, [], [{ op: 'add', path: '/spec/containers/0/volumeMounts/-', value: {} }]),
-      /^cannot add spec\.containers\[0\]\.volumeMounts\[-\]: spec\.containers\[0\]\.volumeMounts does not exist$/);
-    assertPatchError(() => applyPatch(doc, [], [{ op: 'add', path: '/spec/containers/1/volumeMounts', value: [] }]),
-      /spec\.containers\[1\] does not exist/);
-    assertPatchError(() => applyPatch(doc, [], [{ op: 'add', path: '/spec/containers/3', value: {} }]), /the list has 1 items/);
-    assertPatchError(() => applyPatch(doc, [], [{ op: 'replace', path: '/spec/volumes', value: [] }]), /it does not exist/);
-    assertPatchError(() => applyPatch(doc, [], [{ op: 'add', path: '/spec/containers/0/name/x', value: 1 }]),
-      /spec\.containers\[0\]\.name is not a mapping or a list/);
+    assertPatchError(
+      () =>
+        applyPatch(doc, [], [{ op: 'add', path: '/spec/containers/0/volumeMounts/-', value: {} }]),
+      /^cannot add spec\.containers\[0\]\.volumeMounts\[-\]: spec\.containers\[0\]\.volumeMounts does not exist$/,
+    );
+    assertPatchError(
+      () =>
+        applyPatch(doc, [], [{ op: 'add', path: '/spec/containers/1/volumeMounts', value: [] }]),
+      /spec\.containers\[1\] does not exist/,
+    );
+    assertPatchError(
+      () => applyPatch(doc, [], [{ op: 'add', path: '/spec/containers/3', value: {} }]),
+      /the list has 1 items/,
+    );
+    assertPatchError(
+      () => applyPatch(doc, [], [{ op: 'replace', path: '/spec/volumes', value: [] }]),
+      /it does not exist/,
+    );
+    assertPatchError(
+      () => applyPatch(doc, [], [{ op: 'add', path: '/spec/containers/0/name/x', value: 1 }]),
+      /spec\.containers\[0\]\.name is not a mapping or a list/,
+    );
   });
 
   it('says when a field is missing because it comes from a merge key', () => {
     const doc = parse('base: &base\n  volumeMounts: []\ncontainer:\n  <<: *base\n  name: app\n');
-    assertPatchError(() => applyPatch(doc, [], [{ op: 'add', path: '/container/volumeMounts/-', value: {} }]), /merge key/);
+    assertPatchError(
+      () => applyPatch(doc, [], [{ op: 'add', path: '/container/volumeMounts/-', value: {} }]),
+      /merge key/,
+    );
   });
 
   it('refuses to write through an alias or into an anchor that aliases share', () => {
@@ -117,25 +166,52 @@ describe('applyPatch on a YAML document', () => {
       '',
     ].join('\n');
     const mount = { name: 'lxcfs-proc-meminfo', mountPath: '/proc/meminfo', readOnly: true };
-    assertPatchError(() => applyPatch(parse(shared), [], [{ op: 'add', path: '/spec/containers/1/volumeMounts/-', value: mount }]),
-      /spec\.containers\[1\]\.volumeMounts is a YAML alias \(\*mounts\).*write the value out in full/);
-    assertPatchError(() => applyPatch(parse(shared), [], [{ op: 'add', path: '/spec/containers/0/volumeMounts/-', value: mount }]),
-      /spec\.containers\[0\]\.volumeMounts is a YAML anchor \(&mounts\) that aliases \(\*mounts\) reuse/);
+    assertPatchError(
+      () =>
+        applyPatch(
+          parse(shared),
+          [],
+          [{ op: 'add', path: '/spec/containers/1/volumeMounts/-', value: mount }],
+        ),
+      /spec\.containers\[1\]\.volumeMounts is a YAML alias \(\*mounts\).*write the value out in full/,
+    );
+    assertPatchError(
+      () =>
+        applyPatch(
+          parse(shared),
+          [],
+          [{ op: 'add', path: '/spec/containers/0/volumeMounts/-', value: mount }],
+        ),
+      /spec\.containers\[0\]\.volumeMounts is a YAML anchor \(&mounts\) that aliases \(\*mounts\) reuse/,
+    );
   });
 
   it('writes through nodes whose anchors nothing refers to, and leaves aliases elsewhere alone', () => {
-    const doc = parse('metadata:\n  labels: &l {app: web}\nselector: *l\nspec: &unused\n  containers: []\n');
+    const doc = parse(
+      'metadata:\n  labels: &l {app: web}\nselector: *l\nspec: &unused\n  containers: []\n',
+    );
     applyPatch(doc, [], [{ op: 'add', path: '/spec/containers/-', value: { name: 'app' } }]);
-    assert.deepEqual(doc.toJS(), { metadata: { labels: { app: 'web' } }, selector: { app: 'web' }, spec: { containers: [{ name: 'app' }] } });
+    assert.deepEqual(doc.toJS(), {
+      metadata: { labels: { app: 'web' } },
+      selector: { app: 'web' },
+      spec: { containers: [{ name: 'app' }] },
+    });
     assert.match(doc.toString(), /selector: \*l/);
   });
 
   it('turns an empty flow list into a block list when it gets items', () => {
     const doc = parse('volumeMounts: []\nlabels: {a: b}\n');
-    applyPatch(doc, [], [
-      { op: 'add', path: '/volumeMounts/-', value: { name: 'v', mountPath: '/proc/stat' } },
-      { op: 'add', path: '/labels/c', value: 'd' },
-    ]);
-    assert.equal(doc.toString({ indentSeq: false }), 'volumeMounts:\n- name: v\n  mountPath: /proc/stat\nlabels: { a: b, c: d }\n');
+    applyPatch(
+      doc,
+      [],
+      [
+        { op: 'add', path: '/volumeMounts/-', value: { name: 'v', mountPath: '/proc/stat' } },
+        { op: 'add', path: '/labels/c', value: 'd' },
+      ],
+    );
+    assert.equal(
+      doc.toString({ indentSeq: false }),
+      'volumeMounts:\n- name: v\n  mountPath: /proc/stat\nlabels: { a: b, c: d }\n',
+    );
   });
 });

@@ -12,11 +12,22 @@
 //     replaced by a newer image; then the agent as a systemd unit with the guest's own lxcfs;
 //   - the webhook image: non-root, read-only root, certificates from a mounted directory, a real review.
 import { execFile } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import jsonPatch from 'fast-json-patch';
 import { DEFAULT_FILES } from '../../src/config/defaults.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const REPO = '/mnt/repo';
 const WORK = '/mnt/work';
@@ -40,8 +51,20 @@ const RECOVERY_TIMEOUT_MS = 150_000;
 // ---------------------------------------------------------------------------------------------------
 // Results: written after every check, so a guest that hangs later still leaves what it got.
 
-interface Check { name: string; ok: boolean; ms: number; detail: string }
-interface Row { file: string; workload: string; agent: string; expected: string; seen: string; ok: boolean }
+interface Check {
+  name: string;
+  ok: boolean;
+  ms: number;
+  detail: string;
+}
+interface Row {
+  file: string;
+  workload: string;
+  agent: string;
+  expected: string;
+  seen: string;
+  ok: boolean;
+}
 const results = {
   guest: {} as Record<string, string>,
   checks: [] as Check[],
@@ -66,7 +89,7 @@ function say(line: string): void {
 async function check(name: string, fn: () => Promise<string | void>): Promise<boolean> {
   const t0 = Date.now();
   let ok = true;
-  let detail = '';
+  let detail: string;
   try {
     detail = (await fn()) ?? '';
   } catch (err) {
@@ -75,7 +98,9 @@ async function check(name: string, fn: () => Promise<string | void>): Promise<bo
   }
   const ms = Date.now() - t0;
   results.checks.push({ name, ok, ms, detail: detail.slice(0, 2000) });
-  say(`${ok ? 'PASS' : 'FAIL'} ${name} (${ms} ms)${detail ? `: ${detail.split('\n')[0]!.slice(0, 300)}` : ''}`);
+  say(
+    `${ok ? 'PASS' : 'FAIL'} ${name} (${ms} ms)${detail ? `: ${detail.split('\n')[0]!.slice(0, 300)}` : ''}`,
+  );
   save();
   return ok;
 }
@@ -87,41 +112,47 @@ function assert(condition: unknown, message: string): asserts condition {
 // ---------------------------------------------------------------------------------------------------
 // Commands, each bounded.
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function run(cmd: string, args: readonly string[], timeoutMs = COMMAND_TIMEOUT_MS): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : err.killed ? 124 : 1) : 0;
-      resolve({ code, stdout, stderr: err && code === 124 ? `${stderr}\n(killed after ${timeoutMs} ms)` : stderr });
-    });
+    execFile(
+      cmd,
+      args,
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : err.killed ? 124 : 1) : 0;
+        resolve({
+          code,
+          stdout,
+          stderr: err && code === 124 ? `${stderr}\n(killed after ${timeoutMs} ms)` : stderr,
+        });
+      },
+    );
   });
 }
 
-async function must(cmd: string, args: readonly string[], timeoutMs = COMMAND_TIMEOUT_MS): Promise<string> {
+async function must(
+  cmd: string,
+  args: readonly string[],
+  timeoutMs = COMMAND_TIMEOUT_MS,
+): Promise<string> {
   const r = await run(cmd, args, timeoutMs);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} → exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(-800)}`);
+  if (r.code !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} → exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(-800)}`,
+    );
   return r.stdout;
 }
 
-const podman = (...args: string[]) => must('podman', args[0] === 'run' ? ['run', '--pull=never', ...args.slice(1)] : args);
+const podman = (...args: string[]) =>
+  must('podman', args[0] === 'run' ? ['run', '--pull=never', ...args.slice(1)] : args);
 const ctr = (...args: string[]) => must('ctr', ['-n', CTR_NS, ...args]);
 const cli = (...args: string[]) => must('node', [CLI, ...args]);
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, intervalMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last: ${(last as Error).message})` : ''}`);
-    await sleep(intervalMs);
-  }
-}
 
 async function httpStatus(url: string): Promise<number> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -158,10 +189,15 @@ function execArgs(w: Workload, argv: readonly string[], execId: string): [string
 let execCounter = 0;
 /** Every lxcfs file as the workload reads it, by section name. */
 async function readInside(w: Workload, timeoutMs = 30_000): Promise<Map<string, string>> {
-  const argv = w.shell ? ['sh', '-c', READ_SCRIPT_SH] : ['/nodejs/bin/node', '-e', READ_SCRIPT_NODE];
+  const argv = w.shell
+    ? ['sh', '-c', READ_SCRIPT_SH]
+    : ['/nodejs/bin/node', '-e', READ_SCRIPT_NODE];
   const [cmd, args] = execArgs(w, argv, `read-${++execCounter}`);
   const r = await run(cmd, args, timeoutMs);
-  if (r.code !== 0) throw new Error(`reading inside ${w.name}: exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(-300)}`);
+  if (r.code !== 0)
+    throw new Error(
+      `reading inside ${w.name}: exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(-300)}`,
+    );
   const sections = new Map<string, string>();
   for (const part of r.stdout.split(/^==== /m).slice(1)) {
     const nl = part.indexOf('\n');
@@ -170,7 +206,8 @@ async function readInside(w: Workload, timeoutMs = 30_000): Promise<Map<string, 
   return sections;
 }
 
-const memTotalKb = (meminfo: string | undefined) => Number(/^MemTotal:\s+(\d+) kB/m.exec(meminfo ?? '')?.[1] ?? NaN);
+const memTotalKb = (meminfo: string | undefined) =>
+  Number(/^MemTotal:\s+(\d+) kB/m.exec(meminfo ?? '')?.[1] ?? NaN);
 const expectedCpus = (w: Workload) => Math.min(Math.ceil(w.cpus), nodeCpus);
 const expectedOnline = (n: number) => (n === 1 ? '0' : `0-${n - 1}`);
 
@@ -180,7 +217,8 @@ async function assertOwnValues(w: Workload, agent?: string): Promise<string> {
   const age = (Date.now() - w.startedAt) / 1000;
   const cpus = expectedCpus(w);
   const rows: Row[] = [];
-  const row = (file: string, expected: string, seen: string, ok: boolean) => rows.push({ file, workload: w.name, agent: agent ?? '', expected, seen, ok });
+  const row = (file: string, expected: string, seen: string, ok: boolean) =>
+    rows.push({ file, workload: w.name, agent: agent ?? '', expected, seen, ok });
   const mem = memTotalKb(s.get('/proc/meminfo'));
   row('/proc/meminfo MemTotal', `${w.memMiB * 1024} kB`, `${mem} kB`, mem === w.memMiB * 1024);
   if (w.shell) {
@@ -190,38 +228,98 @@ async function assertOwnValues(w: Workload, agent?: string): Promise<string> {
   const processors = (s.get('/proc/cpuinfo') ?? '').match(/^processor\s*:/gm)?.length ?? 0;
   row('/proc/cpuinfo processors', `${cpus}`, `${processors}`, processors === cpus);
   const online = (s.get('/sys/devices/system/cpu/online') ?? '').trim();
-  row('/sys/devices/system/cpu/online', expectedOnline(cpus), online, online === expectedOnline(cpus));
+  row(
+    '/sys/devices/system/cpu/online',
+    expectedOnline(cpus),
+    online,
+    online === expectedOnline(cpus),
+  );
   const uptime = Number((s.get('/proc/uptime') ?? '').split(' ')[0]);
   // lxcfs counts from the start of the container's init; the exec and TCG add a few seconds.
-  row('/proc/uptime', `≈ ${age.toFixed(0)} s (container age)`, `${uptime.toFixed(0)} s`, uptime >= 0 && Math.abs(uptime - age) <= 20);
+  row(
+    '/proc/uptime',
+    `≈ ${age.toFixed(0)} s (container age)`,
+    `${uptime.toFixed(0)} s`,
+    uptime >= 0 && Math.abs(uptime - age) <= 20,
+  );
   // /proc/stat on cgroup v2: lxcfs (5.0 and 6.0) computes per-container CPU lines from cpuacct's per-CPU
   // usage, which cgroup v2 does not have, and falls back to the node's lines filtered by the cpuset
   // ("falling back to the host's /proc/stat" in its source). Measured here on both guests; pinned, so the
   // day lxcfs serves the container's own lines this fails and the README's limitation is updated.
   const stat = s.get('/proc/stat') ?? '';
   const statCpus = stat.match(/^cpu\d+ /gm)?.length ?? 0;
-  row('/proc/stat cpuN lines', `${nodeCpus} (cpuset; cgroup v2: no per-container lines)`, `${statCpus}`, statCpus === nodeCpus);
-  const jiffies = (text: string) => (text.match(/^cpu (.*)$/m)?.[1] ?? '').trim().split(/\s+/).map(Number).reduce((a, b) => a + b, 0);
+  row(
+    '/proc/stat cpuN lines',
+    `${nodeCpus} (cpuset; cgroup v2: no per-container lines)`,
+    `${statCpus}`,
+    statCpus === nodeCpus,
+  );
+  const jiffies = (text: string) =>
+    (text.match(/^cpu (.*)$/m)?.[1] ?? '')
+      .trim()
+      .split(/\s+/)
+      .map(Number)
+      .reduce((a, b) => a + b, 0);
   const ours = jiffies(stat);
   const node = jiffies(readFileSync('/proc/stat', 'utf8'));
-  row('/proc/stat cpu line (jiffies)', `node's ≈ ${node} (cgroup v2: no cpuacct)`, `${ours}`, ours > 0 && Math.abs(node - ours) <= node * 0.1);
+  row(
+    '/proc/stat cpu line (jiffies)',
+    `node's ≈ ${node} (cgroup v2: no cpuacct)`,
+    `${ours}`,
+    ours > 0 && Math.abs(node - ours) <= node * 0.1,
+  );
   const loadavg = (s.get('/proc/loadavg') ?? '').trim();
-  row('/proc/loadavg', 'a b c r/t pid', loadavg, /^\d+\.\d+ \d+\.\d+ \d+\.\d+ \d+\/\d+ \d+$/.test(loadavg));
+  row(
+    '/proc/loadavg',
+    'a b c r/t pid',
+    loadavg,
+    /^\d+\.\d+ \d+\.\d+ \d+\.\d+ \d+\/\d+ \d+$/.test(loadavg),
+  );
   const swaps = (s.get('/proc/swaps') ?? '').split('\n')[0] ?? '';
-  row('/proc/swaps', 'header', swaps.replace(/\s+/g, ' ').slice(0, 30), swaps.startsWith('Filename'));
+  row(
+    '/proc/swaps',
+    'header',
+    swaps.replace(/\s+/g, ' ').slice(0, 30),
+    swaps.startsWith('Filename'),
+  );
   const diskstats = s.get('/proc/diskstats') ?? '';
-  row('/proc/diskstats', 'readable', diskstats.includes('READ-ERROR') ? 'READ-ERROR' : `${diskstats.split('\n').filter(Boolean).length} lines`, !diskstats.includes('READ-ERROR'));
+  row(
+    '/proc/diskstats',
+    'readable',
+    diskstats.includes('READ-ERROR')
+      ? 'READ-ERROR'
+      : `${diskstats.split('\n').filter(Boolean).length} lines`,
+    !diskstats.includes('READ-ERROR'),
+  );
   // Served by lxcfs, not the kernel: every file is a read-only fuse.lxcfs mount in the container.
   const mountinfo = s.get('mountinfo') ?? '';
-  const unserved = DEFAULT_FILES.filter((f) => !mountinfo.split('\n').some((l) => l.split(' ')[4] === f && / - fuse\.lxcfs /.test(l) && /\bro\b/.test(l.split(' ')[5] ?? '')));
-  row('mounts (fuse.lxcfs, ro)', `${DEFAULT_FILES.length} files`, unserved.length === 0 ? `${DEFAULT_FILES.length} files` : `missing ${unserved.join(',')}`, unserved.length === 0);
+  const unserved = DEFAULT_FILES.filter(
+    (f) =>
+      !mountinfo
+        .split('\n')
+        .some(
+          (l) =>
+            l.split(' ')[4] === f &&
+            / - fuse\.lxcfs /.test(l) &&
+            /\bro\b/.test(l.split(' ')[5] ?? ''),
+        ),
+  );
+  row(
+    'mounts (fuse.lxcfs, ro)',
+    `${DEFAULT_FILES.length} files`,
+    unserved.length === 0 ? `${DEFAULT_FILES.length} files` : `missing ${unserved.join(',')}`,
+    unserved.length === 0,
+  );
   if (w.user) {
     const uid = (s.get('id') ?? '').trim();
     row('uid', w.user.split(':')[0]!, uid, uid === w.user.split(':')[0]);
   }
   if (agent) results.table.push(...rows);
   const bad = rows.filter((r) => !r.ok);
-  assert(bad.length === 0, `${w.name}: ${bad.map((r) => `${r.file} expected ${r.expected}, saw ${r.seen}`).join('; ')}`);
+  assert(
+    bad.length === 0,
+    `${w.name}: ${bad.map((r) => `${r.file} expected ${r.expected}, saw ${r.seen}`).join('; ')}`,
+  );
   return `${w.name}: MemTotal ${mem} kB, ${processors} cpus, uptime ${uptime.toFixed(0)} s (age ${age.toFixed(0)} s)`;
 }
 
@@ -233,14 +331,26 @@ async function assertOwnValues(w: Workload, agent?: string): Promise<string> {
  */
 async function readsOwnMemTotal(w: Workload): Promise<boolean> {
   const [cmd, args] = w.shell
-    ? (['nsenter', ['-t', String(w.pid), '-m', '-p', 'head', '-n1', '/proc/meminfo']] as [string, string[]])
-    : execArgs(w, ['/nodejs/bin/node', '-e', "process.stdout.write(require('fs').readFileSync('/proc/meminfo','utf8'))"], `poll-${++execCounter}`);
+    ? (['nsenter', ['-t', String(w.pid), '-m', '-p', 'head', '-n1', '/proc/meminfo']] as [
+        string,
+        string[],
+      ])
+    : execArgs(
+        w,
+        [
+          '/nodejs/bin/node',
+          '-e',
+          "process.stdout.write(require('fs').readFileSync('/proc/meminfo','utf8'))",
+        ],
+        `poll-${++execCounter}`,
+      );
   const r = await run(cmd, args, 10_000);
   return r.code === 0 && memTotalKb(r.stdout) === w.memMiB * 1024;
 }
 
 async function initPid(w: Workload): Promise<number> {
-  if (w.runtime === 'podman') return Number((await podman('inspect', '-f', '{{.State.Pid}}', w.name)).trim());
+  if (w.runtime === 'podman')
+    return Number((await podman('inspect', '-f', '{{.State.Pid}}', w.name)).trim());
   const line = (await ctr('task', 'ls')).split('\n').find((l) => l.startsWith(`${w.name} `));
   return Number(line?.split(/\s+/)[1]);
 }
@@ -248,31 +358,56 @@ async function initPid(w: Workload): Promise<number> {
 // ---------------------------------------------------------------------------------------------------
 // lxcfs and the agent
 
-const AGENT_ARGS = ['agent', `--lxcfs-root=${ANCHOR}`, `--fuse-mount=${FUSE}`, '--proc=/proc', '--health-port=8081'];
+const AGENT_ARGS = [
+  'agent',
+  `--lxcfs-root=${ANCHOR}`,
+  `--fuse-mount=${FUSE}`,
+  '--proc=/proc',
+  '--health-port=8081',
+];
 
 /** The README's docker run line, with podman, and the runtime's default cgroup namespace. */
 function agentRunArgs(image: string): string[] {
   return [
-    'run', '-d', '--name', 'lxcfs-agent', '--privileged', '--pid', 'host', '--network', 'host',
-    '-v', `${ANCHOR}:${ANCHOR}:rshared`, '-v', '/sys/fs/cgroup:/sys/fs/cgroup',
-    image, ...AGENT_ARGS,
+    'run',
+    '-d',
+    '--name',
+    'lxcfs-agent',
+    '--privileged',
+    '--pid',
+    'host',
+    '--network',
+    'host',
+    '-v',
+    `${ANCHOR}:${ANCHOR}:rshared`,
+    '-v',
+    '/sys/fs/cgroup:/sys/fs/cgroup',
+    image,
+    ...AGENT_ARGS,
   ];
 }
 
 function lxcfsPids(fuseMount = FUSE): number[] {
-  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
-    try {
-      const argv = readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      return /(^|\/)lxcfs$/.test(argv[0] ?? '') && argv.at(-1) === fuseMount;
-    } catch {
-      return false;
-    }
-  }).map(Number);
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .filter((n) => {
+      try {
+        const argv = readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        return /(^|\/)lxcfs$/.test(argv[0] ?? '') && argv.at(-1) === fuseMount;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 async function waitReady(timeoutMs = 120_000): Promise<number> {
   const t0 = Date.now();
-  await waitFor('agent /readyz 200', timeoutMs, async () => ((await httpStatus('http://127.0.0.1:8081/readyz')) === 200 ? true : undefined), 1000);
+  await waitUntil(
+    'agent /readyz 200',
+    async () => ((await httpStatus('http://127.0.0.1:8081/readyz')) === 200 ? true : undefined),
+    { timeoutMs: timeoutMs, intervalMs: 1000 },
+  );
   return Date.now() - t0;
 }
 
@@ -291,11 +426,21 @@ async function recovery(workloads: readonly Workload[], t0: number): Promise<num
     for (const w of workloads) {
       failing = w.name;
       const left = Math.max(1000, RECOVERY_TIMEOUT_MS - (Date.now() - t0));
-      await waitFor(`${w.name} reads its own MemTotal`, left, async () => ((await readsOwnMemTotal(w)) ? true : undefined), 1000);
+      await waitUntil(
+        `${w.name} reads its own MemTotal`,
+        async () => ((await readsOwnMemTotal(w)) ? true : undefined),
+        { timeoutMs: left, intervalMs: 1000 },
+      );
     }
   } catch (err) {
-    const agentLog = await run('sh', ['-c', 'podman logs --tail 15 lxcfs-agent 2>&1 || journalctl -u lxcfs-webhook-agent -n 15 --no-pager']);
-    throw new Error(`${(err as Error).message}; still wrong: ${failing} (and maybe later ones); agent log: ${agentLog.stdout.slice(-1500)}`);
+    const agentLog = await run('sh', [
+      '-c',
+      'podman logs --tail 15 lxcfs-agent 2>&1 || journalctl -u lxcfs-webhook-agent -n 15 --no-pager',
+    ]);
+    throw new Error(
+      `${(err as Error).message}; still wrong: ${failing} (and maybe later ones); agent log: ${agentLog.stdout.slice(-1500)}`,
+      { cause: err },
+    );
   }
   return Date.now() - t0;
 }
@@ -337,78 +482,215 @@ async function main(): Promise<void> {
     return `${results.guest.kernel}, ${results.guest.cgroupfs}`;
   });
 
-  await check('images are in podman\'s store, the workload rootfs for containerd', async () => {
+  await check("images are in podman's store, the workload rootfs for containerd", async () => {
     // scripts/vm/build-images.sh made both on the host: loading them here at emulation speed took minutes.
     const images = await podman('images', '--format', '{{.Repository}}:{{.Tag}}');
-    for (const image of [AGENT_IMAGE, ROLLOUT_IMAGE, WORKLOAD_IMAGE, DISTROLESS_IMAGE, WEBHOOK_IMAGE]) assert(images.includes(image), `podman has no ${image}: ${images}`);
+    for (const image of [
+      AGENT_IMAGE,
+      ROLLOUT_IMAGE,
+      WORKLOAD_IMAGE,
+      DISTROLESS_IMAGE,
+      WEBHOOK_IMAGE,
+    ])
+      assert(images.includes(image), `podman has no ${image}: ${images}`);
     assert(existsSync(`${CTR_ROOTFS}/usr/bin/free`), `no workload rootfs at ${CTR_ROOTFS}`);
     return images.trim().split('\n').join(', ');
   });
 
   // -- the agent must refuse what would make lxcfs serve the node's values ----------------------------
   mkdirSync('/var/lib/lxcfs-refuse', { recursive: true });
-  await check('agent refuses without the host\'s /sys/fs/cgroup, naming the fix', async () => {
-    const r = await run('podman', ['run', '--pull=never', '--rm', '--privileged', '--pid', 'host', '--network', 'host', '-v', '/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared', AGENT_IMAGE, 'agent', '--health-port=0']);
+  await check("agent refuses without the host's /sys/fs/cgroup, naming the fix", async () => {
+    const r = await run('podman', [
+      'run',
+      '--pull=never',
+      '--rm',
+      '--privileged',
+      '--pid',
+      'host',
+      '--network',
+      'host',
+      '-v',
+      '/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared',
+      AGENT_IMAGE,
+      'agent',
+      '--health-port=0',
+    ]);
     assert(r.code !== 0, 'the agent started');
-    assert(/-v \/sys\/fs\/cgroup:\/sys\/fs\/cgroup/.test(r.stdout + r.stderr), `no fix named: ${(r.stdout + r.stderr).slice(-400)}`);
+    assert(
+      /-v \/sys\/fs\/cgroup:\/sys\/fs\/cgroup/.test(r.stdout + r.stderr),
+      `no fix named: ${(r.stdout + r.stderr).slice(-400)}`,
+    );
     return (r.stdout + r.stderr).trim().split('\n').at(-1)!.slice(0, 300);
   });
   await check('agent refuses without host PID, naming the fix', async () => {
-    const r = await run('podman', ['run', '--pull=never', '--rm', '--privileged', '--network', 'host', '-v', '/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared', '-v', '/sys/fs/cgroup:/sys/fs/cgroup', AGENT_IMAGE, 'agent', '--health-port=0']);
+    const r = await run('podman', [
+      'run',
+      '--pull=never',
+      '--rm',
+      '--privileged',
+      '--network',
+      'host',
+      '-v',
+      '/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared',
+      '-v',
+      '/sys/fs/cgroup:/sys/fs/cgroup',
+      AGENT_IMAGE,
+      'agent',
+      '--health-port=0',
+    ]);
     assert(r.code !== 0, 'the agent started');
-    assert(/--pid host/.test(r.stdout + r.stderr), `no fix named: ${(r.stdout + r.stderr).slice(-400)}`);
+    assert(
+      /--pid host/.test(r.stdout + r.stderr),
+      `no fix named: ${(r.stdout + r.stderr).slice(-400)}`,
+    );
     return (r.stdout + r.stderr).trim().split('\n').at(-1)!.slice(0, 300);
   });
 
   // -- the agent as the DaemonSet runs it ------------------------------------------------------------
   mkdirSync(ANCHOR, { recursive: true });
-  let agentOk = await check('agent container (podman, private cgroupns by default) becomes ready', async () => {
-    const t0 = Date.now();
-    await podman(...agentRunArgs(AGENT_IMAGE));
-    const ms = await waitReady();
-    results.figures.agentReadySeconds = (Date.now() - t0) / 1000;
-    return `ready ${ms} ms after podman run returned`;
-  });
-  await check('lxcfs runs in the host\'s cgroup namespace although the agent container has its own', async () => {
-    const agentPid = Number((await podman('inspect', '-f', '{{.State.Pid}}', 'lxcfs-agent')).trim());
-    const pids = lxcfsPids();
-    assert(pids.length === 1, `lxcfs processes on ${FUSE}: ${pids.join(',') || 'none'}`);
-    const detail = `host ${ns(1)}, agent ${ns(agentPid)}, lxcfs ${ns(pids[0]!)}`;
-    results.figures.cgroupnsPodman = detail;
-    assert(ns(agentPid) !== ns(1), `podman gave the agent the host's cgroup namespace (${detail}): this check is meant for the default private one`);
-    assert(ns(pids[0]!) === ns(1), detail);
-    const logs = await podman('logs', 'lxcfs-agent');
-    assert(/lxcfs starts in the host/.test(logs), 'the agent did not log that it enters the host cgroup namespace');
-    return detail;
-  });
+  let agentOk = await check(
+    'agent container (podman, private cgroupns by default) becomes ready',
+    async () => {
+      const t0 = Date.now();
+      await podman(...agentRunArgs(AGENT_IMAGE));
+      const ms = await waitReady();
+      results.figures.agentReadySeconds = (Date.now() - t0) / 1000;
+      return `ready ${ms} ms after podman run returned`;
+    },
+  );
+  await check(
+    "lxcfs runs in the host's cgroup namespace although the agent container has its own",
+    async () => {
+      const agentPid = Number(
+        (await podman('inspect', '-f', '{{.State.Pid}}', 'lxcfs-agent')).trim(),
+      );
+      const pids = lxcfsPids();
+      assert(pids.length === 1, `lxcfs processes on ${FUSE}: ${pids.join(',') || 'none'}`);
+      const detail = `host ${ns(1)}, agent ${ns(agentPid)}, lxcfs ${ns(pids[0]!)}`;
+      results.figures.cgroupnsPodman = detail;
+      assert(
+        ns(agentPid) !== ns(1),
+        `podman gave the agent the host's cgroup namespace (${detail}): this check is meant for the default private one`,
+      );
+      assert(ns(pids[0]!) === ns(1), detail);
+      const logs = await podman('logs', 'lxcfs-agent');
+      assert(
+        /lxcfs starts in the host/.test(logs),
+        'the agent did not log that it enters the host cgroup namespace',
+      );
+      return detail;
+    },
+  );
 
   const docker = (await cli('docker-args')).split(/\s+/).filter(Boolean);
   const workloads: Workload[] = [
-    { name: 'pod-root', runtime: 'podman', image: WORKLOAD_IMAGE, memMiB: 256, cpus: 0.5, shell: true, startedAt: 0 },
-    { name: 'pod-nonroot', runtime: 'podman', image: WORKLOAD_IMAGE, user: '1000:1000', memMiB: 384, cpus: 1.5, shell: true, startedAt: 0 },
-    { name: 'pod-distroless', runtime: 'podman', image: DISTROLESS_IMAGE, user: '65532:65532', memMiB: 192, cpus: 1, shell: false, startedAt: 0 },
-    { name: 'ctr-runc', runtime: 'ctr', image: WORKLOAD_IMAGE, memMiB: 320, cpus: 0.5, shell: true, startedAt: 0 },
+    {
+      name: 'pod-root',
+      runtime: 'podman',
+      image: WORKLOAD_IMAGE,
+      memMiB: 256,
+      cpus: 0.5,
+      shell: true,
+      startedAt: 0,
+    },
+    {
+      name: 'pod-nonroot',
+      runtime: 'podman',
+      image: WORKLOAD_IMAGE,
+      user: '1000:1000',
+      memMiB: 384,
+      cpus: 1.5,
+      shell: true,
+      startedAt: 0,
+    },
+    {
+      name: 'pod-distroless',
+      runtime: 'podman',
+      image: DISTROLESS_IMAGE,
+      user: '65532:65532',
+      memMiB: 192,
+      cpus: 1,
+      shell: false,
+      startedAt: 0,
+    },
+    {
+      name: 'ctr-runc',
+      runtime: 'ctr',
+      image: WORKLOAD_IMAGE,
+      memMiB: 320,
+      cpus: 0.5,
+      shell: true,
+      startedAt: 0,
+    },
   ];
-  await check('workloads start: podman/crun (root, non-root, no shell or mount) and ctr/runc', async () => {
-    for (const w of workloads) {
-      if (w.runtime === 'podman') {
-        const cmd = w.shell ? ['sleep', 'infinity'] : ['/nodejs/bin/node', '-e', 'setInterval(() => {}, 1 << 30)'];
-        await podman('run', '-d', '--name', w.name, '--runtime', 'crun', '--network', 'none', `--memory=${w.memMiB}m`, `--cpus=${w.cpus}`,
-          ...(w.user ? ['--user', w.user] : []), ...docker, w.image, ...cmd);
-      } else {
-        const mounts = DEFAULT_FILES.flatMap((f) => ['--mount', `type=bind,src=${ANCHOR}${f},dst=${f},options=rbind:ro`]);
-        // --rootfs carries no image config: PATH is given here, and exec inherits it.
-        await ctr('run', '-d', '--runtime', 'io.containerd.runc.v2', '--env', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '--rootfs', '--memory-limit', String(w.memMiB * 1024 * 1024),
-          '--cpu-quota', String(Math.round(w.cpus * 100_000)), '--cpu-period', '100000', ...mounts, CTR_ROOTFS, w.name, 'sleep', 'infinity');
+  await check(
+    'workloads start: podman/crun (root, non-root, no shell or mount) and ctr/runc',
+    async () => {
+      for (const w of workloads) {
+        if (w.runtime === 'podman') {
+          const cmd = w.shell
+            ? ['sleep', 'infinity']
+            : ['/nodejs/bin/node', '-e', 'setInterval(() => {}, 1 << 30)'];
+          await podman(
+            'run',
+            '-d',
+            '--name',
+            w.name,
+            '--runtime',
+            'crun',
+            '--network',
+            'none',
+            `--memory=${w.memMiB}m`,
+            `--cpus=${w.cpus}`,
+            ...(w.user ? ['--user', w.user] : []),
+            ...docker,
+            w.image,
+            ...cmd,
+          );
+        } else {
+          const mounts = DEFAULT_FILES.flatMap((f) => [
+            '--mount',
+            `type=bind,src=${ANCHOR}${f},dst=${f},options=rbind:ro`,
+          ]);
+          // --rootfs carries no image config: PATH is given here, and exec inherits it.
+          await ctr(
+            'run',
+            '-d',
+            '--runtime',
+            'io.containerd.runc.v2',
+            '--env',
+            'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+            '--rootfs',
+            '--memory-limit',
+            String(w.memMiB * 1024 * 1024),
+            '--cpu-quota',
+            String(Math.round(w.cpus * 100_000)),
+            '--cpu-period',
+            '100000',
+            ...mounts,
+            CTR_ROOTFS,
+            w.name,
+            'sleep',
+            'infinity',
+          );
+        }
+        w.startedAt = Date.now();
+        w.pid = await initPid(w);
       }
-      w.startedAt = Date.now();
-      w.pid = await initPid(w);
-    }
-    return workloads.map((w) => `${w.name} pid ${w.pid}`).join(', ');
-  });
-  for (const w of workloads) await check(`${w.name} reads its own values`, () => assertOwnValues(w, 'podman agent image'));
+      return workloads.map((w) => `${w.name} pid ${w.pid}`).join(', ');
+    },
+  );
+  for (const w of workloads)
+    await check(`${w.name} reads its own values`, () => assertOwnValues(w, 'podman agent image'));
   await check('check node (inside the agent container) is OK', async () => {
-    const r = await run('podman', ['exec', 'lxcfs-agent', 'node', '/app/dist/src/cli/main.js', 'check', 'node']);
+    const r = await run('podman', [
+      'exec',
+      'lxcfs-agent',
+      'node',
+      '/app/dist/src/cli/main.js',
+      'check',
+      'node',
+    ]);
     assert(r.code === 0, `exit ${r.code}: ${r.stdout.slice(-600)}`);
     return r.stdout.split('\n')[0]!;
   });
@@ -416,7 +698,8 @@ async function main(): Promise<void> {
   // -- drills ----------------------------------------------------------------------------------------
   const before = new Map(workloads.map((w) => [w.name, w.pid]));
   const notRecreated = async () => {
-    for (const w of workloads) assert((await initPid(w)) === before.get(w.name), `${w.name} was recreated`);
+    for (const w of workloads)
+      assert((await initPid(w)) === before.get(w.name), `${w.name} was recreated`);
   };
   const drill = async (name: string, act: () => Promise<void>) =>
     check(`drill: ${name}`, async () => {
@@ -437,23 +720,38 @@ async function main(): Promise<void> {
     process.kill(pids[0]!, 'SIGKILL');
   });
   await check('a process holding a dead lxcfs file open is reported', async () => {
-    const line = await waitFor('the agent reports the holder', 60_000, async () =>
-      (await podman('logs', 'lxcfs-agent')).split('\n').find((l) => /holds a descriptor on a dead lxcfs file/.test(l) && /"comm":"sleep"/.test(l)), 2000);
+    const line = await waitUntil(
+      'the agent reports the holder',
+      async () =>
+        (await podman('logs', 'lxcfs-agent'))
+          .split('\n')
+          .find(
+            (l) => /holds a descriptor on a dead lxcfs file/.test(l) && /"comm":"sleep"/.test(l),
+          ),
+      { timeoutMs: 60_000, intervalMs: 2000 },
+    );
     return line.slice(0, 300);
   });
-  await check('the remount took the path this kernel has (MOVE_MOUNT_BENEATH from 6.5, else detach then attach)', async () => {
-    const [major, minor] = results.guest.kernel!.split('.').map(Number) as [number, number];
-    const expected = major > 6 || (major === 6 && minor >= 5) ? 'beneath' : 'detach-attach';
-    const hows = new Set<string>();
-    for (const line of (await podman('logs', 'lxcfs-agent')).split('\n')) {
-      if (!line.includes('"msg":"remounted"')) continue;
-      for (const how of String((JSON.parse(line) as { how?: string }).how ?? '').split(',')) hows.add(how);
-    }
-    results.figures.remountHow = [...hows].join(',');
-    assert(hows.size > 0, 'the agent logged no remount');
-    assert([...hows].every((h) => h === expected), `remounts used ${[...hows].join(',')}, expected ${expected} on ${results.guest.kernel}`);
-    return `${expected} on ${results.guest.kernel}`;
-  });
+  await check(
+    'the remount took the path this kernel has (MOVE_MOUNT_BENEATH from 6.5, else detach then attach)',
+    async () => {
+      const [major, minor] = results.guest.kernel!.split('.').map(Number) as [number, number];
+      const expected = major > 6 || (major === 6 && minor >= 5) ? 'beneath' : 'detach-attach';
+      const hows = new Set<string>();
+      for (const line of (await podman('logs', 'lxcfs-agent')).split('\n')) {
+        if (!line.includes('"msg":"remounted"')) continue;
+        for (const how of String((JSON.parse(line) as { how?: string }).how ?? '').split(','))
+          hows.add(how);
+      }
+      results.figures.remountHow = [...hows].join(',');
+      assert(hows.size > 0, 'the agent logged no remount');
+      assert(
+        [...hows].every((h) => h === expected),
+        `remounts used ${[...hows].join(',')}, expected ${expected} on ${results.guest.kernel}`,
+      );
+      return `${expected} on ${results.guest.kernel}`;
+    },
+  );
   await drill('lxcfs SIGSTOP (hung)', async () => {
     const pids = lxcfsPids();
     assert(pids.length === 1, `lxcfs: ${pids.join(',')}`);
@@ -469,114 +767,259 @@ async function main(): Promise<void> {
     await podman('rm', 'lxcfs-agent');
     await podman(...agentRunArgs(ROLLOUT_IMAGE));
   });
-  agentOk = (await check('rolled-out agent is ready and check node is OK', async () => {
-    await waitReady();
-    const image = (await podman('inspect', '-f', '{{.ImageName}}', 'lxcfs-agent')).trim();
-    assert(image.includes('vm-rollout'), `agent runs ${image}`);
-    const r = await run('podman', ['exec', 'lxcfs-agent', 'node', '/app/dist/src/cli/main.js', 'check', 'node']);
-    assert(r.code === 0, `check node exit ${r.code}: ${r.stdout.slice(-600)}`);
-    return image;
-  })) && agentOk;
+  agentOk =
+    (await check('rolled-out agent is ready and check node is OK', async () => {
+      await waitReady();
+      const image = (await podman('inspect', '-f', '{{.ImageName}}', 'lxcfs-agent')).trim();
+      assert(image.includes('vm-rollout'), `agent runs ${image}`);
+      const r = await run('podman', [
+        'exec',
+        'lxcfs-agent',
+        'node',
+        '/app/dist/src/cli/main.js',
+        'check',
+        'node',
+      ]);
+      assert(r.code === 0, `check node exit ${r.code}: ${r.stdout.slice(-600)}`);
+      return image;
+    })) && agentOk;
 
   // -- lxcfs in a private cgroup namespace: what goes wrong, and that check node says so -------------
-  await check('an lxcfs in a private cgroup namespace serves the node\'s values, and check node reports it', async () => {
-    mkdirSync('/run/rogue/fuse', { recursive: true });
-    const rogue = execFile('unshare', ['--cgroup', 'lxcfs', '-f', '-p', '/run/rogue/lxcfs.pid', '/run/rogue/fuse'], { timeout: 300_000 });
-    try {
-      await waitFor('rogue lxcfs mounted', 30_000, async () => (readFileSync('/proc/self/mountinfo', 'utf8').includes(' /run/rogue/fuse ') ? true : undefined));
-      const seen = memTotalKb(await podman('run', '--rm', '--runtime', 'crun', '--network', 'none', '--memory=256m', '-v', '/run/rogue/fuse/proc/meminfo:/proc/meminfo:ro', WORKLOAD_IMAGE, 'head', '-n1', '/proc/meminfo'));
-      results.table.push({ file: '/proc/meminfo MemTotal', workload: 'podman 256m', agent: 'lxcfs started in a private cgroupns (the failure the agent prevents; expected to be wrong)', expected: `node's ${nodeMemKb} kB (limit 262144 kB)`, seen: `${seen} kB`, ok: seen === nodeMemKb });
-      results.figures.privateCgroupnsLxcfsMemTotalKb = seen;
-      assert(seen === nodeMemKb, `a 256 MiB container read ${seen} kB through an lxcfs in a private cgroup namespace (node: ${nodeMemKb} kB): the failure this check documents did not happen`);
-      const r = await run('node', [CLI, 'check', 'node', '--fuse-mount=/run/rogue/fuse', '--lxcfs-root=/run/rogue/anchor']);
-      assert(/runs in cgroup namespace cgroup:\[\d+\], not the host's/.test(r.stdout), `check node did not report it: ${r.stdout.slice(-500)}`);
-      return `a 256 MiB container read MemTotal ${seen} kB (node: ${nodeMemKb} kB); check node: ${r.stdout.split('\n').find((l) => l.includes('cgroup namespace'))?.trim()}`;
-    } finally {
-      rogue.kill('SIGTERM');
-      await sleep(1000);
-      await run('umount', ['-l', '/run/rogue/fuse']);
-    }
-  });
+  await check(
+    "an lxcfs in a private cgroup namespace serves the node's values, and check node reports it",
+    async () => {
+      mkdirSync('/run/rogue/fuse', { recursive: true });
+      const rogue = execFile(
+        'unshare',
+        ['--cgroup', 'lxcfs', '-f', '-p', '/run/rogue/lxcfs.pid', '/run/rogue/fuse'],
+        { timeout: 300_000 },
+      );
+      try {
+        await waitUntil(
+          'rogue lxcfs mounted',
+          async () =>
+            readFileSync('/proc/self/mountinfo', 'utf8').includes(' /run/rogue/fuse ')
+              ? true
+              : undefined,
+          { timeoutMs: 30_000, intervalMs: 500 },
+        );
+        const seen = memTotalKb(
+          await podman(
+            'run',
+            '--rm',
+            '--runtime',
+            'crun',
+            '--network',
+            'none',
+            '--memory=256m',
+            '-v',
+            '/run/rogue/fuse/proc/meminfo:/proc/meminfo:ro',
+            WORKLOAD_IMAGE,
+            'head',
+            '-n1',
+            '/proc/meminfo',
+          ),
+        );
+        results.table.push({
+          file: '/proc/meminfo MemTotal',
+          workload: 'podman 256m',
+          agent:
+            'lxcfs started in a private cgroupns (the failure the agent prevents; expected to be wrong)',
+          expected: `node's ${nodeMemKb} kB (limit 262144 kB)`,
+          seen: `${seen} kB`,
+          ok: seen === nodeMemKb,
+        });
+        results.figures.privateCgroupnsLxcfsMemTotalKb = seen;
+        assert(
+          seen === nodeMemKb,
+          `a 256 MiB container read ${seen} kB through an lxcfs in a private cgroup namespace (node: ${nodeMemKb} kB): the failure this check documents did not happen`,
+        );
+        const r = await run('node', [
+          CLI,
+          'check',
+          'node',
+          '--fuse-mount=/run/rogue/fuse',
+          '--lxcfs-root=/run/rogue/anchor',
+        ]);
+        assert(
+          /runs in cgroup namespace cgroup:\[\d+\], not the host's/.test(r.stdout),
+          `check node did not report it: ${r.stdout.slice(-500)}`,
+        );
+        return `a 256 MiB container read MemTotal ${seen} kB (node: ${nodeMemKb} kB); check node: ${r.stdout
+          .split('\n')
+          .find((l) => l.includes('cgroup namespace'))
+          ?.trim()}`;
+      } finally {
+        rogue.kill('SIGTERM');
+        await sleep(1000);
+        await run('umount', ['-l', '/run/rogue/fuse']);
+      }
+    },
+  );
 
   // -- the agent as a systemd unit with the guest's own lxcfs (hosts without Kubernetes) --------------
-  await check(`agent as a systemd unit with the guest's lxcfs ${results.guest.lxcfs}: workloads read their own values`, async () => {
-    await saveAgentLog('agent-after-rollout');
-    await podman('stop', '-t', '60', 'lxcfs-agent');
-    await podman('rm', 'lxcfs-agent');
-    const t0 = Date.now();
-    writeFileSync('/usr/local/bin/lxcfs-webhook', `#!/bin/sh\nexec node ${CLI} "$@"\n`);
-    chmodSync('/usr/local/bin/lxcfs-webhook', 0o755);
-    writeFileSync('/etc/systemd/system/lxcfs-webhook-agent.service', readFileSync(`${REPO}/deploy/systemd/lxcfs-webhook-agent.service`));
-    await must('systemctl', ['daemon-reload']);
-    await must('systemctl', ['start', 'lxcfs-webhook-agent.service']);
-    await waitReady();
-    const ms = await recovery(workloads, t0);
-    results.figures['recovery podman agent → systemd unit (s)'] = ms / 1000;
-    await notRecreated();
-    const pids = lxcfsPids();
-    assert(pids.length === 1 && ns(pids[0]!) === ns(1), `lxcfs ${pids.join(',')} not in the host cgroupns`);
-    for (const w of workloads) await assertOwnValues(w, `systemd unit, guest lxcfs ${results.guest.lxcfs}`);
-    const r = await run('node', [CLI, 'check', 'node']);
-    assert(r.code === 0, `check node exit ${r.code}: ${r.stdout.slice(-600)}`);
-    return `switched in ${ms} ms; lxcfs ${results.guest.lxcfs} served every expected value`;
-  });
+  await check(
+    `agent as a systemd unit with the guest's lxcfs ${results.guest.lxcfs}: workloads read their own values`,
+    async () => {
+      await saveAgentLog('agent-after-rollout');
+      await podman('stop', '-t', '60', 'lxcfs-agent');
+      await podman('rm', 'lxcfs-agent');
+      const t0 = Date.now();
+      writeFileSync('/usr/local/bin/lxcfs-webhook', `#!/bin/sh\nexec node ${CLI} "$@"\n`);
+      chmodSync('/usr/local/bin/lxcfs-webhook', 0o755);
+      writeFileSync(
+        '/etc/systemd/system/lxcfs-webhook-agent.service',
+        readFileSync(`${REPO}/deploy/systemd/lxcfs-webhook-agent.service`),
+      );
+      await must('systemctl', ['daemon-reload']);
+      await must('systemctl', ['start', 'lxcfs-webhook-agent.service']);
+      await waitReady();
+      const ms = await recovery(workloads, t0);
+      results.figures['recovery podman agent → systemd unit (s)'] = ms / 1000;
+      await notRecreated();
+      const pids = lxcfsPids();
+      assert(
+        pids.length === 1 && ns(pids[0]!) === ns(1),
+        `lxcfs ${pids.join(',')} not in the host cgroupns`,
+      );
+      for (const w of workloads)
+        await assertOwnValues(w, `systemd unit, guest lxcfs ${results.guest.lxcfs}`);
+      const r = await run('node', [CLI, 'check', 'node']);
+      assert(r.code === 0, `check node exit ${r.code}: ${r.stdout.slice(-600)}`);
+      return `switched in ${ms} ms; lxcfs ${results.guest.lxcfs} served every expected value`;
+    },
+  );
   await must('systemctl', ['stop', 'lxcfs-webhook-agent.service']).catch(() => undefined);
 
   // -- the webhook image ------------------------------------------------------------------------------
-  await check('webhook image: uid 65532, read-only root, mounted certificates, /readyz, a correct patch', async () => {
-    const certs = '/run/webhook-certs';
-    await cli('certs', '--out', certs);
-    for (const f of readdirSync(certs)) chownSync(`${certs}/${f}`, 65532, 65532);
-    await podman('run', '-d', '--name', 'webhook', '--runtime', 'crun', '--read-only', '--network', 'host', '-v', `${certs}:/certs:ro`,
-      WEBHOOK_IMAGE, 'serve', '--tls-cert=/certs/tls.crt', '--tls-key=/certs/tls.key', '--port=8443', '--health-port=8080');
-    await waitFor('webhook /readyz 200', 90_000, async () => ((await httpStatus('http://127.0.0.1:8080/readyz')) === 200 ? true : undefined), 1000);
-    const pid = Number((await podman('inspect', '-f', '{{.State.Pid}}', 'webhook')).trim());
-    const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    assert(uid === '65532', `webhook runs as uid ${uid}`);
-    assert((await podman('inspect', '-f', '{{.HostConfig.ReadonlyRootfs}}', 'webhook')).trim() === 'true', 'root filesystem is writable');
-    const write = await run('podman', ['exec', 'webhook', '/nodejs/bin/node', '-e', "require('fs').writeFileSync('/app/x', '')"]);
-    assert(write.code !== 0 && /EROFS|read-only/.test(write.stderr), `writing /app/x: exit ${write.code} ${write.stderr.slice(-200)}`);
-    const review = JSON.parse(readFileSync(`${REPO}/examples/admission-review.json`, 'utf8')) as { request: { uid: string; object: Pod } };
-    const answer = await postReview(review, readFileSync(`${certs}/ca.crt`));
-    assert(answer.response?.uid === review.request.uid && answer.response.allowed === true, `answer: ${JSON.stringify(answer).slice(0, 300)}`);
-    const patch = JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8')) as Parameters<typeof jsonPatch.applyPatch>[1];
-    // Strict RFC 6902 application, as the API server does.
-    const pod = jsonPatch.applyPatch(structuredClone(review.request.object), patch, true, false).newDocument;
-    for (const c of pod.spec.containers) {
-      for (const f of DEFAULT_FILES) {
-        const m = c.volumeMounts?.find((v) => v.mountPath === f);
-        assert(m?.readOnly === true, `container ${c.name}: no read-only mount at ${f}`);
-        const vol = pod.spec.volumes?.find((v) => v.name === m.name);
-        assert(vol?.hostPath?.path === `${ANCHOR}${f}`, `volume ${m.name} is ${JSON.stringify(vol)}`);
+  await check(
+    'webhook image: uid 65532, read-only root, mounted certificates, /readyz, a correct patch',
+    async () => {
+      const certs = '/run/webhook-certs';
+      await cli('certs', '--out', certs);
+      for (const f of readdirSync(certs)) chownSync(`${certs}/${f}`, 65532, 65532);
+      await podman(
+        'run',
+        '-d',
+        '--name',
+        'webhook',
+        '--runtime',
+        'crun',
+        '--read-only',
+        '--network',
+        'host',
+        '-v',
+        `${certs}:/certs:ro`,
+        WEBHOOK_IMAGE,
+        'serve',
+        '--tls-cert=/certs/tls.crt',
+        '--tls-key=/certs/tls.key',
+        '--port=8443',
+        '--health-port=8080',
+      );
+      await waitUntil(
+        'webhook /readyz 200',
+        async () => ((await httpStatus('http://127.0.0.1:8080/readyz')) === 200 ? true : undefined),
+        { timeoutMs: 90_000, intervalMs: 1000 },
+      );
+      const pid = Number((await podman('inspect', '-f', '{{.State.Pid}}', 'webhook')).trim());
+      const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      assert(uid === '65532', `webhook runs as uid ${uid}`);
+      assert(
+        (await podman('inspect', '-f', '{{.HostConfig.ReadonlyRootfs}}', 'webhook')).trim() ===
+          'true',
+        'root filesystem is writable',
+      );
+      const write = await run('podman', [
+        'exec',
+        'webhook',
+        '/nodejs/bin/node',
+        '-e',
+        "require('fs').writeFileSync('/app/x', '')",
+      ]);
+      assert(
+        write.code !== 0 && /EROFS|read-only/.test(write.stderr),
+        `writing /app/x: exit ${write.code} ${write.stderr.slice(-200)}`,
+      );
+      const review = JSON.parse(readFileSync(`${REPO}/examples/admission-review.json`, 'utf8')) as {
+        request: { uid: string; object: Pod };
+      };
+      const answer = await postReview(review, readFileSync(`${certs}/ca.crt`));
+      assert(
+        answer.response?.uid === review.request.uid && answer.response.allowed === true,
+        `answer: ${JSON.stringify(answer).slice(0, 300)}`,
+      );
+      const patch = JSON.parse(
+        Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8'),
+      ) as Parameters<typeof jsonPatch.applyPatch>[1];
+      // Strict RFC 6902 application, as the API server does.
+      const pod = jsonPatch.applyPatch(
+        structuredClone(review.request.object),
+        patch,
+        true,
+        false,
+      ).newDocument;
+      for (const c of pod.spec.containers) {
+        for (const f of DEFAULT_FILES) {
+          const m = c.volumeMounts?.find((v) => v.mountPath === f);
+          assert(m?.readOnly === true, `container ${c.name}: no read-only mount at ${f}`);
+          const vol = pod.spec.volumes?.find((v) => v.name === m.name);
+          assert(
+            vol?.hostPath?.path === `${ANCHOR}${f}`,
+            `volume ${m.name} is ${JSON.stringify(vol)}`,
+          );
+        }
       }
-    }
-    return `uid 65532, read-only root, ${patch.length} patch operations; every container mounts ${DEFAULT_FILES.length} files read-only from ${ANCHOR}`;
-  });
+      return `uid 65532, read-only root, ${patch.length} patch operations; every container mounts ${DEFAULT_FILES.length} files read-only from ${ANCHOR}`;
+    },
+  );
   await run('podman', ['rm', '-f', 'webhook']);
   void agentOk;
 }
 
 interface Pod {
   spec: {
-    containers: Array<{ name: string; volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> }>;
+    containers: Array<{
+      name: string;
+      volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+    }>;
     volumes?: Array<{ name: string; hostPath?: { path: string } }>;
   };
 }
 
-function postReview(review: unknown, ca: Buffer): Promise<{ response?: { uid: string; allowed: boolean; patch?: string } }> {
+function postReview(
+  review: unknown,
+  ca: Buffer,
+): Promise<{ response?: { uid: string; allowed: boolean; patch?: string } }> {
   const body = JSON.stringify(review);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: 8443, path: '/mutate', method: 'POST', ca, servername: 'lxcfs-webhook.lxcfs.svc', timeout: 15_000, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: '127.0.0.1',
+        port: 8443,
+        path: '/mutate',
+        method: 'POST',
+        ca,
+        servername: 'lxcfs-webhook.lxcfs.svc',
+        timeout: 15_000,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         let text = '';
-        res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => {
-          try {
-            resolve(JSON.parse(text) as { response?: { uid: string; allowed: boolean; patch?: string } });
-          } catch {
-            reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-          }
-        });
+        res
+          .setEncoding('utf8')
+          .on('data', (c: string) => (text += c))
+          .on('end', () => {
+            try {
+              resolve(
+                JSON.parse(text) as {
+                  response?: { uid: string; allowed: boolean; patch?: string };
+                },
+              );
+            } catch {
+              reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+            }
+          });
       },
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));
@@ -588,11 +1031,18 @@ function postReview(review: unknown, ca: Buffer): Promise<{ response?: { uid: st
 try {
   await main();
 } catch (err) {
-  results.checks.push({ name: 'suite ran to the end', ok: false, ms: Date.now() - suiteStart, detail: (err as Error).stack ?? String(err) });
+  results.checks.push({
+    name: 'suite ran to the end',
+    ok: false,
+    ms: Date.now() - suiteStart,
+    detail: (err as Error).stack ?? String(err),
+  });
   say(`suite aborted: ${(err as Error).stack}`);
 }
 results.figures.suiteSeconds = (Date.now() - suiteStart) / 1000;
 results.complete = true;
 save();
-say(`suite done in ${results.figures.suiteSeconds} s: ${results.checks.filter((c) => !c.ok).length} of ${results.checks.length} checks failed`);
+say(
+  `suite done in ${results.figures.suiteSeconds} s: ${results.checks.filter((c) => !c.ok).length} of ${results.checks.length} checks failed`,
+);
 if (existsSync(`${WORK}/keep-running`)) await sleep(3_600_000);

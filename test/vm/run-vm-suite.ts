@@ -9,19 +9,45 @@
 // A guest that hangs is killed at LXCFS_VM_TIMEOUT seconds (default 600; a guest run takes about 300) and fails with its console
 // log; a results file that is missing, incomplete or lacks a required check is a failure.
 import { spawn } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
 
-interface Check { name: string; ok: boolean; ms: number; detail: string }
-interface Row { file: string; workload: string; agent: string; expected: string; seen: string; ok: boolean }
-interface Results { guest: Record<string, string>; checks: Check[]; figures: Record<string, number | string>; table: Row[]; complete: boolean }
+interface Check {
+  name: string;
+  ok: boolean;
+  ms: number;
+  detail: string;
+}
+interface Row {
+  file: string;
+  workload: string;
+  agent: string;
+  expected: string;
+  seen: string;
+  ok: boolean;
+}
+interface Results {
+  guest: Record<string, string>;
+  checks: Check[];
+  figures: Record<string, number | string>;
+  table: Row[];
+  complete: boolean;
+}
 
 /** Checks every guest must report (by name prefix); anything else it reports must pass too. */
 const REQUIRED = [
   'guest boots systemd on the cgroup v2 unified hierarchy',
-  'images are in podman\'s store, the workload rootfs for containerd',
+  "images are in podman's store, the workload rootfs for containerd",
   "agent refuses without the host's /sys/fs/cgroup",
   'agent refuses without host PID',
   'agent container (podman, private cgroupns by default) becomes ready',
@@ -44,14 +70,19 @@ const REQUIRED = [
   'webhook image',
 ];
 
-const GUESTS = (process.env.LXCFS_VM_GUESTS ?? 'bookworm,trixie').split(',').map((g) => g.trim()).filter(Boolean);
+const GUESTS = (process.env.LXCFS_VM_GUESTS ?? 'bookworm,trixie')
+  .split(',')
+  .map((g) => g.trim())
+  .filter(Boolean);
 const TIMEOUT_S = Number(process.env.LXCFS_VM_TIMEOUT ?? 600);
 const vm = join(repoRoot, 'scripts', 'vm');
 
 /** Runs a script, streaming its stderr, and returns stdout; bounded by `timeoutS`. */
 function runScript(args: string[], timeoutS: number): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn('timeout', ['--kill-after=10', String(timeoutS), 'bash', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('timeout', ['--kill-after=10', String(timeoutS), 'bash', ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
@@ -76,7 +107,8 @@ async function main(): Promise<number> {
   try {
     let t0 = Date.now();
     const images = await runScript([join(vm, 'build-images.sh'), join(scratch, 'shared')], 1200);
-    if (images.code !== 0) throw new Error(`building the images failed (exit ${images.code}); see above`);
+    if (images.code !== 0)
+      throw new Error(`building the images failed (exit ${images.code}); see above`);
     summary.push(`images (stand-ins, podman builds, image disk): ${secs(Date.now() - t0)}`);
 
     for (const guest of GUESTS) {
@@ -94,40 +126,57 @@ async function main(): Promise<number> {
       linkTree(join(scratch, 'shared'), work);
 
       t0 = Date.now();
-      const booted = await runScript([join(vm, 'run-guest.sh'), dir, work, String(TIMEOUT_S)], TIMEOUT_S + 120);
+      const booted = await runScript(
+        [join(vm, 'run-guest.sh'), dir, work, String(TIMEOUT_S)],
+        TIMEOUT_S + 120,
+      );
       const vmMs = Date.now() - t0;
-      const accel = existsSync(join(work, 'accel')) ? readFileSync(join(work, 'accel'), 'utf8').trim() : '?';
-      if (booted.code !== 0) failures.push(`${guest}: the guest did not finish (see its console above)`);
+      const accel = existsSync(join(work, 'accel'))
+        ? readFileSync(join(work, 'accel'), 'utf8').trim()
+        : '?';
+      if (booted.code !== 0)
+        failures.push(`${guest}: the guest did not finish (see its console above)`);
 
       const resultsPath = join(work, 'results.json');
       if (!existsSync(resultsPath)) {
         failures.push(`${guest}: no results file: the suite never ran or never wrote it`);
-        console.log(readFileSync(join(work, 'console.log'), 'utf8').split('\n').slice(-60).join('\n'));
+        console.log(
+          readFileSync(join(work, 'console.log'), 'utf8').split('\n').slice(-60).join('\n'),
+        );
         continue;
       }
       const results = JSON.parse(readFileSync(resultsPath, 'utf8')) as Results;
       if (!results.complete) failures.push(`${guest}: the suite did not run to its end`);
       for (const c of results.checks) {
-        console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${secs(c.ms)})${c.ok ? '' : `\n       ${c.detail.split('\n').join('\n       ')}`}`);
+        console.log(
+          `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${secs(c.ms)})${c.ok ? '' : `\n       ${c.detail.split('\n').join('\n       ')}`}`,
+        );
         if (!c.ok) failures.push(`${guest}: ${c.name}: ${c.detail.split('\n')[0]}`);
       }
       for (const required of REQUIRED) {
-        if (!results.checks.some((c) => c.name.startsWith(required))) failures.push(`${guest}: missing result "${required}"`);
+        if (!results.checks.some((c) => c.name.startsWith(required)))
+          failures.push(`${guest}: missing result "${required}"`);
       }
       if (!results.complete || results.checks.some((c) => !c.ok)) {
         console.log(`--- ${guest} suite log (last 40 lines) ---`);
         const log = join(work, 'suite.log');
-        if (existsSync(log)) console.log(readFileSync(log, 'utf8').split('\n').slice(-40).join('\n'));
+        if (existsSync(log))
+          console.log(readFileSync(log, 'utf8').split('\n').slice(-40).join('\n'));
       }
       const f = results.figures;
       summary.push(
-        `${guest}: ${results.guest.kernel}, lxcfs ${results.guest.lxcfs}, ${results.guest.podman}, ${(results.guest.containerd ?? "?").replace(/ [0-9a-f]{40}$/, '')}; ` +
+        `${guest}: ${results.guest.kernel}, lxcfs ${results.guest.lxcfs}, ${results.guest.podman}, ${(results.guest.containerd ?? '?').replace(/ [0-9a-f]{40}$/, '')}; ` +
           `guest ${info.match(/built_seconds=(\d+)/)?.[1] ?? '?'} s to build (${secs(buildMs)} this run${buildMs < 5000 ? ', cached' : ''}); ` +
           `accel ${accel}; boot ${f.bootToSuiteSeconds} s; suite ${f.suiteSeconds} s; QEMU total ${secs(vmMs)}`,
       );
-      for (const [key, value] of Object.entries(f).filter(([k]) => k.startsWith('recovery'))) summary.push(`  ${guest} ${key}: ${value}`);
-      summary.push(`  ${guest} cgroup namespaces (podman agent): ${f.cgroupnsPodman}; remount path: ${f.remountHow}`);
-      summary.push(`  ${guest} lxcfs in a private cgroupns, 256 MiB container read MemTotal: ${f.privateCgroupnsLxcfsMemTotalKb} kB (node ${results.guest.memTotalKb} kB)`);
+      for (const [key, value] of Object.entries(f).filter(([k]) => k.startsWith('recovery')))
+        summary.push(`  ${guest} ${key}: ${value}`);
+      summary.push(
+        `  ${guest} cgroup namespaces (podman agent): ${f.cgroupnsPodman}; remount path: ${f.remountHow}`,
+      );
+      summary.push(
+        `  ${guest} lxcfs in a private cgroupns, 256 MiB container read MemTotal: ${f.privateCgroupnsLxcfsMemTotalKb} kB (node ${results.guest.memTotalKb} kB)`,
+      );
       tables.push(...results.table.map((r) => ({ ...r, guest })));
     }
   } catch (err) {
@@ -142,7 +191,10 @@ async function main(): Promise<number> {
   console.log('\n=== file × guest: expected / seen ===');
   console.log('| file | guest | workload | agent | expected | seen | |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const r of tables) console.log(`| ${r.file} | ${r.guest} | ${r.workload} | ${r.agent} | ${r.expected} | ${r.seen} | ${r.ok ? 'ok' : 'WRONG'} |`);
+  for (const r of tables)
+    console.log(
+      `| ${r.file} | ${r.guest} | ${r.workload} | ${r.agent} | ${r.expected} | ${r.seen} | ${r.ok ? 'ok' : 'WRONG'} |`,
+    );
   if (failures.length > 0) {
     console.log(`\nvm suite FAILED:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
     return 1;

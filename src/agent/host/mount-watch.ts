@@ -118,7 +118,9 @@ export class MountWatch {
   }
 
   private start(): void {
-    const child = spawn(this.config.helper, ['watch', this.config.proc], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(this.config.helper, ['watch', this.config.proc], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.child = child;
     this.startedAt = Date.now();
     let pending = '';
@@ -129,9 +131,13 @@ export class MountWatch {
       pending = lines.pop()!;
       for (const line of lines) if (line !== '') this.handleLine(child, line);
     });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-1000)));
-    child.once('error', (err) => this.lost(child, { err: err.message }));
-    child.once('close', (code, signal) => this.lost(child, { code, signal, stderr: stderr.trim() }));
+    child
+      .stderr!.setEncoding('utf8')
+      .on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-1000)));
+    child.once('error', (err) => this.lost(child, { err }));
+    child.once('close', (code, signal) =>
+      this.lost(child, { code, signal, stderr: stderr.trim() }),
+    );
     this.log.debug({ pid: child.pid }, 'mount watcher started');
   }
 
@@ -177,7 +183,10 @@ export class MountWatch {
     const fields = { mntNs: e.key, pid: e.pid, step: e.step, errno: e.errno, watching: e.mntNs };
     if (e.errno && LIMIT_ERRNOS.has(e.errno) && !this.limitLogged) {
       this.limitLogged = true;
-      this.log.warn(fields, 'mount notifications: out of descriptors, namespaces beyond the limit are read at every sweep; raise the agent container\'s open-files limit (ulimit -n)');
+      this.log.warn(
+        fields,
+        "mount notifications: out of descriptors, namespaces beyond the limit are read at every sweep; raise the agent container's open-files limit (ulimit -n)",
+      );
     } else {
       this.log.debug(fields, 'mount namespace not watched');
     }
@@ -190,10 +199,16 @@ export class MountWatch {
     this.watches.clear();
     if (this.stopped) return;
     const { firstMs, maxMs } = this.config.backoff;
-    this.delayMs = Date.now() - this.startedAt >= maxMs ? firstMs : Math.min(maxMs, Math.max(firstMs, this.delayMs * 2));
+    this.delayMs =
+      Date.now() - this.startedAt >= maxMs
+        ? firstMs
+        : Math.min(maxMs, Math.max(firstMs, this.delayMs * 2));
     this.nextStartAt = Date.now() + this.delayMs;
     if (!this.failing) {
-      this.log.warn({ ...how, retryMs: this.delayMs }, 'mount notifications stopped: every sweep reads every mount table until the watcher is back');
+      this.log.warn(
+        { ...how, retryMs: this.delayMs },
+        'mount notifications stopped: every sweep reads every mount table until the watcher is back',
+      );
     }
     this.failing = true;
   }

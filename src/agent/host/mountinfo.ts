@@ -2,6 +2,7 @@
 // kernel produces it without any FUSE traffic, so it is the one safe way to look at mounts that may
 // belong to a dead or hung lxcfs: never stat() those.
 import { readFileSync } from 'node:fs';
+import { LxcfsWebhookError } from '../../errors.js';
 
 export interface Mount {
   mountId: number;
@@ -30,7 +31,9 @@ const DELETED_SUFFIX = '//deleted';
 /** mountinfo escapes space, tab, newline and backslash as octal: `\040`. */
 function unescape(field: string): string {
   if (!field.includes('\\')) return field;
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) =>
+    String.fromCharCode(parseInt(octal, 8)),
+  );
 }
 
 /**
@@ -55,7 +58,11 @@ export function parseMountLines(lines: readonly string[]): Mount[] {
     const fields = line.split(' ');
     // Optional fields (shared:N, master:N, ...) run up to a lone "-".
     const separator = fields.indexOf('-', 6);
-    if (fields.length < 10 || separator < 0) throw new Error(`unparseable mountinfo line: ${line}`);
+    if (fields.length < 10 || separator < 0)
+      throw new LxcfsWebhookError(
+        'E_AGENT',
+        `unparseable mountinfo line (an unknown kernel format?): ${line}`,
+      );
     const root = unescape(fields[3]!);
     const rootDeleted = root.endsWith(DELETED_SUFFIX);
     mounts.push({

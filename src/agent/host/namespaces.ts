@@ -37,7 +37,8 @@ function readLink(path: string): string | undefined {
 
 /** The oldest process whose pid namespace is also its children's; undefined when none is (yet). */
 function electRepresentative(proc: string, pids: readonly number[]): number | undefined {
-  const oldestFirst = pids.length === 1 ? pids : [...pids].sort((a, b) => startTime(proc, a) - startTime(proc, b));
+  const oldestFirst =
+    pids.length === 1 ? pids : [...pids].sort((a, b) => startTime(proc, a) - startTime(proc, b));
   return oldestFirst.find((p) => {
     const pidNs = readLink(`${proc}/${p}/ns/pid`);
     return pidNs !== undefined && pidNs === readLink(`${proc}/${p}/ns/pid_for_children`);
@@ -49,7 +50,10 @@ function electRepresentative(proc: string, pids: readonly number[]): number | un
  * while it is still in the namespace (a process that joined since is younger, so the election would
  * not change), and only new namespaces and vanished representatives pay for the election's reads.
  */
-export function listContainerNamespaces(proc: string, representatives: Map<string, number> = new Map()): ContainerNamespace[] {
+export function listContainerNamespaces(
+  proc: string,
+  representatives: Map<string, number> = new Map(),
+): ContainerNamespace[] {
   const skipped = new Set([readLink(`${proc}/1/ns/mnt`), readLink('/proc/self/ns/mnt')]);
   const byNamespace = new Map<string, number[]>();
   for (const name of readdirSync(proc)) {
@@ -73,6 +77,7 @@ export function listContainerNamespaces(proc: string, representatives: Map<strin
     representatives.set(mntNs, pid);
     namespaces.push({ mntNs, pid, pids });
   }
-  for (const mntNs of representatives.keys()) if (!byNamespace.has(mntNs)) representatives.delete(mntNs);
+  for (const mntNs of representatives.keys())
+    if (!byNamespace.has(mntNs)) representatives.delete(mntNs);
   return namespaces;
 }

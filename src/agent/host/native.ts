@@ -34,7 +34,11 @@ function parseResultLines(stdout: string): HelperResult[] {
   return results;
 }
 
-export function runHelper(helper: string, args: readonly string[], timeoutMs: number): Promise<HelperRun> {
+export function runHelper(
+  helper: string,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<HelperRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(helper, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
@@ -76,14 +80,29 @@ export function runHelper(helper: string, args: readonly string[], timeoutMs: nu
 }
 
 /** Runs a helper command that prints one result line, and throws E_NATIVE when it did not succeed. */
-export async function runHelperStep(helper: string, args: readonly string[], timeoutMs: number): Promise<HelperResult> {
+export async function runHelperStep(
+  helper: string,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<HelperResult> {
   const run = await runHelper(helper, args, timeoutMs);
   const result = run.results[0];
   if (result?.ok) return result;
   const what = args.join(' ');
-  if (run.timedOut) throw new LxcfsWebhookError('E_NATIVE', `"${what}" did not finish within ${timeoutMs} ms (a hung FUSE mount?)`);
-  if (!result) throw new LxcfsWebhookError('E_NATIVE', `"${what}" printed no result (exit ${run.exitCode}): ${run.stderr.trim()}`);
-  throw new LxcfsWebhookError('E_NATIVE', `"${what}" failed at ${result.step}: ${result.errno} (${result.error})`);
+  if (run.timedOut)
+    throw new LxcfsWebhookError(
+      'E_NATIVE',
+      `"${what}" did not finish within ${timeoutMs} ms (a hung FUSE mount?)`,
+    );
+  if (!result)
+    throw new LxcfsWebhookError(
+      'E_NATIVE',
+      `"${what}" printed no result (exit ${run.exitCode}): ${run.stderr.trim()}`,
+    );
+  throw new LxcfsWebhookError(
+    'E_NATIVE',
+    `"${what}" failed at ${result.step}: ${result.errno} (${result.error})`,
+  );
 }
 
 export interface MountApiSupport {

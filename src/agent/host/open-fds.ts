@@ -20,7 +20,11 @@ function mountIdOf(fdinfo: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-export function findDeadDescriptors(proc: string, pids: readonly number[], deadMountIds: ReadonlySet<number>): DeadDescriptor[] {
+export function findDeadDescriptors(
+  proc: string,
+  pids: readonly number[],
+  deadMountIds: ReadonlySet<number>,
+): DeadDescriptor[] {
   const found: DeadDescriptor[] = [];
   for (const pid of pids) {
     let fds: string[];

@@ -20,7 +20,10 @@ const CONTAINER_ID = /^(?:[a-z-]+-)?([0-9a-f]{64})(?:\.scope)?$/;
 
 /** The line to read: a kubepods path if any hierarchy has one, else memory (v1), else the v2 line. */
 function pickCgroupPath(lines: string[][]): string {
-  const paths = lines.map(([, controllers, path]) => ({ controllers: controllers ?? '', path: path ?? '' }));
+  const paths = lines.map(([, controllers, path]) => ({
+    controllers: controllers ?? '',
+    path: path ?? '',
+  }));
   const chosen =
     paths.find((p) => p.path.includes('kubepods')) ??
     paths.find((p) => p.controllers.split(',').includes('memory')) ??

@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import { ANCHOR_TMPFS_OPTIONS, NATIVE_HELPER_TIMEOUT_MS } from '../../config/defaults.js';
 import { LxcfsWebhookError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { isFuse, mountsAtOrBelow, readOwnMounts, topMountAt, type Mount } from '../host/mountinfo.js';
+import {
+  isFuse,
+  mountsAtOrBelow,
+  readOwnMounts,
+  topMountAt,
+  type Mount,
+} from '../host/mountinfo.js';
 import { runHelperStep } from '../host/native.js';
 
 export interface AnchorLayout {
@@ -44,7 +50,11 @@ export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<
   // In a DaemonSet the anchor is a hostPath bind (ext4, xfs...): a tmpfs goes on top of it and, through
   // Bidirectional propagation, on the host. A tmpfs already there is the one an earlier agent mounted.
   if (topMountAt(readOwnMounts(), layout.root)?.fsType !== 'tmpfs') {
-    await runHelperStep(layout.helper, ['tmpfs', layout.root, ANCHOR_TMPFS_OPTIONS], NATIVE_HELPER_TIMEOUT_MS);
+    await runHelperStep(
+      layout.helper,
+      ['tmpfs', layout.root, ANCHOR_TMPFS_OPTIONS],
+      NATIVE_HELPER_TIMEOUT_MS,
+    );
     log.info({ anchor: layout.root }, 'mounted the anchor tmpfs');
   }
   for (const dir of BOUND_DIRS) {
@@ -56,7 +66,11 @@ export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<
     mkdirSync(layout.fuseMount, { recursive: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new LxcfsWebhookError('E_AGENT', `the FUSE mountpoint ${layout.fuseMount} is unusable (${code}): give the agent a directory it can create and mount on`, { setting: 'fuseMount' });
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      `the FUSE mountpoint ${layout.fuseMount} is unusable (${code}): give the agent a directory it can create and mount on`,
+      { setting: 'fuseMount' },
+    );
   }
 }
 
@@ -66,23 +80,36 @@ export async function prepareAnchor(layout: AnchorLayout, log: Logger): Promise<
  */
 export async function clearLxcfsMounts(layout: AnchorLayout, log: Logger): Promise<void> {
   const places = [layout.fuseMount, ...BOUND_DIRS.map((dir) => join(layout.root, dir))];
-  for (let pass = 0; pass < MAX_CLEAR_PASSES; pass++) {
-    const mounts = readOwnMounts();
-    const stacked = places.flatMap((place) => mountsAtOrBelow(mounts, place));
-    if (stacked.length === 0) return;
-    for (const mount of stacked) {
-      log.info({ mountPoint: mount.mountPoint, fsType: mount.fsType, dev: mount.dev }, 'lazily unmounting');
-      await runHelperStep(layout.helper, ['detach', mount.mountPoint], NATIVE_HELPER_TIMEOUT_MS).catch((err: unknown) =>
-        // EINVAL: already gone with its parent; the next pass looks again
-        log.warn({ mountPoint: mount.mountPoint, err: (err as Error).message }, 'lazy unmount failed'),
-      );
-    }
-  }
+  if (await detachEverythingBelow(places, layout.helper, log)) return;
   throw new LxcfsWebhookError(
     'E_AGENT',
     `mounts keep reappearing under ${places.join(', ')} after ${MAX_CLEAR_PASSES} rounds of lazy unmounts: ` +
       'find what mounts there (grep lxcfs /proc/self/mountinfo) and stop it',
   );
+}
+
+/**
+ * Lazily unmounts everything at or below `places`, deepest first, pass after pass until mountinfo shows
+ * nothing there; false when mounts were still there after MAX_CLEAR_PASSES passes.
+ */
+async function detachEverythingBelow(
+  places: readonly string[],
+  helper: string,
+  log: Logger,
+): Promise<boolean> {
+  for (let pass = 0; pass < MAX_CLEAR_PASSES; pass++) {
+    const mounts = readOwnMounts();
+    const stacked = places.flatMap((place) => mountsAtOrBelow(mounts, place));
+    if (stacked.length === 0) return true;
+    for (const { mountPoint, fsType, dev } of stacked) {
+      log.info({ mountPoint, fsType, dev }, 'lazily unmounting');
+      await runHelperStep(helper, ['detach', mountPoint], NATIVE_HELPER_TIMEOUT_MS).catch(
+        // EINVAL: already gone with its parent; the next pass looks again
+        (err: unknown) => log.warn({ mountPoint, err }, 'lazy unmount failed'),
+      );
+    }
+  }
+  return false;
 }
 
 /**
@@ -108,17 +135,13 @@ function removeEmptyDirectoriesBelow(dir: string, log: Logger): void {
  * anchor tmpfs (with the state file on it) and the then empty directories. Files someone else put
  * under the anchor directory are left, and so is the directory holding them.
  */
-export async function removeAnchor(layout: AnchorLayout, log: Logger): Promise<{ leftovers: string[] }> {
+export async function removeAnchor(
+  layout: AnchorLayout,
+  log: Logger,
+): Promise<{ leftovers: string[] }> {
   await clearLxcfsMounts(layout, log);
-  for (let pass = 0; pass < MAX_CLEAR_PASSES; pass++) {
-    const stacked = mountsAtOrBelow(readOwnMounts(), layout.root);
-    if (stacked.length === 0) break;
-    for (const mount of stacked) {
-      log.info({ mountPoint: mount.mountPoint, fsType: mount.fsType }, 'unmounting');
-      await runHelperStep(layout.helper, ['detach', mount.mountPoint], NATIVE_HELPER_TIMEOUT_MS)
-        .catch((err: unknown) => log.warn({ mountPoint: mount.mountPoint, err: (err as Error).message }, 'lazy unmount failed'));
-    }
-  }
+  // What is left holds no lxcfs mount: the anchor tmpfs, and whatever else was mounted under it.
+  await detachEverythingBelow([layout.root], layout.helper, log);
   const leftovers: string[] = [];
   for (const dir of [layout.root, layout.fuseMount]) {
     try {
@@ -136,7 +159,11 @@ export async function removeAnchor(layout: AnchorLayout, log: Logger): Promise<{
 /** Binds the running lxcfs' proc and sys directories into the anchor. */
 export async function bindIntoAnchor(layout: AnchorLayout): Promise<void> {
   for (const dir of BOUND_DIRS) {
-    await runHelperStep(layout.helper, ['bind', join(layout.fuseMount, dir), join(layout.root, dir)], NATIVE_HELPER_TIMEOUT_MS);
+    await runHelperStep(
+      layout.helper,
+      ['bind', join(layout.fuseMount, dir), join(layout.root, dir)],
+      NATIVE_HELPER_TIMEOUT_MS,
+    );
   }
 }
 
@@ -148,7 +175,11 @@ export interface AnchorState {
 }
 
 /** The anchor as mountinfo shows it, given the dev of the running lxcfs (undefined: none runs). */
-export function inspectAnchor(mounts: readonly Mount[], root: string, liveDev: string | undefined): AnchorState {
+export function inspectAnchor(
+  mounts: readonly Mount[],
+  root: string,
+  liveDev: string | undefined,
+): AnchorState {
   const bindState = (dir: string) => {
     const top = topMountAt(mounts, join(root, dir));
     if (!top || !isFuse(top)) return 'absent';

@@ -62,7 +62,11 @@ export function referencePid(proc: string): 1 | 2 | undefined {
  * /sys/fs/cgroup seen through PID 1's root. A cgroup2 mount made in a private cgroup namespace is
  * rooted at the container's cgroup, a different kernfs directory with a different inode.
  */
-export function sameCgroupRoot(proc: string, viewer: string, ourRoot = CGROUP_ROOT): boolean | undefined {
+export function sameCgroupRoot(
+  proc: string,
+  viewer: string,
+  ourRoot = CGROUP_ROOT,
+): boolean | undefined {
   const reference = referencePid(proc);
   if (reference === undefined) return undefined;
   try {
@@ -91,11 +95,14 @@ export function planCgroupNamespace(proc: string, nsenter = 'nsenter'): CgroupNa
           "(docker/podman: --pid host); lxcfs must see every container's processes and the node's cgroup namespace",
       );
     }
-    warnings.push(`${proc} shows no kthreadd at pid 2: taking PID 1 (${readlinkOrUndefined(`${proc}/1/exe`) ?? '?'}) as the node's init, as on a nested node (kind)`);
+    warnings.push(
+      `${proc} shows no kthreadd at pid 2: taking PID 1 (${readlinkOrUndefined(`${proc}/1/exe`) ?? '?'}) as the node's init, as on a nested node (kind)`,
+    );
   }
   const own = readlinkOrUndefined('/proc/self/ns/cgroup');
   const reference = referencePid(proc);
-  const host = reference === undefined ? undefined : readlinkOrUndefined(`${proc}/${reference}/ns/cgroup`);
+  const host =
+    reference === undefined ? undefined : readlinkOrUndefined(`${proc}/${reference}/ns/cgroup`);
   if (own === undefined) return { own: 'none', host: host ?? 'none', warnings }; // no cgroup namespaces (Linux < 4.6)
   if (host === undefined) {
     throw new LxcfsWebhookError(
@@ -109,28 +116,36 @@ export function planCgroupNamespace(proc: string, nsenter = 'nsenter'): CgroupNa
       'E_AGENT',
       `${CGROUP_ROOT} in the agent is not the host's cgroup hierarchy (a cgroup2 mount of the agent's own cgroup namespace): ` +
         `mount the host's ${CGROUP_ROOT} into the agent (DaemonSet: hostPath ${CGROUP_ROOT}; docker/podman: -v ${CGROUP_ROOT}:${CGROUP_ROOT}), ` +
-        'otherwise lxcfs serves every container the node\'s values',
+        "otherwise lxcfs serves every container the node's values",
     );
   }
   if (own === host) return { own, host, warnings };
   const enter = `${proc}/${reference}/ns/cgroup`;
   // Try it once now, so a missing nsenter or a refused setns stops the agent at start with the fix
   // instead of failing every lxcfs start later.
-  const trial = spawnSync(nsenter, [`--cgroup=${enter}`, '--', 'true'], { encoding: 'utf8', timeout: 10_000 });
+  const trial = spawnSync(nsenter, [`--cgroup=${enter}`, '--', 'true'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   if (trial.error !== undefined || trial.status !== 0) {
     const why = trial.error?.message ?? trial.stderr.trim();
     throw new LxcfsWebhookError(
       'E_AGENT',
       `the agent runs in a private cgroup namespace (${own}, the host's is ${host}) and cannot start lxcfs in the host's ` +
         `(${nsenter} --cgroup=${enter}: ${why}): install util-linux's nsenter in the agent image, ` +
-        'or run the agent in the host\'s cgroup namespace (docker/podman: --cgroupns host)',
+        "or run the agent in the host's cgroup namespace (docker/podman: --cgroupns host)",
     );
   }
   return { own, host, enter, warnings };
 }
 
 /** The executable and arguments that start `bin args` according to `plan`. */
-export function wrapForCgroupNamespace(plan: CgroupNamespacePlan | undefined, bin: string, args: readonly string[], nsenter = 'nsenter'): [string, string[]] {
+export function wrapForCgroupNamespace(
+  plan: CgroupNamespacePlan | undefined,
+  bin: string,
+  args: readonly string[],
+  nsenter = 'nsenter',
+): [string, string[]] {
   if (plan?.enter === undefined) return [bin, [...args]];
   return [nsenter, [`--cgroup=${plan.enter}`, '--', bin, ...args]];
 }
@@ -139,11 +154,12 @@ export function wrapForCgroupNamespace(plan: CgroupNamespacePlan | undefined, bi
 export function lxcfsCgroupProblem(proc: string, pid: number): string | undefined {
   const theirs = readlinkOrUndefined(`${proc}/${pid}/ns/cgroup`);
   const reference = referencePid(proc);
-  const host = reference === undefined ? undefined : readlinkOrUndefined(`${proc}/${reference}/ns/cgroup`);
+  const host =
+    reference === undefined ? undefined : readlinkOrUndefined(`${proc}/${reference}/ns/cgroup`);
   if (theirs !== undefined && host !== undefined && theirs !== host) {
     return (
       `lxcfs (pid ${pid}) runs in cgroup namespace ${theirs}, not the host's ${host}: it serves every container the node's ` +
-      'values; restart the agent with a version that enters the host\'s cgroup namespace, or run it with --cgroupns host'
+      "values; restart the agent with a version that enters the host's cgroup namespace, or run it with --cgroupns host"
     );
   }
   if (sameCgroupRoot(proc, String(pid)) === false) {

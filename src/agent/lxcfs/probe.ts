@@ -14,12 +14,20 @@ export interface ProbeResult {
   error?: string;
 }
 
-export async function probeLxcfs(helper: string, fuseMount: string, timeoutMs: number): Promise<ProbeResult> {
+export async function probeLxcfs(
+  helper: string,
+  fuseMount: string,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   const started = performance.now();
   const run = await runHelper(helper, ['read', join(fuseMount, PROBED_FILE)], timeoutMs);
   const ms = Math.round(performance.now() - started);
   const result = run.results[0];
   if (run.timedOut) return { ok: false, ms, error: `no answer within ${timeoutMs} ms` };
   if (result?.ok && Number(result.bytes) > 0) return { ok: true, ms };
-  return { ok: false, ms, error: result ? `${result.step}: ${result.errno}` : `helper exit ${run.exitCode}` };
+  return {
+    ok: false,
+    ms,
+    error: result ? `${result.step}: ${result.errno}` : `helper exit ${run.exitCode}`,
+  };
 }

@@ -51,24 +51,35 @@ export function explainLxcfsFailure(output: string, fuseMount: string): LxcfsFai
     };
   }
   if (/Transport endpoint is not connected/.test(output)) {
-    return { fix: `the FUSE mountpoint ${fuseMount} is a dead lxcfs mount: unmount it lazily (umount -l ${fuseMount}) and restart the agent` };
+    return {
+      fix: `the FUSE mountpoint ${fuseMount} is a dead lxcfs mount: unmount it lazily (umount -l ${fuseMount}) and restart the agent`,
+    };
   }
   if (/mountpoint is not empty/.test(output)) {
-    return { fix: `this lxcfs uses libfuse2, which refuses the non-empty mountpoint ${fuseMount}: install an lxcfs built with fuse3, or empty ${fuseMount}` };
+    return {
+      fix: `this lxcfs uses libfuse2, which refuses the non-empty mountpoint ${fuseMount}: install an lxcfs built with fuse3, or empty ${fuseMount}`,
+    };
   }
   const badMountPoint = /fuse: bad mount point `[^']*': (.*)/.exec(output);
   if (badMountPoint) {
-    return { fix: `the FUSE mountpoint ${fuseMount} is unusable (${badMountPoint[1]}): give the agent a directory it can create and mount on`, setting: 'fuseMount' };
+    return {
+      fix: `the FUSE mountpoint ${fuseMount} is unusable (${badMountPoint[1]}): give the agent a directory it can create and mount on`,
+      setting: 'fuseMount',
+    };
   }
   if (/fuse: device not found|\/dev\/fuse/.test(output)) {
-    return { fix: 'lxcfs cannot open /dev/fuse: run the agent privileged (securityContext.privileged: true) on a node with the fuse module loaded' };
+    return {
+      fix: 'lxcfs cannot open /dev/fuse: run the agent privileged (securityContext.privileged: true) on a node with the fuse module loaded',
+    };
   }
   return undefined;
 }
 
 /** The executable `bin` names, found like a shell would; undefined when there is none. */
 function resolveBinary(bin: string): string | undefined {
-  const candidates = bin.includes('/') ? [bin] : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, bin));
+  const candidates = bin.includes('/')
+    ? [bin]
+    : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, bin));
   return candidates.find((path) => {
     try {
       accessSync(path, constants.X_OK);
@@ -84,12 +95,29 @@ const TROUBLE = /error|fail|locked|not connected|bad mount|cannot|unable|denied|
 const KEPT_OUTPUT_LINES = 50;
 
 /** Starts lxcfs and resolves once its FUSE filesystem is mounted (seen in mountinfo). */
-export async function startLxcfs(cmd: LxcfsCommand, log: Logger, timeoutMs: number): Promise<RunningLxcfs> {
+export async function startLxcfs(
+  cmd: LxcfsCommand,
+  log: Logger,
+  timeoutMs: number,
+): Promise<RunningLxcfs> {
   const bin = resolveBinary(cmd.bin);
   if (bin === undefined) {
-    throw new LxcfsWebhookError('E_AGENT', `lxcfs binary "${cmd.bin}" not found: install lxcfs (apt-get install lxcfs) or give the agent its path`, { setting: 'bin' });
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      `lxcfs binary "${cmd.bin}" not found: install lxcfs (apt-get install lxcfs) or give the agent its path`,
+      { setting: 'bin' },
+    );
   }
-  const child = spawn(...wrapForCgroupNamespace(cmd.cgroupNs, bin, ['-f', '-p', cmd.pidfile, ...cmd.args, cmd.fuseMount]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    ...wrapForCgroupNamespace(cmd.cgroupNs, bin, [
+      '-f',
+      '-p',
+      cmd.pidfile,
+      ...cmd.args,
+      cmd.fuseMount,
+    ]),
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const pid = child.pid!;
   const recentOutput: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
@@ -119,7 +147,9 @@ export async function startLxcfs(cmd: LxcfsCommand, log: Logger, timeoutMs: numb
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exit) {
-      const why = exit.fatal?.fix ?? `lxcfs exited (${exit.signal ?? `code ${exit.code}`}) before mounting: ${recentOutput.slice(-3).join(' | ')}`;
+      const why =
+        exit.fatal?.fix ??
+        `lxcfs exited (${exit.signal ?? `code ${exit.code}`}) before mounting: ${recentOutput.slice(-3).join(' | ')}`;
       throw new LxcfsWebhookError('E_AGENT', why, { setting: exit.fatal?.setting });
     }
     const dev = fuseDevAt(readOwnMounts(), cmd.fuseMount);
@@ -128,7 +158,10 @@ export async function startLxcfs(cmd: LxcfsCommand, log: Logger, timeoutMs: numb
   }
   kill('SIGKILL');
   await exited;
-  throw new LxcfsWebhookError('E_AGENT', `lxcfs did not mount ${cmd.fuseMount} within ${timeoutMs} ms: see its output above`);
+  throw new LxcfsWebhookError(
+    'E_AGENT',
+    `lxcfs did not mount ${cmd.fuseMount} within ${timeoutMs} ms: see its output above`,
+  );
 }
 
 /**
@@ -141,8 +174,11 @@ export function findLxcfsServing(proc: string, fuseMount: string): number[] {
   for (const name of readdirSync(proc)) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const argv = readFileSync(`${proc}/${name}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
-      if (basename(argv[0] ?? '').startsWith('lxcfs') && argv.at(-1) === fuseMount) pids.push(Number(name));
+      const argv = readFileSync(`${proc}/${name}/cmdline`, 'utf8')
+        .split('\0')
+        .filter((a) => a !== '');
+      if (basename(argv[0] ?? '').startsWith('lxcfs') && argv.at(-1) === fuseMount)
+        pids.push(Number(name));
     } catch {
       // exited meanwhile
     }
@@ -151,7 +187,11 @@ export function findLxcfsServing(proc: string, fuseMount: string): number[] {
 }
 
 /** SIGKILLs processes that are not our children and waits until they are gone (or zombies). */
-export async function killAndWait(proc: string, pids: readonly number[], timeoutMs: number): Promise<void> {
+export async function killAndWait(
+  proc: string,
+  pids: readonly number[],
+  timeoutMs: number,
+): Promise<void> {
   const alive = (pid: number) => {
     try {
       return !/^\d+ \(.*\) Z/.test(readFileSync(`${proc}/${pid}/stat`, 'utf8'));
@@ -168,7 +208,11 @@ export async function killAndWait(proc: string, pids: readonly number[], timeout
   }
   const deadline = Date.now() + timeoutMs;
   while (pids.some(alive)) {
-    if (Date.now() > deadline) throw new LxcfsWebhookError('E_AGENT', `lxcfs processes ${pids.join(', ')} survive SIGKILL: check them with ps`);
+    if (Date.now() > deadline)
+      throw new LxcfsWebhookError(
+        'E_AGENT',
+        `lxcfs processes ${pids.join(', ')} survive SIGKILL: check them with ps`,
+      );
     await sleep(20);
   }
 }

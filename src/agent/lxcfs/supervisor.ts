@@ -3,12 +3,23 @@
 // Probes run in a separate process with a timeout, so a hung lxcfs never blocks the agent. What happens
 // to lxcfs is told to an `LxcfsListener` (the sweeper), which is all the supervisor knows of repair.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LXCFS_RESTART_BACKOFF, LXCFS_START_TIMEOUT_MS, LXCFS_STOP_TIMEOUT_MS } from '../../config/defaults.js';
+import {
+  LXCFS_RESTART_BACKOFF,
+  LXCFS_START_TIMEOUT_MS,
+  LXCFS_STOP_TIMEOUT_MS,
+} from '../../config/defaults.js';
 import type { Logger } from '../../log.js';
-import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
+import { CoalescingRunner } from '../../plumbing/coalescing-runner.js';
 import { bindIntoAnchor, clearLxcfsMounts, type AnchorLayout } from './anchor.js';
 import { probeLxcfs, type ProbeResult } from './probe.js';
-import { findLxcfsServing, killAndWait, startLxcfs, type LxcfsCommand, type LxcfsExit, type RunningLxcfs } from './process.js';
+import {
+  findLxcfsServing,
+  killAndWait,
+  startLxcfs,
+  type LxcfsCommand,
+  type LxcfsExit,
+  type RunningLxcfs,
+} from './process.js';
 
 export interface SupervisorConfig {
   layout: AnchorLayout;
@@ -88,10 +99,16 @@ export class Supervisor {
     if (lxcfs) {
       lxcfs.kill('SIGTERM');
       lxcfs.kill('SIGCONT'); // a stopped process acts on SIGTERM only once it runs
-      const waited = sleep(LXCFS_STOP_TIMEOUT_MS, undefined, { ref: false, signal: this.hurried.signal }).catch(() => undefined);
+      const waited = sleep(LXCFS_STOP_TIMEOUT_MS, undefined, {
+        ref: false,
+        signal: this.hurried.signal,
+      }).catch(() => undefined);
       const exited = await Promise.race([lxcfs.exited, waited]);
       if (!exited) {
-        this.log.warn({ lxcfsPid: lxcfs.pid, hurried: this.hurried.signal.aborted }, 'lxcfs has not exited on SIGTERM: killing it');
+        this.log.warn(
+          { lxcfsPid: lxcfs.pid, hurried: this.hurried.signal.aborted },
+          'lxcfs has not exited on SIGTERM: killing it',
+        );
         lxcfs.kill('SIGKILL');
         await lxcfs.exited;
       }
@@ -130,7 +147,10 @@ export class Supervisor {
     this.current = lxcfs;
     this.clearHang();
     void lxcfs.exited.then((exit) => this.onExit(lxcfs, exit));
-    this.log.info({ lxcfsPid: lxcfs.pid, dev: lxcfs.dev, restarted }, 'lxcfs is up and bound into the anchor');
+    this.log.info(
+      { lxcfsPid: lxcfs.pid, dev: lxcfs.dev, restarted },
+      'lxcfs is up and bound into the anchor',
+    );
     await this.probe();
     await this.listener.lxcfsUp(lxcfs.dev, restarted);
   }
@@ -161,7 +181,7 @@ export class Supervisor {
       await this.track(this.bringUp(true));
     } catch (err) {
       if (this.stopping) return;
-      this.log.error({ err: (err as Error).message, retryInMs: this.nextBackoffMs }, 'lxcfs restart failed');
+      this.log.error({ err, retryInMs: this.nextBackoffMs }, 'lxcfs restart failed');
       this.scheduleRestart();
     }
   }
@@ -171,7 +191,13 @@ export class Supervisor {
     const lxcfs = this.current;
     if (!lxcfs) return;
     const sentAt = Date.now();
-    const result = await this.probes.runUnlessBusy(() => probeLxcfs(this.config.layout.helper, this.config.lxcfs.fuseMount, this.config.probeTimeoutMs));
+    const result = await this.probes.runUnlessBusy(() =>
+      probeLxcfs(
+        this.config.layout.helper,
+        this.config.lxcfs.fuseMount,
+        this.config.probeTimeoutMs,
+      ),
+    );
     if (result === undefined || this.current !== lxcfs) return;
     this.lastProbe = result;
     this.metrics.recordLxcfsAnswering(result.ok);
@@ -182,14 +208,23 @@ export class Supervisor {
     }
     if (this.failingSince === undefined) {
       this.failingSince = sentAt;
-      this.hangTimer = setTimeout(() => this.killHung(lxcfs), Math.max(0, sentAt + this.config.hangGraceMs - Date.now()));
+      this.hangTimer = setTimeout(
+        () => this.killHung(lxcfs),
+        Math.max(0, sentAt + this.config.hangGraceMs - Date.now()),
+      );
     }
-    this.log.warn({ lxcfsPid: lxcfs.pid, err: result.error, failingMs: Date.now() - this.failingSince }, 'lxcfs did not answer a probe');
+    this.log.warn(
+      { lxcfsPid: lxcfs.pid, error: result.error, failingMs: Date.now() - this.failingSince },
+      'lxcfs did not answer a probe',
+    );
   }
 
   private killHung(lxcfs: RunningLxcfs): void {
     if (this.current !== lxcfs || this.failingSince === undefined) return;
-    this.log.error({ lxcfsPid: lxcfs.pid, failingMs: Date.now() - this.failingSince }, 'lxcfs is hung: killing it to restart it');
+    this.log.error(
+      { lxcfsPid: lxcfs.pid, failingMs: Date.now() - this.failingSince },
+      'lxcfs is hung: killing it to restart it',
+    );
     lxcfs.kill('SIGKILL');
   }
 

@@ -41,7 +41,10 @@ export interface ClassifyInput {
 }
 
 /** A FUSE mount on a connection of ours, whatever its root shows: the kernel's view, not the path's. */
-export function isOurMount(mount: Mount, devs: Pick<ClassifyInput, 'liveDev' | 'knownDevs'>): boolean {
+export function isOurMount(
+  mount: Mount,
+  devs: Pick<ClassifyInput, 'liveDev' | 'knownDevs'>,
+): boolean {
   return isFuse(mount) && (mount.dev === devs.liveDev || devs.knownDevs.has(mount.dev));
 }
 
@@ -51,7 +54,13 @@ export function isOurMount(mount: Mount, devs: Pick<ClassifyInput, 'liveDev' | '
  * again (an idle sweep's namespaces). Compared by identity, which costs nothing; an equal copy is new.
  */
 export function sameInput(a: ClassifyInput, b: ClassifyInput): boolean {
-  return a.mounts === b.mounts && a.liveDev === b.liveDev && a.knownDevs === b.knownDevs && a.remembered === b.remembered && a.files === b.files;
+  return (
+    a.mounts === b.mounts &&
+    a.liveDev === b.liveDev &&
+    a.knownDevs === b.knownDevs &&
+    a.remembered === b.remembered &&
+    a.files === b.files
+  );
 }
 
 export function classifyTargets(input: ClassifyInput): TargetStatus[] {
@@ -63,12 +72,22 @@ export function classifyTargets(input: ClassifyInput): TargetStatus[] {
       // Literals, not spreads: V8 reads spread-built objects several times slower, and every sweep reads these.
       const lxcfsPath = top.root;
       const readOnly = isReadOnly(top);
-      statuses.push(top.dev === liveDev ? { target, lxcfsPath, readOnly, state: 'live' } : { target, lxcfsPath, readOnly, state: 'stale', deadMountId: top.mountId });
+      statuses.push(
+        top.dev === liveDev
+          ? { target, lxcfsPath, readOnly, state: 'live' }
+          : { target, lxcfsPath, readOnly, state: 'stale', deadMountId: top.mountId },
+      );
       continue;
     }
     const wasOurs = remembered[target];
     // Something else's FUSE mount on top (another lxcfs) is left alone even where ours used to be.
-    if (wasOurs && !(top && isFuse(top))) statuses.push({ target, lxcfsPath: wasOurs.lxcfsPath, readOnly: wasOurs.readOnly, state: 'missing' });
+    if (wasOurs && !(top && isFuse(top)))
+      statuses.push({
+        target,
+        lxcfsPath: wasOurs.lxcfsPath,
+        readOnly: wasOurs.readOnly,
+        state: 'missing',
+      });
   }
   return statuses;
 }

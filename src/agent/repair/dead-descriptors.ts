@@ -39,7 +39,8 @@ export class DeadDescriptorReporter {
       const deadIds = this.deadMounts.get(view.ns.mntNs);
       if (!deadIds) continue;
       const found = findDeadDescriptors(this.proc, view.ns.pids, deadIds);
-      if (found.length === 0 && !unresolved.has(view.ns.mntNs)) this.deadMounts.delete(view.ns.mntNs);
+      if (found.length === 0 && !unresolved.has(view.ns.mntNs))
+        this.deadMounts.delete(view.ns.mntNs);
       for (const d of found) {
         holders.add(d.pid);
         const key = `${d.pid}:${d.fd}:${d.mountId}`;

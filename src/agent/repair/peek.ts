@@ -41,9 +41,15 @@ export async function peekContainers(
   views: readonly NamespaceView[],
   options: { sampleSize: number; timeoutMs: number },
 ): Promise<PeekReport> {
-  const chosen = sample(views.filter((v) => peekTargets(v).length > 0), options.sampleSize);
+  const chosen = sample(
+    views.filter((v) => peekTargets(v).length > 0),
+    options.sampleSize,
+  );
   if (chosen.length === 0) return { containers: 0, files: 0, unreadable: [] };
-  const args = ['peek', ...chosen.flatMap((v) => ['--ns', `${proc}/${v.ns.pid}`, ...peekTargets(v)])];
+  const args = [
+    'peek',
+    ...chosen.flatMap((v) => ['--ns', `${proc}/${v.ns.pid}`, ...peekTargets(v)]),
+  ];
   const run = await runHelper(helper, args, options.timeoutMs);
   const results = new Map(run.results.map((r) => [`${String(r.ns)}\0${String(r.target)}`, r]));
   const unreadable: UnreadableFile[] = [];
@@ -55,7 +61,11 @@ export async function peekContainers(
       if (result?.ok) continue;
       // The container exited between the survey and the read: nothing to report about it.
       if (result?.step === 'open(root)' && result.errno === 'ENOENT') continue;
-      const error = result ? `${result.step}: ${result.errno}` : run.timedOut ? `no answer within ${options.timeoutMs} ms` : `helper exit ${run.exitCode}`;
+      const error = result
+        ? `${result.step}: ${result.errno}`
+        : run.timedOut
+          ? `no answer within ${options.timeoutMs} ms`
+          : `helper exit ${run.exitCode}`;
       unreadable.push({ view, target, error });
     }
   }

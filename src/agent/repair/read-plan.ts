@@ -4,6 +4,9 @@
 // cache was read through that process. Everything else (new, changed, unwatched) is read.
 import type { WatchStatus } from '../host/mount-watch.js';
 
+/** Why a sweep runs: the agent started, lxcfs came back after a restart, or the sweep interval passed. */
+export type SweepTrigger = 'start' | 'lxcfs-restart' | 'periodic';
+
 export interface ReadInput {
   /** The namespace's representative in this sweep. */
   pid: number;
@@ -25,6 +28,10 @@ export function mustReadMountinfo({ pid, cachedPid, watch, readAll }: ReadInput)
  * watcher; so does every `everyNth` periodic sweep, a safety net under a notification lost anyway.
  * `periodicSweeps` counts the periodic sweeps before this one.
  */
-export function readsEverything(trigger: string, periodicSweeps: number, everyNth: number): boolean {
+export function readsEverything(
+  trigger: SweepTrigger,
+  periodicSweeps: number,
+  everyNth: number,
+): boolean {
   return trigger !== 'periodic' || periodicSweeps % everyNth === 0;
 }

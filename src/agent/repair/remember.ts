@@ -16,7 +16,11 @@ function teaches(targets: NamespaceMemory['targets'], statuses: readonly TargetS
 }
 
 /** `before` when the statuses add nothing to it, else a new memory holding both. */
-function namespaceMemory(before: NamespaceMemory | undefined, cgroup: string, statuses: readonly TargetStatus[]): NamespaceMemory {
+function namespaceMemory(
+  before: NamespaceMemory | undefined,
+  cgroup: string,
+  statuses: readonly TargetStatus[],
+): NamespaceMemory {
   // The same inode number on another cgroup is a new namespace: what was remembered is not about it.
   const kept = before?.cgroup === cgroup ? before : undefined;
   if (kept && !teaches(kept.targets, statuses)) return kept;
@@ -26,7 +30,11 @@ function namespaceMemory(before: NamespaceMemory | undefined, cgroup: string, st
 }
 
 /** The state after a sweep saw `views`; `state` itself when nothing changed. */
-export function remember(state: AgentState, views: readonly NamespaceView[], liveDev: string): AgentState {
+export function remember(
+  state: AgentState,
+  views: readonly NamespaceView[],
+  liveDev: string,
+): AgentState {
   let changed = views.length !== Object.keys(state.namespaces).length;
   const entries: Array<[string, NamespaceMemory]> = [];
   const referenced = new Set([liveDev]);
@@ -38,7 +46,9 @@ export function remember(state: AgentState, views: readonly NamespaceView[], liv
     entries.push([view.ns.mntNs, memory]);
     for (const dev of view.fuseDevs) if (state.knownDevs.includes(dev)) referenced.add(dev);
   }
-  const knownDevs = state.knownDevs.every((d) => referenced.has(d)) ? state.knownDevs : state.knownDevs.filter((d) => referenced.has(d));
+  const knownDevs = state.knownDevs.every((d) => referenced.has(d))
+    ? state.knownDevs
+    : state.knownDevs.filter((d) => referenced.has(d));
   if (!changed && knownDevs === state.knownDevs) return state;
   return { knownDevs, namespaces: changed ? Object.fromEntries(entries) : state.namespaces };
 }

@@ -40,7 +40,12 @@ function helperArgs(batch: readonly RemountPlan[], options: RemountOptions): str
   for (const plan of batch) {
     args.push('--ns', `${options.proc}/${plan.pid}`);
     for (const t of plan.targets) {
-      args.push(`${options.fuseMount}${t.lxcfsPath}`, t.target, t.readOnly ? 'ro' : 'rw', t.state === 'stale' ? 'replace' : 'attach');
+      args.push(
+        `${options.fuseMount}${t.lxcfsPath}`,
+        t.target,
+        t.readOnly ? 'ro' : 'rw',
+        t.state === 'stale' ? 'replace' : 'attach',
+      );
     }
   }
   return args;
@@ -63,31 +68,50 @@ function verify(plan: RemountPlan, options: RemountOptions): Map<string, boolean
   );
 }
 
-async function remountBatch(batch: readonly RemountPlan[], options: RemountOptions): Promise<RemountOutcome[]> {
+async function remountBatch(
+  batch: readonly RemountPlan[],
+  options: RemountOptions,
+): Promise<RemountOutcome[]> {
   const run = await runHelper(options.helper, helperArgs(batch, options), options.timeoutMs);
-  const reported = new Map<string, HelperResult>(run.results.map((r) => [`${String(r.ns)}\0${String(r.target)}`, r]));
+  const reported = new Map<string, HelperResult>(
+    run.results.map((r) => [`${String(r.ns)}\0${String(r.target)}`, r]),
+  );
   return batch.flatMap((plan) => {
     const verified = verify(plan, options);
     return plan.targets.map((t): RemountOutcome => {
       const base = { mntNs: plan.mntNs, pid: plan.pid, target: t.target };
       const result = reported.get(`${options.proc}/${plan.pid}\0${t.target}`);
       if (verified === undefined) return { ...base, ok: false, error: 'the container exited' };
-      if (verified.get(t.target)) return { ...base, ok: true, how: String(result?.how ?? 'unknown') };
-      if (result && !result.ok) return { ...base, ok: false, error: `${result.step}: ${result.errno} (${result.error})` };
-      if (!result && run.timedOut) return { ...base, ok: false, error: `helper timed out after ${options.timeoutMs} ms` };
-      return { ...base, ok: false, error: 'mountinfo does not show the live lxcfs file after the remount' };
+      if (verified.get(t.target))
+        return { ...base, ok: true, how: String(result?.how ?? 'unknown') };
+      if (result && !result.ok)
+        return { ...base, ok: false, error: `${result.step}: ${result.errno} (${result.error})` };
+      if (!result && run.timedOut)
+        return { ...base, ok: false, error: `helper timed out after ${options.timeoutMs} ms` };
+      return {
+        ...base,
+        ok: false,
+        error: 'mountinfo does not show the live lxcfs file after the remount',
+      };
     });
   });
 }
 
-export async function remount(plans: readonly RemountPlan[], options: RemountOptions): Promise<RemountOutcome[]> {
+export async function remount(
+  plans: readonly RemountPlan[],
+  options: RemountOptions,
+): Promise<RemountOutcome[]> {
   // Spread over the helpers that may run at once, but no more namespaces per run than batchSize.
-  const size = Math.max(1, Math.min(options.batchSize, Math.ceil(plans.length / options.parallelism)));
+  const size = Math.max(
+    1,
+    Math.min(options.batchSize, Math.ceil(plans.length / options.parallelism)),
+  );
   const batches: RemountPlan[][] = [];
   for (let i = 0; i < plans.length; i += size) batches.push(plans.slice(i, i + size));
   const outcomes: RemountOutcome[] = [];
   const worker = async () => {
-    for (let batch = batches.shift(); batch; batch = batches.shift()) outcomes.push(...(await remountBatch(batch, options)));
+    for (let batch = batches.shift(); batch; batch = batches.shift())
+      outcomes.push(...(await remountBatch(batch, options)));
   };
   await Promise.all(Array.from({ length: Math.min(options.parallelism, batches.length) }, worker));
   return outcomes;

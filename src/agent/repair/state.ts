@@ -37,7 +37,8 @@ export class StateFile {
       const parsed = JSON.parse(readFileSync(this.path, 'utf8')) as Partial<AgentState>;
       const state: AgentState = {
         knownDevs: Array.isArray(parsed.knownDevs) ? parsed.knownDevs : [],
-        namespaces: parsed.namespaces && typeof parsed.namespaces === 'object' ? parsed.namespaces : {},
+        namespaces:
+          parsed.namespaces && typeof parsed.namespaces === 'object' ? parsed.namespaces : {},
       };
       this.lastWritten = JSON.stringify(state);
       return state;

@@ -1,11 +1,23 @@
 // The read model of repair: every container mount namespace that has lxcfs files of ours, each target
 // classified. Read-only (procfs only, never FUSE): sweeps act on it, `check node` reports it.
 import { readFileSync } from 'node:fs';
-import { isFuse, mountLinesAt, parseMountLines, topMountAt, type Mount } from '../host/mountinfo.js';
+import {
+  isFuse,
+  mountLinesAt,
+  parseMountLines,
+  topMountAt,
+  type Mount,
+} from '../host/mountinfo.js';
 import type { WatchStatus } from '../host/mount-watch.js';
 import { listContainerNamespaces, type ContainerNamespace } from '../host/namespaces.js';
 import { parsePodIdentity, type PodIdentity } from '../host/pod-identity.js';
-import { classifyTargets, isOurMount, sameInput, type ClassifyInput, type TargetStatus } from './classify.js';
+import {
+  classifyTargets,
+  isOurMount,
+  sameInput,
+  type ClassifyInput,
+  type TargetStatus,
+} from './classify.js';
 import { mustReadMountinfo } from './read-plan.js';
 import type { AgentState } from './state.js';
 
@@ -38,7 +50,12 @@ function readProcFile(path: string): string | undefined {
 
 /** The stable log fields naming a container. */
 export function containerFields(view: NamespaceView) {
-  return { podUid: view.identity.podUid, containerId: view.identity.containerId, mntNs: view.ns.mntNs, pid: view.ns.pid };
+  return {
+    podUid: view.identity.podUid,
+    containerId: view.identity.containerId,
+    mntNs: view.ns.mntNs,
+    pid: view.ns.pid,
+  };
 }
 
 /** Pod identities by namespace, valid while the representative pid stays the same process. */
@@ -66,13 +83,24 @@ export interface SurveyMemory {
 }
 
 export function newSurveyMemory(): SurveyMemory {
-  return { identities: new Map(), representatives: new Map(), mounts: new Map(), classified: new Map() };
+  return {
+    identities: new Map(),
+    representatives: new Map(),
+    mounts: new Map(),
+    classified: new Map(),
+  };
 }
 
 /** What a namespace without memory remembers: one object, so its classification input stays the same. */
 const NOTHING_REMEMBERED: ClassifyInput['remembered'] = Object.freeze({});
 
 /** Which mountinfo files to read: every one, or only those a change may have touched. */
+/** What the agent knows before a survey: the running lxcfs' connection and its remembered state. */
+export interface SurveyInput {
+  liveDev: string;
+  state: AgentState;
+}
+
 export interface SurveyReads {
   readAll: boolean;
   /** The mount watcher's view (host/mount-watch.ts); none when notifications are off. */
@@ -99,8 +127,15 @@ export interface Survey {
  * classified again whenever any input changed, read or not: an lxcfs restart changes the live connection
  * without any mount event. Otherwise its last classification stands.
  */
-export function survey(config: SurveyConfig, liveDev: string, state: AgentState, memory = newSurveyMemory(), reads: SurveyReads = { readAll: true }): Survey {
-  if (memory.knownDevs?.list !== state.knownDevs) memory.knownDevs = { list: state.knownDevs, set: new Set(state.knownDevs) };
+export function survey(
+  config: SurveyConfig,
+  known: SurveyInput,
+  memory = newSurveyMemory(),
+  reads: SurveyReads = { readAll: true },
+): Survey {
+  const { liveDev, state } = known;
+  if (memory.knownDevs?.list !== state.knownDevs)
+    memory.knownDevs = { list: state.knownDevs, set: new Set(state.knownDevs) };
   const knownDevs = memory.knownDevs.set;
   const targets = new Set(config.files);
   const { identities } = memory;
@@ -118,7 +153,16 @@ export function survey(config: SurveyConfig, liveDev: string, state: AgentState,
   /** undefined once the process has exited */
   const mountsOf = (ns: ContainerNamespace): Mount[] | undefined => {
     const cached = memory.mounts.get(ns.mntNs);
-    if (cached && !mustReadMountinfo({ pid: ns.pid, cachedPid: cached.pid, watch: reads.watch?.status(ns.mntNs), readAll: reads.readAll })) return cached.mounts;
+    if (
+      cached &&
+      !mustReadMountinfo({
+        pid: ns.pid,
+        cachedPid: cached.pid,
+        watch: reads.watch?.status(ns.mntNs),
+        readAll: reads.readAll,
+      })
+    )
+      return cached.mounts;
     reads.watch?.reading(ns.mntNs);
     mountinfoRead++;
     const mountinfo = readProcFile(`${config.proc}/${ns.pid}/mountinfo`);
@@ -136,7 +180,12 @@ export function survey(config: SurveyConfig, liveDev: string, state: AgentState,
       const top = topMountAt(mounts, target);
       return top !== undefined && isOurMount(top, input);
     });
-    const classified = { input, statuses: classifyTargets(input), fuseDevs: new Set(mounts.filter(isFuse).map((m) => m.dev)), ourTargets };
+    const classified = {
+      input,
+      statuses: classifyTargets(input),
+      fuseDevs: new Set(mounts.filter(isFuse).map((m) => m.dev)),
+      ourTargets,
+    };
     memory.classified.set(mntNs, classified);
     return classified;
   };
@@ -148,8 +197,15 @@ export function survey(config: SurveyConfig, liveDev: string, state: AgentState,
     if (mounts === undefined) continue;
     const known = state.namespaces[ns.mntNs];
     // The same inode number on another cgroup is a new namespace: what we remember is not about it.
-    const remembered = known && known.cgroup === identityOf(ns)?.cgroup ? known.targets : NOTHING_REMEMBERED;
-    const { statuses, fuseDevs, ourTargets } = classify(ns.mntNs, { mounts, liveDev, knownDevs, remembered, files: config.files });
+    const remembered =
+      known && known.cgroup === identityOf(ns)?.cgroup ? known.targets : NOTHING_REMEMBERED;
+    const { statuses, fuseDevs, ourTargets } = classify(ns.mntNs, {
+      mounts,
+      liveDev,
+      knownDevs,
+      remembered,
+      files: config.files,
+    });
     const identity = statuses.length > 0 ? identityOf(ns) : undefined;
     if (identity === undefined) continue;
     views.push({ ns, identity, statuses, fuseDevs, ourTargets });
@@ -158,11 +214,15 @@ export function survey(config: SurveyConfig, liveDev: string, state: AgentState,
   for (const mntNs of identities.keys()) if (!seen.has(mntNs)) identities.delete(mntNs);
   const listed = new Set(namespaces.map((ns) => ns.mntNs));
   for (const mntNs of memory.mounts.keys()) if (!listed.has(mntNs)) memory.mounts.delete(mntNs);
-  for (const mntNs of memory.classified.keys()) if (!listed.has(mntNs)) memory.classified.delete(mntNs);
+  for (const mntNs of memory.classified.keys())
+    if (!listed.has(mntNs)) memory.classified.delete(mntNs);
   return { views, namespaces, mountinfoRead };
 }
 
 /** How many targets of `views` are in `state`. */
-export function countTargets(views: readonly NamespaceView[], state: TargetStatus['state']): number {
+export function countTargets(
+  views: readonly NamespaceView[],
+  state: TargetStatus['state'],
+): number {
   return views.reduce((n, v) => n + v.statuses.filter((s) => s.state === state).length, 0);
 }

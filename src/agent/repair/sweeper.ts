@@ -3,15 +3,21 @@
 // start, after every lxcfs restart and periodically, and never overlap. The sweeper learns about lxcfs
 // from the supervisor through `LxcfsListener`, so neither needs the other.
 import type { Logger } from '../../log.js';
-import { CoalescingRunner } from '../../runtime/coalescing-runner.js';
+import { CoalescingRunner } from '../../plumbing/coalescing-runner.js';
 import type { LxcfsListener } from '../lxcfs/supervisor.js';
 import type { MountWatch } from '../host/mount-watch.js';
 import { DeadDescriptorReporter } from './dead-descriptors.js';
-import { readsEverything } from './read-plan.js';
+import { readsEverything, type SweepTrigger } from './read-plan.js';
 import { remember } from './remember.js';
 import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
 import type { AgentState, StateFile } from './state.js';
-import { containerFields, newSurveyMemory, survey, type NamespaceView, type SurveyConfig } from './survey.js';
+import {
+  containerFields,
+  newSurveyMemory,
+  survey,
+  type NamespaceView,
+  type SurveyConfig,
+} from './survey.js';
 
 export interface SweepConfig extends SurveyConfig {
   fuseMount: string;
@@ -45,7 +51,15 @@ export interface SweepReport {
 
 /** What a sweep reports for metrics (the agent's metrics implement it). */
 export interface SweepMetrics {
-  recordSweep(trigger: string, report: SweepReport, cpuSeconds: number): void;
+  recordSweep(trigger: SweepTrigger, report: SweepReport, cpuSeconds: number): void;
+}
+
+/** What a sweeper works with: where its state lives, where it reports, and the mount watcher if any. */
+export interface SweeperParts {
+  stateFile: StateFile;
+  metrics: SweepMetrics;
+  log: Logger;
+  watch?: MountWatch;
 }
 
 export class Sweeper implements LxcfsListener {
@@ -61,16 +75,25 @@ export class Sweeper implements LxcfsListener {
   /** The state object last written: a state is saved only when it is another object (StateFile skips unchanged text). */
   private saved: AgentState | undefined;
 
+  private readonly stateFile: StateFile;
+  private state: AgentState;
+  private readonly metrics: SweepMetrics;
+  private readonly log: Logger;
+  /** Mount notifications; without them every sweep reads every mount table. */
+  private readonly watch: MountWatch | undefined;
+
   constructor(
     private readonly config: SweepConfig,
-    private readonly stateFile: StateFile,
-    private state: AgentState,
-    private readonly metrics: SweepMetrics,
-    private readonly log: Logger,
-    /** Mount notifications; without them every sweep reads every mount table. */
-    private readonly watch?: MountWatch,
+    parts: SweeperParts,
   ) {
-    this.deadDescriptors = new DeadDescriptorReporter(config.proc, log);
+    ({
+      stateFile: this.stateFile,
+      metrics: this.metrics,
+      log: this.log,
+      watch: this.watch,
+    } = parts);
+    this.state = this.stateFile.load();
+    this.deadDescriptors = new DeadDescriptorReporter(config.proc, this.log);
   }
 
   /** A sweep has looked at every container since lxcfs first came up. */
@@ -99,31 +122,48 @@ export class Sweeper implements LxcfsListener {
   }
 
   /** Runs a sweep (one more after the running one, if any); never rejects: a failure is logged. */
-  sweep(trigger: string): Promise<SweepReport | undefined> {
-    return this.runner.run(() => this.runOnce(trigger)).then(
-      (report) => {
-        this.swept ||= report.done;
-        return report;
-      },
-      (err: unknown) => {
-        this.log.error({ err: (err as Error).message, trigger }, 'sweep failed');
-        return undefined;
-      },
-    );
+  sweep(trigger: SweepTrigger): Promise<SweepReport | undefined> {
+    return this.runner
+      .run(() => this.runOnce(trigger))
+      .then(
+        (report) => {
+          this.swept ||= report.done;
+          return report;
+        },
+        (err: unknown) => {
+          this.log.error({ err, trigger }, 'sweep failed');
+          return undefined;
+        },
+      );
   }
 
-  private async runOnce(trigger: string): Promise<SweepReport> {
+  private async runOnce(trigger: SweepTrigger): Promise<SweepReport> {
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
     const report: SweepReport = {
-      done: false, namespaces: 0, covered: 0, stale: 0, missing: 0, remounted: 0, failed: 0, deadDescriptorProcesses: 0, mountinfoRead: 0, watched: 0, durationMs: 0,
+      done: false,
+      namespaces: 0,
+      covered: 0,
+      stale: 0,
+      missing: 0,
+      remounted: 0,
+      failed: 0,
+      deadDescriptorProcesses: 0,
+      mountinfoRead: 0,
+      watched: 0,
+      durationMs: 0,
     };
     const liveDev = this.liveDev;
     if (liveDev === undefined) return report;
 
     const readAll = readsEverything(trigger, this.periodicSweeps, this.config.fullReadEvery);
     if (trigger === 'periodic') this.periodicSweeps++;
-    const { views, namespaces, mountinfoRead } = survey(this.config, liveDev, this.state, this.memory, { readAll, watch: this.watch });
+    const { views, namespaces, mountinfoRead } = survey(
+      this.config,
+      { liveDev, state: this.state },
+      this.memory,
+      { readAll, watch: this.watch },
+    );
     // Our own remounts below change tables too: the watcher reports them, and the next sweep reads them.
     this.watch?.follow(namespaces);
     report.mountinfoRead = mountinfoRead;
@@ -141,13 +181,16 @@ export class Sweeper implements LxcfsListener {
     for (const view of views) {
       const broken = view.statuses.filter((s) => s.state !== 'live');
       if (broken.length === 0) continue;
-      const targetsIn = (state: string) => broken.filter((s) => s.state === state).map((s) => s.target);
+      const targetsIn = (state: string) =>
+        broken.filter((s) => s.state === state).map((s) => s.target);
       const stale = targetsIn('stale');
       const missing = targetsIn('missing');
       report.stale += stale.length;
       report.missing += missing.length;
       this.log.warn({ ...containerFields(view), stale, missing }, 'broken lxcfs mounts');
-      for (const s of broken) if (s.deadMountId !== undefined) this.deadDescriptors.remember(view.ns.mntNs, s.deadMountId);
+      for (const s of broken)
+        if (s.deadMountId !== undefined)
+          this.deadDescriptors.remember(view.ns.mntNs, s.deadMountId);
       plans.push({ mntNs: view.ns.mntNs, pid: view.ns.pid, targets: broken });
     }
 
@@ -171,10 +214,18 @@ export class Sweeper implements LxcfsListener {
   }
 
   /** Remounts and logs the outcome; returns the namespaces left with a broken target. */
-  private async repair(plans: RemountPlan[], views: readonly NamespaceView[], liveDev: string, report: SweepReport): Promise<Set<string>> {
+  private async repair(
+    plans: RemountPlan[],
+    views: readonly NamespaceView[],
+    liveDev: string,
+    report: SweepReport,
+  ): Promise<Set<string>> {
     if (plans.length === 0) return new Set();
     if (!this.config.remountSupported) {
-      this.log.error({ namespaces: plans.length }, 'broken lxcfs mounts cannot be repaired on this kernel (no open_tree/move_mount): recreate these pods');
+      this.log.error(
+        { namespaces: plans.length },
+        'broken lxcfs mounts cannot be repaired on this kernel (no open_tree/move_mount): recreate these pods',
+      );
       return new Set(plans.map((p) => p.mntNs));
     }
     const viewsByNs = new Map(views.map((v) => [v.ns.mntNs, v]));
@@ -199,11 +250,17 @@ export class Sweeper implements LxcfsListener {
       const done = mine.filter((o) => o.ok);
       if (done.length > 0) {
         const how = [...new Set(done.map((o) => o.how))].join(',');
-        this.log.info({ ...containerFields(view), targets: done.map((o) => o.target), how }, 'remounted');
+        this.log.info(
+          { ...containerFields(view), targets: done.map((o) => o.target), how },
+          'remounted',
+        );
       }
       for (const failed of mine.filter((o) => !o.ok)) {
         failedNs.add(mntNs);
-        this.log.error({ ...containerFields(view), target: failed.target, err: failed.error }, 'remount failed; retried at the next sweep');
+        this.log.error(
+          { ...containerFields(view), target: failed.target, error: failed.error },
+          'remount failed; retried at the next sweep',
+        );
       }
       report.remounted += done.length;
       report.failed += mine.length - done.length;

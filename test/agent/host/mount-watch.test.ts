@@ -9,7 +9,8 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MountWatch } from '../../../src/agent/host/mount-watch.js';
 import { createLogger } from '../../../src/log.js';
-import { helperPath, waitUntil } from '../../helpers/node.js';
+import { helperPath } from '../../helpers/node.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-watch-'));
 writeFileSync(join(dir, 'source'), 'x');
@@ -22,23 +23,37 @@ after(() => {
 
 /** A process in a mount namespace of its own; resolves once it is in it. */
 async function namespace(): Promise<{ pid: number; mntNs: string; process: ChildProcess }> {
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], {
+    stdio: 'ignore',
+  });
   processes.push(child);
   const own = readlinkSync('/proc/self/ns/mnt');
   let mntNs = own;
-  await waitUntil('the process is in its own mount namespace', () => {
-    try {
-      mntNs = readlinkSync(`/proc/${child.pid}/ns/mnt`);
-    } catch {
-      // not started yet
-    }
-    return mntNs !== own;
-  }, 5000);
+  await waitUntil(
+    'the process is in its own mount namespace',
+    () => {
+      try {
+        mntNs = readlinkSync(`/proc/${child.pid}/ns/mnt`);
+      } catch {
+        // not started yet
+      }
+      return mntNs !== own;
+    },
+    { timeoutMs: 5000 },
+  );
   return { pid: child.pid!, mntNs, process: child };
 }
 
 function bindInside(pid: number): void {
-  execFileSync('nsenter', ['-t', String(pid), '-m', 'mount', '--bind', join(dir, 'source'), join(dir, 'target')]);
+  execFileSync('nsenter', [
+    '-t',
+    String(pid),
+    '-m',
+    'mount',
+    '--bind',
+    join(dir, 'source'),
+    join(dir, 'target'),
+  ]);
 }
 
 async function exit(p: ChildProcess): Promise<void> {
@@ -69,8 +84,10 @@ function rawWatcher() {
     pending = parts.pop()!;
     for (const line of parts) lines.push(JSON.parse(line) as Record<string, unknown>);
   });
-  const next = async (match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
-    await waitUntil('a matching watcher line', () => lines.some(match), 5000);
+  const next = async (
+    match: (line: Record<string, unknown>) => boolean,
+  ): Promise<Record<string, unknown>> => {
+    await waitUntil('a matching watcher line', () => lines.some(match), { timeoutMs: 5000 });
     return lines.find(match)!;
   };
   return { child, lines, next, send: (line: string) => child.stdin!.write(`${line}\n`) };
@@ -80,23 +97,47 @@ test('watch: confirms an add with the namespace, reports a bind mount inside it,
   const ns = await namespace();
   const w = rawWatcher();
   w.send(`add ${ns.mntNs} ${ns.pid}`);
-  assert.deepEqual(await w.next((l) => l.event === 'added'), { event: 'added', key: ns.mntNs, pid: ns.pid, ok: true, mntNs: ns.mntNs });
+  assert.deepEqual(await w.next((l) => l.event === 'added'), {
+    event: 'added',
+    key: ns.mntNs,
+    pid: ns.pid,
+    ok: true,
+    mntNs: ns.mntNs,
+  });
   const held = descriptors(w.child.pid!);
-  assert.ok(held.includes(`/proc/${ns.pid}/mountinfo`) && held.includes('anon_inode:[pidfd]'), `holds mountinfo and a pidfd: ${held.join(', ')}`);
+  assert.ok(
+    held.includes(`/proc/${ns.pid}/mountinfo`) && held.includes('anon_inode:[pidfd]'),
+    `holds mountinfo and a pidfd: ${held.join(', ')}`,
+  );
   await sleep(50);
   assert.equal(w.lines.filter((l) => l.event === 'changed').length, 0, 'nothing changed yet');
 
   bindInside(ns.pid);
-  assert.deepEqual(await w.next((l) => l.event === 'changed'), { event: 'changed', key: ns.mntNs, pid: ns.pid });
+  assert.deepEqual(await w.next((l) => l.event === 'changed'), {
+    event: 'changed',
+    key: ns.mntNs,
+    pid: ns.pid,
+  });
 
   await exit(ns.process);
-  assert.deepEqual(await w.next((l) => l.event === 'gone'), { event: 'gone', key: ns.mntNs, pid: ns.pid });
+  assert.deepEqual(await w.next((l) => l.event === 'gone'), {
+    event: 'gone',
+    key: ns.mntNs,
+    pid: ns.pid,
+  });
   // The namespace must not outlive its processes because of us: both descriptors are closed.
   const left = descriptors(w.child.pid!);
-  assert.ok(!left.some((l) => l.includes('mountinfo') || l.includes('pidfd')), `descriptors left: ${left.join(', ')}`);
+  assert.ok(
+    !left.some((l) => l.includes('mountinfo') || l.includes('pidfd')),
+    `descriptors left: ${left.join(', ')}`,
+  );
 
   w.child.stdin!.end();
-  assert.equal(await new Promise((resolve) => w.child.once('exit', resolve)), 0, 'exits when its stdin ends');
+  assert.equal(
+    await new Promise((resolve) => w.child.once('exit', resolve)),
+    0,
+    'exits when its stdin ends',
+  );
 });
 
 test('watch: an add for a process that is gone fails with the step and errno; remove drops a watch', async () => {
@@ -111,29 +152,42 @@ test('watch: an add for a process that is gone fails with the step and errno; re
   w.send(`add ${live.mntNs} ${live.pid}`);
   await w.next((l) => l.event === 'added' && l.ok === true);
   w.send(`remove ${live.mntNs}`);
-  await waitUntil('the watch is dropped', () => !descriptors(w.child.pid!).some((l) => l.includes('mountinfo')), 5000);
+  await waitUntil(
+    'the watch is dropped',
+    () => !descriptors(w.child.pid!).some((l) => l.includes('mountinfo')),
+    { timeoutMs: 5000 },
+  );
   bindInside(live.pid);
   await sleep(100);
-  assert.equal(w.lines.filter((l) => l.event === 'changed').length, 0, 'no news of a removed watch');
+  assert.equal(
+    w.lines.filter((l) => l.event === 'changed').length,
+    0,
+    'no news of a removed watch',
+  );
   w.child.stdin!.end();
 });
 
 test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dirty on a change, and all go when the watcher dies', async () => {
   const logs: Record<string, unknown>[] = [];
-  const log = createLogger('test', 'debug', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const watch = new MountWatch({ helper: helperPath, proc: '/proc', backoff: { firstMs: 100, maxMs: 1000 } }, log);
+  const log = createLogger('test', 'debug', {
+    write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>),
+  });
+  const watch = new MountWatch(
+    { helper: helperPath, proc: '/proc', backoff: { firstMs: 100, maxMs: 1000 } },
+    log,
+  );
   after(() => watch.stop());
   const a = await namespace();
   const b = await namespace();
   watch.follow([a, b]);
-  await waitUntil('both watches confirmed', () => watch.watched === 2, 5000);
+  await waitUntil('both watches confirmed', () => watch.watched === 2, { timeoutMs: 5000 });
   // The read the survey did before the watch began may have missed a change: one more read is due.
   assert.deepEqual(watch.status(a.mntNs), { pid: a.pid, confirmed: true, dirty: true });
   watch.reading(a.mntNs);
   watch.reading(b.mntNs);
 
   bindInside(a.pid);
-  await waitUntil('a is dirty', () => watch.status(a.mntNs)?.dirty === true, 5000);
+  await waitUntil('a is dirty', () => watch.status(a.mntNs)?.dirty === true, { timeoutMs: 5000 });
   assert.equal(watch.status(b.mntNs)?.dirty, false, 'b did not change');
 
   watch.follow([b]);
@@ -141,15 +195,26 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
 
   const watcher = watch.pid!;
   process.kill(watcher, 'SIGKILL');
-  await waitUntil('the watcher is noticed gone', () => watch.pid === undefined, 5000);
+  await waitUntil('the watcher is noticed gone', () => watch.pid === undefined, {
+    timeoutMs: 5000,
+  });
   assert.equal(watch.status(b.mntNs), undefined, 'nothing is watched while it is down');
-  assert.equal(logs.filter((l) => l.msg === 'mount notifications stopped: every sweep reads every mount table until the watcher is back').length, 1);
+  assert.equal(
+    logs.filter(
+      (l) =>
+        l.msg ===
+        'mount notifications stopped: every sweep reads every mount table until the watcher is back',
+    ).length,
+    1,
+  );
 
   watch.follow([b]);
   assert.equal(watch.pid, undefined, 'not restarted before the backoff');
   await sleep(150);
   watch.follow([b]);
   assert.ok(watch.pid !== undefined && watch.pid !== watcher, 'restarted after the backoff');
-  await waitUntil('b watched again', () => watch.status(b.mntNs)?.confirmed === true, 5000);
+  await waitUntil('b watched again', () => watch.status(b.mntNs)?.confirmed === true, {
+    timeoutMs: 5000,
+  });
   assert.ok(logs.some((l) => l.msg === 'mount notifications back'));
 });

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isReadOnly, mountsAtOrBelow, parseMountinfo, topMountAt } from '../../../src/agent/host/mountinfo.js';
+import {
+  isReadOnly,
+  mountsAtOrBelow,
+  parseMountinfo,
+  topMountAt,
+} from '../../../src/agent/host/mountinfo.js';
 
 // Lines as a container's mountinfo shows them: a stale bind (0:41) under a live one (0:43), a read-only
 // bind, and a path with an escaped space.
@@ -32,8 +37,13 @@ test('parses every field, optional fields and octal escapes included', () => {
 });
 
 test('a root the kernel marks deleted (a dentry a failed FUSE lookup dropped) keeps its file path', () => {
-  const [mount] = parseMountinfo('108 69 0:43 /proc/meminfo//deleted /proc/meminfo rw,relatime - fuse.lxcfs lxcfs rw\n');
-  assert.deepEqual([mount?.root, mount?.rootDeleted, mount?.mountPoint], ['/proc/meminfo', true, '/proc/meminfo']);
+  const [mount] = parseMountinfo(
+    '108 69 0:43 /proc/meminfo//deleted /proc/meminfo rw,relatime - fuse.lxcfs lxcfs rw\n',
+  );
+  assert.deepEqual(
+    [mount?.root, mount?.rootDeleted, mount?.mountPoint],
+    ['/proc/meminfo', true, '/proc/meminfo'],
+  );
 });
 
 test('rejects a line it cannot read instead of guessing', () => {

@@ -23,7 +23,10 @@ test('finds every container namespace with its init as representative, never the
     assert.ok(found.pids.length >= 2, 'the runtime process is listed with the container');
   }
   const own = readlinkSync('/proc/self/ns/mnt');
-  assert.ok(namespaces.every((ns) => ns.mntNs !== own), "the agent's own namespace is skipped");
+  assert.ok(
+    namespaces.every((ns) => ns.mntNs !== own),
+    "the agent's own namespace is skipped",
+  );
   // the host's (pid 1's) is skipped too; where pid 1's namespace is readable, check that
   let host: string | undefined;
   try {
@@ -31,21 +34,31 @@ test('finds every container namespace with its init as representative, never the
   } catch {
     // a sandbox may hide pid 1
   }
-  if (host !== undefined) assert.ok(namespaces.every((ns) => ns.mntNs !== host), "the host's namespace is skipped");
+  if (host !== undefined)
+    assert.ok(
+      namespaces.every((ns) => ns.mntNs !== host),
+      "the host's namespace is skipped",
+    );
 });
 
 /** A free pid below `limit` whose successor is free too (nsenter takes one, its child the next). */
 function freePidPairBelow(limit: number): number {
-  for (let pid = limit - 2; pid > 1000; pid--) if (!existsSync(`/proc/${pid}`) && !existsSync(`/proc/${pid + 1}`)) return pid;
+  for (let pid = limit - 2; pid > 1000; pid--)
+    if (!existsSync(`/proc/${pid}`) && !existsSync(`/proc/${pid + 1}`)) return pid;
   throw new Error(`no two free pids below ${limit}`);
 }
 
 /** `nsenter` into the container, started so that the process it runs there gets a pid below `below`. */
-async function execWithLowerPid(containerPid: number, below: number): Promise<{ nsenter: ChildProcess; pid: number }> {
+async function execWithLowerPid(
+  containerPid: number,
+  below: number,
+): Promise<{ nsenter: ChildProcess; pid: number }> {
   for (let attempt = 0; attempt < 10; attempt++) {
     // The kernel hands out the pid after ns_last_pid next; other forks on the machine may take it first.
     writeFileSync('/proc/sys/kernel/ns_last_pid', String(freePidPairBelow(below) - 1));
-    const nsenter = spawn('nsenter', ['-t', String(containerPid), '-m', '-p', 'sleep', '30'], { stdio: 'ignore' });
+    const nsenter = spawn('nsenter', ['-t', String(containerPid), '-m', '-p', 'sleep', '30'], {
+      stdio: 'ignore',
+    });
     let children = '';
     for (let waited = 0; children === '' && waited < 2000; waited += 10) {
       await sleep(10);

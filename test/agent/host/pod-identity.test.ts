@@ -12,7 +12,11 @@ test('cgroupfs driver (cgroup v1): pod uid and container id from the memory line
     '1:name=systemd:/kubepods/burstable/pod' + UID + '/' + CID,
     '0::/',
   ].join('\n');
-  assert.deepEqual(parsePodIdentity(file), { podUid: UID, containerId: CID, cgroup: `/kubepods/burstable/pod${UID}/${CID}` });
+  assert.deepEqual(parsePodIdentity(file), {
+    podUid: UID,
+    containerId: CID,
+    cgroup: `/kubepods/burstable/pod${UID}/${CID}`,
+  });
 });
 
 test('guaranteed pods have no QoS level in the path', () => {
@@ -23,18 +27,34 @@ test('systemd driver (cgroup v2): underscores in the pod uid, runtime prefix and
   const underscored = UID.replaceAll('-', '_');
   for (const runtime of ['cri-containerd', 'crio', 'docker']) {
     const path = `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored}.slice/${runtime}-${CID}.scope`;
-    assert.deepEqual(parsePodIdentity(`0::${path}\n`), { podUid: UID, containerId: CID, cgroup: path });
+    assert.deepEqual(parsePodIdentity(`0::${path}\n`), {
+      podUid: UID,
+      containerId: CID,
+      cgroup: path,
+    });
   }
 });
 
 test('a pod-level cgroup names the pod but no container', () => {
-  assert.deepEqual(parsePodIdentity(`0::/kubepods.slice/kubepods-pod${UID.replaceAll('-', '_')}.slice\n`).podUid, UID);
-  assert.equal(parsePodIdentity(`0::/kubepods.slice/kubepods-pod${UID.replaceAll('-', '_')}.slice\n`).containerId, undefined);
+  assert.deepEqual(
+    parsePodIdentity(`0::/kubepods.slice/kubepods-pod${UID.replaceAll('-', '_')}.slice\n`).podUid,
+    UID,
+  );
+  assert.equal(
+    parsePodIdentity(`0::/kubepods.slice/kubepods-pod${UID.replaceAll('-', '_')}.slice\n`)
+      .containerId,
+    undefined,
+  );
 });
 
 test('anything else keeps its raw cgroup path: memory (v1) first, then the v2 line', () => {
-  assert.deepEqual(parsePodIdentity('9:name=systemd:/system.slice/foo.service\n4:memory:/lxc/c1\n0::/\n'), { cgroup: '/lxc/c1' });
-  assert.deepEqual(parsePodIdentity('0::/system.slice/containerd.service\n'), { cgroup: '/system.slice/containerd.service' });
+  assert.deepEqual(
+    parsePodIdentity('9:name=systemd:/system.slice/foo.service\n4:memory:/lxc/c1\n0::/\n'),
+    { cgroup: '/lxc/c1' },
+  );
+  assert.deepEqual(parsePodIdentity('0::/system.slice/containerd.service\n'), {
+    cgroup: '/system.slice/containerd.service',
+  });
 });
 
 test('a cgroup path containing colons is kept whole', () => {

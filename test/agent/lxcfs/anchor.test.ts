@@ -17,8 +17,15 @@ const mountsAt = (path: string) => readOwnMounts().filter((m) => m.mountPoint ==
 
 test('prepares a tmpfs anchor once, reuses it, and removes only empty leftover directories', async () => {
   await prepareAnchor(node.layout, log);
-  assert.deepEqual(mountsAt(node.anchor).map((m) => m.fsType), ['tmpfs']);
-  assert.ok(existsSync(join(node.anchor, 'proc')) && existsSync(join(node.anchor, 'sys')) && existsSync(node.fuseMount));
+  assert.deepEqual(
+    mountsAt(node.anchor).map((m) => m.fsType),
+    ['tmpfs'],
+  );
+  assert.ok(
+    existsSync(join(node.anchor, 'proc')) &&
+      existsSync(join(node.anchor, 'sys')) &&
+      existsSync(node.fuseMount),
+  );
 
   // what a runtime leaves behind for a hostPath that did not exist, and things that are not ours
   mkdirSync(join(node.anchor, 'proc', 'loadavg'));
@@ -38,26 +45,39 @@ test('prepares a tmpfs anchor once, reuses it, and removes only empty leftover d
 test('lazily unmounts everything stacked on the anchor binds and the FUSE mountpoint, dead lxcfs included', async () => {
   const lxcfs = await node.lxcfsWithAnchor();
   const dev = fuseDevAt(readOwnMounts(), node.fuseMount);
-  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, dev), { tmpfs: true, binds: { proc: 'live', sys: 'live' } });
+  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, dev), {
+    tmpfs: true,
+    binds: { proc: 'live', sys: 'live' },
+  });
 
   lxcfs.kill('SIGKILL');
   await lxcfs.exited;
-  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, undefined).binds, { proc: 'dead', sys: 'dead' });
+  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, undefined).binds, {
+    proc: 'dead',
+    sys: 'dead',
+  });
   // more on top: a tmpfs over the dead proc bind, and a second one over that
-  for (let i = 0; i < 2; i++) execFileSync(helperPath, ['tmpfs', join(node.anchor, 'proc'), 'size=1m']);
+  for (let i = 0; i < 2; i++)
+    execFileSync(helperPath, ['tmpfs', join(node.anchor, 'proc'), 'size=1m']);
 
   await clearLxcfsMounts(node.layout, log);
   for (const place of [node.fuseMount, join(node.anchor, 'proc'), join(node.anchor, 'sys')]) {
     assert.deepEqual(mountsAtOrBelow(readOwnMounts(), place), [], place);
   }
-  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, undefined), { tmpfs: true, binds: { proc: 'absent', sys: 'absent' } });
+  assert.deepEqual(inspectAnchor(readOwnMounts(), node.anchor, undefined), {
+    tmpfs: true,
+    binds: { proc: 'absent', sys: 'absent' },
+  });
 });
 
 test('refuses an anchor with a FUSE filesystem mounted directly on it, naming the fix', async () => {
   const foreign = await node.startForeignLxcfs();
   await assert.rejects(
     prepareAnchor({ ...node.layout, root: foreign.mount }, log),
-    (err: LxcfsWebhookError) => err.code === 'E_AGENT' && err.message.includes(`systemctl disable --now lxcfs`) && err.message.includes(`umount -l ${foreign.mount}`),
+    (err: LxcfsWebhookError) =>
+      err.code === 'E_AGENT' &&
+      err.message.includes(`systemctl disable --now lxcfs`) &&
+      err.message.includes(`umount -l ${foreign.mount}`),
   );
   assert.equal(mountsAt(foreign.mount)[0]?.fsType, 'fuse.lxcfs', 'left alone');
 });

@@ -7,7 +7,12 @@ import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { lxcfsCgroupProblem, planCgroupNamespace, seesHostPids, wrapForCgroupNamespace } from '../../../src/agent/lxcfs/cgroup-namespace.js';
+import {
+  lxcfsCgroupProblem,
+  planCgroupNamespace,
+  seesHostPids,
+  wrapForCgroupNamespace,
+} from '../../../src/agent/lxcfs/cgroup-namespace.js';
 import { repoRoot } from '../../helpers/paths.js';
 
 const moduleUrl = join(repoRoot, 'dist', 'src', 'agent', 'lxcfs', 'cgroup-namespace.js');
@@ -18,7 +23,10 @@ describe('cgroup namespace of lxcfs', () => {
     assert.deepEqual(planCgroupNamespace('/proc').warnings, []);
     const fake = mkdtempSync(join(tmpdir(), 'fake-proc-'));
     try {
-      assert.throws(() => planCgroupNamespace(fake), /hostPID: true \(docker\/podman: --privileged --pid host\)/);
+      assert.throws(
+        () => planCgroupNamespace(fake),
+        /hostPID: true \(docker\/podman: --privileged --pid host\)/,
+      );
     } finally {
       rmSync(fake, { recursive: true });
     }
@@ -28,23 +36,40 @@ describe('cgroup namespace of lxcfs', () => {
     const plan = planCgroupNamespace('/proc');
     const own = readlinkSync('/proc/self/ns/cgroup');
     assert.equal(plan.enter === undefined, own === plan.host);
-    if (plan.enter === undefined) assert.deepEqual(wrapForCgroupNamespace(plan, 'lxcfs', ['-f', '/m']), ['lxcfs', ['-f', '/m']]);
+    if (plan.enter === undefined)
+      assert.deepEqual(wrapForCgroupNamespace(plan, 'lxcfs', ['-f', '/m']), [
+        'lxcfs',
+        ['-f', '/m'],
+      ]);
   });
 
-  it('enters PID 1\'s cgroup namespace from a private one, through nsenter, as the same process', () => {
-    const script = `const m = await import(${JSON.stringify(moduleUrl)}); const p = m.planCgroupNamespace('/proc');` +
+  it("enters PID 1's cgroup namespace from a private one, through nsenter, as the same process", () => {
+    const script =
+      `const m = await import(${JSON.stringify(moduleUrl)}); const p = m.planCgroupNamespace('/proc');` +
       `const [cmd, args] = m.wrapForCgroupNamespace(p, 'sh', ['-c', 'readlink /proc/self/ns/cgroup; echo $$']);` +
       `const { spawnSync } = await import('node:child_process'); const r = spawnSync(cmd, args, { encoding: 'utf8' });` +
       `console.log(JSON.stringify({ plan: p, out: r.stdout }));`;
-    const out = execFileSync('unshare', ['--cgroup', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
-    const { plan, out: child } = JSON.parse(out) as { plan: { own: string; host: string; enter?: string }; out: string };
+    const out = execFileSync(
+      'unshare',
+      ['--cgroup', process.execPath, '--input-type=module', '-e', script],
+      { encoding: 'utf8' },
+    );
+    const { plan, out: child } = JSON.parse(out) as {
+      plan: { own: string; host: string; enter?: string };
+      out: string;
+    };
     assert.notEqual(plan.own, plan.host, 'unshare made a private cgroup namespace');
     assert.match(plan.enter ?? '', /^\/proc\/[12]\/ns\/cgroup$/);
-    assert.equal(child.split('\n')[0], plan.host, 'the started process is in the host\'s cgroup namespace');
+    assert.equal(
+      child.split('\n')[0],
+      plan.host,
+      "the started process is in the host's cgroup namespace",
+    );
   });
 
   it('reports an lxcfs that runs in a private cgroup namespace', async () => {
-    if (planCgroupNamespace('/proc').enter === undefined) assert.equal(lxcfsCgroupProblem('/proc', process.pid), undefined);
+    if (planCgroupNamespace('/proc').enter === undefined)
+      assert.equal(lxcfsCgroupProblem('/proc', process.pid), undefined);
     const child = spawn('unshare', ['--cgroup', 'sleep', '30'], { stdio: 'ignore' });
     try {
       // unshare execs sleep in the same process once the namespace exists
@@ -53,7 +78,10 @@ describe('cgroup namespace of lxcfs', () => {
         problem = lxcfsCgroupProblem('/proc', child.pid!);
         if (problem === undefined) await new Promise((r) => setTimeout(r, 20));
       }
-      assert.match(problem ?? '', /runs in cgroup namespace cgroup:\[\d+\], not the host's cgroup:\[\d+\]: it serves every container the node's values/);
+      assert.match(
+        problem ?? '',
+        /runs in cgroup namespace cgroup:\[\d+\], not the host's cgroup:\[\d+\]: it serves every container the node's values/,
+      );
     } finally {
       child.kill('SIGKILL');
     }

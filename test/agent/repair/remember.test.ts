@@ -8,10 +8,26 @@ import type { NamespaceView } from '../../../src/agent/repair/survey.js';
 const LIVE = '0:50';
 const DEAD = '0:41';
 
-function view(mntNs: string, cgroup: string, statuses: TargetStatus[], fuseDevs = [LIVE]): NamespaceView {
-  return { ns: { mntNs, pid: 10, pids: [10] }, identity: { cgroup }, statuses, fuseDevs: new Set(fuseDevs), ourTargets: statuses.map((s) => s.target) };
+function view(
+  mntNs: string,
+  cgroup: string,
+  statuses: TargetStatus[],
+  fuseDevs = [LIVE],
+): NamespaceView {
+  return {
+    ns: { mntNs, pid: 10, pids: [10] },
+    identity: { cgroup },
+    statuses,
+    fuseDevs: new Set(fuseDevs),
+    ourTargets: statuses.map((s) => s.target),
+  };
 }
-const live = (target: string, readOnly = false): TargetStatus => ({ target, lxcfsPath: target, readOnly, state: 'live' });
+const live = (target: string, readOnly = false): TargetStatus => ({
+  target,
+  lxcfsPath: target,
+  readOnly,
+  state: 'live',
+});
 const meminfo = { lxcfsPath: '/proc/meminfo', readOnly: false };
 const uptime = { lxcfsPath: '/proc/uptime', readOnly: false };
 
@@ -21,28 +37,59 @@ const state: AgentState = {
 };
 
 test('a sweep that teaches nothing gets back the very same state', () => {
-  assert.equal(remember(state, [view('mnt:[1]', '/pod1/c', [live('/proc/meminfo')], [DEAD])], LIVE), state);
+  assert.equal(
+    remember(state, [view('mnt:[1]', '/pod1/c', [live('/proc/meminfo')], [DEAD])], LIVE),
+    state,
+  );
   // a missing target carries what was remembered: nothing new either
   const missing: TargetStatus = { target: '/proc/meminfo', ...meminfo, state: 'missing' };
   assert.equal(remember(state, [view('mnt:[1]', '/pod1/c', [missing], [DEAD])], LIVE), state);
 });
 
 test('a new target is added to what the namespace had; other namespaces keep their objects', () => {
-  const two: AgentState = { ...state, namespaces: { ...state.namespaces, 'mnt:[2]': { cgroup: '/pod2/c', targets: { '/proc/uptime': uptime } } } };
-  const next = remember(two, [view('mnt:[1]', '/pod1/c', [live('/proc/uptime')], [DEAD]), view('mnt:[2]', '/pod2/c', [live('/proc/uptime')])], LIVE);
-  assert.deepEqual(next.namespaces['mnt:[1]'], { cgroup: '/pod1/c', targets: { '/proc/meminfo': meminfo, '/proc/uptime': uptime } });
+  const two: AgentState = {
+    ...state,
+    namespaces: {
+      ...state.namespaces,
+      'mnt:[2]': { cgroup: '/pod2/c', targets: { '/proc/uptime': uptime } },
+    },
+  };
+  const next = remember(
+    two,
+    [
+      view('mnt:[1]', '/pod1/c', [live('/proc/uptime')], [DEAD]),
+      view('mnt:[2]', '/pod2/c', [live('/proc/uptime')]),
+    ],
+    LIVE,
+  );
+  assert.deepEqual(next.namespaces['mnt:[1]'], {
+    cgroup: '/pod1/c',
+    targets: { '/proc/meminfo': meminfo, '/proc/uptime': uptime },
+  });
   assert.equal(next.namespaces['mnt:[2]'], two.namespaces['mnt:[2]']);
-  assert.equal(two.namespaces['mnt:[1]']!.targets['/proc/uptime'], undefined, 'the old state is left as it was');
+  assert.equal(
+    two.namespaces['mnt:[1]']!.targets['/proc/uptime'],
+    undefined,
+    'the old state is left as it was',
+  );
 });
 
 test('a changed read-only flag is remembered', () => {
-  const next = remember(state, [view('mnt:[1]', '/pod1/c', [live('/proc/meminfo', true)], [DEAD])], LIVE);
-  assert.deepEqual(next.namespaces['mnt:[1]']!.targets, { '/proc/meminfo': { lxcfsPath: '/proc/meminfo', readOnly: true } });
+  const next = remember(
+    state,
+    [view('mnt:[1]', '/pod1/c', [live('/proc/meminfo', true)], [DEAD])],
+    LIVE,
+  );
+  assert.deepEqual(next.namespaces['mnt:[1]']!.targets, {
+    '/proc/meminfo': { lxcfsPath: '/proc/meminfo', readOnly: true },
+  });
 });
 
 test('a reused namespace inode on another cgroup starts from nothing', () => {
   const next = remember(state, [view('mnt:[1]', '/pod9/c', [live('/proc/uptime')], [DEAD])], LIVE);
-  assert.deepEqual(next.namespaces, { 'mnt:[1]': { cgroup: '/pod9/c', targets: { '/proc/uptime': uptime } } });
+  assert.deepEqual(next.namespaces, {
+    'mnt:[1]': { cgroup: '/pod9/c', targets: { '/proc/uptime': uptime } },
+  });
 });
 
 test('gone namespaces are dropped, new ones added', () => {
@@ -55,5 +102,9 @@ test('a connection no mount uses any more is forgotten, the live one never; the 
   const next = remember(state, [view('mnt:[1]', '/pod1/c', [live('/proc/meminfo')])], LIVE);
   assert.deepEqual(next.knownDevs, [LIVE]);
   assert.equal(next.namespaces, state.namespaces);
-  assert.deepEqual(remember({ ...state, knownDevs: [DEAD] }, [], LIVE).knownDevs, [], 'the live connection is kept, never added');
+  assert.deepEqual(
+    remember({ ...state, knownDevs: [DEAD] }, [], LIVE).knownDevs,
+    [],
+    'the live connection is kept, never added',
+  );
 });

@@ -28,21 +28,48 @@ async function restartLxcfs(): Promise<void> {
   lxcfs.kill('SIGKILL');
   await lxcfs.exited;
   await clearLxcfsMounts(node.layout, log);
-  lxcfs = await startLxcfs({ bin: 'lxcfs', args: ['--enable-cfs'], fuseMount: node.fuseMount, pidfile: join(node.dir, 'run', 'lxcfs.pid') }, log, 5000);
+  lxcfs = await startLxcfs(
+    {
+      bin: 'lxcfs',
+      args: ['--enable-cfs'],
+      fuseMount: node.fuseMount,
+      pidfile: join(node.dir, 'run', 'lxcfs.pid'),
+    },
+    log,
+    5000,
+  );
   knownDevs.add(lxcfs.dev);
   await bindIntoAnchor(node.layout);
 }
 
 function statusesOf(c: TestContainer, remembered = {}) {
-  return classifyTargets({ mounts: parseMountinfo(c.mountinfo()), liveDev: lxcfs.dev, knownDevs, remembered, files: ALLOWED_FILES });
+  return classifyTargets({
+    mounts: parseMountinfo(c.mountinfo()),
+    liveDev: lxcfs.dev,
+    knownDevs,
+    remembered,
+    files: ALLOWED_FILES,
+  });
 }
 
 function options(): RemountOptions {
-  return { helper: helperPath, proc: '/proc', fuseMount: node.fuseMount, liveDev: lxcfs.dev, parallelism: 2, batchSize: 25, timeoutMs: 5000 };
+  return {
+    helper: helperPath,
+    proc: '/proc',
+    fuseMount: node.fuseMount,
+    liveDev: lxcfs.dev,
+    parallelism: 2,
+    batchSize: 25,
+    timeoutMs: 5000,
+  };
 }
 
 async function repair(containers: TestContainer[]) {
-  const plans = containers.map((c) => ({ mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`), pid: c.pid, targets: statusesOf(c).filter((s) => s.state !== 'live') }));
+  const plans = containers.map((c) => ({
+    mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`),
+    pid: c.pid,
+    targets: statusesOf(c).filter((s) => s.state !== 'live'),
+  }));
   return remount(plans, options());
 }
 
@@ -52,8 +79,18 @@ function depth(c: TestContainer, path: string): number {
 }
 
 test('swaps dead mounts for live ones in running containers (MOVE_MOUNT_BENEATH), read-only kept, nothing stacked', async () => {
-  const plain = await node.container({ name: 'plain', ...LIMITS, files: DEFAULT_FILES, readOnlyFiles: ['/proc/cpuinfo'] });
-  const minimal = await node.container({ name: 'minimal', ...LIMITS, files: DEFAULT_FILES, minimal: true });
+  const plain = await node.container({
+    name: 'plain',
+    ...LIMITS,
+    files: DEFAULT_FILES,
+    readOnlyFiles: ['/proc/cpuinfo'],
+  });
+  const minimal = await node.container({
+    name: 'minimal',
+    ...LIMITS,
+    files: DEFAULT_FILES,
+    minimal: true,
+  });
   const depthBefore = depth(plain, '/proc/meminfo');
   await restartLxcfs();
   for (const c of [plain, minimal]) {
@@ -63,7 +100,12 @@ test('swaps dead mounts for live ones in running containers (MOVE_MOUNT_BENEATH)
 
   const outcomes = await repair([plain, minimal]);
   assert.equal(outcomes.length, 2 * DEFAULT_FILES.length);
-  for (const o of outcomes) assert.deepEqual({ ok: o.ok, how: o.how }, { ok: true, how: 'beneath' }, `${o.target}: ${o.error}`);
+  for (const o of outcomes)
+    assert.deepEqual(
+      { ok: o.ok, how: o.how },
+      { ok: true, how: 'beneath' },
+      `${o.target}: ${o.error}`,
+    );
 
   for (const c of [plain, minimal]) {
     assert.ok((await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL), c.spec.name);
@@ -77,29 +119,50 @@ test('swaps dead mounts for live ones in running containers (MOVE_MOUNT_BENEATH)
 });
 
 test('on kernels without MOVE_MOUNT_BENEATH and mount_setattr: detach, attach, classic attributes', async (t) => {
-  const c = await node.container({ name: 'old-kernel', ...LIMITS, files: DEFAULT_FILES, readOnlyFiles: ['/proc/cpuinfo'] });
+  const c = await node.container({
+    name: 'old-kernel',
+    ...LIMITS,
+    files: DEFAULT_FILES,
+    readOnlyFiles: ['/proc/cpuinfo'],
+  });
   const depthBefore = depth(c, '/proc/meminfo');
   await restartLxcfs();
   process.env.LXCFS_REMOUNT_EMULATE_OLD_KERNEL = '1';
   t.after(() => delete process.env.LXCFS_REMOUNT_EMULATE_OLD_KERNEL);
 
   const outcomes = await repair([c]);
-  for (const o of outcomes) assert.deepEqual({ ok: o.ok, how: o.how }, { ok: true, how: 'detach-attach' }, `${o.target}: ${o.error}`);
+  for (const o of outcomes)
+    assert.deepEqual(
+      { ok: o.ok, how: o.how },
+      { ok: true, how: 'detach-attach' },
+      `${o.target}: ${o.error}`,
+    );
   assert.ok((await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL));
   assert.equal(depth(c, '/proc/meminfo'), depthBefore);
-  const cpuinfo = parseMountinfo(c.mountinfo()).find((m) => m.mountPoint === '/proc/cpuinfo' && m.dev === lxcfs.dev);
+  const cpuinfo = parseMountinfo(c.mountinfo()).find(
+    (m) => m.mountPoint === '/proc/cpuinfo' && m.dev === lxcfs.dev,
+  );
   assert.deepEqual(cpuinfo?.options.slice(0, 3), ['ro', 'nosuid', 'nodev']);
 });
 
-test('a missing target is attached again where the node\'s file showed through', async () => {
+test("a missing target is attached again where the node's file showed through", async () => {
   const c = await node.container({ name: 'missing', ...LIMITS, files: DEFAULT_FILES });
   const remembered = { '/proc/meminfo': { lxcfsPath: '/proc/meminfo', readOnly: false } };
   assert.equal((await c.exec(['umount', '/proc/meminfo'])).code, 0);
-  assert.ok(!(await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL), 'the node\'s meminfo shows through');
+  assert.ok(
+    !(await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL),
+    "the node's meminfo shows through",
+  );
   const missing = statusesOf(c, remembered).filter((s) => s.state !== 'live');
-  assert.deepEqual(missing.map((s) => [s.target, s.state]), [['/proc/meminfo', 'missing']]);
+  assert.deepEqual(
+    missing.map((s) => [s.target, s.state]),
+    [['/proc/meminfo', 'missing']],
+  );
 
-  const [outcome] = await remount([{ mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`), pid: c.pid, targets: missing }], options());
+  const [outcome] = await remount(
+    [{ mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`), pid: c.pid, targets: missing }],
+    options(),
+  );
   assert.deepEqual({ ok: outcome?.ok, how: outcome?.how }, { ok: true, how: 'attach' });
   assert.ok((await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL));
 });
@@ -110,7 +173,14 @@ test('failures are per target, named by step and errno, and leave the container 
   const plan = {
     mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`),
     pid: c.pid,
-    targets: [{ target: '/proc/meminfo', lxcfsPath: '/proc/no-such-file', readOnly: false, state: 'stale' as const }],
+    targets: [
+      {
+        target: '/proc/meminfo',
+        lxcfsPath: '/proc/no-such-file',
+        readOnly: false,
+        state: 'stale' as const,
+      },
+    ],
   };
   const [outcome] = await remount([plan], options());
   assert.equal(outcome?.ok, false);
@@ -119,5 +189,8 @@ test('failures are per target, named by step and errno, and leave the container 
 
   await c.destroy();
   const [gone] = await remount([plan], options());
-  assert.deepEqual({ ok: gone?.ok, error: gone?.error }, { ok: false, error: 'the container exited' });
+  assert.deepEqual(
+    { ok: gone?.ok, error: gone?.error },
+    { ok: false, error: 'the container exited' },
+  );
 });

@@ -9,16 +9,27 @@ const dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-state-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('a missing or unreadable file is an empty state, not an error', () => {
-  assert.deepEqual(new StateFile(join(dir, 'absent.json')).load(), { knownDevs: [], namespaces: {} });
+  assert.deepEqual(new StateFile(join(dir, 'absent.json')).load(), {
+    knownDevs: [],
+    namespaces: {},
+  });
   writeFileSync(join(dir, 'broken.json'), '{not json');
-  assert.deepEqual(new StateFile(join(dir, 'broken.json')).load(), { knownDevs: [], namespaces: {} });
+  assert.deepEqual(new StateFile(join(dir, 'broken.json')).load(), {
+    knownDevs: [],
+    namespaces: {},
+  });
 });
 
 test('what is saved is loaded back by a new agent process', () => {
   const path = join(dir, 'state.json');
   const state = {
     knownDevs: ['0:41', '0:43'],
-    namespaces: { 'mnt:[4026532301]': { cgroup: '/kubepods/pod1/c1', targets: { '/proc/meminfo': { lxcfsPath: '/proc/meminfo', readOnly: false } } } },
+    namespaces: {
+      'mnt:[4026532301]': {
+        cgroup: '/kubepods/pod1/c1',
+        targets: { '/proc/meminfo': { lxcfsPath: '/proc/meminfo', readOnly: false } },
+      },
+    },
   };
   new StateFile(path).save(state);
   assert.deepEqual(new StateFile(path).load(), state);

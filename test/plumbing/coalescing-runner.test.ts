@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CoalescingRunner } from '../../src/runtime/coalescing-runner.js';
+import { CoalescingRunner } from '../../src/plumbing/coalescing-runner.js';
 
 /** A task the test finishes by hand, counting how often it started. */
 function manualTask() {
   const finishers: Array<() => void> = [];
   let started = 0;
-  const task = () => new Promise<number>((resolve) => {
-    const n = ++started;
-    finishers.push(() => resolve(n));
-  });
+  const task = () =>
+    new Promise<number>((resolve) => {
+      const n = ++started;
+      finishers.push(() => resolve(n));
+    });
   return { task, finishNext: () => finishers.shift()!(), started: () => started };
 }
 

@@ -14,8 +14,15 @@ export interface HealthOptions {
   logger: Logger;
 }
 
-function send(res: ServerResponse, status: number, body: string, contentType = 'text/plain; charset=utf-8'): void {
-  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) }).end(body);
+function send(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  contentType = 'text/plain; charset=utf-8',
+): void {
+  res
+    .writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) })
+    .end(body);
 }
 
 export function createHealthServer({ registry, notReadyReasons, logger }: HealthOptions): Server {
@@ -30,13 +37,15 @@ export function createHealthServer({ registry, notReadyReasons, logger }: Health
         return send(res, 200, 'ok\n');
       case '/readyz': {
         const reasons = notReadyReasons();
-        return reasons.length === 0 ? send(res, 200, 'ok\n') : send(res, 503, `${reasons.join('\n')}\n`);
+        return reasons.length === 0
+          ? send(res, 200, 'ok\n')
+          : send(res, 503, `${reasons.join('\n')}\n`);
       }
       case '/metrics':
         registry.metrics().then(
           (text) => send(res, 200, text, registry.contentType),
           (err: unknown) => {
-            logger.error({ err: String(err) }, 'metrics collection failed');
+            logger.error({ err }, 'metrics collection failed');
             send(res, 500, 'metrics collection failed\n');
           },
         );

@@ -26,7 +26,9 @@ export function nextStopSignal(): PendingSignal {
  * Waits for `stopping` (a drain, a clean shutdown); a second stop signal ends the wait at once and is
  * returned, so the caller can cut short what is left.
  */
-export async function untilDoneOrSecondSignal(stopping: Promise<void>): Promise<NodeJS.Signals | undefined> {
+export async function untilDoneOrSecondSignal(
+  stopping: Promise<void>,
+): Promise<NodeJS.Signals | undefined> {
   const second = nextStopSignal();
   try {
     return await Promise.race([stopping.then(() => undefined), second.signal]);

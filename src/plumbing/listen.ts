@@ -15,14 +15,26 @@ export interface ListenOptions {
 }
 
 /** Resolves with the bound port (which differs from the asked one when that was 0). */
-export function listen(server: Server, { port, address, what, setting }: ListenOptions): Promise<number> {
+export function listen(
+  server: Server,
+  { port, address, what, setting }: ListenOptions,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      const problem = err.code === 'EADDRINUSE' ? 'is in use by another process'
-        : err.code === 'EACCES' ? 'needs privileges this process does not have'
-        : err.code === 'EADDRNOTAVAIL' ? 'is on an address this machine does not have'
-        : `cannot be listened on (${err.code ?? err.message})`;
-      reject(configError(`${what} ${port}${address ? ` on address ${address}` : ''} ${problem}; choose another port or address`, setting));
+      const problem =
+        err.code === 'EADDRINUSE'
+          ? 'is in use by another process'
+          : err.code === 'EACCES'
+            ? 'needs privileges this process does not have'
+            : err.code === 'EADDRNOTAVAIL'
+              ? 'is on an address this machine does not have'
+              : `cannot be listened on (${err.code ?? err.message})`;
+      reject(
+        configError(
+          `${what} ${port}${address ? ` on address ${address}` : ''} ${problem}; choose another port or address`,
+          setting,
+        ),
+      );
     };
     server.once('error', onError);
     server.listen(port, address, () => {
