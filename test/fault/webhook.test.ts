@@ -467,9 +467,12 @@ async function openHog(
       sent += chunk.length
     ) {
       if (!socket.write(chunk.subarray(0, Math.min(chunk.length, sendBytes - sent)))) {
-        await new Promise((resolve) => {
-          socket.once('drain', resolve);
-          socket.once('close', resolve);
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            socket.off('drain', done).off('close', done);
+            resolve();
+          };
+          socket.on('drain', done).on('close', done);
         });
       }
     }
