@@ -135,7 +135,7 @@ describe("admission harness: the webhook of every install form, through the API 
   for (const recipe of INSTALL_FORMS) {
     it(recipe.name, async (t) => {
       const form = await makeForm(recipe);
-      const serve = await serveWith(form.serving);
+      const serve = await serveWith(form.serving, form.configuration);
       try {
         const table = selectionTable(form);
         const cases: AdmissionCase[] = [
@@ -237,7 +237,7 @@ describe('admission harness: what the API server decides around the call', () =>
   let serve: Awaited<ReturnType<typeof serveWith>>;
   before(async () => {
     form = await makeForm(INSTALL_FORMS[0]!);
-    serve = await serveWith(form.serving);
+    serve = await serveWith(form.serving, form.configuration);
   });
   after(async () => serve.stop());
   const namespaces = () => selectionNamespaces(form);
@@ -408,10 +408,13 @@ describe('admission harness: what the API server decides around the call', () =>
     );
     const configuration = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
     const secret = find(objects, 'Secret', 'lxcfs-webhook-tls');
-    const slowServe = await serveWith({
-      certPem: Buffer.from(secret.data['tls.crt'], 'base64').toString(),
-      keyPem: Buffer.from(secret.data['tls.key'], 'base64').toString(),
-    });
+    const slowServe = await serveWith(
+      {
+        certPem: Buffer.from(secret.data['tls.crt'], 'base64').toString(),
+        keyPem: Buffer.from(secret.data['tls.key'], 'base64').toString(),
+      },
+      configuration,
+    );
     const proxy = await slowProxy(slowServe.port, 2500);
     try {
       const out = await runHarness({
@@ -447,7 +450,7 @@ describe('admission harness: what the API server decides around the call', () =>
       hook.clientConfig.caBundle = other.configuration.webhooks[0].clientConfig.caBundle;
     const renamed = structuredClone(other.configuration);
     for (const hook of renamed.webhooks) hook.clientConfig.service.name = 'lxcfs-webhook-renamed';
-    const otherServe = await serveWith(other.serving);
+    const otherServe = await serveWith(other.serving, other.configuration);
     try {
       const run = (configuration: typeof wrongCA, port: number) =>
         runHarness({
