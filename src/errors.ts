@@ -77,7 +77,7 @@ export const REQUEST_PROBLEMS = {
   busy: {
     status: 503,
     meaning:
-      'request bodies in flight fill --max-request-bytes-in-flight; answered at once, the body dropped unread',
+      'request bodies in flight fill --max-request-bytes-in-flight; answered at once, unread, and the connection is closed',
   },
   aborted: {
     status: 400,
