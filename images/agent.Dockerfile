@@ -1,21 +1,32 @@
 # syntax=docker/dockerfile:1
 # The node agent: Debian's lxcfs and fuse3 run inside this image (never copied onto the host, so the
 # node's glibc does not matter), the native remount helper is compiled from native/ in a build stage,
-# and the CLI runs on Node.js 24. Build from the repository root:
-#   docker build -f images/agent.Dockerfile -t lxcfs-webhook/agent .
-# BASE is the public node:24-trixie-slim by default; the VM tests pass a local stand-in built from Debian
-# packages (scripts/vm/build-images.sh). Every stage uses it, so the helper is compiled against the glibc
-# it runs with.
+# and the CLI runs on Node.js 24. Build from the repository root, one architecture at a time:
+#   docker build --platform linux/arm64 -f images/agent.Dockerfile -t lxcfs-webhook/agent .
+# (scripts/build-images.sh builds and tags both architectures.) BASE is the public node:24-trixie-slim
+# by default; the VM tests pass local stand-ins built from Debian packages (scripts/vm/build-images.sh).
+# The build stages run on the builder's own architecture (BUILD_BASE; $BUILDPLATFORM): the helper is
+# cross-compiled with Debian's gcc for the target and linked statically, so nothing is compiled under
+# emulation and the helper does not depend on the image's C library.
 ARG BASE=node:24-trixie-slim
+ARG BUILD_BASE=node:24-trixie-slim
 
-FROM ${BASE} AS native
-RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev linux-libc-dev make \
- && rm -rf /var/lib/apt/lists/*
+FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS native
+ARG TARGETARCH
+RUN case "$TARGETARCH" in \
+      amd64) triplet=x86_64-linux-gnu packages="gcc-x86-64-linux-gnu libc6-dev-amd64-cross" ;; \
+      arm64) triplet=aarch64-linux-gnu packages="gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;; \
+      *) echo "no Debian cross compiler chosen for $TARGETARCH" >&2; exit 1 ;; \
+    esac \
+ && if [ "$(dpkg --print-architecture)" = "$TARGETARCH" ]; then packages="gcc libc6-dev"; fi \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends make $packages \
+ && rm -rf /var/lib/apt/lists/* \
+ && echo "$triplet" > /triplet
 COPY native /src/native
-RUN make -C /src/native
+RUN make -C /src/native CC="$(cat /triplet)-gcc" LDFLAGS="-static -s"
 
-FROM ${BASE} AS build
+FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts

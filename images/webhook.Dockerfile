@@ -1,13 +1,14 @@
 # syntax=docker/dockerfile:1
 # The admission webhook: the compiled CLI and its production dependencies on distroless Node.js 24,
-# non-root, no shell. Build from the repository root:
-#   docker build -f images/webhook.Dockerfile -t lxcfs-webhook/webhook .
+# non-root, no shell. Build from the repository root (scripts/build-images.sh builds both architectures):
+#   docker build --platform linux/arm64 -f images/webhook.Dockerfile -t lxcfs-webhook/webhook .
 # BUILD_BASE and BASE default to the public images; the VM tests pass local stand-ins built from Debian
 # packages (scripts/vm/build-images.sh).
 ARG BUILD_BASE=node:24-bookworm-slim
 ARG BASE=gcr.io/distroless/nodejs24-debian12:nonroot
 
-FROM ${BUILD_BASE} AS build
+# The build stage runs on the builder's own architecture: its output is JavaScript.
+FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts

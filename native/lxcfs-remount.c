@@ -14,20 +14,27 @@
  *   lxcfs-remount tmpfs <dir> <options>      mount a tmpfs on <dir>
  *   lxcfs-remount bind <source> <target>     bind <source> onto <target> (same namespace)
  *   lxcfs-remount detach <path>              lazily unmount the top mount at <path>
- *   lxcfs-remount swap --ns <proc>/<pid> <source> <target> ro|rw replace|attach [...] [--ns ...]
- *       For each namespace, in a child process: clone every <source> in our namespace, then enter the
- *       namespace and root of <pid> and put each clone at <target>. "replace": a dead lxcfs mount is on
- *       <target> (swap it atomically with MOVE_MOUNT_BENEATH where the kernel has it, otherwise detach
- *       it and attach); "attach": nothing of ours is there.
- *   lxcfs-remount peek --ns <proc>/<pid> <target>... [--ns ...]
- *       For each namespace, in a child process: enter it and read one byte of each <target>, as the
- *       container's processes would, so a dead file shows up whatever mountinfo says.
+ *   A namespace is always named by the process the agent chose for it, "<proc>/<pid> <start time>
+ *   <mnt:[inode]>": its pid, its start time (field 22 of its stat) and the mount namespace it was seen
+ *   in. Nothing is done unless that very process is still there, in that namespace, and the namespace
+ *   is not the host's (see "identity" below).
+ *
+ *   lxcfs-remount swap --ns <proc>/<pid> <start time> <mnt:[inode]> <source> <target> ro|rw replace|attach [...] [--ns ...]
+ *       For each namespace, in a child process: check the process, clone every <source> in our
+ *       namespace, then enter the namespace and root of the process and put each clone at <target>.
+ *       "replace": a dead lxcfs mount is on <target> (swap it atomically with MOVE_MOUNT_BENEATH where
+ *       the kernel has it, otherwise detach it and attach); "attach": nothing of ours is there.
+ *   lxcfs-remount peek --ns <proc>/<pid> <start time> <mnt:[inode]> <target>... [--ns ...]
+ *       For each namespace, in a child process: check the process, enter its namespace and read one
+ *       byte of each <target>, as the container's processes would, so a dead file shows up whatever
+ *       mountinfo says.
  *   lxcfs-remount watch <proc>
- *       Runs until stdin ends, reading commands from it, one per line: "add <key> <pid>" watches the
- *       mount namespace of <proc>/<pid> (replacing a watch of the same key), "remove <key>" stops
- *       watching. Prints {"event":"added"} (ok with the namespace's link, or the failed step and errno)
- *       for each add, {"event":"changed"} when that namespace's mount table changed, {"event":"gone"}
- *       when <pid> exited (the watch is then dropped); each with key and pid.
+ *       Runs until stdin ends, reading commands from it, one per line: "add <mnt:[inode]> <pid> <start
+ *       time>" watches that mount namespace through the process (replacing a watch of the same
+ *       namespace), "remove <mnt:[inode]>" stops watching. Prints {"event":"added"} (ok with the
+ *       namespace, or the failed step and errno) for each add, {"event":"changed"} when that namespace's
+ *       mount table changed, {"event":"gone"} when the process exited (the watch is then dropped); each
+ *       with key (the namespace) and pid.
  *
  * LXCFS_REMOUNT_EMULATE_OLD_KERNEL=1 makes swap behave as on a kernel without MOVE_MOUNT_BENEATH (< 6.5)
  * and without mount_setattr (< 5.12), so the fallbacks are exercised on a new kernel too.
@@ -44,6 +51,7 @@
 #include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,6 +65,9 @@
 #endif
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
 #endif
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -274,6 +285,244 @@ static int cmd_detach(const char *path)
 	return emit_result("", 0);
 }
 
+/* ---- identity: never act on a namespace we did not choose ---------------------------------------- */
+
+/*
+ * Between the agent's survey and this helper, the process the agent chose may exit and its pid go to
+ * another process, even one of the host: entering "/proc/<pid>/ns/mnt" by pid would then mount lxcfs
+ * over the host's own files (and lxcfs, reading its own file, hangs every reader on the node). So:
+ *  - <proc>/<pid> is opened once, as a directory. That descriptor is a pidfd in the kernel's sense
+ *    (pidfd_send_signal accepts it): it stands for the process that had the pid when it was opened,
+ *    and everything opened relative to it (stat, ns/mnt, root, mountinfo) is that process's, or fails
+ *    once it has exited; a later owner of the pid is never reached through it. Unlike pidfd_open(2) it
+ *    comes from the same procfs the agent surveyed, and needs no new kernel (setns() on a pidfd does:
+ *    Linux 5.8).
+ *  - Its start time must be the one the agent saw: otherwise the pid already belongs to another process.
+ *  - The mount namespace opened through it must be the one the agent surveyed (same inode), and never
+ *    the host's (PID 1's, or kthreadd's, in <proc>) or this helper's own, which is the agent's: lxcfs
+ *    runs there and must keep reading the kernel's files.
+ * A refusal is a result of its own: step "identity", "notEntered" says why, "error" says it in words.
+ */
+struct chosen {
+	const char *ns; /* "<proc>/<pid>" as the agent wrote it, which results repeat */
+	char proc[4096];
+	long pid;
+	unsigned long long start_time;
+	unsigned long long mnt_ino;
+};
+
+struct failure {
+	const char *step;
+	int err;
+	const char *not_entered; /* a refusal's reason; NULL for an ordinary failure (the process exited) */
+	char error[512];
+};
+
+static int failed_step(struct failure *f, const char *step, int err)
+{
+	f->step = step;
+	f->err = err;
+	f->not_entered = NULL;
+	f->error[0] = '\0';
+	return -1;
+}
+
+static int refuse(struct failure *f, const char *reason, int err, const char *fmt, ...)
+{
+	va_list ap;
+	f->step = "identity";
+	f->err = err;
+	f->not_entered = reason;
+	va_start(ap, fmt);
+	vsnprintf(f->error, sizeof(f->error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* "ok":false with the step and errno; a refusal adds its reason and says why in "error". */
+static void field_failure(struct line *l, const struct failure *f)
+{
+	if (!f->not_entered) {
+		field_error(l, f->step, f->err);
+		return;
+	}
+	const char *name = strerrorname_np(f->err);
+	field_bool(l, "ok", 0);
+	field_str(l, "step", f->step);
+	field_str(l, "errno", name ? name : "EUNKNOWN");
+	field_str(l, "error", f->error);
+	field_str(l, "notEntered", f->not_entered);
+}
+
+/* Parses "<proc>/<pid>", "<start time>" and "mnt:[<inode>]"; -1 when any is malformed. */
+static int parse_chosen(const char *ns, const char *start_time, const char *mnt, struct chosen *c)
+{
+	const char *slash = strrchr(ns, '/');
+	char *end;
+	int consumed = 0;
+	if (!slash || (size_t)(slash - ns) >= sizeof(c->proc))
+		return -1;
+	c->ns = ns;
+	memcpy(c->proc, ns, (size_t)(slash - ns));
+	c->proc[slash - ns] = '\0';
+	errno = 0;
+	c->pid = strtol(slash + 1, &end, 10);
+	if (errno || end == slash + 1 || *end != '\0' || c->pid <= 0)
+		return -1;
+	c->start_time = strtoull(start_time, &end, 10);
+	if (errno || end == start_time || *end != '\0')
+		return -1;
+	if (sscanf(mnt, "mnt:[%llu]%n", &c->mnt_ino, &consumed) != 1 || consumed == 0 || mnt[consumed] != '\0')
+		return -1;
+	return 0;
+}
+
+/* The inode of a namespace file, 0 when it cannot be read. */
+static unsigned long long ns_inode(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
+/*
+ * The mount namespaces never entered, for one <proc>: PID 1's, kthreadd's (the initial one; where PID
+ * 1's cannot be read, as some sandboxes forbid), and our own. Worked out once per <proc> and run, in the
+ * parent, so the child of each namespace inherits it.
+ */
+static struct {
+	char proc[4096];
+	unsigned long long ino[3];
+	const char *whose[3];
+	int count;
+	int err; /* neither PID 1's nor kthreadd's could be read: nothing is entered */
+} forbidden;
+
+static void find_forbidden(const char *proc)
+{
+	char path[4096 + 32], stat_line[64] = "";
+	if (forbidden.proc[0] && strcmp(forbidden.proc, proc) == 0)
+		return;
+	snprintf(forbidden.proc, sizeof(forbidden.proc), "%s", proc);
+	forbidden.count = 0;
+	forbidden.err = 0;
+	snprintf(path, sizeof(path), "%s/1/ns/mnt", proc);
+	unsigned long long ino = ns_inode(path);
+	int pid1_err = ino ? 0 : errno;
+	if (ino) {
+		forbidden.whose[forbidden.count] = "the host's mount namespace (PID 1's)";
+		forbidden.ino[forbidden.count++] = ino;
+	}
+	snprintf(path, sizeof(path), "%s/2/stat", proc);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, stat_line, sizeof(stat_line) - 1);
+		stat_line[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	snprintf(path, sizeof(path), "%s/2/ns/mnt", proc);
+	if (strncmp(stat_line, "2 (kthreadd) ", 13) == 0 && (ino = ns_inode(path)) != 0) {
+		forbidden.whose[forbidden.count] = "the host's mount namespace (the initial one, kthreadd's)";
+		forbidden.ino[forbidden.count++] = ino;
+	}
+	if (forbidden.count == 0)
+		forbidden.err = pid1_err ? pid1_err : EACCES;
+	if ((ino = ns_inode("/proc/self/ns/mnt")) != 0) {
+		forbidden.whose[forbidden.count] = "the agent's own mount namespace, where lxcfs runs";
+		forbidden.ino[forbidden.count++] = ino;
+	} else {
+		forbidden.err = errno;
+	}
+}
+
+/* Field 22 of the process's stat, read through its directory; 0 or the errno. */
+static int read_start_time(int pid_dir, unsigned long long *start_time, const char **step)
+{
+	char buf[4096];
+	*step = "open(stat)";
+	int fd = openat(pid_dir, "stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	*step = "read(stat)";
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int err = n < 0 ? errno : 0;
+	close(fd);
+	if (n <= 0)
+		return err ? err : ESRCH; /* empty: the process is being reaped */
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: fields are counted from the last ')'. */
+	char *field = strrchr(buf, ')');
+	for (int i = 0; field && i < 20; i++)
+		field = strchr(field + 1, ' ');
+	if (!field)
+		return EINVAL;
+	*start_time = strtoull(field + 1, NULL, 10);
+	return 0;
+}
+
+/*
+ * Opens the chosen process's mount namespace (and, where asked, its root or mountinfo) through one
+ * descriptor of its /proc directory, after checking it is the process and namespace the agent chose.
+ * Returns 0, or -1 with *f set. With pid_dir non-NULL the directory descriptor is handed back too.
+ */
+static int open_chosen(const struct chosen *c, int *ns_fd, int *root_fd, int *mountinfo_fd, int *pid_dir, struct failure *f)
+{
+	const char *step;
+	unsigned long long start_time = 0;
+	struct stat st;
+	int dir = -1, ns = -1, err;
+	find_forbidden(c->proc);
+	if (forbidden.err)
+		return refuse(f, "host-unknown", forbidden.err, "cannot read the mount namespace of %s/1 nor of kthreadd, or our own: without knowing the host's, none is entered", c->proc);
+	dir = open(c->ns, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return failed_step(f, "open(pid)", errno);
+	if ((err = read_start_time(dir, &start_time, &step)) != 0) {
+		failed_step(f, step, err);
+		goto fail;
+	}
+	if (start_time != c->start_time) {
+		refuse(f, "other-process", ESRCH, "pid %ld is another process now (started at tick %llu; the one chosen at %llu): not entered", c->pid, start_time, c->start_time);
+		goto fail;
+	}
+	ns = openat(dir, "ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (ns < 0 || fstat(ns, &st) < 0) {
+		failed_step(f, "open(ns/mnt)", errno);
+		goto fail;
+	}
+	for (int i = 0; i < forbidden.count; i++) {
+		if ((unsigned long long)st.st_ino == forbidden.ino[i]) {
+			refuse(f, "host-namespace", EPERM, "pid %ld is in mnt:[%llu], %s: never entered", c->pid, (unsigned long long)st.st_ino, forbidden.whose[i]);
+			goto fail;
+		}
+	}
+	if ((unsigned long long)st.st_ino != c->mnt_ino) {
+		refuse(f, "other-namespace", ESTALE, "pid %ld is in mnt:[%llu] now, not in mnt:[%llu] as surveyed: not entered", c->pid, (unsigned long long)st.st_ino, c->mnt_ino);
+		goto fail;
+	}
+	/* The process's root, not the namespace's: they differ for a chroot()ed container. */
+	if (root_fd && (*root_fd = openat(dir, "root", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		failed_step(f, "open(root)", errno);
+		goto fail;
+	}
+	if (mountinfo_fd && (*mountinfo_fd = openat(dir, "mountinfo", O_RDONLY | O_CLOEXEC)) < 0) {
+		failed_step(f, "open(mountinfo)", errno);
+		if (root_fd)
+			close(*root_fd);
+		goto fail;
+	}
+	*ns_fd = ns;
+	if (pid_dir)
+		*pid_dir = dir;
+	else
+		close(dir);
+	return 0;
+fail:
+	if (ns >= 0)
+		close(ns);
+	close(dir);
+	return -1;
+}
+
 /* ---- swap ---------------------------------------------------------------------------------------- */
 
 struct target {
@@ -381,57 +630,60 @@ done:
 	return report(ns, t, how, step, err);
 }
 
-static int report_all(const char *ns, struct target *targets, int count, const char *step, int err)
+/* Reports a failure for every target not reported yet (those without a clone failed on their own). */
+static int report_all(const char *ns, struct target *targets, int count, const struct failure *f, int cloned_only)
 {
 	int failed = 0;
-	for (int i = 0; i < count; i++)
-		if (targets[i].clone_fd >= 0)
-			failed += report(ns, &targets[i], NULL, step, err);
+	for (int i = 0; i < count; i++) {
+		if (cloned_only && targets[i].clone_fd < 0)
+			continue;
+		struct line l = {0};
+		field_str(&l, "ns", ns);
+		field_str(&l, "target", targets[i].path);
+		field_failure(&l, f);
+		emit(&l);
+		failed++;
+	}
 	return failed;
 }
 
-/* Enters the mount namespace and the root of <proc>/<pid>; returns 0 or the errno of *step. */
-static int enter_container(const char *ns, const char **step)
+/* The namespace and root of the chosen process, opened and checked before anything is touched. */
+struct entry {
+	int ns_fd;
+	int root_fd;
+};
+
+/* Enters the namespace and root opened by open_chosen(); returns 0, or -1 with *f set. */
+static int enter_container(const struct entry *e, struct failure *f)
 {
-	char path[4096];
-	/* The process's root, not the namespace's: they differ for a chroot()ed container. */
-	snprintf(path, sizeof(path), "%s/root", ns);
-	*step = "open(root)";
-	int root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0)
-		return errno;
-	snprintf(path, sizeof(path), "%s/ns/mnt", ns);
-	*step = "open(ns/mnt)";
-	int ns_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (ns_fd < 0)
-		return errno;
-	*step = "setns";
-	if (setns(ns_fd, CLONE_NEWNS) < 0)
-		return errno;
-	*step = "chroot";
-	if (fchdir(root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
-		return errno;
+	if (setns(e->ns_fd, CLONE_NEWNS) < 0)
+		return failed_step(f, "setns", errno);
+	if (fchdir(e->root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return failed_step(f, "chroot", errno);
 	return 0;
 }
 
 /*
  * One namespace, in a child process: setns() and chroot() cannot be undone for the next namespace.
- * Every clone is prepared before the container is touched. Returns the number of failed targets.
+ * The process is checked first, and every clone is prepared before the container is touched. Returns
+ * the number of failed targets.
  */
-static int swap_namespace(const char *ns, struct target *targets, int count)
+static int swap_namespace(const struct chosen *c, struct target *targets, int count)
 {
+	struct entry e;
+	struct failure f;
+	if (open_chosen(c, &e.ns_fd, &e.root_fd, NULL, NULL, &f) < 0)
+		return report_all(c->ns, targets, count, &f, 0);
 	int failed = 0;
 	for (int i = 0; i < count; i++)
-		failed += prepare_clone(ns, &targets[i]) < 0;
+		failed += prepare_clone(c->ns, &targets[i]) < 0;
 	if (failed == count)
 		return failed;
-	const char *step;
-	int err = enter_container(ns, &step);
-	if (err)
-		return failed + report_all(ns, targets, count, step, err);
+	if (enter_container(&e, &f) < 0)
+		return failed + report_all(c->ns, targets, count, &f, 1);
 	for (int i = 0; i < count; i++)
 		if (targets[i].clone_fd >= 0)
-			failed += attach_clone(ns, &targets[i]);
+			failed += attach_clone(c->ns, &targets[i]);
 	return failed;
 }
 
@@ -439,15 +691,13 @@ static int swap_namespace(const char *ns, struct target *targets, int count)
  * Reads one byte of each target inside the container, as its processes would. O_NONBLOCK: a FIFO
  * put there by the container must not hold the helper (a hung lxcfs does; the caller's timeout ends it).
  */
-static int peek_namespace(const char *ns, struct target *targets, int count)
+static int peek_namespace(const struct chosen *c, struct target *targets, int count)
 {
-	const char *step;
-	int err = enter_container(ns, &step);
-	if (err) {
-		for (int i = 0; i < count; i++)
-			report(ns, &targets[i], NULL, step, err);
-		return count;
-	}
+	const char *ns = c->ns;
+	struct entry e;
+	struct failure f;
+	if (open_chosen(c, &e.ns_fd, &e.root_fd, NULL, NULL, &f) < 0 || enter_container(&e, &f) < 0)
+		return report_all(ns, targets, count, &f, 0);
 	int failed = 0;
 	for (int i = 0; i < count; i++) {
 		char byte;
@@ -457,26 +707,28 @@ static int peek_namespace(const char *ns, struct target *targets, int count)
 			continue;
 		}
 		ssize_t n = read(fd, &byte, 1);
-		err = n < 0 ? errno : n == 0 ? ENODATA : 0;
+		int err = n < 0 ? errno : n == 0 ? ENODATA : 0;
 		close(fd);
 		failed += report(ns, &targets[i], "read", "read", err);
 	}
 	return failed;
 }
 
-typedef int (*namespace_work)(const char *ns, struct target *targets, int count);
+typedef int (*namespace_work)(const struct chosen *c, struct target *targets, int count);
 
-static int run_in_child(namespace_work work, const char *ns, struct target *targets, int count)
+static int run_in_child(namespace_work work, const struct chosen *c, struct target *targets, int count)
 {
+	/* In the parent, so every child inherits it: once per run, not per namespace. */
+	find_forbidden(c->proc);
 	pid_t pid = fork();
 	if (pid < 0) {
 		int err = errno;
 		for (int i = 0; i < count; i++)
-			report(ns, &targets[i], NULL, "fork", err);
+			report(c->ns, &targets[i], NULL, "fork", err);
 		return 1;
 	}
 	if (pid == 0)
-		_exit(work(ns, targets, count) ? 1 : 0);
+		_exit(work(c, targets, count) ? 1 : 0);
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -552,45 +804,59 @@ static struct watch *free_slot(void)
 	return w;
 }
 
-static void add_failed(const char *key, long pid, const char *step, int err)
+static void add_failed(const char *key, long pid, const struct failure *f)
 {
 	struct line l = {0};
 	field_str(&l, "event", "added");
 	field_str(&l, "key", key);
 	field_long(&l, "pid", pid);
-	field_error(&l, step, err);
+	field_failure(&l, f);
 	emit(&l);
 }
 
 /*
- * The pidfd is opened first: if the process exits (and its pid is reused) before mountinfo is opened,
- * the pidfd is already readable and the watch ends with "gone" right away. The namespace's link is
- * reported, so the caller can see it watches the namespace it meant.
+ * The chosen process and its namespace are checked as for swap (open_chosen), and its mountinfo is
+ * opened through the same /proc descriptor. The pidfd that tells when it exits comes next: the process
+ * is then checked to be still alive through that descriptor, so the pidfd is of the same process (the
+ * agent runs with hostPID: <proc> shows the pids this helper's pidfd_open takes).
  */
-static void add_watch(int epoll_fd, const char *proc, const char *key, long pid)
+static void add_watch(int epoll_fd, const char *proc, const char *key, long pid, const char *start_time)
 {
-	char path[4096], ns[256];
+	char ns[4096 + 32];
+	struct chosen c;
+	struct failure f;
+	int ns_fd, mountinfo_fd, pid_dir;
 	struct watch *old = find_watch(key);
 	if (old)
 		unwatch(old);
+	snprintf(ns, sizeof(ns), "%s/%ld", proc, pid);
+	if (parse_chosen(ns, start_time, key, &c) < 0) {
+		failed_step(&f, "parse", EINVAL);
+		add_failed(key, pid, &f);
+		return;
+	}
+	if (open_chosen(&c, &ns_fd, NULL, &mountinfo_fd, &pid_dir, &f) < 0) {
+		add_failed(key, pid, &f);
+		return;
+	}
+	close(ns_fd);
 	int pid_fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-	if (pid_fd < 0) {
-		add_failed(key, pid, "pidfd_open", errno);
-		return;
-	}
-	snprintf(path, sizeof(path), "%s/%ld/mountinfo", proc, pid);
-	int mountinfo_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (mountinfo_fd < 0) {
-		int err = errno;
+	int err = pid_fd < 0 ? errno : 0;
+	const char *step = "pidfd_open";
+	if (!err && syscall(SYS_pidfd_send_signal, pid_dir, 0, NULL, 0) < 0) {
+		err = errno; /* exited after its checks: the pidfd may be of another process */
+		step = "pidfd_send_signal";
 		close(pid_fd);
-		add_failed(key, pid, "open(mountinfo)", err);
+	}
+	close(pid_dir);
+	if (err) {
+		close(mountinfo_fd);
+		add_failed(key, pid, (failed_step(&f, step, err), &f));
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/%ld/ns/mnt", proc, pid);
-	ssize_t n = readlink(path, ns, sizeof(ns) - 1);
-	struct watch *w = n < 0 ? NULL : free_slot();
-	const char *step = n < 0 ? "readlink(ns/mnt)" : "realloc";
-	int err = n < 0 ? errno : ENOMEM;
+	struct watch *w = free_slot();
+	step = "realloc";
+	err = ENOMEM;
 	if (w) {
 		size_t slot = (size_t)(w - watches);
 		struct epoll_event on_change = {.events = EPOLLPRI, .data.u64 = WATCH_DATA(slot, 0)};
@@ -604,10 +870,9 @@ static void add_watch(int epoll_fd, const char *proc, const char *key, long pid)
 	if (err) {
 		close(mountinfo_fd); /* closing also takes a descriptor out of the epoll set */
 		close(pid_fd);
-		add_failed(key, pid, step, err);
+		add_failed(key, pid, (failed_step(&f, step, err), &f));
 		return;
 	}
-	ns[n] = '\0';
 	snprintf(w->key, sizeof(w->key), "%s", key);
 	w->pid = pid;
 	w->mountinfo_fd = mountinfo_fd;
@@ -615,25 +880,26 @@ static void add_watch(int epoll_fd, const char *proc, const char *key, long pid)
 	struct line l = {0};
 	watch_line(&l, "added", w);
 	field_bool(&l, "ok", 1);
-	field_str(&l, "mntNs", ns);
+	field_str(&l, "mntNs", key); /* checked by open_chosen */
 	emit(&l);
 }
 
-/* One command line: "add <key> <pid>" or "remove <key>". */
+/* One command line: "add <mnt:[inode]> <pid> <start time>" or "remove <mnt:[inode]>". */
 static void watch_command(int epoll_fd, const char *proc, char *line)
 {
 	char *save = NULL;
 	char *cmd = strtok_r(line, " ", &save);
 	char *key = strtok_r(NULL, " ", &save);
 	char *pid = strtok_r(NULL, " ", &save);
+	char *start_time = strtok_r(NULL, " ", &save);
 	char *end = NULL;
 	long pid_number = pid ? strtol(pid, &end, 10) : 0;
 	if (cmd && key && strcmp(cmd, "remove") == 0 && !pid) {
 		struct watch *w = find_watch(key);
 		if (w)
 			unwatch(w);
-	} else if (cmd && key && strcmp(cmd, "add") == 0 && pid && *end == '\0' && pid_number > 0 && strlen(key) < sizeof(watches->key)) {
-		add_watch(epoll_fd, proc, key, pid_number);
+	} else if (cmd && key && strcmp(cmd, "add") == 0 && pid && *end == '\0' && pid_number > 0 && start_time && strlen(key) < sizeof(watches->key)) {
+		add_watch(epoll_fd, proc, key, pid_number, start_time);
 	} else {
 		struct line l = {0};
 		field_str(&l, "event", "refused");
@@ -713,14 +979,15 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: lxcfs-remount check | read <file> | tmpfs <dir> <options> | bind <source> <target> |\n"
-		"       detach <path> | swap --ns <proc>/<pid> <source> <target> ro|rw replace|attach ... [--ns ...] |\n"
-		"       peek --ns <proc>/<pid> <target>... [--ns ...] | watch <proc>\n");
+		"       detach <path> | swap --ns <proc>/<pid> <start time> <mnt:[inode]> <source> <target> ro|rw replace|attach ... [--ns ...] |\n"
+		"       peek --ns <proc>/<pid> <start time> <mnt:[inode]> <target>... [--ns ...] | watch <proc>\n");
 	return 2;
 }
 
 /*
- * Runs `work` per namespace on "--ns <proc>/<pid> <target args>... [--ns ...]", where each target takes
- * `per_target` arguments: 4 for swap (source target ro|rw replace|attach), 1 for peek (target).
+ * Runs `work` per namespace on "--ns <proc>/<pid> <start time> <mnt:[inode]> <target args>... [--ns ...]",
+ * where each target takes `per_target` arguments: 4 for swap (source target ro|rw replace|attach), 1 for
+ * peek (target).
  */
 static int for_each_namespace(int argc, char **argv, int per_target, namespace_work work)
 {
@@ -729,13 +996,13 @@ static int for_each_namespace(int argc, char **argv, int per_target, namespace_w
 	if (!targets)
 		return emit_result("calloc", ENOMEM);
 	for (int i = 0; i < argc;) {
-		if (strcmp(argv[i], "--ns") != 0 || i + 1 >= argc) {
+		struct chosen c;
+		if (strcmp(argv[i], "--ns") != 0 || i + 3 >= argc || parse_chosen(argv[i + 1], argv[i + 2], argv[i + 3], &c) < 0) {
 			free(targets);
 			return usage();
 		}
-		const char *ns = argv[i + 1];
 		int count = 0;
-		for (i += 2; i < argc && strcmp(argv[i], "--ns") != 0; i += per_target) {
+		for (i += 4; i < argc && strcmp(argv[i], "--ns") != 0; i += per_target) {
 			if (i + per_target - 1 >= argc) {
 				free(targets);
 				return usage();
@@ -750,7 +1017,7 @@ static int for_each_namespace(int argc, char **argv, int per_target, namespace_w
 					.clone_fd = -1,
 				};
 		}
-		failed |= run_in_child(work, ns, targets, count);
+		failed |= run_in_child(work, &c, targets, count);
 	}
 	free(targets);
 	return failed;

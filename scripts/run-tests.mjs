@@ -24,15 +24,20 @@ function testFiles(dir) {
 const NEEDS_SYSTEM = [
   'agent/agent.test.js', // real lxcfs, containers in namespaces and cgroups
   'agent/check.test.js',
+  'agent/host/chosen-process.test.js', // a stand-in host: mount and pid namespaces
   'agent/host/mount-watch.test.js',
   'agent/host/namespaces.test.js',
   'agent/host/open-fds.test.js',
   'agent/lxcfs/',
+  'agent/pid-reuse.test.js',
   'agent/repair/remount.test.js',
   'agent/uninstall.test.js',
   'cli/agent.test.js',
   'fault/',
   'chart/', // the Go renderer, built from Debian's packaged Go sources
+  'helm/helm.test.js', // the Helm model renders with it too
+  'cli/certs-secret.test.js', // the chart's Job in a pod of the model: unshare, mount, the renderer
+  'package/', // npm pack with Debian's cross compiler, the arm64 helper under QEMU, kubectl
   'deploy/', // kubectl kustomize
   'images/',
 ];

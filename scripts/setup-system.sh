@@ -31,8 +31,15 @@ command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
+# the npm package carries the agent's helper prebuilt for arm64 (scripts/build-prebuilt.sh, Debian's cross
+# compiler); arm64 binaries and images run under QEMU user emulation, registered with binfmt_misc
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+[ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
+command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
+# mmdebstrap makes the arm64 stand-in bases (scripts/vm/build-images.sh) only where arch-test says arm64 runs
+command -v arch-test >/dev/null 2>&1 || need+=(arch-test)
 if [ ${#need[@]} -eq 0 ]; then
-  exit 0
+  exec bash "$(dirname "$0")/binfmt-arm64.sh"
 fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup: missing ${need[*]}; install them (apt-get install -y ${need[*]}) or run as root" >&2
@@ -42,3 +49,4 @@ echo "setup: installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=600 update -qq
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}"
+exec bash "$(dirname "$0")/binfmt-arm64.sh"

@@ -14,6 +14,8 @@ export const ERROR_CODES = {
     'a certificate or key that cannot be used or must not be served (expired, not yet valid, not for --tls-server-name, a chain over 60 KiB, another key); at start-up the process stops, on reload the old pair stays',
   E_AGENT: 'node agent: a known fatal condition (missing privileges, lxcfs or the native helper)',
   E_NATIVE: 'node agent: the native remount helper failed',
+  E_KUBE:
+    'a Kubernetes API call of an in-cluster command (certs --secret) failed; the message names the call and the answer, and nothing after it was changed (CLI exit 2)',
   E_INTERNAL: 'a bug in lxcfs-webhook: the message says what broke; please report it',
 } as const;
 

@@ -16,6 +16,7 @@ const LAYERS: Array<[prefix: string, layer: number]> = [
   ['bounded.ts', 1],
   ['log.ts', 0],
   ['plumbing/', 1],
+  ['kube/', 1],
   ['inject/', 2],
   ['certs/', 2],
   ['manifest/', 3],

@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { TlsProblemReason } from '../errors.js';
 import { createRegistry } from '../plumbing/metrics.js';
+import type { EvictablePhase, LimitReason } from './connection-table.js';
 import type { ReviewLog } from './review.js';
 
 const PREFIX = 'lxcfs_webhook_';
@@ -95,9 +96,22 @@ export class WebhookMetrics {
     },
   });
 
-  private readonly droppedConnections = new Counter({
-    name: `${PREFIX}connections_dropped_total`,
-    help: 'Connections refused at accept because --max-connections were already open.',
+  private readonly refusedConnections = new Counter({
+    name: `${PREFIX}connections_refused_total`,
+    help:
+      'Connections closed at once, by reason: peer-limit or max-connections (every connection held ' +
+      'was answering a request), client-certificate (no valid client certificate with --client-ca).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly evictedConnections = new Counter({
+    name: `${PREFIX}connections_evicted_total`,
+    help:
+      'Connections closed to make room for a new one, by reason (peer-limit: its peer held ' +
+      '--max-connections-per-peer; max-connections: the port was full and its peer held the most) and by ' +
+      'phase (idle keep-alive, or unfinished: in its handshake or still sending its request).',
+    labelNames: ['reason', 'phase'] as const,
     registers: [this.registry],
   });
 
@@ -150,8 +164,12 @@ export class WebhookMetrics {
     this.tlsFilesRefused = refusing;
   }
 
-  recordDroppedConnection(): void {
-    this.droppedConnections.inc();
+  recordRefusedConnection(reason: LimitReason | 'client-certificate'): void {
+    this.refusedConnections.inc({ reason });
+  }
+
+  recordEvictedConnection(reason: LimitReason, phase: EvictablePhase): void {
+    this.evictedConnections.inc({ reason, phase });
   }
 
   countConnections(count: () => Promise<number>): void {

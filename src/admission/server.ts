@@ -26,7 +26,9 @@ import {
   answerClientError,
   closeServer,
   endFailedHandshake,
+  guardConnections,
   openConnections,
+  peerAddress,
   trackSockets,
 } from './connections.js';
 import type { RequestOutcome, WebhookMetrics } from './metrics.js';
@@ -65,8 +67,12 @@ export interface AdmissionServerOptions {
   maxRequestBytesInFlight: number;
   metrics: WebhookMetrics;
   logger: Logger;
-  /** Connections held at once; more are refused at accept and counted as dropped. */
+  /** Connections held at once; a new one takes the place of an idle or unfinished one (connection-table.ts). */
   maxConnections: number;
+  /** Connections one peer address may hold; beyond it a new one takes the place of one of its own. */
+  maxConnectionsPerPeer: number;
+  /** PEM CA bundle: when given, only clients with a certificate it signed complete the TLS handshake. */
+  clientCa?: Buffer;
   timeouts?: Partial<TransportTimeouts>;
 }
 
@@ -164,7 +170,12 @@ function answerReview(x: Exchange, body: Buffer): void {
   const seconds = respond(x, { status: 200, body: result.review, outcome, log: result.log });
   // A review that hit a bug of ours is still answered (allowed unchanged), and logged as the error it is.
   const level = result.log.err === undefined ? 'info' : 'error';
-  x.t.logger[level]({ ...result.log, status: 200, latencyMs: roundMs(seconds * 1000) }, 'review');
+  // `peer`: where reviews come from, which is what a NetworkPolicy must admit (README, "Network policy").
+  const peer = peerAddress(x.res.socket?.remoteAddress);
+  x.t.logger[level](
+    { ...result.log, status: 200, latencyMs: roundMs(seconds * 1000), peer },
+    'review',
+  );
 }
 
 /** Whatever a handler throws becomes an answer: its own status for a RequestProblem, else a 500. */
@@ -225,10 +236,12 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
     cert: options.keyPair.cert,
     key: options.keyPair.key,
     minVersion: TLS_MIN_VERSION,
+    ca: options.clientCa,
   } as const;
   const server = createServer(
     {
       ...tlsOptions,
+      ...(options.clientCa ? { requestCert: true, rejectUnauthorized: true } : {}),
       handshakeTimeout: timeouts.tlsHandshakeMs,
       keepAliveTimeout: timeouts.keepAliveMs,
       headersTimeout: timeouts.headersMs,
@@ -238,19 +251,22 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
     handle,
   );
   server.timeout = timeouts.socketIdleMs;
-  server.maxConnections = options.maxConnections;
   options.metrics.countConnections(() => openConnections(server));
   options.metrics.countBodyBytes(() => bodyBudget.inUseBytes);
   const sockets = trackSockets(server);
-  // Node >= 18.6 emits 'drop' for a connection refused at maxConnections (it closes it itself).
-  server.on('drop', () => options.metrics.recordDroppedConnection());
+  guardConnections(server, {
+    limits: { maxConnections: options.maxConnections, maxPerPeer: options.maxConnectionsPerPeer },
+    requestTimeoutMs: timeouts.requestMs,
+    metrics: options.metrics,
+    logger: options.logger,
+  });
   // `Expect: 100-continue`: handled like any request; continueIfExpected invites the body once admitted.
   server.on('checkContinue', handle);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
     answerClientError(err, socket, options.logger),
   );
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) =>
-    endFailedHandshake(err, socket, options.logger),
+    endFailedHandshake(err, socket, options.logger, options.metrics),
   );
 
   return {

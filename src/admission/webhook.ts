@@ -6,6 +6,7 @@ import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../plumbing/health-server.js';
 import { closeNow, listen } from '../plumbing/listen.js';
+import { loadClientCa } from './client-ca.js';
 import { WebhookMetrics } from './metrics.js';
 import { createAdmissionServer, type TransportTimeouts } from './server.js';
 import {
@@ -31,8 +32,12 @@ export interface WebhookConfig {
   maxRequestBytes: number;
   /** Request bodies held at once, all connections together; a body that does not fit gets a 503. */
   maxRequestBytesInFlight: number;
-  /** Connections held at once on the webhook port; more are refused and counted. */
+  /** Connections held at once on the webhook port; a new one takes the place of an idle or unfinished one. */
   maxConnections: number;
+  /** Connections one peer address may hold on the webhook port. */
+  maxConnectionsPerPeer: number;
+  /** CA bundle (PEM file) client certificates must chain to; without it no client certificate is asked for. */
+  clientCaFile?: string;
   logger: Logger;
   /** Transport timeouts; tests shorten them. Defaults: config/defaults.ts. */
   timeouts?: Partial<TransportTimeouts>;
@@ -74,12 +79,16 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
   // A certificate nobody renews warns again every hour once its end is near, not only when loaded.
   const expiryCheck = setInterval(warnIfExpiring, CERT_EXPIRY_CHECK_INTERVAL_MS).unref();
 
+  const clientCa =
+    config.clientCaFile === undefined ? undefined : loadClientCa(config.clientCaFile);
   const admission = createAdmissionServer({
     keyPair,
     settings: config.settings,
     maxRequestBytes: config.maxRequestBytes,
     maxRequestBytesInFlight: config.maxRequestBytesInFlight,
     maxConnections: config.maxConnections,
+    maxConnectionsPerPeer: config.maxConnectionsPerPeer,
+    clientCa,
     timeouts: config.timeouts,
     metrics,
     logger,

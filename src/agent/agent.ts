@@ -57,7 +57,8 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
   } catch {
     throw new LxcfsWebhookError(
       'E_AGENT',
-      `native helper ${layout.helper} is missing: build it with "npm run build" (make -C native) or give the agent its path`,
+      `native helper ${layout.helper} is missing: the package carries it prebuilt for linux x64 and arm64; ` +
+        'elsewhere build it with make and a C compiler (make -C native, in the package or a clone) or give the agent its path',
       { setting: 'helper' },
     );
   }
@@ -178,7 +179,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       sampleSize: PEEK_SAMPLE_SIZE,
       timeoutMs: options.probeTimeoutMs,
     },
-    { metrics, log },
+    { metrics, log, forgetChosenProcess: (mntNs) => sweeper.forgetChosenProcess(mntNs) },
   );
   const sweepTimer = setInterval(
     () => void sweeper.sweep('periodic').then(() => reads.check(sweeper.latestViews())),

@@ -3,6 +3,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { createRegistry } from '../plumbing/metrics.js';
 import type { LxcfsMetrics } from './lxcfs/supervisor.js';
+import type { NotEntered } from './host/chosen-process.js';
 import type { PeekReport } from './repair/peek.js';
 import type { SweepTrigger } from './repair/read-plan.js';
 import type { SweepMetrics, SweepReport } from './repair/sweeper.js';
@@ -66,6 +67,12 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     labelNames: ['result'] as const,
     registers: this.registers,
   });
+  private readonly namespacesRefused = new Counter({
+    name: `${PREFIX}namespaces_not_entered_total`,
+    help: "Mount namespaces not entered (remount or read): the pid was another process by then, the process was in another namespace, or the namespace was the host's",
+    labelNames: ['reason'] as const,
+    registers: this.registers,
+  });
   private readonly containersCovered = new Gauge({
     name: `${PREFIX}containers_covered`,
     help: 'Container mount namespaces with live lxcfs files after the last sweep',
@@ -107,13 +114,19 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     this.missingFound.inc(report.missing);
     this.remounts.inc({ result: 'done' }, report.remounted);
     this.remounts.inc({ result: 'failed' }, report.failed);
+    this.remounts.inc({ result: 'not-entered' }, report.notEntered);
     this.containersCovered.set(report.covered);
     this.deadDescriptorProcesses.set(report.deadDescriptorProcesses);
+  }
+
+  recordNotEntered(reason: NotEntered): void {
+    this.namespacesRefused.inc({ reason });
   }
 
   recordReads(reads: PeekReport): void {
     this.unreadableFiles.set(reads.unreadable.length);
     this.filesRead.inc({ result: 'ok' }, reads.files - reads.unreadable.length);
     this.filesRead.inc({ result: 'failed' }, reads.unreadable.length);
+    for (const { notEntered } of reads.notEntered) this.recordNotEntered(notEntered);
   }
 }

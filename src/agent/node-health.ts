@@ -95,6 +95,16 @@ export function nodeProblems(facts: NodeFacts): string[] {
         `processes there get errors or wrong values; see the agent log (${AGENT_LOGS})`,
     );
   }
+  const refused = found?.reads.notEntered ?? [];
+  if (refused.length > 0) {
+    // Never a silent pass: a container not entered was not checked. A pid reused meanwhile clears on a
+    // second run; the host's namespace unreadable does not.
+    const reasons = [...new Set(refused.map((r) => r.notEntered))].join(', ');
+    problems.push(
+      `${refused.length} sampled containers were not entered (${reasons}: ${refused[0]!.error}): ` +
+        'their files were not read; run the check again, and if "host-unknown", run it where the host\'s /proc/1 can be read (privileged, hostPID)',
+    );
+  }
   return problems;
 }
 

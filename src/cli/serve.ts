@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startWebhook, type RunningWebhook, type WebhookConfig } from '../admission/webhook.js';
 import {
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_PEER,
   DEFAULT_MAX_REQUEST_BYTES,
   DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
   DEFAULT_SHUTDOWN_GRACE_MS,
@@ -79,8 +80,21 @@ const flags = new FlagSet('serve', {
     kind: integer(1, MAX_CONNECTIONS_LIMIT, 'connections'),
     default: DEFAULT_MAX_CONNECTIONS,
     help:
-      'connections held at once on --port; more are refused and counted in ' +
-      'lxcfs_webhook_connections_dropped_total (the default fits the 256Mi memory limit)',
+      'connections held at once on --port (the default fits the 256Mi memory limit); beyond it a new ' +
+      'connection takes the place of an idle or unfinished one of the address holding the most',
+  },
+  'max-connections-per-peer': {
+    kind: integer(1, MAX_CONNECTIONS_LIMIT, 'connections'),
+    default: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+    help:
+      'connections one client address may hold on --port; beyond it its new connection takes the ' +
+      'place of one of its own',
+  },
+  'client-ca': {
+    kind: path('FILE'),
+    help:
+      'PEM CA bundle: only clients with a certificate it signed (the API server, given one in its ' +
+      "admission configuration's kubeConfigFile) complete the TLS handshake; read at start-up",
   },
   'shutdown-grace': {
     kind: duration(0),
@@ -137,6 +151,8 @@ function parseServeFlags(args: string[]): ServeFlags {
       maxRequestBytes: values['max-request-bytes'],
       maxRequestBytesInFlight: values['max-request-bytes-in-flight'],
       maxConnections: values['max-connections'],
+      maxConnectionsPerPeer: values['max-connections-per-peer'],
+      clientCaFile: values['client-ca'],
     },
     tlsFiles: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
     tlsServerName: values['tls-server-name'],
@@ -149,6 +165,7 @@ const FLAG_OF_SETTING: Record<string, string> = {
   certFile: '--tls-cert',
   keyFile: '--tls-key',
   serverName: '--tls-server-name',
+  clientCaFile: '--client-ca',
   port: '--port',
   healthPort: '--health-port',
 };
@@ -221,8 +238,15 @@ async function run(options: ServeFlags): Promise<number> {
     firstSignal.cancel();
     throw withFlagName(err, FLAG_OF_SETTING);
   });
-  const { settings, maxRequestBytes, maxRequestBytesInFlight, maxConnections, address } =
-    options.config;
+  const {
+    settings,
+    maxRequestBytes,
+    maxRequestBytesInFlight,
+    maxConnections,
+    maxConnectionsPerPeer,
+    clientCaFile,
+    address,
+  } = options.config;
   const certificate = webhook.keyPair();
   logger.info(
     {
@@ -238,6 +262,8 @@ async function run(options: ServeFlags): Promise<number> {
       maxRequestBytes,
       maxRequestBytesInFlight,
       maxConnections,
+      maxConnectionsPerPeer,
+      clientCa: clientCaFile ?? 'none: no client certificate asked for',
       shutdownGraceSeconds: options.shutdownGraceMs / 1000,
       node: process.version,
     },

@@ -1,5 +1,6 @@
 // Every default, label and annotation key the project uses lives here, so the webhook, the CLI, the
 // node agent and the manifests cannot drift apart.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** Host directory pods take their hostPaths from: a tmpfs "anchor" the node agent keeps alive. */
@@ -162,6 +163,26 @@ export const MAX_CERT_VALID_DAYS = 36_500;
 export const LOCALHOST_CERT_VALID_DAYS = 30;
 /** Certificates start this long in the past so a peer whose clock is behind accepts them at once. */
 export const CERT_CLOCK_SKEW_MS = 5 * 60 * 1000;
+/** `certs --secret` renews the serving certificate (or the CA) when fewer days than this are left. */
+export const DEFAULT_RENEW_BEFORE_DAYS = 30;
+/**
+ * After `certs --secret` made a new serving certificate (a new install, a new CA, a switch from another
+ * certificate mode), the caBundle keeps the CAs it had besides ours this long: replicas still serving the
+ * previous certificate stay trusted until the kubelet has given them the new Secret.
+ */
+export const CA_BUNDLE_OVERLAP_MS = 24 * 60 * 60 * 1000;
+/** How `certs --secret` marks the Secret it makes; a Secret without this label is never taken over. */
+export const CERTS_SECRET_LABEL = {
+  key: 'app.kubernetes.io/managed-by',
+  value: 'lxcfs-webhook-certs',
+} as const;
+
+// ---- The Kubernetes API, from inside a pod (certs --secret) ----------------------------------------
+
+/** Where the kubelet mounts a pod's service-account token, CA and namespace. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** One API call's deadline. */
+export const KUBE_API_TIMEOUT_MS = 15_000;
 
 /** Names the install manifests (deploy/) use; `certs` writes objects that refer to them. */
 export const INSTALL = {
@@ -177,6 +198,10 @@ export const INSTALL = {
     'required.lxcfs-webhook.io',
     'mount-lxcfs.lxcfs-webhook.io',
   ],
+  /** The Secret the Helm chart's `certs` Job makes (certificates.mode=self-signed). */
+  selfSignedSecret: 'lxcfs-webhook-self-signed',
+  /** The DaemonSet that runs `agent --uninstall` on every node (deploy/uninstall, the chart's uninstall.cleanNodes). */
+  cleanupDaemonSet: 'lxcfs-cleanup',
   /** The kustomize component that turns on the MOUNT_LXCFS_LABEL entry (deploy/components/). */
   mountLxcfsComponent: 'deploy/components/mount-lxcfs-label',
 } as const;
@@ -247,18 +272,22 @@ export const WEBHOOK_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4']
 // ---- Webhook transport: timeouts, connections, response sizes ----------------------------------------
 
 /**
- * A connection must finish its TLS handshake within this. The API server's handshake takes
- * milliseconds; a socket still silent after 10 s is a scanner, a dead peer or a slowloris.
+ * A connection must finish its TLS handshake within this. The API server's handshake takes a few
+ * milliseconds (its own limit is 10 s); a socket still silent after 5 s is a scanner, a dead peer or a
+ * slowloris.
  */
-export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const TLS_HANDSHAKE_TIMEOUT_MS = 5_000;
 /** The API server keeps idle connections to webhooks for 90 s; closing them sooner races its reuse. */
 export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 /**
  * These two only run while a request is being received (Node >= 18 does not count the idle time
- * between keep-alive requests), so they can be far below the keep-alive timeout. 30 s is the longest
- * timeoutSeconds a webhook configuration may have: after that the API server has given up anyway.
+ * between keep-alive requests), so they can be far below the keep-alive timeout. The API server writes
+ * a request's headers and body at once, so 10 s for the headers is long. 30 s is the longest
+ * timeoutSeconds a webhook configuration may have: after that the API server has given up anyway. A
+ * request that carries the API server's `?timeout=` (its configuration's timeoutSeconds) gets that
+ * deadline instead, for receiving the body and for its answer to be taken (connections.ts).
  */
-export const HEADERS_TIMEOUT_MS = 15_000;
+export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /**
  * A connection silent before its first request, or stalled mid-request. Node's headers timeout does
@@ -273,8 +302,8 @@ export const SOCKET_IDLE_TIMEOUT_MS = HEADERS_TIMEOUT_MS;
  */
 export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /**
- * Connections `serve` holds at once; more are refused at accept (counted in
- * lxcfs_webhook_connections_dropped_total). Measured on Node 20 (the `serve` process, /proc VmRSS): a
+ * Connections `serve` holds at once; beyond it, a new connection takes the place of an idle or unfinished
+ * one of the peer holding the most (connection-table.ts). Measured on Node 20 (the `serve` process, /proc VmRSS): a
  * silent TCP connection costs ~13 KiB, an idle TLS one ~48 KiB, a half-sent ClientHello ~58 KiB.
  * Holding 1024 such connections (a third of each), five times over, took the process from 71 to a
  * 150 MiB high-water mark (freed TLS memory is reused, not all returned), which leaves the webhook's
@@ -283,6 +312,14 @@ export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 /** Most --max-connections takes: beyond it a replica runs out of memory or descriptors first. */
 export const MAX_CONNECTIONS_LIMIT = 65_536;
+/**
+ * Connections one peer address may hold: a quarter of the default bound, so that a single pod can never
+ * hold most of it. Generous for the API server: it keeps at most 25 idle connections per webhook host
+ * (per API server process), and on managed clusters several API servers reach the webhook from the same
+ * few addresses (konnectivity agents, NAT). A peer at its share that opens another gives up one of its
+ * own, so even a client sharing an address with an attacker gets its new connection.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_PEER = 256;
 /**
  * AdmissionReview warnings: the API server prints each one to the user (kubectl shows them). Its
  * documentation asks for at most 120 characters each; its warning recorder
@@ -340,10 +377,19 @@ export const DEFAULT_LXCFS_BIN = 'lxcfs';
 /** CPU count from the CFS quota, per-container load average. */
 export const DEFAULT_LXCFS_ARGS: readonly string[] = ['--enable-cfs', '-l'];
 export const DEFAULT_PROC = '/proc';
-/** The native remount helper, built by `npm run build` into native/build of this package. */
-export const DEFAULT_REMOUNT_HELPER = fileURLToPath(
-  new URL('../../../native/build/lxcfs-remount', import.meta.url),
-);
+/**
+ * The native remount helper of this package: the one built here (native/build, by `npm run build` where a C
+ * compiler exists, or `make -C native`), else the prebuilt one for this machine (native/prebuilt/linux-x64
+ * and linux-arm64 ship in the npm package, statically linked). When neither exists the agent says how to get one.
+ */
+const helperIn = (dir: string) =>
+  fileURLToPath(new URL(`../../../native/${dir}/lxcfs-remount`, import.meta.url));
+export const REMOUNT_HELPER_CANDIDATES: readonly string[] = [
+  helperIn('build'),
+  helperIn(`prebuilt/${process.platform}-${process.arch}`),
+];
+export const DEFAULT_REMOUNT_HELPER =
+  REMOUNT_HELPER_CANDIDATES.find((p) => existsSync(p)) ?? REMOUNT_HELPER_CANDIDATES[0]!;
 /** Mount options of the anchor tmpfs: it holds only directories, binds and the agent's small state file. */
 export const ANCHOR_TMPFS_OPTIONS = 'mode=0755,size=8m';
 /** The agent's memory of injected targets, kept on the anchor so it outlives the agent process. */

@@ -5,15 +5,20 @@
 // it is modelled from what the rendered objects ask of it: a CA of its own, a serving certificate for
 // the DNS names the Certificate lists (service CA: `<service>.<namespace>.svc` and `.cluster.local`),
 // and the CA in every webhook's caBundle. Where the install itself carries the certificate (`certs`
-// with the self-managed overlay, the chart's self-signed and secret modes), the rendered caBundle and
-// Secret are used as they are: the harness then proves that they fit together.
+// with the self-managed overlay, the chart's secret mode), the rendered caBundle and Secret are used as
+// they are: the harness then proves that they fit together. The chart's self-signed mode is installed on
+// the Helm model (test/helm), whose hook Job runs the real `certs --secret`: its Secret and the caBundle
+// it wrote are what the cluster holds.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createCA, issueServingCert } from '../../src/certs/authority.js';
 import { INSTALL } from '../../src/config/defaults.js';
-import { releaseObjects, renderChart } from '../chart/render.js';
+import { chartDir, releaseObjects, renderChart } from '../chart/render.js';
+import { Cluster } from '../helm/cluster.js';
+import { Helm } from '../helm/helm.js';
+import { LocalPodRunner } from '../helm/pods.js';
 import { find, kustomize, type K8sObject } from '../deploy/render.js';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 
@@ -66,10 +71,33 @@ async function serviceCA(objects: K8sObject[]) {
   return injectedCA(webhookConfiguration(objects), [svc, `${svc}.cluster.local`]);
 }
 
-/** The chart's own Secret (self-signed mode): the serving pair it renders next to the caBundle. */
-function renderedSecret(objects: K8sObject[]) {
-  const secret = find(objects, 'Secret', 'lxcfs-webhook-tls');
-  return { certPem: decode(secret.data['tls.crt']), keyPem: decode(secret.data['tls.key']) };
+/**
+ * The chart in self-signed mode as installed by Helm (the model), its certs Job run: the webhook
+ * configuration with the caBundle the Job wrote, and the serving pair of the Job's Secret.
+ */
+export async function installedSelfSigned(
+  namespace: string,
+  values: Record<string, unknown>,
+): Promise<{ configuration: K8sObject; serving: { certPem: string; keyPem: string } }> {
+  const cluster = new Cluster();
+  const runner = new LocalPodRunner();
+  try {
+    cluster.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+    await new Helm(cluster, 3, runner).install('lxcfs-webhook', chartDir, {
+      namespace,
+      values: [{ ...values, certificates: { mode: 'self-signed' } }],
+    });
+  } finally {
+    await runner.close();
+  }
+  const secret = cluster.get({ kind: 'Secret', namespace, name: INSTALL.selfSignedSecret });
+  return {
+    configuration: cluster.get({
+      kind: 'MutatingWebhookConfiguration',
+      name: INSTALL.webhookConfiguration,
+    }),
+    serving: { certPem: decode(secret.data['tls.crt']), keyPem: decode(secret.data['tls.key']) },
+  };
 }
 
 function certs(out: string, namespace = INSTALL.namespace): void {
@@ -144,12 +172,7 @@ export const INSTALL_FORMS: FormRecipe[] = [
     name: 'chart certificates.mode=self-signed, namespace platform',
     ownNamespace: 'platform',
     mountLxcfsLabel: false,
-    make: async () => {
-      const objects = releaseObjects(
-        renderChart({ namespace: 'platform', values: [{ certificates: { mode: 'self-signed' } }] }),
-      );
-      return { configuration: webhookConfiguration(objects), serving: renderedSecret(objects) };
-    },
+    make: async () => installedSelfSigned('platform', {}),
   },
   {
     name: 'chart certificates.mode=secret (certs), mountLxcfsLabel',

@@ -8,8 +8,6 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { ANNOTATIONS, DEFAULT_FILES } from '../../src/config/defaults.js';
 import type { Pod } from '../../src/inject/pod.js';
 import { parseStatus } from '../../src/inject/status.js';
-import { releaseObjects, renderChart } from '../chart/render.js';
-import { find } from '../deploy/render.js';
 import { readJsonFixture } from '../helpers/paths.js';
 import { HOST } from '../helpers/webhook.js';
 import {
@@ -19,7 +17,13 @@ import {
   type AdmissionCase,
   type AdmissionResult,
 } from './harness.js';
-import { INSTALL_FORMS, makeForm, serviceKey, type InstallForm } from './install-forms.js';
+import {
+  INSTALL_FORMS,
+  installedSelfSigned,
+  makeForm,
+  serviceKey,
+  type InstallForm,
+} from './install-forms.js';
 import { goldenPods, hasLxcfsVolumes, throughInject } from './pods.js';
 import { SIDECAR, serveWith, slowProxy, startSidecarInjector } from './servers.js';
 
@@ -401,20 +405,10 @@ describe('admission harness: what the API server decides around the call', () =>
 
   it('a reply slower than timeoutSeconds: enabled admits without lxcfs, required refuses', async (t) => {
     // The chart with timeoutSeconds: 1 (self-signed), and a proxy that holds every reply back 2.5 s.
-    const objects = releaseObjects(
-      renderChart({
-        values: [{ certificates: { mode: 'self-signed' }, injection: { timeoutSeconds: 1 } }],
-      }),
-    );
-    const configuration = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
-    const secret = find(objects, 'Secret', 'lxcfs-webhook-tls');
-    const slowServe = await serveWith(
-      {
-        certPem: Buffer.from(secret.data['tls.crt'], 'base64').toString(),
-        keyPem: Buffer.from(secret.data['tls.key'], 'base64').toString(),
-      },
-      configuration,
-    );
+    const { configuration, serving } = await installedSelfSigned('lxcfs', {
+      injection: { timeoutSeconds: 1 },
+    });
+    const slowServe = await serveWith(serving, configuration);
     const proxy = await slowProxy(slowServe.port, 2500);
     try {
       const out = await runHarness({

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { TLSSocket } from 'node:tls';
 import { createCA, issueServingCert, type IssuedCertificate } from '../../src/certs/authority.js';
 import { graceFor } from '../../src/cli/serve.js';
 import { DEFAULT_TLS_SERVER_NAME } from '../../src/config/defaults.js';
@@ -212,7 +213,7 @@ describe('lxcfs-webhook serve', () => {
     }
   });
 
-  it('with --max-connections 4: drops the fifth connection, counts it, and answers reviews once one closes', async () => {
+  it('with --max-connections 4: a fifth connection is answered, in place of the oldest one that never sent a request', async () => {
     const serve = await startServe([
       '--address',
       HOST,
@@ -226,23 +227,56 @@ describe('lxcfs-webhook serve', () => {
       '0',
       '--max-connections',
       '4',
+      '--max-connections-per-peer',
+      '2',
     ]);
-    const held = await Promise.all([1, 2, 3, 4].map(() => rawConnection(serve.port, ca)));
+    // One after the other, so the table's order is known: two from 127.0.0.10, then two from 127.0.0.11.
+    const held: TLSSocket[] = [];
+    for (const address of ['127.0.0.10', '127.0.0.10', '127.0.0.11', '127.0.0.11']) {
+      held.push(
+        (await rawConnection(serve.port, ca, { localAddress: address })).on(
+          'error',
+          () => undefined,
+        ),
+      );
+    }
+    const closed = (i: number) => new Promise((resolve) => held[i]!.once('close', resolve));
+    const firstClosed = closed(0);
+    const thirdClosed = closed(2);
     try {
       const scrape = async () => (await getHealth(serve.healthPort, '/metrics')).text;
       assert.equal(sampleValue(await scrape(), 'lxcfs_webhook_open_connections'), 4);
-      // The server accepts the fifth at the TCP level and closes it at once: no handshake completes.
-      await assert.rejects(rawConnection(serve.port, ca), /ECONNRESET|socket disconnected|EPIPE/);
+      assert.equal((await send(serve.port, review(), { ca })).status, 200);
+      await firstClosed;
       const metrics = await scrape();
-      assert.equal(sampleValue(metrics, 'lxcfs_webhook_connections_dropped_total'), 1);
-      assert.equal(sampleValue(metrics, 'lxcfs_webhook_open_connections'), 4);
-      held.pop()!.destroy();
-      await waitUntil(
-        'a review answered on a new connection',
-        async () =>
-          (await send(serve.port, review(), { ca }).catch(() => undefined))?.status === 200,
+      assert.equal(
+        sampleValue(
+          metrics,
+          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}',
+        ),
+        1,
       );
-      assert.equal(serve.lines.find((l) => l.msg === 'serving')?.maxConnections, 4);
+      assert.equal(
+        sampleValue(metrics, 'lxcfs_webhook_connections_refused_total{reason="max-connections"}'),
+        0,
+      );
+      // A third connection from one address, past --max-connections-per-peer 2, replaces that address's oldest.
+      const third = await rawConnection(serve.port, ca, { localAddress: '127.0.0.11' });
+      held.push(third);
+      assert.match(
+        (await exchange(third, postRequest(JSON.stringify(review())))).head,
+        /^HTTP\/1.1 200/,
+      );
+      await thirdClosed;
+      assert.equal(
+        sampleValue(
+          await scrape(),
+          'lxcfs_webhook_connections_evicted_total{reason="peer-limit",phase="unfinished"}',
+        ),
+        1,
+      );
+      const serving = serve.lines.find((l) => l.msg === 'serving');
+      assert.deepEqual([serving?.maxConnections, serving?.maxConnectionsPerPeer], [4, 2]);
     } finally {
       for (const socket of held) socket.destroy();
       serve.child.kill('SIGTERM');
@@ -303,6 +337,22 @@ describe('lxcfs-webhook serve', () => {
         /flag --max-connections has value "0"; expected a whole number of connections from 1 to 65536/,
       ],
       [['--max-connections', 'lots'], /flag --max-connections has value "lots"/],
+      [
+        ['--max-connections-per-peer', '0'],
+        /flag --max-connections-per-peer has value "0"; expected a whole number of connections from 1/,
+      ],
+      [
+        ['--client-ca', join(dir, 'nope.crt')],
+        /--client-ca: the client CA file ".*nope.crt" does not exist/,
+      ],
+      [
+        ['--client-ca', join(dir, 'tls.key')],
+        /--client-ca: the client CA file ".*tls.key" holds no PEM certificate/,
+      ],
+      [
+        ['--client-ca', join(dir, 'tls.crt')],
+        /--client-ca: the client CA file ".*tls.crt" holds "CN=.*", which is not a CA certificate/,
+      ],
       [['--tls'], /unknown flag --tls; see 'lxcfs-webhook serve --help'/],
       [['now'], /unexpected argument "now"/],
     ];

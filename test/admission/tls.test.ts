@@ -15,7 +15,11 @@ import {
   type CertificateAuthority,
   type IssuedCertificate,
 } from '../../src/certs/authority.js';
-import { CERT_CLOCK_SKEW_MS, DEFAULT_MAX_CONNECTIONS } from '../../src/config/defaults.js';
+import {
+  CERT_CLOCK_SKEW_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_PEER,
+} from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import { LxcfsWebhookError, TlsProblem } from '../../src/errors.js';
 import { readJsonFixture } from '../helpers/paths.js';
@@ -317,6 +321,7 @@ describe('TLS certificate files', () => {
       maxRequestBytes: 1024 * 1024,
       maxRequestBytesInFlight: 8 * 1024 * 1024,
       maxConnections: DEFAULT_MAX_CONNECTIONS,
+      maxConnectionsPerPeer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
       logger,
       tlsPollIntervalMs: pollIntervalMs,
     });

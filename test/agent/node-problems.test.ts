@@ -42,6 +42,17 @@ describe('nodeProblems', () => {
     ]);
   });
 
+  it('says which sampled containers were not entered, and why, instead of passing them', () => {
+    const refused = [
+      { notEntered: 'other-process', error: 'pid 42 is another process now (…): not entered' },
+    ];
+    const reads = { files: 0, containers: 1, unreadable: [], notEntered: refused } as never;
+    assert.deepEqual(nodeProblems({ ...healthy, containers: { stale: 0, missing: 0, reads } }), [
+      '1 sampled containers were not entered (other-process: pid 42 is another process now (…): not entered): their files ' +
+        'were not read; run the check again, and if "host-unknown", run it where the host\'s /proc/1 can be read (privileged, hostPID)',
+    ]);
+  });
+
   it('names the agent log by its real names when reads inside containers fail', () => {
     const reads = { files: 8, containers: 1, unreadable: [{}] } as never;
     const [line] = nodeProblems({ ...healthy, containers: { stale: 0, missing: 0, reads } });

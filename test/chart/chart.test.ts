@@ -1,10 +1,19 @@
 // The Helm chart rendered for real (test/chart/renderer): the default render against the kustomize
-// cert-manager install, every value combination against the Kubernetes schemas, the schema's refusals,
-// the self-signed certificate across upgrades, and helm lint's rules.
+// cert-manager install, every value combination against the Kubernetes schemas, the schema's refusals
+// (nulls and the traps of --set included), what mode self-signed and the uninstall step render, and helm
+// lint's rules. What Helm then does with these objects (install, upgrade, uninstall, hooks) is
+// test/chart/lifecycle.test.ts.
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,7 +21,11 @@ import { parse } from 'yaml';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 import { validateObject } from '../helpers/k8s-schema.js';
 import { HOST, startTestWebhook } from '../helpers/webhook.js';
+import { localhostCertificate } from '../../src/admission/self-signed.js';
 import { parseKeyPair } from '../../src/admission/tls.js';
+import { command as serveCommand } from '../../src/cli/serve.js';
+import { checkNetworkPolicies } from '../deploy/network-policy.js';
+import { readmeExample, readmeFile } from '../helpers/readme.js';
 import { INSTALL } from '../../src/config/defaults.js';
 import { checkInstall } from '../deploy/check-install.js';
 import { find, kustomize, type K8sObject } from '../deploy/render.js';
@@ -24,6 +37,7 @@ import {
   renderRaw,
   type RenderOptions,
 } from './render.js';
+import { mergeValues } from '../helm/strvals.js';
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 const overlay = (name: string) => posix.join(repoRoot, 'deploy', 'overlays', name);
@@ -55,25 +69,32 @@ function withoutAllowedDifferences(o: K8sObject): K8sObject {
 }
 
 /**
- * Certificates made at install differ on every run, whoever makes them: the Secret's values and the
- * caBundles are replaced by what they must be (a certificate, a key, the CA that signed the serving
- * certificate; the self-signed test below checks those). The chart's Secret also keeps ca.crt, which it
- * reads back on upgrade; the self-managed overlay keeps the CA in its generated/ directory instead.
+ * Where self-signed differs from the self-managed overlay, each for its reason: the overlay applies the
+ * Secret and caBundle `certs --out` wrote; the chart's `certs` Job makes the Secret (another name, so a
+ * Secret it did not make is never in its way) and writes the caBundle into the live object, so the chart
+ * renders neither, and mounts only the serving pair (the Secret also holds the CA key). The CronJob that
+ * renews, and its RBAC, are the chart's alone (selfSignedMachinery).
  */
-function withoutGeneratedCertificates(o: K8sObject): K8sObject {
+function withoutCertificateMachinery(o: K8sObject): K8sObject {
   const copy = structuredClone(o);
-  if (copy.kind === 'Secret' && copy.metadata.name === 'lxcfs-webhook-tls') {
-    delete copy.data['ca.crt'];
-    copy.data = Object.fromEntries(Object.keys(copy.data).map((k) => [k, 'generated']));
-  }
-  if (copy.kind === 'MutatingWebhookConfiguration') {
-    for (const hook of copy.webhooks)
-      if (hook.clientConfig.caBundle) hook.clientConfig.caBundle = 'generated';
+  if (copy.kind === 'MutatingWebhookConfiguration')
+    for (const hook of copy.webhooks) delete hook.clientConfig.caBundle;
+  if (copy.kind === 'Deployment') {
+    const tls = copy.spec.template.spec.volumes.find((v: any) => v.name === 'tls');
+    tls.secret = { secretName: "the webhook's TLS Secret" };
   }
   return copy;
 }
 
-/** Compares two installs object by object, field by field, naming the first object that differs. */
+const selfSignedMachinery = (o: K8sObject) =>
+  o.metadata.name === 'lxcfs-webhook-certs' ||
+  (o.kind === 'Secret' && o.metadata.name === 'lxcfs-webhook-tls');
+
+/**
+ * Compares two installs object by object, field by field, naming the first object that differs. The
+ * kustomize install's Namespace is left out: with Helm the user makes and labels it (the README's
+ * commands, which test/chart/readme.test.ts checks against deploy/base/namespace.yaml's labels).
+ */
 function assertSameObjects(
   chart: K8sObject[],
   kustomized: K8sObject[],
@@ -82,6 +103,7 @@ function assertSameObjects(
   const byKey = (objects: K8sObject[]) =>
     new Map(
       objects
+        .filter((o) => o.kind !== 'Namespace')
         .map(withoutAllowedDifferences)
         .map(normalize)
         .map((o) => [key(o), o]),
@@ -93,6 +115,11 @@ function assertSameObjects(
     assert.deepEqual(object, b.get(k), `${k} is the same field by field`);
 }
 
+/** The Namespace the README's commands make (kubectl create namespace, label): deploy/base's. */
+const userNamespace = () =>
+  kustomize(overlay('cert-manager')).filter((o) => o.kind === 'Namespace');
+const withUserNamespace = (objects: K8sObject[]) => [...userNamespace(), ...objects];
+
 /** OpenShift's SCC has no schema package here; the OpenShift test compares it with the overlay's instead. */
 const NO_SCHEMA_HERE = new Set(['SecurityContextConstraints']);
 
@@ -100,6 +127,9 @@ const NO_SCHEMA_HERE = new Set(['SecurityContextConstraints']);
 function validateAll(objects: K8sObject[]): void {
   for (const o of objects) if (!NO_SCHEMA_HERE.has(o.kind)) validateObject(o);
 }
+
+/** A CA certificate for webhook.clientCA (the localhost CA `serve` makes in memory). */
+const CLIENT_CA = (await localhostCertificate()).caCertPem;
 
 /** The value combinations rendered (and listed in the README); each must render valid objects. */
 const COMBINATIONS: Record<string, RenderOptions> = {
@@ -199,13 +229,40 @@ const COMBINATIONS: Record<string, RenderOptions> = {
       },
     ],
   },
-  'another namespace, no namespace object or quota': {
+  'another namespace and release name, no quota': {
     namespace: 'platform',
     releaseName: 'lx',
-    values: [{ createNamespace: false, criticalPodsQuota: false }],
+    values: [{ criticalPodsQuota: false }],
   },
+  'self-signed, other lifetimes and schedule': {
+    values: [
+      {
+        certificates: {
+          mode: 'self-signed',
+          selfSigned: {
+            validDays: 90,
+            caValidDays: 1000,
+            renewBeforeDays: 20,
+            renewSchedule: '@daily',
+          },
+        },
+        webhook: { image: { pullSecrets: ['regcred'] }, tolerations: [{ operator: 'Exists' }] },
+      },
+    ],
+  },
+  'uninstall, step 1: clean the nodes': { values: [{ uninstall: { cleanNodes: true } }] },
+  'uninstall check off': { values: [{ uninstall: { requireCleanNodes: false } }] },
   'mount-lxcfs label, as the kustomize component': {
     values: [{ injection: { mountLxcfsLabel: true } }],
+  },
+  "network policies, as the README's values file": {
+    values: [parse(readmeFile('network-policy.yaml')) as object],
+  },
+  'network policies, the webhook port from any source': {
+    values: [{ networkPolicy: { enabled: true } }],
+  },
+  'webhook client certificates (webhook.clientCA)': {
+    values: [{ webhook: { clientCA: CLIENT_CA } }],
   },
   'two -f files: a null removes a default, lists replace': {
     values: [
@@ -235,7 +292,7 @@ describe('helm chart: defaults are the kustomize cert-manager install', () => {
     assertSameObjects(releaseObjects(renderChart()), kustomize(overlay('cert-manager')));
   });
   it('passes the checks every kustomize install passes', () =>
-    checkInstall(releaseObjects(renderChart())));
+    checkInstall(withUserNamespace(releaseObjects(renderChart()))));
   it('self-signed, renders the objects of deploy/overlays/self-managed (certificates aside)', () => {
     // A copy of deploy/, so that the certificates `certs` generates never land in the checkout.
     const work = mkdtempSync(join(tmpdir(), 'chart-self-managed-'));
@@ -245,8 +302,14 @@ describe('helm chart: defaults are the kustomize cert-manager install', () => {
     execFileSync(process.execPath, [cliPath, 'certs', '--out', join(selfManaged, 'generated')], {
       stdio: 'pipe',
     });
-    const chart = releaseObjects(renderChart(COMBINATIONS['self-signed, install']));
-    assertSameObjects(chart, kustomize(selfManaged), withoutGeneratedCertificates);
+    const chart = releaseObjects(renderChart(COMBINATIONS['self-signed, install'])).filter(
+      (o) => !selfSignedMachinery(o),
+    );
+    assertSameObjects(
+      chart,
+      kustomize(selfManaged).filter((o) => !selfSignedMachinery(o)),
+      withoutCertificateMachinery,
+    );
   });
   it('with injection.mountLxcfsLabel, renders the cert-manager overlay plus deploy/components/mount-lxcfs-label', () => {
     const work = mkdtempSync(join(tmpdir(), 'chart-mount-lxcfs-'));
@@ -265,11 +328,101 @@ describe('helm chart: defaults are the kustomize cert-manager install', () => {
       renderChart(COMBINATIONS['mount-lxcfs label, as the kustomize component']),
     );
     assertSameObjects(chart, kustomize(work));
-    checkInstall(chart, { mountLxcfsLabel: true });
+    checkInstall(withUserNamespace(chart), { mountLxcfsLabel: true });
   });
   it('with OpenShift values, renders the same objects as deploy/overlays/openshift', () => {
     const chart = releaseObjects(renderChart(COMBINATIONS['OpenShift: service CA and SCC']));
     assertSameObjects(chart, kustomize(overlay('openshift')));
+  });
+});
+
+describe('helm chart: network policies and client certificates', () => {
+  it("networkPolicy as the README's values file renders the objects of the README's kustomize example overlay", () => {
+    const work = mkdtempSync(join(tmpdir(), 'chart-network-policy-'));
+    after(() => rmSync(work, { recursive: true, force: true }));
+    cpSync(join(repoRoot, 'deploy'), join(work, 'deploy'), { recursive: true });
+    const mine = join(work, 'deploy', 'overlays', 'mine');
+    mkdirSync(mine);
+    writeFileSync(join(mine, 'kustomization.yaml'), readmeExample('network-policy kustomization'));
+    const chart = releaseObjects(
+      renderChart(COMBINATIONS["network policies, as the README's values file"]),
+    );
+    // The component's objects carry the namespace themselves, not the part-of label of deploy/base.
+    assertSameObjects(chart, kustomize(mine));
+    const values = parse(readmeFile('network-policy.yaml')) as {
+      networkPolicy: { apiServer: never; metrics: never };
+    };
+    checkNetworkPolicies(chart, values.networkPolicy);
+    checkNetworkPolicies(
+      releaseObjects(
+        renderChart(COMBINATIONS['network policies, the webhook port from any source']),
+      ),
+      { apiServer: 'any', metrics: [] },
+    );
+  });
+  it('helm test gets a policy of its own that admits its pod to the webhook port, only while it runs', () => {
+    const rendered = renderChart(COMBINATIONS["network policies, as the README's values file"]).map(
+      (r) => r.object,
+    );
+    const hooks = rendered.filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test');
+    const policy = find(hooks, 'NetworkPolicy', 'lxcfs-webhook-test');
+    const pod = hooks.find((o) => o.kind === 'Pod')!;
+    assert.ok(
+      Number(policy.metadata.annotations!['helm.sh/hook-weight']) <
+        Number(pod.metadata.annotations!['helm.sh/hook-weight'] ?? 0),
+      'created before the pod',
+    );
+    const from = policy.spec.ingress[0].from[0].podSelector.matchLabels as Record<string, string>;
+    assert.ok(
+      Object.entries(from).every(([k, v]) => pod.metadata.labels![k] === v),
+      'selects the test pod',
+    );
+    const webhookPods = find(rendered, 'Deployment', 'lxcfs-webhook').spec.template.metadata
+      .labels as Record<string, string>;
+    assert.ok(
+      !Object.entries(from).every(([k, v]) => webhookPods[k] === v),
+      "and not the webhook's pods",
+    );
+    assert.deepEqual(policy.spec.ingress[0].ports, [{ port: 'https', protocol: 'TCP' }]);
+  });
+  it('webhook.clientCA: a ConfigMap with the CA, mounted where --client-ca reads it, and a new CA rolls the pods', () => {
+    const objects = releaseObjects(
+      renderChart(COMBINATIONS['webhook client certificates (webhook.clientCA)']),
+    );
+    const deployment = find(objects, 'Deployment', 'lxcfs-webhook');
+    const pod = deployment.spec.template.spec;
+    const options = serveCommand.parse(pod.containers[0].args.slice(1));
+    const mount = pod.containers[0].volumeMounts.find((m: any) =>
+      options.config.clientCaFile?.startsWith(`${m.mountPath}/`),
+    );
+    assert.ok(mount, '--client-ca is in a mounted volume');
+    const configMap = find(
+      objects,
+      'ConfigMap',
+      pod.volumes.find((v: any) => v.name === mount.name).configMap.name,
+    );
+    assert.equal(
+      configMap.data[options.config.clientCaFile!.split('/').at(-1)!].trim(),
+      CLIENT_CA.trim(),
+    );
+    const annotation = (ca: string) =>
+      find(
+        releaseObjects(renderChart({ values: [{ webhook: { clientCA: ca } }] })),
+        'Deployment',
+        'lxcfs-webhook',
+      ).spec.template.metadata.annotations['lxcfs-webhook.io/client-ca-sha256'];
+    assert.notEqual(annotation(CLIENT_CA), annotation(`${CLIENT_CA}${CLIENT_CA}`));
+    assert.equal(
+      serveCommand.parse(
+        find(
+          releaseObjects(renderChart()),
+          'Deployment',
+          'lxcfs-webhook',
+        ).spec.template.spec.containers[0].args.slice(1),
+      ).config.clientCaFile,
+      undefined,
+      'off by default',
+    );
   });
 });
 
@@ -347,7 +500,7 @@ describe('helm chart: values reach the objects', () => {
     );
   });
   it('the release namespace is used everywhere and always excluded', () => {
-    const objects = objectsOf('another namespace, no namespace object or quota');
+    const objects = objectsOf('another namespace and release name, no quota');
     assert.equal(
       objects.some((o) => o.kind === 'Namespace' || o.kind === 'ResourceQuota'),
       false,
@@ -387,7 +540,7 @@ describe('helm chart: values reach the objects', () => {
     );
     assert.throws(
       () => renderRaw({ values: [{ certificates: { mode: 'secret', secretName: 'x' } }] }),
-      /certificates.caBundle is required/,
+      /certificates\.caBundle: String length must be greater than or equal to 1/,
     );
   });
   it("ServiceMonitors scrape each component's health port through a metrics Service", () => {
@@ -413,45 +566,213 @@ describe('helm chart: values reach the objects', () => {
   });
 });
 
-describe('helm chart: self-signed certificates', () => {
-  const secretOf = (objects: K8sObject[]) => find(objects, 'Secret', 'lxcfs-webhook-tls');
-  it('signs a serving certificate for the Service with a CA that is the caBundle of every webhook', () => {
-    const objects = releaseObjects(renderChart(COMBINATIONS['self-signed, install']));
-    const data = secretOf(objects).data;
-    const ca = new X509Certificate(Buffer.from(data['ca.crt'], 'base64'));
-    const cert = new X509Certificate(Buffer.from(data['tls.crt'], 'base64'));
-    assert.ok(cert.verify(ca.publicKey));
-    assert.ok(cert.checkHost('lxcfs-webhook.lxcfs.svc'));
-    for (const hook of find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook').webhooks)
-      assert.equal(hook.clientConfig.caBundle, data['ca.crt']);
-  });
-  it('keeps the Secret and caBundle across helm upgrade (lookup reads the existing Secret)', () => {
-    const installed = releaseObjects(renderChart(COMBINATIONS['self-signed, install']));
-    const upgraded = releaseObjects(
-      renderChart({ ...COMBINATIONS['self-signed, install'], upgradeFrom: [secretOf(installed)] }),
+describe('helm chart: certificates that stay put', () => {
+  const MODES: Record<string, RenderOptions> = {
+    'cert-manager': {},
+    'self-signed': COMBINATIONS['self-signed, install']!,
+    secret: COMBINATIONS['existing Secret and caBundle']!,
+    'service-ca': COMBINATIONS['OpenShift: service CA and SCC']!,
+  };
+  for (const [mode, opts] of Object.entries(MODES)) {
+    it(`${mode}: two renders are the same bytes and hold no Secret or private key (helm template, dry-runs, Argo CD)`, () => {
+      const first = renderRaw(opts);
+      assert.equal(renderRaw(opts), first);
+      assert.equal(
+        renderChart(opts).some((r) => r.object.kind === 'Secret'),
+        false,
+      );
+      const decoded = [...first.matchAll(/[A-Za-z0-9+/]{40,}={0,2}/g)].map((m) =>
+        Buffer.from(m[0], 'base64').toString('latin1'),
+      );
+      for (const text of [first, ...decoded]) assert.doesNotMatch(text, /PRIVATE KEY/);
+    });
+  }
+  const selfSigned = renderChart(MODES['self-signed']).map((r) => r.object);
+  const named = (kind: string, name: string) =>
+    selfSigned.filter((o) => o.kind === kind && o.metadata.name === name);
+  const hook = (o: K8sObject) => o.metadata.annotations?.['helm.sh/hook'];
+  it('self-signed: a hook Job before and after install and upgrade, and a daily CronJob, run `certs --secret`', () => {
+    const [job] = named('Job', 'lxcfs-webhook-certs-hook');
+    assert.ok(job);
+    assert.equal(hook(job), 'pre-install,pre-upgrade,post-install,post-upgrade');
+    assert.equal(
+      job.metadata.annotations!['helm.sh/hook-delete-policy'],
+      'before-hook-creation,hook-succeeded',
     );
-    assert.deepEqual(secretOf(upgraded).data, secretOf(installed).data);
-    assert.deepEqual(
-      find(upgraded, 'MutatingWebhookConfiguration', 'lxcfs-webhook'),
-      find(installed, 'MutatingWebhookConfiguration', 'lxcfs-webhook'),
+    const cron = find(
+      releaseObjects(renderChart(MODES['self-signed'])),
+      'CronJob',
+      'lxcfs-webhook-certs',
     );
-    // Without the Secret in the cluster a new CA is made: the test above would fail if lookup were ignored.
-    const again = releaseObjects(renderChart(COMBINATIONS['self-signed, install']));
-    assert.notEqual(secretOf(again).data['ca.crt'], secretOf(installed).data['ca.crt']);
-  });
-  it('makes a new pair when the existing Secret lacks one of ca.crt, tls.crt, tls.key', () => {
-    const installed = secretOf(releaseObjects(renderChart(COMBINATIONS['self-signed, install'])));
-    const partial = {
-      ...installed,
-      data: { 'tls.crt': installed.data['tls.crt'], 'tls.key': installed.data['tls.key'] },
+    assert.equal(cron.spec.schedule, '17 3 * * *');
+    const args = (o: K8sObject, spec: any) => {
+      void o;
+      return spec.template.spec.containers[0].args as string[];
     };
-    const upgraded = secretOf(
-      releaseObjects(
-        renderChart({ ...COMBINATIONS['self-signed, install'], upgradeFrom: [partial] }),
-      ),
+    const expected = [
+      'certs',
+      '--secret=lxcfs-webhook-self-signed',
+      '--namespace=lxcfs',
+      '--service=lxcfs-webhook',
+      '--webhook-configuration=lxcfs-webhook',
+      '--valid-days=365',
+      '--ca-valid-days=3650',
+      '--renew-before-days=30',
+    ];
+    assert.deepEqual(args(job, job.spec), expected);
+    assert.deepEqual(args(cron, cron.spec.jobTemplate.spec), [...expected, '--renew-only']);
+    for (const spec of [job.spec, cron.spec.jobTemplate.spec]) {
+      const pod = spec.template.spec;
+      assert.equal(pod.automountServiceAccountToken, true, 'the Job calls the API');
+      assert.deepEqual(
+        pod.securityContext,
+        find(selfSigned, 'Deployment', 'lxcfs-webhook').spec.template.spec.securityContext,
+        'runs as the webhook runs',
+      );
+      assert.deepEqual(pod.containers[0].securityContext, {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
+      assert.equal(
+        pod.containers[0].image,
+        find(selfSigned, 'Deployment', 'lxcfs-webhook').spec.template.spec.containers[0].image,
+        'the webhook image',
+      );
+    }
+    const other = renderChart(COMBINATIONS['self-signed, other lifetimes and schedule']!).map(
+      (r) => r.object,
     );
-    assert.notEqual(upgraded.data['tls.crt'], installed.data['tls.crt']);
-    assert.deepEqual(Object.keys(upgraded.data).sort(), ['ca.crt', 'tls.crt', 'tls.key']);
+    const otherJob = other.find(
+      (o) => o.kind === 'Job' && o.metadata.name === 'lxcfs-webhook-certs-hook',
+    )!;
+    assert.deepEqual(otherJob.spec.template.spec.containers[0].args.slice(-3), [
+      '--valid-days=90',
+      '--ca-valid-days=1000',
+      '--renew-before-days=20',
+    ]);
+    assert.deepEqual(otherJob.spec.template.spec.imagePullSecrets, [{ name: 'regcred' }]);
+    assert.equal(other.find((o) => o.kind === 'CronJob')!.spec.schedule, '@daily');
+  });
+  it('self-signed RBAC: get and patch of its one Secret and its one webhook configuration, by name; only the install hook may create a Secret', () => {
+    for (const name of ['lxcfs-webhook-certs-hook', 'lxcfs-webhook-certs']) {
+      const [role] = named('Role', name);
+      const [clusterRole] = named('ClusterRole', name);
+      const secretRules = [
+        {
+          apiGroups: [''],
+          resources: ['secrets'],
+          resourceNames: ['lxcfs-webhook-self-signed'],
+          verbs: ['get', 'patch'],
+        },
+      ];
+      if (name.endsWith('-hook'))
+        secretRules.push({ apiGroups: [''], resources: ['secrets'], verbs: ['create'] } as any);
+      assert.deepEqual(role!.rules, secretRules, name);
+      assert.deepEqual(
+        clusterRole!.rules,
+        [
+          {
+            apiGroups: ['admissionregistration.k8s.io'],
+            resources: ['mutatingwebhookconfigurations'],
+            resourceNames: ['lxcfs-webhook'],
+            verbs: ['get', 'patch'],
+          },
+        ],
+        name,
+      );
+      for (const binding of [...named('RoleBinding', name), ...named('ClusterRoleBinding', name)]) {
+        assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name, namespace: 'lxcfs' }]);
+        assert.equal(binding.roleRef.name, name);
+      }
+      const objects = selfSigned.filter((o) => o.metadata.name === name);
+      // The hook's RBAC exists only while the hook runs: created before the Job (lower weight), deleted with it.
+      for (const o of objects)
+        assert.equal(hook(o) !== undefined, name.endsWith('-hook'), `${o.kind}/${name}`);
+    }
+  });
+  it("self-signed: the webhook mounts only the serving pair of the Job's Secret, and nothing renders the Secret or a caBundle", () => {
+    const volume = find(selfSigned, 'Deployment', 'lxcfs-webhook').spec.template.spec.volumes.find(
+      (v: any) => v.name === 'tls',
+    );
+    assert.deepEqual(volume.secret, {
+      secretName: INSTALL.selfSignedSecret,
+      items: [
+        { key: 'tls.crt', path: 'tls.crt' },
+        { key: 'tls.key', path: 'tls.key' },
+      ],
+    });
+    assert.equal(
+      selfSigned.some((o) => o.kind === 'Secret'),
+      false,
+    );
+    for (const h of find(selfSigned, 'MutatingWebhookConfiguration', 'lxcfs-webhook').webhooks)
+      assert.equal(h.clientConfig.caBundle, undefined);
+  });
+});
+
+describe('helm chart: uninstalling', () => {
+  it("step 1 (uninstall.cleanNodes) renders deploy/uninstall's clean-up DaemonSet in place of the agent and the webhook configuration", () => {
+    const objects = releaseObjects(renderChart(COMBINATIONS['uninstall, step 1: clean the nodes']));
+    assert.equal(
+      objects.some((o) => o.kind === 'MutatingWebhookConfiguration'),
+      false,
+      'no new pod gets lxcfs mounts',
+    );
+    assert.equal(
+      objects.some((o) => o.kind === 'DaemonSet' && o.metadata.name === 'lxcfs-agent'),
+      false,
+      'the agents stop',
+    );
+    const [kustomized] = kustomize(posix.join(repoRoot, 'deploy', 'uninstall'));
+    assertSameObjects(
+      objects.filter((o) => o.metadata.name === INSTALL.cleanupDaemonSet),
+      [kustomized!],
+    );
+    assert.ok(
+      objects.some((o) => o.kind === 'Deployment'),
+      'the webhook keeps answering until helm uninstall',
+    );
+    const withPolicy = releaseObjects(
+      renderChart({ values: [{ uninstall: { cleanNodes: true }, policy: { enabled: true } }] }),
+    );
+    assert.deepEqual(
+      withPolicy.filter((o) => o.kind.startsWith('MutatingAdmissionPolicy')),
+      [],
+      'nor does the admission policy mode',
+    );
+  });
+  it('the clean-up reaches lxcfsRoot through its parent, wherever lxcfsRoot is', () => {
+    const objects = releaseObjects(
+      renderChart({
+        values: [{ uninstall: { cleanNodes: true }, injection: { lxcfsRoot: '/run/lxcfs' } }],
+      }),
+    );
+    const spec = find(objects, 'DaemonSet', INSTALL.cleanupDaemonSet).spec.template.spec;
+    assert.ok(spec.initContainers[0].args.includes('--lxcfs-root=/host/run/lxcfs'));
+    assert.equal(spec.initContainers[0].volumeMounts[0].mountPath, '/host/run');
+    assert.equal(spec.volumes[0].hostPath.path, '/run');
+  });
+  it('a pre-delete hook Job stops a plain helm uninstall with the step to run; not rendered once the nodes are cleaned or when turned off', () => {
+    const check = (opts: RenderOptions) =>
+      renderChart(opts)
+        .map((r) => r.object)
+        .find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'pre-delete');
+    const job = check({});
+    assert.ok(job);
+    validateObject(job);
+    assert.equal(
+      job.metadata.name,
+      'lxcfs-webhook-clean-nodes-first',
+      'Helm < 3.18 shows only the name',
+    );
+    assert.equal(job.spec.backoffLimit, 0);
+    assert.match(
+      job.spec.template.spec.containers[0].env[0].value,
+      /helm upgrade lxcfs-webhook <chart> --namespace lxcfs --reset-then-reuse-values --set uninstall\.cleanNodes=true --wait/,
+    );
+    assert.equal(check(COMBINATIONS['uninstall, step 1: clean the nodes']!), undefined);
+    assert.equal(check(COMBINATIONS['uninstall check off']!), undefined);
   });
 });
 
@@ -490,6 +811,20 @@ describe('helm chart: values.schema.json refuses bad values, naming them', () =>
   it('but accepts `global`, which a parent chart passes to this one as a dependency', () => {
     assert.doesNotThrow(() => renderRaw({ values: [{ global: { imageRegistry: 'x' } }] }));
   });
+  it('network policy peers and the client CA', () => {
+    assert.match(
+      refusal({ networkPolicy: { apiServer: [{ cidr: '10.0.0.0/8' }] } }),
+      /networkPolicy\.apiServer\.0: Additional property cidr is not allowed/,
+    );
+    assert.match(
+      refusal({ networkPolicy: { apiServer: [{ ipBlock: { cidr: '10.0.0.0' } }] } }),
+      /networkPolicy\.apiServer\.0\.ipBlock\.cidr: Does not match pattern/,
+    );
+    assert.match(
+      refusal({ webhook: { clientCA: 'client-ca.crt' } }),
+      /webhook\.clientCA: Does not match pattern/,
+    );
+  });
   it('out of range and malformed strings', () => {
     assert.match(
       refusal({ injection: { timeoutSeconds: 31 } }),
@@ -503,6 +838,110 @@ describe('helm chart: values.schema.json refuses bad values, naming them', () =>
       refusal({ certificates: { caBundle: '-----BEGIN CERTIFICATE-----' } }),
       /certificates\.caBundle: Does not match pattern/,
     );
+  });
+  it('a null that removes what the templates need: certificates.mode, podDisruptionBudget', () => {
+    assert.match(refusal({ certificates: { mode: null } }), /certificates: mode is required/);
+    assert.match(
+      refusal({ webhook: { podDisruptionBudget: null } }),
+      /webhook: podDisruptionBudget is required/,
+    );
+    assert.match(refusal({ injection: null }), /\(root\): injection is required/);
+  });
+  it('mode secret without its Secret name or caBundle', () => {
+    assert.match(
+      refusal({ certificates: { mode: 'secret', caBundle: 'Q0EK' } }),
+      /certificates\.secretName: String length must be greater than or equal to 1/,
+    );
+    assert.match(
+      refusal({ certificates: { mode: 'secret', secretName: 'x', caBundle: '' } }),
+      /certificates\.caBundle: String length must be greater than or equal to 1/,
+    );
+  });
+  it('a null for any value of values.yaml is refused, or renders a valid install that still has a certificate', () => {
+    const defaults = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    const paths: string[][] = [];
+    const walk = (v: unknown, at: string[]) => {
+      if (at.length) paths.push(at);
+      if (v && typeof v === 'object' && !Array.isArray(v))
+        for (const [k, c] of Object.entries(v)) walk(c, [...at, k]);
+    };
+    walk(defaults, []);
+    assert.ok(paths.length > 50, `${paths.length} values`);
+    let refused = 0;
+    for (const path of paths) {
+      const values = path.reduceRight<unknown>((inner, k) => ({ [k]: inner }), null) as object;
+      let objects: K8sObject[];
+      try {
+        objects = releaseObjects(renderChart({ values: [values] }));
+      } catch (err) {
+        assert.ok(err instanceof RenderError, `${path.join('.')}: ${(err as Error).message}`);
+        // Refused by the schema, never by a template failing on nil.
+        assert.match(
+          err.message,
+          /values don't meet the specifications of the schema/,
+          `${path.join('.')}=null: ${err.message}`,
+        );
+        refused++;
+        continue;
+      }
+      validateAll(objects);
+      const mwc = objects.find((o) => o.kind === 'MutatingWebhookConfiguration');
+      const annotations = Object.keys(mwc?.metadata.annotations ?? {});
+      assert.ok(
+        mwc?.webhooks.every((w: any) => w.clientConfig.caBundle) ||
+          annotations.some((a) => /inject-ca/.test(a)),
+        `${path.join('.')}=null: the webhook configuration still gets a CA`,
+      );
+      assert.ok(
+        find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec.volumes[0].secret
+          .secretName,
+      );
+    }
+    assert.ok(refused > 20, `${refused} of ${paths.length} nulls refused`);
+  });
+});
+
+describe('helm chart: --set as Helm reads it (pkg/strvals)', () => {
+  const setRender = (set: string[], setString: string[] = []) =>
+    renderRaw({ values: [mergeValues([], set, setString)] });
+  it('an all-digit tag becomes a number, which the schema refuses; --set-string keeps it a string', () => {
+    assert.throws(
+      () => setRender(['webhook.image.tag=20240101']),
+      /webhook\.image\.tag: Invalid type\. Expected: string, given: integer/,
+    );
+    assert.match(
+      setRender([], ['webhook.image.tag=20240101']),
+      /image: ghcr\.io\/lxcfs-webhook\/webhook:20240101$/m,
+    );
+    assert.match(
+      setRender(['webhook.image.tag=0.2.0']),
+      /webhook:0\.2\.0$/m,
+      'a dotted version stays a string',
+    );
+  });
+  it('files[1]=… on the empty default list leaves a null at [0], which the schema refuses', () => {
+    assert.throws(
+      () => setRender(['injection.files[1]=cpuinfo']),
+      /injection\.files\.0: Invalid type\. Expected: string, given: null/,
+    );
+    assert.match(
+      setRender(['injection.files[0]=meminfo', 'injection.files[1]=cpuinfo']),
+      /--files=meminfo,cpuinfo/,
+    );
+  });
+  it('a comma ends an assignment: Helm refuses the rest; a {list} or a backslash keeps it', () => {
+    assert.throws(
+      () => mergeValues([], ['injection.files=meminfo,cpuinfo']),
+      /failed parsing --set data: key "cpuinfo" has no value/,
+    );
+    assert.match(setRender(['injection.files={meminfo,cpuinfo}']), /--files=meminfo,cpuinfo/);
+    assert.match(setRender(['agent.lxcfsArgs=--enable-cfs\\,-l']), /--lxcfs-args=--enable-cfs,-l/);
+  });
+  it('a bare number of seconds for the sweep interval is accepted as the agent reads it', () => {
+    assert.match(setRender(['agent.sweepInterval=30']), /--sweep-interval=30$/m);
   });
 });
 
@@ -576,20 +1015,26 @@ describe('helm chart: NOTES.txt and helm test', () => {
     assert.match(script, /host: 'lxcfs-webhook\.lxcfs\.svc', port: 443, path: '\/mutate'/);
     assert.equal(pod.spec.volumes[0].secret.secretName, 'lxcfs-webhook-tls');
   });
-  it("the test Pod's script passes against a real webhook serving the self-signed Secret, and fails without one", async () => {
-    // End to end for mode self-signed: the webhook serves the chart's certificate and key, and the helm
-    // test script verifies it with the chart's ca.crt for the Service's DNS name.
+  it("the test Pod's script passes against a real webhook serving a certs-made pair, and fails without one", async () => {
+    // End to end: the webhook serves a certificate `certs` made for the Service (what the self-signed
+    // Job keeps in its Secret), and the helm test script verifies it with that ca.crt for the Service's name.
     const rendered = renderChart(COMBINATIONS['self-signed, install']).map((r) => r.object);
-    const secret = find(rendered, 'Secret', 'lxcfs-webhook-tls').data as Record<string, string>;
-    const pem = (k: string) => Buffer.from(secret[k]!, 'base64');
     const pod = rendered.find((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test')!;
+    assert.equal(
+      pod.spec.volumes[0].secret.secretName,
+      INSTALL.selfSignedSecret,
+      'reads ca.crt from the Secret the webhook serves',
+    );
     const script: string = pod.spec.containers[0].command[2];
+    const work = mkdtempSync(join(tmpdir(), 'chart-helm-test-'));
+    execFileSync(process.execPath, [cliPath, 'certs', '--out', work, '--namespace', 'lxcfs'], {
+      stdio: 'pipe',
+    });
+    const pem = (k: string) => readFileSync(join(work, k));
     const { webhook } = await startTestWebhook({
       tls: { keyPair: parseKeyPair(pem('tls.crt'), pem('tls.key')) },
     });
-    const work = mkdtempSync(join(tmpdir(), 'chart-helm-test-'));
     try {
-      writeFileSync(join(work, 'ca.crt'), pem('ca.crt'));
       // The same script, dialling the loopback webhook under the Service's name, with ca.crt from work/.
       const local = (port: number) =>
         script

@@ -94,6 +94,12 @@ export interface RenderOptions {
   releaseName?: string;
   /** Render as `helm upgrade` against these objects already in the cluster (what `lookup` finds). */
   upgradeFrom?: object[];
+  /** What `lookup` finds, without implying an upgrade (`helm install` against a live cluster); upgradeFrom wins. */
+  lookup?: object[];
+  /** Render as `helm upgrade` (.Release.IsUpgrade) with `lookup` or `upgradeFrom` as the cluster. */
+  isUpgrade?: boolean;
+  /** Defaults in place of the chart's values.yaml (`helm upgrade --reuse-values` renders with the last release's values). */
+  chartValues?: object;
   notes?: boolean;
   /** The cluster's version, as `helm template --kube-version`. */
   kubeVersion?: string;
@@ -118,10 +124,17 @@ export function renderRaw(opts: RenderOptions = {}): string {
       writeFileSync(file, stringify(v));
       args.push('-f', file);
     });
-    if (opts.upgradeFrom) {
+    const cluster = opts.upgradeFrom ?? opts.lookup;
+    if (cluster) {
       const file = join(work, 'cluster.yaml');
-      writeFileSync(file, opts.upgradeFrom.map((o) => stringify(o)).join('---\n'));
-      args.push('--upgrade', '--lookup', file);
+      writeFileSync(file, cluster.map((o) => stringify(o)).join('---\n'));
+      args.push('--lookup', file);
+    }
+    if (opts.upgradeFrom || opts.isUpgrade) args.push('--upgrade');
+    if (opts.chartValues) {
+      const file = join(work, 'chart-values.yaml');
+      writeFileSync(file, stringify(opts.chartValues));
+      args.push('--chart-values', file);
     }
     if (opts.notes) args.push('--notes');
     if (opts.kubeVersion) args.push('--kube-version', opts.kubeVersion);

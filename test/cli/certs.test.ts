@@ -69,7 +69,16 @@ describe('lxcfs-webhook certs', () => {
   it('refuses bad flags with the fix, writing nothing', async () => {
     const out = tempDir();
     const cases: Array<[string[], RegExp]> = [
-      [['certs'], /--out is required/],
+      [['certs'], /give exactly one of --out DIR \(write files\) and --secret NAME/],
+      [['certs', '--out', out, '--secret', 'x'], /give exactly one of --out DIR/],
+      [
+        ['certs', '--out', out, '--webhook-configuration', 'x'],
+        /--webhook-configuration goes with --secret, not --out/,
+      ],
+      [
+        ['certs', '--secret', 'x', '--valid-days', '30', '--renew-before-days', '30'],
+        /--renew-before-days \(30\) must be less than --valid-days \(30\)/,
+      ],
       [
         ['certs', '--out', out, '--namespace', 'Kube_System'],
         /flag --namespace has value "Kube_System"; expected a Kubernetes name/,

@@ -10,6 +10,8 @@ export interface K8sObject {
     namespace?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
+    resourceVersion?: string;
+    uid?: string;
   };
   [key: string]: any;
 }

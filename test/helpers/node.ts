@@ -3,7 +3,7 @@
 // all of it (processes, mounts, cgroups, files) whether the test passed or not. Never touches the real
 // /var/lib/lxcfs.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,6 +20,7 @@ import {
   startLxcfs,
   type RunningLxcfs,
 } from '../../src/agent/lxcfs/process.js';
+import { readStartTime, type ChosenProcess } from '../../src/agent/host/chosen-process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.js';
 import type { TestContext } from 'node:test';
 import { DEFAULT_FILES } from '../../src/config/defaults.js';
@@ -35,6 +36,15 @@ import { waitUntil } from './wait.js';
 
 export const helperPath = join(repoRoot, 'native', 'build', 'lxcfs-remount');
 const miniInitSource = join(repoRoot, 'test', 'helpers', 'mini-init.c');
+
+/** `pid` named as the agent's survey names the process it chooses for a namespace. */
+export function chosenProcess(pid: number, proc = '/proc'): ChosenProcess {
+  return {
+    mntNs: readlinkSync(`${proc}/${pid}/ns/mnt`),
+    pid,
+    startTime: readStartTime(proc, pid)!,
+  };
+}
 
 /** A memory limit and CPU quota every test container gets unless told otherwise: 256 MiB, half a CPU. */
 export const LIMITS = { memoryBytes: 256 * 1024 * 1024, cpuQuotaUs: 50_000 } as const;

@@ -18,6 +18,7 @@ import {
 } from '../../src/admission/webhook.js';
 import {
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_PEER,
   DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
 } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
@@ -64,6 +65,7 @@ export async function startTestWebhook(
     maxRequestBytes: 8 * 1024 * 1024,
     maxRequestBytesInFlight: DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
     maxConnections: DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerPeer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
     logger,
     ...overrides,
   });
@@ -165,10 +167,22 @@ export function sampleValue(metricsText: string, sample: string): number {
   return line === undefined ? 0 : Number(line.slice(sample.length + 1));
 }
 
+/** Where a raw connection comes from, and the client certificate it shows. */
+export interface RawConnectionOptions {
+  /** Source address, e.g. 127.0.0.2: the webhook sees each as another peer. */
+  localAddress?: string;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
 /** A TLS connection the test controls byte by byte, for keep-alive checks. */
-export async function rawConnection(port: number, ca: string): Promise<TLSSocket> {
+export async function rawConnection(
+  port: number,
+  ca: string,
+  options: RawConnectionOptions = {},
+): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: HOST, port, ca, servername: 'localhost' }, () =>
+    const socket = connect({ host: HOST, port, ca, servername: 'localhost', ...options }, () =>
       resolve(socket),
     );
     socket.once('error', reject);

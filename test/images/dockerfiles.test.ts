@@ -49,6 +49,8 @@ function parseDockerfile(name: string): Instruction[] {
           return value;
         });
         stage = /\bAS\s+(\S+)/i.exec(args)?.[1] ?? '(final)';
+        // FROM --platform=$BUILDPLATFORM: a build stage on the builder's architecture.
+        args = args.replace(/^--platform=\$BUILDPLATFORM\s+/, '');
       }
       return [{ op: op!.toUpperCase(), args, stage }];
     });
@@ -115,12 +117,22 @@ describe('images/agent.Dockerfile', () => {
   it('ships Debian lxcfs and fuse3, the native helper built from native/, and the CLI on Node 24', () => {
     checkCommon(instructions);
     const final = instructions.filter((i) => i.stage === '(final)');
-    // Debian 13: lxcfs 6.0.x (see README, "Where it runs"); every stage on the same base.
+    // Debian 13: lxcfs 6.0.x (see README, "Where it runs"); every stage on the same Debian.
     assert.match(final[0]!.args, /^node:24-trixie-slim$/);
     assert.ok(
       instructions
         .filter((i) => i.op === 'FROM')
         .every((i) => i.args.startsWith('node:24-trixie-slim')),
+    );
+    // Build stages on the builder's architecture (no compiling under emulation), the final one on the target's.
+    const text = readFileSync(join(repoRoot, 'images', 'agent.Dockerfile'), 'utf8');
+    assert.deepEqual(
+      [...text.matchAll(/^FROM (.*)$/gm)].map((m) => m[1]),
+      [
+        '--platform=$BUILDPLATFORM ${BUILD_BASE} AS native',
+        '--platform=$BUILDPLATFORM ${BUILD_BASE} AS build',
+        '${BASE}',
+      ],
     );
     assert.ok(
       final.some(
@@ -130,7 +142,17 @@ describe('images/agent.Dockerfile', () => {
       'nsenter for the host cgroup namespace',
     );
     const native = instructions.filter((i) => i.stage === 'native');
-    assert.ok(native.some((i) => i.op === 'RUN' && i.args.includes('make -C /src/native')));
+    assert.ok(
+      native.some(
+        (i) =>
+          i.op === 'RUN' && i.args.includes('make -C /src/native') && i.args.includes('-static'),
+      ),
+      'a static helper, cross-compiled for the target',
+    );
+    assert.ok(
+      native.some((i) => i.op === 'RUN' && /gcc-aarch64-linux-gnu/.test(i.args)),
+      "Debian's cross compiler for arm64",
+    );
     const helper = final.find((i) => i.op === 'COPY' && i.args.includes('--from=native'));
     // DEFAULT_REMOUNT_HELPER resolves to native/build/ beside dist/, i.e. /app/native/build here.
     assert.match(helper?.args ?? '', /\.\/native\/build\/lxcfs-remount$/);

@@ -99,6 +99,50 @@ function linkTree(from: string, to: string): void {
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  version: string;
+};
+
+/**
+ * What scripts/vm/build-images.sh saw the arm64 images and helper print under QEMU user emulation
+ * (arm64.txt, "name: output" lines), judged here: each failure names what was seen.
+ */
+function arm64Checks(text: string): { failures: string[]; summary: string } {
+  const seen = Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
+  );
+  const expect: Array<[string, RegExp, string]> = [
+    ['arch', /^arm64 arm64$/, 'both images are arm64'],
+    ['agent lxcfs', /^"?\d+\.\d+\.\d+"?$/, 'lxcfs --version in the arm64 agent image'],
+    [
+      'agent cli',
+      new RegExp(`^lxcfs-webhook ${version.replace(/\./g, '\\.')} \\(Node\\.js v24\\.`),
+      'lxcfs-webhook --version in the arm64 agent image',
+    ],
+    [
+      'webhook cli',
+      new RegExp(`^lxcfs-webhook ${version.replace(/\./g, '\\.')} \\(Node\\.js v24\\.`),
+      'lxcfs-webhook --version in the arm64 webhook image',
+    ],
+    ['helper read', /^\{"ok":true/, 'the arm64 helper reads a file'],
+    [
+      'helper file',
+      /^b700$/,
+      'the helper in the arm64 agent image is an AArch64 binary (ELF e_machine 0xb7)',
+    ],
+  ];
+  const failures = expect
+    .filter(([key, re]) => !re.test(seen[key] ?? ''))
+    .map(([key, , what]) => `arm64: ${what}: saw "${seen[key] ?? '(nothing)'}"`);
+  return {
+    failures,
+    summary: `arm64 under QEMU user emulation (${seen.seconds ?? '?'} s): lxcfs ${seen['agent lxcfs']}; ${seen['agent cli']}; webhook ${seen['webhook cli']}; helper ${seen['helper read']?.slice(0, 40)}`,
+  };
+}
+
 async function main(): Promise<number> {
   const failures: string[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'lxcfs-vm-'));
@@ -109,7 +153,13 @@ async function main(): Promise<number> {
     const images = await runScript([join(vm, 'build-images.sh'), join(scratch, 'shared')], 1200);
     if (images.code !== 0)
       throw new Error(`building the images failed (exit ${images.code}); see above`);
-    summary.push(`images (stand-ins, podman builds, image disk): ${secs(Date.now() - t0)}`);
+    summary.push(
+      `images (stand-ins, amd64 and arm64 builds, image disk): ${secs(Date.now() - t0)}`,
+    );
+    const arm = arm64Checks(readFileSync(join(scratch, 'shared', 'arm64.txt'), 'utf8'));
+    failures.push(...arm.failures);
+    summary.push(arm.summary);
+    for (const f of arm.failures) console.log(`  FAIL ${f}`);
 
     for (const guest of GUESTS) {
       console.log(`\n=== vm guest ${guest} ===`);

@@ -36,10 +36,12 @@ app.kubernetes.io/component: {{ .component }}
 {{ toJson $out }}
 {{- end }}
 
-{{/* The Secret the webhook mounts: cert-manager's, the self-signed one, OpenShift's, or the given one. */}}
+{{/* The Secret the webhook mounts: cert-manager's or OpenShift's, the one the `certs` Job makes, or the given one. */}}
 {{- define "lxcfs-webhook.tlsSecret" -}}
 {{- if eq .Values.certificates.mode "secret" -}}
 {{ required "certificates.secretName is required when certificates.mode is secret" .Values.certificates.secretName }}
+{{- else if eq .Values.certificates.mode "self-signed" -}}
+lxcfs-webhook-self-signed
 {{- else -}}
 lxcfs-webhook-tls
 {{- end -}}
@@ -51,25 +53,24 @@ lxcfs-webhook lxcfs-webhook.{{ .Release.Namespace }} lxcfs-webhook.{{ .Release.N
 {{- end }}
 
 {{/*
-The self-signed CA and serving certificate, as a dict of base64 PEM (ca.crt, tls.crt, tls.key). On
-upgrade the existing Secret is read back, so that the caBundle stays the same; a new pair is made only
-when there is none. Kept in .Values (shared by every template of one render) so that the Secret and the
-webhook configuration see the same pair: include it for that effect, then read .Values.__selfSigned.
+The pod and container security of everything that runs the webhook image (the webhook, the `certs` Job
+and CronJob, the test Pod, the uninstall check): non-root, read-only root filesystem, no capabilities.
+Call with (dict "root" $ "part" "pod") or (dict "root" $ "part" "container").
 */}}
-{{- define "lxcfs-webhook.selfSigned" -}}
-{{- if not (hasKey .Values "__selfSigned") -}}
-{{- $data := dict -}}
-{{- with (lookup "v1" "Secret" .Release.Namespace "lxcfs-webhook-tls").data -}}
-{{- if and (index . "ca.crt") (index . "tls.crt") (index . "tls.key") }}{{ $data = pick . "ca.crt" "tls.crt" "tls.key" }}{{ end -}}
-{{- end -}}
-{{- if not $data -}}
-{{- $days := int .Values.certificates.selfSignedValidityDays -}}
-{{- $ca := genCA "lxcfs-webhook-ca" $days -}}
-{{- $dns := list -}}
-{{- range splitList " " (include "lxcfs-webhook.dnsNames" .) }}{{ $dns = append $dns . }}{{ end -}}
-{{- $cert := genSignedCert (printf "lxcfs-webhook.%s.svc" .Release.Namespace) nil $dns $days $ca -}}
-{{- $data = dict "ca.crt" ($ca.Cert | b64enc) "tls.crt" ($cert.Cert | b64enc) "tls.key" ($cert.Key | b64enc) -}}
-{{- end -}}
-{{- $_ := set .Values "__selfSigned" $data -}}
+{{- define "lxcfs-webhook.restricted" -}}
+{{- if eq .part "pod" -}}
+runAsNonRoot: true
+{{- if not .root.Values.openshift.enabled }}
+# OpenShift's restricted-v2 SCC assigns each namespace its own UID range: there, none is fixed.
+runAsUser: 65532
+runAsGroup: 65532
+{{- end }}
+seccompProfile:
+  type: RuntimeDefault
+{{- else -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
 {{- end -}}
 {{- end }}

@@ -8,6 +8,7 @@
 // restarted with backoff at a later sweep). So the worst case is today's cost, never a missed change.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../../log.js';
+import type { ChosenProcess } from './chosen-process.js';
 
 export interface MountWatchConfig {
   helper: string;
@@ -19,17 +20,18 @@ export interface MountWatchConfig {
 export interface WatchStatus {
   /** The process whose mountinfo is watched. */
   pid: number;
+  startTime: number;
   /** The watcher has confirmed it; a change from then on is reported. */
   confirmed: boolean;
   /** A change was reported (or may have been missed) since the last read. */
   dirty: boolean;
 }
 
-/** A namespace to watch: its identity (the key) and the process whose mountinfo stands for it. */
-export interface WatchTarget {
-  mntNs: string;
-  pid: number;
-}
+/**
+ * A namespace to watch (its identity is the key) and the process chosen for it, whose mountinfo is read:
+ * the helper watches it only if it is still that process, in that namespace, and not the host's.
+ */
+export type WatchTarget = ChosenProcess;
 
 /** One line of the watcher. */
 interface WatchEvent {
@@ -40,6 +42,8 @@ interface WatchEvent {
   mntNs?: string;
   step?: string;
   errno?: string;
+  error?: string;
+  notEntered?: string;
   line?: string;
 }
 
@@ -90,17 +94,18 @@ export class MountWatch {
     if (!this.child && !this.stopped && Date.now() >= this.nextStartAt) this.start();
     const child = this.child;
     if (!child) return;
-    const wanted = new Map(namespaces.map((ns) => [ns.mntNs, ns.pid]));
+    const wanted = new Map(namespaces.map((ns) => [ns.mntNs, ns]));
     let commands = '';
     for (const [key, watch] of this.watches) {
-      if (wanted.get(key) === watch.pid) continue;
+      const chosen = wanted.get(key);
+      if (chosen?.pid === watch.pid && chosen.startTime === watch.startTime) continue;
       commands += `remove ${key}\n`;
       this.watches.delete(key);
     }
-    for (const [key, pid] of wanted) {
+    for (const [key, { pid, startTime }] of wanted) {
       if (this.watches.has(key)) continue;
-      commands += `add ${key} ${pid}\n`;
-      this.watches.set(key, { pid, confirmed: false, dirty: true });
+      commands += `add ${key} ${pid} ${startTime}\n`;
+      this.watches.set(key, { pid, startTime, confirmed: false, dirty: true });
     }
     if (commands !== '') child.stdin!.write(commands);
   }
@@ -181,7 +186,13 @@ export class MountWatch {
 
   private logAddFailure(e: WatchEvent): void {
     const fields = { mntNs: e.key, pid: e.pid, step: e.step, errno: e.errno, watching: e.mntNs };
-    if (e.errno && LIMIT_ERRNOS.has(e.errno) && !this.limitLogged) {
+    if (e.notEntered) {
+      // Read-only, so nothing was at risk; still never silent. The next sweep chooses again.
+      this.log.warn(
+        { mntNs: e.key, pid: e.pid, notEntered: e.notEntered, err: e.error },
+        'namespace not entered: mount watch refused',
+      );
+    } else if (e.errno && LIMIT_ERRNOS.has(e.errno) && !this.limitLogged) {
       this.limitLogged = true;
       this.log.warn(
         fields,

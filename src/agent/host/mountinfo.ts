@@ -98,6 +98,34 @@ export function topMountAt(mounts: readonly Mount[], path: string): Mount | unde
   return stacked.find((m) => !covered.has(m.mountId)) ?? stacked.at(-1);
 }
 
+/**
+ * The mount a lookup of `path` ends on, walked from the root the way the kernel does: at each step the
+ * topmost mount on the mount before it, so a mount hidden under a later one (a bind under a fresh /proc)
+ * is not taken for the visible one. Undefined when mountinfo shows no root mount.
+ */
+export function visibleMountAt(mounts: readonly Mount[], path: string): Mount | undefined {
+  const ids = new Set(mounts.map((m) => m.mountId));
+  const onTop = (below: Mount, at: string): Mount => {
+    let top = below;
+    for (
+      let next = mounts.find((m) => m.parentId === top.mountId && m.mountPoint === at);
+      next;
+      next = mounts.find((m) => m.parentId === top.mountId && m.mountPoint === at)
+    )
+      top = next;
+    return top;
+  };
+  const root = mounts.find((m) => m.mountPoint === '/' && !ids.has(m.parentId));
+  if (!root) return undefined;
+  let current = onTop(root, '/');
+  let prefix = '';
+  for (const part of path.split('/').filter((p) => p !== '')) {
+    prefix = `${prefix}/${part}`;
+    current = onTop(current, prefix);
+  }
+  return current;
+}
+
 /** Mounts at `path` or anywhere below it, deepest first (the order they can be unmounted in). */
 export function mountsAtOrBelow(mounts: readonly Mount[], path: string): Mount[] {
   const prefix = path.endsWith('/') ? path : `${path}/`;

@@ -7,7 +7,8 @@ import { basename, delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LxcfsWebhookError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { fuseDevAt, readOwnMounts } from '../host/mountinfo.js';
+import { ALLOWED_FILES, POD_LABEL } from '../../config/defaults.js';
+import { fuseDevAt, readOwnMounts, visibleMountAt, type Mount } from '../host/mountinfo.js';
 import { wrapForCgroupNamespace, type CgroupNamespacePlan } from './cgroup-namespace.js';
 
 export interface LxcfsCommand {
@@ -75,6 +76,30 @@ export function explainLxcfsFailure(output: string, fuseMount: string): LxcfsFai
   return undefined;
 }
 
+/**
+ * lxcfs computes every file it serves from the node's: /proc/meminfo, /proc/stat... and
+ * /sys/devices/system/cpu/online, read in its own mount namespace (the agent's). They must be the
+ * kernel's. Were one of them an lxcfs file (the agent's pod injected by a webhook, ours or another),
+ * lxcfs would serve values computed from a container's view, and from its own file it would read
+ * itself and hang every reader. Returns what is wrong, with the fix; undefined when all are the kernel's.
+ */
+export function kernelFilesProblem(mounts: readonly Mount[]): string | undefined {
+  for (const file of ALLOWED_FILES) {
+    const kernels = file.startsWith('/proc/') ? 'proc' : 'sysfs';
+    const mount = visibleMountAt(mounts, file);
+    if (mount?.fsType === kernels) continue;
+    const what = mount
+      ? `a ${mount.fsType} mount (${mount.source} at ${mount.mountPoint})`
+      : 'no mount mountinfo shows';
+    return (
+      `${file} in the agent's mount namespace is ${what}, not the kernel's ${kernels}: lxcfs computes its files from it ` +
+      `and would read itself (and hang) or serve wrong values. Do not inject lxcfs files into the agent's pod ` +
+      `(label it ${POD_LABEL}=disabled, or remove the other injector's mounts), and give it the node's /proc and /sys`
+    );
+  }
+  return undefined;
+}
+
 /** The executable `bin` names, found like a shell would; undefined when there is none. */
 function resolveBinary(bin: string): string | undefined {
   const candidates = bin.includes('/')
@@ -108,6 +133,9 @@ export async function startLxcfs(
       { setting: 'bin' },
     );
   }
+  const notKernels = kernelFilesProblem(readOwnMounts());
+  if (notKernels !== undefined)
+    throw new LxcfsWebhookError('E_AGENT', `lxcfs not started: ${notKernels}`);
   const child = spawn(
     ...wrapForCgroupNamespace(cmd.cgroupNs, bin, [
       '-f',

@@ -3,6 +3,14 @@
 // of our files read inside it, through the native helper with a timeout (a hung lxcfs blocks the read).
 // A failure here that classification called live is a state it missed, and shows as a problem, never
 // as health. Read-only: used by `check node` and, for a metric, by the agent after its sweeps.
+import {
+  exitedBeforeEntry,
+  forbiddenNamespaces,
+  namespaceArgs,
+  notEnteredOf,
+  refuseBeforeAsking,
+  type NotEntered,
+} from '../host/chosen-process.js';
 import { runHelper } from '../host/native.js';
 import type { NamespaceView } from './survey.js';
 
@@ -13,10 +21,18 @@ export interface UnreadableFile {
   error: string;
 }
 
+/** A container not read because the process chosen for it was not there, or the namespace is the host's. */
+export interface NotEnteredRead {
+  view: NamespaceView;
+  notEntered: NotEntered;
+  error: string;
+}
+
 export interface PeekReport {
   containers: number;
   files: number;
   unreadable: UnreadableFile[];
+  notEntered: NotEnteredRead[];
 }
 
 /** Targets worth reading: ours in the kernel's view, less those already known to be stale. */
@@ -41,26 +57,39 @@ export async function peekContainers(
   views: readonly NamespaceView[],
   options: { sampleSize: number; timeoutMs: number },
 ): Promise<PeekReport> {
+  const forbidden = forbiddenNamespaces(proc);
+  const notEntered: NotEnteredRead[] = [];
   const chosen = sample(
     views.filter((v) => peekTargets(v).length > 0),
     options.sampleSize,
-  );
-  if (chosen.length === 0) return { containers: 0, files: 0, unreadable: [] };
+  ).filter((view) => {
+    const refusal = refuseBeforeAsking(forbidden, proc, view.ns.mntNs);
+    if (refusal) notEntered.push({ view, ...refusal });
+    return refusal === undefined;
+  });
+  if (chosen.length === 0) return { containers: 0, files: 0, unreadable: [], notEntered };
   const args = [
     'peek',
-    ...chosen.flatMap((v) => ['--ns', `${proc}/${v.ns.pid}`, ...peekTargets(v)]),
+    ...chosen.flatMap((v) => [...namespaceArgs(proc, v.ns), ...peekTargets(v)]),
   ];
   const run = await runHelper(helper, args, options.timeoutMs);
   const results = new Map(run.results.map((r) => [`${String(r.ns)}\0${String(r.target)}`, r]));
   const unreadable: UnreadableFile[] = [];
   let files = 0;
   for (const view of chosen) {
-    for (const target of peekTargets(view)) {
+    const targets = peekTargets(view);
+    const first = results.get(`${proc}/${view.ns.pid}\0${targets[0]}`);
+    const refusal = notEnteredOf(first);
+    if (refusal) {
+      notEntered.push({ view, notEntered: refusal, error: String(first?.error) });
+      continue;
+    }
+    for (const target of targets) {
       files++;
       const result = results.get(`${proc}/${view.ns.pid}\0${target}`);
       if (result?.ok) continue;
       // The container exited between the survey and the read: nothing to report about it.
-      if (result?.step === 'open(root)' && result.errno === 'ENOENT') continue;
+      if (exitedBeforeEntry(result)) continue;
       const error = result
         ? `${result.step}: ${result.errno}`
         : run.timedOut
@@ -69,5 +98,5 @@ export async function peekContainers(
       unreadable.push({ view, target, error });
     }
   }
-  return { containers: chosen.length, files, unreadable };
+  return { containers: chosen.length, files, unreadable, notEntered };
 }

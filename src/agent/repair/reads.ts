@@ -24,7 +24,12 @@ export class ContainerReads {
 
   constructor(
     private readonly config: ReadsConfig,
-    private readonly report: { metrics: ReadMetrics; log: Logger },
+    private readonly report: {
+      metrics: ReadMetrics;
+      log: Logger;
+      /** A container was refused (its process is not the one chosen, or the namespace is the host's). */
+      forgetChosenProcess: (mntNs: string) => void;
+    },
   ) {}
 
   /** Reads inside a sample of `views`, unless a batch is still running; never rejects. */
@@ -33,7 +38,7 @@ export class ContainerReads {
   }
 
   private async readOnce(views: readonly NamespaceView[]): Promise<void> {
-    const { metrics, log } = this.report;
+    const { metrics, log, forgetChosenProcess } = this.report;
     try {
       const reads = await peekContainers(this.config.helper, this.config.proc, views, this.config);
       metrics.recordReads(reads);
@@ -46,6 +51,13 @@ export class ContainerReads {
           { ...containerFields(view), errors },
           'lxcfs files cannot be read inside the container',
         );
+      for (const { view, notEntered, error } of reads.notEntered) {
+        forgetChosenProcess(view.ns.mntNs);
+        log.error(
+          { ...containerFields(view), notEntered, err: error },
+          'namespace not entered: read inside the container refused',
+        );
+      }
     } catch (err) {
       log.error({ err }, 'reading lxcfs files inside containers failed');
     }

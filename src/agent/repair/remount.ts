@@ -1,15 +1,24 @@
 // Puts live lxcfs files back into running containers with the native helper, a few helper runs at a
 // time, each covering a batch of namespaces (one exec per namespace would cost more than the remount).
 // What the helper reports is not trusted on its own: every target is verified in mountinfo afterwards.
+// The helper enters only the process chosen for the namespace, in that namespace, never the host's
+// (host/chosen-process.ts); a namespace that is the host's or the agent's own is not even asked for.
 import { readFileSync } from 'node:fs';
 import type { TargetStatus } from './classify.js';
+import {
+  forbiddenNamespaces,
+  namespaceArgs,
+  notEnteredOf,
+  refuseBeforeAsking,
+  stillIn,
+  type ChosenProcess,
+  type NotEntered,
+} from '../host/chosen-process.js';
 import { runHelper, type HelperResult } from '../host/native.js';
 import { parseMountinfo, topMountAt } from '../host/mountinfo.js';
 
-export interface RemountPlan {
-  mntNs: string;
-  /** A process of the namespace, whose root the targets are relative to. */
-  pid: number;
+/** A namespace's broken targets, and the process chosen for it, whose root the targets are relative to. */
+export interface RemountPlan extends ChosenProcess {
   /** Stale or missing targets. */
   targets: TargetStatus[];
 }
@@ -32,13 +41,15 @@ export interface RemountOutcome {
   ok: boolean;
   /** beneath (atomic swap), detach-attach (older kernels) or attach (a missing target). */
   how?: string;
+  /** Set when the namespace was not entered because it is not the one chosen, or is the host's; `error` says why. */
+  notEntered?: NotEntered;
   error?: string;
 }
 
 function helperArgs(batch: readonly RemountPlan[], options: RemountOptions): string[] {
   const args = ['swap'];
   for (const plan of batch) {
-    args.push('--ns', `${options.proc}/${plan.pid}`);
+    args.push(...namespaceArgs(options.proc, plan));
     for (const t of plan.targets) {
       args.push(
         `${options.fuseMount}${t.lxcfsPath}`,
@@ -51,7 +62,10 @@ function helperArgs(batch: readonly RemountPlan[], options: RemountOptions): str
   return args;
 }
 
-/** Whether mountinfo now shows the live lxcfs file on every target; undefined when the namespace is gone. */
+/**
+ * Whether mountinfo now shows the live lxcfs file on every target; undefined when the namespace is gone.
+ * Read by pid, then proved: the process is checked to be still the one chosen, in its namespace.
+ */
 function verify(plan: RemountPlan, options: RemountOptions): Map<string, boolean> | undefined {
   let text: string;
   try {
@@ -59,6 +73,7 @@ function verify(plan: RemountPlan, options: RemountOptions): Map<string, boolean
   } catch {
     return undefined;
   }
+  if (!stillIn(options.proc, plan)) return undefined;
   const mounts = parseMountinfo(text);
   return new Map(
     plan.targets.map((t) => {
@@ -81,6 +96,8 @@ async function remountBatch(
     return plan.targets.map((t): RemountOutcome => {
       const base = { mntNs: plan.mntNs, pid: plan.pid, target: t.target };
       const result = reported.get(`${options.proc}/${plan.pid}\0${t.target}`);
+      const notEntered = notEnteredOf(result);
+      if (notEntered) return { ...base, ok: false, notEntered, error: String(result?.error) };
       if (verified === undefined) return { ...base, ok: false, error: 'the container exited' };
       if (verified.get(t.target))
         return { ...base, ok: true, how: String(result?.how ?? 'unknown') };
@@ -98,9 +115,25 @@ async function remountBatch(
 }
 
 export async function remount(
-  plans: readonly RemountPlan[],
+  allPlans: readonly RemountPlan[],
   options: RemountOptions,
 ): Promise<RemountOutcome[]> {
+  const forbidden = forbiddenNamespaces(options.proc);
+  const outcomes: RemountOutcome[] = [];
+  const plans = allPlans.filter((plan) => {
+    const refusal = refuseBeforeAsking(forbidden, options.proc, plan.mntNs);
+    if (refusal)
+      outcomes.push(
+        ...plan.targets.map((t) => ({
+          mntNs: plan.mntNs,
+          pid: plan.pid,
+          target: t.target,
+          ok: false,
+          ...refusal,
+        })),
+      );
+    return refusal === undefined;
+  });
   // Spread over the helpers that may run at once, but no more namespaces per run than batchSize.
   const size = Math.max(
     1,
@@ -108,7 +141,6 @@ export async function remount(
   );
   const batches: RemountPlan[][] = [];
   for (let i = 0; i < plans.length; i += size) batches.push(plans.slice(i, i + size));
-  const outcomes: RemountOutcome[] = [];
   const worker = async () => {
     for (let batch = batches.shift(); batch; batch = batches.shift())
       outcomes.push(...(await remountBatch(batch, options)));

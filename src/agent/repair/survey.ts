@@ -8,6 +8,7 @@ import {
   topMountAt,
   type Mount,
 } from '../host/mountinfo.js';
+import type { ChosenProcess } from '../host/chosen-process.js';
 import type { WatchStatus } from '../host/mount-watch.js';
 import { listContainerNamespaces, type ContainerNamespace } from '../host/namespaces.js';
 import { parsePodIdentity, type PodIdentity } from '../host/pod-identity.js';
@@ -70,7 +71,7 @@ interface Classified extends Pick<NamespaceView, 'statuses' | 'fuseDevs' | 'ourT
 export interface SurveyMemory {
   identities: IdentityCache;
   /** See listContainerNamespaces. */
-  representatives: Map<string, number>;
+  representatives: Map<string, ChosenProcess>;
   /**
    * The mounts at our targets as last read (all the survey needs of a mountinfo), through which pid, and
    * their lines: a table read again with the same lines keeps the same Mount[], so its classification stands.

@@ -10,6 +10,7 @@ import { DeadDescriptorReporter } from './dead-descriptors.js';
 import { readsEverything, type SweepTrigger } from './read-plan.js';
 import { remember } from './remember.js';
 import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
+import type { NotEntered } from '../host/chosen-process.js';
 import type { AgentState, StateFile } from './state.js';
 import {
   containerFields,
@@ -41,6 +42,8 @@ export interface SweepReport {
   missing: number;
   remounted: number;
   failed: number;
+  /** Targets not remounted because their namespace was not entered (see RemountOutcome.notEntered). */
+  notEntered: number;
   deadDescriptorProcesses: number;
   /** mountinfo files read; the other namespaces' tables had not changed. */
   mountinfoRead: number;
@@ -52,6 +55,8 @@ export interface SweepReport {
 /** What a sweep reports for metrics (the agent's metrics implement it). */
 export interface SweepMetrics {
   recordSweep(trigger: SweepTrigger, report: SweepReport, cpuSeconds: number): void;
+  /** A namespace the helper (or the agent) would not enter, and why. */
+  recordNotEntered(reason: NotEntered): void;
 }
 
 /** What a sweeper works with: where its state lives, where it reports, and the mount watcher if any. */
@@ -105,6 +110,11 @@ export class Sweeper implements LxcfsListener {
     return this.lastViews;
   }
 
+  /** The process chosen for `mntNs` was refused (another process has its pid): the next sweep chooses anew. */
+  forgetChosenProcess(mntNs: string): void {
+    this.memory.representatives.delete(mntNs);
+  }
+
   /** A new lxcfs connection: its mounts are ours, now and after it dies. */
   lxcfsMounted(dev: string): void {
     if (this.state.knownDevs.includes(dev)) return;
@@ -148,6 +158,7 @@ export class Sweeper implements LxcfsListener {
       missing: 0,
       remounted: 0,
       failed: 0,
+      notEntered: 0,
       deadDescriptorProcesses: 0,
       mountinfoRead: 0,
       watched: 0,
@@ -191,7 +202,12 @@ export class Sweeper implements LxcfsListener {
       for (const s of broken)
         if (s.deadMountId !== undefined)
           this.deadDescriptors.remember(view.ns.mntNs, s.deadMountId);
-      plans.push({ mntNs: view.ns.mntNs, pid: view.ns.pid, targets: broken });
+      plans.push({
+        mntNs: view.ns.mntNs,
+        pid: view.ns.pid,
+        startTime: view.ns.startTime,
+        targets: broken,
+      });
     }
 
     const unresolved = await this.repair(plans, views, liveDev, report);
@@ -201,7 +217,7 @@ export class Sweeper implements LxcfsListener {
     report.durationMs = Math.round(performance.now() - started);
     const cpu = process.cpuUsage(cpuStarted);
     this.metrics.recordSweep(trigger, report, (cpu.user + cpu.system) / 1e6);
-    const busy = report.stale + report.missing + report.failed > 0;
+    const busy = report.stale + report.missing + report.failed + report.notEntered > 0;
     this.log[busy ? 'info' : 'debug']({ trigger, ...report }, 'sweep done');
     return report;
   }
@@ -247,6 +263,24 @@ export class Sweeper implements LxcfsListener {
     const failedNs = new Set<string>();
     for (const [mntNs, mine] of outcomesByNs) {
       const view = viewsByNs.get(mntNs)!;
+      const refused = mine.find((o) => o.notEntered !== undefined);
+      if (refused) {
+        // The whole namespace, never a target of it: one line, and the process is chosen anew next time.
+        failedNs.add(mntNs);
+        this.forgetChosenProcess(mntNs);
+        this.metrics.recordNotEntered(refused.notEntered!);
+        report.notEntered += mine.length;
+        this.log.error(
+          {
+            ...containerFields(view),
+            targets: mine.map((o) => o.target),
+            notEntered: refused.notEntered,
+            err: refused.error,
+          },
+          'namespace not entered: remount refused',
+        );
+        continue;
+      }
       const done = mine.filter((o) => o.ok);
       if (done.length > 0) {
         const how = [...new Set(done.map((o) => o.how))].join(',');

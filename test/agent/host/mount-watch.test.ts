@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readStartTime } from '../../../src/agent/host/chosen-process.js';
 import { MountWatch } from '../../../src/agent/host/mount-watch.js';
 import { createLogger } from '../../../src/log.js';
 import { helperPath } from '../../helpers/node.js';
@@ -22,7 +23,12 @@ after(() => {
 });
 
 /** A process in a mount namespace of its own; resolves once it is in it. */
-async function namespace(): Promise<{ pid: number; mntNs: string; process: ChildProcess }> {
+async function namespace(): Promise<{
+  pid: number;
+  mntNs: string;
+  startTime: number;
+  process: ChildProcess;
+}> {
   const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sleep', '60'], {
     stdio: 'ignore',
   });
@@ -41,7 +47,7 @@ async function namespace(): Promise<{ pid: number; mntNs: string; process: Child
     },
     { timeoutMs: 5000 },
   );
-  return { pid: child.pid!, mntNs, process: child };
+  return { pid: child.pid!, mntNs, startTime: readStartTime('/proc', child.pid!)!, process: child };
 }
 
 function bindInside(pid: number): void {
@@ -96,7 +102,7 @@ function rawWatcher() {
 test('watch: confirms an add with the namespace, reports a bind mount inside it, and its exit', async () => {
   const ns = await namespace();
   const w = rawWatcher();
-  w.send(`add ${ns.mntNs} ${ns.pid}`);
+  w.send(`add ${ns.mntNs} ${ns.pid} ${ns.startTime}`);
   assert.deepEqual(await w.next((l) => l.event === 'added'), {
     event: 'added',
     key: ns.mntNs,
@@ -145,11 +151,11 @@ test('watch: an add for a process that is gone fails with the step and errno; re
   await exit(gone.process);
   const live = await namespace();
   const w = rawWatcher();
-  w.send(`add ${gone.mntNs} ${gone.pid}`);
+  w.send(`add ${gone.mntNs} ${gone.pid} ${gone.startTime}`);
   const failed = await w.next((l) => l.event === 'added');
-  assert.deepEqual([failed.ok, failed.step, failed.errno], [false, 'pidfd_open', 'ESRCH']);
+  assert.deepEqual([failed.ok, failed.step, failed.errno], [false, 'open(pid)', 'ENOENT']);
 
-  w.send(`add ${live.mntNs} ${live.pid}`);
+  w.send(`add ${live.mntNs} ${live.pid} ${live.startTime}`);
   await w.next((l) => l.event === 'added' && l.ok === true);
   w.send(`remove ${live.mntNs}`);
   await waitUntil(
@@ -163,6 +169,33 @@ test('watch: an add for a process that is gone fails with the step and errno; re
     w.lines.filter((l) => l.event === 'changed').length,
     0,
     'no news of a removed watch',
+  );
+  w.child.stdin!.end();
+});
+
+test("watch: another process at the pid, another namespace or the host's is refused and not watched", async () => {
+  const ns = await namespace();
+  const w = rawWatcher();
+  const self = readStartTime('/proc', process.pid)!;
+  const own = readlinkSync('/proc/self/ns/mnt');
+  w.send(`add ${ns.mntNs} ${ns.pid} ${ns.startTime + 1}`);
+  w.send(`add mnt:[4026530000] ${ns.pid} ${ns.startTime}`);
+  // Watching is read-only, so the test's own (the host's) namespace is safe to name here.
+  w.send(`add ${own} ${process.pid} ${self}`);
+  await waitUntil('three answers', () => w.lines.filter((l) => l.event === 'added').length === 3, {
+    timeoutMs: 5000,
+  });
+  const refusals = w.lines
+    .filter((l) => l.event === 'added')
+    .map((l) => [l.key, l.ok, l.step, l.notEntered]);
+  assert.deepEqual(refusals, [
+    [ns.mntNs, false, 'identity', 'other-process'],
+    ['mnt:[4026530000]', false, 'identity', 'other-namespace'],
+    [own, false, 'identity', 'host-namespace'],
+  ]);
+  assert.ok(
+    !descriptors(w.child.pid!).some((l) => l.includes('mountinfo') || l.includes('pidfd')),
+    'nothing is held',
   );
   w.child.stdin!.end();
 });
@@ -182,7 +215,12 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
   watch.follow([a, b]);
   await waitUntil('both watches confirmed', () => watch.watched === 2, { timeoutMs: 5000 });
   // The read the survey did before the watch began may have missed a change: one more read is due.
-  assert.deepEqual(watch.status(a.mntNs), { pid: a.pid, confirmed: true, dirty: true });
+  assert.deepEqual(watch.status(a.mntNs), {
+    pid: a.pid,
+    startTime: a.startTime,
+    confirmed: true,
+    dirty: true,
+  });
   watch.reading(a.mntNs);
   watch.reading(b.mntNs);
 
@@ -217,4 +255,19 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
     timeoutMs: 5000,
   });
   assert.ok(logs.some((l) => l.msg === 'mount notifications back'));
+
+  // A process that is not the one chosen any more: refused, logged, not watched.
+  const c = await namespace();
+  watch.follow([b, { ...c, startTime: c.startTime + 1 }]);
+  await waitUntil(
+    'the refusal is logged',
+    () => logs.some((l) => l.msg === 'namespace not entered: mount watch refused'),
+    { timeoutMs: 5000 },
+  );
+  const refused = logs.find((l) => l.msg === 'namespace not entered: mount watch refused')!;
+  assert.deepEqual(
+    [refused.mntNs, refused.pid, refused.notEntered],
+    [c.mntNs, c.pid, 'other-process'],
+  );
+  assert.equal(watch.status(c.mntNs), undefined);
 });

@@ -5,6 +5,7 @@ import {
   mountsAtOrBelow,
   parseMountinfo,
   topMountAt,
+  visibleMountAt,
 } from '../../../src/agent/host/mountinfo.js';
 
 // Lines as a container's mountinfo shows them: a stale bind (0:41) under a live one (0:43), a read-only
@@ -71,4 +72,25 @@ test('read-only is the per-mount option, not the superblock option', () => {
   const mounts = parseMountinfo(SAMPLE);
   assert.equal(isReadOnly(mounts[3]!), true);
   assert.equal(isReadOnly(mounts[2]!), false);
+});
+
+test('the visible mount at a path is found from the root down: a bind hidden under a later /proc is not it', () => {
+  const mounts = parseMountinfo(
+    [
+      '20 1 254:1 / / rw - ext4 /dev/vda1 rw',
+      '21 20 0:5 / /proc rw - proc proc rw',
+      '22 21 0:43 /proc/meminfo /proc/meminfo rw - fuse.lxcfs lxcfs rw',
+      '23 21 0:6 / /proc rw - proc proc rw',
+      '24 20 0:7 / /sys rw - sysfs sysfs rw',
+      '25 24 0:43 /sys/devices/system/cpu/online /sys/devices/system/cpu/online rw - fuse.lxcfs lxcfs rw',
+    ].join('\n'),
+  );
+  assert.equal(
+    visibleMountAt(mounts, '/proc/meminfo')?.mountId,
+    23,
+    'the fresh /proc on top hides the bind',
+  );
+  assert.equal(visibleMountAt(mounts, '/sys/devices/system/cpu/online')?.mountId, 25);
+  assert.equal(visibleMountAt(mounts, '/etc/hostname')?.mountId, 20);
+  assert.equal(visibleMountAt([], '/proc'), undefined);
 });

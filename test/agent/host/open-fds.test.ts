@@ -5,7 +5,7 @@ import { parseMountinfo } from '../../../src/agent/host/mountinfo.js';
 import { findDeadDescriptors } from '../../../src/agent/host/open-fds.js';
 import { remount } from '../../../src/agent/repair/remount.js';
 import type { TestContainer } from '../../helpers/container.js';
-import { helperPath, LIMITS, TestNode } from '../../helpers/node.js';
+import { chosenProcess, helperPath, LIMITS, TestNode } from '../../helpers/node.js';
 
 const node = new TestNode();
 after(() => node.cleanup());
@@ -35,8 +35,7 @@ test('finds a process holding a descriptor through a dead lxcfs mount, before an
   const [outcome] = await remount(
     [
       {
-        mntNs: readlinkSync(`/proc/${holder.pid}/ns/mnt`),
-        pid: holder.pid,
+        ...chosenProcess(holder.pid),
         targets: [
           { target: '/proc/meminfo', lxcfsPath: '/proc/meminfo', readOnly: false, state: 'stale' },
         ],

@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
+import { parseMountinfo } from '../../../src/agent/host/mountinfo.js';
 import {
   explainLxcfsFailure,
   findLxcfsServing,
+  kernelFilesProblem,
   startLxcfs,
 } from '../../../src/agent/lxcfs/process.js';
 import { LxcfsWebhookError } from '../../../src/errors.js';
-import { TestNode } from '../../helpers/node.js';
+import { helperPath, TestNode } from '../../helpers/node.js';
+import { cliPath } from '../../helpers/paths.js';
 
 const node = new TestNode();
 after(() => node.cleanup());
@@ -101,4 +106,62 @@ test('starts real lxcfs, reports its FUSE dev once mounted, and its exit', async
 
   lxcfs.kill('SIGKILL');
   assert.deepEqual(await lxcfs.exited, { code: null, signal: 'SIGKILL' });
+});
+
+test("lxcfs reads the kernel's files: an lxcfs file (or any other mount) over them is named with the fix", () => {
+  const lines = [
+    '20 1 254:1 / / rw - ext4 /dev/vda1 rw',
+    '21 20 0:5 / /proc rw - proc proc rw',
+    '24 20 0:7 / /sys rw - sysfs sysfs rw',
+  ];
+  assert.equal(kernelFilesProblem(parseMountinfo(lines.join('\n'))), undefined);
+  const injected = [...lines, '22 21 0:43 /proc/meminfo /proc/meminfo rw - fuse.lxcfs lxcfs rw'];
+  assert.match(
+    kernelFilesProblem(parseMountinfo(injected.join('\n')))!,
+    /^\/proc\/meminfo in the agent's mount namespace is a fuse.lxcfs mount \(lxcfs at \/proc\/meminfo\), not the kernel's proc: .*\(label it lxcfs-webhook.io\/inject=disabled/,
+  );
+  const online = [
+    ...lines,
+    '25 24 254:1 /tmp/online /sys/devices/system/cpu/online rw - ext4 /dev/vda1 rw',
+  ];
+  assert.match(
+    kernelFilesProblem(parseMountinfo(online.join('\n')))!,
+    /^\/sys\/devices\/system\/cpu\/online in the agent's mount namespace is a ext4 mount/,
+  );
+});
+
+test('the agent does not start lxcfs where /proc/meminfo is an lxcfs file (its pod injected)', async () => {
+  // In a scratch mount namespace, never the test's own: another lxcfs's meminfo over /proc/meminfo.
+  const foreign = await node.startForeignLxcfs();
+  const script = `mount --bind '${foreign.mount}/proc/meminfo' /proc/meminfo && exec "$@"`;
+  const agent = [
+    process.execPath,
+    cliPath,
+    'agent',
+    '--lxcfs-root',
+    node.anchor,
+    '--fuse-mount',
+    node.fuseMount,
+    '--remount-helper',
+    helperPath,
+    '--health-port',
+    '0',
+  ];
+  const run = await promisify(execFile)(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', ...agent],
+    { timeout: 20_000 },
+  ).then(
+    () => ({ code: 0, output: '' }),
+    (err: { code: number; stdout: string; stderr: string }) => ({
+      code: err.code,
+      output: `${err.stdout}${err.stderr}`,
+    }),
+  );
+  assert.notEqual(run.code, 0);
+  assert.match(
+    run.output,
+    /lxcfs not started: \/proc\/meminfo in the agent's mount namespace is a fuse.lxcfs mount/,
+  );
+  assert.deepEqual(findLxcfsServing('/proc', node.fuseMount), [], 'no lxcfs of the agent runs');
 });

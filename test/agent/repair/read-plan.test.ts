@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mustReadMountinfo, readsEverything } from '../../../src/agent/repair/read-plan.js';
 
-const quiet = { pid: 10, confirmed: true, dirty: false };
+const quiet = { pid: 10, startTime: 100, confirmed: true, dirty: false };
 
 test('an unchanged table of a confirmed watch on the same process is reused', () => {
   assert.equal(mustReadMountinfo({ pid: 10, cachedPid: 10, watch: quiet, readAll: false }), false);

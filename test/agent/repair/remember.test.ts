@@ -15,7 +15,7 @@ function view(
   fuseDevs = [LIVE],
 ): NamespaceView {
   return {
-    ns: { mntNs, pid: 10, pids: [10] },
+    ns: { mntNs, pid: 10, startTime: 100, pids: [10] },
     identity: { cgroup },
     statuses,
     fuseDevs: new Set(fuseDevs),

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readlinkSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { bindIntoAnchor, clearLxcfsMounts } from '../../../src/agent/lxcfs/anchor.js';
@@ -9,7 +8,13 @@ import { parseMountinfo } from '../../../src/agent/host/mountinfo.js';
 import { remount, type RemountOptions } from '../../../src/agent/repair/remount.js';
 import { ALLOWED_FILES, DEFAULT_FILES } from '../../../src/config/defaults.js';
 import type { TestContainer } from '../../helpers/container.js';
-import { EXPECTED_MEMTOTAL, helperPath, LIMITS, TestNode } from '../../helpers/node.js';
+import {
+  chosenProcess,
+  EXPECTED_MEMTOTAL,
+  helperPath,
+  LIMITS,
+  TestNode,
+} from '../../helpers/node.js';
 import { join } from 'node:path';
 
 const node = new TestNode();
@@ -66,8 +71,7 @@ function options(): RemountOptions {
 
 async function repair(containers: TestContainer[]) {
   const plans = containers.map((c) => ({
-    mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`),
-    pid: c.pid,
+    ...chosenProcess(c.pid),
     targets: statusesOf(c).filter((s) => s.state !== 'live'),
   }));
   return remount(plans, options());
@@ -159,10 +163,7 @@ test("a missing target is attached again where the node's file showed through", 
     [['/proc/meminfo', 'missing']],
   );
 
-  const [outcome] = await remount(
-    [{ mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`), pid: c.pid, targets: missing }],
-    options(),
-  );
+  const [outcome] = await remount([{ ...chosenProcess(c.pid), targets: missing }], options());
   assert.deepEqual({ ok: outcome?.ok, how: outcome?.how }, { ok: true, how: 'attach' });
   assert.ok((await c.read('/proc/meminfo')).stdout.includes(EXPECTED_MEMTOTAL));
 });
@@ -171,8 +172,7 @@ test('failures are per target, named by step and errno, and leave the container 
   const c = await node.container({ name: 'failing', ...LIMITS, files: ['/proc/meminfo'] });
   const mountinfoBefore = c.mountinfo();
   const plan = {
-    mntNs: readlinkSync(`/proc/${c.pid}/ns/mnt`),
-    pid: c.pid,
+    ...chosenProcess(c.pid),
     targets: [
       {
         target: '/proc/meminfo',

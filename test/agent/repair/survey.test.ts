@@ -31,6 +31,10 @@ function fakeProc(
   symlinkSync('pid:[4026532302]', join(ns, 'pid'));
   symlinkSync('pid:[4026532302]', join(ns, 'pid_for_children'));
   writeFileSync(
+    join(proc, String(PID), 'stat'),
+    `${PID} (sleep) S 1 ${PID} ${PID} 0 -1 4194560 ${'0 '.repeat(12)}12345 0 1 0\n`,
+  );
+  writeFileSync(
     join(proc, String(PID), 'cgroup'),
     '0::/kubepods/podaaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/cri-containerd-c1.scope\n',
   );
@@ -51,7 +55,7 @@ function fakeProc(
 
 const state: AgentState = { knownDevs: [LIVE, NEXT], namespaces: {} };
 const quiet = (): SurveyReads => {
-  const watch: WatchStatus = { pid: PID, confirmed: true, dirty: false };
+  const watch: WatchStatus = { pid: PID, startTime: 12345, confirmed: true, dirty: false };
   return { readAll: false, watch: { status: () => watch, reading: () => undefined } };
 };
 

@@ -4,7 +4,10 @@
 // implement, so the chart cannot come to depend on something rendered differently by real Helm.
 //
 //	renderer --chart DIR [-f values.yaml]... [--name N] [--namespace NS] [--upgrade]
-//	         [--lookup state.yaml] [--notes] [--kube-version v1.30.0]
+//	         [--lookup state.yaml] [--notes] [--kube-version v1.30.0] [--chart-values FILE]
+//
+// --chart-values replaces the chart's values.yaml as the defaults, as `helm upgrade --reuse-values` does
+// with the last release's coalesced values.
 //
 // Writes the manifests as `helm template` does ("---\n# Source: chart/templates/file\n" before each
 // non-empty document) or, with --notes, the rendered NOTES.txt.
@@ -180,6 +183,7 @@ func main() {
 	lookupFile := flag.String("lookup", "", "YAML stream of objects that lookup finds in the 'cluster'")
 	notes := flag.Bool("notes", false, "print the rendered NOTES.txt instead of the manifests")
 	kubeVersion := flag.String("kube-version", "v1.30.0", "cluster version Chart.yaml's kubeVersion is checked against, as helm's --kube-version")
+	chartValues := flag.String("chart-values", "", "defaults in place of the chart's values.yaml")
 	flag.Parse()
 	if *chartDir == "" {
 		fail("--chart is required")
@@ -205,7 +209,11 @@ func main() {
 	for _, f := range files {
 		user = mergeMaps(user, readYAML(f))
 	}
-	values := coalesce(user, readYAML(filepath.Join(*chartDir, "values.yaml")))
+	defaultsFile := filepath.Join(*chartDir, "values.yaml")
+	if *chartValues != "" {
+		defaultsFile = *chartValues
+	}
+	values := coalesce(user, readYAML(defaultsFile))
 
 	// Helm validates the final values against values.schema.json with gojsonschema, and refuses to render.
 	if schema, err := os.ReadFile(filepath.Join(*chartDir, "values.schema.json")); err == nil {
