@@ -149,6 +149,8 @@ describe('client certificates, as the README sets them up', () => {
       join(serverCa, 'tls.crt'),
       '--tls-key',
       join(serverCa, 'tls.key'),
+      '--tls-server-name',
+      'localhost',
       '--client-ca',
       join(dir, 'client-ca.crt'),
       '--shutdown-grace',

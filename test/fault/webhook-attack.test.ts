@@ -214,7 +214,7 @@ describe(
         ['tls.key', pair.keyPem],
       ] as const)
         writeFileSync(join(dir, name), text);
-      // Production settings: only the ports, the address and the certificate are given.
+      // Production settings: only the ports, the address and the certificate (and the name it is for) are given.
       serve = await startServe([
         '--address',
         HOST,
@@ -222,6 +222,8 @@ describe(
         join(dir, 'tls.crt'),
         '--tls-key',
         join(dir, 'tls.key'),
+        '--tls-server-name',
+        'localhost',
         '--shutdown-grace',
         '0',
       ]);
