@@ -16,6 +16,7 @@ import {
   exchange,
   postRequest,
   rawConnection,
+  sampleValue,
   send,
   startTestWebhook,
   type Reply,
@@ -373,6 +374,45 @@ describe('webhook over HTTPS', () => {
       padded.request.object!.metadata!.annotations = { padding: 'x'.repeat(300 * KiB) };
       assert.equal((await send(port, padded, { ca: budgeted.ca })).status, 200);
       assert.equal(await bytesInFlight(), 0);
+    } finally {
+      await budgeted.webhook.stop();
+    }
+  });
+
+  it('gives back the share of a body whose connection is evicted for a new one', async () => {
+    // One connection per address: a new one takes the place of the hog still sending its body.
+    const KiB = 1024;
+    const budgeted = await startTestWebhook({
+      maxRequestBytes: 512 * KiB,
+      maxRequestBytesInFlight: 768 * KiB,
+      maxConnectionsPerPeer: 1,
+    });
+    const port = budgeted.webhook.port;
+    const bytesInFlight = async () =>
+      sampleValue(
+        await budgeted.webhook.metrics.registry.metrics(),
+        'lxcfs_webhook_request_bytes_in_flight',
+      );
+    try {
+      const hog = await rawConnection(port, budgeted.ca);
+      hog.on('error', () => undefined);
+      const evicted = new Promise((resolve) => hog.once('close', resolve));
+      hog.write(
+        `POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${500 * KiB}\r\n\r\n` +
+          ' '.repeat(100 * KiB),
+      );
+      await waitUntil('the hog holds its share', async () => (await bytesInFlight()) === 500 * KiB);
+      const review = peerReview();
+      patchedPod(review, await send(port, review, { ca: budgeted.ca }));
+      await evicted;
+      await waitUntil('the share given back', async () => (await bytesInFlight()) === 0);
+      assert.equal(
+        sampleValue(
+          await budgeted.webhook.metrics.registry.metrics(),
+          'lxcfs_webhook_connections_evicted_total{reason="peer-limit",phase="unfinished"}',
+        ),
+        1,
+      );
     } finally {
       await budgeted.webhook.stop();
     }

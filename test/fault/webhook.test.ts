@@ -142,6 +142,22 @@ function dribble(socket: Socket, text: string, everyMs: number): void {
   socket.once('close', () => clearInterval(timer));
 }
 
+/** `serve` on the loopback address with these certificate files, checked for `localhost`; no grace. */
+function serveFlags(files: { certFile: string; keyFile: string }): string[] {
+  return [
+    '--address',
+    HOST,
+    '--tls-cert',
+    files.certFile,
+    '--tls-key',
+    files.keyFile,
+    '--tls-server-name',
+    'localhost',
+    '--shutdown-grace',
+    '0',
+  ];
+}
+
 describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
   let dir: string;
   let authority: CertificateAuthority;
@@ -167,19 +183,7 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
     return files;
   }
   const serveOn = (files: { certFile: string; keyFile: string }, ...args: string[]) =>
-    startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      files.certFile,
-      '--tls-key',
-      files.keyFile,
-      '--tls-server-name',
-      'localhost',
-      '--shutdown-grace',
-      '0',
-      ...args,
-    ]);
+    startServe([...serveFlags(files), ...args]);
   const serveWith = (pair: IssuedCertificate, ...args: string[]) =>
     serveOn(pairFiles(pair), ...args);
 
@@ -513,22 +517,7 @@ describe(
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
 
-    const serve = () =>
-      startServe(
-        [
-          '--address',
-          HOST,
-          '--tls-cert',
-          files.certFile,
-          '--tls-key',
-          files.keyFile,
-          '--tls-server-name',
-          'localhost',
-          '--shutdown-grace',
-          '0',
-        ],
-        WEBHOOK_NODE_FLAGS,
-      );
+    const serve = () => startServe(serveFlags(files), WEBHOOK_NODE_FLAGS);
     const metric = async (serveProcess: ServeProcess, sample: string) =>
       sampleValue((await getHealth(serveProcess.healthPort, '/metrics')).text, sample);
 
@@ -686,18 +675,7 @@ describe(
       const [first, last] = await Promise.all([issue(), issue()]);
       const volume = new SecretVolume(mkdtempSync(join(dir, 'secret-')));
       volume.write(first);
-      const server = await startServe([
-        '--address',
-        HOST,
-        '--tls-cert',
-        volume.certFile,
-        '--tls-key',
-        volume.keyFile,
-        '--tls-server-name',
-        'localhost',
-        '--shutdown-grace',
-        '0',
-      ]);
+      const server = await startServe(serveFlags(volume));
       const metrics = async () => (await getHealth(server.healthPort, '/metrics')).text;
       try {
         const DAY = 86_400_000;
