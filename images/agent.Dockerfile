@@ -13,18 +13,9 @@ ARG BUILD_BASE=node:24-trixie-slim
 
 FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS native
 ARG TARGETARCH
-RUN case "$TARGETARCH" in \
-      amd64) triplet=x86_64-linux-gnu packages="gcc-x86-64-linux-gnu libc6-dev-amd64-cross" ;; \
-      arm64) triplet=aarch64-linux-gnu packages="gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;; \
-      *) echo "no Debian cross compiler chosen for $TARGETARCH" >&2; exit 1 ;; \
-    esac \
- && if [ "$(dpkg --print-architecture)" = "$TARGETARCH" ]; then packages="gcc libc6-dev"; fi \
- && apt-get update \
- && apt-get install -y --no-install-recommends make $packages \
- && rm -rf /var/lib/apt/lists/* \
- && echo "$triplet" > /triplet
+COPY images/cross-make.sh /src/cross-make.sh
 COPY native /src/native
-RUN make -C /src/native CC="$(cat /triplet)-gcc" LDFLAGS="-static -s"
+RUN sh /src/cross-make.sh /src/native build/lxcfs-remount LDFLAGS="-static -s"
 
 FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS build
 WORKDIR /src

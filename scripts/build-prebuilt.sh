@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The agent's native helper for the npm package: native/prebuilt/linux-x64 and linux-arm64, each built with
-# Debian's compiler for that architecture (gcc's x86_64-linux-gnu-gcc, gcc-aarch64-linux-gnu) and linked
-# statically, so it runs whatever C library the machine has. `npm pack` runs it (prepack);
-# scripts/setup-system.sh installs the cross compiler.
+# The native parts for the npm package: native/prebuilt/linux-x64 and linux-arm64, each built with Debian's
+# compiler for that architecture (gcc's x86_64-linux-gnu-gcc, gcc-aarch64-linux-gnu): the agent's helper
+# linked statically, so it runs whatever C library the machine has, and serve's malloc-trim addon (glibc
+# only; serve works without it). `npm pack` runs it (prepack); scripts/setup-system.sh installs the cross
+# compiler.
 set -euo pipefail
 cd "$(dirname "$0")/../native"
 for target in x64:x86_64-linux-gnu arm64:aarch64-linux-gnu; do

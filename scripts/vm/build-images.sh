@@ -126,6 +126,7 @@ arm() { P run --rm --network none --platform linux/arm64 "$@" 2>&1 | tr '\n' ' '
   echo "agent cli: $(arm --entrypoint lxcfs-webhook "$ns/agent:$version-arm64" --version)"
   echo "webhook cli: $(arm --entrypoint /usr/local/bin/lxcfs-webhook "$ns/webhook:$version-arm64" --version)"
   echo "helper read: $(arm --entrypoint /app/native/build/lxcfs-remount "$ns/agent:$version-arm64" read /proc/self/stat)"
+  echo "webhook addon: $(arm --entrypoint /nodejs/bin/node "$ns/webhook:$version-arm64" -e "const a = { exports: {} }; process.dlopen(a, '/app/native/build/malloc-trim.node'); console.log('trim', typeof a.exports.trim())")"
   echo "helper file: $(P run --rm --network none --platform linux/arm64 --entrypoint /bin/sh "$ns/agent:$version-arm64" -c 'od -An -tx1 -j18 -N2 /app/native/build/lxcfs-remount' | tr -d ' \n')"
   echo "seconds: $((SECONDS - t0))"
 } > "$out/arm64.txt"

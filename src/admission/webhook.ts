@@ -1,10 +1,17 @@
 // Puts the webhook together: certificate (from files, watched, or given), metrics, the HTTPS review
 // server and the plain-HTTP health server. `serve` adds flags and signals on top; tests start it the
 // same way in-process. Errors name WebhookConfig fields in `setting`, never flags: serve adds those.
-import { CERT_EXPIRY_CHECK_INTERVAL_MS, WEBHOOK_IN_FLIGHT_TIMEOUT_MS } from '../config/defaults.js';
+import {
+  CERT_EXPIRY_CHECK_INTERVAL_MS,
+  FREED_MEMORY_AFTER_CLOSES,
+  FREED_MEMORY_CHECK_MS,
+  MALLOC_TRIM_ADDON_CANDIDATES,
+  WEBHOOK_IN_FLIGHT_TIMEOUT_MS,
+} from '../config/defaults.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../plumbing/health-server.js';
+import { loadMallocTrim, releaseFreedMemory } from '../plumbing/freed-memory.js';
 import { closeNow, listen } from '../plumbing/listen.js';
 import { loadClientCa } from './client-ca.js';
 import { WebhookMetrics } from './metrics.js';
@@ -93,6 +100,20 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
     metrics,
     logger,
   });
+  const freed = loadMallocTrim(MALLOC_TRIM_ADDON_CANDIDATES);
+  if (freed.trim) {
+    releaseFreedMemory(admission.server, {
+      trim: freed.trim,
+      intervalMs: FREED_MEMORY_CHECK_MS,
+      afterCloses: FREED_MEMORY_AFTER_CLOSES,
+      logger,
+    });
+  } else {
+    logger.warn(
+      { error: freed.problem },
+      'memory freed by closed connections stays with malloc: after a connection flood RSS stays at its peak',
+    );
+  }
   let ready = false;
   const health = createHealthServer({
     registry: metrics.registry,

@@ -3,6 +3,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+/** A file of native/ (the C parts): the one built here, else the one prebuilt for this machine. */
+const nativeFiles = (name: string) =>
+  ['build', `prebuilt/${process.platform}-${process.arch}`].map((dir) =>
+    fileURLToPath(new URL(`../../../native/${dir}/${name}`, import.meta.url)),
+  );
+
 /** Host directory pods take their hostPaths from: a tmpfs "anchor" the node agent keeps alive. */
 export const DEFAULT_LXCFS_ROOT = '/var/lib/lxcfs';
 
@@ -310,6 +316,18 @@ export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
  * 256Mi limit ~100 MiB for its reviews; 2048 would reach ~230 MiB. The API server needs a handful.
  */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
+/**
+ * The webhook's malloc-trim addon (native/malloc-trim.c), found like the agent's helper: built here, else
+ * prebuilt for this machine. Without it `serve` works, but memory freed after a connection flood stays
+ * with malloc.
+ */
+export const MALLOC_TRIM_ADDON_CANDIDATES: readonly string[] = nativeFiles('malloc-trim.node');
+/**
+ * How often `serve` looks whether to give freed memory back, and after how many closed connections it
+ * does: a flood closes thousands a second, an API server a few a minute, so a quiet webhook never trims.
+ */
+export const FREED_MEMORY_CHECK_MS = 5_000;
+export const FREED_MEMORY_AFTER_CLOSES = 256;
 /** Most --max-connections takes: beyond it a replica runs out of memory or descriptors first. */
 export const MAX_CONNECTIONS_LIMIT = 65_536;
 /**
@@ -382,12 +400,7 @@ export const DEFAULT_PROC = '/proc';
  * compiler exists, or `make -C native`), else the prebuilt one for this machine (native/prebuilt/linux-x64
  * and linux-arm64 ship in the npm package, statically linked). When neither exists the agent says how to get one.
  */
-const helperIn = (dir: string) =>
-  fileURLToPath(new URL(`../../../native/${dir}/lxcfs-remount`, import.meta.url));
-export const REMOUNT_HELPER_CANDIDATES: readonly string[] = [
-  helperIn('build'),
-  helperIn(`prebuilt/${process.platform}-${process.arch}`),
-];
+export const REMOUNT_HELPER_CANDIDATES: readonly string[] = nativeFiles('lxcfs-remount');
 export const DEFAULT_REMOUNT_HELPER =
   REMOUNT_HELPER_CANDIDATES.find((p) => existsSync(p)) ?? REMOUNT_HELPER_CANDIDATES[0]!;
 /** Mount options of the anchor tmpfs: it holds only directories, binds and the agent's small state file. */

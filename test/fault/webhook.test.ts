@@ -517,7 +517,7 @@ describe(
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
 
-    const serve = () => startServe(serveFlags(files), WEBHOOK_NODE_FLAGS);
+    const serve = () => startServe(serveFlags(files));
     const metric = async (serveProcess: ServeProcess, sample: string) =>
       sampleValue((await getHealth(serveProcess.healthPort, '/metrics')).text, sample);
 

@@ -20,6 +20,7 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_PEER,
   DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
+  WEBHOOK_NODE_FLAGS,
 } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
 import type { Logger } from '../../src/log.js';
@@ -235,16 +236,13 @@ export interface ServeProcess {
 }
 
 /**
- * Starts the CLI (`lxcfs-webhook serve`) and waits for its "serving" log line, which carries the bound
- * ports. `nodeArgs` go to node itself (the image's WEBHOOK_NODE_FLAGS, for memory figures).
+ * Starts the CLI (`lxcfs-webhook serve`) with the image's Node.js flags and waits for its "serving" log line,
+ * which carries the bound ports.
  */
-export async function startServe(
-  args: string[],
-  nodeArgs: readonly string[] = [],
-): Promise<ServeProcess> {
+export async function startServe(args: string[]): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
-    [...nodeArgs, cliPath, 'serve', '--port', '0', '--health-port', '0', ...args],
+    [...WEBHOOK_NODE_FLAGS, cliPath, 'serve', '--port', '0', '--health-port', '0', ...args],
     { cwd: repoRoot },
   );
   let stderr = '';

@@ -109,6 +109,26 @@ describe('images/webhook.Dockerfile', () => {
       [...WEBHOOK_NODE_FLAGS],
       'the webhook runs with the Node flags the benchmark measured',
     );
+    // MALLOC_TRIM_ADDON_CANDIDATES resolves to native/build/ beside dist/, i.e. /app/native/build here.
+    assert.ok(
+      instructions.some(
+        (i) =>
+          i.stage === 'native' &&
+          i.op === 'RUN' &&
+          i.args.includes('cross-make.sh /src/native build/malloc-trim.node'),
+      ),
+      'the malloc-trim addon, cross-compiled for the target',
+    );
+    const addon = final.find((i) => i.op === 'COPY' && i.args.includes('--from=native'));
+    assert.match(addon?.args ?? '', /\.\/native\/build\/malloc-trim\.node$/);
+  });
+});
+
+describe('images/cross-make.sh', () => {
+  it("picks Debian's cross compiler for each image architecture", () => {
+    const script = readFileSync(join(repoRoot, 'images', 'cross-make.sh'), 'utf8');
+    assert.match(script, /amd64\) triplet=x86_64-linux-gnu packages="gcc-x86-64-linux-gnu /);
+    assert.match(script, /arm64\) triplet=aarch64-linux-gnu packages="gcc-aarch64-linux-gnu /);
   });
 });
 
@@ -145,13 +165,11 @@ describe('images/agent.Dockerfile', () => {
     assert.ok(
       native.some(
         (i) =>
-          i.op === 'RUN' && i.args.includes('make -C /src/native') && i.args.includes('-static'),
+          i.op === 'RUN' &&
+          i.args.includes('cross-make.sh /src/native build/lxcfs-remount') &&
+          i.args.includes('-static'),
       ),
       'a static helper, cross-compiled for the target',
-    );
-    assert.ok(
-      native.some((i) => i.op === 'RUN' && /gcc-aarch64-linux-gnu/.test(i.args)),
-      "Debian's cross compiler for arm64",
     );
     const helper = final.find((i) => i.op === 'COPY' && i.args.includes('--from=native'));
     // DEFAULT_REMOUNT_HELPER resolves to native/build/ beside dist/, i.e. /app/native/build here.

@@ -191,8 +191,10 @@ describe('the package', () => {
     assert.equal(tarball, join(work, `lxcfs-webhook-${version}.tgz`));
     const listing = execFileSync('tar', ['tzvf', tarball], { encoding: 'utf8' }).split('\n');
     const entry = (path: string) => listing.find((l) => l.endsWith(` package/${path}`));
-    for (const arch of ['x64', 'arm64'])
+    for (const arch of ['x64', 'arm64']) {
       assert.match(entry(`native/prebuilt/linux-${arch}/lxcfs-remount`) ?? '', /^-rwxr-xr-x/, arch);
+      assert.ok(entry(`native/prebuilt/linux-${arch}/malloc-trim.node`), `serve's addon, ${arch}`);
+    }
     assert.match(entry('dist/src/cli/main.js') ?? '', /^-rwxr-xr-x/);
     for (const dep of ['pino', 'yaml', '@peculiar/x509', 'prom-client'])
       assert.ok(entry(`node_modules/${dep}/package.json`), `${dep} bundled`);

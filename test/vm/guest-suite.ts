@@ -922,6 +922,11 @@ async function main(): Promise<void> {
         async () => ((await httpStatus('http://127.0.0.1:8080/readyz')) === 200 ? true : undefined),
         { timeoutMs: 90_000, intervalMs: 1000 },
       );
+      const log = await run('podman', ['logs', 'webhook']);
+      assert(
+        !/stays with malloc/.test(log.stdout + log.stderr),
+        `serve did not load its malloc-trim addon: ${log.stdout.slice(-300)}`,
+      );
       const pid = Number((await podman('inspect', '-f', '{{.State.Pid}}', 'webhook')).trim());
       const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
       assert(uid === '65532', `webhook runs as uid ${uid}`);

@@ -129,6 +129,11 @@ function arm64Checks(text: string): { failures: string[]; summary: string } {
     ],
     ['helper read', /^\{"ok":true/, 'the arm64 helper reads a file'],
     [
+      'webhook addon',
+      /^trim boolean$/,
+      "the arm64 webhook image's Node.js loads the malloc-trim addon",
+    ],
+    [
       'helper file',
       /^b700$/,
       'the helper in the arm64 agent image is an AArch64 binary (ELF e_machine 0xb7)',
