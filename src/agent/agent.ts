@@ -7,7 +7,7 @@
 //   running: probe lxcfs; periodic sweeps, each followed by reads inside a sample of containers;
 //            on lxcfs exit or hang: clear, restart with backoff, sweep
 //   stop:    lxcfs gets SIGTERM, its mounts are cleared, the anchor tmpfs (and its state file) stays
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
 import {
   MOUNT_WATCH_RESTART_BACKOFF,
   NATIVE_HELPER_TIMEOUT_MS,
@@ -24,6 +24,13 @@ import { agentLayout, sweepConfig, type NodePaths } from './layout.js';
 import { inspectAnchor, prepareAnchor, type AnchorLayout } from './lxcfs/anchor.js';
 import { planCgroupNamespace } from './lxcfs/cgroup-namespace.js';
 import { Supervisor } from './lxcfs/supervisor.js';
+import {
+  defaultLxcfsArgs,
+  readLxcfsVersion,
+  rejectedLxcfsArgs,
+  resetsCgroupOptions,
+  supportsCgroupV1,
+} from './lxcfs/version.js';
 import { AgentMetrics } from './metrics.js';
 import { nodeProblems } from './node-health.js';
 import { ContainerReads } from './repair/reads.js';
@@ -32,7 +39,10 @@ import { Sweeper } from './repair/sweeper.js';
 
 export interface AgentOptions extends NodePaths {
   lxcfsBin: string;
-  lxcfsArgs: readonly string[];
+  /** lxcfs flags as the operator wrote them; undefined: the agent's choice for the lxcfs version it finds. */
+  lxcfsArgs?: readonly string[];
+  /** Part of the agent's choice: `-l`, a per-container /proc/loadavg (costs lxcfs a scan every 5 s). */
+  lxcfsLoadavg: boolean;
   healthPort: number;
   sweepIntervalMs: number;
   probeIntervalMs: number;
@@ -85,9 +95,65 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
   return api.supported;
 }
 
+/** statfs(2)'s magic number of a cgroup2 filesystem. */
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+function isCgroup2(path: string): boolean {
+  try {
+    return statfsSync(path).type === CGROUP2_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The flags lxcfs starts with: the operator's, unless one would make this lxcfs exit at once, or the
+ * agent's choice for the version found. An lxcfs that would serve the node's values on this node's
+ * cgroup layout stops the agent; a version known to clear the node's cgroup2 options is logged.
+ */
+function lxcfsArgsFor(
+  options: AgentOptions,
+  log: Logger,
+  cgroupRoot = '/sys/fs/cgroup',
+): readonly string[] {
+  const version = readLxcfsVersion(options.lxcfsBin, NATIVE_HELPER_TIMEOUT_MS);
+  if (version === undefined)
+    log.warn(
+      { lxcfsBin: options.lxcfsBin },
+      'cannot read `lxcfs --version`: lxcfs starts with the flags every release accepts',
+    );
+  if (version !== undefined && !supportsCgroupV1(version) && !isCgroup2(cgroupRoot)) {
+    throw new LxcfsWebhookError(
+      'E_AGENT',
+      `lxcfs ${version.text} supports cgroup v2 only, and ${cgroupRoot} on this node is cgroup v1 or hybrid: it would serve every container ` +
+        "the node's own values; boot the node with cgroup v2 (Kubernetes >= 1.35 requires it) or give the agent an lxcfs 6.0.x",
+      { setting: 'bin' },
+    );
+  }
+  if (version !== undefined && options.lxcfsArgs !== undefined) {
+    const rejected = rejectedLxcfsArgs(version, options.lxcfsArgs);
+    if (rejected.length > 0)
+      throw new LxcfsWebhookError('E_CONFIG', rejected.join('; '), { setting: 'lxcfsArgs' });
+  }
+  if (version !== undefined && resetsCgroupOptions(version)) {
+    log.warn(
+      { lxcfsVersion: version.text },
+      `lxcfs ${version.text} clears the node's cgroup2 mount options (nsdelegate, memory_recursiveprot) when it starts in the node's cgroup ` +
+        'namespace (lxc/lxcfs#681, fixed in 6.0.6): use lxcfs >= 6.0.6 (the agent image ships 7.0.0); `check node` shows the options',
+    );
+  }
+  const args = options.lxcfsArgs ?? defaultLxcfsArgs(version, { loadavg: options.lxcfsLoadavg });
+  log.info(
+    { lxcfsVersion: version?.text ?? 'unknown', lxcfsArgs: args.join(' ') },
+    'lxcfs version and flags',
+  );
+  return args;
+}
+
 export async function startAgent(options: AgentOptions, log: Logger): Promise<RunningAgent> {
   const { layout, pidfile, stateFile: statePath } = agentLayout(options);
   const remountSupported = await preflight(layout, log);
+  const lxcfsArgs = lxcfsArgsFor(options, log);
   const cgroupNs = planCgroupNamespace(options.proc);
   for (const warning of cgroupNs.warnings) log.warn(warning);
   if (cgroupNs.enter)
@@ -116,7 +182,7 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
       layout,
       lxcfs: {
         bin: options.lxcfsBin,
-        args: options.lxcfsArgs,
+        args: lxcfsArgs,
         fuseMount: layout.fuseMount,
         pidfile,
         cgroupNs,

@@ -9,13 +9,20 @@ import {
   NATIVE_HELPER_TIMEOUT_MS,
   PEEK_SAMPLE_SIZE,
 } from '../config/defaults.js';
+import {
+  cgroup2OptionsProblem,
+  readCgroup2Options,
+  type Cgroup2Options,
+} from './host/cgroup2-options.js';
 import { fuseDevAt, readOwnMounts } from './host/mountinfo.js';
 import { checkMountApi, type MountApiSupport } from './host/native.js';
 import { agentLayout, type NodePaths } from './layout.js';
 import { inspectAnchor, type AnchorState } from './lxcfs/anchor.js';
 import { lxcfsCgroupProblem } from './lxcfs/cgroup-namespace.js';
 import { probeLxcfs, type ProbeResult } from './lxcfs/probe.js';
+import { findOtherLxcfs, otherLxcfsProblems, type OtherLxcfs } from './lxcfs/others.js';
 import { findLxcfsServing } from './lxcfs/process.js';
+import { readLxcfsVersion, resetsCgroupOptions, type LxcfsVersion } from './lxcfs/version.js';
 import { peekContainers, type PeekReport } from './repair/peek.js';
 import { StateFile } from './repair/state.js';
 import { countTargets, survey, type NamespaceView } from './repair/survey.js';
@@ -38,6 +45,12 @@ export interface NodeFacts {
   firstSweepDone?: boolean;
   /** What `check node` finds in the containers. */
   containers?: { stale: number; missing: number; reads: PeekReport };
+  /** `check node` only: the version of the lxcfs of ours that runs, when it could be read. */
+  lxcfsVersion?: LxcfsVersion;
+  /** `check node` only: the node's cgroup2 mount options. */
+  cgroup2?: Cgroup2Options;
+  /** `check node` only: lxcfs processes that are not ours. */
+  otherLxcfs?: OtherLxcfs[];
 }
 
 /** Where the agent's log is, by the install's real names, so a hint can be pasted as it is. */
@@ -58,6 +71,7 @@ export function nodeProblems(facts: NodeFacts): string[] {
     problems.push(`nothing is mounted on ${facts.fuseMount}`);
   }
   problems.push(...(facts.lxcfsCgroupProblems ?? []));
+  problems.push(...nodeLxcfsNeighbourProblems(facts));
   if (facts.probe && !facts.probe.ok)
     problems.push(
       `lxcfs does not answer (${facts.probe.error}): the agent restarts a hung lxcfs after its grace period`,
@@ -108,6 +122,23 @@ export function nodeProblems(facts: NodeFacts): string[] {
   return problems;
 }
 
+/**
+ * What lxcfs does to the node around it: cgroup2 options an lxcfs older than 6.0.6 cleared (naming the
+ * likely culprit), and lxcfs processes other than ours. Each its own line.
+ */
+function nodeLxcfsNeighbourProblems(facts: NodeFacts): string[] {
+  const others = facts.otherLxcfs ?? [];
+  const ours = facts.lxcfsVersion;
+  const cause =
+    ours !== undefined && resetsCgroupOptions(ours)
+      ? `this agent's lxcfs ${ours.text} clears them each time it starts (lxc/lxcfs#681, fixed in 6.0.6): run an lxcfs >= 6.0.6, such as the agent image's 7.0.0`
+      : others.length > 0
+        ? 'another lxcfs on this node (see below) clears them each time it starts if it is older than 6.0.6 (lxc/lxcfs#681)'
+        : undefined;
+  const options = cgroup2OptionsProblem(facts.cgroup2, cause);
+  return [...(options === undefined ? [] : [options]), ...otherLxcfsProblems(others)];
+}
+
 export interface NodeReport extends NodeFacts {
   lxcfsPids: number[];
   /** dev of the FUSE mount at the fuse mountpoint, live or not. */
@@ -153,6 +184,12 @@ export async function inspectNode(paths: NodePaths): Promise<NodeReport> {
     reads,
   };
 
+  const lxcfsVersion = lxcfsRunning
+    ? readLxcfsVersion(`${paths.proc}/${lxcfsPids[0]}/exe`, NATIVE_HELPER_TIMEOUT_MS)
+    : undefined;
+  const cgroup2 = readCgroup2Options(paths.proc);
+  const otherLxcfs = findOtherLxcfs(paths.proc, layout.fuseMount);
+
   const facts = {
     anchorRoot: layout.root,
     fuseMount: layout.fuseMount,
@@ -163,6 +200,9 @@ export async function inspectNode(paths: NodePaths): Promise<NodeReport> {
     anchor,
     mountApi,
     containers,
+    ...(lxcfsVersion === undefined ? {} : { lxcfsVersion }),
+    ...(cgroup2 === undefined ? {} : { cgroup2 }),
+    otherLxcfs,
   };
   return { ...facts, lxcfsPids, fuseDev, views, problems: nodeProblems(facts) };
 }

@@ -2,8 +2,8 @@
 import {
   DEFAULT_AGENT_HEALTH_PORT,
   DEFAULT_HANG_GRACE_MS,
-  DEFAULT_LXCFS_ARGS,
   DEFAULT_LXCFS_BIN,
+  DEFAULT_LXCFS_LOADAVG,
   DEFAULT_MOUNT_NOTIFICATIONS,
   DEFAULT_PROBE_INTERVAL_MS,
   DEFAULT_PROBE_TIMEOUT_MS,
@@ -30,8 +30,15 @@ const flags = new FlagSet('agent', {
   },
   'lxcfs-args': {
     kind: words,
-    default: DEFAULT_LXCFS_ARGS,
-    help: 'lxcfs flags, space-separated; write --lxcfs-args=VALUE when VALUE starts with -',
+    help:
+      "lxcfs flags, space-separated, instead of the agent's choice for the lxcfs version it finds (--enable-cfs; " +
+      '--enable-pidfd on lxcfs 4.0 to 6.x; -l unless --lxcfs-loadavg=false); write --lxcfs-args=VALUE when VALUE starts with -',
+  },
+  'lxcfs-loadavg': {
+    kind: onOff,
+    help:
+      `per-container /proc/loadavg (lxcfs -l, in the agent's choice of flags): lxcfs then reads the task list of every container ` +
+      `that read /proc/loadavg every 5 s; false: lxcfs serves the node's loadavg (default ${DEFAULT_LXCFS_LOADAVG})`,
   },
   'health-port': {
     kind: port,
@@ -86,6 +93,7 @@ const FLAG_OF_SETTING: Record<string, string> = {
   fuseMount: '--fuse-mount',
   helper: '--remount-helper',
   bin: '--lxcfs-bin',
+  lxcfsArgs: '--lxcfs-args',
   healthPort: '--health-port',
 };
 
@@ -95,11 +103,17 @@ export const command: Command<AgentCommandOptions> = {
   usage,
   parse(args): AgentCommandOptions {
     const { values } = flags.parse(args);
+    if (values['lxcfs-args'] !== undefined && values['lxcfs-loadavg'] !== undefined) {
+      throw flags.usageError(
+        "--lxcfs-loadavg chooses -l among the agent's own lxcfs flags; with --lxcfs-args, put -l in them or leave it out",
+      );
+    }
     return {
       lxcfsRoot: values['lxcfs-root'],
       fuseMount: values['fuse-mount'],
       lxcfsBin: values['lxcfs-bin'],
-      lxcfsArgs: [...values['lxcfs-args']],
+      lxcfsArgs: values['lxcfs-args'] && [...values['lxcfs-args']],
+      lxcfsLoadavg: values['lxcfs-loadavg'] ?? DEFAULT_LXCFS_LOADAVG,
       proc: values.proc,
       healthPort: values['health-port'],
       sweepIntervalMs: values['sweep-interval'],

@@ -3,6 +3,7 @@
 import { basename } from 'node:path';
 import { CHECK_MAX_LISTED_CONTAINERS } from '../config/defaults.js';
 import { configError } from '../errors.js';
+import { missingSystemdOptions } from '../agent/host/cgroup2-options.js';
 import { inspectNode, type NodeReport } from '../agent/node-health.js';
 import type { NamespaceView } from '../agent/repair/survey.js';
 import type { Command } from './command.js';
@@ -14,7 +15,8 @@ const flags = new FlagSet('check', nodeFlags);
 const usage = helpText(flags, {
   synopsis: 'check node [flags]',
   about: `Checks the node's lxcfs: running and answering, anchor mounted and bound, and every container's
-lxcfs files live. Exits 1 when something is wrong. Give it the flags the agent was given.`,
+lxcfs files live; and the node around it: other lxcfs processes, and cgroup2 mount options an lxcfs
+older than 6.0.6 cleared. Exits 1 when something is wrong. Give it the flags the agent was given.`,
 });
 
 /** `pod <uid> container <id>`, or the cgroup of a process outside Kubernetes. */
@@ -40,11 +42,36 @@ function describeBroken(view: NamespaceView): string {
   return `${who}: ${byState.join('; ')}  (${view.ns.mntNs}, pid ${view.ns.pid})`;
 }
 
+/** `none`, or `pid 812 lxcfs.service on /var/lib/lxcfs; pid 900 pod <uid>`. */
+function describeOthers(report: NodeReport): string {
+  const others = report.otherLxcfs ?? [];
+  if (others.length === 0) return 'no other lxcfs';
+  return others
+    .map(
+      (o) =>
+        `lxcfs pid ${o.pid} ${o.unit ?? (o.podUid ? `pod ${o.podUid}` : `cgroup ${o.cgroup}`)}${o.mountPoint ? ` on ${o.mountPoint}` : ''}`,
+    )
+    .join('; ');
+}
+
+/** `/sys/fs/cgroup rw,nsdelegate,memory_recursiveprot (systemd's)`, or what is missing. */
+function describeCgroup2(report: NodeReport): string {
+  const facts = report.cgroup2;
+  if (facts === undefined) return 'no cgroup2 mount seen';
+  const missing = missingSystemdOptions(facts);
+  const verdict = !facts.initIsSystemd
+    ? 'PID 1 is not systemd: not compared'
+    : missing.length === 0
+      ? "systemd's"
+      : `WITHOUT ${missing.join(', ')}`;
+  return `${facts.mountPoint} ${facts.options.join(',')} (${verdict})`;
+}
+
 function render(report: NodeReport): string {
   const lxcfs =
     report.lxcfsPids.length === 0
       ? 'not running'
-      : `running (pid ${report.lxcfsPids.join(', ')}), ` +
+      : `running (pid ${report.lxcfsPids.join(', ')}${report.lxcfsVersion ? `, version ${report.lxcfsVersion.text}` : ''}), ` +
         (report.probe?.ok
           ? `answering in ${report.probe.ms} ms`
           : `NOT answering (${report.probe?.error ?? 'not mounted'})`);
@@ -57,6 +84,8 @@ function render(report: NodeReport): string {
     : `NOT supported (${report.mountApi.errno})`;
   const lines = [
     `lxcfs       ${lxcfs}`,
+    `others      ${describeOthers(report)}`,
+    `cgroup2     ${describeCgroup2(report)}`,
     `fuse mount  ${report.fuseMount}${report.fuseDev ? ` (dev ${report.fuseDev}${report.lxcfsPids.length === 0 ? ', dead' : ''})` : ': nothing mounted'}`,
     `anchor      ${anchor}`,
     `remount     ${remount}`,

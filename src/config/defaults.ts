@@ -392,8 +392,12 @@ export const DEFAULT_FUSE_MOUNT = '/run/lxcfs-webhook/fuse';
 /** lxcfs writes and locks its pidfile next to the FUSE mountpoint, never on the shared /run/lxcfs.pid. */
 export const LXCFS_PIDFILE_NAME = 'lxcfs.pid';
 export const DEFAULT_LXCFS_BIN = 'lxcfs';
-/** CPU count from the CFS quota, per-container load average. */
-export const DEFAULT_LXCFS_ARGS: readonly string[] = ['--enable-cfs', '-l'];
+/**
+ * lxcfs' flags are chosen by the agent for the lxcfs version it finds (src/agent/lxcfs/version.ts), with
+ * a per-container load average (`-l`) unless turned off: its cost is a rescan of every tracked
+ * container's tasks every 5 s.
+ */
+export const DEFAULT_LXCFS_LOADAVG = true;
 export const DEFAULT_PROC = '/proc';
 /**
  * The native remount helper of this package: the one built here (native/build, by `npm run build` where a C

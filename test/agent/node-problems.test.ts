@@ -59,4 +59,80 @@ describe('nodeProblems', () => {
     assert.match(line ?? '', /see the agent log \(kubectl -n lxcfs logs ds\/lxcfs-agent\)$/);
     assert.doesNotMatch(line ?? '', /<ns>|<agent>/);
   });
+
+  describe('the node around lxcfs (check node only)', () => {
+    const reset = {
+      mountPoint: '/sys/fs/cgroup',
+      options: ['rw'],
+      kernelFeatures: ['nsdelegate', 'memory_recursiveprot'],
+      initIsSystemd: true,
+    };
+    const systemds = { ...reset, options: ['rw', 'nsdelegate', 'memory_recursiveprot'] };
+    const service = {
+      pid: 410,
+      cgroup: '/system.slice/lxcfs.service',
+      mountPoint: '/var/lib/lxcfs',
+      unit: 'lxcfs.service',
+    };
+    const version = (text: string) => ({
+      major: Number(text[0]),
+      minor: 0,
+      patch: Number(text.at(-1)),
+      text,
+    });
+
+    it('is nothing on a node whose cgroup2 is as systemd mounted it and with no other lxcfs', () => {
+      assert.deepEqual(
+        nodeProblems({
+          ...healthy,
+          cgroup2: systemds,
+          otherLxcfs: [],
+          lxcfsVersion: version('7.0.0'),
+        }),
+        [],
+      );
+    });
+
+    it('blames our own lxcfs when it is a release that clears the options', () => {
+      const [line] = nodeProblems({
+        ...healthy,
+        cgroup2: reset,
+        otherLxcfs: [],
+        lxcfsVersion: version('6.0.4'),
+      });
+      assert.match(
+        line ?? '',
+        /without nsdelegate, memory_recursiveprot that systemd mounts it with: this agent's lxcfs 6\.0\.4 clears them each time it starts \(lxc\/lxcfs#681, fixed in 6\.0\.6\): run an lxcfs >= 6\.0\.6/,
+      );
+      assert.match(
+        line ?? '',
+        /mount -o remount,nsdelegate,memory_recursiveprot \/sys\/fs\/cgroup$/,
+      );
+    });
+
+    it('points at the other lxcfs when ours is not such a release, each on its own line', () => {
+      const problems = nodeProblems({
+        ...healthy,
+        cgroup2: reset,
+        otherLxcfs: [service],
+        lxcfsVersion: version('7.0.0'),
+      });
+      assert.equal(problems.length, 2);
+      assert.match(
+        problems[0]!,
+        /: another lxcfs on this node \(see below\) clears them each time it starts if it is older than 6\.0\.6/,
+      );
+      assert.match(
+        problems[1]!,
+        /^another lxcfs \(pid 410 on \/var\/lib\/lxcfs\) runs as the node's lxcfs\.service: .*systemctl disable --now lxcfs\.service/,
+      );
+    });
+
+    it('reports another lxcfs even while the options are intact (a 6.0.6+ one, or one that has not restarted)', () => {
+      assert.equal(
+        nodeProblems({ ...healthy, cgroup2: systemds, otherLxcfs: [service] }).length,
+        1,
+      );
+    });
+  });
 });

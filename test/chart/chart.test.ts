@@ -15,7 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix, relative } from 'node:path';
+import { join, posix } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { cliPath, repoRoot } from '../helpers/paths.js';
@@ -28,7 +28,7 @@ import { checkNetworkPolicies } from '../deploy/network-policy.js';
 import { readmeExample, readmeFile } from '../helpers/readme.js';
 import { INSTALL } from '../../src/config/defaults.js';
 import { checkInstall } from '../deploy/check-install.js';
-import { find, kustomize, type K8sObject } from '../deploy/render.js';
+import { find, kustomize, kustomizeWithComponent, type K8sObject } from '../deploy/render.js';
 import {
   chartDir,
   releaseObjects,
@@ -255,6 +255,7 @@ const COMBINATIONS: Record<string, RenderOptions> = {
   'mount-lxcfs label, as the kustomize component': {
     values: [{ injection: { mountLxcfsLabel: true } }],
   },
+  'loadavg off, as the kustomize component': { values: [{ agent: { lxcfsLoadavg: false } }] },
   "network policies, as the README's values file": {
     values: [parse(readmeFile('network-policy.yaml')) as object],
   },
@@ -314,21 +315,30 @@ describe('helm chart: defaults are the kustomize cert-manager install', () => {
   it('with injection.mountLxcfsLabel, renders the cert-manager overlay plus deploy/components/mount-lxcfs-label', () => {
     const work = mkdtempSync(join(tmpdir(), 'chart-mount-lxcfs-'));
     after(() => rmSync(work, { recursive: true, force: true }));
-    writeFileSync(
-      join(work, 'kustomization.yaml'),
-      [
-        'apiVersion: kustomize.config.k8s.io/v1beta1',
-        'kind: Kustomization',
-        `resources: [${relative(work, overlay('cert-manager'))}]`,
-        `components: [${relative(work, join(repoRoot, INSTALL.mountLxcfsComponent))}]`,
-        '',
-      ].join('\n'),
+    const kustomized = kustomizeWithComponent(
+      overlay('cert-manager'),
+      join(repoRoot, INSTALL.mountLxcfsComponent),
+      work,
     );
     const chart = releaseObjects(
       renderChart(COMBINATIONS['mount-lxcfs label, as the kustomize component']),
     );
-    assertSameObjects(chart, kustomize(work));
+    assertSameObjects(chart, kustomized);
     checkInstall(withUserNamespace(chart), { mountLxcfsLabel: true });
+  });
+  it('with agent.lxcfsLoadavg=false, renders the cert-manager overlay plus deploy/components/lxcfs-loadavg-off', () => {
+    const work = mkdtempSync(join(tmpdir(), 'chart-loadavg-off-'));
+    after(() => rmSync(work, { recursive: true, force: true }));
+    const kustomized = kustomizeWithComponent(
+      overlay('cert-manager'),
+      join(repoRoot, 'deploy', 'components', 'lxcfs-loadavg-off'),
+      work,
+    );
+    const chart = releaseObjects(
+      renderChart(COMBINATIONS['loadavg off, as the kustomize component']),
+    );
+    assertSameObjects(chart, kustomized);
+    checkInstall(withUserNamespace(chart));
   });
   it('with OpenShift values, renders the same objects as deploy/overlays/openshift', () => {
     const chart = releaseObjects(renderChart(COMBINATIONS['OpenShift: service CA and SCC']));
@@ -463,6 +473,10 @@ describe('helm chart: values reach the objects', () => {
     const args: string[] = ds.spec.template.spec.containers[0].args;
     assert.ok(args.includes('--lxcfs-args=--enable-cfs --enable-pidfd -l'));
     assert.ok(args.includes('--sweep-interval=30s'));
+    assert.ok(
+      !args.some((a) => a.startsWith('--lxcfs-loadavg')),
+      'loadavg left to the agent by default',
+    );
     assert.deepEqual(ds.spec.updateStrategy, { type: 'OnDelete' });
     assert.equal(ds.spec.template.spec.tolerations, undefined);
     assert.equal(ds.spec.template.spec.priorityClassName, 'high');
@@ -541,6 +555,18 @@ describe('helm chart: values reach the objects', () => {
     assert.throws(
       () => renderRaw({ values: [{ certificates: { mode: 'secret', secretName: 'x' } }] }),
       /certificates\.caBundle: String length must be greater than or equal to 1/,
+    );
+  });
+  it('agent.lxcfsLoadavg=false becomes --lxcfs-loadavg=false, and is refused beside agent.lxcfsArgs (the agent would refuse both)', () => {
+    const args: string[] = find(
+      objectsOf('loadavg off, as the kustomize component'),
+      'DaemonSet',
+      'lxcfs-agent',
+    ).spec.template.spec.containers[0].args;
+    assert.ok(args.includes('--lxcfs-loadavg=false'));
+    assert.throws(
+      () => renderRaw({ values: [{ agent: { lxcfsLoadavg: false, lxcfsArgs: '--enable-cfs' } }] }),
+      /agent\.lxcfsLoadavg=false turns off -l among the agent's own lxcfs flags; with agent\.lxcfsArgs set, leave -l out of it instead/,
     );
   });
   it("ServiceMonitors scrape each component's health port through a metrics Service", () => {

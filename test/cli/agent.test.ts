@@ -13,6 +13,7 @@ test('--help lists every flag with its default', async () => {
     '--fuse-mount',
     '--lxcfs-bin',
     '--lxcfs-args',
+    '--lxcfs-loadavg',
     '--proc',
     '--health-port',
     '--sweep-interval',
@@ -25,7 +26,11 @@ test('--help lists every flag with its default', async () => {
     assert.match(stdout, new RegExp(`^  ${flag} `, 'm'), flag);
   }
   assert.match(stdout, /default \/var\/lib\/lxcfs/);
-  assert.match(stdout, /default "--enable-cfs -l"/);
+  assert.match(
+    stdout,
+    /--lxcfs-args WORDS\s.*instead of the agent's choice for the\s+lxcfs version it finds/s,
+  );
+  assert.match(stdout, /--lxcfs-loadavg true\|false\s.*\(default true\)/s);
   assert.match(stdout, /--mount-notifications true\|false\s.*\(default true\)/s);
 });
 

@@ -6,6 +6,7 @@ import {
   DEFAULT_CA_VALID_DAYS,
   DEFAULT_FUSE_MOUNT,
   DEFAULT_HANG_GRACE_MS,
+  DEFAULT_LXCFS_LOADAVG,
   DEFAULT_LXCFS_ROOT,
   DEFAULT_MAX_REQUEST_BYTES,
   DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
@@ -274,6 +275,20 @@ describe('flags of every command', () => {
     );
     assert.deepEqual(agent.parse(['--lxcfs-args=-l']).lxcfsArgs, ['-l']);
   });
+
+  it("leave lxcfs' flags to the agent unless given, and refuse --lxcfs-loadavg beside --lxcfs-args", () => {
+    assert.equal(agent.parse([]).lxcfsArgs, undefined);
+    assert.equal(agent.parse([]).lxcfsLoadavg, true);
+    assert.equal(agent.parse(['--lxcfs-loadavg=false']).lxcfsLoadavg, false);
+    assert.equal(
+      parseError(agent, ['--lxcfs-args=--enable-cfs', '--lxcfs-loadavg=false']),
+      "--lxcfs-loadavg chooses -l among the agent's own lxcfs flags; with --lxcfs-args, put -l in them or leave it out; see 'lxcfs-webhook agent --help'",
+    );
+    assert.match(
+      parseError(agent, ['--lxcfs-loadavg=no']),
+      /^flag --lxcfs-loadavg has value "no"; expected true or false/,
+    );
+  });
 });
 
 /** `--help` entries: flag name and the default shown, the entry's wrapped lines joined again. */
@@ -333,7 +348,7 @@ describe('--help', () => {
           '--probe-interval': `${DEFAULT_PROBE_INTERVAL_MS / 1000}s`,
           '--probe-timeout': `${DEFAULT_PROBE_TIMEOUT_MS / 1000}s`,
           '--hang-grace': `${DEFAULT_HANG_GRACE_MS / 1000}s`,
-          '--lxcfs-args': '--enable-cfs -l',
+          '--lxcfs-loadavg': String(DEFAULT_LXCFS_LOADAVG),
         },
       ],
       [

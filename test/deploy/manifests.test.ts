@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix, relative } from 'node:path';
+import { join, posix } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 import { command as agentCommand } from '../../src/cli/agent.js';
@@ -13,7 +13,7 @@ import { DEFAULT_LXCFS_ROOT, INSTALL } from '../../src/config/defaults.js';
 import { webhookEntries, webhookFor } from '../../src/audit/selection.js';
 import { validateObject } from '../helpers/k8s-schema.js';
 import { checkInstall } from './check-install.js';
-import { find, kustomize } from './render.js';
+import { find, kustomize, kustomizeWithComponent } from './render.js';
 
 const overlay = (name: string) => posix.join(repoRoot, 'deploy', 'overlays', name);
 
@@ -197,19 +197,11 @@ describe('deploy/components/mount-lxcfs-label, on top of each overlay', () => {
   after(() => rmSync(work, { recursive: true, force: true }));
   for (const name of ['cert-manager', 'openshift']) {
     it(`${name}: also selects namespaces labelled mount-lxcfs=enabled, still once per pod`, () => {
-      const dir = join(work, name);
-      mkdirSync(dir);
-      writeFileSync(
-        join(dir, 'kustomization.yaml'),
-        [
-          'apiVersion: kustomize.config.k8s.io/v1beta1',
-          'kind: Kustomization',
-          `resources: [${relative(dir, overlay(name))}]`,
-          `components: [${relative(dir, join(repoRoot, INSTALL.mountLxcfsComponent))}]`,
-          '',
-        ].join('\n'),
+      const objects = kustomizeWithComponent(
+        overlay(name),
+        join(repoRoot, INSTALL.mountLxcfsComponent),
+        join(work, name),
       );
-      const objects = kustomize(dir);
       checkInstall(objects, { mountLxcfsLabel: true });
       const mwc = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
       assert.ok(
@@ -232,6 +224,27 @@ describe('deploy/components/mount-lxcfs-label, on top of each overlay', () => {
       'enabled',
     );
   });
+});
+
+describe('deploy/components/lxcfs-loadavg-off, on top of each overlay', () => {
+  const work = mkdtempSync(join(tmpdir(), 'lxcfs-loadavg-off-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+  for (const name of ['cert-manager', 'openshift']) {
+    it(`${name}: the agent runs lxcfs without -l, and nothing else changes`, () => {
+      const objects = kustomizeWithComponent(
+        overlay(name),
+        join(repoRoot, 'deploy', 'components', 'lxcfs-loadavg-off'),
+        join(work, name),
+      );
+      checkInstall(objects);
+      const agent = find(objects, 'DaemonSet', 'lxcfs-agent').spec.template.spec.containers[0];
+      assert.equal(agentCommand.parse(agent.args.slice(1)).lxcfsLoadavg, false);
+      const without = find(kustomize(overlay(name)), 'DaemonSet', 'lxcfs-agent').spec.template.spec
+        .containers[0];
+      assert.deepEqual(agent.args, [...without.args, '--lxcfs-loadavg=false']);
+      assert.equal(agentCommand.parse(without.args.slice(1)).lxcfsLoadavg, true);
+    });
+  }
 });
 
 describe('deploy/uninstall', () => {

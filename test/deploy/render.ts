@@ -1,5 +1,7 @@
 // Renders a kustomization with the real `kubectl kustomize` and returns its objects.
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
 export interface K8sObject {
@@ -21,6 +23,29 @@ export function kustomize(dir: string): K8sObject[] {
   return parseAllDocuments(out)
     .map((doc) => doc.toJS() as K8sObject)
     .filter((o) => o !== null);
+}
+
+/**
+ * An overlay plus a component, as a user adds one: a kustomization of our own in `dir` (created), naming
+ * both by relative path; returns its objects.
+ */
+export function kustomizeWithComponent(
+  overlay: string,
+  component: string,
+  dir: string,
+): K8sObject[] {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'kustomization.yaml'),
+    [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      `resources: [${relative(dir, overlay)}]`,
+      `components: [${relative(dir, component)}]`,
+      '',
+    ].join('\n'),
+  );
+  return kustomize(dir);
 }
 
 export function find(objects: K8sObject[], kind: string, name: string): K8sObject {

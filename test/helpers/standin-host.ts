@@ -59,6 +59,32 @@ export interface StandInContainer {
   runtime: ChildProcess;
 }
 
+/** `sh -c script` in new mount and pid namespaces (and `more` ones), with mounts private to them. */
+function shellInNamespaces(script: string, more: readonly string[] = []): string[] {
+  return [
+    'unshare',
+    '--mount',
+    '--pid',
+    ...more,
+    '--fork',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    script,
+  ];
+}
+
+/** How the stand-in differs from the plain one (a private mount and pid namespace running `sleep`). */
+export interface StandInOptions {
+  /** Its own cgroup namespace too, so that no mount made inside can change the node's cgroup2 options. */
+  cgroupNamespace?: boolean;
+  /** Shell lines run inside before its init starts (mounts of the stand-in's own). */
+  setup?: readonly string[];
+  /** Its init's command name (`/proc/1/comm`), e.g. `systemd`: `sleep`, run through a link of that name. */
+  initName?: string;
+}
+
 export class StandInHost {
   private constructor(
     readonly dir: string,
@@ -68,22 +94,22 @@ export class StandInHost {
   ) {}
 
   /** Starts the stand-in; `dir` (the scratch node's directory) becomes a shared mount inside it. */
-  static async start(dir: string): Promise<StandInHost> {
+  static async start(dir: string, options: StandInOptions = {}): Promise<StandInHost> {
     const ready = join(dir, 'standin.ready');
+    const init = options.initName === undefined ? 'sleep' : join(dir, options.initName);
     const script = [
       'set -e',
       'mount -t proc proc /proc',
       // The agent's mounts under the scratch directory reach the stand-in host, as a Bidirectional hostPath's do.
       `mount --bind ${sh(dir)} ${sh(dir)}`,
       `mount --make-shared ${sh(dir)}`,
+      ...(options.setup ?? []),
+      ...(options.initName === undefined ? [] : [`ln -sf "$(command -v sleep)" ${sh(init)}`]),
       `echo ready > ${sh(ready)}`,
-      'exec sleep infinity',
+      `exec ${sh(init)} infinity`,
     ].join('\n');
-    const runtime = spawn(
-      'unshare',
-      ['--mount', '--pid', '--fork', '--propagation', 'private', 'sh', '-c', script],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const argv = shellInNamespaces(script, options.cgroupNamespace ? ['--cgroup'] : []);
+    const runtime = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     runtime.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     await waitForFile(ready, 'the stand-in host', runtime, () => stderr);
@@ -154,17 +180,7 @@ export class StandInHost {
       `echo ready > ${sh(ready)}`,
       'exec sleep infinity',
     ].join('\n');
-    const argv = this.inside([
-      'unshare',
-      '--mount',
-      '--pid',
-      '--fork',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      script,
-    ]);
+    const argv = this.inside(shellInNamespaces(script));
     const runtime = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     runtime.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

@@ -134,21 +134,44 @@ describe('images/cross-make.sh', () => {
 
 describe('images/agent.Dockerfile', () => {
   const instructions = parseDockerfile('agent.Dockerfile');
-  it('ships Debian lxcfs and fuse3, the native helper built from native/, and the CLI on Node 24', () => {
+  it("ships Debian's lxcfs 7.0.0 on Debian 13's libraries, fuse3, the native helper built from native/, and the CLI on Node 24", () => {
     checkCommon(instructions);
     const final = instructions.filter((i) => i.stage === '(final)');
-    // Debian 13: lxcfs 6.0.x (see README, "Where it runs"); every stage on the same Debian.
+    // Debian 13 libraries (see README, "Which lxcfs"); every stage on the same Debian.
     assert.match(final[0]!.args, /^node:24-trixie-slim$/);
     assert.ok(
       instructions
         .filter((i) => i.op === 'FROM')
         .every((i) => i.args.startsWith('node:24-trixie-slim')),
     );
-    // Build stages on the builder's architecture (no compiling under emulation), the final one on the target's.
+    // lxcfs: exactly Debian's 7.0.0-1 for the target architecture, fetched by apt (checked against sid's
+    // signed index) in its own stage; sid never reaches the image, whose other packages stay Debian 13's.
+    const lxcfs = instructions.filter((i) => i.stage === 'lxcfs');
+    assert.ok(lxcfs.some((i) => i.op === 'ARG' && i.args === 'LXCFS_VERSION=7.0.0-1'));
+    assert.ok(lxcfs.some((i) => i.op === 'ARG' && i.args === 'LXCFS_SUITE=sid'));
+    assert.ok(
+      lxcfs.some(
+        (i) =>
+          i.op === 'RUN' && i.args.includes('apt-get download "lxcfs:$TARGETARCH=$LXCFS_VERSION"'),
+      ),
+    );
+    assert.ok(
+      !lxcfs.some((i) => i.op === 'COPY'),
+      'the stage uses no repository file, so the layer cache keeps it',
+    );
+    assert.ok(!final.some((i) => /\bsid\b|LXCFS_SUITE/.test(i.args)), 'no sid source in the image');
+    assert.ok(
+      final.some(
+        (i) => i.op === 'COPY' && i.args === '--from=lxcfs /lxcfs/lxcfs_*.deb /tmp/lxcfs/',
+      ),
+    );
+    // Build stages on the builder's architecture (no compiling or downloading under emulation), the final
+    // one on the target's.
     const text = readFileSync(join(repoRoot, 'images', 'agent.Dockerfile'), 'utf8');
     assert.deepEqual(
       [...text.matchAll(/^FROM (.*)$/gm)].map((m) => m[1]),
       [
+        '--platform=$BUILDPLATFORM ${BUILD_BASE} AS lxcfs',
         '--platform=$BUILDPLATFORM ${BUILD_BASE} AS native',
         '--platform=$BUILDPLATFORM ${BUILD_BASE} AS build',
         '${BASE}',
@@ -157,9 +180,15 @@ describe('images/agent.Dockerfile', () => {
     assert.ok(
       final.some(
         (i) =>
-          i.op === 'RUN' && /apt-get install .*\blxcfs\b.*\bfuse3\b.*\butil-linux\b/.test(i.args),
+          i.op === 'RUN' &&
+          /apt-get install .*\/tmp\/lxcfs\/lxcfs_\*\.deb fuse3 util-linux/.test(i.args),
       ),
       'nsenter for the host cgroup namespace',
+    );
+    const lxcfsInstall = final.findIndex((i) => i.op === 'RUN' && i.args.includes('/tmp/lxcfs/'));
+    assert.ok(
+      lxcfsInstall < final.findIndex((i) => i.op === 'COPY' && i.args.includes('--from=build')),
+      'lxcfs is installed before the app is copied: a code change keeps its layer',
     );
     const native = instructions.filter((i) => i.stage === 'native');
     assert.ok(

@@ -11,7 +11,7 @@
 //   - drills: lxcfs SIGKILLed, lxcfs SIGSTOPped, the agent container killed and started again, the agent
 //     replaced by a newer image; then the agent as a systemd unit with the guest's own lxcfs;
 //   - the webhook image: non-root, read-only root, certificates from a mounted directory, a real review.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import {
   appendFileSync,
   chmodSync,
@@ -26,7 +26,18 @@ import {
 import { request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import jsonPatch from 'fast-json-patch';
-import { DEFAULT_FILES } from '../../src/config/defaults.js';
+import { cgroup2Mount } from '../../src/agent/host/cgroup2-options.js';
+import {
+  atLeast,
+  parseLxcfsVersion,
+  resetsCgroupOptions,
+  type LxcfsVersion,
+} from '../../src/agent/lxcfs/version.js';
+import {
+  DEFAULT_FILES,
+  DEFAULT_HANG_GRACE_MS,
+  DEFAULT_PROBE_INTERVAL_MS,
+} from '../../src/config/defaults.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const REPO = '/mnt/repo';
@@ -57,19 +68,24 @@ interface Check {
   ms: number;
   detail: string;
 }
+/** One file as one workload read it: `shows` is what it showed in the README's words ('' when it cannot tell). */
 interface Row {
   file: string;
   workload: string;
   agent: string;
+  lxcfs: string;
   expected: string;
   seen: string;
   ok: boolean;
+  shows: string;
 }
 const results = {
   guest: {} as Record<string, string>,
   checks: [] as Check[],
   figures: {} as Record<string, number | string>,
   table: [] as Row[],
+  /** The node's cgroup2 superblock options at each stage. */
+  cgroup2: [] as Array<{ stage: string; options: string }>,
   complete: false,
 };
 const suiteStart = Date.now();
@@ -174,6 +190,10 @@ interface Workload {
   shell: boolean;
   startedAt: number;
   pid?: number;
+  /** When assertOwnValues last read its files (through the lxcfs running then). */
+  lastReadAt?: number;
+  /** `parent`: the limits are on a parent cgroup only, as with pod-level resources (cpus, memMiB are the parent's). */
+  cpuLimit?: 'parent';
 }
 
 const READ_SCRIPT_SH = `for f in ${DEFAULT_FILES.join(' ')}; do echo "==== $f"; cat "$f" 2>&1 || echo "READ-ERROR"; done; echo "==== free"; free -m 2>&1; echo "==== mountinfo"; cat /proc/self/mountinfo; echo "==== id"; id -u`;
@@ -208,88 +228,202 @@ async function readInside(w: Workload, timeoutMs = 30_000): Promise<Map<string, 
 
 const memTotalKb = (meminfo: string | undefined) =>
   Number(/^MemTotal:\s+(\d+) kB/m.exec(meminfo ?? '')?.[1] ?? NaN);
-const expectedCpus = (w: Workload) => Math.min(Math.ceil(w.cpus), nodeCpus);
+/** CPUs the quota gives, rounded up and capped by the node's: what lxcfs --enable-cfs shows when it honours the quota. */
+const quotaCpus = (w: Workload) => Math.min(Math.ceil(w.cpus), nodeCpus);
+/** cpuinfo and cpu/online: the quota, except that lxcfs before 7.0 reads only the container's own cpu.max (E). */
+const expectedCpus = (w: Workload, lxcfs: LxcfsVersion) =>
+  w.cpuLimit === 'parent' && !atLeast(lxcfs, 7) ? nodeCpus : quotaCpus(w);
+/** cpuN lines of /proc/stat: every CPU of the cpuset before 6.0.6, the quota's count from then on (B). */
+const expectedStatCpus = (w: Workload, lxcfs: LxcfsVersion) =>
+  atLeast(lxcfs, 6, 0, 6) ? expectedCpus(w, lxcfs) : nodeCpus;
 const expectedOnline = (n: number) => (n === 1 ? '0' : `0-${n - 1}`);
 
-/** Every expectation on one workload's files; rows go to the results table when `agent` is given. */
-async function assertOwnValues(w: Workload, agent?: string): Promise<string> {
+/** What a CPU count shows, in the README's words; '' when the quota and the node give the same count. */
+function cpuVerdict(count: number, w: Workload): string {
+  if (quotaCpus(w) === nodeCpus) return '';
+  if (count === quotaCpus(w))
+    return w.cpuLimit === 'parent' ? "parent's quota" : 'quota, rounded up';
+  return count === nodeCpus ? 'every CPU' : `${count} CPUs`;
+}
+
+/** The node's files a container's read is compared with, read just before and just after it. */
+interface NodeFiles {
+  stat: string;
+  diskstats: string;
+  loadavg: string;
+  uptime: string;
+}
+const nodeFiles = (): NodeFiles => ({
+  stat: readFileSync('/proc/stat', 'utf8'),
+  diskstats: readFileSync('/proc/diskstats', 'utf8'),
+  loadavg: readFileSync('/proc/loadavg', 'utf8'),
+  uptime: readFileSync('/proc/uptime', 'utf8'),
+});
+/** /proc/stat's `cpu` and `cpuN` lines: name → numbers. */
+function statLines(text: string): Map<string, number[]> {
+  return new Map(
+    text
+      .split('\n')
+      .filter((l) => /^cpu\d* /.test(l))
+      .map((l) => {
+        const [name, ...values] = l.trim().split(/\s+/);
+        return [name!, values.map(Number)];
+      }),
+  );
+}
+/** /proc/diskstats: device → reads completed, sectors read, writes completed, sectors written (counters that only grow). */
+function diskCounters(text: string): Map<string, number[]> {
+  return new Map(
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const f = l.trim().split(/\s+/);
+        return [f[2]!, [f[3], f[5], f[7], f[9]].map(Number)];
+      }),
+  );
+}
+const within = (low: number, value: number, high: number) => low <= value && value <= high;
+/** `r/t` of /proc/loadavg: t, the threads it counts. */
+const loadavgThreads = (text: string) => Number(/ \d+\/(\d+) /.exec(text)?.[1]);
+
+/**
+ * Every expectation on one workload's files, for the lxcfs that serves them; rows go to the results
+ * table when `agent` is given. Each row says what the file showed in the README's words (`shows`): the
+ * container's values, or the node's where lxcfs serves those (diskstats, stat's values, uptime's idle).
+ */
+async function assertOwnValues(w: Workload, lxcfs: LxcfsVersion, agent?: string): Promise<string> {
+  const before = nodeFiles();
   const s = await readInside(w);
+  w.lastReadAt = Date.now();
+  const after = nodeFiles();
   const age = (Date.now() - w.startedAt) / 1000;
-  const cpus = expectedCpus(w);
+  const cpus = expectedCpus(w, lxcfs);
+  const parent = w.cpuLimit === 'parent' ? ', limits on the parent cgroup only' : '';
   const rows: Row[] = [];
-  const row = (file: string, expected: string, seen: string, ok: boolean) =>
-    rows.push({ file, workload: w.name, agent: agent ?? '', expected, seen, ok });
+  // With the limits on the parent, only memory and CPU counts say something new.
+  const row = (
+    file: string,
+    expected: string,
+    seen: string,
+    { ok, shows }: { ok: boolean; shows: string },
+  ) =>
+    rows.push({
+      file: `${file}${parent}`,
+      workload: w.name,
+      agent: agent ?? '',
+      lxcfs: lxcfs.text,
+      expected,
+      seen,
+      ok,
+      shows: parent && !/MemTotal|cpuinfo|online|cpuN/.test(file) ? '' : shows,
+    });
+  const limit = w.cpuLimit === 'parent' ? "parent's limit" : "container's limit";
   const mem = memTotalKb(s.get('/proc/meminfo'));
-  row('/proc/meminfo MemTotal', `${w.memMiB * 1024} kB`, `${mem} kB`, mem === w.memMiB * 1024);
+  row('/proc/meminfo MemTotal', `${w.memMiB * 1024} kB`, `${mem} kB`, {
+    ok: mem === w.memMiB * 1024,
+    shows: mem === w.memMiB * 1024 ? limit : mem === nodeMemKb ? "node's" : `${mem} kB`,
+  });
   if (w.shell) {
-    const free = /^Mem:\s+(\d+)/m.exec(s.get('free') ?? '')?.[1];
-    row('free -m total', `${w.memMiB}`, `${free}`, Number(free) === w.memMiB);
+    const free = Number(/^Mem:\s+(\d+)/m.exec(s.get('free') ?? '')?.[1]);
+    row('free -m total', `${w.memMiB}`, `${free}`, {
+      ok: free === w.memMiB,
+      shows: free === w.memMiB ? limit : `${free} MiB`,
+    });
   }
   const processors = (s.get('/proc/cpuinfo') ?? '').match(/^processor\s*:/gm)?.length ?? 0;
-  row('/proc/cpuinfo processors', `${cpus}`, `${processors}`, processors === cpus);
+  row('/proc/cpuinfo processors', `${cpus}`, `${processors}`, {
+    ok: processors === cpus,
+    shows: cpuVerdict(processors, w),
+  });
   const online = (s.get('/sys/devices/system/cpu/online') ?? '').trim();
-  row(
-    '/sys/devices/system/cpu/online',
-    expectedOnline(cpus),
-    online,
-    online === expectedOnline(cpus),
-  );
-  const uptime = Number((s.get('/proc/uptime') ?? '').split(' ')[0]);
+  const onlineCount = online === '0' ? 1 : Number(/^0-(\d+)$/.exec(online)?.[1] ?? -2) + 1;
+  row('/sys/devices/system/cpu/online', expectedOnline(cpus), online, {
+    ok: online === expectedOnline(cpus),
+    shows: cpuVerdict(onlineCount, w),
+  });
+  const [uptime, idle] = (s.get('/proc/uptime') ?? '').trim().split(/\s+/).map(Number) as [
+    number,
+    number,
+  ];
   // lxcfs counts from the start of the container's init; the exec and TCG add a few seconds.
+  const ownUptime = uptime >= 0 && Math.abs(uptime - age) <= 20;
+  row('/proc/uptime', `≈ ${age.toFixed(0)} s (container age)`, `${uptime.toFixed(0)} s`, {
+    ok: ownUptime,
+    shows: ownUptime ? "container's" : "node's?",
+  });
+  // The idle field subtracts the container's cpuacct.usage from its uptime; cgroup v2 has no cpuacct.
   row(
-    '/proc/uptime',
-    `≈ ${age.toFixed(0)} s (container age)`,
-    `${uptime.toFixed(0)} s`,
-    uptime >= 0 && Math.abs(uptime - age) <= 20,
+    '/proc/uptime idle field',
+    `${uptime.toFixed(2)} (= uptime: no cpuacct on v2)`,
+    idle.toFixed(2),
+    { ok: idle === uptime, shows: idle === uptime ? '= uptime' : `${idle}` },
   );
-  // /proc/stat on cgroup v2: lxcfs (5.0 and 6.0) computes per-container CPU lines from cpuacct's per-CPU
-  // usage, which cgroup v2 does not have, and falls back to the node's lines filtered by the cpuset
-  // ("falling back to the host's /proc/stat" in its source). Measured here on both guests; pinned, so the
-  // day lxcfs serves the container's own lines this fails and the README's limitation is updated.
-  const stat = s.get('/proc/stat') ?? '';
-  const statCpus = stat.match(/^cpu\d+ /gm)?.length ?? 0;
+  // /proc/stat on cgroup v2: no lxcfs reads cpu.stat, so the values are the node's lines for the CPUs it
+  // lists (checked between two reads of the node's file); how many it lists depends on the version.
+  const stat = statLines(s.get('/proc/stat') ?? '');
+  const statCpus = [...stat.keys()].filter((k) => k !== 'cpu').length;
+  const wantStat = expectedStatCpus(w, lxcfs);
+  row('/proc/stat cpuN lines', `${wantStat}`, `${statCpus}`, {
+    ok: statCpus === wantStat,
+    shows: cpuVerdict(statCpus, w),
+  });
+  const [b, a] = [statLines(before.stat), statLines(after.stat)];
+  const listed = [...stat.keys()].filter((k) => k !== 'cpu');
+  const sum = (lines: Map<string, number[]>, field: number) =>
+    listed.reduce((total, cpu) => total + (lines.get(cpu)?.[field] ?? NaN), 0);
+  // user (0) and system (2) only ever grow; iowait may go back on an idle CPU
+  const nodeValues = [0, 2].every(
+    (f) =>
+      within(sum(b, f), stat.get('cpu')?.[f] ?? NaN, sum(a, f)) &&
+      listed.every((cpu) => within(b.get(cpu)![f]!, stat.get(cpu)![f]!, a.get(cpu)![f]!)),
+  );
   row(
-    '/proc/stat cpuN lines',
-    `${nodeCpus} (cpuset; cgroup v2: no per-container lines)`,
-    `${statCpus}`,
-    statCpus === nodeCpus,
+    '/proc/stat values',
+    `node's, for the ${listed.length} CPUs listed`,
+    `cpu user ${stat.get('cpu')?.[0]} (node ${sum(b, 0)}..${sum(a, 0)})`,
+    { ok: nodeValues, shows: nodeValues ? "node's" : "not the node's" },
   );
-  const jiffies = (text: string) =>
-    (text.match(/^cpu (.*)$/m)?.[1] ?? '')
-      .trim()
-      .split(/\s+/)
-      .map(Number)
-      .reduce((a, b) => a + b, 0);
-  const ours = jiffies(stat);
-  const node = jiffies(readFileSync('/proc/stat', 'utf8'));
-  row(
-    '/proc/stat cpu line (jiffies)',
-    `node's ≈ ${node} (cgroup v2: no cpuacct)`,
-    `${ours}`,
-    ours > 0 && Math.abs(node - ours) <= node * 0.1,
-  );
-  const loadavg = (s.get('/proc/loadavg') ?? '').trim();
+  const threads = loadavgThreads(s.get('/proc/loadavg') ?? '');
+  const nodeThreads = loadavgThreads(before.loadavg);
+  const ownLoad = threads < nodeThreads / 2;
   row(
     '/proc/loadavg',
-    'a b c r/t pid',
-    loadavg,
-    /^\d+\.\d+ \d+\.\d+ \d+\.\d+ \d+\/\d+ \d+$/.test(loadavg),
+    `container's (lxcfs -l): few of the node's ${nodeThreads} threads`,
+    (s.get('/proc/loadavg') ?? '').trim(),
+    {
+      ok: ownLoad,
+      shows: ownLoad
+        ? "container's"
+        : Math.abs(threads - nodeThreads) <= nodeThreads / 4
+          ? "node's"
+          : `${threads} threads`,
+    },
   );
-  const swaps = (s.get('/proc/swaps') ?? '').split('\n')[0] ?? '';
+  const swaps = (s.get('/proc/swaps') ?? '').trim().split('\n');
   row(
     '/proc/swaps',
-    'header',
-    swaps.replace(/\s+/g, ' ').slice(0, 30),
-    swaps.startsWith('Filename'),
+    'header only (no swap on the guest)',
+    swaps[0]!.replace(/\s+/g, ' ').slice(0, 30),
+    {
+      ok: swaps[0]!.startsWith('Filename') && swaps.length === 1,
+      shows:
+        swaps.length === 1 ? 'header only (no swap on the guests)' : `${swaps.length - 1} entries`,
+    },
   );
-  const diskstats = s.get('/proc/diskstats') ?? '';
+  const disks = diskCounters(s.get('/proc/diskstats') ?? '');
+  const [db, da] = [diskCounters(before.diskstats), diskCounters(after.diskstats)];
+  const nodeDisks =
+    disks.size > 0 &&
+    [...db.keys()].every((d) => disks.has(d)) &&
+    [...disks].every(([d, c]) =>
+      c.every((v, i) => within(db.get(d)?.[i] ?? NaN, v, da.get(d)?.[i] ?? NaN)),
+    );
   row(
     '/proc/diskstats',
-    'readable',
-    diskstats.includes('READ-ERROR')
-      ? 'READ-ERROR'
-      : `${diskstats.split('\n').filter(Boolean).length} lines`,
-    !diskstats.includes('READ-ERROR'),
+    `node's: every device, counters between two reads of the node's (${db.size} devices)`,
+    `${disks.size} devices`,
+    { ok: nodeDisks, shows: nodeDisks ? "node's" : "not the node's" },
   );
   // Served by lxcfs, not the kernel: every file is a read-only fuse.lxcfs mount in the container.
   const mountinfo = s.get('mountinfo') ?? '';
@@ -308,19 +442,66 @@ async function assertOwnValues(w: Workload, agent?: string): Promise<string> {
     'mounts (fuse.lxcfs, ro)',
     `${DEFAULT_FILES.length} files`,
     unserved.length === 0 ? `${DEFAULT_FILES.length} files` : `missing ${unserved.join(',')}`,
-    unserved.length === 0,
+    { ok: unserved.length === 0, shows: '' },
   );
   if (w.user) {
     const uid = (s.get('id') ?? '').trim();
-    row('uid', w.user.split(':')[0]!, uid, uid === w.user.split(':')[0]);
+    row('uid', w.user.split(':')[0]!, uid, { ok: uid === w.user.split(':')[0], shows: '' });
   }
   if (agent) results.table.push(...rows);
   const bad = rows.filter((r) => !r.ok);
   assert(
     bad.length === 0,
-    `${w.name}: ${bad.map((r) => `${r.file} expected ${r.expected}, saw ${r.seen}`).join('; ')}`,
+    `${w.name} (lxcfs ${lxcfs.text}): ${bad.map((r) => `${r.file} expected ${r.expected}, saw ${r.seen}`).join('; ')}`,
   );
-  return `${w.name}: MemTotal ${mem} kB, ${processors} cpus, uptime ${uptime.toFixed(0)} s (age ${age.toFixed(0)} s)`;
+  return `${w.name}: MemTotal ${mem} kB, ${processors} cpus, ${statCpus} in stat, uptime ${uptime.toFixed(0)} s (age ${age.toFixed(0)} s)`;
+}
+
+/**
+ * /proc/loadavg with -l: lxcfs answers a container's first read with `0.00 0.00 0.00 0/1 <pid>` and from
+ * then on counts the container's own tasks every 5 s. The distroless workload's node has several threads,
+ * so a second read after the refresh tells its count from that first answer and from the node's.
+ */
+async function assertLoadavgRefreshed(
+  w: Workload,
+  lxcfs: LxcfsVersion,
+  agent: string,
+): Promise<string> {
+  const read = async () => {
+    const [cmd, args] = execArgs(
+      w,
+      [
+        '/nodejs/bin/node',
+        '-e',
+        "process.stdout.write(require('fs').readFileSync('/proc/loadavg','utf8'))",
+      ],
+      `loadavg-${++execCounter}`,
+    );
+    return (await must(cmd, args)).trim();
+  };
+  // assertOwnValues' read was the first; lxcfs recounts every 5 s.
+  if (w.lastReadAt === undefined) await read();
+  await sleep(Math.max(0, 6000 - (Date.now() - (w.lastReadAt ?? Date.now()))));
+  const seen = await read();
+  const threads = loadavgThreads(seen);
+  const nodeThreads = loadavgThreads(readFileSync('/proc/loadavg', 'utf8'));
+  const ok = threads >= 2 && threads < nodeThreads / 2;
+  results.table.push({
+    file: '/proc/loadavg, read again after 5 s',
+    workload: w.name,
+    agent,
+    lxcfs: lxcfs.text,
+    expected: `the container's threads (2 or more, not the node's ${nodeThreads})`,
+    seen,
+    ok,
+    shows: ok ? "container's tasks" : threads === 1 ? 'first answer (0/1)' : "node's?",
+  });
+  save();
+  assert(
+    ok,
+    `${w.name}: /proc/loadavg 6 s after a first read: ${seen} (node: ${nodeThreads} threads)`,
+  );
+  return `${seen} (node: ${nodeThreads} threads)`;
 }
 
 /**
@@ -365,6 +546,26 @@ const AGENT_ARGS = [
   '--proc=/proc',
   '--health-port=8081',
 ];
+
+/** `agent <args>` of the agent image, once, privileged, with podman `flags` and `-v` `volumes`. */
+function agentOnce(
+  flags: readonly string[],
+  volumes: readonly string[],
+  args: readonly string[],
+): Promise<Run> {
+  const mounts = volumes.flatMap((v) => ['-v', v]);
+  return run('podman', [
+    'run',
+    '--pull=never',
+    '--rm',
+    '--privileged',
+    ...flags,
+    ...mounts,
+    AGENT_IMAGE,
+    'agent',
+    ...args,
+  ]);
+}
 
 /** The README's docker run line, with podman, and the runtime's default cgroup namespace. */
 function agentRunArgs(image: string): string[] {
@@ -457,6 +658,139 @@ function ns(pid: number | string): string {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// The node's cgroup2 options: lxcfs older than 6.0.6, started in the node's cgroup namespace, clears
+// them for the whole node (lxc/lxcfs#681). Every stage of the suite records them.
+
+const SYSTEMD_OPTIONS = 'rw,nsdelegate,memory_recursiveprot';
+/** The options before any agent ran (systemd's, restored first where Debian's lxcfs.service ran at boot). */
+let baseline = SYSTEMD_OPTIONS;
+
+/** The superblock options of the node's cgroup2, as PID 1's mountinfo lists them. */
+function cgroup2Options(): string {
+  return (
+    cgroup2Mount(readFileSync('/proc/1/mountinfo', 'utf8'))?.options.join(',') ?? 'no cgroup2 mount'
+  );
+}
+
+function recordOptions(stage: string): string {
+  const options = cgroup2Options();
+  results.cgroup2.push({ stage, options });
+  say(`cgroup2 options ${stage}: ${options}`);
+  return options;
+}
+
+const optionsUnchanged = (stage: string) =>
+  check(`the node's cgroup2 options are unchanged ${stage}`, async () => {
+    const now = recordOptions(stage);
+    assert(now === baseline, `${now}; before the agent: ${baseline}`);
+    return now;
+  });
+
+/** The restore command `check node` prints in its cgroup2 problem line. */
+const restoreCommandIn = (line: string) =>
+  /\(as root, outside containers\): (mount -o remount,\S+ \S+)$/.exec(line)?.[1];
+
+/** The lxcfs version and flags the agent logged (its JSON log: podman logs or the unit's journal). */
+function chosenLxcfs(log: string): { version: LxcfsVersion; args: string } {
+  for (const line of log.split('\n').reverse()) {
+    if (!line.includes('"msg":"lxcfs version and flags"')) continue;
+    const fields = JSON.parse(line.slice(line.indexOf('{'))) as {
+      lxcfsVersion: string;
+      lxcfsArgs: string;
+    };
+    const version = parseLxcfsVersion(fields.lxcfsVersion);
+    if (version) return { version, args: fields.lxcfsArgs };
+  }
+  throw new Error('the agent logged no "lxcfs version and flags" line with a version');
+}
+
+/** The agent chose lxcfs' flags for its version: --enable-pidfd only before 7.0, -l, and lxcfs runs with them. */
+function assertFlagsFor(chosen: { version: LxcfsVersion; args: string }): string {
+  const want = [
+    '--enable-cfs',
+    ...(atLeast(chosen.version, 7) ? [] : ['--enable-pidfd']),
+    '-l',
+  ].join(' ');
+  assert(
+    chosen.args === want,
+    `lxcfs ${chosen.version.text} got "${chosen.args}", expected "${want}"`,
+  );
+  const pids = lxcfsPids();
+  assert(pids.length === 1, `lxcfs processes on ${FUSE}: ${pids.join(',') || 'none'}`);
+  const argv = readFileSync(`/proc/${pids[0]}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  assert(
+    argv.slice(-1 - want.split(' ').length, -1).join(' ') === want,
+    `lxcfs runs as: ${argv.join(' ')}`,
+  );
+  return `lxcfs ${chosen.version.text}: ${argv.join(' ')}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A reader that poll()s an lxcfs file: lxcfs 6.0.6 and 7.0.0 answer poll() from the daemon, so it waits
+// while lxcfs is frozen; the agent's hang grace (kill, restart) must free it. perl is in every Debian
+// image (perl-base is essential); select() goes through the same kernel poll as poll().
+
+const POLL_SCRIPT =
+  'open(my $f, "<", "/proc/meminfo") or die "open: $!\\n"; $| = 1; print "open\\n"; my $go = <STDIN>; ' +
+  'my $r = ""; vec($r, fileno($f), 1) = 1; my $n = select($r, undef, undef, 600); print "select returned $n\\n";';
+
+interface Poller {
+  /** Resolves once the file is open (opening needs a live lxcfs). */
+  opened: Promise<void>;
+  /** Lets it call select(); `at` is when. */
+  go(): void;
+  goneAt: number;
+  /** Its output line and when it came. */
+  done: Promise<{ line: string; at: number }>;
+  /** The poller's scheduler state (/proc/<pid>/stat) a few seconds after go(). */
+  stateWhileWaiting?: string;
+  kill(): void;
+}
+
+function startPoller(w: Workload): Poller {
+  const child = spawn('nsenter', ['-t', String(w.pid), '-m', '-p', 'perl', '-e', POLL_SCRIPT], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let openedResolve!: () => void;
+  let doneResolve!: (v: { line: string; at: number }) => void;
+  const poller: Poller = {
+    opened: new Promise<void>((r) => (openedResolve = r)),
+    done: new Promise((r) => (doneResolve = r)),
+    goneAt: 0,
+    go() {
+      poller.goneAt = Date.now();
+      child.stdin.write('go\n');
+      setTimeout(() => {
+        try {
+          // nsenter forks the reader into the container's PID namespace: the state is its child's.
+          const reader = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+            .trim()
+            .split(/\s+/)[0];
+          poller.stateWhileWaiting = readFileSync(`/proc/${reader}/stat`, 'utf8')
+            .replace(/^.*\) /, '')
+            .split(' ')[0];
+        } catch {
+          poller.stateWhileWaiting = 'exited';
+        }
+      }, 3000);
+    },
+    kill: () => child.kill('SIGKILL'),
+  };
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    if (out.includes('open\n')) openedResolve();
+    const line = /select returned .*/.exec(out)?.[0];
+    if (line) doneResolve({ line, at: Date.now() });
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => say(`poller: ${chunk.trim()}`));
+  child.on('close', () =>
+    doneResolve({ line: `exited: ${out.trim() || 'no output'}`, at: Date.now() }),
+  );
+  return poller;
+}
+
+// ---------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const osRelease = readFileSync('/etc/os-release', 'utf8');
@@ -497,24 +831,59 @@ async function main(): Promise<void> {
     return images.trim().split('\n').join(', ');
   });
 
+  // -- the node as found: systemd's cgroup2 options --------------------------------------------------
+  recordOptions('at boot');
+  if ((await run('systemctl', ['is-active', 'lxcfs.service'])).stdout.trim() === 'active') {
+    // The Debian 12 guest keeps the lxcfs package's own service (Debian enables it): it ran at boot.
+    await check(
+      "a node where Debian's lxcfs.service ran at boot: check node names it and the cgroup2 options it cleared; restored as check node says",
+      async () => {
+        const r = await run('node', [CLI, 'check', 'node']);
+        const problems = r.stdout.split('\n').filter((l) => l.startsWith('  - '));
+        assert(r.code === 1, `check node exit ${r.code}: ${r.stdout.slice(-600)}`);
+        const service = problems.find((l) =>
+          /another lxcfs \(pid \d+ on \/var\/lib\/lxcfs\) runs as the node's lxcfs\.service: .*systemctl disable --now lxcfs\.service/.test(
+            l,
+          ),
+        );
+        const options = problems.find((l) =>
+          l.includes("the node's cgroup2 (/sys/fs/cgroup) has options"),
+        );
+        assert(service, `check node does not name lxcfs.service: ${r.stdout.slice(-800)}`);
+        assert(
+          options &&
+            /without nsdelegate, memory_recursiveprot that systemd mounts it with: another lxcfs on this node/.test(
+              options,
+            ),
+          `check node: ${options ?? r.stdout.slice(-800)}`,
+        );
+        const restore = restoreCommandIn(options);
+        assert(restore, `no restore command in: ${options}`);
+        // What check node says, in order: stop the service (masked so no boot brings it back), then restore.
+        await must('systemctl', ['disable', '--now', 'lxcfs.service']);
+        await must('systemctl', ['mask', 'lxcfs.service']);
+        await run('umount', ['-l', '/var/lib/lxcfs']);
+        await must('sh', ['-c', restore]);
+        const now = cgroup2Options();
+        assert(now === SYSTEMD_OPTIONS, `after "${restore}": ${now}`);
+        return `${service.slice(4, 90)}…; ran "systemctl disable --now lxcfs.service" and "${restore}": ${now}`;
+      },
+    );
+  }
+  await check("the node's cgroup2 options before the agent are systemd's", async () => {
+    baseline = recordOptions('before the agent');
+    assert(baseline === SYSTEMD_OPTIONS, `${baseline}; systemd mounts ${SYSTEMD_OPTIONS}`);
+    return baseline;
+  });
+
   // -- the agent must refuse what would make lxcfs serve the node's values ----------------------------
   mkdirSync('/var/lib/lxcfs-refuse', { recursive: true });
   await check("agent refuses without the host's /sys/fs/cgroup, naming the fix", async () => {
-    const r = await run('podman', [
-      'run',
-      '--pull=never',
-      '--rm',
-      '--privileged',
-      '--pid',
-      'host',
-      '--network',
-      'host',
-      '-v',
-      '/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared',
-      AGENT_IMAGE,
-      'agent',
-      '--health-port=0',
-    ]);
+    const r = await agentOnce(
+      ['--pid', 'host', '--network', 'host'],
+      ['/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared'],
+      ['--health-port=0'],
+    );
     assert(r.code !== 0, 'the agent started');
     assert(
       /-v \/sys\/fs\/cgroup:\/sys\/fs\/cgroup/.test(r.stdout + r.stderr),
@@ -523,21 +892,11 @@ async function main(): Promise<void> {
     return (r.stdout + r.stderr).trim().split('\n').at(-1)!.slice(0, 300);
   });
   await check('agent refuses without host PID, naming the fix', async () => {
-    const r = await run('podman', [
-      'run',
-      '--pull=never',
-      '--rm',
-      '--privileged',
-      '--network',
-      'host',
-      '-v',
-      '/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared',
-      '-v',
-      '/sys/fs/cgroup:/sys/fs/cgroup',
-      AGENT_IMAGE,
-      'agent',
-      '--health-port=0',
-    ]);
+    const r = await agentOnce(
+      ['--network', 'host'],
+      ['/var/lib/lxcfs-refuse:/var/lib/lxcfs:rshared', '/sys/fs/cgroup:/sys/fs/cgroup'],
+      ['--health-port=0'],
+    );
     assert(r.code !== 0, 'the agent started');
     assert(
       /--pid host/.test(r.stdout + r.stderr),
@@ -581,6 +940,18 @@ async function main(): Promise<void> {
       return detail;
     },
   );
+  let currentLxcfs = parseLxcfsVersion('0.0.0')!;
+  await check('lxcfs starts with the flags its version takes', async () => {
+    const chosen = chosenLxcfs(await podman('logs', 'lxcfs-agent'));
+    currentLxcfs = chosen.version;
+    results.guest.imageLxcfs = chosen.version.text;
+    assert(
+      atLeast(chosen.version, 6, 0, 6),
+      `the agent image ships lxcfs ${chosen.version.text}, which clears the node's cgroup2 options`,
+    );
+    return assertFlagsFor(chosen);
+  });
+  await optionsUnchanged(`after the agent started lxcfs ${currentLxcfs.text}`);
 
   const docker = (await cli('docker-args')).split(/\s+/).filter(Boolean);
   const workloads: Workload[] = [
@@ -622,9 +993,20 @@ async function main(): Promise<void> {
       shell: true,
       startedAt: 0,
     },
+    // Pod-level resources: half a CPU and 224 MiB on the pod's cgroup, nothing on the container's.
+    {
+      name: 'ctr-parent-limits',
+      runtime: 'ctr',
+      image: WORKLOAD_IMAGE,
+      memMiB: 224,
+      cpus: 0.5,
+      shell: true,
+      startedAt: 0,
+      cpuLimit: 'parent',
+    },
   ];
   await check(
-    'workloads start: podman/crun (root, non-root, no shell or mount) and ctr/runc',
+    'workloads start: podman/crun (root, non-root, no shell or mount) and ctr/runc (one with its limits on the parent cgroup only)',
     async () => {
       for (const w of workloads) {
         if (w.runtime === 'podman') {
@@ -653,6 +1035,23 @@ async function main(): Promise<void> {
             `type=bind,src=${ANCHOR}${f},dst=${f},options=rbind:ro`,
           ]);
           // --rootfs carries no image config: PATH is given here, and exec inherits it.
+          let limits = [
+            '--memory-limit',
+            String(w.memMiB * 1024 * 1024),
+            '--cpu-quota',
+            String(Math.round(w.cpus * 100_000)),
+            '--cpu-period',
+            '100000',
+          ];
+          if (w.cpuLimit === 'parent') {
+            // A "pod" cgroup with the limits and the container below it with none (runc, cgroupfs driver).
+            const pod = '/sys/fs/cgroup/lxcfs-vm-pod';
+            writeFileSync('/sys/fs/cgroup/cgroup.subtree_control', '+cpuset +cpu +memory +pids');
+            mkdirSync(pod, { recursive: true });
+            writeFileSync(`${pod}/cpu.max`, `${Math.round(w.cpus * 100_000)} 100000`);
+            writeFileSync(`${pod}/memory.max`, String(w.memMiB * 1024 * 1024));
+            limits = ['--cgroup', `/lxcfs-vm-pod/${w.name}`];
+          }
           await ctr(
             'run',
             '-d',
@@ -661,12 +1060,7 @@ async function main(): Promise<void> {
             '--env',
             'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
             '--rootfs',
-            '--memory-limit',
-            String(w.memMiB * 1024 * 1024),
-            '--cpu-quota',
-            String(Math.round(w.cpus * 100_000)),
-            '--cpu-period',
-            '100000',
+            ...limits,
             ...mounts,
             CTR_ROOTFS,
             w.name,
@@ -681,7 +1075,13 @@ async function main(): Promise<void> {
     },
   );
   for (const w of workloads)
-    await check(`${w.name} reads its own values`, () => assertOwnValues(w, 'podman agent image'));
+    await check(`${w.name} reads its own values`, () =>
+      assertOwnValues(w, currentLxcfs, 'podman agent image'),
+    );
+  const distroless = workloads.find((w) => !w.shell)!;
+  await check("/proc/loadavg counts the container's own tasks once lxcfs has refreshed it", () =>
+    assertLoadavgRefreshed(distroless, currentLxcfs, 'podman agent image'),
+  );
   await check('check node (inside the agent container) is OK', async () => {
     const r = await run('podman', [
       'exec',
@@ -708,7 +1108,7 @@ async function main(): Promise<void> {
       const ms = await recovery(workloads, t0);
       results.figures[`recovery ${name} (s)`] = ms / 1000;
       await notRecreated();
-      for (const w of workloads) await assertOwnValues(w);
+      for (const w of workloads) await assertOwnValues(w, currentLxcfs);
       return `every workload reads its own values ${ms} ms after the fault, none recreated`;
     });
 
@@ -752,15 +1152,60 @@ async function main(): Promise<void> {
       return `${expected} on ${results.guest.kernel}`;
     },
   );
+  await optionsUnchanged('after lxcfs was killed and restarted');
+  let poller: Poller | undefined;
   await drill('lxcfs SIGSTOP (hung)', async () => {
     const pids = lxcfsPids();
     assert(pids.length === 1, `lxcfs: ${pids.join(',')}`);
+    poller = startPoller(workloads[0]!);
+    await Promise.race([
+      poller.opened,
+      sleep(60_000).then(() => {
+        throw new Error('the poller did not open /proc/meminfo');
+      }),
+    ]);
     process.kill(pids[0]!, 'SIGSTOP');
+    poller.go();
   });
+  await check(
+    'a poll()ing reader of a frozen lxcfs waits as long as lxcfs is frozen and is freed when the agent kills it',
+    async () => {
+      const p = poller!;
+      const done = await Promise.race([p.done, sleep(120_000).then(() => undefined)]);
+      p.kill();
+      assert(done, 'the poller had not returned 2 minutes after the freeze');
+      const waited = (done.at - p.goneAt) / 1000;
+      results.figures.pollFreedAfterSeconds = waited;
+      // 6.0.6 and 7.0.0 answer poll() from the daemon (D, lxc/lxcfs 4ae2b3c); older ones let the kernel answer.
+      const waits = atLeast(currentLxcfs, 6, 0, 6);
+      const grace = (DEFAULT_HANG_GRACE_MS + DEFAULT_PROBE_INTERVAL_MS) / 1000;
+      const ok = waits ? waited >= 5 && waited <= grace + 30 : waited < 5;
+      results.table.push({
+        file: 'poll() on /proc/meminfo while lxcfs is frozen',
+        workload: 'pod-root',
+        agent: 'podman agent image',
+        lxcfs: currentLxcfs.text,
+        expected: waits
+          ? `waits until the agent kills lxcfs (hang grace ${DEFAULT_HANG_GRACE_MS / 1000} s)`
+          : 'returns at once',
+        seen: `${done.line} after ${waited.toFixed(1)} s, state ${p.stateWhileWaiting} while waiting`,
+        ok,
+        shows: waited >= 5 ? 'waits until the agent kills the frozen lxcfs' : 'returns at once',
+      });
+      save();
+      assert(
+        ok,
+        `lxcfs ${currentLxcfs.text}: the poller returned ${waited.toFixed(1)} s after the freeze (${done.line})`,
+      );
+      return `${done.line} ${waited.toFixed(1)} s after the freeze (state ${p.stateWhileWaiting} while waiting; hang grace ${DEFAULT_HANG_GRACE_MS / 1000} s)`;
+    },
+  );
+  await optionsUnchanged('after a hung lxcfs was killed and restarted');
   await drill('agent container SIGKILLed and started again', async () => {
     await podman('kill', '-s', 'KILL', 'lxcfs-agent');
     await podman('start', 'lxcfs-agent');
   });
+  await optionsUnchanged('after the agent container was killed and started again');
   await drill('agent rollout to a newer image', async () => {
     await saveAgentLog('agent-before-rollout');
     await podman('stop', '-t', '60', 'lxcfs-agent');
@@ -783,6 +1228,7 @@ async function main(): Promise<void> {
       assert(r.code === 0, `check node exit ${r.code}: ${r.stdout.slice(-600)}`);
       return image;
     })) && agentOk;
+  await optionsUnchanged('after the rollout to a newer image');
 
   // -- lxcfs in a private cgroup namespace: what goes wrong, and that check node says so -------------
   await check(
@@ -828,6 +1274,8 @@ async function main(): Promise<void> {
           expected: `node's ${nodeMemKb} kB (limit 262144 kB)`,
           seen: `${seen} kB`,
           ok: seen === nodeMemKb,
+          lxcfs: results.guest.lxcfs ?? '?',
+          shows: '',
         });
         results.figures.privateCgroupnsLxcfsMemTotalKb = seen;
         assert(
@@ -856,8 +1304,12 @@ async function main(): Promise<void> {
       }
     },
   );
+  await optionsUnchanged(
+    `after the guest's lxcfs ${results.guest.lxcfs} ran in a private cgroup namespace`,
+  );
 
   // -- the agent as a systemd unit with the guest's own lxcfs (hosts without Kubernetes) --------------
+  const guestLxcfs = parseLxcfsVersion(results.guest.lxcfs ?? '')!;
   await check(
     `agent as a systemd unit with the guest's lxcfs ${results.guest.lxcfs}: workloads read their own values`,
     async () => {
@@ -882,14 +1334,102 @@ async function main(): Promise<void> {
         pids.length === 1 && ns(pids[0]!) === ns(1),
         `lxcfs ${pids.join(',')} not in the host cgroupns`,
       );
+      currentLxcfs = guestLxcfs;
       for (const w of workloads)
-        await assertOwnValues(w, `systemd unit, guest lxcfs ${results.guest.lxcfs}`);
-      const r = await run('node', [CLI, 'check', 'node']);
-      assert(r.code === 0, `check node exit ${r.code}: ${r.stdout.slice(-600)}`);
-      return `switched in ${ms} ms; lxcfs ${results.guest.lxcfs} served every expected value`;
+        await assertOwnValues(w, guestLxcfs, `systemd unit, guest lxcfs ${results.guest.lxcfs}`);
+      await assertLoadavgRefreshed(
+        distroless,
+        guestLxcfs,
+        `systemd unit, guest lxcfs ${results.guest.lxcfs}`,
+      );
+      const flags = assertFlagsFor(
+        chosenLxcfs(
+          await must('journalctl', ['-u', 'lxcfs-webhook-agent', '-o', 'cat', '--no-pager']),
+        ),
+      );
+      return `switched in ${ms} ms; lxcfs ${results.guest.lxcfs} served every expected value; ${flags}`;
     },
   );
-  await must('systemctl', ['stop', 'lxcfs-webhook-agent.service']).catch(() => undefined);
+  await check(
+    `check node with the guest's lxcfs ${guestLxcfs.text} as a systemd unit: the node's cgroup2 options, and how to restore them`,
+    async () => {
+      const now = recordOptions(
+        `after the guest's lxcfs ${guestLxcfs.text} started (systemd unit)`,
+      );
+      const r = await run('node', [CLI, 'check', 'node']);
+      if (!resetsCgroupOptions(guestLxcfs)) {
+        assert(
+          now === baseline && r.code === 0,
+          `options ${now}; check node exit ${r.code}: ${r.stdout.slice(-600)}`,
+        );
+        return `lxcfs ${guestLxcfs.text} left them as they were: ${now}`;
+      }
+      // lxcfs 5.0.3 and 6.0.4 clear them (lxc/lxcfs#681): check node must say so, blame it, and name the fix.
+      assert(
+        now !== baseline,
+        `lxcfs ${guestLxcfs.text} left the options as they were (${now}): lxc/lxcfs#681 says it clears them`,
+      );
+      const problems = r.stdout.split('\n').filter((l) => l.startsWith('  - '));
+      assert(
+        r.code === 1 && problems.length === 1,
+        `check node exit ${r.code}, expected exactly the cgroup2 problem: ${r.stdout.slice(-900)}`,
+      );
+      assert(
+        problems[0]!.includes(
+          `this agent's lxcfs ${guestLxcfs.text} clears them each time it starts`,
+        ),
+        problems[0]!,
+      );
+      const journal = await must('journalctl', [
+        '-u',
+        'lxcfs-webhook-agent',
+        '-o',
+        'cat',
+        '--no-pager',
+      ]);
+      assert(
+        journal.includes("clears the node's cgroup2 mount options"),
+        'the agent did not warn at start',
+      );
+      const restore = restoreCommandIn(problems[0]!);
+      assert(restore, `no restore command in: ${problems[0]}`);
+      await must('sh', ['-c', restore]);
+      const restored = recordOptions(`after "${restore}", as check node says`);
+      assert(restored === baseline, `after "${restore}": ${restored}`);
+      const again = await run('node', [CLI, 'check', 'node']);
+      assert(
+        again.code === 0,
+        `check node after the restore: exit ${again.code}: ${again.stdout.slice(-600)}`,
+      );
+      return `lxcfs ${guestLxcfs.text} left ${now}; check node: ${problems[0]!.slice(4, 120)}…; "${restore}" gave ${restored}, check node OK`;
+    },
+  );
+
+  // -- uninstall: what deploy/uninstall's clean-up DaemonSet runs, once the agent is gone ---------------
+  await check(
+    "uninstall (the clean-up DaemonSet's agent --uninstall) leaves no lxcfs mount, directory or process on the node",
+    async () => {
+      await must('systemctl', ['stop', 'lxcfs-webhook-agent.service']);
+      // The clean-up DaemonSet's init container: host PID, the host's /var/lib with Bidirectional propagation.
+      const r = await agentOnce(
+        ['--pid', 'host', '--network', 'none'],
+        ['/var/lib:/host/var/lib:rshared'],
+        ['--uninstall', '--lxcfs-root=/host/var/lib/lxcfs', `--fuse-mount=${FUSE}`, '--proc=/proc'],
+      );
+      assert(
+        r.code === 0,
+        `agent --uninstall exit ${r.code}: ${(r.stdout + r.stderr).slice(-600)}`,
+      );
+      const left = readFileSync('/proc/1/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => / (\/var\/lib\/lxcfs|\/run\/lxcfs-webhook)(\/| )/.test(l));
+      assert(left.length === 0, `mounts left: ${left.join(' | ')}`);
+      assert(!existsSync(ANCHOR), `${ANCHOR} is still there`);
+      assert(lxcfsPids().length === 0, `lxcfs still runs: ${lxcfsPids().join(',')}`);
+      return (r.stdout + r.stderr).trim().split('\n').at(-1)!.slice(0, 200);
+    },
+  );
+  await optionsUnchanged('after uninstall');
 
   // -- the webhook image ------------------------------------------------------------------------------
   await check(

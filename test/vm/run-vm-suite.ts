@@ -32,15 +32,18 @@ interface Row {
   file: string;
   workload: string;
   agent: string;
+  lxcfs: string;
   expected: string;
   seen: string;
   ok: boolean;
+  shows: string;
 }
 interface Results {
   guest: Record<string, string>;
   checks: Check[];
   figures: Record<string, number | string>;
   table: Row[];
+  cgroup2: Array<{ stage: string; options: string }>;
   complete: boolean;
 }
 
@@ -58,7 +61,15 @@ const REQUIRED = [
   'pod-distroless reads its own values',
   'ctr-runc reads its own values',
   'check node (inside the agent container) is OK',
+  "the node's cgroup2 options before the agent are systemd's",
+  'lxcfs starts with the flags its version takes',
+  "the node's cgroup2 options are unchanged after the agent started lxcfs",
+  'ctr-parent-limits reads its own values',
+  "/proc/loadavg counts the container's own tasks once lxcfs has refreshed it",
   'drill: lxcfs SIGKILL',
+  "the node's cgroup2 options are unchanged after lxcfs was killed and restarted",
+  'a poll()ing reader of a frozen lxcfs waits as long as lxcfs is frozen and is freed when the agent kills it',
+  "the node's cgroup2 options are unchanged after a hung lxcfs was killed and restarted",
   'a process holding a dead lxcfs file open is reported',
   'the remount took the path this kernel has',
   'drill: lxcfs SIGSTOP (hung)',
@@ -67,8 +78,48 @@ const REQUIRED = [
   'rolled-out agent is ready',
   'an lxcfs in a private cgroup namespace serves',
   'agent as a systemd unit',
+  "check node with the guest's lxcfs",
+  'uninstall (the clean-up DaemonSet',
+  "the node's cgroup2 options are unchanged after uninstall",
   'webhook image',
 ];
+/** Checks only some guests report. */
+const REQUIRED_ON: Record<string, string[]> = {
+  // Its lxcfs package's own service runs at boot (scripts/vm/guest/customize.sh).
+  bookworm: ["a node where Debian's lxcfs.service ran at boot"],
+};
+
+/** README's table of what each file shows, by lxcfs version; the suite's measurements must say the same. */
+const README_TABLE = { start: '<!-- vm-files:start', end: '<!-- vm-files:end -->' };
+
+/** The README table: file → lxcfs version → what it shows. */
+function readmeTable(): Map<string, Map<string, string>> {
+  const text = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const from = text.indexOf(README_TABLE.start);
+  const to = text.indexOf(README_TABLE.end);
+  if (from < 0 || to < from)
+    throw new Error(
+      `README.md has no table between "${README_TABLE.start}" and "${README_TABLE.end}"`,
+    );
+  const lines = text
+    .slice(from, to)
+    .split('\n')
+    .filter((l) => l.startsWith('|'));
+  const cells = (line: string) =>
+    line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
+  const versions = cells(lines[0]!)
+    .slice(1)
+    .map((h) => /\d+\.\d+\.\d+/.exec(h)?.[0] ?? h);
+  return new Map(
+    lines.slice(2).map((line) => {
+      const [file, ...shows] = cells(line);
+      return [file!.replace(/`/g, ''), new Map(versions.map((v, i) => [v, shows[i] ?? '']))];
+    }),
+  );
+}
 
 const GUESTS = (process.env.LXCFS_VM_GUESTS ?? 'bookworm,trixie')
   .split(',')
@@ -116,7 +167,11 @@ function arm64Checks(text: string): { failures: string[]; summary: string } {
   );
   const expect: Array<[string, RegExp, string]> = [
     ['arch', /^arm64 arm64$/, 'both images are arm64'],
-    ['agent lxcfs', /^"?\d+\.\d+\.\d+"?$/, 'lxcfs --version in the arm64 agent image'],
+    [
+      'agent lxcfs',
+      /^"?7\.0\.0"?$/,
+      "lxcfs --version in the arm64 agent image (Debian's 7.0.0, as in amd64's)",
+    ],
     [
       'agent cli',
       new RegExp(`^lxcfs-webhook ${version.replace(/\./g, '\\.')} \\(Node\\.js v24\\.`),
@@ -208,7 +263,7 @@ async function main(): Promise<number> {
         );
         if (!c.ok) failures.push(`${guest}: ${c.name}: ${c.detail.split('\n')[0]}`);
       }
-      for (const required of REQUIRED) {
+      for (const required of [...REQUIRED, ...(REQUIRED_ON[guest] ?? [])]) {
         if (!results.checks.some((c) => c.name.startsWith(required)))
           failures.push(`${guest}: missing result "${required}"`);
       }
@@ -232,6 +287,14 @@ async function main(): Promise<number> {
       summary.push(
         `  ${guest} lxcfs in a private cgroupns, 256 MiB container read MemTotal: ${f.privateCgroupnsLxcfsMemTotalKb} kB (node ${results.guest.memTotalKb} kB)`,
       );
+      summary.push(
+        `  ${guest} a poll()ing reader of the frozen lxcfs ${results.guest.imageLxcfs ?? '?'} was freed after ${f.pollFreedAfterSeconds ?? '?'} s`,
+      );
+      summary.push(
+        `  ${guest} cgroup2 superblock options (/proc/1/mountinfo), image lxcfs ${results.guest.imageLxcfs ?? '?'}, guest lxcfs ${results.guest.lxcfs}:`,
+      );
+      for (const { stage, options } of results.cgroup2 ?? [])
+        summary.push(`    ${options.padEnd(36)} ${stage}`);
       tables.push(...results.table.map((r) => ({ ...r, guest })));
     }
   } catch (err) {
@@ -250,6 +313,55 @@ async function main(): Promise<number> {
     console.log(
       `| ${r.file} | ${r.guest} | ${r.workload} | ${r.agent} | ${r.expected} | ${r.seen} | ${r.ok ? 'ok' : 'WRONG'} |`,
     );
+
+  // What each file shows, by lxcfs version: every guest and workload that can tell must agree, and so
+  // must the README.
+  const shown = new Map<string, Map<string, Set<string>>>();
+  for (const r of tables.filter((t) => t.shows)) {
+    const byVersion = shown.get(r.file) ?? new Map<string, Set<string>>();
+    byVersion.set(r.lxcfs, (byVersion.get(r.lxcfs) ?? new Set()).add(r.shows));
+    shown.set(r.file, byVersion);
+  }
+  const versions = [...new Set(tables.filter((t) => t.shows).map((t) => t.lxcfs))].sort();
+  console.log(
+    '\n=== file × lxcfs: what a container reads on cgroup v2 (README, "Which lxcfs") ===',
+  );
+  console.log(`| file | ${versions.map((v) => `lxcfs ${v}`).join(' | ')} |`);
+  console.log(`|---|${versions.map(() => '---|').join('')}`);
+  for (const [file, byVersion] of shown)
+    console.log(
+      `| ${file} | ${versions.map((v) => [...(byVersion.get(v) ?? [])].join(' / ') || '–').join(' | ')} |`,
+    );
+  let readme: Map<string, Map<string, string>> | undefined;
+  try {
+    readme = readmeTable();
+  } catch (err) {
+    failures.push((err as Error).message);
+  }
+  for (const [file, byVersion] of shown) {
+    for (const [version, seen] of byVersion) {
+      if (seen.size > 1)
+        failures.push(
+          `${file} on lxcfs ${version}: the guests disagree (${[...seen].join(' / ')})`,
+        );
+      const documented = readme?.get(file)?.get(version);
+      if (readme && documented !== [...seen][0])
+        failures.push(
+          `README's table says "${documented ?? '(no row or column)'}" for ${file} on lxcfs ${version}; the suite saw "${[...seen].join(' / ')}"`,
+        );
+    }
+  }
+  // And the other way: every cell of the README for a version measured here was measured ('–' is "not
+  // measured" in both tables).
+  for (const [file, byVersion] of readme ?? []) {
+    for (const version of versions) {
+      const documented = byVersion.get(version);
+      if (documented !== undefined && documented !== '–' && !shown.get(file)?.has(version))
+        failures.push(
+          `README's table says "${documented}" for ${file} on lxcfs ${version}; the suite measured nothing there`,
+        );
+    }
+  }
   if (failures.length > 0) {
     console.log(`\nvm suite FAILED:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
     return 1;
