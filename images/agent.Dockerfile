@@ -77,5 +77,7 @@ RUN chmod 755 /app/dist/src/cli/main.js && ln -s /app/dist/src/cli/main.js /usr/
 # The agent finds its helper at native/build/ next to dist/ (see DEFAULT_REMOUNT_HELPER).
 COPY --from=native /src/native/build/lxcfs-remount ./native/build/lxcfs-remount
 EXPOSE 8081
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+# --max-semi-space-size=1: AGENT_NODE_FLAGS in src/config/defaults.ts (a small young generation keeps a
+# sweep's burst from growing the agent's resident memory). The DaemonSets give only args, so they keep it.
+ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/dist/src/cli/main.js"]
 CMD ["agent"]

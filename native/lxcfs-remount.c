@@ -11,6 +11,9 @@
  *
  *   lxcfs-remount check                      does the kernel have the new mount API?
  *   lxcfs-remount read <file>                read a file (a liveness probe through FUSE)
+ *   lxcfs-remount probe <file>               runs until stdin ends: for each line read from it, one
+ *                                            read of <file> at offset 0 (opened at the first line and
+ *                                            kept open), answered with one result line
  *   lxcfs-remount tmpfs <dir> <options>      mount a tmpfs on <dir>
  *   lxcfs-remount bind <source> <target>     bind <source> onto <target> (same namespace)
  *   lxcfs-remount detach <path>              lazily unmount the top mount at <path>
@@ -35,6 +38,12 @@
  *       namespace, or the failed step and errno) for each add, {"event":"changed"} when that namespace's
  *       mount table changed, {"event":"gone"} when the process exited (the watch is then dropped); each
  *       with key (the namespace) and pid.
+ *   lxcfs-remount cgroups <dir>
+ *       Runs until stdin ends: watches <dir> (a cgroup hierarchy) and every directory below it with
+ *       inotify. Prints {"event":"ready"} once every directory found is watched (with ok, the number
+ *       watched, or the failed step and errno), {"event":"created","path":...} for each cgroup created
+ *       below <dir>, {"event":"overflow"} when the kernel dropped events (every directory is walked
+ *       again), and {"event":"incomplete"} (step, errno) when a directory could not be watched.
  *
  * LXCFS_REMOUNT_EMULATE_OLD_KERNEL=1 makes swap behave as on a kernel without MOVE_MOUNT_BENEATH (< 6.5)
  * and without mount_setattr (< 5.12), so the fallbacks are exercised on a new kernel too.
@@ -48,7 +57,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -258,6 +269,43 @@ static int cmd_read(const char *path)
 	field_long(&l, "bytes", (long)total);
 	emit(&l);
 	return 0;
+}
+
+/*
+ * The agent's probe. The file is held here, never by the agent: closing an lxcfs file sends lxcfs a
+ * FLUSH, and every process the agent forks would close its copy at exec, hanging in exec (and the agent
+ * waiting for it) while lxcfs hangs. This process forks nothing. A read of an lxcfs proc file at offset
+ * 0 is answered afresh, so each probe costs lxcfs one request.
+ */
+static int cmd_probe(const char *path)
+{
+	char buf[8192];
+	int fd = -1;
+	for (;;) {
+		char request[64];
+		ssize_t got = read(STDIN_FILENO, request, sizeof(request));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return 0;
+		for (ssize_t i = 0; i < got; i++) {
+			if (request[i] != '\n')
+				continue;
+			if (fd < 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+				emit_result("open", errno);
+				continue;
+			}
+			ssize_t n = pread(fd, buf, sizeof(buf), 0);
+			if (n < 0) {
+				emit_result("read", errno);
+				continue;
+			}
+			struct line l = {0};
+			field_bool(&l, "ok", 1);
+			field_long(&l, "bytes", (long)n);
+			emit(&l);
+		}
+	}
 }
 
 static int cmd_tmpfs(const char *dir, const char *options)
@@ -975,12 +1023,209 @@ static int cmd_watch(const char *proc)
 	}
 }
 
+/* ---- cgroups ------------------------------------------------------------------------------------- */
+
+/*
+ * Why inotify on the cgroup hierarchy: every container runtime makes a cgroup directory per container
+ * (mkdir, which the kernel reports as IN_CREATE on the parent) before the container's processes exist,
+ * on cgroup v1 and v2 alike, so a new container is noticed without scanning /proc. inotify is not
+ * recursive: each directory is watched, and a new one is watched (and walked, for what was made in it
+ * meanwhile) as soon as it is reported. Only IN_CREATE is asked for: removals, and the cgroup files that
+ * change all the time (memory.events, cgroup.events), cost no wake-up. A removed directory's watch ends
+ * by itself (IN_IGNORED).
+ */
+
+struct dir_watch {
+	int wd;
+	char *path;
+};
+
+/* Sorted by wd: the kernel hands out increasing numbers, so an insert is nearly always an append. */
+static struct dir_watch *dir_watches;
+static size_t dir_count, dir_slots;
+static int dir_failed_errno;
+static const char *dir_failed_step;
+
+/* Index of wd, or of where it would go. */
+static size_t dir_find(int wd)
+{
+	size_t lo = 0, hi = dir_count;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (dir_watches[mid].wd < wd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void dir_forget(int wd)
+{
+	size_t i = dir_find(wd);
+	if (i == dir_count || dir_watches[i].wd != wd)
+		return;
+	free(dir_watches[i].path);
+	memmove(&dir_watches[i], &dir_watches[i + 1], (dir_count - i - 1) * sizeof(*dir_watches));
+	dir_count--;
+}
+
+static void dir_failed(const char *step, int err)
+{
+	if (!dir_failed_errno) {
+		dir_failed_step = step;
+		dir_failed_errno = err;
+	}
+}
+
+/*
+ * Watches `path` and every directory below it; failures are kept in dir_failed_*. With `report`, each
+ * directory not watched before is printed as created: those made in a new one before its watch began
+ * had no event of their own.
+ */
+static void watch_tree(int inotify_fd, const char *path, int report)
+{
+	int wd = inotify_add_watch(inotify_fd, path, IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW);
+	if (wd < 0) {
+		/* Gone meanwhile: nothing to watch. */
+		if (errno != ENOENT)
+			dir_failed("inotify_add_watch", errno);
+		return;
+	}
+	size_t i = dir_find(wd);
+	if (i == dir_count || dir_watches[i].wd != wd) {
+		if (dir_count == dir_slots) {
+			size_t slots = dir_slots ? dir_slots * 2 : 256;
+			struct dir_watch *grown = realloc(dir_watches, slots * sizeof(*grown));
+			if (!grown) {
+				inotify_rm_watch(inotify_fd, wd);
+				dir_failed("realloc", ENOMEM);
+				return;
+			}
+			dir_watches = grown;
+			dir_slots = slots;
+		}
+		char *copy = strdup(path);
+		if (!copy) {
+			inotify_rm_watch(inotify_fd, wd);
+			dir_failed("strdup", ENOMEM);
+			return;
+		}
+		memmove(&dir_watches[i + 1], &dir_watches[i], (dir_count - i) * sizeof(*dir_watches));
+		dir_watches[i] = (struct dir_watch){.wd = wd, .path = copy};
+		dir_count++;
+		if (report) {
+			struct line l = {0};
+			field_str(&l, "event", "created");
+			field_str(&l, "path", path);
+			emit(&l);
+		}
+	}
+	DIR *dir = opendir(path);
+	if (!dir) {
+		if (errno != ENOENT)
+			dir_failed("opendir", errno);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+		if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char child[4096];
+		if (snprintf(child, sizeof(child), "%s/%s", path, e->d_name) >= (int)sizeof(child))
+			continue; /* no cgroup path is this long */
+		watch_tree(inotify_fd, child, report);
+	}
+	closedir(dir);
+}
+
+/* Reports a failure kept by watch_tree() once; returns whether there was one. */
+static int report_incomplete(const char *event)
+{
+	if (!dir_failed_errno)
+		return 0;
+	struct line l = {0};
+	field_str(&l, "event", event);
+	field_long(&l, "watched", (long)dir_count);
+	field_error(&l, dir_failed_step, dir_failed_errno);
+	emit(&l);
+	dir_failed_errno = 0;
+	return 1;
+}
+
+static void cgroup_events(int inotify_fd, const char *root)
+{
+	/* Aligned for struct inotify_event, as inotify(7) shows. */
+	char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n = read(inotify_fd, buf, sizeof(buf));
+	for (char *p = buf; n > 0 && p < buf + n;) {
+		const struct inotify_event *e = (const struct inotify_event *)p;
+		p += sizeof(*e) + e->len;
+		struct line l = {0};
+		if (e->mask & IN_Q_OVERFLOW) {
+			field_str(&l, "event", "overflow");
+			emit(&l);
+			watch_tree(inotify_fd, root, 1);
+		} else if (e->mask & IN_IGNORED) {
+			dir_forget(e->wd);
+		} else if ((e->mask & IN_CREATE) && (e->mask & IN_ISDIR) && e->len > 0) {
+			size_t i = dir_find(e->wd);
+			if (i == dir_count || dir_watches[i].wd != e->wd)
+				continue;
+			char path[4096];
+			if (snprintf(path, sizeof(path), "%s/%s", dir_watches[i].path, e->name) >= (int)sizeof(path))
+				continue;
+			watch_tree(inotify_fd, path, 1);
+		}
+	}
+	report_incomplete("incomplete");
+}
+
+static int cmd_cgroups(const char *root)
+{
+	int inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (inotify_fd < 0 || epoll_fd < 0)
+		return emit_result("inotify_init1", errno);
+	struct epoll_event on_input = {.events = EPOLLIN, .data.u64 = 0};
+	struct epoll_event on_event = {.events = EPOLLIN, .data.u64 = 1};
+	if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, STDIN_FILENO, &on_input) < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, inotify_fd, &on_event) < 0)
+		return emit_result("epoll_ctl", errno);
+	watch_tree(inotify_fd, root, 0);
+	if (dir_count == 0 && !dir_failed_errno)
+		dir_failed("inotify_add_watch", ENOENT);
+	if (!report_incomplete("ready")) {
+		struct line l = {0};
+		field_str(&l, "event", "ready");
+		field_bool(&l, "ok", 1);
+		field_long(&l, "watched", (long)dir_count);
+		emit(&l);
+	}
+	for (;;) {
+		struct epoll_event events[2];
+		int n = epoll_wait(epoll_fd, events, 2, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return emit_result("epoll_wait", errno);
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.u64 == 1) {
+				cgroup_events(inotify_fd, root);
+				continue;
+			}
+			char discard[4096];
+			ssize_t got = read(STDIN_FILENO, discard, sizeof(discard));
+			if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
+				return 0;
+		}
+	}
+}
+
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: lxcfs-remount check | read <file> | tmpfs <dir> <options> | bind <source> <target> |\n"
+		"usage: lxcfs-remount check | read <file> | probe <file> | tmpfs <dir> <options> | bind <source> <target> |\n"
 		"       detach <path> | swap --ns <proc>/<pid> <start time> <mnt:[inode]> <source> <target> ro|rw replace|attach ... [--ns ...] |\n"
-		"       peek --ns <proc>/<pid> <start time> <mnt:[inode]> <target>... [--ns ...] | watch <proc>\n");
+		"       peek --ns <proc>/<pid> <start time> <mnt:[inode]> <target>... [--ns ...] | watch <proc> | cgroups <dir>\n");
 	return 2;
 }
 
@@ -1032,6 +1277,8 @@ int main(int argc, char **argv)
 		return cmd_check();
 	if (strcmp(cmd, "read") == 0 && argc == 3)
 		return cmd_read(argv[2]);
+	if (strcmp(cmd, "probe") == 0 && argc == 3)
+		return cmd_probe(argv[2]);
 	if (strcmp(cmd, "tmpfs") == 0 && argc == 4)
 		return cmd_tmpfs(argv[2], argv[3]);
 	if (strcmp(cmd, "bind") == 0 && argc == 4)
@@ -1044,6 +1291,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "watch") == 0 && argc == 3)
 		return cmd_watch(argv[2]);
+	if (strcmp(cmd, "cgroups") == 0 && argc == 3)
+		return cmd_cgroups(argv[2]);
 	if (strcmp(cmd, "peek") == 0)
 		return for_each_namespace(argc - 2, argv + 2, 1, peek_namespace);
 	return usage();

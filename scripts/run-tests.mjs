@@ -25,6 +25,7 @@ const NEEDS_SYSTEM = [
   'agent/agent.test.js', // real lxcfs, containers in namespaces and cgroups
   'agent/check.test.js',
   'agent/host/chosen-process.test.js', // a stand-in host: mount and pid namespaces
+  'agent/host/cgroup-events.test.js', // makes cgroups
   'agent/host/mount-watch.test.js',
   'agent/host/namespaces.test.js',
   'agent/host/open-fds.test.js',

@@ -4,19 +4,27 @@
 // node-health.ts, the same function `check node` uses.
 //
 //   start:   anchor tmpfs → clear dead mounts → lxcfs → bind into anchor → sweep → ready
-//   running: probe lxcfs; periodic sweeps, each followed by reads inside a sample of containers;
-//            on lxcfs exit or hang: clear, restart with backoff, sweep
+//   running: probe lxcfs (one read); sweep when a notification says something changed (a mount table,
+//            a container's exit, a new cgroup), and as a safety net every full-sweep interval; poll
+//            every sweep interval only while notifications are off or incomplete, and retry a repair
+//            left undone a sweep interval later (sweep-schedule.ts);
+//            reads inside containers that have a reason for one (a new container, a restart);
+//            on lxcfs exit (the child's exit event) or hang: clear, restart with backoff, sweep
 //   stop:    lxcfs gets SIGTERM, its mounts are cleared, the anchor tmpfs (and its state file) stays
 import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
 import {
+  CHANGE_SETTLE_MS,
+  CHANGE_SWEEP_GAP_MS,
   MOUNT_WATCH_RESTART_BACKOFF,
   NATIVE_HELPER_TIMEOUT_MS,
+  NEW_CGROUP_SWEEPS_MS,
   PEEK_SAMPLE_SIZE,
 } from '../config/defaults.js';
 import { LxcfsWebhookError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../plumbing/health-server.js';
 import { closeNow, listen } from '../plumbing/listen.js';
+import { CgroupEvents, cgroupHierarchy } from './host/cgroup-events.js';
 import { readOwnMounts } from './host/mountinfo.js';
 import { MountWatch } from './host/mount-watch.js';
 import { checkMountApi } from './host/native.js';
@@ -35,6 +43,7 @@ import { AgentMetrics } from './metrics.js';
 import { nodeProblems } from './node-health.js';
 import { ContainerReads } from './repair/reads.js';
 import { StateFile } from './repair/state.js';
+import { SweepSchedule } from './repair/sweep-schedule.js';
 import { Sweeper } from './repair/sweeper.js';
 
 export interface AgentOptions extends NodePaths {
@@ -44,11 +53,17 @@ export interface AgentOptions extends NodePaths {
   /** Part of the agent's choice: `-l`, a per-container /proc/loadavg (costs lxcfs a scan every 5 s). */
   lxcfsLoadavg: boolean;
   healthPort: number;
+  /** Polls while notifications are off or incomplete; retries a repair left undone. */
   sweepIntervalMs: number;
+  /** The safety net: every container looked at, every mount table read. */
+  fullSweepIntervalMs: number;
   probeIntervalMs: number;
   probeTimeoutMs: number;
   hangGraceMs: number;
-  /** Watch mount tables so idle sweeps read only what changed (off: every sweep reads all of them). */
+  /**
+   * Watch mount tables and the cgroup hierarchy, so sweeps run when something changed and read only
+   * what did (off: poll every sweep interval, every sweep reading every table).
+   */
   mountNotifications: boolean;
 }
 
@@ -93,6 +108,34 @@ async function preflight(layout: AnchorLayout, log: Logger): Promise<boolean> {
     );
   }
   return api.supported;
+}
+
+/** What tells the agent about changes, when notifications are on. */
+function notificationSources(
+  options: AgentOptions,
+  helper: string,
+  log: Logger,
+  listener: { changed(): void; cgroupCreated(): void; coverageChanged(): void },
+): { watch?: MountWatch; cgroups?: CgroupEvents } {
+  if (!options.mountNotifications) return {};
+  const watch = new MountWatch(
+    { helper, proc: options.proc, backoff: MOUNT_WATCH_RESTART_BACKOFF },
+    log,
+    listener,
+  );
+  const root = cgroupHierarchy();
+  if (root === undefined) {
+    log.warn(
+      "no cgroup hierarchy at /sys/fs/cgroup (neither cgroup v2 nor v1's memory controller): new containers are found by polling every --sweep-interval; mount the host's /sys/fs/cgroup into the agent",
+    );
+    return { watch };
+  }
+  const cgroups = new CgroupEvents(
+    { helper, root, backoff: MOUNT_WATCH_RESTART_BACKOFF },
+    listener,
+    log,
+  );
+  return { watch, cgroups };
 }
 
 /** statfs(2)'s magic number of a cgroup2 filesystem. */
@@ -165,18 +208,41 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
 
   const metrics = new AgentMetrics();
   const stateFile = new StateFile(statePath);
-  const watch = options.mountNotifications
-    ? new MountWatch(
-        { helper: layout.helper, proc: options.proc, backoff: MOUNT_WATCH_RESTART_BACKOFF },
-        log,
-      )
-    : undefined;
+  // Reads inside containers catch what mountinfo cannot show.
+  const reads = new ContainerReads(
+    {
+      helper: layout.helper,
+      proc: options.proc,
+      sampleSize: PEEK_SAMPLE_SIZE,
+      timeoutMs: options.probeTimeoutMs,
+    },
+    { metrics, log, forgetChosenProcess: (mntNs) => sweeper.forgetChosenProcess(mntNs) },
+  );
+  const events = notificationSources(options, layout.helper, log, {
+    changed: () => schedule.changed(),
+    cgroupCreated: () => schedule.cgroupCreated(),
+    coverageChanged: () => schedule.coverageChanged(),
+  });
+  const { watch, cgroups } = events;
   const sweeper = new Sweeper(sweepConfig(layout, options.proc, remountSupported), {
     stateFile,
     metrics,
     log,
     watch,
+    reads,
+    afterSweep: (report) => schedule.swept(report),
   });
+  const schedule = new SweepSchedule(
+    {
+      pollMs: options.sweepIntervalMs,
+      fullMs: options.fullSweepIntervalMs,
+      settleMs: CHANGE_SETTLE_MS,
+      changeGapMs: CHANGE_SWEEP_GAP_MS,
+      newCgroupMs: NEW_CGROUP_SWEEPS_MS,
+    },
+    (trigger) => sweeper.sweep(trigger),
+    () => watch?.complete === true && cgroups?.complete === true,
+  );
   const supervisor = new Supervisor(
     {
       layout,
@@ -228,36 +294,25 @@ export async function startAgent(options: AgentOptions, log: Logger): Promise<Ru
     'agent starting',
   );
 
+  cgroups?.start();
   try {
     await supervisor.start();
   } catch (err) {
     await supervisor.stop().catch(() => undefined);
     await watch?.stop();
+    await cgroups?.stop();
     await closeNow(health);
     throw err;
   }
-
-  // Reads inside containers catch what mountinfo cannot show.
-  const reads = new ContainerReads(
-    {
-      helper: layout.helper,
-      proc: options.proc,
-      sampleSize: PEEK_SAMPLE_SIZE,
-      timeoutMs: options.probeTimeoutMs,
-    },
-    { metrics, log, forgetChosenProcess: (mntNs) => sweeper.forgetChosenProcess(mntNs) },
-  );
-  const sweepTimer = setInterval(
-    () => void sweeper.sweep('periodic').then(() => reads.check(sweeper.latestViews())),
-    options.sweepIntervalMs,
-  );
+  schedule.start();
 
   return {
     healthPort,
     async stop() {
-      clearInterval(sweepTimer);
+      schedule.stop();
       await supervisor.stop();
       await watch?.stop();
+      await cgroups?.stop();
       await closeNow(health);
       log.info('agent stopped');
     },

@@ -4,7 +4,6 @@ import { dirname, join, resolve } from 'node:path';
 import {
   AGENT_STATE_FILE,
   ALLOWED_FILES,
-  MOUNTINFO_FULL_READ_EVERY,
   LXCFS_PIDFILE_NAME,
   NATIVE_HELPER_TIMEOUT_MS,
   REMOUNT_BATCH_SIZE,
@@ -51,6 +50,5 @@ export function sweepConfig(
     remountBatchSize: REMOUNT_BATCH_SIZE,
     helperTimeoutMs: NATIVE_HELPER_TIMEOUT_MS,
     remountSupported,
-    fullReadEvery: MOUNTINFO_FULL_READ_EVERY,
   };
 }

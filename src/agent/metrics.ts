@@ -1,6 +1,7 @@
 // The agent's Prometheus metrics (see plumbing/metrics.ts for the style). Names start with
 // `lxcfs_webhook_agent_`.
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { AGENT_EVENT_LOOP_PRECISION_MS } from '../config/defaults.js';
 import { createRegistry } from '../plumbing/metrics.js';
 import type { LxcfsMetrics } from './lxcfs/supervisor.js';
 import type { NotEntered } from './host/chosen-process.js';
@@ -11,7 +12,7 @@ import type { SweepMetrics, SweepReport } from './repair/sweeper.js';
 const PREFIX = 'lxcfs_webhook_agent_';
 
 export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
-  readonly registry = createRegistry(PREFIX);
+  readonly registry = createRegistry(PREFIX, AGENT_EVENT_LOOP_PRECISION_MS);
   private readonly registers = [this.registry];
 
   private readonly lxcfsUp = new Gauge({

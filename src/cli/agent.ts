@@ -1,6 +1,7 @@
 // `lxcfs-webhook agent`: the process of the LXCFS DaemonSet (privileged, hostPID).
 import {
   DEFAULT_AGENT_HEALTH_PORT,
+  DEFAULT_FULL_SWEEP_INTERVAL_MS,
   DEFAULT_HANG_GRACE_MS,
   DEFAULT_LXCFS_BIN,
   DEFAULT_LXCFS_LOADAVG,
@@ -48,12 +49,17 @@ const flags = new FlagSet('agent', {
   'sweep-interval': {
     kind: agentDuration,
     default: DEFAULT_SWEEP_INTERVAL_MS,
-    help: 'how often to check every container',
+    help: 'how often to check every container while notifications are off or incomplete',
+  },
+  'full-sweep-interval': {
+    kind: agentDuration,
+    default: DEFAULT_FULL_SWEEP_INTERVAL_MS,
+    help: 'how often to check every container and read every mount table anyway (the safety net)',
   },
   'mount-notifications': {
     kind: onOff,
     default: DEFAULT_MOUNT_NOTIFICATIONS,
-    help: 'watch mount tables so a sweep reads only those that changed; false: every sweep reads all of them',
+    help: 'watch mount tables and cgroups so the agent sweeps when something changed and reads only what did; false: poll every --sweep-interval, reading every mount table',
   },
   'probe-interval': {
     kind: agentDuration,
@@ -117,6 +123,7 @@ export const command: Command<AgentCommandOptions> = {
       proc: values.proc,
       healthPort: values['health-port'],
       sweepIntervalMs: values['sweep-interval'],
+      fullSweepIntervalMs: values['full-sweep-interval'],
       mountNotifications: values['mount-notifications'],
       remountHelper: values['remount-helper'],
       probeIntervalMs: values['probe-interval'],

@@ -3,7 +3,8 @@
 //   /livez   200 while the process can answer at all
 //   /readyz  200 when there is no reason not to be ready, else 503 with one reason per line
 //   /metrics Prometheus text format
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 
@@ -13,6 +14,11 @@ export interface HealthOptions {
   notReadyReasons(): string[];
   logger: Logger;
 }
+
+// Through require(), not an ESM import: Node 22+ builds an ESM import's namespace from every export of
+// node:http, which runs the lazy WebSocket/CloseEvent/MessageEvent getters and loads undici, ~13 MiB of
+// resident memory the health port never uses (measured on Node 24; Node 20 has no such getters).
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 function send(
   res: ServerResponse,

@@ -139,7 +139,7 @@ function cgroupDir(controller: string, path: string): string {
 }
 
 /** Creates `path` in every controller; cpuset levels need cpus and mems before they take a process. */
-function createCgroup(path: string): void {
+export function createCgroup(path: string): void {
   for (const controller of CONTROLLERS) {
     let current = '';
     for (const part of path.split('/').filter((p) => p !== '')) {
@@ -182,6 +182,13 @@ export async function removeCgroup(path: string, stopAt = ''): Promise<void> {
       }
     }
   }
+}
+
+/** Shell commands that move the shell itself into `path` (createCgroup's) in every controller. */
+export function joinCgroupsScript(path: string): string {
+  return CONTROLLERS.map((c) => `echo $$ > ${sh(join(cgroupDir(c, path), 'cgroup.procs'))}`).join(
+    '; ',
+  );
 }
 
 function sh(value: string): string {
@@ -258,14 +265,11 @@ export async function createContainer(
         )
       : hostRootScript(spec, readyFile),
   );
-  const joinCgroups = CONTROLLERS.map(
-    (c) => `echo $$ > ${sh(join(cgroupDir(c, cgroupPath), 'cgroup.procs'))}`,
-  ).join('; ');
   const runtime = spawn(
     'sh',
     [
       '-c',
-      `${joinCgroups}; exec unshare --mount --pid --fork --propagation private sh ${sh(script)}`,
+      `${joinCgroupsScript(cgroupPath)}; exec unshare --mount --pid --fork --propagation private sh ${sh(script)}`,
     ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],

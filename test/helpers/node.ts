@@ -23,9 +23,11 @@ import {
 import { readStartTime, type ChosenProcess } from '../../src/agent/host/chosen-process.js';
 import { mountsAtOrBelow, parseMountinfo } from '../../src/agent/host/mountinfo.js';
 import type { TestContext } from 'node:test';
-import { DEFAULT_FILES } from '../../src/config/defaults.js';
+import { AGENT_NODE_FLAGS, AGENT_STATE_FILE, DEFAULT_FILES } from '../../src/config/defaults.js';
 import {
+  createCgroup,
   createContainer,
+  joinCgroupsScript,
   removeCgroup,
   type ContainerSpec,
   type TestContainer,
@@ -133,6 +135,18 @@ export interface ForeignLxcfs {
   process: ChildProcess;
 }
 
+export interface AgentSpawnOptions {
+  /** debug unless told: tests read the sweeps' log lines. */
+  logLevel?: string;
+  /** Node flags; the image's (AGENT_NODE_FLAGS) unless told. */
+  nodeFlags?: readonly string[];
+  /**
+   * Run the agent (and so lxcfs and its helpers) in a cgroup of its own, as in its pod, instead of the
+   * test's: what lxcfs does for the agent's reads (its loadavg rescans) then costs what it does on a node.
+   */
+  ownCgroup?: boolean;
+}
+
 export class TestNode {
   readonly dir: string;
   readonly anchor: string;
@@ -170,8 +184,11 @@ export class TestNode {
   }
 
   /** Starts `lxcfs-webhook agent` on this node with short intervals; resolves once it listens. */
-  async startAgent(extraArgs: readonly string[] = []): Promise<AgentProcess> {
-    const agent = this.spawnAgent(extraArgs);
+  async startAgent(
+    extraArgs: readonly string[] = [],
+    options: AgentSpawnOptions = {},
+  ): Promise<AgentProcess> {
+    const agent = this.spawnAgent(extraArgs, options);
     const starting = await agent.waitForLog((l) => l.msg === 'agent starting');
     agent.port = Number(starting.healthPort);
     return agent;
@@ -189,9 +206,17 @@ export class TestNode {
     ];
   }
 
-  /** Runs `lxcfs-webhook agent` on this node with short intervals. */
-  spawnAgent(extraArgs: readonly string[] = []): AgentProcess {
+  /**
+   * Runs `lxcfs-webhook agent` on this node with short intervals (`extraArgs` come last and win), with
+   * the Node flags of the agent's image unless told otherwise.
+   */
+  spawnAgent(
+    extraArgs: readonly string[] = [],
+    { logLevel = 'debug', nodeFlags = AGENT_NODE_FLAGS, ownCgroup = false }: AgentSpawnOptions = {},
+  ): AgentProcess {
     const args = [
+      process.execPath,
+      ...nodeFlags,
       cliPath,
       'agent',
       ...this.pathFlags,
@@ -207,10 +232,14 @@ export class TestNode {
       '1500ms',
       ...extraArgs,
     ];
+    if (ownCgroup) createCgroup(this.agentCgroup);
+    const [command, ...argv] = ownCgroup
+      ? ['sh', '-c', `${joinCgroupsScript(this.agentCgroup)}; exec "$@"`, 'sh', ...args]
+      : args;
     const agent = new AgentProcess(
-      spawn(process.execPath, args, {
+      spawn(command!, argv, {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, LOG_LEVEL: 'debug' },
+        env: { ...process.env, LOG_LEVEL: logLevel },
       }),
     );
     this.agents.push(agent);
@@ -236,6 +265,11 @@ export class TestNode {
       },
     );
     return foreign;
+  }
+
+  /** The agents' own cgroup (AgentSpawnOptions.ownCgroup). */
+  get agentCgroup(): string {
+    return `${this.cgroupBase}/agent`;
   }
 
   get layout(): AnchorLayout {
@@ -285,6 +319,7 @@ export class TestNode {
       5000,
     );
     for (const container of this.containers) await container.destroy();
+    await removeCgroup(this.agentCgroup, this.cgroupBase);
     await removeCgroup(this.cgroupBase);
     for (let pass = 0; pass < 20; pass++) {
       const mounts = mountsAtOrBelow(this.ownMounts(), this.dir);
@@ -323,6 +358,30 @@ export async function readsLimits(c: TestContainer): Promise<boolean> {
 }
 
 /** 20 s: about 20 periodic sweeps, so a slow CI machine passes and a remount that keeps failing does not. */
+/**
+ * Waits until the agent's state file remembers every file of the container as injected. Only then is a
+ * file that disappears "missing" to the agent: a sweep that ran while the container was still being set
+ * up saw only some of its files, and one unmounted before the next sweep was never seen.
+ */
+export async function waitRemembered(node: TestNode, c: TestContainer): Promise<void> {
+  const mntNs = readlinkSync(`/proc/${c.pid}/ns/mnt`);
+  await waitUntil(
+    'the agent remembers every file of the container',
+    () => {
+      try {
+        const state = JSON.parse(readFileSync(join(node.anchor, AGENT_STATE_FILE), 'utf8')) as {
+          namespaces?: Record<string, { targets?: Record<string, unknown> }>;
+        };
+        const targets = state.namespaces?.[mntNs]?.targets ?? {};
+        return (c.spec.files ?? []).every((file) => file in targets);
+      } catch {
+        return false; // not written yet, or being replaced
+      }
+    },
+    { timeoutMs: 10_000 },
+  );
+}
+
 export async function waitAllHealthy(containers: TestContainer[]): Promise<void> {
   await waitUntil(
     'every container reads its limits',

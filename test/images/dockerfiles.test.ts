@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { WEBHOOK_NODE_FLAGS } from '../../src/config/defaults.js';
+import { AGENT_NODE_FLAGS, WEBHOOK_NODE_FLAGS } from '../../src/config/defaults.js';
 import { repoRoot } from '../helpers/paths.js';
 import { find, kustomize } from '../deploy/render.js';
 
@@ -204,6 +204,20 @@ describe('images/agent.Dockerfile', () => {
     // DEFAULT_REMOUNT_HELPER resolves to native/build/ beside dist/, i.e. /app/native/build here.
     assert.match(helper?.args ?? '', /\.\/native\/build\/lxcfs-remount$/);
     assert.equal(final.find((i) => i.op === 'WORKDIR')?.args, '/app');
+  });
+
+  it('runs the agent with the Node flags the benchmark measured, which the DaemonSet keeps', () => {
+    const final = instructions.filter((i) => i.stage === '(final)');
+    const entry = JSON.parse(final.find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
+    assert.deepEqual(entry.slice(1, -1), [...AGENT_NODE_FLAGS]);
+    // The chart renders the same DaemonSet (test/chart/chart.test.ts): neither replaces the entry point.
+    const agent = find(
+      kustomize(join(repoRoot, 'deploy', 'overlays', 'cert-manager')),
+      'DaemonSet',
+      'lxcfs-agent',
+    ).spec.template.spec.containers[0] as { command?: unknown; args: string[] };
+    assert.equal(agent.command, undefined);
+    assert.equal(agent.args[0], 'agent');
   });
 });
 

@@ -38,6 +38,7 @@ import {
   DEFAULT_HANG_GRACE_MS,
   DEFAULT_PROBE_INTERVAL_MS,
 } from '../../src/config/defaults.js';
+import { formatStandingCost, measureStandingCost } from '../helpers/standing-cost.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const REPO = '/mnt/repo';
@@ -538,6 +539,19 @@ async function initPid(w: Workload): Promise<number> {
 
 // ---------------------------------------------------------------------------------------------------
 // lxcfs and the agent
+
+/** Sweeps the agent has run, of every trigger (its /metrics). */
+async function agentSweeps(): Promise<number> {
+  const res = await fetch('http://127.0.0.1:8081/metrics', { signal: AbortSignal.timeout(5000) });
+  return (await res.text())
+    .split('\n')
+    .filter((l) => l.startsWith('lxcfs_webhook_agent_sweeps_total{'))
+    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
+/** The quiet window of the standing cost (bench/agent.ts measures 60 s on this machine). */
+const STANDING_WINDOW_MS = 30_000;
+const round2 = (n: number) => Math.round(n * 100) / 100;
 
 const AGENT_ARGS = [
   'agent',
@@ -1094,6 +1108,22 @@ async function main(): Promise<void> {
     assert(r.code === 0, `exit ${r.code}: ${r.stdout.slice(-600)}`);
     return r.stdout.split('\n')[0]!;
   });
+  await check(
+    'standing cost while nothing changes (figures only; the guest emulates its CPU)',
+    async () => {
+      // Past the sweeps the agent runs after the workloads' new cgroups (the last 10 s after them).
+      await sleep(12_000);
+      const agentPid = Number(await podman('inspect', '-f', '{{.State.Pid}}', 'lxcfs-agent'));
+      const sweepsBefore = await agentSweeps();
+      const cost = await measureStandingCost(agentPid, lxcfsPids()[0]!, STANDING_WINDOW_MS);
+      results.figures['standing sweeps in the window'] = (await agentSweeps()) - sweepsBefore;
+      results.figures['standing CPU agent (ms/s)'] = round2(cost.agentMsPerS);
+      results.figures['standing CPU helpers (ms/s)'] = round2(cost.helpersMsPerS);
+      results.figures['standing CPU lxcfs (ms/s)'] = round2(cost.lxcfsMsPerS);
+      results.figures['standing RSS agent (MiB)'] = round2(cost.agentRssMiB);
+      return formatStandingCost(cost);
+    },
+  );
 
   // -- drills ----------------------------------------------------------------------------------------
   const before = new Map(workloads.map((w) => [w.name, w.pid]));

@@ -279,7 +279,9 @@ async function main(): Promise<number> {
           `guest ${info.match(/built_seconds=(\d+)/)?.[1] ?? '?'} s to build (${secs(buildMs)} this run${buildMs < 5000 ? ', cached' : ''}); ` +
           `accel ${accel}; boot ${f.bootToSuiteSeconds} s; suite ${f.suiteSeconds} s; QEMU total ${secs(vmMs)}`,
       );
-      for (const [key, value] of Object.entries(f).filter(([k]) => k.startsWith('recovery')))
+      for (const [key, value] of Object.entries(f).filter(
+        ([k]) => k.startsWith('recovery') || k.startsWith('standing'),
+      ))
         summary.push(`  ${guest} ${key}: ${value}`);
       summary.push(
         `  ${guest} cgroup namespaces (podman agent): ${f.cgroupnsPodman}; remount path: ${f.remountHow}`,

@@ -1,7 +1,9 @@
 // Mount notifications: one long-running `lxcfs-remount watch` (native/lxcfs-remount.c says why epoll on
 // mountinfo, not fanotify or listmount) tells which mount namespaces changed their mount table, so an
 // idle sweep reads none. The agent tells it which namespaces exist (`follow`); it answers each add and
-// reports `changed` and `gone` (the watched process exited).
+// reports `changed` and `gone` (the watched process exited). Each of those, and the watcher's loss, is
+// also told to the listener's `changed()`, so the agent sweeps when something happened instead of on a
+// timer; a namespace that could not be watched, to its `coverageChanged()` (the agent then polls).
 //
 // Anything uncertain counts as a change: a confirmed add (the sweep's read may predate it), a failed
 // add (not watched: read every sweep), the watcher's death (nothing is watched until it is back; it is
@@ -9,6 +11,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../../log.js';
 import type { ChosenProcess } from './chosen-process.js';
+import { restartDelayMs } from './helper-process.js';
+
+/** Who hears of changes; see the top of this file. */
+export interface MountWatchListener {
+  changed(): void;
+  coverageChanged(): void;
+}
 
 export interface MountWatchConfig {
   helper: string;
@@ -61,10 +70,26 @@ export class MountWatch {
   private failing = false;
   private limitLogged = false;
 
+  /** The namespaces the last follow() asked for. */
+  private wanted = 0;
+
   constructor(
     private readonly config: MountWatchConfig,
     private readonly log: Logger,
+    private readonly listener: MountWatchListener = {
+      changed: () => undefined,
+      coverageChanged: () => undefined,
+    },
   ) {}
+
+  /** The watcher runs and watches (or is adding) every namespace it was asked to follow. */
+  get complete(): boolean {
+    return this.child !== undefined && this.watches.size >= this.wanted;
+  }
+
+  private changed(): void {
+    this.listener.changed();
+  }
 
   /** The watcher's pid while it runs. */
   get pid(): number | undefined {
@@ -95,6 +120,7 @@ export class MountWatch {
     const child = this.child;
     if (!child) return;
     const wanted = new Map(namespaces.map((ns) => [ns.mntNs, ns]));
+    this.wanted = wanted.size;
     let commands = '';
     for (const [key, watch] of this.watches) {
       const chosen = wanted.get(key);
@@ -168,19 +194,24 @@ export class MountWatch {
     if (!watch || watch.pid !== e.pid) return;
     if (e.event === 'changed') {
       watch.dirty = true;
+      this.changed();
     } else if (e.event === 'gone') {
       this.watches.delete(e.key!);
+      this.changed();
     } else if (e.ok && e.mntNs === e.key) {
       // The sweep read this table before the watch began: one more read closes that gap.
       watch.confirmed = true;
       watch.dirty = true;
+      this.changed();
       if (this.failing) this.log.info({ pid: this.child?.pid }, 'mount notifications back');
       this.failing = false;
     } else {
-      // Failed, or the pid is in another namespace by now (reused): not watched, retried at the next sweep.
+      // Failed, or the pid is in another namespace by now (reused): not watched, retried at the next
+      // sweep; until then the agent polls.
       this.watches.delete(e.key!);
       if (e.ok) this.child?.stdin!.write(`remove ${e.key}\n`);
       this.logAddFailure(e);
+      this.listener.coverageChanged();
     }
   }
 
@@ -209,12 +240,9 @@ export class MountWatch {
     this.child = undefined;
     this.watches.clear();
     if (this.stopped) return;
-    const { firstMs, maxMs } = this.config.backoff;
-    this.delayMs =
-      Date.now() - this.startedAt >= maxMs
-        ? firstMs
-        : Math.min(maxMs, Math.max(firstMs, this.delayMs * 2));
+    this.delayMs = restartDelayMs(this.delayMs, Date.now() - this.startedAt, this.config.backoff);
     this.nextStartAt = Date.now() + this.delayMs;
+    this.changed();
     if (!this.failing) {
       this.log.warn(
         { ...how, retryMs: this.delayMs },

@@ -1,6 +1,7 @@
 // Keeps one lxcfs running: starts it (clearing dead mounts first), binds it into the anchor, restarts
 // it with backoff when it exits, and kills it when it stops answering for longer than a grace period.
-// Probes run in a separate process with a timeout, so a hung lxcfs never blocks the agent. What happens
+// A probe is one read of a file a helper process keeps open, with a timeout (probe.ts, HeldFileProbe),
+// so a hung lxcfs never blocks the agent. Its exit is the child's exit event: nothing polls for it. What happens
 // to lxcfs is told to an `LxcfsListener` (the sweeper), which is all the supervisor knows of repair.
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -11,7 +12,7 @@ import {
 import type { Logger } from '../../log.js';
 import { CoalescingRunner } from '../../plumbing/coalescing-runner.js';
 import { bindIntoAnchor, clearLxcfsMounts, type AnchorLayout } from './anchor.js';
-import { probeLxcfs, type ProbeResult } from './probe.js';
+import { HeldFileProbe, type ProbeResult } from './probe.js';
 import {
   findLxcfsServing,
   killAndWait,
@@ -61,6 +62,8 @@ export class Supervisor {
   /** Kills lxcfs when the hang grace is over, between probe ticks. */
   private hangTimer: NodeJS.Timeout | undefined;
   private readonly probes = new CoalescingRunner<ProbeResult>();
+  /** Probes of the running lxcfs; a new one for each lxcfs. */
+  private prober: HeldFileProbe | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private nextBackoffMs: number = LXCFS_RESTART_BACKOFF.firstMs;
@@ -96,6 +99,7 @@ export class Supervisor {
     await this.starting?.catch(() => undefined);
     const lxcfs = this.current;
     this.current = undefined;
+    this.prober?.close();
     if (lxcfs) {
       lxcfs.kill('SIGTERM');
       lxcfs.kill('SIGCONT'); // a stopped process acts on SIGTERM only once it runs
@@ -145,6 +149,7 @@ export class Supervisor {
       throw err;
     }
     this.current = lxcfs;
+    this.prober = new HeldFileProbe(this.config.layout.helper, this.config.lxcfs.fuseMount);
     this.clearHang();
     void lxcfs.exited.then((exit) => this.onExit(lxcfs, exit));
     this.log.info(
@@ -158,6 +163,7 @@ export class Supervisor {
   private onExit(lxcfs: RunningLxcfs, exit: LxcfsExit): void {
     if (this.stopping || this.current !== lxcfs) return;
     this.current = undefined;
+    this.prober?.close();
     this.lastProbe = undefined;
     this.clearHang();
     this.metrics.recordLxcfsAnswering(false);
@@ -189,15 +195,10 @@ export class Supervisor {
   /** Reads through FUSE; lxcfs that has not answered for hangGraceMs is killed (and so restarted). */
   private async probe(): Promise<void> {
     const lxcfs = this.current;
-    if (!lxcfs) return;
+    const prober = this.prober;
+    if (!lxcfs || !prober) return;
     const sentAt = Date.now();
-    const result = await this.probes.runUnlessBusy(() =>
-      probeLxcfs(
-        this.config.layout.helper,
-        this.config.lxcfs.fuseMount,
-        this.config.probeTimeoutMs,
-      ),
-    );
+    const result = await this.probes.runUnlessBusy(() => prober.probe(this.config.probeTimeoutMs));
     if (result === undefined || this.current !== lxcfs) return;
     this.lastProbe = result;
     this.metrics.recordLxcfsAnswering(result.ok);

@@ -2,7 +2,7 @@
 // from it; only a read tells whether a file answers. So a sample of containers gets one byte of each
 // of our files read inside it, through the native helper with a timeout (a hung lxcfs blocks the read).
 // A failure here that classification called live is a state it missed, and shows as a problem, never
-// as health. Read-only: used by `check node` and, for a metric, by the agent after its sweeps.
+// as health. Read-only: used by `check node` and, for a metric, by the agent (reads.ts).
 import {
   exitedBeforeEntry,
   forbiddenNamespaces,
@@ -36,13 +36,13 @@ export interface PeekReport {
 }
 
 /** Targets worth reading: ours in the kernel's view, less those already known to be stale. */
-function peekTargets(view: NamespaceView): string[] {
+export function peekTargets(view: NamespaceView): string[] {
   const stale = new Set(view.statuses.filter((s) => s.state === 'stale').map((s) => s.target));
   return view.ourTargets.filter((target) => !stale.has(target));
 }
 
-/** Up to `size` views, chosen at random so repeated checks cover every container in time. */
-function sample<T>(items: readonly T[], size: number): T[] {
+/** Up to `size` items, chosen at random so repeated checks cover every container in time. */
+export function sample<T>(items: readonly T[], size: number): T[] {
   const pool = [...items];
   for (let i = 0; i < Math.min(size, pool.length); i++) {
     const j = i + Math.floor(Math.random() * (pool.length - i));

@@ -95,7 +95,6 @@ export function newSurveyMemory(): SurveyMemory {
 /** What a namespace without memory remembers: one object, so its classification input stays the same. */
 const NOTHING_REMEMBERED: ClassifyInput['remembered'] = Object.freeze({});
 
-/** Which mountinfo files to read: every one, or only those a change may have touched. */
 /** What the agent knows before a survey: the running lxcfs' connection and its remembered state. */
 export interface SurveyInput {
   liveDev: string;
@@ -119,6 +118,8 @@ export interface Survey {
   namespaces: ContainerNamespace[];
   /** How many mountinfo files were read (the others were unchanged since the last read). */
   mountinfoRead: number;
+  /** Namespaces of `views` whose mounts at our targets are new to this memory or changed since it last read them. */
+  changed: string[];
 }
 
 /**
@@ -141,6 +142,7 @@ export function survey(
   const targets = new Set(config.files);
   const { identities } = memory;
   let mountinfoRead = 0;
+  const changedMounts = new Set<string>();
   /** undefined once the process has exited */
   const identityOf = (ns: ContainerNamespace): PodIdentity | undefined => {
     const cached = identities.get(ns.mntNs);
@@ -169,7 +171,12 @@ export function survey(
     const mountinfo = readProcFile(`${config.proc}/${ns.pid}/mountinfo`);
     if (mountinfo === undefined) return undefined;
     const lines = mountLinesAt(mountinfo, targets).join('\n');
-    const mounts = cached?.lines === lines ? cached.mounts : parseMountLines(lines.split('\n'));
+    if (cached?.lines === lines) {
+      memory.mounts.set(ns.mntNs, { pid: ns.pid, lines, mounts: cached.mounts });
+      return cached.mounts;
+    }
+    changedMounts.add(ns.mntNs);
+    const mounts = parseMountLines(lines.split('\n'));
     memory.mounts.set(ns.mntNs, { pid: ns.pid, lines, mounts });
     return mounts;
   };
@@ -217,7 +224,8 @@ export function survey(
   for (const mntNs of memory.mounts.keys()) if (!listed.has(mntNs)) memory.mounts.delete(mntNs);
   for (const mntNs of memory.classified.keys())
     if (!listed.has(mntNs)) memory.classified.delete(mntNs);
-  return { views, namespaces, mountinfoRead };
+  const changed = views.filter((v) => changedMounts.has(v.ns.mntNs)).map((v) => v.ns.mntNs);
+  return { views, namespaces, mountinfoRead, changed };
 }
 
 /** How many targets of `views` are in `state`. */

@@ -1,13 +1,20 @@
 // The stateful side of repair. One sweep: survey every container namespace, remember what was injected,
-// remount what is broken (stale or missing), and report processes a remount cannot help. Sweeps run at
-// start, after every lxcfs restart and periodically, and never overlap. The sweeper learns about lxcfs
-// from the supervisor through `LxcfsListener`, so neither needs the other.
+// remount what is broken (stale or missing), report processes a remount cannot help, and ask for reads
+// inside the containers that have a reason for one (read-plan.ts). Sweeps run at start, after every
+// lxcfs restart, when a notification says something changed, and on the agent's timers (sweep-schedule.ts);
+// they never overlap. The sweeper learns about lxcfs from the supervisor through `LxcfsListener`, so
+// neither needs the other.
 import type { Logger } from '../../log.js';
 import { CoalescingRunner } from '../../plumbing/coalescing-runner.js';
 import type { LxcfsListener } from '../lxcfs/supervisor.js';
 import type { MountWatch } from '../host/mount-watch.js';
 import { DeadDescriptorReporter } from './dead-descriptors.js';
-import { readsEverything, type SweepTrigger } from './read-plan.js';
+import {
+  readsAfterSweep,
+  readsEverything,
+  strongerTrigger,
+  type SweepTrigger,
+} from './read-plan.js';
 import { remember } from './remember.js';
 import { remount, type RemountOutcome, type RemountPlan } from './remount.js';
 import type { NotEntered } from '../host/chosen-process.js';
@@ -28,8 +35,6 @@ export interface SweepConfig extends SurveyConfig {
   helperTimeoutMs: number;
   /** The kernel has open_tree/move_mount: without them broken mounts are only reported. */
   remountSupported: boolean;
-  /** Every this many periodic sweeps read every mount table, notifications or not. */
-  fullReadEvery: number;
 }
 
 export interface SweepReport {
@@ -50,6 +55,8 @@ export interface SweepReport {
   /** Namespaces with a confirmed mount watch after the sweep (0 with notifications off). */
   watched: number;
   durationMs: number;
+  /** CPU time of the agent process during the sweep, remounts' waits included (0.1 ms steps). */
+  cpuMs: number;
 }
 
 /** What a sweep reports for metrics (the agent's metrics implement it). */
@@ -59,12 +66,26 @@ export interface SweepMetrics {
   recordNotEntered(reason: NotEntered): void;
 }
 
-/** What a sweeper works with: where its state lives, where it reports, and the mount watcher if any. */
+/** Reads inside containers (repair/reads.ts), asked for after sweeps. */
+export interface SweepReads {
+  /** Reads inside a random sample of `views`. */
+  sample(views: readonly NamespaceView[]): void;
+  /** Reads inside each of `views`. */
+  read(views: readonly NamespaceView[]): void;
+}
+
+/**
+ * What a sweeper works with: where its state lives, where it reports, the mount watcher if any, and the
+ * reads inside containers it asks for after its sweeps, if any.
+ */
 export interface SweeperParts {
   stateFile: StateFile;
   metrics: SweepMetrics;
   log: Logger;
   watch?: MountWatch;
+  reads?: SweepReads;
+  /** Told after every sweep, whatever asked for it (undefined: the sweep failed), so what it left undone is retried. */
+  afterSweep?: (report: SweepReport | undefined) => void;
 }
 
 export class Sweeper implements LxcfsListener {
@@ -73,10 +94,9 @@ export class Sweeper implements LxcfsListener {
   private readonly deadDescriptors: DeadDescriptorReporter;
   /** dev of the running lxcfs' connection; undefined while it is down. */
   private liveDev: string | undefined;
-  /** What the last sweep saw, for reads inside containers between sweeps. */
-  private lastViews: readonly NamespaceView[] = [];
   private swept = false;
-  private periodicSweeps = 0;
+  /** The trigger the next run runs as: requests made while one runs merge into it (strongerTrigger). */
+  private nextTrigger: SweepTrigger | undefined;
   /** The state object last written: a state is saved only when it is another object (StateFile skips unchanged text). */
   private saved: AgentState | undefined;
 
@@ -86,6 +106,8 @@ export class Sweeper implements LxcfsListener {
   private readonly log: Logger;
   /** Mount notifications; without them every sweep reads every mount table. */
   private readonly watch: MountWatch | undefined;
+  private readonly reads: SweepReads | undefined;
+  private readonly afterSweep: ((report: SweepReport | undefined) => void) | undefined;
 
   constructor(
     private readonly config: SweepConfig,
@@ -96,6 +118,8 @@ export class Sweeper implements LxcfsListener {
       metrics: this.metrics,
       log: this.log,
       watch: this.watch,
+      reads: this.reads,
+      afterSweep: this.afterSweep,
     } = parts);
     this.state = this.stateFile.load();
     this.deadDescriptors = new DeadDescriptorReporter(config.proc, this.log);
@@ -104,10 +128,6 @@ export class Sweeper implements LxcfsListener {
   /** A sweep has looked at every container since lxcfs first came up. */
   get hasSwept(): boolean {
     return this.swept;
-  }
-
-  latestViews(): readonly NamespaceView[] {
-    return this.lastViews;
   }
 
   /** The process chosen for `mntNs` was refused (another process has its pid): the next sweep chooses anew. */
@@ -133,8 +153,13 @@ export class Sweeper implements LxcfsListener {
 
   /** Runs a sweep (one more after the running one, if any); never rejects: a failure is logged. */
   sweep(trigger: SweepTrigger): Promise<SweepReport | undefined> {
+    this.nextTrigger = strongerTrigger(this.nextTrigger, trigger);
     return this.runner
-      .run(() => this.runOnce(trigger))
+      .run(() => {
+        const merged = this.nextTrigger ?? trigger;
+        this.nextTrigger = undefined;
+        return this.runOnce(merged);
+      })
       .then(
         (report) => {
           this.swept ||= report.done;
@@ -144,7 +169,11 @@ export class Sweeper implements LxcfsListener {
           this.log.error({ err, trigger }, 'sweep failed');
           return undefined;
         },
-      );
+      )
+      .then((report) => {
+        this.afterSweep?.(report);
+        return report;
+      });
   }
 
   private async runOnce(trigger: SweepTrigger): Promise<SweepReport> {
@@ -163,23 +192,21 @@ export class Sweeper implements LxcfsListener {
       mountinfoRead: 0,
       watched: 0,
       durationMs: 0,
+      cpuMs: 0,
     };
     const liveDev = this.liveDev;
     if (liveDev === undefined) return report;
 
-    const readAll = readsEverything(trigger, this.periodicSweeps, this.config.fullReadEvery);
-    if (trigger === 'periodic') this.periodicSweeps++;
-    const { views, namespaces, mountinfoRead } = survey(
+    const { views, namespaces, mountinfoRead, changed } = survey(
       this.config,
       { liveDev, state: this.state },
       this.memory,
-      { readAll, watch: this.watch },
+      { readAll: readsEverything(trigger), watch: this.watch },
     );
     // Our own remounts below change tables too: the watcher reports them, and the next sweep reads them.
     this.watch?.follow(namespaces);
     report.mountinfoRead = mountinfoRead;
     report.watched = this.watch?.watched ?? 0;
-    this.lastViews = views;
     // Saved before any remount, so an agent killed halfway still knows what was injected.
     this.state = remember(this.state, views, liveDev);
     const { namespaces: remembered } = this.state;
@@ -210,16 +237,32 @@ export class Sweeper implements LxcfsListener {
       });
     }
 
+    this.askForReads(trigger, views, changed);
     const unresolved = await this.repair(plans, views, liveDev, report);
     report.covered = views.filter((v) => !unresolved.has(v.ns.mntNs)).length;
     report.deadDescriptorProcesses = this.deadDescriptors.report(views, unresolved);
 
     report.durationMs = Math.round(performance.now() - started);
     const cpu = process.cpuUsage(cpuStarted);
+    report.cpuMs = Math.round((cpu.user + cpu.system) / 100) / 10;
     this.metrics.recordSweep(trigger, report, (cpu.user + cpu.system) / 1e6);
     const busy = report.stale + report.missing + report.failed + report.notEntered > 0;
     this.log[busy ? 'info' : 'debug']({ trigger, ...report }, 'sweep done');
     return report;
+  }
+
+  /** Hands the reads this sweep has a reason for to `reads` (stale targets are not read: peek.ts). */
+  private askForReads(
+    trigger: SweepTrigger,
+    views: readonly NamespaceView[],
+    changed: readonly string[],
+  ): void {
+    const wanted = readsAfterSweep(trigger, changed);
+    if (!this.reads) return;
+    if (wanted.sample) this.reads.sample(views);
+    if (wanted.namespaces.length === 0) return;
+    const named = new Set(wanted.namespaces);
+    this.reads.read(views.filter((v) => named.has(v.ns.mntNs)));
   }
 
   /** Writes the state when it is another object than the one last written; a failed write is retried at the next call. */

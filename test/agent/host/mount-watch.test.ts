@@ -200,20 +200,27 @@ test("watch: another process at the pid, another namespace or the host's is refu
   w.child.stdin!.end();
 });
 
-test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dirty on a change, and all go when the watcher dies', async () => {
+test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dirty on a change, and all go when the watcher dies; each is told to the listener', async () => {
   const logs: Record<string, unknown>[] = [];
   const log = createLogger('test', 'debug', {
     write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>),
   });
+  const heard = { changed: 0, coverageChanged: 0 };
   const watch = new MountWatch(
     { helper: helperPath, proc: '/proc', backoff: { firstMs: 100, maxMs: 1000 } },
     log,
+    { changed: () => heard.changed++, coverageChanged: () => heard.coverageChanged++ },
   );
   after(() => watch.stop());
   const a = await namespace();
   const b = await namespace();
+  assert.equal(watch.complete, false, 'not running yet');
   watch.follow([a, b]);
+  assert.equal(watch.complete, true, 'every namespace followed is being added');
   await waitUntil('both watches confirmed', () => watch.watched === 2, { timeoutMs: 5000 });
+  // Each confirmation asks for a sweep: the table may have changed before the watch began. (At least:
+  // on a shared machine a namespace's table may change for reasons of its own, and that is told too.)
+  assert.ok(heard.changed >= 2, `confirmations told: ${heard.changed}`);
   // The read the survey did before the watch began may have missed a change: one more read is due.
   assert.deepEqual(watch.status(a.mntNs), {
     pid: a.pid,
@@ -224,19 +231,24 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
   watch.reading(a.mntNs);
   watch.reading(b.mntNs);
 
+  let told = heard.changed;
   bindInside(a.pid);
   await waitUntil('a is dirty', () => watch.status(a.mntNs)?.dirty === true, { timeoutMs: 5000 });
   assert.equal(watch.status(b.mntNs)?.dirty, false, 'b did not change');
+  assert.ok(heard.changed > told, 'the change is told');
 
   watch.follow([b]);
   assert.equal(watch.status(a.mntNs), undefined, 'a namespace no longer listed is dropped');
 
   const watcher = watch.pid!;
+  told = heard.changed;
   process.kill(watcher, 'SIGKILL');
   await waitUntil('the watcher is noticed gone', () => watch.pid === undefined, {
     timeoutMs: 5000,
   });
   assert.equal(watch.status(b.mntNs), undefined, 'nothing is watched while it is down');
+  assert.equal(watch.complete, false);
+  assert.ok(heard.changed > told, 'its loss is told');
   assert.equal(
     logs.filter(
       (l) =>
@@ -270,4 +282,12 @@ test('MountWatch: confirmed watches start dirty, go quiet after a read, turn dir
     [c.mntNs, c.pid, 'other-process'],
   );
   assert.equal(watch.status(c.mntNs), undefined);
+  // One namespace not watched: incomplete, and told, so the agent polls until a sweep chooses anew.
+  assert.equal(watch.complete, false);
+  assert.equal(heard.coverageChanged, 1);
+  watch.follow([b, c]);
+  assert.equal(watch.complete, true);
+  await waitUntil('c watched', () => watch.status(c.mntNs)?.confirmed === true, {
+    timeoutMs: 5000,
+  });
 });

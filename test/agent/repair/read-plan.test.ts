@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mustReadMountinfo, readsEverything } from '../../../src/agent/repair/read-plan.js';
+import {
+  mustReadMountinfo,
+  readsAfterSweep,
+  readsEverything,
+  strongerTrigger,
+  type SweepTrigger,
+} from '../../../src/agent/repair/read-plan.js';
 
 const quiet = { pid: 10, startTime: 100, confirmed: true, dirty: false };
 
@@ -47,11 +53,33 @@ test('new, unwatched, unconfirmed, changed or re-represented namespaces are read
     assert.equal(mustReadMountinfo(input), true, what);
 });
 
-test('start and lxcfs-restart sweeps read everything, and every Nth periodic sweep', () => {
-  assert.equal(readsEverything('start', 5, 30), true);
-  assert.equal(readsEverything('lxcfs-restart', 5, 30), true);
+test('start, lxcfs-restart and safety-net sweeps read every table; polls, retries and changes what changed', () => {
+  const all: SweepTrigger[] = ['start', 'lxcfs-restart', 'full', 'poll', 'retry', 'change'];
   assert.deepEqual(
-    [0, 1, 29, 30, 31, 60].map((n) => readsEverything('periodic', n, 30)),
-    [true, false, false, true, false, true],
+    all.map((t) => readsEverything(t)),
+    [true, true, true, false, false, false],
   );
+});
+
+test('a sweep asked for while another waits runs as the one that does more', () => {
+  assert.equal(strongerTrigger(undefined, 'change'), 'change');
+  assert.equal(strongerTrigger('change', 'lxcfs-restart'), 'lxcfs-restart');
+  assert.equal(strongerTrigger('lxcfs-restart', 'change'), 'lxcfs-restart');
+  assert.equal(strongerTrigger('poll', 'full'), 'full');
+  assert.equal(strongerTrigger('change', 'retry'), 'retry');
+  assert.equal(strongerTrigger('retry', 'poll'), 'poll');
+  assert.equal(strongerTrigger('start', 'lxcfs-restart'), 'start');
+});
+
+test('reads inside containers have a reason: a sample after start, restart and the safety net; changed tables otherwise', () => {
+  const changed = ['mnt:[1]', 'mnt:[2]'];
+  // At start every namespace is new to the agent, after a restart every one is: a sample stands for them.
+  assert.deepEqual(readsAfterSweep('start', changed), { sample: true, namespaces: [] });
+  assert.deepEqual(readsAfterSweep('lxcfs-restart', changed), { sample: true, namespaces: [] });
+  // The safety net reads what changed unnoticed, and a sample.
+  assert.deepEqual(readsAfterSweep('full', changed), { sample: true, namespaces: changed });
+  for (const trigger of ['change', 'poll', 'retry'] as const)
+    assert.deepEqual(readsAfterSweep(trigger, changed), { sample: false, namespaces: changed });
+  // Nothing changed, nothing read: a quiet node costs no read.
+  assert.deepEqual(readsAfterSweep('change', []), { sample: false, namespaces: [] });
 });
