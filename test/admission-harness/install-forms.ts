@@ -226,19 +226,27 @@ export async function makeForm(recipe: FormRecipe): Promise<InstallForm> {
   }
 }
 
-/** `namespace/name:port` of the Service every webhook of a configuration calls. */
-export function serviceKey(configuration: K8sObject): string {
-  const keys = new Set(
-    (
-      configuration.webhooks as Array<{
-        clientConfig: { service: { namespace: string; name: string; port?: number } };
-      }>
-    ).map(
-      ({ clientConfig: { service } }) =>
-        `${service.namespace}/${service.name}:${service.port ?? 443}`,
-    ),
-  );
+/** The one Service every webhook of a configuration calls. */
+function serviceOf(configuration: K8sObject): { namespace: string; name: string; port: number } {
+  const services = (
+    configuration.webhooks as Array<{
+      clientConfig: { service: { namespace: string; name: string; port?: number } };
+    }>
+  ).map(({ clientConfig: { service } }) => ({ ...service, port: service.port ?? 443 }));
+  const keys = new Set(services.map((s) => `${s.namespace}/${s.name}:${s.port}`));
   if (keys.size !== 1)
     throw new Error(`the webhooks call ${keys.size} Services: ${[...keys].join(', ')}`);
-  return [...keys][0]!;
+  return services[0]!;
+}
+
+/** `namespace/name:port` of the Service every webhook of a configuration calls. */
+export function serviceKey(configuration: K8sObject): string {
+  const service = serviceOf(configuration);
+  return `${service.namespace}/${service.name}:${service.port}`;
+}
+
+/** The name the API server checks the serving certificate for: `<service>.<namespace>.svc`. */
+export function serverNameOf(configuration: K8sObject): string {
+  const service = serviceOf(configuration);
+  return `${service.name}.${service.namespace}.svc`;
 }

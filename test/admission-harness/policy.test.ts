@@ -238,7 +238,7 @@ describe("admission harness: policy mode through the API server's MutatingAdmiss
     let serve: Awaited<ReturnType<typeof serveWith>>;
     before(async () => {
       form = await makeForm(INSTALL_FORMS[0]!);
-      serve = await serveWith(form.serving);
+      serve = await serveWith(form.serving, form.configuration);
     });
     after(async () => serve.stop());
 

@@ -7,15 +7,26 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCA, issueServingCert } from '../../src/certs/authority.js';
+import type { K8sObject } from '../deploy/render.js';
 import { HOST, startServeOn, writeKeyPairFiles, type ServeProcess } from '../helpers/webhook.js';
+import { serverNameOf } from './install-forms.js';
 
-/** `lxcfs-webhook serve` as a real process, serving with the given certificate on a free loopback port. */
+/**
+ * `lxcfs-webhook serve` as a real process, serving with the given certificate on a free loopback port,
+ * checking it, as the install's Deployment has it, for the name the API server will check: that of the
+ * Service `configuration` calls.
+ */
 export async function serveWith(
   serving: { certPem: string; keyPem: string },
+  configuration: K8sObject,
   args: string[] = [],
 ): Promise<ServeProcess & { stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'harness-serve-'));
-  const serve = await startServeOn(writeKeyPairFiles(dir, serving), args);
+  const serve = await startServeOn(writeKeyPairFiles(dir, serving), [
+    '--tls-server-name',
+    serverNameOf(configuration),
+    ...args,
+  ]);
   const stop = async () => {
     serve.child.kill('SIGTERM');
     await serve.exit;

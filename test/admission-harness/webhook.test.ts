@@ -124,7 +124,7 @@ describe("admission harness: the webhook of every install form, through the API 
   for (const recipe of INSTALL_FORMS) {
     it(recipe.name, async (t) => {
       const form = await makeForm(recipe);
-      const serve = await serveWith(form.serving);
+      const serve = await serveWith(form.serving, form.configuration);
       try {
         const table = selectionTable(form);
         const cases: AdmissionCase[] = [
@@ -226,7 +226,7 @@ describe('admission harness: what the API server decides around the call', () =>
   let serve: Awaited<ReturnType<typeof serveWith>>;
   before(async () => {
     form = await makeForm(INSTALL_FORMS[0]!);
-    serve = await serveWith(form.serving);
+    serve = await serveWith(form.serving, form.configuration);
   });
   after(async () => serve.stop());
   const namespaces = () => selectionNamespaces(form);
@@ -393,7 +393,7 @@ describe('admission harness: what the API server decides around the call', () =>
     const { configuration, serving } = await installedSelfSigned('lxcfs', {
       injection: { timeoutSeconds: 1 },
     });
-    const slowServe = await serveWith(serving);
+    const slowServe = await serveWith(serving, configuration);
     const proxy = await slowProxy(slowServe.port, 2500);
     try {
       const out = await runHarness({
@@ -429,7 +429,7 @@ describe('admission harness: what the API server decides around the call', () =>
       hook.clientConfig.caBundle = other.configuration.webhooks[0].clientConfig.caBundle;
     const renamed = structuredClone(other.configuration);
     for (const hook of renamed.webhooks) hook.clientConfig.service.name = 'lxcfs-webhook-renamed';
-    const otherServe = await serveWith(other.serving);
+    const otherServe = await serveWith(other.serving, other.configuration);
     try {
       const run = (configuration: typeof wrongCA, port: number) =>
         runHarness({

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { createCA, issueServingCert, type IssuedCertificate } from '../../src/certs/authority.js';
 import type { KeyPairFiles } from '../../src/admission/tls.js';
 import { graceFor } from '../../src/cli/serve.js';
+import { DEFAULT_TLS_SERVER_NAME } from '../../src/config/defaults.js';
 import { cliPath, readJsonFixture, repoRoot } from '../helpers/paths.js';
 import {
   evictedConnections,
@@ -43,6 +44,12 @@ describe('lxcfs-webhook serve', () => {
     ca = authority.certPem;
     pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
     files = writeKeyPairFiles(dir, pair);
+    const expired = await issueServingCert(authority, [DEFAULT_TLS_SERVER_NAME], {
+      validDays: 1,
+      now: new Date(Date.now() - 3 * 86_400_000),
+    });
+    writeFileSync(join(dir, 'expired.crt'), expired.certPem);
+    writeFileSync(join(dir, 'expired.key'), expired.keyPem);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -251,6 +258,23 @@ describe('lxcfs-webhook serve', () => {
       [
         ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.crt')],
         /--tls-key: the key file ".*tls.crt" holds no PEM private key/,
+      ],
+      // The default name is the install's Service; this certificate is for localhost only.
+      [
+        ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')],
+        /--tls-server-name: the certificate file ".*tls.crt" is for DNS:localhost, IP Address:127.0.0.1, not "lxcfs-webhook.lxcfs.svc", the name the API server checks/,
+      ],
+      [
+        ['--tls-cert', join(dir, 'expired.crt'), '--tls-key', join(dir, 'expired.key')],
+        /--tls-cert: the certificate file ".*expired.crt" expired at \d{4}-.*; issue a new one \(cert-manager: see `kubectl describe certificate`/,
+      ],
+      [
+        ['--tls-server-name', 'Webhook_Service'],
+        /--tls-server-name has value "Webhook_Service"; expected a DNS name/,
+      ],
+      [
+        ['--max-request-bytes-in-flight', '1Mi'],
+        /--max-request-bytes-in-flight \(1048576\) is below --max-request-bytes \(8388608\)/,
       ],
       [['--files', 'meminfo,pressure'], /--files has value "meminfo,pressure"/],
       [['--lxcfs-root', 'var/lib/lxcfs'], /--lxcfs-root has value "var\/lib\/lxcfs"/],

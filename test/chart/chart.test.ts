@@ -509,6 +509,12 @@ describe('helm chart: values reach the objects', () => {
     const mwc = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
     assert.ok(mwc.webhooks[0].namespaceSelector.matchExpressions[1].values.includes('platform'));
     assert.equal(mwc.webhooks[0].clientConfig.service.namespace, 'platform');
+    const args: string[] = find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec
+      .containers[0].args;
+    assert.ok(
+      args.includes('--tls-server-name=lxcfs-webhook.platform.svc'),
+      'serve checks certificates for the Service in the release namespace',
+    );
   });
   it('-f files merge as Helm merges them: maps deeply, null deletes, lists replace', () => {
     const spec = find(

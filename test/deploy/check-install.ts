@@ -156,6 +156,20 @@ export function checkInstall(
     );
     assert.deepEqual([psa.operator, psa.values], ['NotIn', ['baseline', 'restricted']]);
   }
+  // The name the API server checks the certificate for is the one serve checks it for at every load.
+  assert.equal(
+    serve.tlsServerName,
+    `${service.metadata.name}.${ns}.svc`,
+    '--tls-server-name is <service>.<namespace>.svc',
+  );
+  for (const certificate of objects.filter(
+    (o) => o.kind === 'Certificate' && o.spec?.secretName === INSTALL.tlsSecret,
+  )) {
+    assert.ok(
+      certificate.spec.dnsNames.includes(serve.tlsServerName),
+      `Certificate ${certificate.metadata.name} is issued for --tls-server-name`,
+    );
+  }
   // Selectors and failure policies are src/audit/selection.ts's, never overlap, and pass the API server's validation.
   checkSameAsSelectionModule(mwc, options);
   checkEntriesPartitionPods(mwc, options);

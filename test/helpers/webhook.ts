@@ -21,6 +21,7 @@ import {
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_PEER,
+  DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
   WEBHOOK_NODE_FLAGS,
 } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
@@ -65,6 +66,7 @@ export async function startTestWebhook(
     tls: overrides.tls ?? { keyPair: local!.keyPair },
     settings: defaultSettings,
     maxRequestBytes: 8 * 1024 * 1024,
+    maxRequestBytesInFlight: DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
     maxConnections: DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerPeer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
     logger,
@@ -319,7 +321,8 @@ export function writeKeyPairFiles(
 
 /**
  * `lxcfs-webhook serve` on 127.0.0.1 with the certificate and key in `files`, as a Deployment runs it,
- * but without a shutdown grace period (tests stop it at once) unless `args` sets one.
+ * checking the certificate for `localhost` and without a shutdown grace period (tests stop it at once)
+ * unless `args` sets them.
  */
 export function startServeOn(files: KeyPairFiles, args: string[] = []): Promise<ServeProcess> {
   const unlessGiven = (flag: string, value: string) => (args.includes(flag) ? [] : [flag, value]);
@@ -330,6 +333,7 @@ export function startServeOn(files: KeyPairFiles, args: string[] = []): Promise<
     files.certFile,
     '--tls-key',
     files.keyFile,
+    ...unlessGiven('--tls-server-name', 'localhost'),
     ...unlessGiven('--shutdown-grace', '0'),
     ...args,
   ]);
