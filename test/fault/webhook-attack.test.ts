@@ -85,9 +85,9 @@ const DEPLOYMENT_MEMORY_LIMIT_MIB = Number(
   )?.[1],
 );
 /**
- * How far above its baseline serve's RSS may stay once the attacks are over: V8's grown heap (12–16 MiB
+ * How far above its baseline serve's RSS may stay once the attacks are over: V8's grown heap (9–26 MiB
  * measured) and malloc's pages that still hold a live allocation among freed ones (trim cannot return those);
- * 60–78 MiB in all, measured on Node 20 and 24. Without the trim it was 270 MiB.
+ * 45–78 MiB in all, measured on Node 20 and 24. Without the trim it was 270 MiB.
  */
 const RSS_MARGIN_MIB = 96;
 
