@@ -221,6 +221,8 @@ const startServe = (runtime: Runtime, tls: TlsFiles): Promise<Server> =>
       tls.cert,
       '--tls-key',
       tls.key,
+      '--tls-server-name',
+      'localhost',
     ],
     tls,
   );

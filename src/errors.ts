@@ -7,11 +7,11 @@ export const ERROR_CODES = {
   E_CONFIG:
     'a flag or setting has a value that cannot be used; nothing was started or written (CLI exit 2)',
   E_REQUEST:
-    'an HTTP request the webhook cannot answer with an AdmissionReview; answered with a 4xx, its reason in the log and in the `reason` label of lxcfs_webhook_requests_total',
+    'an HTTP request the webhook cannot answer with an AdmissionReview; answered with a 4xx, or a 503 when request bodies in flight fill --max-request-bytes-in-flight; its reason in the log and in the `reason` label of lxcfs_webhook_requests_total',
   E_MANIFEST: 'a manifest the CLI cannot read, parse or inject; nothing is printed (CLI exit 2)',
   E_FILE: 'a file or directory the CLI writes cannot be written (CLI exit 2)',
   E_TLS:
-    'a certificate or key that cannot be used; at start-up the process stops, on reload the old pair stays',
+    'a certificate or key that cannot be used or must not be served (expired, not yet valid, not for --tls-server-name, a chain over 60 KiB, another key); at start-up the process stops, on reload the old pair stays',
   E_AGENT: 'node agent: a known fatal condition (missing privileges, lxcfs or the native helper)',
   E_NATIVE: 'node agent: the native remount helper failed',
   E_KUBE:
@@ -76,6 +76,11 @@ export const REQUEST_PROBLEMS = {
     status: 413,
     meaning: 'a body over the request size limit; the connection is closed',
   },
+  busy: {
+    status: 503,
+    meaning:
+      'request bodies in flight fill --max-request-bytes-in-flight; answered at once, unread, and the connection is closed',
+  },
   aborted: {
     status: 400,
     meaning: 'the client closed the connection before the body was complete',
@@ -96,5 +101,34 @@ export class RequestProblem extends LxcfsWebhookError {
   ) {
     super('E_REQUEST', message);
     this.status = REQUEST_PROBLEMS[reason].status;
+  }
+}
+
+/**
+ * E_TLS in detail: why a certificate and key are not served. The reasons are stable: they are the
+ * `reason` label of lxcfs_webhook_tls_reloads_total{result="rejected"} and of the log.
+ */
+export const TLS_PROBLEMS = {
+  unreadable: 'a file cannot be read',
+  'no-certificate': 'the certificate file holds no PEM certificate, or one that does not parse',
+  'no-key': 'the key file holds no PEM private key',
+  'key-mismatch': 'the key is not the key of the certificate',
+  'not-yet-valid': "the certificate's notBefore is still ahead",
+  expired: "the certificate's notAfter has passed",
+  'wrong-name': 'the certificate is not for the name the API server checks (--tls-server-name)',
+  'chain-too-large': 'the chain is larger than TLS clients take in one handshake',
+  unusable: 'TLS refuses the pair for another reason',
+} as const;
+
+export type TlsProblemReason = keyof typeof TLS_PROBLEMS;
+
+/** An E_TLS error with its reason; `setting` names the file at fault (certFile or keyFile). */
+export class TlsProblem extends LxcfsWebhookError {
+  constructor(
+    readonly reason: TlsProblemReason,
+    message: string,
+    options?: { cause?: unknown; setting?: string },
+  ) {
+    super('E_TLS', message, options);
   }
 }

@@ -5,6 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { LxcfsWebhookError } from '../errors.js';
+import { unreadableReason } from './tls.js';
 
 const FIX =
   "it must hold the PEM certificate(s) of the CA that signs the API server's webhook client certificate";
@@ -43,14 +44,7 @@ export function loadClientCa(file: string): Buffer {
   try {
     pem = readFileSync(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const problem =
-      code === 'ENOENT'
-        ? 'does not exist'
-        : code === 'EACCES'
-          ? 'is not readable by this user'
-          : `cannot be read (${code})`;
-    throw caError(`the client CA file "${file}" ${problem}; ${FIX}`, err);
+    throw caError(`the client CA file "${file}" ${unreadableReason(err)}; ${FIX}`, err);
   }
   return parseClientCa(pem, file);
 }

@@ -2,6 +2,7 @@
 // `lxcfs_webhook_`; label values are the stable result and reason strings of the review log, so the
 // label sets stay small.
 import { Counter, Gauge, Histogram } from 'prom-client';
+import type { TlsProblemReason } from '../errors.js';
 import { createRegistry } from '../plumbing/metrics.js';
 import type { EvictablePhase, LimitReason } from './connection-table.js';
 import type { ReviewLog } from './review.js';
@@ -60,8 +61,8 @@ export class WebhookMetrics {
 
   private readonly tlsReloads = new Counter({
     name: `${PREFIX}tls_reloads_total`,
-    help: 'Changed TLS files seen, by result: loaded, or rejected (the current certificate stays).',
-    labelNames: ['result'] as const,
+    help: 'Changed TLS files seen, by result: loaded, or rejected (the current certificate stays), with the reason it was rejected.',
+    labelNames: ['result', 'reason'] as const,
     registers: [this.registry],
   });
 
@@ -69,6 +70,30 @@ export class WebhookMetrics {
     name: `${PREFIX}tls_certificate_expiry_timestamp_seconds`,
     help: 'When the serving certificate in use expires (Unix time): alert well before it.',
     registers: [this.registry],
+  });
+
+  /** The certificate in use's notAfter, for the seconds-left gauge. */
+  private notAfterMs = 0;
+
+  private readonly certificateSecondsLeft = new Gauge({
+    name: `${PREFIX}certificate_expiry_seconds`,
+    help: 'Seconds until the serving certificate in use expires (negative once it has).',
+    registers: [this.registry],
+    collect: () => {
+      this.certificateSecondsLeft.set(Math.round((this.notAfterMs - Date.now()) / 1000));
+    },
+  });
+
+  /** Set by the certificate watcher: whether the files hold a pair that is refused. */
+  private tlsFilesRefused: () => boolean = () => false;
+
+  private readonly tlsFilesRejected = new Gauge({
+    name: `${PREFIX}tls_files_rejected`,
+    help: '1 while the certificate files hold a pair that is not served (see the log and tls_reloads_total), 0 when they hold the one in use.',
+    registers: [this.registry],
+    collect: () => {
+      this.tlsFilesRejected.set(this.tlsFilesRefused() ? 1 : 0);
+    },
   });
 
   private readonly refusedConnections = new Counter({
@@ -103,6 +128,18 @@ export class WebhookMetrics {
     },
   });
 
+  /** Set by the server: bytes of request bodies held right now (see body-budget.ts). */
+  private bodyBytes: () => number = () => 0;
+
+  private readonly requestBytesInFlight = new Gauge({
+    name: `${PREFIX}request_bytes_in_flight`,
+    help: 'Bytes of request bodies held in memory now, counted as --max-request-bytes-in-flight counts them.',
+    registers: [this.registry],
+    collect: () => {
+      this.requestBytesInFlight.set(this.bodyBytes());
+    },
+  });
+
   /** One request on the webhook port; `log` is present when the body was an AdmissionReview. */
   recordRequest(outcome: RequestOutcome, seconds: number, log?: ReviewLog): void {
     this.requests.inc({ result: outcome.result, reason: outcome.reason });
@@ -114,12 +151,17 @@ export class WebhookMetrics {
       this.fileSkips.inc({ reason }, count);
   }
 
-  recordCertificate(notAfter: Date): void {
-    this.certificateExpiry.set(notAfter.getTime() / 1000);
+  recordCertificate(pair: { notAfter: Date }): void {
+    this.notAfterMs = pair.notAfter.getTime();
+    this.certificateExpiry.set(this.notAfterMs / 1000);
   }
 
-  recordTlsReload(result: 'loaded' | 'rejected'): void {
-    this.tlsReloads.inc({ result });
+  recordTlsReload(result: 'loaded' | 'rejected', reason: TlsProblemReason | '' = ''): void {
+    this.tlsReloads.inc({ result, reason });
+  }
+
+  watchTlsFiles(refusing: () => boolean): void {
+    this.tlsFilesRefused = refusing;
   }
 
   recordRefusedConnection(reason: LimitReason | 'client-certificate'): void {
@@ -132,5 +174,9 @@ export class WebhookMetrics {
 
   countConnections(count: () => Promise<number>): void {
     this.connectionCount = count;
+  }
+
+  countBodyBytes(count: () => number): void {
+    this.bodyBytes = count;
   }
 }

@@ -21,6 +21,7 @@ import {
 import { RequestProblem } from '../errors.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
+import { BodyBudget } from './body-budget.js';
 import {
   answerClientError,
   closeServer,
@@ -31,7 +32,7 @@ import {
   trackSockets,
 } from './connections.js';
 import type { RequestOutcome, WebhookMetrics } from './metrics.js';
-import { checkRequest, pathOf, readBody } from './request.js';
+import { checkRequest, expectsContinue, pathOf, readBody } from './request.js';
 import { reviewAdmission, type ReviewLog } from './review.js';
 import type { KeyPair } from './tls.js';
 
@@ -62,6 +63,8 @@ export interface AdmissionServerOptions {
   keyPair: KeyPair;
   settings: InjectionSettings;
   maxRequestBytes: number;
+  /** Request bodies held at once, all connections together (see body-budget.ts). */
+  maxRequestBytesInFlight: number;
   metrics: WebhookMetrics;
   logger: Logger;
   /** Connections held at once; a new one takes the place of an idle or unfinished one (connection-table.ts). */
@@ -89,6 +92,7 @@ const roundMs = (ms: number): number => Math.round(ms * 100) / 100;
 interface Transport {
   settings: InjectionSettings;
   maxRequestBytes: number;
+  bodyBudget: BodyBudget;
   metrics: WebhookMetrics;
   logger: Logger;
   draining: boolean;
@@ -199,12 +203,22 @@ function guarded(x: Exchange, work: () => void): void {
   }
 }
 
+/** `Expect: 100-continue` (curl, for large bodies): the body is invited only once it will be read. */
+function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {
+  if (expectsContinue(req)) res.writeContinue();
+}
+
 function handleRequest(t: Transport, req: IncomingMessage, res: ServerResponse): void {
   const x: Exchange = { t, req, res, started: performance.now() };
   guarded(x, () => {
     const problem = checkRequest(req, t.maxRequestBytes);
     if (problem) throw problem;
-    readBody(req, t.maxRequestBytes, (body) =>
+    const limits = {
+      maxBytes: t.maxRequestBytes,
+      budget: t.bodyBudget,
+      onAdmitted: () => continueIfExpected(req, res),
+    };
+    readBody(req, limits, (body) =>
       guarded(x, () => {
         if (body instanceof RequestProblem) throw body;
         answerReview(x, body);
@@ -214,7 +228,8 @@ function handleRequest(t: Transport, req: IncomingMessage, res: ServerResponse):
 }
 
 export function createAdmissionServer(options: AdmissionServerOptions): AdmissionServer {
-  const transport: Transport = { ...options, draining: false };
+  const bodyBudget = new BodyBudget(options.maxRequestBytesInFlight);
+  const transport: Transport = { ...options, bodyBudget, draining: false };
   const handle = (req: IncomingMessage, res: ServerResponse) => handleRequest(transport, req, res);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const tlsOptions = {
@@ -237,6 +252,7 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
   );
   server.timeout = timeouts.socketIdleMs;
   options.metrics.countConnections(() => openConnections(server));
+  options.metrics.countBodyBytes(() => bodyBudget.inUseBytes);
   const sockets = trackSockets(server);
   guardConnections(server, {
     limits: { maxConnections: options.maxConnections, maxPerPeer: options.maxConnectionsPerPeer },
@@ -244,11 +260,8 @@ export function createAdmissionServer(options: AdmissionServerOptions): Admissio
     metrics: options.metrics,
     logger: options.logger,
   });
-  // `Expect: 100-continue` (curl, for large bodies): invite the body only if it will be read.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (!checkRequest(req, options.maxRequestBytes)) res.writeContinue();
-    handle(req, res);
-  });
+  // `Expect: 100-continue`: handled like any request; continueIfExpected invites the body once admitted.
+  server.on('checkContinue', handle);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) =>
     answerClientError(err, socket, options.logger),
   );

@@ -2,6 +2,7 @@
 // server and the plain-HTTP health server. `serve` adds flags and signals on top; tests start it the
 // same way in-process. Errors name WebhookConfig fields in `setting`, never flags: serve adds those.
 import {
+  CERT_EXPIRY_CHECK_INTERVAL_MS,
   FREED_MEMORY_AFTER_CLOSES,
   FREED_MEMORY_CHECK_MS,
   MALLOC_TRIM_ADDON_CANDIDATES,
@@ -16,6 +17,7 @@ import { loadClientCa } from './client-ca.js';
 import { WebhookMetrics } from './metrics.js';
 import { createAdmissionServer, type TransportTimeouts } from './server.js';
 import {
+  expiresSoon,
   loadKeyPair,
   watchKeyPair,
   type KeyPair,
@@ -28,10 +30,15 @@ export interface WebhookConfig {
   healthPort: number;
   /** Bind address of both ports; all interfaces when absent. */
   address?: string;
-  /** Certificate files (watched and reloaded), or a pair made in memory. */
-  tls: { files: KeyPairFiles } | { keyPair: KeyPair };
+  /**
+   * Certificate files (watched and reloaded), checked at every load for `serverName`, the name the API
+   * server checks; or a pair made in memory.
+   */
+  tls: { files: KeyPairFiles; serverName: string } | { keyPair: KeyPair };
   settings: InjectionSettings;
   maxRequestBytes: number;
+  /** Request bodies held at once, all connections together; a body that does not fit gets a 503. */
+  maxRequestBytesInFlight: number;
   /** Connections held at once on the webhook port; a new one takes the place of an idle or unfinished one. */
   maxConnections: number;
   /** Connections one peer address may hold on the webhook port. */
@@ -61,14 +68,23 @@ export interface RunningWebhook {
 export async function startWebhook(config: WebhookConfig): Promise<RunningWebhook> {
   const { logger } = config;
   const metrics = new WebhookMetrics();
-  let keyPair = 'files' in config.tls ? loadKeyPair(config.tls.files) : config.tls.keyPair;
-  metrics.recordCertificate(keyPair.notAfter);
-  if (keyPair.notAfter.getTime() < Date.now()) {
-    logger.warn(
-      { notAfter: keyPair.notAfter.toISOString() },
-      'the TLS certificate has expired: the API server will refuse it until it is renewed',
-    );
-  }
+  // Files are checked as they will be at every reload; a bad pair stops the start with what to fix.
+  let keyPair =
+    'files' in config.tls
+      ? loadKeyPair(config.tls.files, { serverName: config.tls.serverName })
+      : config.tls.keyPair;
+  metrics.recordCertificate(keyPair);
+  const warnIfExpiring = () => {
+    const warning = expiresSoon(keyPair);
+    if (warning)
+      logger.warn(
+        { notAfter: keyPair.notAfter.toISOString(), fingerprint256: keyPair.fingerprint256 },
+        warning,
+      );
+  };
+  warnIfExpiring();
+  // A certificate nobody renews warns again every hour once its end is near, not only when loaded.
+  const expiryCheck = setInterval(warnIfExpiring, CERT_EXPIRY_CHECK_INTERVAL_MS).unref();
 
   const clientCa =
     config.clientCaFile === undefined ? undefined : loadClientCa(config.clientCaFile);
@@ -76,6 +92,7 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
     keyPair,
     settings: config.settings,
     maxRequestBytes: config.maxRequestBytes,
+    maxRequestBytesInFlight: config.maxRequestBytesInFlight,
     maxConnections: config.maxConnections,
     maxConnectionsPerPeer: config.maxConnectionsPerPeer,
     clientCa,
@@ -106,15 +123,16 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
 
   let watcher: KeyPairWatcher | undefined;
   if ('files' in config.tls) {
-    watcher = watchKeyPair({
+    const tlsFiles = watchKeyPair({
       ...config.tls.files,
+      serverName: config.tls.serverName,
       current: keyPair,
       pollIntervalMs: config.tlsPollIntervalMs,
       onReload(pair) {
         admission.useKeyPair(pair);
         keyPair = pair;
         metrics.recordTlsReload('loaded');
-        metrics.recordCertificate(pair.notAfter);
+        metrics.recordCertificate(pair);
         logger.info(
           {
             fingerprint256: pair.fingerprint256,
@@ -123,15 +141,18 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
           },
           'TLS certificate reloaded',
         );
+        warnIfExpiring();
       },
-      onReject(error) {
-        metrics.recordTlsReload('rejected');
+      onReject(problem) {
+        metrics.recordTlsReload('rejected', problem.reason);
         logger.warn(
-          { err: error },
-          'changed TLS files are not a usable pair (yet); keeping the current certificate',
+          { reason: problem.reason, err: problem, servedFingerprint256: keyPair.fingerprint256 },
+          'changed TLS files are not served; keeping the current certificate',
         );
       },
     });
+    metrics.watchTlsFiles(() => tlsFiles.refusing());
+    watcher = tlsFiles;
   }
 
   try {
@@ -163,11 +184,13 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
       async stop() {
         ready = false;
         watcher?.close();
+        clearInterval(expiryCheck);
         await Promise.all([admission.close(WEBHOOK_IN_FLIGHT_TIMEOUT_MS), closeNow(health)]);
       },
     };
   } catch (err) {
     watcher?.close();
+    clearInterval(expiryCheck);
     throw err;
   }
 }

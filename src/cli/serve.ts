@@ -13,7 +13,9 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_PEER,
   DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  DEFAULT_TLS_SERVER_NAME,
   DEFAULT_WEBHOOK_HEALTH_PORT,
   DEFAULT_WEBHOOK_PORT,
   MAX_CONNECTIONS_LIMIT,
@@ -27,7 +29,7 @@ import { nextStopSignal, untilDoneOrSecondSignal } from '../plumbing/signals.js'
 import type { Command } from './command.js';
 import { FlagSet, helpText, withFlagName } from './flags.js';
 import { podRuleFlags, settingsFrom } from './shared-flags.js';
-import { byteSize, duration, integer, path, port, text } from './values.js';
+import { byteSize, duration, hostName, integer, path, port, text } from './values.js';
 
 const flags = new FlagSet('serve', {
   port: {
@@ -54,11 +56,25 @@ const flags = new FlagSet('serve', {
       'PEM private key of that certificate; reloaded when the file changes. With neither: an in-memory ' +
       'self-signed certificate for localhost, to try it out',
   },
+  'tls-server-name': {
+    kind: hostName,
+    default: DEFAULT_TLS_SERVER_NAME,
+    help:
+      'the name the API server checks the certificate for: <service>.<namespace>.svc of the webhook ' +
+      "configuration's Service (or the host of its url); with --tls-cert, a certificate not for it is not served",
+  },
   ...podRuleFlags,
   'max-request-bytes': {
     kind: byteSize(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES),
     default: DEFAULT_MAX_REQUEST_BYTES,
     help: 'largest request body read, in bytes or with a Ki or Mi suffix',
+  },
+  'max-request-bytes-in-flight': {
+    kind: byteSize(MIN_REQUEST_BYTES, MAX_REQUEST_BYTES),
+    default: DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
+    help:
+      'request bodies held in memory at once, all connections together; a body that does not fit is ' +
+      'answered 503 unread (the API server applies failurePolicy); at least --max-request-bytes',
   },
   'max-connections': {
     kind: integer(1, MAX_CONNECTIONS_LIMIT, 'connections'),
@@ -100,6 +116,7 @@ Environment: LOG_LEVEL (info; debug shows malformed HTTP requests).`,
 interface ServeFlags {
   config: Omit<WebhookConfig, 'tls' | 'logger'>;
   tlsFiles?: { certFile: string; keyFile: string };
+  tlsServerName: string;
   shutdownGraceMs: number;
 }
 
@@ -114,6 +131,12 @@ function parseServeFlags(args: string[]): ServeFlags {
       `${given} is set but ${missing} is not; pass both, or neither for an in-memory localhost certificate`,
     );
   }
+  if (values['max-request-bytes-in-flight'] < values['max-request-bytes']) {
+    throw flags.usageError(
+      `--max-request-bytes-in-flight (${values['max-request-bytes-in-flight']}) is below --max-request-bytes ` +
+        `(${values['max-request-bytes']}): the largest review allowed could never be read; raise it or lower --max-request-bytes`,
+    );
+  }
   if (values.port === values['health-port'] && values.port !== 0) {
     throw flags.usageError(
       `--port and --health-port are both ${values.port}; give them different ports`,
@@ -126,11 +149,13 @@ function parseServeFlags(args: string[]): ServeFlags {
       address: values.address,
       settings: settingsFrom(values),
       maxRequestBytes: values['max-request-bytes'],
+      maxRequestBytesInFlight: values['max-request-bytes-in-flight'],
       maxConnections: values['max-connections'],
       maxConnectionsPerPeer: values['max-connections-per-peer'],
       clientCaFile: values['client-ca'],
     },
     tlsFiles: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+    tlsServerName: values['tls-server-name'],
     shutdownGraceMs: values['shutdown-grace'],
   };
 }
@@ -139,6 +164,7 @@ function parseServeFlags(args: string[]): ServeFlags {
 const FLAG_OF_SETTING: Record<string, string> = {
   certFile: '--tls-cert',
   keyFile: '--tls-key',
+  serverName: '--tls-server-name',
   clientCaFile: '--client-ca',
   port: '--port',
   healthPort: '--health-port',
@@ -203,7 +229,9 @@ async function run(options: ServeFlags): Promise<number> {
   const local = options.tlsFiles
     ? undefined
     : await (await import('../admission/self-signed.js')).localhostCertificate();
-  const tls = options.tlsFiles ? { files: options.tlsFiles } : { keyPair: local!.keyPair };
+  const tls = options.tlsFiles
+    ? { files: options.tlsFiles, serverName: options.tlsServerName }
+    : { keyPair: local!.keyPair };
   // Handlers go in before listening: a SIGTERM right after start-up still drains.
   const firstSignal = nextStopSignal();
   const webhook = await startWebhook({ ...options.config, tls, logger }).catch((err: unknown) => {
@@ -213,6 +241,7 @@ async function run(options: ServeFlags): Promise<number> {
   const {
     settings,
     maxRequestBytes,
+    maxRequestBytesInFlight,
     maxConnections,
     maxConnectionsPerPeer,
     clientCaFile,
@@ -225,11 +254,13 @@ async function run(options: ServeFlags): Promise<number> {
       healthPort: webhook.healthPort,
       address: address ?? 'all interfaces',
       tls: options.tlsFiles ?? 'in-memory self-signed certificate for localhost',
+      ...(options.tlsFiles ? { tlsServerName: options.tlsServerName } : {}),
       fingerprint256: certificate.fingerprint256,
       notAfter: certificate.notAfter.toISOString(),
       lxcfsRoot: settings.lxcfsRoot,
       files: settings.files,
       maxRequestBytes,
+      maxRequestBytesInFlight,
       maxConnections,
       maxConnectionsPerPeer,
       clientCa: clientCaFile ?? 'none: no client certificate asked for',

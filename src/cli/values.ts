@@ -2,6 +2,7 @@
 // and described the same way everywhere. A kind parses the text given on the command line (throwing
 // InvalidValue with what is expected; flags.ts adds the flag's name) and formats a value back into
 // that text, which is how --help shows defaults.
+import { isIP } from 'node:net';
 import { MAX_DURATION_MS, type LxcfsFile } from '../config/defaults.js';
 import { InvalidValue } from '../errors.js';
 import {
@@ -157,6 +158,19 @@ export const kubernetesName = kind(
   'NAME',
   'a Kubernetes name (lower-case letters, digits and "-", at most 63)',
   (value) => (/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value) ? value : undefined),
+  String,
+);
+
+/** A DNS name (RFC 1123, lower case, dots between labels) or an IP address: what a certificate can be for. */
+export const hostName = kind(
+  'NAME',
+  'a DNS name such as lxcfs-webhook.lxcfs.svc (lower case) or an IP address',
+  (value) =>
+    isIP(value) !== 0 ||
+    (value.length <= 253 &&
+      /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/.test(value))
+      ? value
+      : undefined,
   String,
 );
 

@@ -225,12 +225,44 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 /** Bounds of `serve --max-request-bytes`: below 64 KiB ordinary pods would be refused; above 1 GiB one request could fill memory. */
 export const MIN_REQUEST_BYTES = 64 * 1024;
 export const MAX_REQUEST_BYTES = 1024 * 1024 * 1024;
+/**
+ * Request bodies `serve` holds at once, all connections together (`--max-request-bytes-in-flight`). A
+ * body is counted from its Content-Length before any of it is read (a chunked one as it arrives); one
+ * that does not fit is answered 503 at once and its connection closed. 32 MiB is four bodies of the
+ * largest size, or a thousand ordinary reviews (~20 KiB) at once; with the reviews' own work and the
+ * connections' TLS buffers it keeps `serve` inside the Deployment's 256Mi limit (test/fault/webhook.test.ts).
+ */
+export const DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 /** After the shutdown grace period, how long requests still in flight may take before their connections are cut. */
 export const WEBHOOK_IN_FLIGHT_TIMEOUT_MS = 5_000;
 /** How long after a change in the certificate files' directories they are read (the rest of an update lands). */
 export const TLS_RELOAD_SETTLE_MS = 100;
 /** Backup poll of the certificate files, for changes the directory watch misses. */
 export const TLS_RELOAD_POLL_INTERVAL_MS = 10_000;
+/**
+ * The DNS name the API server checks the serving certificate for: `<service>.<namespace>.svc` of the
+ * webhook configuration's Service (k8s.io/apiserver/pkg/util/webhook/client.go sets it as the TLS
+ * ServerName). `serve --tls-server-name`; certificates without it are not served.
+ */
+export const DEFAULT_TLS_SERVER_NAME = `${INSTALL.service}.${INSTALL.namespace}.svc`;
+/**
+ * Largest certificate chain served, in DER bytes (what the TLS Certificate message carries, plus 3-5
+ * bytes of framing a certificate). Go's TLS client, which the API server uses, takes 256 KiB for a
+ * Certificate message (maxHandshakeCertificateMsg, crypto/tls/common.go) but refused anything over
+ * 64 KiB before that was raised in 2022 (golang/go#50773), and OpenSSL clients refuse more than
+ * 100 KiB; 60 KiB keeps every such client working. Real chains are 1-6 KiB.
+ */
+export const CERT_CHAIN_MAX_BYTES = 60 * 1024;
+/**
+ * A certificate warns once less than this part of its lifetime is left, and at most CERT_EXPIRY_WARNING_MAX_MS
+ * before its end: halfway between cert-manager's default renewal (a third of the lifetime left) and
+ * expiry, so a renewal that is late warns while a short-lived certificate renewed on time never does.
+ * A 90-day cert-manager certificate warns 15 days before its end, a 365-day one from `certs` 30 days before.
+ */
+export const CERT_EXPIRY_WARNING_FRACTION = 1 / 6;
+export const CERT_EXPIRY_WARNING_MAX_MS = 30 * 24 * 60 * 60 * 1000;
+/** How often a running `serve` looks at the certificate in use and warns again if it expires soon. */
+export const CERT_EXPIRY_CHECK_INTERVAL_MS = 60 * 60 * 1000;
 /** Bytes of log lines that may wait for a slow reader of stdout; beyond that, lines are dropped. */
 export const LOG_ASYNC_BUFFER_BYTES = 16 * 1024 * 1024;
 /** How long a busy server collects log lines before writing them out at once: how late a line may be. */
@@ -316,10 +348,42 @@ export const DEFAULT_MAX_CONNECTIONS_PER_PEER = 256;
 export const WARNING_MAX_CHARS = 120;
 export const WARNING_MAX_COUNT = 10;
 /**
- * Longest piece of request input (pod name, uid, an unsupported apiVersion, a path) echoed into a log
- * line or an error answer: real values are under 253 characters (the longest Kubernetes name).
+ * Longest piece of request input (pod name, uid, an unsupported apiVersion, a path, a bad annotation
+ * value) echoed into a log line, an error answer or the status annotation: real values are under 253
+ * characters (the longest Kubernetes name).
  */
 export const ECHO_MAX_CHARS = 256;
+
+// ---- Webhook: sizes of what a patch may add to a pod ----------------------------------------------------
+
+/**
+ * The largest pod we patch, estimated as the pod's JSON plus twice the patch's JSON (the API server also
+ * records every field we add in managedFields). A pod over it is allowed unchanged, with a warning.
+ *
+ * The real bound on a stored object is etcd's request limit, 1.5 MiB by default (`--max-request-bytes`,
+ * etcd docs "System limits"); the API server takes request bodies up to twice that, 3 MiB, because JSON
+ * shrinks when it is stored as protobuf (`MaxRequestBodyBytes: 3 * 1024 * 1024` and its comment in
+ * k8s.io/apiserver/pkg/server/config.go). Measuring JSON against etcd's limit keeps a margin for what
+ * does not shrink (managedFields are JSON inside the protobuf): a pod we patch never fails to be stored
+ * because of us. Real pods are a few KiB; a pod of 10,000 minimal containers (391 KB) would get 11 MB.
+ *
+ * It also bounds the response: the patch is at most half of it, 1 MiB once base64-encoded. The API
+ * server's webhook client reads a response whole with no limit of its own (client-go
+ * rest/request.go transformResponse: io.ReadAll), so this bound is ours to keep.
+ */
+export const MAX_PATCHED_POD_BYTES = 1536 * 1024;
+/**
+ * The API server refuses an object whose annotations (keys plus values, in bytes) pass 256 KiB
+ * (TotalAnnotationSizeLimitB in k8s.io/apimachinery/pkg/api/validation/objectmeta.go). The status
+ * annotation is written only where the pod's other annotations leave room for it.
+ */
+export const TOTAL_ANNOTATIONS_MAX_BYTES = 256 * 1024;
+/**
+ * Longest status annotation we write, whatever room is left: a full status is ~130 bytes per container,
+ * so this holds ~250 containers; beyond it a short form (counts only) is written. The rest of the 256 KiB
+ * stays for the pod's owner and other tools.
+ */
+export const STATUS_MAX_BYTES = 32 * 1024;
 
 // ---- Node agent -------------------------------------------------------------------------------------
 

@@ -4,11 +4,12 @@ import { clip } from '../bounded.js';
 import {
   ANNOTATIONS,
   SHARED_PID_NAMESPACE_WARNING,
+  TOTAL_ANNOTATIONS_MAX_BYTES,
   WARNING_MAX_CHARS,
 } from '../config/defaults.js';
 import { describeForeign, recogniseForeign } from './foreign.js';
 import { decidePod, type PodDecision, type PodSkipReason } from './options.js';
-import { buildPatch, type JsonPatchOperation } from './patch.js';
+import { annotationPatch, buildPatch, type JsonPatchOperation } from './patch.js';
 import {
   planEphemeralUpdate,
   planPodCreate,
@@ -16,9 +17,10 @@ import {
   type FileSkipReason,
   type InjectionPlan,
 } from './plan.js';
-import type { Pod } from './pod.js';
+import { stringMap, type Pod } from './pod.js';
 import type { InjectionSettings } from './settings.js';
-import { formatStatus, skippedStatus, statusOf } from './status.js';
+import { annotationRoom, PodSizeCheck } from './size.js';
+import { fitStatus, skippedStatus, statusOf, type InjectionStatus } from './status.js';
 
 export interface MutationRequest {
   pod: Pod;
@@ -111,28 +113,73 @@ function podDecision(pod: Pod, settings: InjectionSettings): PodDecision {
   return { inject: false, reason: 'other-injector', message, problems: [message] };
 }
 
+/**
+ * Our status annotation as a patch for `size.pod` beside `otherOps`, in the form the pod's other
+ * annotations and its size leave room for (see fitStatus and PodSizeCheck); a warning says when it was
+ * shortened or left out.
+ */
+function statusPatch(
+  size: PodSizeCheck,
+  status: InjectionStatus,
+  otherOps: JsonPatchOperation[],
+  warnings: string[],
+): JsonPatchOperation[] {
+  const { pod } = size;
+  const fit = fitStatus(
+    status,
+    annotationRoom(stringMap(pod.metadata?.annotations), ANNOTATIONS.status),
+  );
+  if (fit.form === 'none') {
+    warnings.push(
+      warning(
+        `status annotation ${ANNOTATIONS.status} left out: the pod's annotations leave no room under ${ANNOTATIONS_LIMIT_KIB} KiB`,
+      ),
+    );
+    return [];
+  }
+  if (fit.form === 'short') {
+    warnings.push(
+      warning(
+        `status annotation ${ANNOTATIONS.status} shortened to counts: the full one (${kib(fit.fullBytes)} KiB) would not fit in ${Math.floor(fit.allowedBytes / 1024)} KiB`,
+      ),
+    );
+  }
+  const ops = annotationPatch(pod, ANNOTATIONS.status, fit.value);
+  if (size.fits([...otherOps, ...ops])) return ops;
+  warnings.push(
+    warning(
+      `status annotation ${ANNOTATIONS.status} left out: the pod is near the size the API server can store`,
+    ),
+  );
+  return [];
+}
+
+const ANNOTATIONS_LIMIT_KIB = TOTAL_ANNOTATIONS_MAX_BYTES / 1024;
+const kib = (bytes: number): number => Math.ceil(bytes / 1024);
+
+const skippedOutcome = (reason: PodSkipReason): MutationOutcome => ({
+  result: 'skipped',
+  podSkipReason: reason,
+  mountsAdded: 0,
+  filesAdded: 0,
+  containersChanged: 0,
+  fileSkips: {},
+});
+
 export function mutatePod(request: MutationRequest): MutationResult {
   const { pod, settings, ephemeralUpdateOf } = request;
+  const size = new PodSizeCheck(pod);
   const decision = podDecision(pod, settings);
   if (!decision.inject) {
     // Asked-for opt-outs and pods we never touch are silent; the rest get one warning per problem.
     const warnings = (decision.problems ?? []).map((problem) => warning(problem));
     const recorded = ephemeralUpdateOf === undefined && RECORDED_POD_SKIPS.has(decision.reason);
-    const annotation = {
-      key: ANNOTATIONS.status,
-      value: formatStatus(skippedStatus(decision.reason, decision.message)),
-    };
     return {
-      patch: recorded ? buildPatch(pod, { addVolumes: [], containers: [] }, annotation) : [],
+      patch: recorded
+        ? statusPatch(size, skippedStatus(decision.reason, decision.message), [], warnings)
+        : [],
       warnings,
-      outcome: {
-        result: 'skipped',
-        podSkipReason: decision.reason,
-        mountsAdded: 0,
-        filesAdded: 0,
-        containersChanged: 0,
-        fileSkips: {},
-      },
+      outcome: skippedOutcome(decision.reason),
     };
   }
 
@@ -140,15 +187,22 @@ export function mutatePod(request: MutationRequest): MutationResult {
     ephemeralUpdateOf === undefined
       ? planPodCreate(pod, settings.lxcfsRoot, decision.options)
       : planEphemeralUpdate(pod, ephemeralUpdateOf, settings.lxcfsRoot, decision.options);
-  // The ephemeralcontainers subresource drops every change but the new containers, so the status
-  // annotation is only written at creation.
-  const annotation =
-    ephemeralUpdateOf === undefined && plan.containers.length > 0
-      ? { key: ANNOTATIONS.status, value: formatStatus(statusOf(plan.containers)) }
-      : undefined;
-  const patch = buildPatch(pod, plan, annotation);
+  const mountOps = buildPatch(pod, plan);
+  const changed = plan.containers.filter((c) => c.add.length > 0);
+  if (!size.fits(mountOps)) {
+    // Left alone rather than refused by etcd later because of us; the pod starts without lxcfs.
+    const message = `not injected: mounts for ${changed.length} containers would make this ${kib(size.podBytes)} KiB pod too large to store`;
+    return { patch: [], warnings: [warning(message)], outcome: skippedOutcome('too-large') };
+  }
 
   const { warnings, fileSkips } = describePlan(plan);
+  // The ephemeralcontainers subresource drops every change but the new containers, so the status
+  // annotation is only written at creation.
+  const patch =
+    ephemeralUpdateOf === undefined && plan.containers.length > 0
+      ? [...mountOps, ...statusPatch(size, statusOf(plan.containers), mountOps, warnings)]
+      : mountOps;
+
   if (
     pod.spec?.shareProcessNamespace === true &&
     plan.containers.some((c) => c.injected.length > 0)
@@ -162,7 +216,6 @@ export function mutatePod(request: MutationRequest): MutationResult {
       ),
     );
   }
-  const changed = plan.containers.filter((c) => c.add.length > 0);
   const mountsAdded = changed.reduce((sum, c) => sum + c.add.length, 0);
   const filesAdded = new Set(changed.flatMap((c) => c.add.map((m) => m.mountPath))).size;
   return {

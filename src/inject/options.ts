@@ -1,6 +1,7 @@
 // Reads a pod's opt-out labels and annotations (ours and other injectors' opt-outs) into the options the
 // planner uses. Pure. A value we cannot understand never guesses: the pod is left unchanged and one
 // warning per bad annotation names the annotation, the value and what is expected (E_ANNOTATION).
+import { clip } from '../bounded.js';
 import {
   ANNOTATIONS,
   BOOLEAN_WORDS,
@@ -35,16 +36,21 @@ export type PodSkipReason =
   | 'mirror-pod'
   | 'other-injector'
   | 'sandboxed-runtime'
-  | 'user-namespace';
+  | 'user-namespace'
+  /** The patch would make the pod too large to store (MAX_PATCHED_POD_BYTES). */
+  | 'too-large';
 
 export type PodDecision =
   | { inject: true; options: PodOptions }
   /** `problems`: what to warn about, one line each (a bad annotation each, or the other injector). */
   | { inject: false; reason: PodSkipReason; message: string; problems?: string[] };
 
-/** What a bad annotation value is reported as: the annotation, the value, what is expected. */
+/**
+ * What a bad annotation value is reported as: the annotation, the value, what is expected. The value
+ * is clipped: it is repeated in the status annotation, which must not grow with it.
+ */
 function expected(key: string, value: string, what: string): string {
-  return `annotation ${key} has value "${value}"; expected ${what}`;
+  return `annotation ${key} has value "${clip(value)}"; expected ${what}`;
 }
 
 const BOOLEAN_EXPECTED = `${BOOLEAN_WORDS.true.join(', ')} or ${BOOLEAN_WORDS.false.join(', ')} (any case)`;
@@ -105,7 +111,7 @@ export function decidePod(pod: Pod, settings: InjectionSettings): PodDecision {
       return {
         inject: false,
         reason: 'opted-out',
-        message: `annotation ${key}: "${annotations[key]}"`,
+        message: `annotation ${key}: "${clip(annotations[key]!)}"`,
       };
     if (typeof value === 'object') problems.push(value.problem);
   }

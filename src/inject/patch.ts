@@ -27,23 +27,20 @@ function appendAll(
   }
 }
 
-function setAnnotation(ops: JsonPatchOperation[], pod: Pod, key: string, value: string): void {
+/** The operation that sets annotation `key` to `value`; none when it already has that value. */
+export function annotationPatch(pod: Pod, key: string, value: string): JsonPatchOperation[] {
   const metadata = pod.metadata;
-  if (!isObject(metadata)) {
-    ops.push({ op: 'add', path: '/metadata', value: { annotations: { [key]: value } } });
-  } else if (!isObject(metadata.annotations)) {
-    ops.push({ op: 'add', path: '/metadata/annotations', value: { [key]: value } });
-  } else if (metadata.annotations[key] !== value) {
-    const op = key in metadata.annotations ? 'replace' : 'add';
-    ops.push({ op, path: `/metadata/annotations/${escapePointerToken(key)}`, value });
-  }
+  if (!isObject(metadata))
+    return [{ op: 'add', path: '/metadata', value: { annotations: { [key]: value } } }];
+  if (!isObject(metadata.annotations))
+    return [{ op: 'add', path: '/metadata/annotations', value: { [key]: value } }];
+  if (metadata.annotations[key] === value) return [];
+  const op = key in metadata.annotations ? 'replace' : 'add';
+  return [{ op, path: `/metadata/annotations/${escapePointerToken(key)}`, value }];
 }
 
-export function buildPatch(
-  pod: Pod,
-  plan: InjectionPlan,
-  annotation?: { key: string; value: string },
-): JsonPatchOperation[] {
+/** The volumes and mounts of `plan`; the status annotation is added apart (annotationPatch). */
+export function buildPatch(pod: Pod, plan: InjectionPlan): JsonPatchOperation[] {
   const ops: JsonPatchOperation[] = [];
   appendAll(ops, '/spec/volumes', pod.spec?.volumes, plan.addVolumes);
   for (const container of plan.containers) {
@@ -57,6 +54,5 @@ export function buildPatch(
       container.add,
     );
   }
-  if (annotation) setAnnotation(ops, pod, annotation.key, annotation.value);
   return ops;
 }

@@ -31,6 +31,7 @@ const POD_SKIPS: Record<PodSkipReason, string> = {
   'other-injector': "skipped: it has another injector's lxcfs volumes (see warning)",
   'sandboxed-runtime': 'skipped: sandboxed RuntimeClass (its own kernel or /proc)',
   'user-namespace': 'skipped: hostUsers: false (see warning)',
+  'too-large': 'skipped: too large to store with the mounts added (see warning)',
 };
 
 /** Injects every pod in `file` in place (its documents are marked for rewriting) and reports on each object. */

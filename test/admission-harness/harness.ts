@@ -4,6 +4,7 @@
 // on this machine reuses it; CI builds it itself). This module builds or finds it and runs scenarios.
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { after, type TestContext } from 'node:test';
 import type { Pod } from '../../src/inject/pod.js';
 import type { K8sObject } from '../deploy/render.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -30,6 +31,30 @@ export function harnessPath(): string {
     );
   }
   return built;
+}
+
+/**
+ * A `check(t, name, fn)` that runs one case as its own subtest and counts it; once the file's tests are
+ * done, the count is printed as `admission harness, <part>: N cases passed, M failed`.
+ */
+export function talliedCases(
+  part: string,
+): (t: TestContext, name: string, fn: () => void | Promise<void>) => Promise<void> {
+  const tally = { passed: 0, failed: 0 };
+  after(() =>
+    console.log(`admission harness, ${part}: ${tally.passed} cases passed, ${tally.failed} failed`),
+  );
+  return async (t, name, fn) => {
+    await t.test(name, async () => {
+      try {
+        await fn();
+        tally.passed++;
+      } catch (err) {
+        tally.failed++;
+        throw err;
+      }
+    });
+  };
 }
 
 export interface AdmissionCase {

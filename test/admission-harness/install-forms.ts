@@ -10,16 +10,16 @@
 // the Helm model (test/helm), whose hook Job runs the real `certs --secret`: its Secret and the caBundle
 // it wrote are what the cluster holds.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { createCA, issueServingCert } from '../../src/certs/authority.js';
 import { INSTALL } from '../../src/config/defaults.js';
 import { chartDir, releaseObjects, renderChart } from '../chart/render.js';
 import { Cluster } from '../helm/cluster.js';
 import { Helm } from '../helm/helm.js';
 import { LocalPodRunner } from '../helm/pods.js';
-import { find, kustomize, type K8sObject } from '../deploy/render.js';
+import { find, kustomizationWithComponent, kustomize, type K8sObject } from '../deploy/render.js';
 import { cliPath, repoRoot } from '../helpers/paths.js';
 
 export interface InstallForm {
@@ -108,19 +108,11 @@ function certs(out: string, namespace = INSTALL.namespace): void {
 
 /** The overlay plus the mount-lxcfs-label component, as a user adds it to their own kustomization. */
 function withMountLxcfsComponent(work: string, overlayDir: string): string {
-  const dir = join(work, 'with-component');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'kustomization.yaml'),
-    [
-      'apiVersion: kustomize.config.k8s.io/v1beta1',
-      'kind: Kustomization',
-      `resources: [${relative(dir, overlayDir)}]`,
-      `components: [${relative(dir, join(repoRoot, INSTALL.mountLxcfsComponent))}]`,
-      '',
-    ].join('\n'),
+  return kustomizationWithComponent(
+    overlayDir,
+    join(repoRoot, INSTALL.mountLxcfsComponent),
+    join(work, 'with-component'),
   );
-  return dir;
 }
 
 export const INSTALL_FORMS: FormRecipe[] = [
@@ -234,19 +226,27 @@ export async function makeForm(recipe: FormRecipe): Promise<InstallForm> {
   }
 }
 
-/** `namespace/name:port` of the Service every webhook of a configuration calls. */
-export function serviceKey(configuration: K8sObject): string {
-  const keys = new Set(
-    (
-      configuration.webhooks as Array<{
-        clientConfig: { service: { namespace: string; name: string; port?: number } };
-      }>
-    ).map(
-      ({ clientConfig: { service } }) =>
-        `${service.namespace}/${service.name}:${service.port ?? 443}`,
-    ),
-  );
+/** The one Service every webhook of a configuration calls. */
+function serviceOf(configuration: K8sObject): { namespace: string; name: string; port: number } {
+  const services = (
+    configuration.webhooks as Array<{
+      clientConfig: { service: { namespace: string; name: string; port?: number } };
+    }>
+  ).map(({ clientConfig: { service } }) => ({ ...service, port: service.port ?? 443 }));
+  const keys = new Set(services.map((s) => `${s.namespace}/${s.name}:${s.port}`));
   if (keys.size !== 1)
     throw new Error(`the webhooks call ${keys.size} Services: ${[...keys].join(', ')}`);
-  return [...keys][0]!;
+  return services[0]!;
+}
+
+/** `namespace/name:port` of the Service every webhook of a configuration calls. */
+export function serviceKey(configuration: K8sObject): string {
+  const service = serviceOf(configuration);
+  return `${service.namespace}/${service.name}:${service.port}`;
+}
+
+/** The name the API server checks the serving certificate for: `<service>.<namespace>.svc`. */
+export function serverNameOf(configuration: K8sObject): string {
+  const service = serviceOf(configuration);
+  return `${service.name}.${service.namespace}.svc`;
 }

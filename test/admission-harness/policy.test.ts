@@ -3,33 +3,24 @@
 // webhook. Each pod must come out as the webhook makes it, less what CEL cannot write (the status
 // annotation). Prints how many cases passed.
 import assert from 'node:assert/strict';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ANNOTATIONS, DEFAULT_FILES } from '../../src/config/defaults.js';
 import type { Pod } from '../../src/inject/pod.js';
 import { readJsonFixture } from '../helpers/paths.js';
 import { runCli } from '../helpers/run-cli.js';
 import { HOST } from '../helpers/webhook.js';
-import { runHarness, namespace, webhookCalls, type AdmissionCase } from './harness.js';
+import {
+  namespace,
+  runHarness,
+  talliedCases,
+  webhookCalls,
+  type AdmissionCase,
+} from './harness.js';
 import { INSTALL_FORMS, makeForm, serviceKey } from './install-forms.js';
 import { goldenPods, hasLxcfsVolumes, throughInject } from './pods.js';
 import { SIDECAR, serveWith, startSidecarInjector } from './servers.js';
 
-const tally = { passed: 0, failed: 0 };
-after(() =>
-  console.log(`admission harness, policy: ${tally.passed} cases passed, ${tally.failed} failed`),
-);
-
-async function check(t: TestContext, name: string, fn: () => void | Promise<void>): Promise<void> {
-  await t.test(name, async () => {
-    try {
-      await fn();
-      tally.passed++;
-    } catch (err) {
-      tally.failed++;
-      throw err;
-    }
-  });
-}
+const check = talliedCases('policy');
 
 const LABEL = 'lxcfs-admission-webhook';
 const PSA = 'pod-security.kubernetes.io/enforce';
@@ -247,7 +238,7 @@ describe("admission harness: policy mode through the API server's MutatingAdmiss
     let serve: Awaited<ReturnType<typeof serveWith>>;
     before(async () => {
       form = await makeForm(INSTALL_FORMS[0]!);
-      serve = await serveWith(form.serving);
+      serve = await serveWith(form.serving, form.configuration);
     });
     after(async () => serve.stop());
 

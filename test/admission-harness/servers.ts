@@ -3,29 +3,28 @@
 // 127.0.0.1, stopped by the caller.
 import { createServer as createTcpServer, connect, type Server, type Socket } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCA, issueServingCert } from '../../src/certs/authority.js';
-import { HOST, startServe, type ServeProcess } from '../helpers/webhook.js';
+import type { K8sObject } from '../deploy/render.js';
+import { HOST, startServeOn, writeKeyPairFiles, type ServeProcess } from '../helpers/webhook.js';
+import { serverNameOf } from './install-forms.js';
 
-/** `lxcfs-webhook serve` as a real process, serving with the given certificate on a free loopback port. */
+/**
+ * `lxcfs-webhook serve` as a real process, serving with the given certificate on a free loopback port,
+ * checking it, as the install's Deployment has it, for the name the API server will check: that of the
+ * Service `configuration` calls.
+ */
 export async function serveWith(
   serving: { certPem: string; keyPem: string },
+  configuration: K8sObject,
   args: string[] = [],
 ): Promise<ServeProcess & { stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'harness-serve-'));
-  writeFileSync(join(dir, 'tls.crt'), serving.certPem);
-  writeFileSync(join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
-  const serve = await startServe([
-    '--address',
-    HOST,
-    '--tls-cert',
-    join(dir, 'tls.crt'),
-    '--tls-key',
-    join(dir, 'tls.key'),
-    '--shutdown-grace',
-    '0',
+  const serve = await startServeOn(writeKeyPairFiles(dir, serving), [
+    '--tls-server-name',
+    serverNameOf(configuration),
     ...args,
   ]);
   const stop = async () => {

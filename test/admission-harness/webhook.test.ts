@@ -4,7 +4,7 @@
 // on real Namespace and Pod objects; the patched object is decoded into a typed corev1.Pod. Prints how
 // many cases passed.
 import assert from 'node:assert/strict';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ANNOTATIONS, DEFAULT_FILES } from '../../src/config/defaults.js';
 import type { Pod } from '../../src/inject/pod.js';
 import { parseStatus } from '../../src/inject/status.js';
@@ -13,6 +13,7 @@ import { HOST } from '../helpers/webhook.js';
 import {
   runHarness,
   namespace,
+  talliedCases,
   webhookCalls,
   type AdmissionCase,
   type AdmissionResult,
@@ -27,23 +28,7 @@ import {
 import { goldenPods, hasLxcfsVolumes, throughInject } from './pods.js';
 import { SIDECAR, serveWith, slowProxy, startSidecarInjector } from './servers.js';
 
-const tally = { passed: 0, failed: 0 };
-after(() =>
-  console.log(`admission harness, webhook: ${tally.passed} cases passed, ${tally.failed} failed`),
-);
-
-/** One case as its own subtest, counted in the tally. */
-async function check(t: TestContext, name: string, fn: () => void | Promise<void>): Promise<void> {
-  await t.test(name, async () => {
-    try {
-      await fn();
-      tally.passed++;
-    } catch (err) {
-      tally.failed++;
-      throw err;
-    }
-  });
-}
+const check = talliedCases('webhook');
 
 const LABEL = 'lxcfs-admission-webhook';
 const PSA = 'pod-security.kubernetes.io/enforce';
@@ -139,7 +124,7 @@ describe("admission harness: the webhook of every install form, through the API 
   for (const recipe of INSTALL_FORMS) {
     it(recipe.name, async (t) => {
       const form = await makeForm(recipe);
-      const serve = await serveWith(form.serving);
+      const serve = await serveWith(form.serving, form.configuration);
       try {
         const table = selectionTable(form);
         const cases: AdmissionCase[] = [
@@ -241,7 +226,7 @@ describe('admission harness: what the API server decides around the call', () =>
   let serve: Awaited<ReturnType<typeof serveWith>>;
   before(async () => {
     form = await makeForm(INSTALL_FORMS[0]!);
-    serve = await serveWith(form.serving);
+    serve = await serveWith(form.serving, form.configuration);
   });
   after(async () => serve.stop());
   const namespaces = () => selectionNamespaces(form);
@@ -408,7 +393,7 @@ describe('admission harness: what the API server decides around the call', () =>
     const { configuration, serving } = await installedSelfSigned('lxcfs', {
       injection: { timeoutSeconds: 1 },
     });
-    const slowServe = await serveWith(serving);
+    const slowServe = await serveWith(serving, configuration);
     const proxy = await slowProxy(slowServe.port, 2500);
     try {
       const out = await runHarness({
@@ -444,7 +429,7 @@ describe('admission harness: what the API server decides around the call', () =>
       hook.clientConfig.caBundle = other.configuration.webhooks[0].clientConfig.caBundle;
     const renamed = structuredClone(other.configuration);
     for (const hook of renamed.webhooks) hook.clientConfig.service.name = 'lxcfs-webhook-renamed';
-    const otherServe = await serveWith(other.serving);
+    const otherServe = await serveWith(other.serving, other.configuration);
     try {
       const run = (configuration: typeof wrongCA, port: number) =>
         runHarness({

@@ -15,10 +15,13 @@ import { peerAddress, requestDeadlineMs } from '../../src/admission/connections.
 import type { WebhookConfig } from '../../src/admission/webhook.js';
 import { readJsonFixture } from '../helpers/paths.js';
 import {
+  evictedConnections,
   exchange,
   getHealth,
   postRequest,
   rawConnection,
+  readResponse,
+  refusedConnections,
   sampleValue,
   send,
   startTestWebhook,
@@ -34,6 +37,14 @@ const review = (uid = 'c0ffee00-0000-4000-8000-000000000000') => {
   r.request.uid = uid;
   return r;
 };
+
+/** Sends one review on `socket` and checks that it is answered 200. */
+async function assertAnswersReview(socket: TLSSocket): Promise<void> {
+  assert.match(
+    (await exchange(socket, postRequest(JSON.stringify(review())))).head,
+    /^HTTP\/1.1 200/,
+  );
+}
 
 /** Resolves when the server closes `socket`; `closed()` says whether it has. */
 function watchClose(socket: TLSSocket): { closed: () => boolean; done: Promise<void> } {
@@ -51,19 +62,9 @@ function watchClose(socket: TLSSocket): { closed: () => boolean; done: Promise<v
 /** Splits a stream of HTTP/1.1 responses (Content-Length framed) into their status lines and bodies. */
 function responses(stream: Buffer): Array<{ status: number; body: string }> {
   const out: Array<{ status: number; body: string }> = [];
-  let at = 0;
-  for (;;) {
-    const end = stream.indexOf('\r\n\r\n', at);
-    if (end < 0) return out;
-    const head = stream.subarray(at, end).toString('latin1');
-    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-    if (stream.length < end + 4 + length) return out;
-    out.push({
-      status: Number(head.slice(9, 12)),
-      body: stream.subarray(end + 4, end + 4 + length).toString('utf8'),
-    });
-    at = end + 4 + length;
-  }
+  for (let response = readResponse(stream); response; response = readResponse(stream, response.end))
+    out.push({ status: Number(response.head.slice(9, 12)), body: response.body });
+  return out;
 }
 
 describe('webhook connections', () => {
@@ -98,17 +99,8 @@ describe('webhook connections', () => {
         "the oldest of the attacker's was closed",
       );
       const metrics = await scrape();
-      assert.equal(
-        sampleValue(
-          metrics,
-          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}',
-        ),
-        1,
-      );
-      assert.equal(
-        sampleValue(metrics, 'lxcfs_webhook_connections_refused_total{reason="max-connections"}'),
-        0,
-      );
+      assert.equal(evictedConnections(metrics, 'max-connections', 'unfinished'), 1);
+      assert.equal(refusedConnections(metrics, 'max-connections'), 0);
     } finally {
       for (const socket of held) socket.destroy();
       await stop();
@@ -126,18 +118,11 @@ describe('webhook connections', () => {
     const newClient = async () => {
       const socket = await rawConnection(webhook.port, ca);
       clients.push(socket);
-      assert.match(
-        (await exchange(socket, postRequest(JSON.stringify(review())))).head,
-        /^HTTP\/1.1 200/,
-      );
+      await assertAnswersReview(socket);
     };
     try {
       // 2 and then 1 answer a review each and go idle; the others never send a request.
-      for (const socket of [held[2]!, held[1]!])
-        assert.match(
-          (await exchange(socket, postRequest(JSON.stringify(review())))).head,
-          /^HTTP\/1.1 200/,
-        );
+      for (const socket of [held[2]!, held[1]!]) await assertAnswersReview(socket);
       await newClient();
       await watched[2]!.done;
       assert.deepEqual(
@@ -155,20 +140,8 @@ describe('webhook connections', () => {
         'then the oldest unfinished one',
       );
       const metrics = await scrape();
-      assert.equal(
-        sampleValue(
-          metrics,
-          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="idle"}',
-        ),
-        2,
-      );
-      assert.equal(
-        sampleValue(
-          metrics,
-          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}',
-        ),
-        1,
-      );
+      assert.equal(evictedConnections(metrics, 'max-connections', 'idle'), 2);
+      assert.equal(evictedConnections(metrics, 'max-connections', 'unfinished'), 1);
     } finally {
       for (const socket of [...held, ...clients]) socket.destroy();
       await stop();
@@ -186,22 +159,13 @@ describe('webhook connections', () => {
     const fourth = await rawConnection(webhook.port, ca, { localAddress: '127.0.0.2' });
     try {
       await watched[0]!.done;
-      assert.match(
-        (await exchange(fourth, postRequest(JSON.stringify(review())))).head,
-        /^HTTP\/1.1 200/,
-      );
+      await assertAnswersReview(fourth);
       assert.deepEqual(
         watched.map((w) => w.closed()),
         [true, false, false],
       );
       assert.equal(other.closed(), false);
-      assert.equal(
-        sampleValue(
-          await scrape(),
-          'lxcfs_webhook_connections_evicted_total{reason="peer-limit",phase="unfinished"}',
-        ),
-        1,
-      );
+      assert.equal(evictedConnections(await scrape(), 'peer-limit', 'unfinished'), 1);
     } finally {
       for (const socket of [...held, fourth, otherSocket]) socket.destroy();
       await stop();
@@ -238,10 +202,7 @@ describe('webhook connections', () => {
         uids,
       );
       // Still usable afterwards.
-      assert.match(
-        (await exchange(socket, postRequest(JSON.stringify(review())))).head,
-        /^HTTP\/1.1 200/,
-      );
+      await assertAnswersReview(socket);
     } finally {
       socket.destroy();
       await stop();
@@ -340,41 +301,30 @@ describe('webhook connections: client certificates (--client-ca)', () => {
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   /** A CA, and a client certificate it signs (extendedKeyUsage clientAuth), made with the openssl CLI. */
   const makeCa = (name: string, client: string) => {
-    openssl(
-      'req',
-      '-x509',
-      '-new',
-      '-nodes',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-    );
-    openssl(
-      'req',
-      '-x509',
-      '-new',
-      '-nodes',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-keyout',
-      `${client}.key`,
-      '-out',
-      `${client}.crt`,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${client}`,
+    /** A new P-256 key and a certificate for it valid one day, self-signed unless `signing` names a CA. */
+    const newCertificate = (subject: string, ...signing: string[]) =>
+      openssl(
+        'req',
+        '-x509',
+        '-new',
+        '-nodes',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-keyout',
+        `${subject}.key`,
+        '-out',
+        `${subject}.crt`,
+        '-days',
+        '1',
+        '-subj',
+        `/CN=${subject}`,
+        ...signing,
+      );
+    newCertificate(name);
+    newCertificate(
+      client,
       '-CA',
       `${name}.crt`,
       '-CAkey',

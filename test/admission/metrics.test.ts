@@ -83,10 +83,16 @@ describe('health port', () => {
     assert.match(now, /^lxcfs_webhook_request_duration_seconds_bucket\{le="0.0005"\} \d+$/m);
   });
 
-  it('exports the certificate expiry and the default process metrics under the same prefix', async () => {
+  it('exports the certificate expiry (as a time and as seconds left), body bytes in flight and the default process metrics under the same prefix', async () => {
     const text = await scrape();
     const expiry = sampleValue(text, 'lxcfs_webhook_tls_certificate_expiry_timestamp_seconds');
     assert.equal(expiry, test.webhook.keyPair().notAfter.getTime() / 1000);
+    const secondsLeft = sampleValue(text, 'lxcfs_webhook_certificate_expiry_seconds');
+    assert.ok(
+      Math.abs(secondsLeft - (expiry - Date.now() / 1000)) < 5,
+      `certificate_expiry_seconds ${secondsLeft}`,
+    );
+    assert.equal(sampleValue(text, 'lxcfs_webhook_request_bytes_in_flight'), 0);
     assert.ok(sampleValue(text, 'lxcfs_webhook_process_resident_memory_bytes') > 0);
     assert.ok(
       !/^(?!lxcfs_webhook_|#|$)/m.test(text),

@@ -10,17 +10,23 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { createCA, issueServingCert, type IssuedCertificate } from '../../src/certs/authority.js';
+import type { KeyPairFiles } from '../../src/admission/tls.js';
 import { graceFor } from '../../src/cli/serve.js';
+import { DEFAULT_TLS_SERVER_NAME } from '../../src/config/defaults.js';
 import { cliPath, readJsonFixture, repoRoot } from '../helpers/paths.js';
 import {
+  evictedConnections,
   exchange,
   getHealth,
   HOST,
   postRequest,
   rawConnection,
+  refusedConnections,
   sampleValue,
   send,
   startServe,
+  startServeOn,
+  writeKeyPairFiles,
 } from '../helpers/webhook.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -30,14 +36,20 @@ describe('lxcfs-webhook serve', () => {
   let dir: string;
   let ca: string;
   let pair: IssuedCertificate;
+  let files: KeyPairFiles;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-serve-'));
     const authority = await createCA({ commonName: 'serve test CA', validDays: 1 });
     ca = authority.certPem;
     pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
-    writeFileSync(join(dir, 'tls.crt'), pair.certPem);
-    writeFileSync(join(dir, 'tls.key'), pair.keyPem);
+    files = writeKeyPairFiles(dir, pair);
+    const expired = await issueServingCert(authority, [DEFAULT_TLS_SERVER_NAME], {
+      validDays: 1,
+      now: new Date(Date.now() - 3 * 86_400_000),
+    });
+    writeFileSync(join(dir, 'expired.crt'), expired.certPem);
+    writeFileSync(join(dir, 'expired.key'), expired.keyPem);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -85,16 +97,7 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('serves the certificate given with --tls-cert and --tls-key', async () => {
-    const serve = await startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      join(dir, 'tls.crt'),
-      '--tls-key',
-      join(dir, 'tls.key'),
-      '--shutdown-grace',
-      '0',
-    ]);
+    const serve = await startServeOn(files);
     try {
       const reply = await send(serve.port, review(), { ca });
       assert.equal(reply.status, 200);
@@ -107,16 +110,7 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('on SIGTERM: not ready at once, still answers with Connection: close during the grace period, then exits 0', async () => {
-    const serve = await startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      join(dir, 'tls.crt'),
-      '--tls-key',
-      join(dir, 'tls.key'),
-      '--shutdown-grace',
-      '8',
-    ]);
+    const serve = await startServeOn(files, ['--shutdown-grace', '8']);
     const kept = await rawConnection(serve.port, ca);
     try {
       assert.equal((await getHealth(serve.healthPort, '/readyz')).status, 200);
@@ -203,15 +197,7 @@ describe('lxcfs-webhook serve', () => {
   });
 
   it('with --max-connections 4: a fifth connection is answered, in place of the oldest one that never sent a request', async () => {
-    const serve = await startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      join(dir, 'tls.crt'),
-      '--tls-key',
-      join(dir, 'tls.key'),
-      '--shutdown-grace',
-      '0',
+    const serve = await startServeOn(files, [
       '--max-connections',
       '4',
       '--max-connections-per-peer',
@@ -236,17 +222,8 @@ describe('lxcfs-webhook serve', () => {
       assert.equal((await send(serve.port, review(), { ca })).status, 200);
       await firstClosed;
       const metrics = await scrape();
-      assert.equal(
-        sampleValue(
-          metrics,
-          'lxcfs_webhook_connections_evicted_total{reason="max-connections",phase="unfinished"}',
-        ),
-        1,
-      );
-      assert.equal(
-        sampleValue(metrics, 'lxcfs_webhook_connections_refused_total{reason="max-connections"}'),
-        0,
-      );
+      assert.equal(evictedConnections(metrics, 'max-connections', 'unfinished'), 1);
+      assert.equal(refusedConnections(metrics, 'max-connections'), 0);
       // A third connection from one address, past --max-connections-per-peer 2, replaces that address's oldest.
       const third = await rawConnection(serve.port, ca, { localAddress: '127.0.0.11' });
       held.push(third);
@@ -255,13 +232,7 @@ describe('lxcfs-webhook serve', () => {
         /^HTTP\/1.1 200/,
       );
       await thirdClosed;
-      assert.equal(
-        sampleValue(
-          await scrape(),
-          'lxcfs_webhook_connections_evicted_total{reason="peer-limit",phase="unfinished"}',
-        ),
-        1,
-      );
+      assert.equal(evictedConnections(await scrape(), 'peer-limit', 'unfinished'), 1);
       const serving = serve.lines.find((l) => l.msg === 'serving');
       assert.deepEqual([serving?.maxConnections, serving?.maxConnectionsPerPeer], [4, 2]);
     } finally {
@@ -287,6 +258,23 @@ describe('lxcfs-webhook serve', () => {
       [
         ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.crt')],
         /--tls-key: the key file ".*tls.crt" holds no PEM private key/,
+      ],
+      // The default name is the install's Service; this certificate is for localhost only.
+      [
+        ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')],
+        /--tls-server-name: the certificate file ".*tls.crt" is for DNS:localhost, IP Address:127.0.0.1, not "lxcfs-webhook.lxcfs.svc", the name the API server checks/,
+      ],
+      [
+        ['--tls-cert', join(dir, 'expired.crt'), '--tls-key', join(dir, 'expired.key')],
+        /--tls-cert: the certificate file ".*expired.crt" expired at \d{4}-.*; issue a new one \(cert-manager: see `kubectl describe certificate`/,
+      ],
+      [
+        ['--tls-server-name', 'Webhook_Service'],
+        /--tls-server-name has value "Webhook_Service"; expected a DNS name/,
+      ],
+      [
+        ['--max-request-bytes-in-flight', '1Mi'],
+        /--max-request-bytes-in-flight \(1048576\) is below --max-request-bytes \(8388608\)/,
       ],
       [['--files', 'meminfo,pressure'], /--files has value "meminfo,pressure"/],
       [['--lxcfs-root', 'var/lib/lxcfs'], /--lxcfs-root has value "var\/lib\/lxcfs"/],

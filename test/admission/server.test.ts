@@ -16,6 +16,7 @@ import {
   exchange,
   postRequest,
   rawConnection,
+  sampleValue,
   send,
   startTestWebhook,
   type Reply,
@@ -223,7 +224,9 @@ describe('webhook over HTTPS', () => {
     };
     const reply = await post(review);
     const warnings = responseOf(review, reply).warnings!;
-    assert.equal(warnings.at(-1), '… and 491 more');
+    // 501 unknown names, and our status left out: the pod's own annotation is over 256 KiB.
+    assert.ok(warnings.some((w) => /status annotation lxcfs-webhook.io\/status left out/.test(w)));
+    assert.equal(warnings.at(-1), '… and 492 more');
     // 11 warnings of at most 120 characters plus the patch of one container: a few KiB, not megabytes.
     assert.ok(Buffer.byteLength(reply.text) < 8 * 1024, `${Buffer.byteLength(reply.text)} bytes`);
   });
@@ -300,6 +303,118 @@ describe('webhook over HTTPS', () => {
       patchedPod(review, await send(small.webhook.port, review, { ca: small.ca }));
     } finally {
       await small.webhook.stop();
+    }
+  });
+
+  it('answers 503 at once, unread, and closes, to a body that does not fit the shared budget; takes bodies again once it is given back', async () => {
+    const KiB = 1024;
+    const budgeted = await startTestWebhook({
+      maxRequestBytes: 512 * KiB,
+      maxRequestBytesInFlight: 768 * KiB,
+    });
+    const port = budgeted.webhook.port;
+    const bytesInFlight = async () =>
+      Number(
+        /^lxcfs_webhook_request_bytes_in_flight (\d+)$/m.exec(
+          await budgeted.webhook.metrics.registry.metrics(),
+        )?.[1],
+      );
+    const head = (length: number) =>
+      `POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    try {
+      // A client that declares 500 KiB and sends 100: the budget holds all 500 until it ends.
+      const hog = await rawConnection(port, budgeted.ca);
+      hog.on('error', () => undefined);
+      hog.write(head(500 * KiB) + ' '.repeat(100 * KiB));
+      await sleep(200);
+      assert.equal(await bytesInFlight(), 500 * KiB);
+
+      // 300 KiB more does not fit: 503 at once, before the body is sent, and the connection closed.
+      const started = Date.now();
+      const refused = await rawConnection(port, budgeted.ca);
+      refused.on('error', () => undefined);
+      const closed = new Promise((resolve) => refused.once('close', resolve));
+      const answer = await exchange(refused, head(300 * KiB));
+      assert.match(answer.head, /^HTTP\/1.1 503 [^]*\r\nConnection: close\r\n/i);
+      assert.doesNotMatch(answer.head, /Retry-After/i);
+      assert.match(
+        JSON.parse(answer.body).error,
+        /^the webhook is busy: request bodies in flight hold 0\.5 MiB of the 0\.8 MiB it reads at once; the API server applies failurePolicy$/,
+      );
+      assert.ok(Date.now() - started < 2_000);
+      await closed;
+      // `Expect: 100-continue`: the body is never invited.
+      const waiting = await rawConnection(port, budgeted.ca);
+      waiting.on('error', () => undefined);
+      const noContinue = await exchange(
+        waiting,
+        head(300 * KiB).replace('\r\n\r\n', '\r\nExpect: 100-continue\r\n\r\n'),
+      );
+      assert.match(noContinue.head, /^HTTP\/1.1 503 /);
+      waiting.destroy();
+      assert.equal(await bytesInFlight(), 500 * KiB);
+      // A chunked body is counted as it arrives: refused once it passes the budget.
+      const chunked = await send(port, Buffer.alloc(400 * KiB, 0x20), {
+        ca: budgeted.ca,
+        chunked: true,
+      });
+      assert.equal(chunked.status, 503);
+
+      // A real review still fits beside the hog.
+      patchedPod(peerReview(), await send(port, peerReview(), { ca: budgeted.ca }));
+
+      // The hog goes away: its share comes back, and a 300 KiB review is read and answered.
+      hog.destroy();
+      const start = Date.now();
+      while ((await bytesInFlight()) !== 0) {
+        assert.ok(Date.now() - start < 10_000, 'budget given back');
+        await sleep(50);
+      }
+      const padded = peerReview();
+      padded.request.object!.metadata!.annotations = { padding: 'x'.repeat(300 * KiB) };
+      assert.equal((await send(port, padded, { ca: budgeted.ca })).status, 200);
+      assert.equal(await bytesInFlight(), 0);
+    } finally {
+      await budgeted.webhook.stop();
+    }
+  });
+
+  it('gives back the share of a body whose connection is evicted for a new one', async () => {
+    // One connection per address: a new one takes the place of the hog still sending its body.
+    const KiB = 1024;
+    const budgeted = await startTestWebhook({
+      maxRequestBytes: 512 * KiB,
+      maxRequestBytesInFlight: 768 * KiB,
+      maxConnectionsPerPeer: 1,
+    });
+    const port = budgeted.webhook.port;
+    const bytesInFlight = async () =>
+      sampleValue(
+        await budgeted.webhook.metrics.registry.metrics(),
+        'lxcfs_webhook_request_bytes_in_flight',
+      );
+    try {
+      const hog = await rawConnection(port, budgeted.ca);
+      hog.on('error', () => undefined);
+      const evicted = new Promise((resolve) => hog.once('close', resolve));
+      hog.write(
+        `POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${500 * KiB}\r\n\r\n` +
+          ' '.repeat(100 * KiB),
+      );
+      await waitUntil('the hog holds its share', async () => (await bytesInFlight()) === 500 * KiB);
+      const review = peerReview();
+      patchedPod(review, await send(port, review, { ca: budgeted.ca }));
+      await evicted;
+      await waitUntil('the share given back', async () => (await bytesInFlight()) === 0);
+      assert.equal(
+        sampleValue(
+          await budgeted.webhook.metrics.registry.metrics(),
+          'lxcfs_webhook_connections_evicted_total{reason="peer-limit",phase="unfinished"}',
+        ),
+        1,
+      );
+    } finally {
+      await budgeted.webhook.stop();
     }
   });
 

@@ -27,7 +27,7 @@ import { command as serveCommand } from '../../src/cli/serve.js';
 import { checkNetworkPolicies } from '../deploy/network-policy.js';
 import { readmeExample, readmeFile } from '../helpers/readme.js';
 import { INSTALL } from '../../src/config/defaults.js';
-import { checkInstall } from '../deploy/check-install.js';
+import { checkInstall, mountedClientCa } from '../deploy/check-install.js';
 import { find, kustomize, kustomizeWithComponent, type K8sObject } from '../deploy/render.js';
 import {
   chartDir,
@@ -399,22 +399,7 @@ describe('helm chart: network policies and client certificates', () => {
     const objects = releaseObjects(
       renderChart(COMBINATIONS['webhook client certificates (webhook.clientCA)']),
     );
-    const deployment = find(objects, 'Deployment', 'lxcfs-webhook');
-    const pod = deployment.spec.template.spec;
-    const options = serveCommand.parse(pod.containers[0].args.slice(1));
-    const mount = pod.containers[0].volumeMounts.find((m: any) =>
-      options.config.clientCaFile?.startsWith(`${m.mountPath}/`),
-    );
-    assert.ok(mount, '--client-ca is in a mounted volume');
-    const configMap = find(
-      objects,
-      'ConfigMap',
-      pod.volumes.find((v: any) => v.name === mount.name).configMap.name,
-    );
-    assert.equal(
-      configMap.data[options.config.clientCaFile!.split('/').at(-1)!].trim(),
-      CLIENT_CA.trim(),
-    );
+    assert.equal(mountedClientCa(objects).trim(), CLIENT_CA.trim());
     const annotation = (ca: string) =>
       find(
         releaseObjects(renderChart({ values: [{ webhook: { clientCA: ca } }] })),
@@ -524,6 +509,12 @@ describe('helm chart: values reach the objects', () => {
     const mwc = find(objects, 'MutatingWebhookConfiguration', 'lxcfs-webhook');
     assert.ok(mwc.webhooks[0].namespaceSelector.matchExpressions[1].values.includes('platform'));
     assert.equal(mwc.webhooks[0].clientConfig.service.namespace, 'platform');
+    const args: string[] = find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec
+      .containers[0].args;
+    assert.ok(
+      args.includes('--tls-server-name=lxcfs-webhook.platform.svc'),
+      'serve checks certificates for the Service in the release namespace',
+    );
   });
   it('-f files merge as Helm merges them: maps deeply, null deletes, lists replace', () => {
     const spec = find(

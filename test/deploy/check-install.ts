@@ -156,6 +156,20 @@ export function checkInstall(
     );
     assert.deepEqual([psa.operator, psa.values], ['NotIn', ['baseline', 'restricted']]);
   }
+  // The name the API server checks the certificate for is the one serve checks it for at every load.
+  assert.equal(
+    serve.tlsServerName,
+    `${service.metadata.name}.${ns}.svc`,
+    '--tls-server-name is <service>.<namespace>.svc',
+  );
+  for (const certificate of objects.filter(
+    (o) => o.kind === 'Certificate' && o.spec?.secretName === INSTALL.tlsSecret,
+  )) {
+    assert.ok(
+      certificate.spec.dnsNames.includes(serve.tlsServerName),
+      `Certificate ${certificate.metadata.name} is issued for --tls-server-name`,
+    );
+  }
   // Selectors and failure policies are src/audit/selection.ts's, never overlap, and pass the API server's validation.
   checkSameAsSelectionModule(mwc, options);
   checkEntriesPartitionPods(mwc, options);
@@ -233,4 +247,19 @@ export function checkInstall(
   // No API access anywhere: no token, no Role beyond what an overlay documents
   for (const sa of objects.filter((o) => o.kind === 'ServiceAccount'))
     assert.equal(sa.automountServiceAccountToken, false);
+}
+
+/**
+ * The CA the webhook reads at `--client-ca`, as its pod sees the file: the flag's path, the container's
+ * volume mount above it, and the ConfigMap behind that volume.
+ */
+export function mountedClientCa(objects: K8sObject[]): string {
+  const pod = find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec;
+  const file = serveCommand.parse(pod.containers[0].args.slice(1)).config.clientCaFile;
+  assert.ok(file, 'serve has --client-ca');
+  const mount = pod.containers[0].volumeMounts.find((m: any) => file.startsWith(`${m.mountPath}/`));
+  assert.ok(mount, '--client-ca is in a mounted volume');
+  const volume = pod.volumes.find((v: any) => v.name === mount.name);
+  const configMap = find(objects, 'ConfigMap', volume.configMap.name);
+  return configMap.data[file.slice(mount.mountPath.length + 1)];
 }

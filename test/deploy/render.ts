@@ -26,14 +26,14 @@ export function kustomize(dir: string): K8sObject[] {
 }
 
 /**
- * An overlay plus a component, as a user adds one: a kustomization of our own in `dir` (created), naming
- * both by relative path; returns its objects.
+ * An overlay plus a component, as a user adds one: writes a kustomization of our own in `dir` (created)
+ * naming both by relative path; returns `dir`.
  */
-export function kustomizeWithComponent(
+export function kustomizationWithComponent(
   overlay: string,
   component: string,
   dir: string,
-): K8sObject[] {
+): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'kustomization.yaml'),
@@ -45,7 +45,16 @@ export function kustomizeWithComponent(
       '',
     ].join('\n'),
   );
-  return kustomize(dir);
+  return dir;
+}
+
+/** The objects of an overlay plus a component (kustomizationWithComponent), rendered. */
+export function kustomizeWithComponent(
+  overlay: string,
+  component: string,
+  dir: string,
+): K8sObject[] {
+  return kustomize(kustomizationWithComponent(overlay, component, dir));
 }
 
 export function find(objects: K8sObject[], kind: string, name: string): K8sObject {

@@ -6,19 +6,18 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, posix } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { createCA, issueServingCert } from '../../src/certs/authority.js';
-import { command as serveCommand } from '../../src/cli/serve.js';
 import { INSTALL } from '../../src/config/defaults.js';
 import { repoRoot } from '../helpers/paths.js';
 import { readmeCommands, readmeExample, readmeFile } from '../helpers/readme.js';
-import { HOST, startServe } from '../helpers/webhook.js';
+import { HOST, startServeOn, writeKeyPairFiles } from '../helpers/webhook.js';
 import { waitUntil } from '../helpers/wait.js';
-import { checkInstall } from './check-install.js';
+import { checkInstall, mountedClientCa } from './check-install.js';
 import { checkNetworkPolicies } from './network-policy.js';
-import { find, kustomize } from './render.js';
+import { kustomize, kustomizeWithComponent } from './render.js';
 
 /** A copy of deploy/ with the README's example as the kustomization of deploy/overlays/mine/. */
 function exampleOverlay(example: string): { dir: string; remove: () => void } {
@@ -35,17 +34,11 @@ describe('deploy/components/network-policy', () => {
     it(`on ${overlay}: valid objects; the webhook port from any source until set, health ports from the node only, no egress`, () => {
       const work = mkdtempSync(join(tmpdir(), 'lxcfs-np-'));
       after(() => rmSync(work, { recursive: true, force: true }));
-      writeFileSync(
-        join(work, 'kustomization.yaml'),
-        [
-          'apiVersion: kustomize.config.k8s.io/v1beta1',
-          'kind: Kustomization',
-          `resources: [${posix.relative(work, join(repoRoot, 'deploy', 'overlays', overlay))}]`,
-          `components: [${posix.relative(work, join(repoRoot, 'deploy', 'components', 'network-policy'))}]`,
-          '',
-        ].join('\n'),
+      const objects = kustomizeWithComponent(
+        join(repoRoot, 'deploy', 'overlays', overlay),
+        join(repoRoot, 'deploy', 'components', 'network-policy'),
+        work,
       );
-      const objects = kustomize(work);
       checkInstall(objects);
       checkNetworkPolicies(objects, { apiServer: 'any', metrics: [] });
     });
@@ -91,22 +84,7 @@ describe('client certificates, as the README sets them up', () => {
   it('the example overlay mounts the CA where --client-ca reads it', () => {
     const objects = kustomize(dir);
     checkInstall(objects);
-    const pod = find(objects, 'Deployment', 'lxcfs-webhook').spec.template.spec;
-    const options = serveCommand.parse(pod.containers[0].args.slice(1));
-    assert.ok(options.config.clientCaFile);
-    const mount = pod.containers[0].volumeMounts.find((m: any) =>
-      options.config.clientCaFile!.startsWith(`${m.mountPath}/`),
-    );
-    assert.ok(mount, '--client-ca is in a mounted volume');
-    const configMap = find(
-      objects,
-      'ConfigMap',
-      pod.volumes.find((v: any) => v.name === mount.name).configMap.name,
-    );
-    assert.equal(
-      configMap.data[basename(options.config.clientCaFile!)],
-      readFileSync(join(dir, 'client-ca.crt'), 'utf8'),
-    );
+    assert.equal(mountedClientCa(objects), readFileSync(join(dir, 'client-ca.crt'), 'utf8'));
   });
 
   it("the API server's admission configuration names a kubeconfig whose user is the webhook's host, with the certificate made above", () => {
@@ -136,23 +114,10 @@ describe('client certificates, as the README sets them up', () => {
     mkdirSync(serverCa);
     const authority = await createCA({ commonName: 'serving CA', validDays: 1 });
     const pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
-    for (const [name, pem] of [
-      ['ca.crt', authority.certPem],
-      ['tls.crt', pair.certPem],
-      ['tls.key', pair.keyPem],
-    ] as const)
-      writeFileSync(join(serverCa, name), pem);
-    const serve = await startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      join(serverCa, 'tls.crt'),
-      '--tls-key',
-      join(serverCa, 'tls.key'),
+    writeFileSync(join(serverCa, 'ca.crt'), authority.certPem);
+    const serve = await startServeOn(writeKeyPairFiles(serverCa, pair), [
       '--client-ca',
       join(dir, 'client-ca.crt'),
-      '--shutdown-grace',
-      '0',
     ]);
     try {
       const curl = (...args: string[]) =>

@@ -27,8 +27,10 @@ import {
   getHealth,
   HOST,
   postRequest,
+  readResponse,
   sampleValue,
-  startServe,
+  startServeOn,
+  writeKeyPairFiles,
   type ServeProcess,
 } from '../helpers/webhook.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -83,9 +85,9 @@ const DEPLOYMENT_MEMORY_LIMIT_MIB = Number(
   )?.[1],
 );
 /**
- * How far above its baseline serve's RSS may stay once the attacks are over: V8's grown heap (12–16 MiB
+ * How far above its baseline serve's RSS may stay once the attacks are over: V8's grown heap (9–26 MiB
  * measured) and malloc's pages that still hold a live allocation among freed ones (trim cannot return those);
- * 60–78 MiB in all, measured on Node 20 and 24. Without the trim it was 270 MiB.
+ * 45–78 MiB in all, measured on Node 20 and 24. Without the trim it was 270 MiB.
  */
 const RSS_MARGIN_MIB = 96;
 
@@ -133,12 +135,9 @@ function apiServerReview(
     const deadline = setTimeout(() => finish({ failed: 'deadline' }), timeoutSeconds * 1000);
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = received.subarray(0, end).toString('latin1');
-      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-      if (received.length < end + 4 + length) return;
-      const answer = received.subarray(end + 4, end + 4 + length).toString('utf8');
+      const response = readResponse(received);
+      if (!response) return;
+      const { head, body: answer } = response;
       const ok =
         head.startsWith('HTTP/1.1 200') &&
         (JSON.parse(answer) as { response?: { uid?: string } }).response?.uid === uid;
@@ -234,23 +233,9 @@ describe(
       const authority = await createCA({ commonName: 'attack test CA', validDays: 1 });
       const pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
       ca = authority.certPem;
-      for (const [name, text] of [
-        ['ca.crt', ca],
-        ['tls.crt', pair.certPem],
-        ['tls.key', pair.keyPem],
-      ] as const)
-        writeFileSync(join(dir, name), text);
+      writeFileSync(join(dir, 'ca.crt'), ca);
       // Production settings: only the ports, the address and the certificate are given.
-      serve = await startServe([
-        '--address',
-        HOST,
-        '--tls-cert',
-        join(dir, 'tls.crt'),
-        '--tls-key',
-        join(dir, 'tls.key'),
-        '--shutdown-grace',
-        '0',
-      ]);
+      serve = await startServeOn(writeKeyPairFiles(dir, pair));
       for (let i = 0; i < 20; i++)
         assert.ok(
           'ms' in

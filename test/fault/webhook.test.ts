@@ -1,7 +1,9 @@
 // Fault tests of the webhook as it runs in a pod: the real `serve` process, real TLS, real sockets on
 // 127.0.0.1. Hostile or broken clients (silent, half a ClientHello, slowloris, a dribbled body) must be
 // cut at the configured timeouts and leave no descriptor or memory behind; certificate swaps and SIGTERM
-// under a steady load must fail no request. Each test prints what it measured on `# figure:` lines.
+// under a steady load must fail no request; huge pods and clients hoarding request bodies must keep it
+// under the Deployment's 256Mi; a pod must never be refused because of us; a bad certificate at rotation
+// must never be presented. Each test prints what it measured on `# figure:` lines.
 //
 // The server runs with its production timeouts (config/defaults.ts), so what is tested is what ships;
 // that is why the slow-client test takes about REQUEST_TIMEOUT_MS.
@@ -14,6 +16,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { KeyPairFiles } from '../../src/admission/tls.js';
+import type { TLSSocket } from 'node:tls';
 import {
   createCA,
   issueServingCert,
@@ -21,18 +25,27 @@ import {
   type IssuedCertificate,
 } from '../../src/certs/authority.js';
 import {
+  ANNOTATIONS,
+  DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
   HEADERS_TIMEOUT_MS,
   REQUEST_TIMEOUT_MS,
   TLS_HANDSHAKE_TIMEOUT_MS,
+  WEBHOOK_NODE_FLAGS,
 } from '../../src/config/defaults.js';
+import type { Pod } from '../../src/inject/pod.js';
+import { parseStatus } from '../../src/inject/status.js';
 import { readJsonFixture } from '../helpers/paths.js';
+import { annotationsSize, applyStrict, assertValidPod } from '../helpers/pod-check.js';
 import {
+  getHealth,
   HOST,
   rawConnection,
+  sampleValue,
   SecretVolume,
   send,
-  startServe,
+  startServeOn,
   underLoad,
+  writeKeyPairFiles,
   type ServeProcess,
 } from '../helpers/webhook.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -40,16 +53,22 @@ import { waitUntil } from '../helpers/wait.js';
 const review = () => readJsonFixture('peers', 'ymping-admissionreview-v1-pod-create.json');
 const fingerprintOf = (pair: IssuedCertificate) => new X509Certificate(pair.certPem).fingerprint256;
 
-/** Descriptors and resident memory of a process, from /proc. */
+/** Descriptors and resident memory of a process, from /proc: now, and its high-water mark. */
 interface Footprint {
   fds: number;
   rssMiB: number;
+  peakRssMiB: number;
 }
 
 function footprint(pid: number): Footprint {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKiB = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]);
-  return { fds: readdirSync(`/proc/${pid}/fd`).length, rssMiB: Math.round(rssKiB / 102.4) / 10 };
+  const mib = (field: string) =>
+    Math.round(Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1]) / 102.4) / 10;
+  return {
+    fds: readdirSync(`/proc/${pid}/fd`).length,
+    rssMiB: mib('VmRSS'),
+    peakRssMiB: mib('VmHWM'),
+  };
 }
 
 const figure = (t: TestContext, text: string) => t.diagnostic(`figure: ${text}`);
@@ -142,27 +161,13 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Plain files in a directory of their own, as `--tls-cert`/`--tls-key`. */
-  function pairFiles(pair: IssuedCertificate): { certFile: string; keyFile: string } {
-    const sub = mkdtempSync(join(dir, 'plain-'));
-    const files = { certFile: join(sub, 'tls.crt'), keyFile: join(sub, 'tls.key') };
-    writeFileSync(files.certFile, pair.certPem);
-    writeFileSync(files.keyFile, pair.keyPem);
-    return files;
-  }
-  const serveOn = (files: { certFile: string; keyFile: string }, ...args: string[]) =>
-    startServe([
-      '--address',
-      HOST,
-      '--tls-cert',
-      files.certFile,
-      '--tls-key',
-      files.keyFile,
-      '--shutdown-grace',
-      '0',
-      ...args,
-    ]);
+  const pairFiles = (pair: IssuedCertificate) =>
+    writeKeyPairFiles(mkdtempSync(join(dir, 'plain-')), pair);
+  const serveOn = (files: KeyPairFiles, ...args: string[]) => startServeOn(files, args);
   const serveWith = (pair: IssuedCertificate, ...args: string[]) =>
     serveOn(pairFiles(pair), ...args);
+  const assertAnswering = async (serve: ServeProcess, message?: string) =>
+    assert.equal((await send(serve.port, review(), { ca })).status, 200, message);
 
   it(
     'cuts silent TCP clients and partial ClientHellos at the handshake timeout, twice over: fds back to baseline, RSS stays bounded',
@@ -177,7 +182,7 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
         '4096',
       );
       try {
-        assert.equal((await send(serve.port, review(), { ca })).status, 200);
+        await assertAnswering(serve);
         await sleep(500);
         const baseline = footprint(serve.child.pid!);
         figure(t, `silent clients: before ${show(baseline)}`);
@@ -216,11 +221,7 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
           );
           for (const socket of [...silent.sockets, ...partial.sockets]) socket.destroy();
         }
-        assert.equal(
-          (await send(serve.port, review(), { ca })).status,
-          200,
-          'still answering afterwards',
-        );
+        await assertAnswering(serve, 'still answering afterwards');
       } finally {
         await stopServe(serve);
       }
@@ -274,27 +275,19 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
           t,
           `slow clients: slowloris cut after ${range(cutHeaders)} (headers timeout ${HEADERS_TIMEOUT_MS / 1000} s), slow bodies after ${range(cutBodies)} (request timeout ${REQUEST_TIMEOUT_MS / 1000} s)`,
         );
-        for (const cut of cutHeaders) {
-          assert.match(cut.answer, /^HTTP\/1.1 408 /);
-          assert.ok(
-            cut.seconds >= HEADERS_TIMEOUT_MS / 1000 - 1 &&
-              cut.seconds < HEADERS_TIMEOUT_MS / 1000 + 5,
-            `slowloris cut after ${cut.seconds} s`,
-          );
-        }
-        for (const cut of cutBodies) {
-          assert.match(cut.answer, /^HTTP\/1.1 408 /);
-          assert.ok(
-            cut.seconds >= REQUEST_TIMEOUT_MS / 1000 - 1 &&
-              cut.seconds < REQUEST_TIMEOUT_MS / 1000 + 5,
-            `slow body cut after ${cut.seconds} s`,
-          );
-        }
-        assert.equal(
-          (await send(serve.port, review(), { ca })).status,
-          200,
-          'still answering afterwards',
-        );
+        /** Each one answered 408 and closed from a second before `timeoutMs` to 5 s after it. */
+        const assertCutAt = (cuts: typeof cutHeaders, timeoutMs: number, what: string) => {
+          for (const cut of cuts) {
+            assert.match(cut.answer, /^HTTP\/1.1 408 /);
+            assert.ok(
+              cut.seconds >= timeoutMs / 1000 - 1 && cut.seconds < timeoutMs / 1000 + 5,
+              `${what} cut after ${cut.seconds} s`,
+            );
+          }
+        };
+        assertCutAt(cutHeaders, HEADERS_TIMEOUT_MS, 'slowloris');
+        assertCutAt(cutBodies, REQUEST_TIMEOUT_MS, 'slow body');
+        await assertAnswering(serve, 'still answering afterwards');
       } finally {
         await stopServe(serve);
       }
@@ -406,3 +399,326 @@ describe('webhook faults (real serve process)', { timeout: 170_000 }, () => {
     },
   );
 });
+
+/** A review of a pod with `count` containers as small as the API server takes (the attack's pod). */
+function manyContainerReview(count: number): Record<string, unknown> {
+  const base = review() as { request: { object: { spec: Record<string, unknown> } } };
+  base.request.object.spec.containers = Array.from({ length: count }, (_, i) => ({
+    name: `app-${i}`,
+    image: 'busybox',
+  }));
+  return base;
+}
+
+interface Hog {
+  socket: TLSSocket;
+  /** The status line the server answered with, if the client got to read one. */
+  answer: () => string;
+  /** Milliseconds from the request head to the server closing the connection; undefined while open. */
+  closedAfterMs: () => number | undefined;
+  /** Resolves once `sendBytes` of body are written, or the server closed the connection. */
+  settled: Promise<void>;
+}
+
+/** A client that declares a `declared`-byte body, sends `sendBytes` of it, and then holds the connection. */
+async function openHog(
+  port: number,
+  ca: string,
+  declared: number,
+  sendBytes: number,
+): Promise<Hog> {
+  const socket = await rawConnection(port, ca);
+  let answer = '';
+  let closedAt: number | undefined;
+  const started = performance.now();
+  socket
+    .on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    })
+    .on('error', () => undefined)
+    .once('close', () => {
+      closedAt = performance.now();
+    });
+  socket.write(
+    `POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n`,
+  );
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  const settled = (async () => {
+    for (
+      let sent = 0;
+      sent < sendBytes && !socket.destroyed && socket.writable;
+      sent += chunk.length
+    ) {
+      if (!socket.write(chunk.subarray(0, Math.min(chunk.length, sendBytes - sent)))) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            socket.off('drain', done).off('close', done);
+            resolve();
+          };
+          socket.on('drain', done).on('close', done);
+        });
+      }
+    }
+  })();
+  return {
+    socket,
+    answer: () => answer.split('\r\n', 1)[0]!,
+    closedAfterMs: () => (closedAt === undefined ? undefined : Math.round(closedAt - started)),
+    settled,
+  };
+}
+
+describe(
+  "webhook memory and size bounds (real serve process, the image's Node flags)",
+  { timeout: 120_000 },
+  () => {
+    let dir: string;
+    let ca: string;
+    let files: { certFile: string; keyFile: string };
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-fault-mem-'));
+      const authority = await createCA({ commonName: 'fault test CA', validDays: 1 });
+      ca = authority.certPem;
+      const pair = await issueServingCert(authority, ['localhost', HOST], { validDays: 1 });
+      files = writeKeyPairFiles(dir, pair);
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    const serve = () => startServeOn(files);
+    const metric = async (serveProcess: ServeProcess, sample: string) =>
+      sampleValue((await getHealth(serveProcess.healthPort, '/metrics')).text, sample);
+
+    it('stays under the 256Mi limit with two 10,000-container pods and 40 clients each holding an unfinished 7.9 MB body', async (t) => {
+      const LIMIT_MIB = 256;
+      const HOGS = 40;
+      const DECLARED = 7_900_000;
+      const SENT = 7_800_000;
+      const server = await serve();
+      const hogs: Hog[] = [];
+      try {
+        assert.equal((await send(server.port, review(), { ca })).status, 200);
+        await sleep(500);
+        const baseline = footprint(server.child.pid!);
+
+        hogs.push(
+          ...(await Promise.all(
+            Array.from({ length: HOGS }, () => openHog(server.port, ca, DECLARED, SENT)),
+          )),
+        );
+        await Promise.all(hogs.map((hog) => hog.settled));
+        await sleep(500); // a refusal still on its way arrives
+        // Refused: answered 503 and closed at once. The client, still sending, may see the 503 or only
+        // the reset the unread body causes; the server counts every refusal.
+        const held = hogs.filter((hog) => hog.closedAfterMs() === undefined);
+        const refused = hogs.filter((hog) => hog.closedAfterMs() !== undefined);
+        const saw503 = refused.filter((hog) => /^HTTP\/1.1 503 /.test(hog.answer())).length;
+        const budget = DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT;
+        assert.equal(
+          held.length,
+          Math.floor(budget / DECLARED),
+          'as many hogs held as fit the body budget',
+        );
+        for (const hog of held) assert.equal(hog.answer(), '', 'a held hog has no answer yet');
+        for (const hog of refused) assert.match(hog.answer(), /^(HTTP\/1.1 503 .*)?$/);
+        assert.equal(
+          await metric(server, 'lxcfs_webhook_request_bytes_in_flight'),
+          held.length * DECLARED,
+        );
+        const withHogs = footprint(server.child.pid!);
+
+        const pod = manyContainerReview(10_000);
+        const podBytes = Buffer.byteLength(JSON.stringify(pod));
+        const started = performance.now();
+        const replies = await Promise.all([
+          send(server.port, pod, { ca }),
+          send(server.port, manyContainerReview(10_000), { ca }),
+        ]);
+        const seconds = (performance.now() - started) / 1000;
+        for (const reply of replies) {
+          assert.equal(reply.status, 200, reply.text);
+          const response = (
+            JSON.parse(reply.text) as {
+              response: { allowed: boolean; patch?: string; warnings?: string[] };
+            }
+          ).response;
+          assert.equal(response.allowed, true);
+          assert.equal(response.patch, undefined, 'left unchanged');
+          assert.match(
+            response.warnings?.[0] ?? '',
+            /^lxcfs: not injected: mounts for 10000 containers would make this \d+ KiB pod too large to store$/,
+          );
+        }
+        const after = footprint(server.child.pid!);
+        const refusedAfter = refused.map((hog) => hog.closedAfterMs()!);
+        figure(
+          t,
+          `memory: baseline ${show(baseline)}; ${HOGS} hogs (${DECLARED / 1e6} MB declared, ${SENT / 1e6} MB sent each): ${held.length} held ` +
+            `(${((held.length * DECLARED) / 1e6).toFixed(1)} MB of the ${budget / 1048576} MiB budget), ${refused.length} answered 503 and closed ` +
+            `within ${Math.max(...refusedAfter)} ms, unread (${saw503} read the 503, the others a reset); ${show(withHogs)}`,
+        );
+        figure(
+          t,
+          `memory: two ${(podBytes / 1000).toFixed(0)} KB reviews of 10,000 containers at once, beside the hogs: answered in ${seconds.toFixed(2)} s, ` +
+            `unchanged with a warning, responses ${replies.map((r) => Buffer.byteLength(r.text)).join(' and ')} bytes; ${show(after)}; ` +
+            `peak RSS ${after.peakRssMiB} MiB (limit ${LIMIT_MIB} MiB; V8 flags ${WEBHOOK_NODE_FLAGS.join(' ')})`,
+        );
+        for (const reply of replies)
+          assert.ok(Buffer.byteLength(reply.text) < 1024, 'a small answer');
+        assert.ok(after.peakRssMiB < LIMIT_MIB, `peak RSS ${after.peakRssMiB} MiB`);
+
+        // The hogs leave: the budget is whole again and pods are injected as before.
+        for (const hog of hogs) hog.socket.destroy();
+        await waitUntil(
+          'the body budget given back',
+          async () => (await metric(server, 'lxcfs_webhook_request_bytes_in_flight')) === 0,
+        );
+        const normal = await send(server.port, review(), { ca });
+        assert.ok(
+          (JSON.parse(normal.text) as { response: { patch?: string } }).response.patch,
+          'an ordinary pod is injected again',
+        );
+        assert.equal(
+          await metric(server, 'lxcfs_webhook_requests_total{result="rejected",reason="busy"}'),
+          refused.length,
+          'every refusal counted',
+        );
+        assert.equal(await metric(server, 'lxcfs_webhook_pod_skips_total{reason="too-large"}'), 2);
+      } finally {
+        for (const hog of hogs) hog.socket.destroy();
+        await stopServe(server);
+      }
+    });
+
+    it('never gets a pod refused for its annotations: a 150 KiB invalid annotation is echoed clipped', async (t) => {
+      const server = await serve();
+      try {
+        const input = review() as { request: { object: Pod } };
+        const pod = input.request.object;
+        pod.metadata = {
+          ...pod.metadata,
+          annotations: { [ANNOTATIONS.files]: `meminfo,${'x'.repeat(150 * 1024)}` },
+        };
+        const reply = await send(server.port, input, { ca });
+        assert.equal(reply.status, 200);
+        const response = (
+          JSON.parse(reply.text) as {
+            response: { allowed: boolean; patch: string; warnings: string[] };
+          }
+        ).response;
+        assert.equal(response.allowed, true);
+        const patched = applyStrict(
+          pod,
+          JSON.parse(Buffer.from(response.patch, 'base64').toString()) as unknown[],
+        );
+        assertValidPod(patched); // the API server's checks, the 256 KiB annotation limit among them
+        const status = patched.metadata!.annotations![ANNOTATIONS.status]!;
+        figure(
+          t,
+          `150 KiB invalid annotation: annotations ${annotationsSize(pod)} bytes before, ${annotationsSize(patched)} after ` +
+            `(limit 262144); status annotation ${Buffer.byteLength(status)} bytes; response ${Buffer.byteLength(reply.text)} bytes; warning "${response.warnings[0]}"`,
+        );
+        assert.ok(annotationsSize(patched) <= 256 * 1024);
+        assert.ok(Buffer.byteLength(status) < 1024);
+        assert.equal(parseStatus(status)?.skipped?.reason, 'invalid-annotation');
+      } finally {
+        await stopServe(server);
+      }
+    });
+  },
+);
+
+describe(
+  'certificate checks at rotation (real serve process, real handshakes)',
+  { timeout: 60_000 },
+  () => {
+    it('never presents an expired, not-yet-valid, wrong-name or oversized certificate: the old one stays, with a warning and a metric', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-fault-tls-'));
+      const authority = await createCA({ commonName: 'fault test CA', validDays: 1 });
+      const issue = (options: { names?: string[]; now?: Date } = {}) =>
+        issueServingCert(authority, options.names ?? ['localhost', HOST], {
+          validDays: 1,
+          now: options.now,
+        });
+      const [first, last] = await Promise.all([issue(), issue()]);
+      const volume = new SecretVolume(mkdtempSync(join(dir, 'secret-')));
+      volume.write(first);
+      const server = await startServeOn(volume);
+      const metrics = async () => (await getHealth(server.healthPort, '/metrics')).text;
+      try {
+        const DAY = 86_400_000;
+        const chained = await issue();
+        const bad: Array<[string, IssuedCertificate]> = [
+          ['expired', await issue({ now: new Date(Date.now() - 2 * DAY) })],
+          ['not-yet-valid', await issue({ now: new Date(Date.now() + DAY) })],
+          ['wrong-name', await issue({ names: ['lxcfs-webhook.elsewhere.svc'] })],
+          // ~200 KB of PEM: the attack's chain.
+          [
+            'chain-too-large',
+            { ...chained, certPem: `${chained.certPem}\n${`${authority.certPem}\n`.repeat(400)}` },
+          ],
+        ];
+        const results: string[] = [];
+        for (const [reason, pair] of bad) {
+          const written = performance.now();
+          volume.write(pair);
+          await waitUntil(`the ${reason} certificate refused`, () =>
+            server.lines.some((l) => l.level === 'warn' && l.reason === reason),
+          );
+          const refusedAfterMs = Math.round(performance.now() - written);
+          // New connections, so new handshakes: each must be shown the first certificate.
+          const handshakes = await Promise.all(
+            [0, 1, 2].map(() => send(server.port, review(), { ca: authority.certPem })),
+          );
+          for (const reply of handshakes) {
+            assert.equal(reply.status, 200);
+            assert.equal(
+              reply.fingerprint256,
+              fingerprintOf(first),
+              `${reason}: the old certificate is presented`,
+            );
+          }
+          const text = await metrics();
+          assert.equal(
+            sampleValue(
+              text,
+              `lxcfs_webhook_tls_reloads_total{result="rejected",reason="${reason}"}`,
+            ),
+            1,
+          );
+          assert.equal(sampleValue(text, 'lxcfs_webhook_tls_files_rejected'), 1);
+          results.push(
+            `${reason} (${Math.round(Buffer.byteLength(pair.certPem) / 1024)} KiB PEM) refused after ${refusedAfterMs} ms`,
+          );
+        }
+        volume.write(last);
+        await waitUntil(
+          'the good certificate presented',
+          async () =>
+            (await send(server.port, review(), { ca: authority.certPem })).fingerprint256 ===
+            fingerprintOf(last),
+        );
+        const text = await metrics();
+        assert.equal(sampleValue(text, 'lxcfs_webhook_tls_files_rejected'), 0);
+        const secondsLeft = sampleValue(text, 'lxcfs_webhook_certificate_expiry_seconds');
+        assert.ok(
+          secondsLeft > 23 * 3600 && secondsLeft <= 86_400 + 300,
+          `certificate_expiry_seconds ${secondsLeft}`,
+        );
+        figure(
+          t,
+          `certificates at rotation: ${results.join('; ')}; 3 new handshakes after each presented the old certificate; ` +
+            `then a good one was presented; lxcfs_webhook_certificate_expiry_seconds ${secondsLeft}`,
+        );
+        assert.equal(
+          server.lines.filter((l) => l.level === 'warn').length,
+          bad.length,
+          'one warning each',
+        );
+      } finally {
+        await stopServe(server);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+);

@@ -13,9 +13,24 @@ export function applyStrict<T>(pod: T, patch: unknown[]): T {
     .newDocument;
 }
 
-/** Schema validation plus the apiserver's uniqueness and reference checks on volumes and mounts. */
+/**
+ * The API server's limit on annotations: keys plus values, in bytes, at most 256 KiB
+ * (ValidateAnnotationsSize in k8s.io/apimachinery/pkg/api/validation/objectmeta.go).
+ */
+export function annotationsSize(pod: Pod): number {
+  return Object.entries(pod.metadata?.annotations ?? {}).reduce(
+    (sum, [k, v]) => sum + Buffer.byteLength(k) + Buffer.byteLength(String(v)),
+    0,
+  );
+}
+
+/** Schema validation plus the apiserver's annotation size, uniqueness and reference checks on volumes and mounts. */
 export function assertValidPod(pod: Pod): void {
   new PodModel(pod as never).validate();
+  assert.ok(
+    annotationsSize(pod) <= 256 * 1024,
+    `annotations take ${annotationsSize(pod)} bytes, over the API server's 262144`,
+  );
   const spec = pod.spec ?? {};
   const volumes = (spec.volumes ?? []) as Volume[];
   const volumeNames = volumes.map((v) => v.name);

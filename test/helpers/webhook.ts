@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
+import type { EvictablePhase, LimitReason } from '../../src/admission/connection-table.js';
+import type { KeyPairFiles } from '../../src/admission/tls.js';
 import { localhostCertificate } from '../../src/admission/self-signed.js';
 import {
   startWebhook,
@@ -19,6 +21,7 @@ import {
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_PEER,
+  DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
   WEBHOOK_NODE_FLAGS,
 } from '../../src/config/defaults.js';
 import { defaultSettings } from '../../src/inject/settings.js';
@@ -63,6 +66,7 @@ export async function startTestWebhook(
     tls: overrides.tls ?? { keyPair: local!.keyPair },
     settings: defaultSettings,
     maxRequestBytes: 8 * 1024 * 1024,
+    maxRequestBytesInFlight: DEFAULT_MAX_REQUEST_BYTES_IN_FLIGHT,
     maxConnections: DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerPeer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
     logger,
@@ -166,6 +170,26 @@ export function sampleValue(metricsText: string, sample: string): number {
   return line === undefined ? 0 : Number(line.slice(sample.length + 1));
 }
 
+/** Connections the webhook closed to make room for a new one, from its metrics text. */
+export function evictedConnections(
+  metricsText: string,
+  reason: LimitReason,
+  phase: EvictablePhase,
+): number {
+  return sampleValue(
+    metricsText,
+    `lxcfs_webhook_connections_evicted_total{reason="${reason}",phase="${phase}"}`,
+  );
+}
+
+/** New connections the webhook refused, from its metrics text. */
+export function refusedConnections(
+  metricsText: string,
+  reason: LimitReason | 'client-certificate',
+): number {
+  return sampleValue(metricsText, `lxcfs_webhook_connections_refused_total{reason="${reason}"}`);
+}
+
 /** Where a raw connection comes from, and the client certificate it shows. */
 export interface RawConnectionOptions {
   /** Source address, e.g. 127.0.0.2: the webhook sees each as another peer. */
@@ -188,6 +212,23 @@ export async function rawConnection(
   });
 }
 
+/**
+ * The HTTP/1.1 response (Content-Length framed) that starts at `at` in the bytes received so far, and
+ * where it ends; undefined while it is incomplete.
+ */
+export function readResponse(
+  received: Buffer,
+  at = 0,
+): { head: string; body: string; end: number } | undefined {
+  const headEnd = received.indexOf('\r\n\r\n', at);
+  if (headEnd < 0) return undefined;
+  const head = received.subarray(at, headEnd).toString('latin1');
+  const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+  const end = headEnd + 4 + length;
+  if (received.length < end) return undefined;
+  return { head, body: received.subarray(headEnd + 4, end).toString('utf8'), end };
+}
+
 /** Writes one HTTP/1.1 request on `socket` and reads one response (Content-Length framed). */
 export function exchange(
   socket: TLSSocket,
@@ -197,13 +238,10 @@ export function exchange(
     let received = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = received.subarray(0, end).toString('latin1');
-      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-      if (received.length < end + 4 + length) return;
+      const response = readResponse(received);
+      if (!response) return;
       cleanup();
-      resolve({ head, body: received.subarray(end + 4, end + 4 + length).toString('utf8') });
+      resolve({ head: response.head, body: response.body });
     };
     const onClose = () => {
       cleanup();
@@ -268,6 +306,37 @@ export async function startServe(args: string[]): Promise<ServeProcess> {
     stderr: () => stderr,
     exit,
   };
+}
+
+/** Writes `pair` into `dir` as tls.crt and tls.key, the file names of a kubernetes.io/tls Secret. */
+export function writeKeyPairFiles(
+  dir: string,
+  pair: { certPem: string; keyPem: string },
+): KeyPairFiles {
+  const files = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') };
+  writeFileSync(files.certFile, pair.certPem);
+  writeFileSync(files.keyFile, pair.keyPem, { mode: 0o600 });
+  return files;
+}
+
+/**
+ * `lxcfs-webhook serve` on 127.0.0.1 with the certificate and key in `files`, as a Deployment runs it,
+ * checking the certificate for `localhost` and without a shutdown grace period (tests stop it at once)
+ * unless `args` sets them.
+ */
+export function startServeOn(files: KeyPairFiles, args: string[] = []): Promise<ServeProcess> {
+  const unlessGiven = (flag: string, value: string) => (args.includes(flag) ? [] : [flag, value]);
+  return startServe([
+    '--address',
+    HOST,
+    '--tls-cert',
+    files.certFile,
+    '--tls-key',
+    files.keyFile,
+    ...unlessGiven('--tls-server-name', 'localhost'),
+    ...unlessGiven('--shutdown-grace', '0'),
+    ...args,
+  ]);
 }
 
 /** A Secret volume as kubelet writes it: files behind `..data`, a symlink swapped atomically on update. */

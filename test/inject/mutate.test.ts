@@ -627,6 +627,107 @@ describe('mutatePod on malformed pods', () => {
   }
 });
 
+describe('mutatePod keeps pods within what the API server stores', () => {
+  /** A pod of `count` containers as small as the API server takes. */
+  const manyContainers = (count: number): Pod => ({
+    metadata: { name: 'many', namespace: 'default' },
+    spec: {
+      containers: Array.from({ length: count }, (_, i) => ({ name: `c${i}`, image: 'busybox' })),
+    },
+  });
+  const kib = (n: number) => 'x'.repeat(n * 1024);
+
+  it('leaves a pod of 10,000 containers unchanged, with a warning, instead of an 11 MB patch', () => {
+    const input = manyContainers(10_000);
+    const result = mutatePod({ pod: input, settings: defaultSettings });
+    assert.deepEqual(result.patch, []);
+    assert.equal(result.outcome.podSkipReason, 'too-large');
+    assert.deepEqual(result.warnings, [
+      'lxcfs: not injected: mounts for 10000 containers would make this 341 KiB pod too large to store',
+    ]);
+  });
+
+  it('injects a pod of 300 containers whole, with the status in its short form and a warning', () => {
+    const { result, after } = inject(manyContainers(300));
+    assert.equal(result.outcome.containersChanged, 300);
+    const status = parseStatus(after.metadata?.annotations?.[ANNOTATIONS.status]);
+    assert.deepEqual(status?.containers, {});
+    assert.match(
+      status?.omitted ?? '',
+      /^300 containers, 300 with lxcfs files: per-container detail left out/,
+    );
+    assert.match(
+      result.warnings.join('\n'),
+      /status annotation lxcfs-webhook.io\/status shortened to counts: the full one \(\d+ KiB\) would not fit in 32 KiB/,
+    );
+    // What the patch adds (values plus the managedFields entries for them) keeps the pod under etcd's 1.5 MiB.
+    assert.ok(JSON.stringify(after).length + JSON.stringify(result.patch).length <= 1536 * 1024);
+  });
+
+  it("leaves a pod that is already near etcd's limit unchanged", () => {
+    const input = manyContainers(1);
+    input.spec!.containers![0]!.env = [{ name: 'BIG', value: kib(1535) }];
+    const result = mutatePod({ pod: input, settings: defaultSettings });
+    assert.deepEqual(result.patch, []);
+    assert.equal(result.outcome.podSkipReason, 'too-large');
+  });
+
+  it("echoes a 150 KiB invalid annotation clipped: the pod's annotations stay under 256 KiB and it is not refused", () => {
+    const input = manyContainers(1);
+    input.metadata!.annotations = { [ANNOTATIONS.files]: kib(150) };
+    const { result, after } = inject(input); // inject() checks the API server's 256 KiB rule on the result
+    assert.equal(result.outcome.podSkipReason, 'invalid-annotation');
+    const status = after.metadata!.annotations![ANNOTATIONS.status]!;
+    assert.ok(status.length < 1024, `status annotation of ${status.length} bytes`);
+    assert.match(
+      parseStatus(status)?.skipped?.message ?? '',
+      /^annotation lxcfs-webhook.io\/files has value "x{200,}…"; expected a comma-separated subset/,
+    );
+  });
+
+  it("shortens the status, or leaves it out with a warning, when the pod's annotations leave too little room", () => {
+    const nearly = (freeBytes: number): Pod => {
+      const input = manyContainers(3);
+      // `filler` plus its key take all but `freeBytes` of the 256 KiB.
+      input.metadata!.annotations = {
+        filler: 'x'.repeat(256 * 1024 - 'filler'.length - freeBytes),
+      };
+      return input;
+    };
+    const roomy = inject(nearly(2048));
+    assert.equal(
+      Object.keys(
+        parseStatus(roomy.after.metadata?.annotations?.[ANNOTATIONS.status])?.containers ?? {},
+      ).length,
+      3,
+    );
+    assert.deepEqual(roomy.result.warnings, []);
+
+    const tight = inject(nearly(ANNOTATIONS.status.length + 300));
+    assert.match(
+      parseStatus(tight.after.metadata?.annotations?.[ANNOTATIONS.status])?.omitted ?? '',
+      /^3 containers, 3 with lxcfs files/,
+    );
+    assert.match(tight.result.warnings.join('\n'), /shortened to counts/);
+    assert.equal(tight.result.outcome.mountsAdded, 3 * DEFAULT_FILES.length, 'mounts still added');
+
+    const full = inject(nearly(ANNOTATIONS.status.length + 10));
+    assert.equal(full.after.metadata?.annotations?.[ANNOTATIONS.status], undefined);
+    assert.match(
+      full.result.warnings.join('\n'),
+      /status annotation lxcfs-webhook.io\/status left out: the pod's annotations leave no room under 256 KiB/,
+    );
+    assert.equal(full.result.outcome.mountsAdded, 3 * DEFAULT_FILES.length, 'mounts still added');
+
+    // A skipped pod's status obeys the same room.
+    const skipped = nearly(ANNOTATIONS.status.length + 10);
+    skipped.spec!.hostUsers = false;
+    const skip = inject(skipped);
+    assert.equal(skip.after.metadata?.annotations?.[ANNOTATIONS.status], undefined);
+    assert.match(skip.result.warnings.join('\n'), /left out/);
+  });
+});
+
 describe('mutatePod for kubectl debug (UPDATE pods/ephemeralcontainers)', () => {
   function debugged(base: Pod, names: string[]): Pod {
     const next = structuredClone(base);

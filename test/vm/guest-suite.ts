@@ -89,6 +89,8 @@ const results = {
   cgroup2: [] as Array<{ stage: string; options: string }>,
   complete: false,
 };
+/** The results file as the guest writes it; run-vm-suite.ts reads it with this type. */
+export type GuestResults = typeof results;
 const suiteStart = Date.now();
 
 function save(): void {
@@ -170,6 +172,9 @@ const podman = (...args: string[]) =>
   must('podman', args[0] === 'run' ? ['run', '--pull=never', ...args.slice(1)] : args);
 const ctr = (...args: string[]) => must('ctr', ['-n', CTR_NS, ...args]);
 const cli = (...args: string[]) => must('node', [CLI, ...args]);
+/** `check node` inside the agent container, as an operator runs it with `kubectl exec`. */
+const checkNodeInAgent = () =>
+  run('podman', ['exec', 'lxcfs-agent', 'node', '/app/dist/src/cli/main.js', 'check', 'node']);
 
 async function httpStatus(url: string): Promise<number> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -1097,14 +1102,7 @@ async function main(): Promise<void> {
     assertLoadavgRefreshed(distroless, currentLxcfs, 'podman agent image'),
   );
   await check('check node (inside the agent container) is OK', async () => {
-    const r = await run('podman', [
-      'exec',
-      'lxcfs-agent',
-      'node',
-      '/app/dist/src/cli/main.js',
-      'check',
-      'node',
-    ]);
+    const r = await checkNodeInAgent();
     assert(r.code === 0, `exit ${r.code}: ${r.stdout.slice(-600)}`);
     return r.stdout.split('\n')[0]!;
   });
@@ -1247,14 +1245,7 @@ async function main(): Promise<void> {
       await waitReady();
       const image = (await podman('inspect', '-f', '{{.ImageName}}', 'lxcfs-agent')).trim();
       assert(image.includes('vm-rollout'), `agent runs ${image}`);
-      const r = await run('podman', [
-        'exec',
-        'lxcfs-agent',
-        'node',
-        '/app/dist/src/cli/main.js',
-        'check',
-        'node',
-      ]);
+      const r = await checkNodeInAgent();
       assert(r.code === 0, `check node exit ${r.code}: ${r.stdout.slice(-600)}`);
       return image;
     })) && agentOk;

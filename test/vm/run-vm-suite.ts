@@ -21,31 +21,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
+import type { GuestResults } from './guest-suite.js';
 
-interface Check {
-  name: string;
-  ok: boolean;
-  ms: number;
-  detail: string;
-}
-interface Row {
-  file: string;
-  workload: string;
-  agent: string;
-  lxcfs: string;
-  expected: string;
-  seen: string;
-  ok: boolean;
-  shows: string;
-}
-interface Results {
-  guest: Record<string, string>;
-  checks: Check[];
-  figures: Record<string, number | string>;
-  table: Row[];
-  cgroup2: Array<{ stage: string; options: string }>;
-  complete: boolean;
-}
+type Row = GuestResults['table'][number];
 
 /** Checks every guest must report (by name prefix); anything else it reports must pass too. */
 const REQUIRED = [
@@ -255,7 +233,7 @@ async function main(): Promise<number> {
         );
         continue;
       }
-      const results = JSON.parse(readFileSync(resultsPath, 'utf8')) as Results;
+      const results = JSON.parse(readFileSync(resultsPath, 'utf8')) as GuestResults;
       if (!results.complete) failures.push(`${guest}: the suite did not run to its end`);
       for (const c of results.checks) {
         console.log(
