@@ -525,7 +525,8 @@ test('the state filesystem full: repairs go on within the second, /readyz turns 
   await agent.waitReady(10_000);
   figure(t, `/readyz green again ${Date.now() - freed} ms after the space was freed`);
   assert.equal(await agent.metric('lxcfs_webhook_agent_state_saved'), 1);
-  assert.equal((await checkNode(node)).code, 0);
+  const after = await checkNode(node);
+  assert.equal(after.code, 0, after.stdout);
 });
 
 test('hostile targets (symlink, FIFO, directory, a file bound over it, a tmpfs file): one log line each, never stacked, no retry sweep, the agent stays ready', async (t) => {
