@@ -2,9 +2,11 @@
 // real agent process, real lxcfs, real containers (mount + pid namespaces, memory/cpu cgroups; see
 // test/helpers/container.ts). Needs root, lxcfs and fuse3, like the agent's tests. Every agent runs in a
 // cgroup of its own, as in its pod: lxcfs' loadavg thread rescans the cgroup of whoever reads loadavg
-// from the node's pid namespace (the agent's reads inside containers do), every 5 s. For each size:
+// from the node's pid namespace (the agent's reads inside containers do), every 5 s. Every agent runs a
+// node binary no other process maps, as in its pod (TestNode.useOwnNodeBinary). For each size:
 //   1. standing cost: an agent with the production defaults (intervals, log level, Node flags) covering
-//      every container, then a quiet window in which nothing happens and nobody asks the agent anything:
+//      every container and past the page-out of its start-up's code, then a quiet window in which
+//      nothing happens and nobody asks the agent anything:
 //      CPU per second of the agent, its helpers and lxcfs, and their RSS (test/helpers/standing-cost.ts);
 //      with notifications and without (--mount-notifications=false, the fallback);
 //   2. sweeps: the CPU the agent spends in one sweep (its lxcfs_webhook_agent_last_sweep_cpu_seconds),
@@ -22,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { fuseDevAt, parseMountinfo, topMountAt } from '../src/agent/host/mountinfo.js';
 import {
   AGENT_NODE_FLAGS,
+  CODE_RELEASE_QUIET_SWEEP_INTERVALS,
   DEFAULT_FILES,
   DEFAULT_FULL_SWEEP_INTERVAL_MS,
   DEFAULT_HANG_GRACE_MS,
@@ -66,11 +69,11 @@ const PRODUCTION_ARGS = [
 /** The flags phase runs at this size, over a shorter quiet window (RSS is what it is about). */
 const FLAGS_SIZE = 200;
 const FLAGS_WINDOW_MS = 20_000;
-/** Node's defaults, each of the agent's flags alone, and V8's lite mode (no optimising compiler) on top. */
+/** Node's defaults, each of the agent's flags alone, and all of them (the image's). */
 const FLAG_SETS: readonly (readonly string[])[] = [
   [],
   ...AGENT_NODE_FLAGS.map((flag) => [flag]),
-  [...AGENT_NODE_FLAGS, '--lite-mode'],
+  AGENT_NODE_FLAGS,
 ];
 /** Issue 22's aims at 200 containers (standing cost) and issue 12's (sweeps, recovery). */
 const AIM = {
@@ -316,7 +319,7 @@ async function recovery(
 async function flagCosts(node: TestNode, containers: readonly TestContainer[]): Promise<void> {
   const size = containers.length;
   console.log(
-    `Node flags at ${size} containers (production defaults otherwise; RSS once every container is covered, peak RSS after a recovery):`,
+    `Node flags at ${size} containers (production defaults otherwise; RSS before and after the page-out of start-up's code, peak RSS after a recovery):`,
   );
   for (const nodeFlags of FLAG_SETS) {
     const agent = await node.startAgent(PRODUCTION_ARGS, {
@@ -325,15 +328,27 @@ async function flagCosts(node: TestNode, containers: readonly TestContainer[]): 
       ownCgroup: true,
     });
     await covering(agent, size, true);
+    const pageOut = await codePagesGivenBack(agent);
     await sleep(STANDING_SETTLE_MS);
     const quiet = await measureStandingCost(agent.child.pid!, node.lxcfsPid(), FLAGS_WINDOW_MS);
     const { backMs, healthyMs, sweep } = await timeRecovery(node, agent, containers);
     console.log(
-      `  ${(nodeFlags.join(' ') || "(Node's defaults)").padEnd(44)} RSS ${quiet.agentRssMiB.toFixed(1)} MiB, peak ${peakRssMiB(agent.child.pid!).toFixed(1)} MiB; ` +
+      `  ${(nodeFlags.join(' ') || "(Node's defaults)").padEnd(44)} RSS ${Number(pageOut.rssBeforeMiB).toFixed(1)} → ${quiet.agentRssMiB.toFixed(1)} MiB, peak ${peakRssMiB(agent.child.pid!).toFixed(1)} MiB; ` +
         `quiet ${quiet.agentMsPerS.toFixed(2)} ms/s; new lxcfs → all live ${(healthyMs - backMs).toFixed(0)} ms, repair sweep ${sweep.cpuMs} ms CPU`,
     );
     await stopAgent(agent);
   }
+}
+
+/**
+ * The agent's log line of the page-out of start-up's code, which comes three sweep intervals after its
+ * start sweep: the quiet window starts after it.
+ */
+function codePagesGivenBack(agent: AgentProcess): Promise<LogLine> {
+  return agent.waitForLog(
+    (l) => l.msg === 'code pages given back',
+    (CODE_RELEASE_QUIET_SWEEP_INTERVALS + 2) * DEFAULT_SWEEP_INTERVAL_MS,
+  );
 }
 
 /** The agent's CPU per request of `path` (the mean of 100, after 10 to warm up). */
@@ -356,6 +371,7 @@ async function standingCost(
     { logLevel: 'debug', ownCgroup: true },
   );
   await covering(agent, size, notifications);
+  const pageOut = await codePagesGivenBack(agent);
   await sleep(STANDING_SETTLE_MS);
   const logsBefore = agent.logs.length;
   const cost = await measureStandingCost(agent.child.pid!, node.lxcfsPid(), STANDING_WINDOW_MS);
@@ -371,6 +387,9 @@ async function standingCost(
   );
   console.log(`  ${formatStandingCost(cost)}`);
   console.log(
+    `  RSS ${Number(pageOut.rssBeforeMiB).toFixed(1)} MiB before the page-out of start-up's code (${String(pageOut.advisedMiB)} MiB advised), ${Number(pageOut.rssAfterMiB).toFixed(1)} MiB right after it`,
+  );
+  console.log(
     `  ${swept.length} sweeps in the window (${triggers}), ${without}` +
       (swept.some((l) => l.trigger === 'change')
         ? ' (change sweeps here follow other work on this shared machine: its mount tables and cgroups change)'
@@ -381,7 +400,9 @@ async function standingCost(
     const perRequest = [];
     for (const path of ['/readyz', '/livez', '/metrics'])
       perRequest.push(`${path} ${(await requestCpuMs(agent, path)).toFixed(2)} ms`);
-    console.log(`  agent CPU per request: ${perRequest.join(', ')}`);
+    console.log(
+      `  agent CPU per request: ${perRequest.join(', ')}; RSS after those 330 requests ${rssMiB(agent.child.pid!).toFixed(1)} MiB`,
+    );
   }
   if (notifications && size === 200)
     console.log(
@@ -450,6 +471,7 @@ function printWithSafetyNet(cost: StandingCost, full: SweepFigures): void {
 
 async function main(): Promise<number> {
   const node = new TestNode();
+  node.useOwnNodeBinary();
   let ok = true;
   try {
     const containers: TestContainer[] = [];

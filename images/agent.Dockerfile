@@ -49,7 +49,7 @@ FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS native
 ARG TARGETARCH
 COPY images/cross-make.sh /src/cross-make.sh
 COPY native /src/native
-RUN sh /src/cross-make.sh /src/native build/lxcfs-remount LDFLAGS="-static -s"
+RUN sh /src/cross-make.sh /src/native build/lxcfs-remount build/release-memory.node LDFLAGS="-static -s"
 
 FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS build
 WORKDIR /src
@@ -74,10 +74,12 @@ COPY --from=build /src/dist/src ./dist/src
 # lxcfs-webhook on PATH, so `kubectl -n lxcfs exec <agent pod> -- lxcfs-webhook check node` works: the
 # CLI's own `#!/usr/bin/env node` line runs it.
 RUN chmod 755 /app/dist/src/cli/main.js && ln -s /app/dist/src/cli/main.js /usr/local/bin/lxcfs-webhook
-# The agent finds its helper at native/build/ next to dist/ (see DEFAULT_REMOUNT_HELPER).
-COPY --from=native /src/native/build/lxcfs-remount ./native/build/lxcfs-remount
+# The agent finds its helper and the release-memory addon (src/plumbing/release-memory.ts; a shared
+# object, LDFLAGS do not apply to it) at native/build/ next to dist/ (see nativeFiles in defaults.ts).
+COPY --from=native /src/native/build/lxcfs-remount /src/native/build/release-memory.node ./native/build/
 EXPOSE 8081
-# --max-semi-space-size=1: AGENT_NODE_FLAGS in src/config/defaults.ts (a small young generation keeps a
-# sweep's burst from growing the agent's resident memory). The DaemonSets give only args, so they keep it.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/dist/src/cli/main.js"]
+# --max-semi-space-size=1 --lite-mode: AGENT_NODE_FLAGS in src/config/defaults.ts (a small young
+# generation and no optimising compiler keep the agent's resident memory down). The DaemonSets give only
+# args, so they keep them.
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--lite-mode", "/app/dist/src/cli/main.js"]
 CMD ["agent"]

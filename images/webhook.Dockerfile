@@ -16,20 +16,20 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
-# The malloc-trim addon (src/plumbing/freed-memory.ts), cross-compiled like the agent's helper; a shared
-# object, loaded into the base image's Node.js (distroless' glibc: it needs only malloc_trim from it).
+# The release-memory addon (src/plumbing/release-memory.ts), cross-compiled like the agent's helper; a
+# shared object, loaded into the base image's Node.js (distroless' glibc: it needs malloc_trim from it).
 FROM --platform=$BUILDPLATFORM ${BUILD_BASE} AS native
 ARG TARGETARCH
 COPY images/cross-make.sh /src/cross-make.sh
 COPY native /src/native
-RUN sh /src/cross-make.sh /src/native build/malloc-trim.node
+RUN sh /src/cross-make.sh /src/native build/release-memory.node
 
 FROM ${BASE}
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
-COPY --from=native /src/native/build/malloc-trim.node ./native/build/malloc-trim.node
+COPY --from=native /src/native/build/release-memory.node ./native/build/release-memory.node
 # lxcfs-webhook on PATH for `kubectl exec … -- lxcfs-webhook …`: no shell here, so a node script.
 COPY --chmod=755 images/lxcfs-webhook.cjs /usr/local/bin/lxcfs-webhook
 # 65532 is distroless' "nonroot"; the Deployment also sets runAsNonRoot and a read-only root filesystem.

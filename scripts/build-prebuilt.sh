@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The native parts for the npm package: native/prebuilt/linux-x64 and linux-arm64, each built with Debian's
 # compiler for that architecture (gcc's x86_64-linux-gnu-gcc, gcc-aarch64-linux-gnu): the agent's helper
-# linked statically, so it runs whatever C library the machine has, and serve's malloc-trim addon (glibc
-# only; serve works without it). `npm pack` runs it (prepack); scripts/setup-system.sh installs the cross
+# linked statically, so it runs whatever C library the machine has, and the release-memory addon of
+# serve and the agent (glibc only; both work without it). `npm pack` runs it (prepack); scripts/setup-system.sh installs the cross
 # compiler.
 set -euo pipefail
 cd "$(dirname "$0")/../native"

@@ -39,7 +39,7 @@ const NEEDS_SYSTEM = [
   'chart/', // the Go renderer, built from Debian's packaged Go sources
   'helm/helm.test.js', // the Helm model renders with it too
   'cli/certs-secret.test.js', // the chart's Job in a pod of the model: unshare, mount, the renderer
-  'plumbing/freed-memory.test.js', // the malloc-trim addon, built by a C compiler
+  'plumbing/release-memory.test.js', // the release-memory addon, built by a C compiler
   'package/', // npm pack with Debian's cross compiler, the arm64 helper under QEMU, kubectl
   'deploy/', // kubectl kustomize
   'images/',

@@ -15,7 +15,8 @@
 #           command's tags); agent:vm, webhook:vm (the amd64 ones), agent:vm-rollout (a newer image for
 #           the rollout drill)
 #   checked: <out-dir>/arm64.txt, what the arm64 images and helper print under emulation (lxcfs --version,
-#           lxcfs-webhook --version in both images, the helper reading a file)
+#           lxcfs-webhook --version in both images, the helper reading a file, both images'
+#           Node.js loading the release-memory addon)
 #   saved:  <out-dir>/images.img, an ext4 disk: storage/ (a podman image store with all of the above),
 #           rootfs-workload/ (node-trixie unpacked, for containerd's ctr run --rootfs)
 #           <out-dir>/node/bin/node (the guests run the CLI with it)
@@ -126,7 +127,9 @@ arm() { P run --rm --network none --platform linux/arm64 "$@" 2>&1 | tr '\n' ' '
   echo "agent cli: $(arm --entrypoint lxcfs-webhook "$ns/agent:$version-arm64" --version)"
   echo "webhook cli: $(arm --entrypoint /usr/local/bin/lxcfs-webhook "$ns/webhook:$version-arm64" --version)"
   echo "helper read: $(arm --entrypoint /app/native/build/lxcfs-remount "$ns/agent:$version-arm64" read /proc/self/stat)"
-  echo "webhook addon: $(arm --entrypoint /nodejs/bin/node "$ns/webhook:$version-arm64" -e "const a = { exports: {} }; process.dlopen(a, '/app/native/build/malloc-trim.node'); console.log('trim', typeof a.exports.trim())")"
+  addon="const a = { exports: {} }; process.dlopen(a, '/app/native/build/release-memory.node'); console.log('trim', typeof a.exports.trim(), 'pageOutCode', a.exports.pageOutCode() > 0)"
+  echo "webhook addon: $(arm --entrypoint /nodejs/bin/node "$ns/webhook:$version-arm64" -e "$addon")"
+  echo "agent addon: $(arm --entrypoint node "$ns/agent:$version-arm64" -e "$addon")"
   echo "helper file: $(P run --rm --network none --platform linux/arm64 --entrypoint /bin/sh "$ns/agent:$version-arm64" -c 'od -An -tx1 -j18 -N2 /app/native/build/lxcfs-remount' | tr -d ' \n')"
   echo "seconds: $((SECONDS - t0))"
 } > "$out/arm64.txt"

@@ -5,13 +5,13 @@ import {
   CERT_EXPIRY_CHECK_INTERVAL_MS,
   FREED_MEMORY_AFTER_CLOSES,
   FREED_MEMORY_CHECK_MS,
-  MALLOC_TRIM_ADDON_CANDIDATES,
+  RELEASE_MEMORY_ADDON_CANDIDATES,
   WEBHOOK_IN_FLIGHT_TIMEOUT_MS,
 } from '../config/defaults.js';
 import type { InjectionSettings } from '../inject/settings.js';
 import type { Logger } from '../log.js';
 import { createHealthServer } from '../plumbing/health-server.js';
-import { loadMallocTrim, releaseFreedMemory } from '../plumbing/freed-memory.js';
+import { loadReleaseMemory, releaseFreedMemory } from '../plumbing/release-memory.js';
 import { closeNow, listen } from '../plumbing/listen.js';
 import { loadClientCa } from './client-ca.js';
 import { WebhookMetrics } from './metrics.js';
@@ -100,10 +100,10 @@ export async function startWebhook(config: WebhookConfig): Promise<RunningWebhoo
     metrics,
     logger,
   });
-  const freed = loadMallocTrim(MALLOC_TRIM_ADDON_CANDIDATES);
-  if (freed.trim) {
+  const freed = loadReleaseMemory(RELEASE_MEMORY_ADDON_CANDIDATES);
+  if (freed.addon) {
     releaseFreedMemory(admission.server, {
-      trim: freed.trim,
+      trim: freed.addon.trim,
       intervalMs: FREED_MEMORY_CHECK_MS,
       afterCloses: FREED_MEMORY_AFTER_CLOSES,
       logger,

@@ -7,7 +7,6 @@ import type { LxcfsMetrics } from './lxcfs/supervisor.js';
 import type { NotEntered } from './host/chosen-process.js';
 import type { AttemptSummary } from './repair/attempts.js';
 import type { PeekReport } from './repair/peek.js';
-import type { SweepTrigger } from './repair/read-plan.js';
 import type { SaveOutcome } from './repair/state.js';
 import type { SweepMetrics, SweepReport } from './repair/sweeper.js';
 
@@ -160,17 +159,12 @@ export class AgentMetrics implements LxcfsMetrics, SweepMetrics {
     if (!outcome.ok) this.stateSaveErrors.inc({ errno: outcome.code });
   }
 
-  recordSweep(
-    trigger: SweepTrigger,
-    report: SweepReport,
-    cpuSeconds: number,
-    attempts: AttemptSummary,
-  ): void {
+  recordSweep(report: SweepReport, cpuSeconds: number, attempts: AttemptSummary): void {
     this.unrepairedTargets.set(attempts.failed);
     this.refusedTargets.set(attempts.refused);
     this.ignoredNamespaces.set({ reason: 'user-namespace' }, report.otherUserNamespaces);
     this.ignoredNamespaces.set({ reason: 'container-limit' }, report.overContainerLimit);
-    this.sweeps.inc({ trigger });
+    this.sweeps.inc({ trigger: report.trigger });
     this.sweepDuration.observe(report.durationMs / 1000);
     this.lastSweepCpu.set(cpuSeconds);
     this.lastSweepMountinfoReads.set(report.mountinfoRead);

@@ -317,11 +317,12 @@ export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
  */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 /**
- * The webhook's malloc-trim addon (native/malloc-trim.c), found like the agent's helper: built here, else
- * prebuilt for this machine. Without it `serve` works, but memory freed after a connection flood stays
- * with malloc.
+ * The release-memory addon (native/release-memory.c), found like the agent's helper: built here, else
+ * prebuilt for this machine. Without it both commands work, but `serve`'s memory freed after a
+ * connection flood stays with malloc, and the agent's RSS keeps the code pages start-up touched.
  */
-export const MALLOC_TRIM_ADDON_CANDIDATES: readonly string[] = nativeFiles('malloc-trim.node');
+export const RELEASE_MEMORY_ADDON_CANDIDATES: readonly string[] =
+  nativeFiles('release-memory.node');
 /**
  * How often `serve` looks whether to give freed memory back, and after how many closed connections it
  * does: a flood closes thousands a second, an API server a few a minute, so a quiet webhook never trims.
@@ -456,9 +457,17 @@ export const AGENT_EVENT_LOOP_PRECISION_MS = 1_000;
 /**
  * Node flags the agent runs with (image entrypoint, tests, benchmark). Its work comes in bursts (a
  * sweep, a recovery) between long idle stretches: a young generation capped at 1 MiB keeps what a burst
- * allocates from growing it, and so the agent's resident memory (bench/agent.ts, the flags phase).
+ * allocates from growing it; V8's lite mode (no optimising compiler, no code generated at run time)
+ * keeps ~3 MiB less heap and touches less of the node binary, and the agent's sweeps, bound by system
+ * calls and helpers, measured no slower with it (bench/agent.ts, the flags phase). Node 20 warns at
+ * start that lite mode turns WebAssembly off; the agent uses none.
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--lite-mode'];
+/**
+ * After start-up or a recovery (a sweep of every container), the agent pages out its code once this many
+ * sweep intervals pass without another: the retry sweeps that may follow one are over by then.
+ */
+export const CODE_RELEASE_QUIET_SWEEP_INTERVALS = 3;
 /** A notified change is swept this long after it, so a burst of them (a container's set-up) costs one sweep. */
 export const CHANGE_SETTLE_MS = 100;
 /**

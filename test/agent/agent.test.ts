@@ -199,6 +199,27 @@ test('after SIGTERM of lxcfs (it unmounts itself) containers recover', async (t)
   assert.equal(await agent.metric('lxcfs_webhook_agent_lxcfs_restarts_total'), 1);
 });
 
+test('the code pages start-up and a recovery touched are given back once quiet; the agent runs on as before', async (t) => {
+  const node = scratchNode(t);
+  node.useOwnNodeBinary(); // as in its pod: pages another process maps stay where they are
+  const agent = await startReadyAgent(node);
+  const limited = await node.container({ name: 'limited', ...withLxcfs });
+  const afterStart = await agent.waitForLog((l) => l.msg === 'code pages given back');
+  assert.ok(Number(afterStart.advisedMiB) > 20, JSON.stringify(afterStart));
+  assert.ok(
+    Number(afterStart.rssBeforeMiB) - Number(afterStart.rssAfterMiB) > 10,
+    `RSS ${String(afterStart.rssBeforeMiB)} → ${String(afterStart.rssAfterMiB)} MiB: expected at least 10 MiB given back`,
+  );
+  // What was paged out is read back from the file when needed: a recovery works as before, and its
+  // own burst is followed by a page-out.
+  const logsBefore = agent.logs.length;
+  process.kill(node.lxcfsPid(), 'SIGKILL');
+  await waitAllHealthy([limited]);
+  assert.match((await limited.exec(['free', '-m'])).stdout, /^Mem:\s+256\s/m);
+  await agent.waitForLog((l) => l.msg === 'code pages given back', 15_000, logsBefore);
+  assert.equal((await agent.get('/readyz')).status, 200);
+});
+
 test('a hung lxcfs (SIGSTOP) never blocks the agent: it is killed after the grace period and containers recover', async (t) => {
   const node = scratchNode(t);
   const agent = await startReadyAgent(node);

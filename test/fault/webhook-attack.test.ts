@@ -366,7 +366,7 @@ describe(
         lines.push(`| ${mode} | ${cells.join(' | ')} |`);
       }
       for (const line of lines) figure(t, line);
-      // Closed connections' memory goes back to the kernel within a check or two (plumbing/freed-memory.ts);
+      // Closed connections' memory goes back to the kernel within a check or two (plumbing/release-memory.ts);
       // what stays above the baseline is V8's grown heap and partly used pages (RSS_MARGIN_MIB).
       const pid = serve.child.pid!;
       const rssBack = await waitUntil(

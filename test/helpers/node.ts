@@ -3,7 +3,7 @@
 // all of it (processes, mounts, cgroups, files) whether the test passed or not. Never touches the real
 // /var/lib/lxcfs.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -161,12 +161,24 @@ export class TestNode {
   private readonly agents: AgentProcess[] = [];
   private readonly foreign: ForeignLxcfs[] = [];
   private readonly staticTools = new Map<string, Promise<string>>();
+  /** The node binary agents run with: this process's unless useOwnNodeBinary() was called. */
+  private agentNode = process.execPath;
 
   constructor() {
     this.dir = mkdtempSync(join(tmpdir(), 'lxcfs-webhook-test-'));
     this.anchor = join(this.dir, 'anchor');
     this.fuseMount = join(this.dir, 'run', 'fuse');
     this.cgroupBase = `/${basename(this.dir)}`;
+  }
+
+  /**
+   * Agents started from now on run a copy of this process's node binary that no other process maps, as
+   * the agent does in its pod (its image's own file): the code pages it pages out are then its own. With
+   * the binary every Node.js process on this machine shares, the kernel keeps those pages where they are.
+   */
+  useOwnNodeBinary(): void {
+    this.agentNode = join(this.dir, 'node');
+    copyFileSync(process.execPath, this.agentNode);
   }
 
   /** The static init of minimal containers, compiled once per node. */
@@ -224,7 +236,7 @@ export class TestNode {
     { logLevel = 'debug', nodeFlags = AGENT_NODE_FLAGS, ownCgroup = false }: AgentSpawnOptions = {},
   ): AgentProcess {
     const args = [
-      process.execPath,
+      this.agentNode,
       ...nodeFlags,
       cliPath,
       'agent',

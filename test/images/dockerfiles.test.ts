@@ -109,18 +109,18 @@ describe('images/webhook.Dockerfile', () => {
       [...WEBHOOK_NODE_FLAGS],
       'the webhook runs with the Node flags the benchmark measured',
     );
-    // MALLOC_TRIM_ADDON_CANDIDATES resolves to native/build/ beside dist/, i.e. /app/native/build here.
+    // RELEASE_MEMORY_ADDON_CANDIDATES resolves to native/build/ beside dist/, i.e. /app/native/build here.
     assert.ok(
       instructions.some(
         (i) =>
           i.stage === 'native' &&
           i.op === 'RUN' &&
-          i.args.includes('cross-make.sh /src/native build/malloc-trim.node'),
+          i.args.includes('cross-make.sh /src/native build/release-memory.node'),
       ),
-      'the malloc-trim addon, cross-compiled for the target',
+      'the release-memory addon, cross-compiled for the target',
     );
     const addon = final.find((i) => i.op === 'COPY' && i.args.includes('--from=native'));
-    assert.match(addon?.args ?? '', /\.\/native\/build\/malloc-trim\.node$/);
+    assert.match(addon?.args ?? '', /\.\/native\/build\/release-memory\.node$/);
   });
 });
 
@@ -195,14 +195,20 @@ describe('images/agent.Dockerfile', () => {
       native.some(
         (i) =>
           i.op === 'RUN' &&
-          i.args.includes('cross-make.sh /src/native build/lxcfs-remount') &&
+          i.args.includes(
+            'cross-make.sh /src/native build/lxcfs-remount build/release-memory.node',
+          ) &&
           i.args.includes('-static'),
       ),
-      'a static helper, cross-compiled for the target',
+      'a static helper and the release-memory addon, cross-compiled for the target',
     );
     const helper = final.find((i) => i.op === 'COPY' && i.args.includes('--from=native'));
-    // DEFAULT_REMOUNT_HELPER resolves to native/build/ beside dist/, i.e. /app/native/build here.
-    assert.match(helper?.args ?? '', /\.\/native\/build\/lxcfs-remount$/);
+    // DEFAULT_REMOUNT_HELPER and RELEASE_MEMORY_ADDON_CANDIDATES resolve to native/build/ beside dist/,
+    // i.e. /app/native/build here.
+    assert.equal(
+      helper?.args,
+      '--from=native /src/native/build/lxcfs-remount /src/native/build/release-memory.node ./native/build/',
+    );
     assert.equal(final.find((i) => i.op === 'WORKDIR')?.args, '/app');
   });
 

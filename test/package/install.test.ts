@@ -193,7 +193,7 @@ describe('the package', () => {
     const entry = (path: string) => listing.find((l) => l.endsWith(` package/${path}`));
     for (const arch of ['x64', 'arm64']) {
       assert.match(entry(`native/prebuilt/linux-${arch}/lxcfs-remount`) ?? '', /^-rwxr-xr-x/, arch);
-      assert.ok(entry(`native/prebuilt/linux-${arch}/malloc-trim.node`), `serve's addon, ${arch}`);
+      assert.ok(entry(`native/prebuilt/linux-${arch}/release-memory.node`), `the addon, ${arch}`);
     }
     assert.match(entry('dist/src/cli/main.js') ?? '', /^-rwxr-xr-x/);
     for (const dep of ['pino', 'yaml', '@peculiar/x509', 'prom-client'])

@@ -163,8 +163,13 @@ function arm64Checks(text: string): { failures: string[]; summary: string } {
     ['helper read', /^\{"ok":true/, 'the arm64 helper reads a file'],
     [
       'webhook addon',
-      /^trim boolean$/,
-      "the arm64 webhook image's Node.js loads the malloc-trim addon",
+      /^trim boolean pageOutCode true$/,
+      "the arm64 webhook image's Node.js loads the release-memory addon",
+    ],
+    [
+      'agent addon',
+      /^trim boolean pageOutCode true$/,
+      "the arm64 agent image's Node.js loads the release-memory addon and pages code out",
     ],
     [
       'helper file',

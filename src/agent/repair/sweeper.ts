@@ -60,6 +60,8 @@ export interface SweepConfig extends SurveyConfig {
 }
 
 export interface SweepReport {
+  /** What asked for it: of several waiting, the one that does most (strongerTrigger). */
+  trigger: SweepTrigger;
   /** False when lxcfs was not running: nothing was looked at. */
   done: boolean;
   namespaces: number;
@@ -92,12 +94,7 @@ export interface SweepReport {
 
 /** What a sweep reports for metrics (the agent's metrics implement it). */
 export interface SweepMetrics {
-  recordSweep(
-    trigger: SweepTrigger,
-    report: SweepReport,
-    cpuSeconds: number,
-    attempts: AttemptSummary,
-  ): void;
+  recordSweep(report: SweepReport, cpuSeconds: number, attempts: AttemptSummary): void;
   recordStateSave(outcome: SaveOutcome, namespaces: number): void;
   /** A namespace the helper (or the agent) would not enter, and why. */
   recordNotEntered(reason: NotEntered): void;
@@ -236,6 +233,7 @@ export class Sweeper implements LxcfsListener {
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
     const report: SweepReport = {
+      trigger,
       done: false,
       namespaces: 0,
       covered: 0,
@@ -303,14 +301,9 @@ export class Sweeper implements LxcfsListener {
     report.durationMs = Math.round(performance.now() - started);
     const cpu = process.cpuUsage(cpuStarted);
     report.cpuMs = Math.round((cpu.user + cpu.system) / 100) / 10;
-    this.metrics.recordSweep(
-      trigger,
-      report,
-      (cpu.user + cpu.system) / 1e6,
-      this.attempts.summary(),
-    );
+    this.metrics.recordSweep(report, (cpu.user + cpu.system) / 1e6, this.attempts.summary());
     const busy = report.stale + report.missing + report.failed + report.notEntered > 0;
-    this.log[busy ? 'info' : 'debug']({ trigger, ...report }, 'sweep done');
+    this.log[busy ? 'info' : 'debug'](report, 'sweep done');
     return report;
   }
 
