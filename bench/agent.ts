@@ -436,11 +436,16 @@ async function sweeps(
 
   agent = await startAgent(node, true, ['--full-sweep-interval=1s']);
   await covering(agent, size, true);
+  await codePagesGivenBack(agent);
   const full = await sweepFigures(node, agent, 'full');
   printSweeps(
     'with notifications, the safety net (every table read, 10 containers read inside)',
     full,
     AIM.fullSweepCpuMs,
+  );
+  // The code and heap a safety-net sweep uses stay resident: what a node sees between its sweeps.
+  console.log(
+    `    agent RSS after these sweeps (past the page-out of start-up's code) ${rssMiB(agent.child.pid!).toFixed(1)} MiB`,
   );
   await stopAgent(agent);
 
