@@ -16,7 +16,8 @@
  * Node.js versions, so one build serves Node 20 and 24. The few declarations it needs are written here (as
  * in js_native_api.h) so that building needs no Node.js headers.
  */
-#define _GNU_SOURCE
+/* No _GNU_SOURCE: with it, glibc >= 2.38's headers bind sscanf to a symbol of 2.38, and the addon built on
+ * Debian 13 would not load in the webhook image's Debian 12 (glibc 2.36). */
 #include <errno.h>
 #include <malloc.h>
 #include <stdbool.h>
