@@ -1122,8 +1122,12 @@ async function main(): Promise<void> {
       );
       const pageOut = JSON.parse(released) as Record<string, unknown>;
       assert(pageOut.msg === 'code pages given back', `the agent did not page out: ${released}`);
-      results.figures['agent RSS before the page-out (MiB)'] = Number(pageOut.rssBeforeMiB);
-      results.figures['agent RSS after the page-out (MiB)'] = Number(pageOut.rssAfterMiB);
+      results.figures['standing RSS agent before the page-out (MiB)'] = Number(
+        pageOut.rssBeforeMiB,
+      );
+      results.figures['standing RSS agent right after the page-out (MiB)'] = Number(
+        pageOut.rssAfterMiB,
+      );
       const agentPid = Number(await podman('inspect', '-f', '{{.State.Pid}}', 'lxcfs-agent'));
       const sweepsBefore = await agentSweeps();
       const cost = await measureStandingCost(agentPid, lxcfsPids()[0]!, STANDING_WINDOW_MS);
