@@ -459,8 +459,8 @@ export const AGENT_EVENT_LOOP_PRECISION_MS = 1_000;
  * sweep, a recovery) between long idle stretches: a young generation capped at 1 MiB keeps what a burst
  * allocates from growing it; V8's lite mode (no optimising compiler, no code generated at run time)
  * keeps ~3 MiB less heap and touches less of the node binary, and the agent's sweeps, bound by system
- * calls and helpers, measured no slower with it (bench/agent.ts, the flags phase). Node 20 warns at
- * start that lite mode turns WebAssembly off; the agent uses none.
+ * calls and helpers, measured no slower with it (bench/agent.ts, the flags phase). It turns WebAssembly
+ * off, which the agent does not use (Node 20 says so on stderr unless also given --no-expose-wasm).
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--lite-mode'];
 /**

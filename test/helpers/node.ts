@@ -152,6 +152,16 @@ export interface AgentSpawnOptions {
   ownCgroup?: boolean;
 }
 
+/**
+ * Node 20's V8 (not the image's Node 24) warns on stderr at start that lite mode turns WebAssembly off,
+ * unless told so itself; Node 24 knows no --no-expose-wasm. Tests read the agent's stderr line by line.
+ */
+function forThisNode(flags: readonly string[]): readonly string[] {
+  return flags.includes('--lite-mode') && process.versions.node.startsWith('20.')
+    ? [...flags, '--no-expose-wasm']
+    : flags;
+}
+
 export class TestNode {
   readonly dir: string;
   readonly anchor: string;
@@ -237,7 +247,7 @@ export class TestNode {
   ): AgentProcess {
     const args = [
       this.agentNode,
-      ...nodeFlags,
+      ...forThisNode(nodeFlags),
       cliPath,
       'agent',
       ...this.pathFlags,
